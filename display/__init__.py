@@ -1,0 +1,1 @@
+"""LED strips, hall screens, TV page and voice announcements (roadmap item 3)."""

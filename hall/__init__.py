@@ -1,0 +1,1 @@
+"""Hall core: domain rules, storage, web app, CLI and config."""

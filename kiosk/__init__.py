@@ -1,0 +1,1 @@
+"""Ticket issuing: kiosk page, ticket layout, ESC/POS printer driver (roadmap item 1)."""
