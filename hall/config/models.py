@@ -3,18 +3,87 @@
 Every model forbids unknown keys so a typo is reported with its key path instead of being
 silently ignored. Values hall managers change often (quotas, hours, priority ratios) live
 here, never in code.
+
+Cross-reference checks (a counter serving an unknown service, a device on an unknown bus, …)
+live in ``model_validator(mode="after")`` hooks. They collect *every* problem they find and
+raise one ``ValidationError`` whose line errors carry the location relative to the model, so
+pydantic prefixes the outer path and the loader can report e.g.
+``halls[0].counters[12].services[1].code``. See ``docs/configuration.md`` for every key.
 """
 
 from __future__ import annotations
 
 import enum
+import itertools
+import re
+from collections.abc import Sequence
 from datetime import date, time
-from typing import Annotated, Self
+from decimal import Decimal
+from typing import Annotated, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 Code = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
+MatterCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+"""National / provincial matter codes (事项编码, 实施编码) are longer than local codes."""
+Name = Annotated[str, Field(min_length=1, max_length=60)]
+
+HB1_MIN_ADDRESS = 0x01
+HB1_MAX_ADDRESS = 0xEF
+"""HB/1 §6: unicast device addresses are 0x01-0xEF; 0xF0 is "unassigned", 0xF1+ are groups."""
+
+REFERENCE_ERROR = "config_reference"
+"""pydantic error type of every cross-reference problem raised by these models."""
+
+Loc = tuple[str | int, ...]
+
+
+class _Issues:
+    """Collects cross-reference problems of one model and raises them together."""
+
+    def __init__(self, title: str) -> None:
+        self._title = title
+        self._items: list[InitErrorDetails] = []
+
+    def add(self, loc: Loc, message: str, value: object = None) -> None:
+        self._items.append(
+            InitErrorDetails(
+                type=PydanticCustomError(REFERENCE_ERROR, message.replace("{", "{{")),
+                loc=loc,
+                input=value,
+            )
+        )
+
+    def unique(self, values: list[tuple[Loc, object]], what: str) -> None:
+        """Report every repeat of a value, at the location of the repeat."""
+        first: dict[object, Loc] = {}
+        for loc, value in values:
+            if value in first:
+                self.add(
+                    loc, f"duplicate {what} {value!r} (first used at {_fmt(first[value])})", value
+                )
+            else:
+                first[value] = loc
+
+    def raise_if_any(self) -> None:
+        if self._items:
+            raise ValidationError.from_exception_data(self._title, self._items)
+
+
+def _fmt(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
 
 
 class _Model(BaseModel):
@@ -62,6 +131,64 @@ class CallOrder(enum.StrEnum):
     WEIGHTED = "weighted"  # longest weighted wait across services
 
 
+class MatterKind(enum.StrEnum):
+    """Case type of a matter (办件类型)."""
+
+    IMMEDIATE = "immediate"  # 即办件: promised_days = 0
+    PROMISED = "promised"  # 承诺件: finished within promised working days
+
+
+class MatterCategory(enum.StrEnum):
+    """Class of a matter in the catalogue (事项类型)."""
+
+    LICENSING = "licensing"  # 行政许可
+    CONFIRMATION = "confirmation"  # 行政确认
+    PAYMENT = "payment"  # 行政给付
+    OTHER_POWER = "other_power"  # 其他行政权力
+    PUBLIC_SERVICE = "public_service"  # 公共服务
+    CONVENIENCE = "convenience"  # 便民服务
+
+
+class OnlineLevel(enum.StrEnum):
+    """How much of a matter can be done online (网办程度)."""
+
+    NONE = "none"  # 仅窗口办理
+    PARTIAL = "partial"  # 网上申报/预审, one visit still needed
+    FULL = "full"  # 全程网办
+
+
+class StaffRole(enum.StrEnum):
+    CLERK = "clerk"  # 窗口工作人员
+    MANAGER = "manager"  # 中心管理人员
+    ADMIN = "admin"  # system administrator
+    KIOSK_OPERATOR = "kiosk_operator"  # 引导员: may issue tickets for others, priority tickets
+    DUTY_MANAGER = "duty_manager"  # 值班长
+
+
+class DeviceClass(enum.StrEnum):
+    """HB/1 device classes (HB1.md §10.1 INFO ``class``)."""
+
+    STRIP = "strip"  # 1 window LED strip (窗口条屏)
+    SCREEN = "screen"  # 2 hall screen (综合屏)
+    PAD = "pad"  # 3 rating pad (评价器)
+    CALLER = "caller"  # 4 clerk caller keypad (呼叫器)
+    KIOSK = "kiosk"  # 5 kiosk helper MCU
+
+    @property
+    def target_key(self) -> Literal["counter", "screen", "kiosk"]:
+        """Which config key names the thing a device of this class serves."""
+        if self is DeviceClass.SCREEN:
+            return "screen"
+        if self is DeviceClass.KIOSK:
+            return "kiosk"
+        return "counter"
+
+
+class PrinterEncoding(enum.StrEnum):
+    GBK = "gbk"
+    GB18030 = "gb18030"
+
+
 class Period(_Model):
     """One opening period, local time of the hall."""
 
@@ -71,8 +198,14 @@ class Period(_Model):
     @model_validator(mode="after")
     def _ordered(self) -> Self:
         if self.close <= self.open:
-            raise ValueError("close must be after open")
+            raise ValueError(
+                f"close {self.close.isoformat('minutes')} must be after "
+                f"open {self.open.isoformat('minutes')}"
+            )
         return self
+
+    def contains(self, moment: time) -> bool:
+        return self.open <= moment < self.close
 
 
 class Calendar(_Model):
@@ -81,6 +214,23 @@ class Calendar(_Model):
     working_weekdays: list[Annotated[int, Field(ge=1, le=7)]] = [1, 2, 3, 4, 5]
     holidays: list[date] = []
     workdays: list[date] = []  # 调休 make-up working days
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        issues = _Issues("Calendar")
+        issues.unique(
+            [(("working_weekdays", i), d) for i, d in enumerate(self.working_weekdays)], "weekday"
+        )
+        issues.unique([(("holidays", i), d) for i, d in enumerate(self.holidays)], "holiday")
+        issues.unique([(("workdays", i), d) for i, d in enumerate(self.workdays)], "workday")
+        holidays = set(self.holidays)
+        for i, day in enumerate(self.workdays):
+            if day in holidays:
+                issues.add(
+                    ("workdays", i), f"{day.isoformat()} is listed both as holiday and workday", day
+                )
+        issues.raise_if_any()
+        return self
 
 
 class CallPolicy(_Model):
@@ -110,12 +260,14 @@ class Service(_Model):
     number_start: Annotated[int, Field(ge=0, le=9999)] = 1
     daily_quota: Annotated[int, Field(ge=1, le=99999)] | None = None
     hours: list[Period] | None = None
-    purposes: list[Purpose] = list(Purpose)
+    purposes: Annotated[list[Purpose], Field(min_length=1)] = list(Purpose)
     priority_classes: list[Code] = []
     target_wait_minutes: Annotated[int, Field(ge=1, le=600)] = 20
     default_service_minutes: Annotated[float, Field(gt=0, le=240)] = 8.0
     transfer_placement: TransferPlacement = TransferPlacement.FRONT
     zone: str | None = None
+    department: Code | None = None
+    """Department that owns this queue (None: shared, e.g. comprehensive acceptance)."""
 
     @property
     def group(self) -> str:
@@ -137,6 +289,30 @@ class Counter(_Model):
         return self.name or f"{self.number}号窗口"
 
 
+class Kiosk(_Model):
+    """A ticket kiosk (取号机) in a hall."""
+
+    id: Code
+    name: Name
+    zone: str | None = None
+    services: list[Code] = []
+    """Services offered on this kiosk, in screen order; empty = every service of the hall."""
+
+
+class Screen(_Model):
+    """A hall screen (综合屏) showing recent calls and waiting counts."""
+
+    id: Code
+    name: Name
+    zone: str | None = None
+    services: list[Code] = []
+    """Queues whose waiting counts are shown; empty = every service of the hall."""
+    counters: list[int] = []
+    """Windows whose calls are shown; empty = every counter of the hall."""
+    rows: Annotated[int, Field(ge=1, le=50)] = 6
+    """Number of latest calls shown."""
+
+
 class Hall(_Model):
     id: Code
     name: Annotated[str, Field(min_length=1, max_length=60)]
@@ -155,6 +331,8 @@ class Hall(_Model):
     call_policy: CallPolicy = CallPolicy()
     services: list[Service] = []
     counters: list[Counter] = []
+    kiosks: list[Kiosk] = []
+    screens: list[Screen] = []
 
     @field_validator("timezone")
     @classmethod
@@ -167,25 +345,106 @@ class Hall(_Model):
 
     @model_validator(mode="after")
     def _references(self) -> Self:
-        codes = [s.code for s in self.services]
-        _unique(codes, "service code")
-        _unique([c.number for c in self.counters], "counter number")
-        known = set(codes)
-        for counter in self.counters:
-            for ref in counter.services:
+        issues = _Issues("Hall")
+        issues.unique(
+            [(("services", i, "code"), s.code) for i, s in enumerate(self.services)],
+            "service code",
+        )
+        issues.unique(
+            [(("counters", i, "number"), c.number) for i, c in enumerate(self.counters)],
+            "counter number",
+        )
+        issues.unique([(("kiosks", i, "id"), k.id) for i, k in enumerate(self.kiosks)], "kiosk id")
+        issues.unique(
+            [(("screens", i, "id"), s.id) for i, s in enumerate(self.screens)], "screen id"
+        )
+        known = {s.code for s in self.services}
+        numbers = {c.number for c in self.counters}
+        for i, counter in enumerate(self.counters):
+            issues.unique(
+                [
+                    (("counters", i, "services", j, "code"), r.code)
+                    for j, r in enumerate(counter.services)
+                ],
+                f"service in counter {counter.number}",
+            )
+            for j, ref in enumerate(counter.services):
                 if ref.code not in known:
-                    raise ValueError(f"counter {counter.number} serves unknown service {ref.code!r}")
+                    issues.add(
+                        ("counters", i, "services", j, "code"),
+                        f"counter {counter.number} serves unknown service {ref.code!r}",
+                        ref.code,
+                    )
         prefixes: dict[str, str] = {}
-        for svc in self.services:
+        for i, svc in enumerate(self.services):
             owner = prefixes.setdefault(svc.prefix, svc.group)
             if owner != svc.group:
-                raise ValueError(
-                    f"prefix {svc.prefix!r} is used by two number groups ({owner!r}, {svc.group!r})"
+                issues.add(
+                    ("services", i, "prefix"),
+                    f"prefix {svc.prefix!r} is used by two number groups "
+                    f"({owner!r}, {svc.group!r})",
+                    svc.prefix,
                 )
+        shown: list[tuple[str, Sequence[Kiosk | Screen]]] = [
+            ("kiosks", self.kiosks),
+            ("screens", self.screens),
+        ]
+        for kind, items in shown:
+            for i, item in enumerate(items):
+                for j, code in enumerate(item.services):
+                    if code not in known:
+                        issues.add(
+                            (kind, i, "services", j),
+                            f"{kind[:-1]} {item.id!r} shows unknown service {code!r}",
+                            code,
+                        )
+        for i, screen in enumerate(self.screens):
+            for j, number in enumerate(screen.counters):
+                if number not in numbers:
+                    issues.add(
+                        ("screens", i, "counters", j),
+                        f"screen {screen.id!r} shows unknown counter {number}",
+                        number,
+                    )
+        self._check_hours(issues)
+        issues.raise_if_any()
         return self
+
+    def _check_hours(self, issues: _Issues) -> None:
+        ordered = sorted(enumerate(self.business_hours), key=lambda item: item[1].open)
+        for (_, before), (i, after) in itertools.pairwise(ordered):
+            if after.open < before.close:
+                issues.add(
+                    ("business_hours", i),
+                    f"period {after.open.isoformat('minutes')}-{after.close.isoformat('minutes')}"
+                    f" overlaps {before.open.isoformat('minutes')}-"
+                    f"{before.close.isoformat('minutes')}",
+                )
+        boundary = self.day_boundary
+        periods = [("business hours", p) for p in self.business_hours] + [
+            (f"hours of service {s.code!r}", p) for s in self.services for p in s.hours or []
+        ]
+        for what, period in periods:
+            if period.contains(boundary):
+                issues.add(
+                    ("day_boundary",),
+                    f"day boundary {boundary.isoformat('minutes')} falls inside {what} "
+                    f"{period.open.isoformat('minutes')}-{period.close.isoformat('minutes')}",
+                    boundary,
+                )
+                break
 
     def service(self, code: str) -> Service | None:
         return next((s for s in self.services if s.code == code), None)
+
+    def counter(self, number: int) -> Counter | None:
+        return next((c for c in self.counters if c.number == number), None)
+
+    def kiosk(self, kiosk_id: str) -> Kiosk | None:
+        return next((k for k in self.kiosks if k.id == kiosk_id), None)
+
+    def screen(self, screen_id: str) -> Screen | None:
+        return next((s for s in self.screens if s.id == screen_id), None)
 
 
 class PriorityClass(_Model):
@@ -193,24 +452,247 @@ class PriorityClass(_Model):
     name: Annotated[str, Field(min_length=1, max_length=20)]
 
 
+class Department(_Model):
+    """A stationed unit (进驻单位) or the centre itself."""
+
+    code: Code
+    name: Name
+    hall: Code | None = None
+    """Hall the department sits in; None = shared by every hall of the deployment."""
+    phone: Annotated[str, Field(max_length=40)] | None = None
+
+
+class Fee(_Model):
+    name: Name
+    amount: Annotated[Decimal, Field(ge=0, max_digits=10, decimal_places=2)] | None = None
+    """Yuan; None = depends on the case (see basis)."""
+    basis: Annotated[str, Field(max_length=200)] | None = None
+    """收费依据 / 标准 as printed on the guide."""
+
+
+class Material(_Model):
+    """One item of the materials list (申请材料)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    copies: Annotated[int, Field(ge=0, le=99)] = 1
+    original: bool = False
+    """The original must be shown (原件)."""
+    required: bool = True
+    note: Annotated[str, Field(max_length=200)] | None = None
+
+
+class MatterRoute(_Model):
+    """Where a matter is handled in one hall: the queues that take it."""
+
+    hall: Code
+    services: Annotated[list[Code], Field(min_length=1)]
+
+
+class Matter(_Model):
+    """One entry of the matter catalogue (事项目录), imported from the provincial catalogue."""
+
+    code: MatterCode
+    """Standard matter code (事项编码), shared at every level."""
+    impl_code: MatterCode
+    """Implementation code (实施编码) of this implementing unit; unique in a deployment."""
+    version: Annotated[int, Field(ge=1)] = 1
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    department: Code
+    kind: MatterKind
+    category: MatterCategory | None = None
+    legal_days: Annotated[int, Field(ge=0, le=3650)]
+    """Legal time limit (法定时限), working days."""
+    promised_days: Annotated[int, Field(ge=0, le=3650)] = 0
+    """Promised time limit (承诺时限), working days; 0 for immediate matters."""
+    fees: list[Fee] = []
+    """Empty = free of charge (不收费)."""
+    materials: list[Material] = []
+    guide: Annotated[str, Field(max_length=4000)] = ""
+    visits: Annotated[int, Field(ge=0, le=10)] = 1
+    """Visits needed (跑动次数); 0 = 零跑动."""
+    online: OnlineLevel = OnlineLevel.NONE
+    appointment: bool = False
+    """Appointments may be booked (可预约)."""
+    phone: Annotated[str, Field(max_length=40)] | None = None
+    routes: list[MatterRoute] = []
+
+    @model_validator(mode="after")
+    def _limits(self) -> Self:
+        issues = _Issues("Matter")
+        if self.promised_days > self.legal_days:
+            issues.add(
+                ("promised_days",),
+                f"promised_days {self.promised_days} exceeds legal_days {self.legal_days}",
+                self.promised_days,
+            )
+        if self.kind is MatterKind.IMMEDIATE and self.promised_days != 0:
+            issues.add(
+                ("promised_days",),
+                f"an immediate matter must have promised_days = 0, not {self.promised_days}",
+                self.promised_days,
+            )
+        if self.kind is MatterKind.PROMISED and self.promised_days == 0:
+            issues.add(
+                ("promised_days",),
+                "a promised matter needs promised_days >= 1 (use kind = 'immediate' for 0)",
+                self.promised_days,
+            )
+        issues.unique([(("routes", i, "hall"), r.hall) for i, r in enumerate(self.routes)], "hall")
+        issues.raise_if_any()
+        return self
+
+
 class Staff(_Model):
     job_no: Code
+    """工号, printed on badge and desk card."""
     name: Annotated[str, Field(min_length=1, max_length=40)]
-    roles: list[str] = ["clerk"]
+    roles: Annotated[list[StaffRole], Field(min_length=1)] = [StaffRole.CLERK]
     halls: list[Code] = []
+    """Halls the person works in; empty = every hall of the deployment."""
     counters: list[int] = []
+    """Counter numbers the person may log in at (in any of their halls); empty = none fixed."""
+    department: Code | None = None
+    backup: Code | None = None
+    """Job number of the named backup (A/B岗)."""
 
 
-def _unique(values: list[object], what: str) -> None:
-    seen: set[object] = set()
-    for value in values:
-        if value in seen:
-            raise ValueError(f"duplicate {what} {value!r}")
-        seen.add(value)
+class BusOptions(_Model):
+    """Polling and timing of one HB/1 bus (HB1.md §7, §8.4); defaults follow the spec."""
+
+    poll_interactive_ms: Annotated[int, Field(ge=50, le=1000)] = 250
+    """Poll period of pads, callers and kiosk MCUs (spec: ~250 ms, at least once per second)."""
+    poll_display_ms: Annotated[int, Field(ge=500, le=10000)] = 3000
+    """Poll period of strips and hall screens (spec: every 2-5 s)."""
+    reply_timeout_ms: Annotated[int, Field(ge=10, le=5000)] | None = None
+    """Reply timeout; None = computed from the baud rate as the spec prescribes."""
+    offline_after_failures: Annotated[int, Field(ge=1, le=20)] = 3
+    offline_probe_ms: Annotated[int, Field(ge=500, le=60000)] = 5000
+
+
+_SERIAL_URL = re.compile(
+    r"^(/dev/\S+|COM[1-9][0-9]{0,2}|(socket|rfc2217)://[A-Za-z0-9_.-]+:(?P<port>[0-9]{1,5}))$"
+)
+_PRINTER_URL = re.compile(
+    r"^(/dev/\S+|COM[1-9][0-9]{0,2}"
+    r"|(socket|tcp)://[A-Za-z0-9_.-]+(:(?P<port>[0-9]{1,5}))?"
+    r"|usb://[0-9A-Fa-f]{4}:[0-9A-Fa-f]{4})$"
+)
+
+
+def _check_url(value: str, pattern: re.Pattern[str], forms: str) -> str:
+    match = pattern.match(value)
+    if match is None:
+        raise ValueError(f"unsupported url {value!r}; expected {forms}")
+    port = match.group("port")
+    if port is not None and not 1 <= int(port) <= 65535:
+        raise ValueError(f"port {port} out of range in url {value!r}")
+    return value
+
+
+class Bus(_Model):
+    """One serial line of HB/1 devices (RS-485 port or serial server)."""
+
+    name: Code
+    hall: Code
+    url: str
+    """"/dev/ttyUSB0", "COM3", "socket://10.0.0.5:4001" or "rfc2217://host:port"."""
+    baudrate: Literal[9600, 19200, 38400, 115200] = 9600
+    options: BusOptions = BusOptions()
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _check_url(
+            value, _SERIAL_URL, "/dev/…, COMn, socket://host:port or rfc2217://host:port"
+        )
+
+
+class Device(_Model):
+    """One HB/1 device on a bus, and the counter, screen or kiosk it serves."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    bus: Code
+    address: Annotated[int, Field(ge=HB1_MIN_ADDRESS, le=HB1_MAX_ADDRESS)]
+    device_class: DeviceClass = Field(alias="class")
+    counter: Annotated[int, Field(ge=1, le=999)] | None = None
+    """Counter number, for strips, pads and callers."""
+    screen: Code | None = None
+    """Screen id, for hall screens."""
+    kiosk: Code | None = None
+    """Kiosk id, for kiosk MCUs."""
+    uid: Annotated[str, Field(pattern=r"^[0-9A-Fa-f]{16}$")] | None = None
+    """8-byte UID printed on the label, 16 hex digits; checked against INFO when given."""
+    name: Name | None = None
+
+    @model_validator(mode="after")
+    def _target(self) -> Self:
+        issues = _Issues("Device")
+        wanted = self.device_class.target_key
+        for key in ("counter", "screen", "kiosk"):
+            value = getattr(self, key)
+            if key == wanted and value is None:
+                issues.add(
+                    (key,), f"a {self.device_class.value} device needs the {key} it serves", None
+                )
+            elif key != wanted and value is not None:
+                issues.add(
+                    (key,),
+                    f"{key} {value!r} does not apply to a {self.device_class.value} device "
+                    f"(it serves a {wanted})",
+                    value,
+                )
+        issues.raise_if_any()
+        return self
+
+    @property
+    def target(self) -> int | str:
+        key = self.device_class.target_key
+        value = self.counter if key == "counter" else self.screen if key == "screen" else self.kiosk
+        assert value is not None  # guaranteed by _target
+        return value
+
+
+class PrinterTunnel(_Model):
+    """A printer behind a kiosk MCU, reached through PASSTHRU_TX (HB1.md §13)."""
+
+    bus: Code
+    address: Annotated[int, Field(ge=HB1_MIN_ADDRESS, le=HB1_MAX_ADDRESS)]
+    port: Annotated[int, Field(ge=0, le=3)] = 0
+
+
+class Printer(_Model):
+    """An ESC/POS ticket printer of a kiosk: either on its own port (url) or tunnelled."""
+
+    name: Code
+    hall: Code
+    kiosk: Code
+    url: str | None = None
+    """"/dev/usb/lp0", "/dev/ttyS1", "COM4", "tcp://10.0.0.9:9100" or "usb://04b8:0202"."""
+    tunnel: PrinterTunnel | None = None
+    paper_width: Literal[58, 80] = 80
+    encoding: PrinterEncoding = PrinterEncoding.GBK
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return _check_url(
+            value,
+            _PRINTER_URL,
+            "/dev/…, COMn, tcp://host[:port], socket://host:port or usb://vid:pid",
+        )
+
+    @model_validator(mode="after")
+    def _one_path(self) -> Self:
+        if (self.url is None) == (self.tunnel is None):
+            raise ValueError(f"printer {self.name!r} needs exactly one of url or tunnel")
+        return self
 
 
 class HallConfig(_Model):
-    """The whole deployment: halls, shared catalogues, staff."""
+    """The whole deployment: halls, shared catalogues, staff, device wiring."""
 
     halls: Annotated[list[Hall], Field(min_length=1)]
     priority_classes: list[PriorityClass] = [
@@ -221,25 +703,273 @@ class HallConfig(_Model):
         PriorityClass(code="appointment", name="预约"),
     ]
     staff: list[Staff] = []
+    departments: list[Department] = []
+    matters: list[Matter] = []
+    buses: list[Bus] = []
+    devices: list[Device] = []
+    printers: list[Printer] = []
 
     @model_validator(mode="after")
     def _references(self) -> Self:
-        hall_ids = [h.id for h in self.halls]
-        _unique(hall_ids, "hall id")
-        known_halls = set(hall_ids)
-        for hall in self.halls:
-            if hall.parent is not None and hall.parent not in known_halls:
-                raise ValueError(f"hall {hall.id!r} names unknown parent {hall.parent!r}")
-        classes = {p.code for p in self.priority_classes}
-        for hall in self.halls:
-            for svc in hall.services:
-                for pc in svc.priority_classes:
-                    if pc not in classes:
-                        raise ValueError(
-                            f"service {hall.id}/{svc.code} allows unknown priority class {pc!r}"
-                        )
-        _unique([s.job_no for s in self.staff], "staff job number")
+        issues = _Issues("HallConfig")
+        self._check_halls(issues)
+        self._check_catalogue(issues)
+        self._check_staff(issues)
+        self._check_wiring(issues)
+        issues.raise_if_any()
         return self
+
+    def _check_halls(self, issues: _Issues) -> None:
+        issues.unique([(("halls", i, "id"), h.id) for i, h in enumerate(self.halls)], "hall id")
+        known_halls = {h.id for h in self.halls}
+        parents = {h.id: h.parent for h in self.halls}
+        for i, hall in enumerate(self.halls):
+            if hall.parent is None:
+                continue
+            if hall.parent not in known_halls:
+                issues.add(
+                    ("halls", i, "parent"),
+                    f"hall {hall.id!r} names unknown parent {hall.parent!r}",
+                    hall.parent,
+                )
+                continue
+            seen = {hall.id}
+            step: str | None = hall.parent
+            while step is not None and step not in seen:
+                seen.add(step)
+                step = parents.get(step)
+            if step is not None:
+                issues.add(
+                    ("halls", i, "parent"),
+                    f"hall {hall.id!r}: parent {hall.parent!r} leads to a cycle",
+                    hall.parent,
+                )
+        issues.unique(
+            [
+                (("priority_classes", i, "code"), p.code)
+                for i, p in enumerate(self.priority_classes)
+            ],
+            "priority class",
+        )
+        classes = {p.code for p in self.priority_classes}
+        for h, hall in enumerate(self.halls):
+            for s, svc in enumerate(hall.services):
+                for k, pc in enumerate(svc.priority_classes):
+                    if pc not in classes:
+                        issues.add(
+                            ("halls", h, "services", s, "priority_classes", k),
+                            f"service {hall.id}/{svc.code} allows unknown priority class {pc!r}",
+                            pc,
+                        )
+
+    def _check_catalogue(self, issues: _Issues) -> None:
+        known_halls = {h.id for h in self.halls}
+        issues.unique(
+            [(("departments", i, "code"), d.code) for i, d in enumerate(self.departments)],
+            "department code",
+        )
+        for i, dept in enumerate(self.departments):
+            if dept.hall is not None and dept.hall not in known_halls:
+                issues.add(
+                    ("departments", i, "hall"),
+                    f"department {dept.code!r} is in unknown hall {dept.hall!r}",
+                    dept.hall,
+                )
+        departments = {d.code for d in self.departments}
+        for h, hall in enumerate(self.halls):
+            for s, svc in enumerate(hall.services):
+                if svc.department is not None and svc.department not in departments:
+                    issues.add(
+                        ("halls", h, "services", s, "department"),
+                        f"service {hall.id}/{svc.code} names unknown department {svc.department!r}",
+                        svc.department,
+                    )
+        issues.unique(
+            [(("matters", i, "impl_code"), m.impl_code) for i, m in enumerate(self.matters)],
+            "matter implementation code",
+        )
+        for i, matter in enumerate(self.matters):
+            if matter.department not in departments:
+                issues.add(
+                    ("matters", i, "department"),
+                    f"matter {matter.impl_code!r} names unknown department {matter.department!r}",
+                    matter.department,
+                )
+            for r, route in enumerate(matter.routes):
+                hall_cfg = self.hall(route.hall)
+                if hall_cfg is None:
+                    issues.add(
+                        ("matters", i, "routes", r, "hall"),
+                        f"matter {matter.impl_code!r} is routed to unknown hall {route.hall!r}",
+                        route.hall,
+                    )
+                    continue
+                for s, code in enumerate(route.services):
+                    if hall_cfg.service(code) is None:
+                        issues.add(
+                            ("matters", i, "routes", r, "services", s),
+                            f"matter {matter.impl_code!r} is routed to unknown service "
+                            f"{code!r} of hall {route.hall!r}",
+                            code,
+                        )
+
+    def _check_staff(self, issues: _Issues) -> None:
+        issues.unique(
+            [(("staff", i, "job_no"), s.job_no) for i, s in enumerate(self.staff)],
+            "staff job number",
+        )
+        job_nos = {s.job_no for s in self.staff}
+        departments = {d.code for d in self.departments}
+        for i, person in enumerate(self.staff):
+            issues.unique(
+                [(("staff", i, "roles", k), r) for k, r in enumerate(person.roles)], "role"
+            )
+            halls: list[Hall] = []
+            for k, hall_id in enumerate(person.halls):
+                hall_cfg = self.hall(hall_id)
+                if hall_cfg is None:
+                    issues.add(
+                        ("staff", i, "halls", k),
+                        f"staff {person.job_no!r} works in unknown hall {hall_id!r}",
+                        hall_id,
+                    )
+                else:
+                    halls.append(hall_cfg)
+            if not person.halls:
+                halls = list(self.halls)
+            for k, number in enumerate(person.counters):
+                if not any(h.counter(number) is not None for h in halls):
+                    where = ", ".join(repr(h.id) for h in halls)
+                    issues.add(
+                        ("staff", i, "counters", k),
+                        f"staff {person.job_no!r} may use counter {number}, "
+                        f"which does not exist in hall {where}",
+                        number,
+                    )
+            if person.department is not None and person.department not in departments:
+                issues.add(
+                    ("staff", i, "department"),
+                    f"staff {person.job_no!r} names unknown department {person.department!r}",
+                    person.department,
+                )
+            if person.backup is not None and (
+                person.backup not in job_nos or person.backup == person.job_no
+            ):
+                issues.add(
+                    ("staff", i, "backup"),
+                    f"staff {person.job_no!r} names unknown or own job number "
+                    f"{person.backup!r} as backup",
+                    person.backup,
+                )
+
+    def _check_wiring(self, issues: _Issues) -> None:
+        issues.unique(
+            [(("buses", i, "name"), b.name) for i, b in enumerate(self.buses)], "bus name"
+        )
+        issues.unique([(("buses", i, "url"), b.url) for i, b in enumerate(self.buses)], "bus url")
+        buses = {b.name: b for b in self.buses}
+        for i, bus in enumerate(self.buses):
+            if self.hall(bus.hall) is None:
+                issues.add(
+                    ("buses", i, "hall"),
+                    f"bus {bus.name!r} is in unknown hall {bus.hall!r}",
+                    bus.hall,
+                )
+        issues.unique(
+            [(("devices", i, "address"), (d.bus, d.address)) for i, d in enumerate(self.devices)],
+            "(bus, address)",
+        )
+        issues.unique(
+            [(("devices", i, "uid"), d.uid.upper()) for i, d in enumerate(self.devices) if d.uid],
+            "device uid",
+        )
+        for i, device in enumerate(self.devices):
+            bus_cfg = buses.get(device.bus)
+            if bus_cfg is None:
+                issues.add(
+                    ("devices", i, "bus"),
+                    f"device {device.address} is on unknown bus {device.bus!r}",
+                    device.bus,
+                )
+                continue
+            hall_cfg = self.hall(bus_cfg.hall)
+            if hall_cfg is None:
+                continue  # reported on the bus
+            key = device.device_class.target_key
+            target = device.target
+            found: object
+            if key == "counter":
+                found = hall_cfg.counter(int(target))
+            elif key == "screen":
+                found = hall_cfg.screen(str(target))
+            else:
+                found = hall_cfg.kiosk(str(target))
+            if found is None:
+                issues.add(
+                    ("devices", i, key),
+                    f"{device.device_class.value} device {device.bus}/{device.address} serves "
+                    f"{key} {target!r}, which does not exist in hall {hall_cfg.id!r}",
+                    target,
+                )
+        self._check_printers(issues, buses)
+
+    def _check_printers(self, issues: _Issues, buses: dict[str, Bus]) -> None:
+        issues.unique(
+            [(("printers", i, "name"), p.name) for i, p in enumerate(self.printers)],
+            "printer name",
+        )
+        issues.unique(
+            [(("printers", i, "url"), p.url) for i, p in enumerate(self.printers) if p.url],
+            "printer url",
+        )
+        bus_urls = {b.url: b.name for b in self.buses}
+        devices = {(d.bus, d.address): d for d in self.devices}
+        for i, printer in enumerate(self.printers):
+            hall_cfg = self.hall(printer.hall)
+            if hall_cfg is None:
+                issues.add(
+                    ("printers", i, "hall"),
+                    f"printer {printer.name!r} is in unknown hall {printer.hall!r}",
+                    printer.hall,
+                )
+            elif hall_cfg.kiosk(printer.kiosk) is None:
+                issues.add(
+                    ("printers", i, "kiosk"),
+                    f"printer {printer.name!r} serves kiosk {printer.kiosk!r}, "
+                    f"which does not exist in hall {printer.hall!r}",
+                    printer.kiosk,
+                )
+            if printer.url is not None and printer.url in bus_urls:
+                issues.add(
+                    ("printers", i, "url"),
+                    f"printer {printer.name!r} shares url {printer.url!r} with HB/1 bus "
+                    f"{bus_urls[printer.url]!r}; ESC/POS printers need their own port",
+                    printer.url,
+                )
+            tunnel = printer.tunnel
+            if tunnel is None:
+                continue
+            if tunnel.bus not in buses:
+                issues.add(
+                    ("printers", i, "tunnel", "bus"),
+                    f"printer {printer.name!r} is tunnelled through unknown bus {tunnel.bus!r}",
+                    tunnel.bus,
+                )
+                continue
+            device = devices.get((tunnel.bus, tunnel.address))
+            if (
+                device is None
+                or device.device_class is not DeviceClass.KIOSK
+                or device.kiosk != printer.kiosk
+                or buses[tunnel.bus].hall != printer.hall
+            ):
+                issues.add(
+                    ("printers", i, "tunnel", "address"),
+                    f"printer {printer.name!r} is tunnelled through {tunnel.bus}/{tunnel.address}, "
+                    f"which is not the kiosk device of kiosk {printer.kiosk!r} "
+                    f"in hall {printer.hall!r}",
+                    tunnel.address,
+                )
 
     def hall(self, hall_id: str) -> Hall | None:
         return next((h for h in self.halls if h.id == hall_id), None)
