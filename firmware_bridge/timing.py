@@ -1,0 +1,63 @@
+"""HB/1 line timing (spec §1, §5, §7.1), derived from the baud rate in one place.
+
+Pure arithmetic, no I/O: the link, the master and the tests all take their numbers from here.
+Tests shrink the named constants with ``monkeypatch`` instead of sleeping.
+"""
+
+from __future__ import annotations
+
+from firmware_bridge.codec import FRAME_OVERHEAD
+
+# 8N1: start bit + 8 data bits + stop bit per character (§1).
+BITS_PER_CHAR = 10
+
+# §5 rule 5: a gap of 10 characters, but never below 20 ms because USB-serial adapters and
+# OS schedulers deliver bytes in bursts with pauses of several milliseconds at high speeds.
+IDLE_CHARS = 10
+IDLE_FLOOR_S = 0.020
+
+# §7.1: the latest a device may start replying (plain and persistent commands).
+T_RESP_S = 0.020
+T_BUSY_MAX_S = 0.200
+
+# §7.1: host timeout margin on top of reply start and reply transmission, for OS latency.
+REPLY_MARGIN_S = 0.010
+
+# §7.1: silence the host keeps after a reply or a timeout before it transmits again.
+TURNAROUND_CHARS = 3.5
+TURNAROUND_FLOOR_S = 0.00175
+
+# §7.1: after a group/broadcast request nobody answers, so wait for the devices to execute it.
+BROADCAST_GAP_S = 0.020
+
+# §7.3: a BUSY reply must be followed by a new transaction no earlier than this.
+BUSY_RETRY_S = 0.100
+
+
+def t_char(baud: int) -> float:
+    """Seconds one 8N1 character occupies on the line."""
+    return BITS_PER_CHAR / baud
+
+
+def t_idle(baud: int) -> float:
+    """Inter-character silence after which an incomplete frame is abandoned (§5)."""
+    return max(IDLE_CHARS * t_char(baud), IDLE_FLOOR_S)
+
+
+def turnaround(baud: int) -> float:
+    """Minimum silence before the host transmits after a reply or a timeout (§7.1)."""
+    return max(TURNAROUND_CHARS * t_char(baud), TURNAROUND_FLOOR_S)
+
+
+def frame_time(baud: int, payload_len: int) -> float:
+    """Seconds a frame with ``payload_len`` payload bytes occupies on the line."""
+    return (FRAME_OVERHEAD + payload_len) * t_char(baud)
+
+
+def reply_timeout(baud: int, max_reply_payload: int, *, busy_s: float | None = None) -> float:
+    """Host reply timeout measured from the end of the request's transmission (§7.1).
+
+    ``busy_s`` is the device's ``t_busy_ms`` (as seconds) for persistent commands.
+    """
+    start_limit = T_RESP_S if busy_s is None else min(busy_s, T_BUSY_MAX_S)
+    return start_limit + frame_time(baud, max_reply_payload) + REPLY_MARGIN_S
