@@ -1,0 +1,84 @@
+"""The composition root: create_app(settings) wires storage, services and the web edge."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from hall.config.loader import load_config
+from hall.config.models import HallConfig
+from hall.domain.errors import Unavailable
+from hall.ports import Clock, SystemClock
+from hall.services.directory import Directory
+from hall.services.queue import QueueService
+from hall.storage.config_store import apply_config, latest_config
+from hall.storage.db import connect_pool, migrate
+from hall.storage.embedded import EmbeddedPostgres, default_data_dir
+from hall.web import api
+from hall.web.problems import problem_middleware
+from hall.web.routes import register
+from hall.web.state import CLOCK, DIRECTORY, POOL, QUEUE
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Settings:
+    database_url: str | None = None
+    data_dir: Path | None = None
+    config_path: Path | None = None
+    config: HallConfig | None = None
+    clock: Clock = field(default_factory=SystemClock)
+    pool_size: int = 20
+
+
+EMBEDDED = web.AppKey("embedded", EmbeddedPostgres)
+
+
+async def resolve_database(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
+    """The DSN to use, starting the embedded server when no URL is configured."""
+    if settings.database_url:
+        return settings.database_url, None
+    server = EmbeddedPostgres(settings.data_dir or default_data_dir())
+    dsn = await asyncio.to_thread(server.start)
+    return dsn, server
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[problem_middleware], client_max_size=64 * 1024)
+    app[CLOCK] = settings.clock
+
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        dsn, server = await resolve_database(settings)
+        if server is not None:
+            app[EMBEDDED] = server
+        pool = await connect_pool(dsn, max_size=settings.pool_size)
+        try:
+            async with pool.acquire() as conn:
+                await migrate(conn)
+                config = settings.config
+                if config is None and settings.config_path is not None:
+                    config = load_config(settings.config_path)
+                if config is not None:
+                    await apply_config(conn, config)
+                else:
+                    config = await latest_config(conn)
+                if config is None:
+                    raise Unavailable("没有大厅配置：请先运行 hall config load FILE 或使用 --config")
+            app[POOL] = pool
+            app[DIRECTORY] = Directory(config)
+            app[QUEUE] = QueueService(pool, app[DIRECTORY], settings.clock)
+            yield
+        finally:
+            await pool.close()
+            if server is not None:
+                await asyncio.to_thread(server.stop)
+
+    app.cleanup_ctx.append(database)
+    register(app, api.ROUTES)
+    return app

@@ -1,0 +1,180 @@
+"""The ``hall`` console script."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from hall.app import Settings, create_app, resolve_database
+
+EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "examples" / "county-hall.toml"
+log = logging.getLogger("hall")
+
+
+def _database_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL"),
+        help="PostgreSQL URL (default: $DATABASE_URL, else an embedded server)",
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="data directory of the embedded server (default: $HALL_DATA_DIR or XDG data home)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hall", description="政务服务大厅排队叫号系统")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the hall server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--config", type=Path, help="hall config TOML to apply at start-up")
+    _database_args(serve)
+
+    demo = sub.add_parser("demo", help="run the server on the embedded database with the example hall")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--config", type=Path, default=EXAMPLE_CONFIG)
+    demo.add_argument(
+        "--office-hours-only",
+        action="store_true",
+        help="refuse tickets outside business hours, as a real hall does",
+    )
+    _database_args(demo)
+
+    db = sub.add_parser("db", help="database tasks")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    mig = db_sub.add_parser("migrate", help="apply pending migrations")
+    _database_args(mig)
+
+    cfg = sub.add_parser("config", help="hall configuration")
+    cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
+    check = cfg_sub.add_parser("check", help="validate a config file and list every error")
+    check.add_argument("file", type=Path)
+    load = cfg_sub.add_parser("load", help="validate and apply a config file (idempotent)")
+    load.add_argument("file", type=Path)
+    _database_args(load)
+
+    user = sub.add_parser("user", help="staff accounts")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    add = user_sub.add_parser("add", help="create a staff login or reset its password")
+    add.add_argument("job_no")
+    add.add_argument("--name")
+    add.add_argument("--role", action="append", dest="roles", help="clerk, manager, admin, …")
+    add.add_argument("--hall", action="append", dest="halls")
+    add.add_argument("--password", help="default: prompt")
+    _database_args(add)
+
+    emulate = sub.add_parser("emulate", help="emulate a device on a serial line", add_help=False)
+    emulate.add_argument("rest", nargs=argparse.REMAINDER)
+    return parser
+
+
+async def _with_database(args: argparse.Namespace, work: str) -> int:
+    from hall.storage.db import connect_pool, migrate
+
+    settings = Settings(database_url=args.database_url, data_dir=args.data_dir)
+    dsn, server = await resolve_database(settings)
+    try:
+        pool = await connect_pool(dsn, min_size=1, max_size=2)
+        try:
+            async with pool.acquire() as conn:
+                applied = await migrate(conn)
+                if work == "migrate":
+                    print(f"已应用 {len(applied)} 个迁移" + (f"：{', '.join(applied)}" if applied else ""))
+                    return 0
+                if work == "config_load":
+                    from hall.config.loader import load_config
+                    from hall.storage.config_store import apply_config
+
+                    changed = await apply_config(conn, load_config(args.file))
+                    print("配置已更新" if changed else "配置无变化")
+                    return 0
+                if work == "user_add":
+                    from hall.cli_users import add_user
+
+                    return await add_user(conn, args)
+            raise AssertionError(work)
+        finally:
+            await pool.close()
+    finally:
+        if server is not None:
+            await asyncio.to_thread(server.stop)
+
+
+def _serve(args: argparse.Namespace, *, demo: bool) -> int:
+    config = None
+    if args.config is not None:
+        from hall.config.loader import load_config
+
+        config = load_config(args.config)
+        if demo and not args.office_hours_only:
+            # A demo should take tickets at any hour; a real hall config keeps its hours.
+            config = config.model_copy(
+                update={
+                    "halls": [h.model_copy(update={"issue_outside_hours": True}) for h in config.halls]
+                }
+            )
+    settings = Settings(database_url=args.database_url, data_dir=args.data_dir, config=config)
+    app = create_app(settings)
+    if demo:
+        print(f"大厅演示已启动：http://{args.host}:{args.port}/api/v1/halls  （Ctrl+C 退出）")
+    web.run_app(app, host=args.host, port=args.port, print=None if demo else print)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        match args.command:
+            case "serve":
+                return _serve(args, demo=False)
+            case "demo":
+                return _serve(args, demo=True)
+            case "db":
+                return asyncio.run(_with_database(args, "migrate"))
+            case "config" if args.config_command == "check":
+                from hall.config.check import check_command
+
+                return check_command(str(args.file))
+            case "config":
+                return asyncio.run(_with_database(args, "config_load"))
+            case "user":
+                return asyncio.run(_with_database(args, "user_add"))
+            case "emulate":
+                from firmware_bridge.emulators.cli import main as emulate_main
+
+                return emulate_main(args.rest)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the CLI's edge: one readable line, details with -v
+        from hall.config.loader import ConfigError
+
+        if isinstance(exc, ConfigError):
+            print(str(exc), file=sys.stderr)
+            return 1
+        if args.verbose:
+            raise
+        print(f"错误：{exc}", file=sys.stderr)
+        return 1
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

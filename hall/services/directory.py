@@ -1,0 +1,81 @@
+"""Read-only lookups over the loaded hall configuration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import time
+from functools import cached_property
+from zoneinfo import ZoneInfo
+
+from hall.config.models import Counter, Hall, HallConfig, Service
+from hall.domain.calendar import WorkingCalendar
+from hall.domain.errors import NotFound
+from hall.domain.policy import PolicySettings
+
+
+@dataclass(frozen=True)
+class HallRules:
+    """One hall's configuration in the shapes the domain functions take."""
+
+    hall: Hall
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.hall.timezone)
+
+    @cached_property
+    def calendar(self) -> WorkingCalendar:
+        cal = self.hall.calendar
+        return WorkingCalendar(
+            working_weekdays=frozenset(cal.working_weekdays),
+            holidays=frozenset(cal.holidays),
+            workdays=frozenset(cal.workdays),
+        )
+
+    @cached_property
+    def policy(self) -> PolicySettings:
+        from datetime import timedelta
+
+        p = self.hall.call_policy
+        return PolicySettings(
+            priority_ratio=p.priority_ratio,
+            max_bypass=timedelta(minutes=p.max_bypass_minutes),
+            appointment_early=timedelta(minutes=p.appointment_early_minutes),
+            appointment_late=timedelta(minutes=p.appointment_late_minutes),
+        )
+
+    def periods(self, service: Service | None = None) -> list[tuple[time, time]]:
+        chosen = service.hours if service is not None and service.hours else self.hall.business_hours
+        return [(p.open, p.close) for p in chosen]
+
+    def service(self, code: str) -> Service:
+        svc = self.hall.service(code)
+        if svc is None:
+            raise NotFound(f"业务 {code} 不存在", service=code)
+        return svc
+
+    def counter(self, number: int) -> Counter:
+        for c in self.hall.counters:
+            if c.number == number:
+                return c
+        raise NotFound(f"{number}号窗口不存在", counter=number)
+
+    def counters_serving(self, service_code: str) -> set[int]:
+        return {c.number for c in self.hall.counters if any(s.code == service_code for s in c.services)}
+
+
+class Directory:
+    """All halls of a deployment, by id."""
+
+    def __init__(self, config: HallConfig) -> None:
+        self.config = config
+        self._halls = {h.id: HallRules(h) for h in config.halls}
+
+    def hall(self, hall_id: str) -> HallRules:
+        try:
+            return self._halls[hall_id]
+        except KeyError:
+            raise NotFound(f"大厅 {hall_id} 不存在", hall=hall_id) from None
+
+    def hall_ids(self) -> list[str]:
+        return list(self._halls)

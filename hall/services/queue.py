@@ -1,0 +1,624 @@
+"""Queue use cases: issue tickets, counter actions, what citizens and screens see.
+
+Each public method runs one unit of work: it reads state, folds events through the domain
+functions, writes the results and the events, and commits before returning. Nothing is
+reported as done before it is in the database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from hall.config.models import Purpose, TransferPlacement
+from hall.domain.calendar import business_day, is_open, next_opening
+from hall.domain.errors import (
+    Conflict,
+    CounterBusy,
+    IdempotencyMismatch,
+    IllegalTransition,
+    InvalidInput,
+    NotFound,
+    OutsideHours,
+    PurposeNotAllowed,
+    QueueEmpty,
+    QuotaExhausted,
+)
+from hall.domain.estimate import estimate_wait, mean_service_seconds
+from hall.domain.policy import CounterContext, rank
+from hall.domain.tickets import (
+    TICKET_STATE_LABELS,
+    CounterState,
+    CounterStatus,
+    Event,
+    EventType,
+    Ticket,
+    TicketState,
+    apply_counter,
+    apply_ticket,
+    format_number,
+    issue_ticket,
+)
+from hall.ports import Clock
+from hall.services.directory import Directory, HallRules
+from hall.storage import repo
+from hall.storage.uow import UnitOfWork, run_in_transaction
+
+_MAX_CLAIM_ATTEMPTS = 5  # call-next re-reads candidates this often when other counters win races
+PURPOSE_LABELS = {
+    Purpose.APPLY: "办理",
+    Purpose.CONSULT: "咨询",
+    Purpose.COLLECT: "取件",
+    Purpose.SUPPLEMENT: "补正",
+    Purpose.COMPLAIN: "投诉",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class IssueTicket:
+    hall_id: str
+    service_code: str
+    purpose: Purpose = Purpose.APPLY
+    priority_class: str | None = None
+    appointment_start: datetime | None = None
+    appointment_end: datetime | None = None
+    kiosk: str | None = None
+    idempotency_key: str | None = None
+
+    def fingerprint(self) -> str:
+        body = dataclasses.asdict(self)
+        body.pop("idempotency_key")
+        return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class TicketView:
+    """A ticket with its place in the queue, as citizens and clerks see it."""
+
+    ticket: Ticket
+    token: str
+    service_name: str
+    people_ahead: int | None
+    estimated_wait_s: float | None
+    replayed: bool = False
+
+    @property
+    def state_label(self) -> str:
+        return TICKET_STATE_LABELS[self.ticket.state]
+
+
+class CounterAction(enum.StrEnum):
+    OPEN = "open"
+    CALL_NEXT = "call_next"
+    CALL = "call"
+    RECALL = "recall"
+    NO_SHOW = "no_show"
+    START = "start"
+    FINISH = "finish"
+    TRANSFER = "transfer"
+    PARK = "park"
+    CALL_BACK = "call_back"
+    CANCEL = "cancel"
+    PAUSE = "pause"
+    RESUME = "resume"
+    CLOSE = "close"
+
+
+@dataclass(frozen=True, slots=True)
+class ActionParams:
+    clerk: str | None = None
+    number: str | None = None  # display number for CALL / CALL_BACK
+    to_service: str | None = None
+    to_counter: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CounterView:
+    status: CounterStatus
+    ticket: Ticket | None
+    seq: int | None = None  # hall event seq of the committed change
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceOverview:
+    code: str
+    name: str
+    prefix: str
+    waiting: int
+    estimated_wait_s: float | None
+    open_now: bool
+    quota_left: int | None
+    purposes: tuple[str, ...]
+
+
+class QueueService:
+    def __init__(self, pool: asyncpg.Pool, directory: Directory, clock: Clock) -> None:
+        self.pool = pool
+        self.directory = directory
+        self.clock = clock
+
+    # --- issuing --------------------------------------------------------------------------
+
+    async def issue(self, cmd: IssueTicket, actor: str = "kiosk") -> TicketView:
+        rules = self.directory.hall(cmd.hall_id)
+        svc = rules.service(cmd.service_code)
+        if cmd.purpose not in svc.purposes:
+            raise PurposeNotAllowed(
+                f"「{svc.name}」不受理{PURPOSE_LABELS[cmd.purpose]}类事项", purpose=str(cmd.purpose)
+            )
+        if cmd.priority_class is not None and cmd.priority_class not in svc.priority_classes:
+            raise InvalidInput(
+                f"「{svc.name}」不接受优先类别 {cmd.priority_class}",
+                priority_class=cmd.priority_class,
+            )
+        now = self.clock.now()
+        if not rules.hall.issue_outside_hours and not is_open(
+            now, rules.tz, rules.periods(svc), rules.calendar
+        ):
+            opens = next_opening(now, rules.tz, rules.periods(svc), rules.calendar)
+            when = opens.astimezone(rules.tz).strftime("%m月%d日 %H:%M") if opens else None
+            raise OutsideHours(
+                f"「{svc.name}」当前不在办公时间" + (f"，{when} 开始取号" if when else ""),
+                opens_at=opens.isoformat() if opens else None,
+            )
+        day = business_day(now, rules.tz, rules.hall.day_boundary)
+        fingerprint = cmd.fingerprint()
+
+        async def work(uow: UnitOfWork) -> TicketView:
+            if cmd.idempotency_key is not None:
+                found = await repo.ticket_by_idempotency_key(
+                    uow.conn, cmd.hall_id, cmd.idempotency_key
+                )
+                if found is not None:
+                    ticket, token, stored = found
+                    if stored != fingerprint:
+                        raise IdempotencyMismatch()
+                    return await self._view(uow.conn, rules, ticket, token, replayed=True)
+            seq, issued = await repo.next_number(
+                uow.conn, cmd.hall_id, svc.group, day, svc.number_start
+            )
+            if svc.daily_quota is not None:
+                used = (
+                    issued
+                    if svc.group == svc.code
+                    else await repo.issued_today(uow.conn, cmd.hall_id, svc.code, day) + 1
+                )
+                if used > svc.daily_quota:
+                    raise QuotaExhausted(
+                        f"「{svc.name}」今日号源已取完（共 {svc.daily_quota} 个）",
+                        quota=svc.daily_quota,
+                    )
+            number = format_number(svc.prefix, seq, svc.number_width)
+            token = secrets.token_urlsafe(16)
+            ticket_id = await repo.insert_ticket(
+                uow.conn,
+                hall_id=cmd.hall_id,
+                service_code=svc.code,
+                number_group=svc.group,
+                business_day=day,
+                seq=seq,
+                display_number=number,
+                token=token,
+                purpose=str(cmd.purpose),
+                priority_class=cmd.priority_class,
+                issued_at=now,
+                appointment_start=cmd.appointment_start,
+                appointment_end=cmd.appointment_end,
+                kiosk=cmd.kiosk,
+                idempotency_key=cmd.idempotency_key,
+                idempotency_hash=fingerprint if cmd.idempotency_key else None,
+            )
+            event = Event(
+                type=EventType.TICKET_ISSUED,
+                at=now,
+                actor=actor,
+                ticket_id=ticket_id,
+                details={
+                    "hall_id": cmd.hall_id,
+                    "service_code": svc.code,
+                    "number_group": svc.group,
+                    "business_day": day.isoformat(),
+                    "seq": seq,
+                    "display_number": number,
+                    "purpose": str(cmd.purpose),
+                    "priority_class": cmd.priority_class,
+                    "appointment_start": _iso(cmd.appointment_start),
+                    "appointment_end": _iso(cmd.appointment_end),
+                    "kiosk": cmd.kiosk,
+                },
+            )
+            uow.add(cmd.hall_id, event)
+            return await self._view(uow.conn, rules, issue_ticket(event), token)
+
+        for attempt in range(2):
+            try:
+                view, _ = await run_in_transaction(self.pool, work)
+                return view
+            except asyncpg.UniqueViolationError as exc:
+                # Two requests with one idempotency key raced; the second attempt finds the
+                # winner's ticket and answers with it.
+                if attempt or cmd.idempotency_key is None or "idempotency" not in str(
+                    exc.constraint_name
+                ):
+                    raise
+        raise AssertionError("unreachable")
+
+    # --- counters -------------------------------------------------------------------------
+
+    async def act(
+        self,
+        hall_id: str,
+        counter_number: int,
+        action: CounterAction,
+        actor: str,
+        params: ActionParams | None = None,
+    ) -> CounterView:
+        rules = self.directory.hall(hall_id)
+        rules.counter(counter_number)
+        p = params or ActionParams()
+        handler = getattr(self, f"_do_{action.value}")
+
+        async def work(uow: UnitOfWork) -> CounterView:
+            found = await repo.counter(uow.conn, hall_id, counter_number, for_update=True)
+            if found is None:
+                raise NotFound(f"{counter_number}号窗口不存在", counter=counter_number)
+            status, tally = found
+            ctx = _ActionContext(uow, rules, status, tally, actor, self.clock.now())
+            result: CounterView = await handler(ctx, p)
+            return result
+
+        view, uow = await run_in_transaction(self.pool, work)
+        return dataclasses.replace(view, seq=uow.committed_seq.get(hall_id))
+
+    async def _do_open(self, ctx: _ActionContext, p: ActionParams) -> CounterView:
+        return await ctx.counter_event(EventType.COUNTER_OPENED, {"clerk": p.clerk or ctx.actor})
+
+    async def _do_pause(self, ctx: _ActionContext, p: ActionParams) -> CounterView:
+        if not p.reason:
+            raise InvalidInput("暂停服务需要填写原因")
+        return await ctx.counter_event(EventType.COUNTER_PAUSED, {"reason": p.reason})
+
+    async def _do_resume(self, ctx: _ActionContext, p: ActionParams) -> CounterView:
+        return await ctx.counter_event(EventType.COUNTER_RESUMED, {})
+
+    async def _do_close(self, ctx: _ActionContext, p: ActionParams) -> CounterView:
+        return await ctx.counter_event(EventType.COUNTER_CLOSED, {})
+
+    async def _do_call_next(self, ctx: _ActionContext, p: ActionParams) -> CounterView:
+        ctx.require_idle()
+        config = ctx.rules.counter(ctx.status.number)
+        counter_ctx = CounterContext(
+            number=config.number,
+            services=tuple((s.code, s.weight) for s in config.services),
+            call_order=str(config.call_order),
+            normal_since_priority=ctx.tally,
+        )
+        services = [s.code for s in config.services]
+        for _ in range(_MAX_CLAIM_ATTEMPTS):
+            pool = await repo.candidates(ctx.conn, ctx.rules.hall.id, config.number, services)
+            ordered = rank(pool, counter_ctx, ctx.rules.policy, ctx.now)
+            for candidate in ordered:
+                ticket = await repo.ticket(ctx.conn, candidate.ticket_id)
+                if ticket is None or ticket.state is not TicketState.WAITING:
+                    continue
+                tally = 0 if candidate.priority else ctx.tally + 1
+                view = await ctx.ticket_event(
+                    ticket, EventType.TICKET_CALLED, {}, tally=tally, lost_ok=True
+                )
+                if view is not None:
+                    return view
+            if not ordered:
+                break
+        raise QueueEmpty()
+
+    async def _do_call(self, ctx: _ActionContext, p: ActionParams) -> CounterView:
+        ctx.require_idle()
+        ticket = await ctx.ticket_by_number(p.number)
+        if ticket.state is not TicketState.WAITING:
+            raise IllegalTransition(
+                f"号码 {ticket.display_number} 当前{TICKET_STATE_LABELS[ticket.state]}，不能呼叫"
+            )
+        served = {s.code for s in ctx.rules.counter(ctx.status.number).services}
+        if ticket.service_code not in served and ticket.target_counter != ctx.status.number:
+            raise Conflict(f"号码 {ticket.display_number} 不属于本窗口办理的业务")
+        if ticket.target_counter not in (None, ctx.status.number):
+            raise Conflict(f"号码 {ticket.display_number} 已转至{ticket.target_counter}号窗口")
+        view = await ctx.ticket_event(ticket, EventType.TICKET_CALLED, {"specific": True})
+        assert view is not None
+        return view
+
+    async def _do_recall(self, ctx: _ActionContext, p: ActionParams) -> CounterView:
+        ticket = await ctx.active()
+        limit = ctx.rules.hall.call_policy.max_recalls
+        if ticket.state is TicketState.CALLED and ticket.recall_count >= limit:
+            raise Conflict(f"已重呼 {limit} 次，请标记过号", max_recalls=limit)
+        return await ctx.active_event(ticket, EventType.TICKET_RECALLED, {})
+
+    async def _do_no_show(self, ctx: _ActionContext, p: ActionParams) -> CounterView:
+        return await ctx.active_event(await ctx.active(), EventType.TICKET_NO_SHOW, {})
+
+    async def _do_start(self, ctx: _ActionContext, p: ActionParams) -> CounterView:
+        return await ctx.active_event(await ctx.active(), EventType.TICKET_STARTED, {})
+
+    async def _do_finish(self, ctx: _ActionContext, p: ActionParams) -> CounterView:
+        return await ctx.active_event(await ctx.active(), EventType.TICKET_FINISHED, {})
+
+    async def _do_cancel(self, ctx: _ActionContext, p: ActionParams) -> CounterView:
+        return await ctx.active_event(
+            await ctx.active(), EventType.TICKET_CANCELLED, {"reason": p.reason}
+        )
+
+    async def _do_park(self, ctx: _ActionContext, p: ActionParams) -> CounterView:
+        return await ctx.active_event(
+            await ctx.active(), EventType.TICKET_PARKED, {"reason": p.reason}
+        )
+
+    async def _do_transfer(self, ctx: _ActionContext, p: ActionParams) -> CounterView:
+        ticket = await ctx.active()
+        if p.to_service is None and p.to_counter is None:
+            raise InvalidInput("转办需要指定目标业务或目标窗口")
+        target_code = p.to_service or ticket.service_code
+        target = ctx.rules.service(target_code)
+        if p.to_counter is not None:
+            counter = ctx.rules.counter(p.to_counter)
+            if p.to_counter == ctx.status.number:
+                raise InvalidInput("不能转给本窗口")
+            if p.to_service is None and not any(s.code == target_code for s in counter.services):
+                target_code = counter.services[0].code
+        key = await ctx.placement(ticket, target_code, target.transfer_placement)
+        return await ctx.active_event(
+            ticket,
+            EventType.TICKET_TRANSFERRED,
+            {
+                "from_service": ticket.service_code,
+                "to_service": target_code,
+                "to_counter": p.to_counter,
+                "queue_key": key.isoformat(),
+                "reason": p.reason,
+            },
+        )
+
+    async def _do_call_back(self, ctx: _ActionContext, p: ActionParams) -> CounterView:
+        ticket = await ctx.ticket_by_number(p.number)
+        if ticket.state is not TicketState.PARKED:
+            raise IllegalTransition(f"号码 {ticket.display_number} 未挂起，不能回呼")
+        svc = ctx.rules.service(ticket.service_code)
+        key = await ctx.placement(ticket, ticket.service_code, svc.transfer_placement)
+        event = ctx.event(
+            EventType.TICKET_CALLED_BACK,
+            ticket,
+            {"queue_key": key.isoformat(), "to_counter": ctx.status.number},
+        )
+        if not await ctx.save(ticket, apply_ticket(ticket, event)):
+            raise Conflict(f"号码 {ticket.display_number} 的状态已变化，请刷新后重试")
+        ctx.uow.add(ctx.rules.hall.id, event)
+        active = await repo.active_ticket(ctx.conn, ctx.rules.hall.id, ctx.status.number)
+        return CounterView(ctx.status, active)
+
+    # --- reading --------------------------------------------------------------------------
+
+    async def counter(self, hall_id: str, number: int) -> CounterView:
+        self.directory.hall(hall_id).counter(number)
+        async with self.pool.acquire() as conn:
+            found = await repo.counter(conn, hall_id, number)
+            if found is None:
+                raise NotFound(f"{number}号窗口不存在", counter=number)
+            return CounterView(found[0], await repo.active_ticket(conn, hall_id, number))
+
+    async def ticket_status(self, token: str) -> TicketView:
+        async with self.pool.acquire() as conn:
+            ticket = await repo.ticket_by_token(conn, token)
+            if ticket is None:
+                raise NotFound("未找到该号码，请确认二维码是否正确")
+            return await self._view(conn, self.directory.hall(ticket.hall_id), ticket, token)
+
+    async def services(self, hall_id: str) -> list[ServiceOverview]:
+        rules = self.directory.hall(hall_id)
+        now = self.clock.now()
+        day = business_day(now, rules.tz, rules.hall.day_boundary)
+        async with self.pool.acquire() as conn:
+            waiting = await repo.waiting_counts(conn, hall_id)
+            open_counters = await repo.open_counter_numbers(conn, hall_id)
+            result = []
+            for svc in rules.hall.services:
+                n = waiting.get(svc.code, 0)
+                serving = len(rules.counters_serving(svc.code) & open_counters)
+                mean = mean_service_seconds(
+                    await repo.recent_service_seconds(conn, hall_id, svc.code),
+                    svc.default_service_minutes * 60,
+                )
+                left = None
+                if svc.daily_quota is not None:
+                    left = max(0, svc.daily_quota - await repo.issued_today(conn, hall_id, svc.code, day))
+                result.append(
+                    ServiceOverview(
+                        code=svc.code,
+                        name=svc.name,
+                        prefix=svc.prefix,
+                        waiting=n,
+                        estimated_wait_s=estimate_wait(n, mean, serving),
+                        open_now=rules.hall.issue_outside_hours
+                        or is_open(now, rules.tz, rules.periods(svc), rules.calendar),
+                        quota_left=left,
+                        purposes=tuple(str(x) for x in svc.purposes),
+                    )
+                )
+        return result
+
+    async def snapshot(self, hall_id: str, recent: int = 10) -> dict[str, Any]:
+        """Everything a screen needs, consistent with one event ``seq``."""
+        rules = self.directory.hall(hall_id)
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            seq = await repo.last_seq(conn, hall_id)
+            counters = await repo.counters_of_hall(conn, hall_id)
+            waiting = await repo.waiting_counts(conn, hall_id)
+            calls = await repo.recent_calls(conn, hall_id, recent)
+        return {
+            "hall": {"id": hall_id, "name": rules.hall.name},
+            "seq": seq,
+            "counters": [
+                {
+                    "number": r["number"],
+                    "name": r["name"],
+                    "state": r["state"],
+                    "state_since": r["state_since"].isoformat(),
+                    "pause_reason": r["pause_reason"],
+                    "ticket": None
+                    if r["ticket_id"] is None
+                    else {
+                        "number": r["display_number"],
+                        "service": r["service_code"],
+                        "state": r["ticket_state"],
+                    },
+                }
+                for r in counters
+            ],
+            "waiting": {s.code: waiting.get(s.code, 0) for s in rules.hall.services},
+            "recent_calls": [
+                {
+                    "seq": r["seq"],
+                    "at": r["at"].isoformat(),
+                    "number": r["number"],
+                    "counter": r["counter_number"],
+                    "recall": r["type"] == str(EventType.TICKET_RECALLED),
+                }
+                for r in calls
+            ],
+        }
+
+    async def _view(
+        self,
+        conn: asyncpg.Connection,
+        rules: HallRules,
+        ticket: Ticket,
+        token: str,
+        *,
+        replayed: bool = False,
+    ) -> TicketView:
+        svc = rules.service(ticket.service_code)
+        ahead: int | None = None
+        wait: float | None = None
+        if ticket.state is TicketState.WAITING:
+            ahead = await repo.people_ahead(conn, ticket)
+            serving = len(rules.counters_serving(svc.code) & await repo.open_counter_numbers(conn, rules.hall.id))
+            mean = mean_service_seconds(
+                await repo.recent_service_seconds(conn, rules.hall.id, svc.code),
+                svc.default_service_minutes * 60,
+            )
+            wait = estimate_wait(ahead, mean, serving)
+        return TicketView(ticket, token, svc.name, ahead, wait, replayed)
+
+
+@dataclass
+class _ActionContext:
+    """State shared by the steps of one counter action."""
+
+    uow: UnitOfWork
+    rules: HallRules
+    status: CounterStatus
+    tally: int
+    actor: str
+    now: datetime
+
+    @property
+    def conn(self) -> asyncpg.Connection:
+        return self.uow.conn
+
+    def require_idle(self) -> None:
+        if self.status.state in (CounterState.CALLING, CounterState.SERVING):
+            raise CounterBusy()
+        if self.status.state is not CounterState.IDLE:
+            raise IllegalTransition(f"{self.status.number}号窗口未开启服务，不能叫号")
+
+    def event(self, type_: EventType, ticket: Ticket | None, details: dict[str, Any]) -> Event:
+        full = dict(details)
+        if ticket is not None:
+            full.setdefault("display_number", ticket.display_number)
+            full.setdefault("service_code", ticket.service_code)
+        return Event(
+            type=type_,
+            at=self.now,
+            actor=self.actor,
+            ticket_id=ticket.id if ticket else None,
+            counter_number=self.status.number,
+            details=full,
+        )
+
+    async def counter_event(self, type_: EventType, details: dict[str, Any]) -> CounterView:
+        event = self.event(type_, None, details)
+        self.status = apply_counter(self.status, event)
+        await repo.save_counter(self.conn, self.status)
+        self.uow.add(self.rules.hall.id, event)
+        return CounterView(self.status, None)
+
+    async def active(self) -> Ticket:
+        ticket = await repo.active_ticket(
+            self.conn, self.rules.hall.id, self.status.number, for_update=True
+        )
+        if ticket is None:
+            raise Conflict(f"{self.status.number}号窗口当前没有正在处理的号码")
+        return ticket
+
+    async def ticket_by_number(self, number: str | None) -> Ticket:
+        if not number:
+            raise InvalidInput("需要指定号码")
+        day = business_day(self.now, self.rules.tz, self.rules.hall.day_boundary)
+        ticket = await repo.ticket_by_number(self.conn, self.rules.hall.id, day, number.upper())
+        if ticket is None:
+            raise NotFound(f"今日没有号码 {number}")
+        return ticket
+
+    async def save(self, before: Ticket, after: Ticket) -> bool:
+        return await repo.save_ticket(self.conn, before, after)
+
+    async def ticket_event(
+        self,
+        ticket: Ticket,
+        type_: EventType,
+        details: dict[str, Any],
+        *,
+        tally: int | None = None,
+        lost_ok: bool = False,
+    ) -> CounterView | None:
+        """Apply an event to a ticket and, when it involves this counter, to the counter."""
+        event = self.event(type_, ticket, details)
+        after = apply_ticket(ticket, event)
+        new_status = apply_counter(self.status, event)
+        if not await self.save(ticket, after):
+            if lost_ok:
+                return None
+            raise Conflict(f"号码 {ticket.display_number} 的状态已变化，请刷新后重试")
+        self.status = new_status
+        await repo.save_counter(self.conn, new_status, tally)
+        self.uow.add(self.rules.hall.id, event)
+        return CounterView(new_status, after if after.state in (TicketState.CALLED, TicketState.SERVING) else None)
+
+    async def active_event(
+        self, ticket: Ticket, type_: EventType, details: dict[str, Any]
+    ) -> CounterView:
+        view = await self.ticket_event(ticket, type_, details)
+        assert view is not None
+        return view
+
+    async def placement(
+        self, ticket: Ticket, service_code: str, rule: TransferPlacement
+    ) -> datetime:
+        if rule is TransferPlacement.ISSUE_TIME:
+            return ticket.issued_at
+        head = await repo.head_queue_key(self.conn, self.rules.hall.id, service_code)
+        if head is None:
+            return min(ticket.issued_at, self.now)
+        return min(head - timedelta(microseconds=1), ticket.issued_at)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

@@ -1,0 +1,87 @@
+"""Connection pool and the migration runner."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from importlib import resources
+from typing import Any
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+# Right after a kill -9 of a server's owner, or while PostgreSQL is still starting, connects are
+# refused for a couple of seconds; keep trying for this long before giving up.
+CONNECT_RETRY_S = 15.0
+_MIGRATION_LOCK = 7_101_001  # pg_advisory_lock key: two servers starting at once migrate in turn
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def connect_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
+    """Open a pool, retrying refused connections for up to ``CONNECT_RETRY_S``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + CONNECT_RETRY_S
+    delay = 0.05
+    while True:
+        try:
+            pool: asyncpg.Pool = await asyncpg.create_pool(
+                dsn, min_size=min_size, max_size=max_size, init=_init_connection
+            )
+            return pool
+        except (OSError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError) as exc:
+            if loop.time() + delay > deadline:
+                raise
+            log.info("database not reachable yet (%s); retrying", exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
+def migration_files() -> list[tuple[str, str]]:
+    """(name, sql) of every shipped migration, in order."""
+    folder = resources.files("hall.storage") / "migrations"
+    files = sorted(
+        (entry.name, entry.read_text(encoding="utf-8"))
+        for entry in folder.iterdir()
+        if entry.name.endswith(".sql")
+    )
+    return files
+
+
+async def migrate(conn: asyncpg.Connection) -> list[str]:
+    """Apply pending migrations in order, each in its own transaction; return their names."""
+    applied_now: list[str] = []
+    await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+    try:
+        await conn.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                   name text PRIMARY KEY,
+                   applied_at timestamptz NOT NULL DEFAULT now())"""
+        )
+        done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+        for name, sql in migration_files():
+            if name in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(sql)
+                await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
+            log.info("applied migration %s", name)
+            applied_now.append(name)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+    return applied_now
+
+
+async def database_ok(pool: asyncpg.Pool) -> dict[str, Any]:
+    """Health probe for /healthz."""
+    try:
+        async with asyncio.timeout(2):
+            version = await pool.fetchval("SHOW server_version")
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        return {"ok": False, "error": type(exc).__name__}
+    return {"ok": True, "server_version": version}

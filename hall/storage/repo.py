@@ -1,0 +1,377 @@
+"""SQL for tickets, counters and numbering; records become domain dataclasses here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+
+from hall.domain.policy import Candidate
+from hall.domain.tickets import CounterState, CounterStatus, Event, EventType, Ticket, TicketState
+
+_TICKET_COLUMNS = """id, hall_id, service_code, number_group, business_day, seq, display_number,
+    purpose, priority_class, state::text AS state, issued_at, queue_key, counter_number,
+    target_counter, recall_count, first_called_at, called_at, serve_started_at, finished_at,
+    parked_by, appointment_start, appointment_end"""
+
+
+def ticket_from_record(r: asyncpg.Record) -> Ticket:
+    values: dict[str, Any] = dict(r)
+    values["state"] = TicketState(values["state"])
+    return Ticket(**{k: values[k] for k in Ticket.__slots__})  # type: ignore[attr-defined]
+
+
+def counter_from_record(r: asyncpg.Record) -> CounterStatus:
+    return CounterStatus(
+        hall_id=r["hall_id"],
+        number=r["number"],
+        state=CounterState(r["state"]),
+        state_since=r["state_since"],
+        pause_reason=r["pause_reason"],
+        clerk=r["clerk"],
+    )
+
+
+async def next_number(
+    conn: asyncpg.Connection, hall_id: str, group: str, day: date, start: int
+) -> tuple[int, int]:
+    """Take the next number of a group for a business day: (seq, issued count including it).
+
+    The upsert's row lock serialises concurrent issuers until their transaction ends, and a
+    rollback returns the number, so numbers stay unique and contiguous.
+    """
+    row = await conn.fetchrow(
+        """INSERT INTO number_counters AS n (hall_id, number_group, business_day, last_value, issued)
+           VALUES ($1, $2, $3, $4, 1)
+           ON CONFLICT (hall_id, number_group, business_day)
+           DO UPDATE SET last_value = n.last_value + 1, issued = n.issued + 1
+           RETURNING last_value, issued""",
+        hall_id,
+        group,
+        day,
+        start,
+    )
+    assert row is not None
+    return row["last_value"], row["issued"]
+
+
+async def issued_today(conn: asyncpg.Connection, hall_id: str, service: str, day: date) -> int:
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM tickets WHERE hall_id = $1 AND service_code = $2"
+        " AND business_day = $3",
+        hall_id,
+        service,
+        day,
+    )
+    return count
+
+
+async def insert_ticket(
+    conn: asyncpg.Connection,
+    *,
+    hall_id: str,
+    service_code: str,
+    number_group: str,
+    business_day: date,
+    seq: int,
+    display_number: str,
+    token: str,
+    purpose: str,
+    priority_class: str | None,
+    issued_at: datetime,
+    appointment_start: datetime | None,
+    appointment_end: datetime | None,
+    kiosk: str | None,
+    idempotency_key: str | None,
+    idempotency_hash: str | None,
+) -> int:
+    ticket_id: int = await conn.fetchval(
+        """INSERT INTO tickets (hall_id, service_code, number_group, business_day, seq,
+               display_number, token, purpose, priority_class, issued_at, queue_key,
+               appointment_start, appointment_end, kiosk, idempotency_key, idempotency_hash)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15)
+           RETURNING id""",
+        hall_id,
+        service_code,
+        number_group,
+        business_day,
+        seq,
+        display_number,
+        token,
+        purpose,
+        priority_class,
+        issued_at,
+        appointment_start,
+        appointment_end,
+        kiosk,
+        idempotency_key,
+        idempotency_hash,
+    )
+    return ticket_id
+
+
+async def ticket_by_idempotency_key(
+    conn: asyncpg.Connection, hall_id: str, key: str
+) -> tuple[Ticket, str, str] | None:
+    r = await conn.fetchrow(
+        f"SELECT {_TICKET_COLUMNS}, token, idempotency_hash FROM tickets"
+        " WHERE hall_id = $1 AND idempotency_key = $2",
+        hall_id,
+        key,
+    )
+    if r is None:
+        return None
+    return ticket_from_record(r), r["token"], r["idempotency_hash"]
+
+
+async def ticket(
+    conn: asyncpg.Connection, ticket_id: int, *, for_update: bool = False
+) -> Ticket | None:
+    lock = " FOR UPDATE" if for_update else ""
+    r = await conn.fetchrow(f"SELECT {_TICKET_COLUMNS} FROM tickets WHERE id = $1{lock}", ticket_id)
+    return None if r is None else ticket_from_record(r)
+
+
+async def ticket_by_token(conn: asyncpg.Connection, token: str) -> Ticket | None:
+    r = await conn.fetchrow(f"SELECT {_TICKET_COLUMNS} FROM tickets WHERE token = $1", token)
+    return None if r is None else ticket_from_record(r)
+
+
+async def token_of(conn: asyncpg.Connection, ticket_id: int) -> str:
+    token: str = await conn.fetchval("SELECT token FROM tickets WHERE id = $1", ticket_id)
+    return token
+
+
+async def ticket_by_number(
+    conn: asyncpg.Connection, hall_id: str, day: date, display_number: str
+) -> Ticket | None:
+    r = await conn.fetchrow(
+        f"SELECT {_TICKET_COLUMNS} FROM tickets"
+        " WHERE hall_id = $1 AND business_day = $2 AND display_number = $3"
+        " ORDER BY id DESC LIMIT 1",
+        hall_id,
+        day,
+        display_number,
+    )
+    return None if r is None else ticket_from_record(r)
+
+
+async def active_ticket(
+    conn: asyncpg.Connection, hall_id: str, counter: int, *, for_update: bool = False
+) -> Ticket | None:
+    lock = " FOR UPDATE" if for_update else ""
+    r = await conn.fetchrow(
+        f"SELECT {_TICKET_COLUMNS} FROM tickets WHERE hall_id = $1 AND counter_number = $2"
+        f" AND state IN ('called', 'serving'){lock}",
+        hall_id,
+        counter,
+    )
+    return None if r is None else ticket_from_record(r)
+
+
+async def save_ticket(conn: asyncpg.Connection, before: Ticket, after: Ticket) -> bool:
+    """Write ``after`` if the row is still in ``before.state``; False when another actor won."""
+    status = await conn.execute(
+        """UPDATE tickets SET state = $3::ticket_state, service_code = $4, queue_key = $5,
+               counter_number = $6, target_counter = $7, recall_count = $8,
+               first_called_at = $9, called_at = $10, serve_started_at = $11,
+               finished_at = $12, parked_by = $13
+           WHERE id = $1 AND state = $2::ticket_state""",
+        after.id,
+        str(before.state),
+        str(after.state),
+        after.service_code,
+        after.queue_key,
+        after.counter_number,
+        after.target_counter,
+        after.recall_count,
+        after.first_called_at,
+        after.called_at,
+        after.serve_started_at,
+        after.finished_at,
+        after.parked_by,
+    )
+    return bool(status == "UPDATE 1")
+
+
+async def counter(
+    conn: asyncpg.Connection, hall_id: str, number: int, *, for_update: bool = False
+) -> tuple[CounterStatus, int] | None:
+    """The counter's status and its normal-since-priority tally."""
+    lock = " FOR UPDATE" if for_update else ""
+    r = await conn.fetchrow(
+        "SELECT hall_id, number, state::text AS state, state_since, pause_reason, clerk,"
+        f" normal_since_priority FROM counters WHERE hall_id = $1 AND number = $2 AND active{lock}",
+        hall_id,
+        number,
+    )
+    return None if r is None else (counter_from_record(r), r["normal_since_priority"])
+
+
+async def save_counter(
+    conn: asyncpg.Connection, status: CounterStatus, normal_since_priority: int | None = None
+) -> None:
+    await conn.execute(
+        """UPDATE counters SET state = $3::counter_state, state_since = $4, pause_reason = $5,
+               clerk = $6, normal_since_priority = coalesce($7, normal_since_priority)
+           WHERE hall_id = $1 AND number = $2""",
+        status.hall_id,
+        status.number,
+        str(status.state),
+        status.state_since,
+        status.pause_reason,
+        status.clerk,
+        normal_since_priority,
+    )
+
+
+async def candidates(
+    conn: asyncpg.Connection,
+    hall_id: str,
+    counter_number: int,
+    services: Sequence[str],
+    *,
+    per_class: int = 8,
+) -> list[Candidate]:
+    """Heads of each eligible queue: the oldest few normal and priority tickets per service,
+    plus everything targeted at this counter. The policy needs nothing deeper."""
+    rows = await conn.fetch(
+        """WITH waiting AS (
+               SELECT id, service_code, queue_key, priority_class, target_counter,
+                      appointment_start, appointment_end,
+                      row_number() OVER (PARTITION BY service_code, priority_class IS NOT NULL
+                                         ORDER BY queue_key, id) AS rn
+               FROM tickets
+               WHERE hall_id = $1 AND state = 'waiting'
+                 AND (target_counter IS NULL AND service_code = ANY($3::text[])
+                      OR target_counter = $2))
+           SELECT * FROM waiting WHERE rn <= $4 OR target_counter = $2""",
+        hall_id,
+        counter_number,
+        list(services),
+        per_class,
+    )
+    return [
+        Candidate(
+            ticket_id=r["id"],
+            service_code=r["service_code"],
+            queue_key=r["queue_key"],
+            priority=r["priority_class"] is not None,
+            target_counter=r["target_counter"],
+            appointment_start=r["appointment_start"],
+            appointment_end=r["appointment_end"],
+        )
+        for r in rows
+    ]
+
+
+async def head_queue_key(conn: asyncpg.Connection, hall_id: str, service: str) -> datetime | None:
+    value: datetime | None = await conn.fetchval(
+        "SELECT min(queue_key) FROM tickets WHERE hall_id = $1 AND service_code = $2"
+        " AND state = 'waiting'",
+        hall_id,
+        service,
+    )
+    return value
+
+
+async def people_ahead(conn: asyncpg.Connection, t: Ticket) -> int:
+    count: int = await conn.fetchval(
+        """SELECT count(*) FROM tickets
+           WHERE hall_id = $1 AND service_code = $2 AND state = 'waiting'
+             AND (queue_key, id) < ($3, $4)""",
+        t.hall_id,
+        t.service_code,
+        t.queue_key,
+        t.id,
+    )
+    return count
+
+
+async def recent_service_seconds(
+    conn: asyncpg.Connection, hall_id: str, service: str, limit: int = 20
+) -> list[float]:
+    rows = await conn.fetch(
+        """SELECT extract(epoch FROM finished_at - serve_started_at)::float8 AS s
+           FROM tickets WHERE hall_id = $1 AND service_code = $2 AND state = 'done'
+             AND serve_started_at IS NOT NULL
+           ORDER BY finished_at DESC LIMIT $3""",
+        hall_id,
+        service,
+        limit,
+    )
+    return [float(r["s"]) for r in rows]
+
+
+async def open_counter_numbers(conn: asyncpg.Connection, hall_id: str) -> set[int]:
+    rows = await conn.fetch(
+        "SELECT number FROM counters WHERE hall_id = $1 AND active"
+        " AND state IN ('idle', 'calling', 'serving')",
+        hall_id,
+    )
+    return {r["number"] for r in rows}
+
+
+async def waiting_counts(conn: asyncpg.Connection, hall_id: str) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT service_code, count(*) AS n FROM tickets WHERE hall_id = $1 AND state = 'waiting'"
+        " GROUP BY service_code",
+        hall_id,
+    )
+    return {r["service_code"]: r["n"] for r in rows}
+
+
+async def counters_of_hall(conn: asyncpg.Connection, hall_id: str) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """SELECT c.number, c.name, c.state::text AS state, c.state_since, c.pause_reason, c.clerk,
+                  t.id AS ticket_id, t.display_number, t.service_code, t.state::text AS ticket_state
+           FROM counters c
+           LEFT JOIN tickets t ON t.hall_id = c.hall_id AND t.counter_number = c.number
+                AND t.state IN ('called', 'serving')
+           WHERE c.hall_id = $1 AND c.active ORDER BY c.number""",
+        hall_id,
+    )
+    return rows
+
+
+async def recent_calls(conn: asyncpg.Connection, hall_id: str, limit: int) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """SELECT e.seq, e.at, e.counter_number, e.type, e.details->>'display_number' AS number
+           FROM events e WHERE e.hall_id = $1 AND e.type = ANY($2::text[])
+           ORDER BY e.seq DESC LIMIT $3""",
+        hall_id,
+        [str(EventType.TICKET_CALLED), str(EventType.TICKET_RECALLED)],
+        limit,
+    )
+    return rows
+
+
+async def last_seq(conn: asyncpg.Connection, hall_id: str) -> int:
+    value: int = await conn.fetchval("SELECT last_seq FROM halls WHERE id = $1", hall_id)
+    return value
+
+
+async def events_after(
+    conn: asyncpg.Connection, hall_id: str, after_seq: int, limit: int = 1000
+) -> list[tuple[int, Event]]:
+    rows = await conn.fetch(
+        """SELECT seq, type, at, actor, ticket_id, counter_number, details FROM events
+           WHERE hall_id = $1 AND seq > $2 ORDER BY seq LIMIT $3""",
+        hall_id,
+        after_seq,
+        limit,
+    )
+    return [(r["seq"], event_from_record(r)) for r in rows]
+
+
+def event_from_record(r: asyncpg.Record) -> Event:
+    return Event(
+        type=EventType(r["type"]),
+        at=r["at"],
+        actor=r["actor"],
+        ticket_id=r["ticket_id"],
+        counter_number=r["counter_number"],
+        details=r["details"],
+    )

@@ -1,0 +1,130 @@
+"""Unit of work: one transaction, buffered events, and a commit that sequences them.
+
+Events get their per-hall ``seq`` in the last statements before COMMIT, so the hall row lock
+that makes the sequence gap-free is held only briefly, and commit order equals seq order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Self, TypeVar
+
+import asyncpg
+
+from hall.domain.errors import Unavailable
+from hall.domain.tickets import Event
+
+log = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "hall_events"
+# Serialization failures and deadlocks are retried this many times with a short pause; both
+# are rare at hall scale and always safe to retry because nothing was committed.
+MAX_ATTEMPTS = 5
+_RETRYABLE = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
+
+T = TypeVar("T")
+
+
+class UnitOfWork:
+    """Wraps one connection and transaction; events added are written by ``commit``."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._conn: asyncpg.Connection | None = None
+        self._tx: asyncpg.transaction.Transaction | None = None
+        self.events: list[tuple[str, Event]] = []
+        self.committed_seq: dict[str, int] = {}
+
+    @property
+    def conn(self) -> asyncpg.Connection:
+        assert self._conn is not None, "unit of work not entered"
+        return self._conn
+
+    async def __aenter__(self) -> Self:
+        try:
+            self._conn = await self._pool.acquire()
+        except (OSError, asyncpg.CannotConnectNowError) as exc:
+            raise Unavailable("数据库暂不可用") from exc
+        self._tx = self._conn.transaction()
+        await self._tx.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._conn is not None and self._tx is not None
+        try:
+            if not self._tx.is_completed():
+                await self._tx.rollback()
+        finally:
+            await self._pool.release(self._conn)
+            self._conn = None
+
+    def add(self, hall_id: str, event: Event) -> None:
+        self.events.append((hall_id, event))
+
+    async def commit(self) -> None:
+        """Write buffered events with their hall seqs, notify listeners, commit."""
+        assert self._tx is not None
+        conn = self.conn
+        by_hall: dict[str, list[Event]] = {}
+        for hall_id, event in self.events:
+            by_hall.setdefault(hall_id, []).append(event)
+        for hall_id in sorted(by_hall):
+            events = by_hall[hall_id]
+            last = await conn.fetchval(
+                "UPDATE halls SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq",
+                hall_id,
+                len(events),
+            )
+            first = last - len(events) + 1
+            await conn.executemany(
+                """INSERT INTO events (hall_id, seq, type, at, actor, ticket_id, counter_number,
+                                       details)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+                [
+                    (
+                        hall_id,
+                        first + i,
+                        str(e.type),
+                        e.at,
+                        e.actor,
+                        e.ticket_id,
+                        e.counter_number,
+                        dict(e.details),
+                    )
+                    for i, e in enumerate(events)
+                ],
+            )
+            await conn.execute(
+                "SELECT pg_notify($1, $2)",
+                NOTIFY_CHANNEL,
+                json.dumps({"hall": hall_id, "seq": last}),
+            )
+            self.committed_seq[hall_id] = last
+        await self._tx.commit()
+
+
+async def run_in_transaction(
+    pool: asyncpg.Pool, work: Callable[[UnitOfWork], Awaitable[T]]
+) -> tuple[T, UnitOfWork]:
+    """Run ``work`` in a fresh unit of work and commit it, retrying transient conflicts."""
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            async with UnitOfWork(pool) as uow:
+                result = await work(uow)
+                await uow.commit()
+                return result, uow
+        except _RETRYABLE:
+            if attempt == MAX_ATTEMPTS:
+                raise
+            log.info("transaction conflict, retrying (attempt %d)", attempt)
+            await asyncio.sleep(0.002 * attempt)
+    raise AssertionError("unreachable")

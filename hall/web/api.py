@@ -1,0 +1,246 @@
+"""Handlers of the JSON API under /api/v1; they parse, call a service, and shape the answer."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from hall.domain.errors import InvalidInput
+from hall.domain.tickets import COUNTER_STATE_LABELS, Ticket
+from hall.services.queue import (
+    ActionParams,
+    CounterAction,
+    CounterView,
+    IssueTicket,
+    QueueService,
+    TicketView,
+)
+from hall.storage.db import database_ok
+from hall.web import schemas
+from hall.web.routes import Access, Route
+from hall.web.state import POOL, QUEUE
+
+B = TypeVar("B", bound=BaseModel)
+MAX_BODY = 16 * 1024
+API = "/api/v1"
+
+
+async def parse_body(request: web.Request, model: type[B]) -> B:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise InvalidInput("请求内容过大")
+    raw = await request.read()
+    if not raw.strip():
+        raw = b"{}"
+    if request.content_type not in ("application/json", "application/octet-stream", ""):
+        raise InvalidInput("请求内容必须是 JSON（Content-Type: application/json）")
+    return model.model_validate_json(raw)
+
+
+def json(model: BaseModel, status: int = 200) -> web.Response:
+    return web.Response(
+        text=model.model_dump_json(), status=status, content_type="application/json"
+    )
+
+
+def json_list(models: list[Any]) -> web.Response:
+    body = "[" + ",".join(m.model_dump_json() for m in models) + "]"
+    return web.Response(text=body, content_type="application/json")
+
+
+def ticket_out(view: TicketView) -> schemas.TicketOut:
+    t = view.ticket
+    return schemas.TicketOut(
+        token=view.token,
+        number=t.display_number,
+        hall=t.hall_id,
+        service=t.service_code,
+        service_name=view.service_name,
+        purpose=t.purpose,
+        priority_class=t.priority_class,
+        state=str(t.state),
+        state_label=view.state_label,
+        business_day=t.business_day,
+        issued_at=t.issued_at,
+        counter=t.counter_number,
+        target_counter=t.target_counter,
+        recall_count=t.recall_count,
+        people_ahead=view.people_ahead,
+        estimated_wait_s=view.estimated_wait_s,
+        replayed=view.replayed,
+    )
+
+
+def active_out(t: Ticket | None) -> schemas.ActiveTicketOut | None:
+    if t is None:
+        return None
+    return schemas.ActiveTicketOut(
+        id=t.id,
+        number=t.display_number,
+        service=t.service_code,
+        state=str(t.state),
+        recall_count=t.recall_count,
+        called_at=t.called_at,
+        serve_started_at=t.serve_started_at,
+    )
+
+
+def counter_out(view: CounterView) -> schemas.CounterOut:
+    s = view.status
+    return schemas.CounterOut(
+        hall=s.hall_id,
+        number=s.number,
+        state=str(s.state),
+        state_label=COUNTER_STATE_LABELS[s.state],
+        state_since=s.state_since,
+        pause_reason=s.pause_reason,
+        clerk=s.clerk,
+        ticket=active_out(view.ticket),
+        seq=view.seq,
+    )
+
+
+def _int(request: web.Request, name: str) -> int:
+    raw = request.match_info[name]
+    if not raw.isdigit() or len(raw) > 6:
+        raise InvalidInput(f"{name} 必须是数字", parameter=name)
+    return int(raw)
+
+
+def actor_of(request: web.Request) -> str:
+    """Who acts, for the event log; the access middleware stores the authenticated principal."""
+    principal = request.get("principal")
+    name = getattr(principal, "actor", None)
+    return str(name) if name else "anonymous"
+
+
+def queue(request: web.Request) -> QueueService:
+    return request.app[QUEUE]
+
+
+# --- handlers -------------------------------------------------------------------------------
+
+
+async def healthz(request: web.Request) -> web.Response:
+    db = await database_ok(request.app[POOL])
+    return json(schemas.HealthOut(ok=bool(db["ok"]), database=db), status=200 if db["ok"] else 503)
+
+
+async def list_halls(request: web.Request) -> web.Response:
+    halls = queue(request).directory.config.halls
+    return json_list(
+        [schemas.HallOut(id=h.id, name=h.name, level=str(h.level), parent=h.parent) for h in halls]
+    )
+
+
+async def list_services(request: web.Request) -> web.Response:
+    services = await queue(request).services(request.match_info["hall"])
+    return json_list(
+        [
+            schemas.ServiceOut(
+                code=s.code,
+                name=s.name,
+                prefix=s.prefix,
+                waiting=s.waiting,
+                estimated_wait_s=s.estimated_wait_s,
+                open_now=s.open_now,
+                quota_left=s.quota_left,
+                purposes=list(s.purposes),
+            )
+            for s in services
+        ]
+    )
+
+
+async def issue_ticket(request: web.Request) -> web.Response:
+    body = await parse_body(request, schemas.IssueTicketBody)
+    key = request.headers.get("Idempotency-Key") or body.idempotency_key
+    if key is not None and not 8 <= len(key) <= 80:
+        raise InvalidInput("Idempotency-Key 长度必须在 8 到 80 之间")
+    view = await queue(request).issue(
+        IssueTicket(
+            hall_id=request.match_info["hall"],
+            service_code=body.service,
+            purpose=body.purpose,
+            priority_class=body.priority_class,
+            appointment_start=body.appointment_start,
+            appointment_end=body.appointment_end,
+            kiosk=body.kiosk,
+            idempotency_key=key,
+        ),
+        actor=actor_of(request),
+    )
+    return json(ticket_out(view), status=200 if view.replayed else 201)
+
+
+async def ticket_status(request: web.Request) -> web.Response:
+    view = await queue(request).ticket_status(request.match_info["token"])
+    return json(ticket_out(view))
+
+
+async def snapshot(request: web.Request) -> web.Response:
+    snap = await queue(request).snapshot(request.match_info["hall"])
+    return web.json_response(snap)
+
+
+async def counter_status(request: web.Request) -> web.Response:
+    view = await queue(request).counter(request.match_info["hall"], _int(request, "number"))
+    return json(counter_out(view))
+
+
+async def counter_action(request: web.Request) -> web.Response:
+    raw_action = request.match_info["action"]
+    try:
+        action = CounterAction(raw_action)
+    except ValueError:
+        raise InvalidInput(f"未知的窗口操作 {raw_action}", action=raw_action) from None
+    body = await parse_body(request, schemas.CounterActionBody)
+    view = await queue(request).act(
+        request.match_info["hall"],
+        _int(request, "number"),
+        action,
+        actor_of(request),
+        ActionParams(
+            clerk=body.clerk,
+            number=body.number,
+            to_service=body.to_service,
+            to_counter=body.to_counter,
+            reason=body.reason,
+        ),
+    )
+    return json(counter_out(view))
+
+
+async def openapi(request: web.Request) -> web.Response:
+    from hall.web.openapi import build_openapi
+
+    return web.json_response(build_openapi(request.app))
+
+
+ROUTES = [
+    Route("GET", "/healthz", healthz, "healthz", "健康检查（数据库状态）", Access.PUBLIC,
+          response=schemas.HealthOut, tags=("system",)),
+    Route("GET", f"{API}/openapi.json", openapi, "openapi", "OpenAPI 3.1 文档", Access.PUBLIC,
+          tags=("system",), in_openapi=False),
+    Route("GET", f"{API}/halls", list_halls, "halls", "大厅列表", Access.PUBLIC,
+          response=schemas.HallOut, response_list=True, tags=("halls",)),
+    Route("GET", f"{API}/halls/{{hall}}/services", list_services, "services",
+          "业务列表，含等候人数与预计等候时间", Access.PUBLIC,
+          response=schemas.ServiceOut, response_list=True, tags=("tickets",)),
+    Route("POST", f"{API}/halls/{{hall}}/tickets", issue_ticket, "issue_ticket",
+          "取号（支持 Idempotency-Key）", Access.KIOSK,
+          body=schemas.IssueTicketBody, response=schemas.TicketOut, tags=("tickets",)),
+    Route("GET", f"{API}/tickets/{{token}}", ticket_status, "ticket_status",
+          "凭二维码令牌查询号码状态", Access.TICKET_TOKEN,
+          response=schemas.TicketOut, tags=("tickets",)),
+    Route("GET", f"{API}/halls/{{hall}}/snapshot", snapshot, "snapshot",
+          "大厅实时快照", Access.DISPLAY, response=schemas.SnapshotOut, tags=("halls",)),
+    Route("GET", f"{API}/halls/{{hall}}/counters/{{number}}", counter_status, "counter",
+          "窗口状态", Access.COUNTER_CLERK, response=schemas.CounterOut, tags=("counters",)),
+    Route("POST", f"{API}/halls/{{hall}}/counters/{{number}}/{{action}}", counter_action,
+          "counter_action",
+          "窗口操作：open, call_next, call, recall, no_show, start, finish, transfer, park, "
+          "call_back, cancel, pause, resume, close", Access.COUNTER_CLERK,
+          body=schemas.CounterActionBody, response=schemas.CounterOut, tags=("counters",)),
+]

@@ -1,0 +1,84 @@
+"""The one place where errors become RFC 9457 problem responses."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+from pydantic import ValidationError
+
+from hall.domain.errors import HallError, InvalidInput, Unavailable
+
+log = logging.getLogger(__name__)
+
+PROBLEM_TYPE_BASE = "urn:hall:problem:"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def problem(
+    status: int, code: str, title: str, detail: str | None = None, **extra: Any
+) -> web.Response:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": title,
+        "status": status,
+        "code": code,
+    }
+    if detail:
+        body["detail"] = detail
+    body.update({k: v for k, v in extra.items() if v is not None})
+    response = web.json_response(body, status=status, content_type="application/problem+json")
+    return response
+
+
+def from_hall_error(exc: HallError, instance: str | None = None) -> web.Response:
+    return problem(
+        exc.status, exc.code, exc.title, exc.detail, instance=instance, **_jsonable(exc.fields)
+    )
+
+
+def from_validation_error(exc: ValidationError, instance: str | None = None) -> web.Response:
+    errors = [
+        {
+            "path": ".".join(str(p) for p in err["loc"]),
+            "message": err["msg"],
+            "type": err["type"],
+        }
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
+    return problem(
+        InvalidInput.status,
+        InvalidInput.code,
+        InvalidInput.title,
+        "; ".join(f"{e['path'] or '(body)'}: {e['message']}" for e in errors),
+        instance=instance,
+        errors=errors,
+    )
+
+
+def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: v if isinstance(v, (str, int, float, bool, list, dict)) else str(v) for k, v in fields.items()}
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except HallError as exc:
+        return from_hall_error(exc, request.path)
+    except ValidationError as exc:
+        return from_validation_error(exc, request.path)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not request.path.startswith("/api/"):
+            raise
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+            exc.status, "http_error"
+        )
+        return problem(exc.status, code, exc.reason, instance=request.path)
+    except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+        log.warning("database unavailable: %s", exc)
+        err = Unavailable()
+        return from_hall_error(err, request.path)
