@@ -866,7 +866,10 @@ class HallConfig(_Model):
         issues.unique(
             [(("buses", i, "name"), b.name) for i, b in enumerate(self.buses)], "bus name"
         )
-        issues.unique([(("buses", i, "url"), b.url) for i, b in enumerate(self.buses)], "bus url")
+        issues.unique(
+            [(("buses", i, "url"), (b.hall, b.url)) for i, b in enumerate(self.buses)],
+            "(hall, bus url)",
+        )
         buses = {b.name: b for b in self.buses}
         for i, bus in enumerate(self.buses):
             if self.hall(bus.hall) is None:
@@ -919,10 +922,14 @@ class HallConfig(_Model):
             "printer name",
         )
         issues.unique(
-            [(("printers", i, "url"), p.url) for i, p in enumerate(self.printers) if p.url],
-            "printer url",
+            [
+                (("printers", i, "url"), (p.hall, p.url))
+                for i, p in enumerate(self.printers)
+                if p.url
+            ],
+            "(hall, printer url)",
         )
-        bus_urls = {b.url: b.name for b in self.buses}
+        bus_urls = {(b.hall, b.url): b.name for b in self.buses}
         devices = {(d.bus, d.address): d for d in self.devices}
         for i, printer in enumerate(self.printers):
             hall_cfg = self.hall(printer.hall)
@@ -939,11 +946,12 @@ class HallConfig(_Model):
                     f"which does not exist in hall {printer.hall!r}",
                     printer.kiosk,
                 )
-            if printer.url is not None and printer.url in bus_urls:
+            if printer.url is not None and (printer.hall, printer.url) in bus_urls:
                 issues.add(
                     ("printers", i, "url"),
                     f"printer {printer.name!r} shares url {printer.url!r} with HB/1 bus "
-                    f"{bus_urls[printer.url]!r}; ESC/POS printers need their own port",
+                    f"{bus_urls[printer.hall, printer.url]!r}; "
+                    "ESC/POS printers need their own port",
                     printer.url,
                 )
             tunnel = printer.tunnel
