@@ -1,0 +1,75 @@
+"""Wait estimates and the trimmed mean of service times."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hall.domain.estimate import estimate_wait, mean_service_seconds
+
+
+def test_wait_scales_with_position_and_counters() -> None:
+    assert estimate_wait(0, 300.0, 2) == 0.0
+    assert estimate_wait(5, 300.0, 1) == 1500.0
+    assert estimate_wait(5, 300.0, 2) == 750.0
+
+
+def test_wait_none_without_serving_counter() -> None:
+    assert estimate_wait(3, 300.0, 0) is None
+
+
+@pytest.mark.parametrize(
+    ("position", "mean"), [(-1, 300.0), (1, -1.0), (1, math.nan), (1, math.inf)]
+)
+def test_wait_rejects_bad_input(position: int, mean: float) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        estimate_wait(position, mean, 1)
+
+
+@given(st.integers(0, 500), st.floats(0, 3600), st.integers(1, 40))
+def test_wait_monotone(position: int, mean: float, counters: int) -> None:
+    wait = estimate_wait(position, mean, counters)
+    more_ahead = estimate_wait(position + 1, mean, counters)
+    more_counters = estimate_wait(position, mean, counters + 1)
+    assert wait is not None
+    assert more_ahead is not None
+    assert more_counters is not None
+    assert more_ahead >= wait >= more_counters >= 0
+
+
+def test_mean_default_when_too_few() -> None:
+    assert mean_service_seconds([], 480.0) == 480.0
+    assert mean_service_seconds([100.0, 200.0], 480.0) == 480.0
+    # invalid values do not count towards the minimum
+    assert mean_service_seconds([100.0, -5.0, math.nan, 200.0], 480.0) == 480.0
+
+
+def test_mean_three_values_is_median() -> None:
+    assert mean_service_seconds([100.0, 10_000.0, 200.0], 480.0) == 200.0
+
+
+def test_mean_trims_outliers() -> None:
+    durations = [300.0] * 18 + [0.0, 36_000.0]  # an instant skip and a forgotten finish
+    assert mean_service_seconds(durations, 480.0) == 300.0
+
+
+def test_mean_uses_newest_window_only() -> None:
+    newest = [120.0, 120.0, 120.0]
+    older = [900.0] * 10
+    assert mean_service_seconds(newest + older, 480.0, window=3) == 120.0
+    assert mean_service_seconds(newest + older, 480.0, window=13) > 120.0
+
+
+def test_mean_window_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="window"):
+        mean_service_seconds([1.0, 2.0, 3.0], 480.0, window=0)
+
+
+@given(st.lists(st.floats(0, 36_000), min_size=3, max_size=40), st.integers(3, 40))
+def test_mean_within_range_of_window(durations: list[float], window: int) -> None:
+    used = durations[:window]
+    mean = mean_service_seconds(durations, 480.0, window=window)
+    assert min(used) <= mean <= max(used)
