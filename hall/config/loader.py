@@ -143,6 +143,8 @@ def _message(error: Mapping[str, Any], loc: tuple[str | int, ...]) -> str:
     if kind == "list_type":
         return f"expected an array, got {_show(value)}"
     msg = str(error["msg"])
+    if kind in ("too_short", "too_long"):
+        return f"{msg[:1].lower()}{msg[1:]}".replace(" after validation", "")
     if kind == "value_error":
         # Our own ValueErrors already name the value.
         return msg.removeprefix("Value error, ")
