@@ -379,3 +379,9 @@ def test_format_path() -> None:
     )
     assert format_path(("options", "a key")) == "options['a key']"
     assert format_path(()) == ""
+
+
+def test_a_deployment_needs_a_hall() -> None:
+    issue = only_issue("halls = []")
+    assert issue.path == "halls"
+    assert "at least 1 item" in issue.message
