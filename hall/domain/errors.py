@@ -80,6 +80,13 @@ class CounterBusy(Conflict):
     title = "窗口当前有正在处理的号码"
 
 
+class NoActiveTicket(Conflict):
+    """The counter has no called or serving ticket to act on."""
+
+    code = "no_active_ticket"
+    title = "窗口当前没有正在处理的号码"
+
+
 class PurposeNotAllowed(Conflict):
     """The service does not accept this visit purpose."""
 

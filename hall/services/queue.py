@@ -26,6 +26,7 @@ from hall.domain.errors import (
     IdempotencyMismatch,
     IllegalTransition,
     InvalidInput,
+    NoActiveTicket,
     NotFound,
     OutsideHours,
     PurposeNotAllowed,
@@ -33,7 +34,7 @@ from hall.domain.errors import (
     QuotaExhausted,
 )
 from hall.domain.estimate import estimate_wait, mean_service_seconds
-from hall.domain.policy import CounterContext, rank
+from hall.domain.policy import CounterContext, new_normal_since_priority, rank_with_reasons
 from hall.domain.tickets import (
     TICKET_STATE_LABELS,
     CounterState,
@@ -305,14 +306,17 @@ class QueueService:
         services = [s.code for s in config.services]
         for _ in range(_MAX_CLAIM_ATTEMPTS):
             pool = await repo.candidates(ctx.conn, ctx.rules.hall.id, config.number, services)
-            ordered = rank(pool, counter_ctx, ctx.rules.policy, ctx.now)
-            for candidate in ordered:
+            ordered = list(rank_with_reasons(pool, counter_ctx, ctx.rules.policy, ctx.now))
+            for candidate, reason in ordered:
                 ticket = await repo.ticket(ctx.conn, candidate.ticket_id)
                 if ticket is None or ticket.state is not TicketState.WAITING:
                     continue
-                tally = 0 if candidate.priority else ctx.tally + 1
                 view = await ctx.ticket_event(
-                    ticket, EventType.TICKET_CALLED, {}, tally=tally, lost_ok=True
+                    ticket,
+                    EventType.TICKET_CALLED,
+                    {"reason": reason},
+                    tally=new_normal_since_priority(counter_ctx, reason),
+                    lost_ok=True,
                 )
                 if view is not None:
                     return view
@@ -565,7 +569,7 @@ class _ActionContext:
             self.conn, self.rules.hall.id, self.status.number, for_update=True
         )
         if ticket is None:
-            raise Conflict(f"{self.status.number}号窗口当前没有正在处理的号码")
+            raise NoActiveTicket(f"{self.status.number}号窗口当前没有正在处理的号码")
         return ticket
 
     async def ticket_by_number(self, number: str | None) -> Ticket:

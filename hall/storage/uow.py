@@ -38,6 +38,7 @@ class UnitOfWork:
         self._tx: asyncpg.transaction.Transaction | None = None
         self.events: list[tuple[str, Event]] = []
         self.committed_seq: dict[str, int] = {}
+        self._done = False
 
     @property
     def conn(self) -> asyncpg.Connection:
@@ -61,7 +62,7 @@ class UnitOfWork:
     ) -> None:
         assert self._conn is not None and self._tx is not None
         try:
-            if not self._tx.is_completed():
+            if not self._done:
                 await self._tx.rollback()
         finally:
             await self._pool.release(self._conn)
@@ -110,6 +111,7 @@ class UnitOfWork:
             )
             self.committed_seq[hall_id] = last
         await self._tx.commit()
+        self._done = True
 
 
 async def run_in_transaction(

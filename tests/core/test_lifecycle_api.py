@@ -1,0 +1,82 @@
+"""A ticket's life through the HTTP API, as kiosk, clerk and citizen see it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+Client = TestClient[web.Request, web.Application]
+H = "/api/v1/halls/test"
+
+
+async def issue(client: Client, service: str = "BDC", **body: Any) -> dict[str, Any]:
+    resp = await client.post(f"{H}/tickets", json={"service": service, **body})
+    assert resp.status == 201, await resp.text()
+    data: dict[str, Any] = await resp.json()
+    return data
+
+
+async def act(client: Client, counter: int, action: str, status: int = 200, **body: Any) -> dict[str, Any]:
+    resp = await client.post(f"{H}/counters/{counter}/{action}", json=body)
+    data: dict[str, Any] = await resp.json()
+    assert resp.status == status, data
+    return data
+
+
+async def test_issue_call_serve_finish(client: Client) -> None:
+    first = await issue(client)
+    second = await issue(client)
+    assert (first["number"], second["number"]) == ("A001", "A002")
+    assert second["people_ahead"] == 1
+
+    await act(client, 1, "open", clerk="c001")
+    called = await act(client, 1, "call_next")
+    assert called["state"] == "calling"
+    assert called["ticket"]["number"] == "A001"
+
+    status = await (await client.get(f"/api/v1/tickets/{first['token']}")).json()
+    assert status["state"] == "called"
+    assert status["counter"] == 1
+
+    await act(client, 1, "recall")
+    await act(client, 1, "start")
+    done = await act(client, 1, "finish")
+    assert done["state"] == "idle"
+    assert done["ticket"] is None
+
+    status = await (await client.get(f"/api/v1/tickets/{first['token']}")).json()
+    assert status["state"] == "done"
+    assert status["recall_count"] == 1
+
+    waiting = await (await client.get(f"/api/v1/tickets/{second['token']}")).json()
+    assert waiting["people_ahead"] == 0
+
+
+async def test_snapshot_shows_counters_and_calls(client: Client) -> None:
+    await issue(client)
+    await act(client, 2, "open")
+    await act(client, 2, "call_next")
+    snap = await (await client.get(f"{H}/snapshot")).json()
+    counter = next(c for c in snap["counters"] if c["number"] == 2)
+    assert counter["state"] == "calling"
+    assert counter["ticket"]["number"] == "A001"
+    assert snap["recent_calls"][0] == {**snap["recent_calls"][0], "number": "A001", "counter": 2}
+    assert snap["seq"] == 3  # issued, opened, called
+
+
+async def test_openapi_lists_every_route(client: Client) -> None:
+    doc = await (await client.get("/api/v1/openapi.json")).json()
+    assert doc["openapi"].startswith("3.1")
+    assert "/api/v1/halls/{hall}/tickets" in doc["paths"]
+    body = doc["paths"]["/api/v1/halls/{hall}/tickets"]["post"]["requestBody"]
+    schema_ref = body["content"]["application/json"]["schema"]["$ref"]
+    assert schema_ref.endswith("IssueTicketBody")
+    assert "service" in doc["components"]["schemas"]["IssueTicketBody"]["properties"]
+
+
+async def test_healthz_reports_database(client: Client) -> None:
+    resp = await client.get("/healthz")
+    assert resp.status == 200
+    assert (await resp.json())["database"]["ok"] is True
