@@ -17,19 +17,33 @@ def hall_config(
 ) -> HallConfig:
     """One county hall 'test' with services A (不动产), B (税务), C (综合, group with D)."""
     services = [
-        {"code": "BDC", "name": "不动产登记", "prefix": "A", "daily_quota": quota,
-         "priority_classes": ["elderly", "disabled"]},
+        {
+            "code": "BDC",
+            "name": "不动产登记",
+            "prefix": "A",
+            "daily_quota": quota,
+            "priority_classes": ["elderly", "disabled"],
+        },
         {"code": "TAX", "name": "税务", "prefix": "B", "transfer_placement": "issue_time"},
-        {"code": "SOC", "name": "社保", "prefix": "C", "number_group": "CD",
-         "purposes": ["apply", "consult"]},
+        {
+            "code": "SOC",
+            "name": "社保",
+            "prefix": "C",
+            "number_group": "CD",
+            "purposes": ["apply", "consult"],
+        },
         {"code": "MED", "name": "医保", "prefix": "C", "number_group": "CD"},
     ]
     window_list: list[dict[str, Any]] = [
-        {"number": n, "services": [{"code": "BDC"}, {"code": "TAX"}]} for n in range(1, counters + 1)
+        {"number": n, "services": [{"code": "BDC"}, {"code": "TAX"}]}
+        for n in range(1, counters + 1)
     ]
     window_list.append(
-        {"number": 90, "kind": "comprehensive",
-         "services": [{"code": "SOC"}, {"code": "MED"}, {"code": "TAX"}]}
+        {
+            "number": 90,
+            "kind": "comprehensive",
+            "services": [{"code": "SOC"}, {"code": "MED"}, {"code": "TAX"}],
+        }
     )
     hall: dict[str, Any] = {
         "id": "test",

@@ -41,8 +41,8 @@ class ServerProcess:
     async def start(self) -> None:
         env = {**os.environ, **self.env}
         env.pop("PYTEST_CURRENT_TEST", None)
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen(
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115, ASYNC230
+        self.proc = subprocess.Popen(  # noqa: ASYNC220 - returns at once; we poll readiness
             [sys.executable, "-m", "hall.cli", *self.args, "--port", str(self.port)],
             env=env,
             stdout=log,
@@ -57,7 +57,9 @@ class ServerProcess:
             while True:
                 assert self.proc is not None
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log_tail()}")
+                    raise RuntimeError(
+                        f"server exited with {self.proc.returncode}: {self.log_tail()}"
+                    )
                 try:
                     async with session.get(f"{self.url}/healthz") as resp:
                         if resp.status == 200:

@@ -209,7 +209,9 @@ def issue_ticket(event: Event) -> Ticket:
 
 def apply_ticket(ticket: Ticket, event: Event) -> Ticket:
     """Fold one event into a ticket; raise ``IllegalTransition`` if its state forbids it."""
-    target: TicketState = _check(TICKET_TRANSITIONS, event.type, ticket.state, f"号码 {ticket.display_number} ")
+    target: TicketState = _check(
+        TICKET_TRANSITIONS, event.type, ticket.state, f"号码 {ticket.display_number} "
+    )
     d = event.details
     t = event.type
     changes: dict[str, Any] = {"state": target}
@@ -225,9 +227,7 @@ def apply_ticket(ticket: Ticket, event: Event) -> Ticket:
         changes |= {"recall_count": ticket.recall_count + 1, "called_at": event.at}
     elif t is EventType.TICKET_STARTED:
         changes["serve_started_at"] = event.at
-    elif t in (EventType.TICKET_FINISHED, EventType.TICKET_NO_SHOW):
-        changes |= {"finished_at": event.at, "counter_number": None}
-    elif t is EventType.TICKET_CANCELLED:
+    elif t in (EventType.TICKET_FINISHED, EventType.TICKET_NO_SHOW, EventType.TICKET_CANCELLED):
         changes |= {"finished_at": event.at, "counter_number": None}
     elif t is EventType.TICKET_TRANSFERRED:
         changes |= {

@@ -174,7 +174,7 @@ class QueueService:
         day = business_day(now, rules.tz, rules.hall.day_boundary)
         fingerprint = cmd.fingerprint()
 
-        async def work(uow: UnitOfWork) -> TicketView:
+        async def work(uow: UnitOfWork) -> tuple[Ticket, str, bool]:
             if cmd.idempotency_key is not None:
                 found = await repo.ticket_by_idempotency_key(
                     uow.conn, cmd.hall_id, cmd.idempotency_key
@@ -183,7 +183,7 @@ class QueueService:
                     ticket, token, stored = found
                     if stored != fingerprint:
                         raise IdempotencyMismatch()
-                    return await self._view(uow.conn, rules, ticket, token, replayed=True)
+                    return ticket, token, True
             seq, issued = await repo.next_number(
                 uow.conn, cmd.hall_id, svc.group, day, svc.number_start
             )
@@ -238,20 +238,24 @@ class QueueService:
                 },
             )
             uow.add(cmd.hall_id, event)
-            return await self._view(uow.conn, rules, issue_ticket(event), token)
+            return issue_ticket(event), token, False
 
         for attempt in range(2):
             try:
-                view, _ = await run_in_transaction(self.pool, work)
-                return view
+                (ticket, token, replayed), _ = await run_in_transaction(self.pool, work)
+                break
             except asyncpg.UniqueViolationError as exc:
                 # Two requests with one idempotency key raced; the second attempt finds the
                 # winner's ticket and answers with it.
-                if attempt or cmd.idempotency_key is None or "idempotency" not in str(
-                    exc.constraint_name
+                if (
+                    attempt
+                    or cmd.idempotency_key is None
+                    or "idempotency" not in str(exc.constraint_name)
                 ):
                     raise
-        raise AssertionError("unreachable")
+        # The position is computed after commit so the number lock is held only briefly.
+        async with self.pool.acquire() as conn:
+            return await self._view(conn, rules, ticket, token, replayed=replayed)
 
     # --- counters -------------------------------------------------------------------------
 
@@ -442,7 +446,9 @@ class QueueService:
                 )
                 left = None
                 if svc.daily_quota is not None:
-                    left = max(0, svc.daily_quota - await repo.issued_today(conn, hall_id, svc.code, day))
+                    left = max(
+                        0, svc.daily_quota - await repo.issued_today(conn, hall_id, svc.code, day)
+                    )
                 result.append(
                     ServiceOverview(
                         code=svc.code,
@@ -461,7 +467,10 @@ class QueueService:
     async def snapshot(self, hall_id: str, recent: int = 10) -> dict[str, Any]:
         """Everything a screen needs, consistent with one event ``seq``."""
         rules = self.directory.hall(hall_id)
-        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        async with (
+            self.pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
             seq = await repo.last_seq(conn, hall_id)
             counters = await repo.counters_of_hall(conn, hall_id)
             waiting = await repo.waiting_counts(conn, hall_id)
@@ -512,12 +521,10 @@ class QueueService:
         ahead: int | None = None
         wait: float | None = None
         if ticket.state is TicketState.WAITING:
-            ahead = await repo.people_ahead(conn, ticket)
-            serving = len(rules.counters_serving(svc.code) & await repo.open_counter_numbers(conn, rules.hall.id))
-            mean = mean_service_seconds(
-                await repo.recent_service_seconds(conn, rules.hall.id, svc.code),
-                svc.default_service_minutes * 60,
+            ahead, serving, recent = await repo.queue_position(
+                conn, ticket, sorted(rules.counters_serving(svc.code))
             )
+            mean = mean_service_seconds(recent, svc.default_service_minutes * 60)
             wait = estimate_wait(ahead, mean, serving)
         return TicketView(ticket, token, svc.name, ahead, wait, replayed)
 
@@ -604,7 +611,9 @@ class _ActionContext:
         self.status = new_status
         await repo.save_counter(self.conn, new_status, tally)
         self.uow.add(self.rules.hall.id, event)
-        return CounterView(new_status, after if after.state in (TicketState.CALLED, TicketState.SERVING) else None)
+        return CounterView(
+            new_status, after if after.state in (TicketState.CALLED, TicketState.SERVING) else None
+        )
 
     async def active_event(
         self, ticket: Ticket, type_: EventType, details: dict[str, Any]

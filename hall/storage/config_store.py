@@ -52,11 +52,14 @@ async def apply_config(conn: asyncpg.Connection, config: HallConfig) -> bool:
             await conn.executemany(
                 """INSERT INTO counters (hall_id, number, name, kind, active)
                    VALUES ($1, $2, $3, $4, true)
-                   ON CONFLICT (hall_id, number) DO UPDATE SET name = $3, kind = $4, active = true""",
+                   ON CONFLICT (hall_id, number)
+                   DO UPDATE SET name = $3, kind = $4, active = true""",
                 [(hall.id, c.number, c.display_name, str(c.kind)) for c in hall.counters],
             )
         known = [h.id for h in config.halls]
-        await conn.execute("UPDATE halls SET active = false WHERE NOT (id = ANY($1::text[]))", known)
+        await conn.execute(
+            "UPDATE halls SET active = false WHERE NOT (id = ANY($1::text[]))", known
+        )
         await conn.execute("UPDATE staff SET active = false")
         await conn.executemany(
             """INSERT INTO staff (job_no, name, roles, halls, counters, active)

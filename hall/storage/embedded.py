@@ -29,7 +29,7 @@ class EmbeddedPostgresError(RuntimeError):
 
 
 def default_data_dir() -> Path:
-    """Per-user data directory: $HALL_DATA_DIR, else $XDG_DATA_HOME/hall, else ~/.local/share/hall."""
+    """Per-user data dir: $HALL_DATA_DIR, else $XDG_DATA_HOME/hall, else ~/.local/share/hall."""
     if env := os.environ.get("HALL_DATA_DIR"):
         return Path(env).expanduser()
     xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -70,7 +70,7 @@ class EmbeddedPostgres:
         return f"postgresql://postgres@/{database or self.database}?host={self.socket_dir}"
 
     def start(self) -> str:
-        """Initialise if needed, start unless already running, create the database; return its DSN."""
+        """Initialise if needed, start unless running, create the database; return its DSN."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.socket_dir.mkdir(parents=True, exist_ok=True)
         if self._run_as is not None:
@@ -86,7 +86,9 @@ class EmbeddedPostgres:
         return self.dsn()
 
     def running(self) -> bool:
-        result = self._run([str(_bin_dir() / "pg_ctl"), "status", "-D", str(self.pgdata)], check=False)
+        result = self._run(
+            [str(_bin_dir() / "pg_ctl"), "status", "-D", str(self.pgdata)], check=False
+        )
         return result.returncode == 0
 
     def stop(self) -> None:

@@ -20,7 +20,7 @@ _TICKET_COLUMNS = """id, hall_id, service_code, number_group, business_day, seq,
 def ticket_from_record(r: asyncpg.Record) -> Ticket:
     values: dict[str, Any] = dict(r)
     values["state"] = TicketState(values["state"])
-    return Ticket(**{k: values[k] for k in Ticket.__slots__})  # type: ignore[attr-defined]
+    return Ticket(**{k: values[k] for k in Ticket.__slots__})
 
 
 def counter_from_record(r: asyncpg.Record) -> CounterStatus:
@@ -43,7 +43,8 @@ async def next_number(
     rollback returns the number, so numbers stay unique and contiguous.
     """
     row = await conn.fetchrow(
-        """INSERT INTO number_counters AS n (hall_id, number_group, business_day, last_value, issued)
+        """INSERT INTO number_counters AS n
+               (hall_id, number_group, business_day, last_value, issued)
            VALUES ($1, $2, $3, $4, 1)
            ON CONFLICT (hall_id, number_group, business_day)
            DO UPDATE SET last_value = n.last_value + 1, issued = n.issued + 1
@@ -275,6 +276,35 @@ async def head_queue_key(conn: asyncpg.Connection, hall_id: str, service: str) -
         service,
     )
     return value
+
+
+async def queue_position(
+    conn: asyncpg.Connection, t: Ticket, counters: list[int], recent: int = 20
+) -> tuple[int, int, list[float]]:
+    """People ahead of a waiting ticket, open counters among ``counters``, and the most recent
+    service durations of its service (newest first), in one round trip."""
+    row = await conn.fetchrow(
+        """SELECT
+             (SELECT count(*) FROM tickets
+               WHERE hall_id = $1 AND service_code = $2 AND state = 'waiting'
+                 AND (queue_key, id) < ($3, $4)) AS ahead,
+             (SELECT count(*) FROM counters
+               WHERE hall_id = $1 AND active AND number = ANY($5::int[])
+                 AND state IN ('idle', 'calling', 'serving')) AS serving,
+             (SELECT coalesce(array_agg(s), '{}') FROM (
+                SELECT extract(epoch FROM finished_at - serve_started_at)::float8 AS s
+                FROM tickets WHERE hall_id = $1 AND service_code = $2 AND state = 'done'
+                  AND serve_started_at IS NOT NULL
+                ORDER BY finished_at DESC LIMIT $6) r) AS recent""",
+        t.hall_id,
+        t.service_code,
+        t.queue_key,
+        t.id,
+        counters,
+        recent,
+    )
+    assert row is not None
+    return row["ahead"], row["serving"], [float(x) for x in row["recent"]]
 
 
 async def people_ahead(conn: asyncpg.Connection, t: Ticket) -> int:

@@ -28,6 +28,26 @@ _RETRYABLE = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
 
 T = TypeVar("T")
 
+# Sequence, append and notify in one round trip: the hall row lock is taken here, at the very
+# end of the transaction, so concurrent use cases of one hall serialise only for this statement
+# and the commit.
+_APPEND_EVENTS = """
+WITH h AS (
+    UPDATE halls SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq
+), ins AS (
+    INSERT INTO events (hall_id, seq, type, at, actor, ticket_id, counter_number, details)
+    SELECT $1, h.last_seq - $2 + e.n, e.type, e.at, e.actor, e.ticket_id, e.counter_number,
+           e.details::jsonb
+    FROM h, unnest($3::text[], $4::timestamptz[], $5::text[], $6::bigint[], $7::int[],
+                   $8::text[]) WITH ORDINALITY AS e(type, at, actor, ticket_id, counter_number,
+                                                   details, n)
+    RETURNING seq
+)
+SELECT h.last_seq FROM h
+WHERE (SELECT count(*) FROM ins) = $2
+  AND pg_notify($9, json_build_object('hall', $1::text, 'seq', h.last_seq)::text) IS NOT NULL
+"""
+
 
 class UnitOfWork:
     """Wraps one connection and transaction; events added are written by ``commit``."""
@@ -60,7 +80,8 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        assert self._conn is not None and self._tx is not None
+        assert self._conn is not None
+        assert self._tx is not None
         try:
             if not self._done:
                 await self._tx.rollback()
@@ -81,33 +102,16 @@ class UnitOfWork:
         for hall_id in sorted(by_hall):
             events = by_hall[hall_id]
             last = await conn.fetchval(
-                "UPDATE halls SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq",
+                _APPEND_EVENTS,
                 hall_id,
                 len(events),
-            )
-            first = last - len(events) + 1
-            await conn.executemany(
-                """INSERT INTO events (hall_id, seq, type, at, actor, ticket_id, counter_number,
-                                       details)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-                [
-                    (
-                        hall_id,
-                        first + i,
-                        str(e.type),
-                        e.at,
-                        e.actor,
-                        e.ticket_id,
-                        e.counter_number,
-                        dict(e.details),
-                    )
-                    for i, e in enumerate(events)
-                ],
-            )
-            await conn.execute(
-                "SELECT pg_notify($1, $2)",
+                [str(e.type) for e in events],
+                [e.at for e in events],
+                [e.actor for e in events],
+                [e.ticket_id for e in events],
+                [e.counter_number for e in events],
+                [json.dumps(dict(e.details)) for e in events],
                 NOTIFY_CHANNEL,
-                json.dumps({"hall": hall_id, "seq": last}),
             )
             self.committed_seq[hall_id] = last
         await self._tx.commit()

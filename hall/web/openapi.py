@@ -17,8 +17,7 @@ _REF = "#/components/schemas/"
 
 def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
     schema = model.model_json_schema(ref_template=_REF + "{model}")
-    for name, sub in schema.pop("$defs", {}).items():
-        components[name] = sub
+    components.update(schema.pop("$defs", {}))
     components[model.__name__] = schema
     return {"$ref": _REF + model.__name__}
 

@@ -60,7 +60,10 @@ def from_validation_error(exc: ValidationError, instance: str | None = None) -> 
 
 
 def _jsonable(fields: dict[str, Any]) -> dict[str, Any]:
-    return {k: v if isinstance(v, (str, int, float, bool, list, dict)) else str(v) for k, v in fields.items()}
+    return {
+        k: v if isinstance(v, (str, int, float, bool, list, dict)) else str(v)
+        for k, v in fields.items()
+    }
 
 
 @web.middleware

@@ -65,7 +65,9 @@ async def test_bad_request_is_a_problem_and_changes_nothing(
     assert resp.status == 201
     before = await fingerprint(pool)
     if isinstance(body, bytes):
-        resp = await client.request(method, path, data=body, headers={"Content-Type": "application/json"})
+        resp = await client.request(
+            method, path, data=body, headers={"Content-Type": "application/json"}
+        )
     else:
         resp = await client.request(method, path, json=body)
     assert resp.status == status, await resp.text()
@@ -80,8 +82,11 @@ async def test_bad_request_is_a_problem_and_changes_nothing(
 
 async def test_too_large_body_is_refused(client: Client, pool: asyncpg.Pool) -> None:
     before = await fingerprint(pool)
-    resp = await client.post(f"{H}/tickets", data=b"{" + b" " * 200_000 + b"}",
-                             headers={"Content-Type": "application/json"})
+    resp = await client.post(
+        f"{H}/tickets",
+        data=b"{" + b" " * 200_000 + b"}",
+        headers={"Content-Type": "application/json"},
+    )
     assert resp.status in (413, 422)
     assert resp.content_type == "application/problem+json"
     assert await fingerprint(pool) == before

@@ -78,7 +78,9 @@ async def test_50_counters_calling_at_once_never_share_a_ticket(
     assert all(r["count"] == 1 for r in active)
 
 
-async def test_database_refuses_a_second_active_ticket_per_counter(pool: asyncpg.Pool, config: HallConfig) -> None:
+async def test_database_refuses_a_second_active_ticket_per_counter(
+    pool: asyncpg.Pool, config: HallConfig
+) -> None:
     service = QueueService(pool, Directory(config), SystemClock())
     for _ in range(2):
         await service.issue(IssueTicket(hall_id="test", service_code="BDC"))

@@ -21,7 +21,9 @@ async def test_kill_9_loses_no_acknowledged_ticket(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     env = {"HALL_DATA_DIR": str(data_dir)}
     os.environ.pop("DATABASE_URL", None)
-    server = ServerProcess(["demo", "--data-dir", str(data_dir)], env=env, log_path=tmp_path / "1.log")
+    server = ServerProcess(
+        ["demo", "--data-dir", str(data_dir)], env=env, log_path=tmp_path / "1.log"
+    )
     await server.start()
     acknowledged: list[tuple[str, str]] = []
     enough = asyncio.Event()
@@ -39,7 +41,7 @@ async def test_kill_9_loses_no_acknowledged_ticket(tmp_path: Path) -> None:
                             if resp.status != 201:
                                 return
                             data = await resp.json()
-                    except (aiohttp.ClientError, asyncio.TimeoutError):
+                    except (TimeoutError, aiohttp.ClientError):
                         return  # the server died under us: this one was never acknowledged
                     acknowledged.append((data["number"], data["token"]))
                     if len(acknowledged) >= 150:
@@ -50,7 +52,9 @@ async def test_kill_9_loses_no_acknowledged_ticket(tmp_path: Path) -> None:
             server.kill9()  # requests are in flight right now
             await asyncio.gather(*kiosks)
 
-        restarted = ServerProcess(["demo", "--data-dir", str(data_dir)], env=env, log_path=tmp_path / "2.log")
+        restarted = ServerProcess(
+            ["demo", "--data-dir", str(data_dir)], env=env, log_path=tmp_path / "2.log"
+        )
         await restarted.start()
         try:
             async with aiohttp.ClientSession() as session:

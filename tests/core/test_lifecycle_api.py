@@ -18,7 +18,9 @@ async def issue(client: Client, service: str = "BDC", **body: Any) -> dict[str, 
     return data
 
 
-async def act(client: Client, counter: int, action: str, status: int = 200, **body: Any) -> dict[str, Any]:
+async def act(
+    client: Client, counter: int, action: str, status: int = 200, **body: Any
+) -> dict[str, Any]:
     resp = await client.post(f"{H}/counters/{counter}/{action}", json=body)
     data: dict[str, Any] = await resp.json()
     assert resp.status == status, data

@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
-from hall.config.models import HallConfig
+from hall.config.models import HallConfig, Purpose
 from hall.domain.errors import OutsideHours, PurposeNotAllowed, QuotaExhausted
-from hall.config.models import Purpose
 from hall.ports import FixedClock
 from hall.services.directory import Directory
 from hall.services.queue import IssueTicket, QueueService
@@ -104,7 +103,9 @@ async def test_weekend_and_holiday_are_closed(pool: asyncpg.Pool) -> None:
 async def test_purpose_limits(pool: asyncpg.Pool, config: HallConfig, clock: FixedClock) -> None:
     service = _service(pool, config, clock)
     with pytest.raises(PurposeNotAllowed):
-        await service.issue(IssueTicket(hall_id="test", service_code="SOC", purpose=Purpose.COLLECT))
+        await service.issue(
+            IssueTicket(hall_id="test", service_code="SOC", purpose=Purpose.COLLECT)
+        )
     view = await service.issue(
         IssueTicket(hall_id="test", service_code="SOC", purpose=Purpose.CONSULT)
     )

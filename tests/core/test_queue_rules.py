@@ -21,9 +21,13 @@ def service(pool: asyncpg.Pool, config: HallConfig, clock: FixedClock) -> QueueS
     return QueueService(pool, Directory(config), clock)
 
 
-async def take(service: QueueService, clock: FixedClock, code: str = "BDC", priority: str | None = None) -> str:
+async def take(
+    service: QueueService, clock: FixedClock, code: str = "BDC", priority: str | None = None
+) -> str:
     clock.set(clock.now() + timedelta(seconds=30))
-    view = await service.issue(IssueTicket(hall_id="test", service_code=code, priority_class=priority))
+    view = await service.issue(
+        IssueTicket(hall_id="test", service_code=code, priority_class=priority)
+    )
     return view.ticket.display_number
 
 
@@ -65,7 +69,9 @@ async def test_transfer_keeps_number_and_goes_to_the_front(
     await service.act("test", 1, A.OPEN, "c001")
     await service.act("test", 1, A.CALL_NEXT, "c001")
     await service.act("test", 1, A.START, "c001")
-    view = await service.act("test", 1, A.TRANSFER, "c001", ActionParams(to_service="SOC", reason="需社保窗口办理"))
+    view = await service.act(
+        "test", 1, A.TRANSFER, "c001", ActionParams(to_service="SOC", reason="需社保窗口办理")
+    )
     assert view.ticket is None and str(view.status.state) == "idle"
     await service.act("test", 90, A.OPEN, "c001")
     called = await service.act("test", 90, A.CALL_NEXT, "c001")
