@@ -20,6 +20,7 @@ from hall.storage.config_store import apply_config, latest_config
 from hall.storage.db import connect_pool, migrate
 from hall.storage.embedded import EmbeddedPostgres, default_data_dir
 from hall.web import api
+from hall.web.access import AccessSettings, setup_access
 from hall.web.problems import problem_middleware
 from hall.web.routes import register
 from hall.web.state import CLOCK, DIRECTORY, POOL, QUEUE
@@ -35,6 +36,7 @@ class Settings:
     config: HallConfig | None = None
     clock: Clock = field(default_factory=SystemClock)
     pool_size: int = 20
+    access: AccessSettings = field(default_factory=AccessSettings)
 
 
 EMBEDDED = web.AppKey("embedded", EmbeddedPostgres)
@@ -81,4 +83,5 @@ def create_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(database)
     register(app, api.ROUTES)
+    setup_access(app, settings.access)
     return app

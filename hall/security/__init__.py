@@ -1,0 +1,1 @@
+"""Security primitives: password hashing, keyed PII hashing, log masking, rate limits."""

@@ -1,0 +1,370 @@
+"""SQL of access control: staff accounts, sessions, device tokens and the audit log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import asyncpg
+
+SessionKind = Literal["cookie", "bearer"]
+DeviceKind = Literal["kiosk", "display", "bridge"]
+
+
+@dataclass(frozen=True, slots=True)
+class StaffAccount:
+    job_no: str
+    name: str
+    roles: tuple[str, ...]
+    halls: tuple[str, ...]
+    counters: tuple[int, ...]
+    enabled: bool
+    password_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    id: int
+    login_id: str
+    kind: SessionKind
+    csrf_token: str | None
+    created_at: datetime
+    expires_at: datetime
+    last_seen_at: datetime
+    revoked_at: datetime | None
+    staff: StaffAccount
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceToken:
+    id: int
+    kind: DeviceKind
+    hall_id: str
+    device_id: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at: datetime
+    actor: str
+    actor_kind: str
+    session_id: int | None
+    route: str
+    method: str
+    path: str
+    params: dict[str, Any]
+    remote: str | None
+    user_agent: str | None
+    status: int
+
+
+# An account is usable when its staff row is active, or when `hall user add` created it (a
+# config reload deactivates every staff member the file does not list), and not disabled.
+_ENABLED = "((s.active OR c.origin = 'cli') AND c.disabled_at IS NULL)"
+
+_STAFF_COLUMNS = f"""s.job_no, s.name, s.roles, s.halls, s.counters,
+    COALESCE({_ENABLED}, false) AS enabled, c.password_hash"""
+
+
+def _account(r: asyncpg.Record) -> StaffAccount:
+    return StaffAccount(
+        job_no=r["job_no"],
+        name=r["name"],
+        roles=tuple(r["roles"]),
+        halls=tuple(r["halls"]),
+        counters=tuple(r["counters"]),
+        enabled=bool(r["enabled"]),
+        password_hash=r["password_hash"],
+    )
+
+
+async def get_account(conn: asyncpg.Connection | asyncpg.Pool, job_no: str) -> StaffAccount | None:
+    row = await conn.fetchrow(
+        f"""SELECT {_STAFF_COLUMNS} FROM staff s
+            LEFT JOIN staff_credentials c ON c.job_no = s.job_no WHERE s.job_no = $1""",
+        job_no,
+    )
+    return None if row is None else _account(row)
+
+
+async def save_account(
+    conn: asyncpg.Connection,
+    job_no: str,
+    *,
+    password_hash: str,
+    name: str | None = None,
+    roles: Sequence[str] | None = None,
+    halls: Sequence[str] | None = None,
+    counters: Sequence[int] | None = None,
+) -> bool:
+    """Create the staff member (origin 'cli') or update the given fields; True when created."""
+    async with conn.transaction():
+        exists = await conn.fetchval("SELECT true FROM staff WHERE job_no = $1 FOR UPDATE", job_no)
+        if not exists:
+            if name is None or not roles:
+                raise ValueError("a new staff member needs a name and at least one role")
+            await conn.execute(
+                """INSERT INTO staff (job_no, name, roles, halls, counters, active)
+                   VALUES ($1, $2, $3, $4, $5, true)""",
+                job_no,
+                name,
+                list(roles),
+                list(halls or []),
+                list(counters or []),
+            )
+        else:
+            await conn.execute(
+                """UPDATE staff SET name = COALESCE($2, name), roles = COALESCE($3, roles),
+                       halls = COALESCE($4, halls), counters = COALESCE($5, counters)
+                   WHERE job_no = $1""",
+                job_no,
+                name,
+                None if not roles else list(roles),
+                None if halls is None else list(halls),
+                None if counters is None else list(counters),
+            )
+        await conn.execute(
+            """INSERT INTO staff_credentials (job_no, password_hash, origin, changed_at)
+               VALUES ($1, $2, $3, now())
+               ON CONFLICT (job_no) DO UPDATE SET password_hash = $2, changed_at = now(),
+                   disabled_at = NULL""",
+            job_no,
+            password_hash,
+            "config" if exists else "cli",
+        )
+    return not exists
+
+
+async def set_password_hash(
+    conn: asyncpg.Connection | asyncpg.Pool, job_no: str, value: str
+) -> None:
+    await conn.execute(
+        "UPDATE staff_credentials SET password_hash = $2, changed_at = now() WHERE job_no = $1",
+        job_no,
+        value,
+    )
+
+
+# --- sessions -------------------------------------------------------------------------------
+
+
+async def create_session(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    *,
+    login_id: str,
+    job_no: str,
+    kind: SessionKind,
+    token_hash: bytes,
+    csrf_token: str | None,
+    now: datetime,
+    expires_at: datetime,
+    user_agent: str | None,
+    ip: str | None,
+) -> int:
+    session_id: int = await conn.fetchval(
+        """INSERT INTO sessions (login_id, job_no, kind, token_hash, csrf_token, created_at,
+                                 expires_at, last_seen_at, user_agent, ip)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $6, $8, $9) RETURNING id""",
+        login_id,
+        job_no,
+        kind,
+        token_hash,
+        csrf_token,
+        now,
+        expires_at,
+        (user_agent or "")[:200] or None,
+        ip,
+    )
+    return session_id
+
+
+async def find_session(
+    conn: asyncpg.Connection | asyncpg.Pool, token_hash: bytes, kind: SessionKind
+) -> SessionRow | None:
+    row = await conn.fetchrow(
+        f"""SELECT x.id, x.login_id, x.kind, x.csrf_token, x.created_at, x.expires_at,
+                   x.last_seen_at, x.revoked_at, {_STAFF_COLUMNS}
+            FROM sessions x JOIN staff s ON s.job_no = x.job_no
+            LEFT JOIN staff_credentials c ON c.job_no = s.job_no
+            WHERE x.token_hash = $1 AND x.kind = $2""",
+        token_hash,
+        kind,
+    )
+    if row is None:
+        return None
+    return SessionRow(
+        id=row["id"],
+        login_id=row["login_id"],
+        kind=row["kind"],
+        csrf_token=row["csrf_token"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        last_seen_at=row["last_seen_at"],
+        revoked_at=row["revoked_at"],
+        staff=_account(row),
+    )
+
+
+async def touch_session(
+    conn: asyncpg.Connection | asyncpg.Pool, session_id: int, now: datetime
+) -> None:
+    await conn.execute(
+        "UPDATE sessions SET last_seen_at = $2 WHERE id = $1 AND last_seen_at < $2", session_id, now
+    )
+
+
+async def revoke_login(
+    conn: asyncpg.Connection | asyncpg.Pool, session_id: int, by: str, now: datetime
+) -> list[int] | None:
+    """Revoke the session and its sibling of the same login; None if the id is unknown."""
+    rows = await conn.fetch(
+        """UPDATE sessions SET revoked_at = COALESCE(revoked_at, $3),
+                               revoked_by = COALESCE(revoked_by, $2)
+           WHERE login_id = (SELECT login_id FROM sessions WHERE id = $1) RETURNING id""",
+        session_id,
+        by,
+        now,
+    )
+    return sorted(r["id"] for r in rows) or None
+
+
+async def live_sessions(
+    conn: asyncpg.Connection | asyncpg.Pool, now: datetime
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """SELECT id, login_id, job_no, kind, created_at, expires_at, last_seen_at, user_agent, ip
+           FROM sessions WHERE revoked_at IS NULL AND expires_at > $1 ORDER BY id DESC LIMIT 500""",
+        now,
+    )
+    return [dict(r) for r in rows]
+
+
+# --- device tokens --------------------------------------------------------------------------
+
+
+def _device(r: asyncpg.Record) -> DeviceToken:
+    return DeviceToken(
+        id=r["id"],
+        kind=r["kind"],
+        hall_id=r["hall_id"],
+        device_id=r["device_id"],
+        name=r["name"],
+        created_at=r["created_at"],
+        last_used_at=r["last_used_at"],
+        revoked_at=r["revoked_at"],
+    )
+
+
+_DEVICE_COLUMNS = "id, kind, hall_id, device_id, name, created_at, last_used_at, revoked_at"
+
+
+async def create_device_token(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    *,
+    kind: DeviceKind,
+    hall_id: str,
+    device_id: str,
+    name: str,
+    token_hash: bytes,
+    created_by: str,
+    now: datetime,
+) -> DeviceToken:
+    row = await conn.fetchrow(
+        f"""INSERT INTO device_tokens (kind, hall_id, device_id, name, token_hash, created_at,
+                                       created_by)
+            VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_DEVICE_COLUMNS}""",
+        kind,
+        hall_id,
+        device_id,
+        name,
+        token_hash,
+        now,
+        created_by,
+    )
+    assert row is not None
+    return _device(row)
+
+
+async def find_device_token(
+    conn: asyncpg.Connection | asyncpg.Pool, token_hash: bytes, now: datetime
+) -> DeviceToken | None:
+    """The live token with this hash, marking it used (at most once a minute)."""
+    row = await conn.fetchrow(
+        f"""SELECT {_DEVICE_COLUMNS} FROM device_tokens
+            WHERE token_hash = $1 AND revoked_at IS NULL""",
+        token_hash,
+    )
+    if row is None:
+        return None
+    device = _device(row)
+    if device.last_used_at is None or (now - device.last_used_at).total_seconds() > 60:
+        await conn.execute(
+            "UPDATE device_tokens SET last_used_at = $2 WHERE id = $1", device.id, now
+        )
+    return device
+
+
+async def revoke_device_token(
+    conn: asyncpg.Connection | asyncpg.Pool, token_id: int, by: str, now: datetime
+) -> bool:
+    done = await conn.fetchval(
+        """UPDATE device_tokens SET revoked_at = COALESCE(revoked_at, $3),
+                                    revoked_by = COALESCE(revoked_by, $2)
+           WHERE id = $1 RETURNING true""",
+        token_id,
+        by,
+        now,
+    )
+    return bool(done)
+
+
+# --- audit ----------------------------------------------------------------------------------
+
+
+async def append_audit(conn: asyncpg.Connection | asyncpg.Pool, entry: AuditEntry) -> None:
+    await conn.execute(
+        """INSERT INTO audit_log (at, actor, actor_kind, session_id, route, method, path, params,
+                                  remote, user_agent, status)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
+        entry.at,
+        entry.actor,
+        entry.actor_kind,
+        entry.session_id,
+        entry.route,
+        entry.method,
+        entry.path,
+        entry.params,
+        entry.remote,
+        (entry.user_agent or "")[:200] or None,
+        entry.status,
+    )
+
+
+async def audit_page(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    *,
+    before_id: int | None,
+    limit: int,
+    actor: str | None = None,
+    route: str | None = None,
+) -> list[dict[str, Any]]:
+    """Newest first, keyset-paginated by id."""
+    rows = await conn.fetch(
+        """SELECT id, at, actor, actor_kind, session_id, route, method, path, params, remote,
+                  user_agent, status
+           FROM audit_log
+           WHERE ($1::bigint IS NULL OR id < $1) AND ($2::text IS NULL OR actor = $2)
+             AND ($3::text IS NULL OR route = $3)
+           ORDER BY id DESC LIMIT $4""",
+        before_id,
+        actor,
+        route,
+        limit,
+    )
+    return [dict(r) for r in rows]

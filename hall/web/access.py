@@ -1,0 +1,429 @@
+"""Access control at the web edge: who is calling, may they, CSRF, rate limits and the audit log.
+
+Every request passes ``access_middleware``: it authenticates the caller (session cookie, bearer
+session token or device token), charges anonymous callers of public endpoints to a per-address
+token bucket, checks the route's ``Access`` rule against ``ACCESS_TABLE``, requires the CSRF
+header on cookie-authenticated state changes, and appends an audit row for every state change
+made with credentials. docs/security.md explains the rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import hmac
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+
+import asyncpg
+from aiohttp import web
+from pydantic import ValidationError
+
+from hall.domain.errors import Forbidden, HallError, RateLimited, Unauthorized
+from hall.security import tokens
+from hall.security.logfilter import install_pii_filter
+from hall.security.passwords import DEFAULT_PARAMS, ScryptParams
+from hall.security.ratelimit import BucketSpec, RateLimiter
+from hall.storage import access_repo
+from hall.web.problems import Handler, from_hall_error
+from hall.web.routes import Access, Route, register, route_of
+from hall.web.state import CLOCK, POOL
+
+log = logging.getLogger(__name__)
+
+COOKIE_NAME = "hall_session"
+CSRF_HEADER = "X-CSRF-Token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Handlers of unauthenticated state changes (login) name the actor for the audit row here.
+AUDIT_ACTOR = web.RequestKey("audit_actor", str)
+# Routes charged to the login bucket whoever calls them (password guessing).
+LOGIN_ROUTES = frozenset({"login"})
+
+
+class SessionExpired(Unauthorized):
+    """The session passed its idle or absolute timeout."""
+
+    code = "session_expired"
+    title = "登录已过期，请重新登录"
+
+
+class SessionRevoked(Unauthorized):
+    """The session was ended by logout or by an administrator."""
+
+    code = "session_revoked"
+    title = "会话已失效，请重新登录"
+
+
+class CsrfRejected(Forbidden):
+    """A cookie-authenticated state change came without the session's CSRF token."""
+
+    code = "csrf_rejected"
+    title = "缺少或无效的 CSRF 令牌，请刷新页面后重试"
+
+
+class Role(enum.StrEnum):
+    """Every kind of caller the access table knows."""
+
+    ANONYMOUS = "anonymous"  # citizens, public pages
+    KIOSK = "kiosk"  # kiosk device token (取号机)
+    DISPLAY = "display"  # display device token (综合屏, counter screens in a browser)
+    BRIDGE = "bridge"  # firmware bridge token (edge PC driving the RS-485 bus)
+    CLERK = "clerk"  # 窗口工作人员: only the counters in staff.counters
+    KIOSK_OPERATOR = "kiosk_operator"  # 引导员: issues tickets for citizens
+    DUTY_MANAGER = "duty_manager"  # 值班长: helps and supervises windows of the hall
+    MANAGER = "manager"  # 中心管理人员: their halls
+    ADMIN = "admin"  # everything, every hall
+
+
+STAFF_ROLES = frozenset(
+    {Role.CLERK, Role.KIOSK_OPERATOR, Role.DUTY_MANAGER, Role.MANAGER, Role.ADMIN}
+)
+DEVICE_ROLES = frozenset({Role.KIOSK, Role.DISPLAY, Role.BRIDGE})
+
+
+class Scope(enum.Enum):
+    """How far a role's grant for one Access value reaches."""
+
+    ANY = "any"  # every hall, every counter
+    HALL = "hall"  # only halls the caller belongs to (the {hall} in the path)
+    COUNTER = "counter"  # only counters in the caller's staff.counters, in their halls
+
+
+_ALL = dict.fromkeys(Role, Scope.ANY)
+_H = Scope.HALL
+
+ACCESS_TABLE: dict[Access, dict[Role, Scope]] = {
+    Access.PUBLIC: dict(_ALL),
+    # The unguessable token in the path is the credential; the public bucket stops guessing.
+    Access.TICKET_TOKEN: dict(_ALL),
+    Access.KIOSK: {
+        Role.KIOSK: _H,
+        Role.CLERK: _H,
+        Role.KIOSK_OPERATOR: _H,
+        Role.DUTY_MANAGER: _H,
+        Role.MANAGER: _H,
+        Role.ADMIN: Scope.ANY,
+    },
+    Access.DISPLAY: {
+        Role.DISPLAY: _H,
+        Role.BRIDGE: _H,
+        Role.CLERK: _H,
+        Role.KIOSK_OPERATOR: _H,
+        Role.DUTY_MANAGER: _H,
+        Role.MANAGER: _H,
+        Role.ADMIN: Scope.ANY,
+    },
+    Access.COUNTER_CLERK: {
+        Role.CLERK: Scope.COUNTER,
+        Role.DUTY_MANAGER: _H,
+        Role.MANAGER: _H,
+        Role.ADMIN: Scope.ANY,
+    },
+    Access.HALL_STAFF: {
+        Role.CLERK: _H,
+        Role.KIOSK_OPERATOR: _H,
+        Role.DUTY_MANAGER: _H,
+        Role.MANAGER: _H,
+        Role.ADMIN: Scope.ANY,
+    },
+    Access.MANAGER: {Role.MANAGER: _H, Role.ADMIN: Scope.ANY},
+    Access.ADMIN: {Role.ADMIN: Scope.ANY},
+    Access.DEVICE: {Role.KIOSK: _H, Role.DISPLAY: _H, Role.BRIDGE: _H},
+    Access.AUTHENTICATED: {role: Scope.ANY for role in Role if role is not Role.ANONYMOUS},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller; ``actor`` is what the event and audit logs record."""
+
+    kind: Literal["anonymous", "staff", "kiosk", "display", "bridge"]
+    actor: str
+    roles: frozenset[Role]
+    halls: tuple[str, ...] = ()
+    """Staff: empty means every hall (as in the hall config). Devices: their one hall."""
+    counters: tuple[int, ...] = ()
+    name: str = ""
+    session_id: int | None = None
+    session_kind: Literal["cookie", "bearer"] | None = None
+    csrf_token: str | None = None
+    device_token_id: int | None = None
+    device_id: str | None = None
+
+    @property
+    def authenticated(self) -> bool:
+        return self.kind != "anonymous"
+
+    def in_hall(self, hall: str | None) -> bool:
+        return hall is None or not self.halls or hall in self.halls
+
+
+ANONYMOUS = Principal(kind="anonymous", actor="anonymous", roles=frozenset({Role.ANONYMOUS}))
+PRINCIPAL = web.RequestKey("principal", Principal)
+
+
+def principal_of(request: web.Request) -> Principal:
+    """The caller the access middleware authenticated (anonymous outside the route table)."""
+    found = request.get(PRINCIPAL)
+    return found if isinstance(found, Principal) else ANONYMOUS
+
+
+_STAFF_ROLE_NAMES = frozenset(r.value for r in STAFF_ROLES)
+
+
+def staff_roles(names: tuple[str, ...]) -> frozenset[Role]:
+    """Staff roles from the database; unknown names grant nothing."""
+    return frozenset(Role(n) for n in names if n in _STAFF_ROLE_NAMES)
+
+
+def allowed(access: Access, principal: Principal, hall: str | None, counter: int | None) -> bool:
+    """Whether ``principal`` may call an endpoint with this rule for this hall and counter."""
+    grants = ACCESS_TABLE[access]
+    for role in principal.roles:
+        scope = grants.get(role)
+        if scope is None:
+            continue
+        if scope is Scope.ANY:
+            return True
+        if not principal.in_hall(hall):
+            continue
+        if scope is Scope.HALL:
+            return True
+        if scope is Scope.COUNTER and counter is not None and counter in principal.counters:
+            return True
+    return False
+
+
+@dataclass
+class AccessSettings:
+    """Timeouts, cookie flags, rate limits and password cost; defaults suit a hall LAN."""
+
+    session_idle: timedelta = timedelta(hours=1)
+    """A session unused this long ends (a clerk away over lunch logs in again)."""
+    session_absolute: timedelta = timedelta(hours=12)
+    """Every session ends this long after login, used or not (one working day)."""
+    cookie_secure: bool = False
+    """Set the Secure flag; enable when the hall serves HTTPS (most LAN installs do not)."""
+    public_rate: BucketSpec = field(default_factory=lambda: BucketSpec(60, 5))
+    """Per remote address, anonymous callers of public and ticket-token endpoints."""
+    login_rate: BucketSpec = field(default_factory=lambda: BucketSpec(10, 0.2))
+    """Per remote address, login attempts (10 at once, then one every 5 s)."""
+    password_params: ScryptParams = DEFAULT_PARAMS
+    """scrypt cost for new and upgraded password hashes."""
+    concurrent_logins: int = 2
+    """Password checks running at once; each scrypt call takes tens of MiB."""
+
+
+# Sessions record last use at most this often, so a busy terminal does not write every request.
+TOUCH_INTERVAL = timedelta(seconds=30)
+
+
+class AccessState:
+    """Per-app access objects: settings, buckets, the login semaphore."""
+
+    def __init__(self, settings: AccessSettings) -> None:
+        self.settings = settings
+        self.public = RateLimiter(settings.public_rate)
+        self.login = RateLimiter(settings.login_rate)
+        self.password_slots = asyncio.Semaphore(settings.concurrent_logins)
+        self.dummy_hash: str | None = None
+
+
+ACCESS = web.AppKey("access", AccessState)
+
+
+# --- authentication -------------------------------------------------------------------------
+
+
+async def _session_principal(
+    request: web.Request, token: str, kind: Literal["cookie", "bearer"]
+) -> Principal:
+    pool = request.app[POOL]
+    now = request.app[CLOCK].now()
+    settings = request.app[ACCESS].settings
+    row = await access_repo.find_session(pool, tokens.token_hash(token), kind)
+    if row is None:
+        raise Unauthorized("登录凭据无效，请重新登录")
+    if row.revoked_at is not None:
+        raise SessionRevoked()
+    if now >= row.expires_at or now - row.last_seen_at >= settings.session_idle:
+        raise SessionExpired()
+    if not row.staff.enabled:
+        raise Unauthorized("账号已停用")
+    if now - row.last_seen_at >= TOUCH_INTERVAL:
+        await access_repo.touch_session(pool, row.id, now)
+    staff = row.staff
+    return Principal(
+        kind="staff",
+        actor=staff.job_no,
+        roles=staff_roles(staff.roles),
+        halls=staff.halls,
+        counters=staff.counters,
+        name=staff.name,
+        session_id=row.id,
+        session_kind=kind,
+        csrf_token=row.csrf_token,
+    )
+
+
+async def _device_principal(request: web.Request, token: str) -> Principal:
+    now = request.app[CLOCK].now()
+    device = await access_repo.find_device_token(request.app[POOL], tokens.token_hash(token), now)
+    if device is None:
+        raise Unauthorized("设备令牌无效或已吊销")
+    return Principal(
+        kind=device.kind,
+        actor=f"{device.kind}:{device.hall_id}/{device.device_id}",
+        roles=frozenset({Role(device.kind)}),
+        halls=(device.hall_id,),
+        name=device.name,
+        device_token_id=device.id,
+        device_id=device.device_id,
+    )
+
+
+async def authenticate(request: web.Request) -> Principal:
+    """The caller behind the request's credentials; raises Unauthorized for bad credentials."""
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized("Authorization 头格式应为 Bearer <令牌>")
+        if token.startswith(tokens.DEVICE_PREFIX):
+            return await _device_principal(request, token)
+        if token.startswith(tokens.SESSION_PREFIX):
+            return await _session_principal(request, token, "bearer")
+        raise Unauthorized("登录凭据无效，请重新登录")
+    cookie = request.cookies.get(COOKIE_NAME)
+    if cookie:
+        return await _session_principal(request, cookie, "cookie")
+    return ANONYMOUS
+
+
+# --- the middleware -------------------------------------------------------------------------
+
+
+def _counter_param(request: web.Request) -> int | None:
+    raw = request.match_info.get("number")
+    return int(raw) if raw is not None and raw.isdigit() and len(raw) <= 6 else None
+
+
+def _rate_limited(request: web.Request, wait: int) -> web.Response:
+    response = from_hall_error(RateLimited(retry_after_s=wait), request.path)
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
+def _status_of(exc: BaseException) -> int:
+    if isinstance(exc, asyncio.CancelledError):
+        return 499  # the client went away; whether the action completed is in the event log
+    if isinstance(exc, HallError):
+        return exc.status
+    if isinstance(exc, ValidationError):
+        return 422
+    if isinstance(exc, web.HTTPException):
+        return exc.status
+    return 500
+
+
+async def _audit(
+    request: web.Request, route: Route, principal: Principal, actor: str, status: int
+) -> None:
+    params = {k: v for k, v in request.match_info.items() if k != "token"}
+    entry = access_repo.AuditEntry(
+        at=request.app[CLOCK].now(),
+        actor=actor,
+        actor_kind=principal.kind,
+        session_id=principal.session_id,
+        route=route.name,
+        method=request.method,
+        path=request.path,
+        params=params,
+        remote=request.remote,
+        user_agent=request.headers.get("User-Agent"),
+        status=status,
+    )
+    try:
+        await access_repo.append_audit(request.app[POOL], entry)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        log.exception("audit row lost: %s %s by %s -> %d", entry.method, entry.path, actor, status)
+
+
+def _unlisted(request: web.Request) -> bool:
+    """A matched route that is not in the route table (static files are the only legal kind)."""
+    info = request.match_info
+    if info.http_exception is not None or info.route is None:
+        return False
+    return not isinstance(info.route.resource, web.StaticResource)
+
+
+@web.middleware
+async def access_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    route = route_of(request)
+    if route is None:
+        if _unlisted(request):
+            log.error("route %s is not in the route table; denied", request.match_info.route)
+            raise Forbidden("该接口未声明访问规则")
+        request["principal"] = request[PRINCIPAL] = ANONYMOUS
+        return await handler(request)
+
+    state = request.app[ACCESS]
+    now_s = request.app[CLOCK].now().timestamp()
+    remote = request.remote or "unknown"
+    auth_error: Unauthorized | None = None
+    try:
+        principal = await authenticate(request)
+    except Unauthorized as exc:
+        principal, auth_error = ANONYMOUS, exc
+    # hall.web.api.actor_of reads the plain "principal" key; PRINCIPAL is the typed twin.
+    request["principal"] = principal
+    request[PRINCIPAL] = principal
+
+    if route.name in LOGIN_ROUTES:
+        wait = state.login.take(remote, now_s)
+    elif auth_error is not None or (
+        not principal.authenticated and route.access in (Access.PUBLIC, Access.TICKET_TOKEN)
+    ):
+        wait = state.public.take(remote, now_s)
+    else:
+        wait = 0
+    if wait:
+        return _rate_limited(request, wait)
+
+    audited = request.method in UNSAFE_METHODS
+    status = 500
+    try:
+        if not allowed(
+            route.access, principal, request.match_info.get("hall"), _counter_param(request)
+        ):
+            if not principal.authenticated:
+                raise auth_error or Unauthorized()
+            raise Forbidden()
+        if request.method in UNSAFE_METHODS and principal.session_kind == "cookie":
+            sent = request.headers.get(CSRF_HEADER, "")
+            expected = principal.csrf_token or ""
+            if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+                raise CsrfRejected()
+        response = await handler(request)
+        status = response.status
+        return response
+    except BaseException as exc:
+        status = _status_of(exc)
+        raise
+    finally:
+        actor = request.get(AUDIT_ACTOR) or (principal.actor if principal.authenticated else None)
+        if audited and actor is not None:
+            await _audit(request, route, principal, str(actor), status)
+
+
+def setup_access(app: web.Application, settings: AccessSettings | None = None) -> None:
+    """Install the access middleware, the auth endpoints and the PII log filter."""
+    from hall.web import auth_api
+
+    install_pii_filter()
+    app[ACCESS] = AccessState(settings or AccessSettings())
+    app.middlewares.append(access_middleware)
+    register(app, auth_api.ROUTES)

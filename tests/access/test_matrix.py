@@ -1,0 +1,185 @@
+"""Authorisation matrix: every endpoint of the app's route table x every kind of caller.
+
+The expected table below is written by hand, independently of ``hall.web.access.ACCESS_TABLE``:
+an endpoint added to the app without a row here fails ``test_every_endpoint_has_a_row``, and a
+row that does not match what the server does fails ``test_matrix``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from hall.web.access import ACCESS_TABLE, Role
+from hall.web.routes import ROUTES_KEY, Access, Route
+from tests.access_helpers import (
+    PASSWORD,
+    admin_headers,
+    create_device,
+    create_staff,
+    device_headers,
+    open_session,
+    staff_headers,
+)
+
+Client = TestClient[web.Request, web.Application]
+Credentials = Callable[[Client], Awaitable[dict[str, str]]]
+
+
+def _staff(
+    job_no: str,
+    roles: tuple[str, ...],
+    halls: tuple[str, ...] = ("test",),
+    counters: tuple[int, ...] = (),
+) -> Credentials:
+    async def make(client: Client) -> dict[str, str]:
+        return await staff_headers(client, job_no, roles=roles, halls=halls, counters=counters)
+
+    return make
+
+
+def _device(kind: str, hall: str = "test", device_id: str = "dev1") -> Credentials:
+    async def make(client: Client) -> dict[str, str]:
+        assert kind in ("kiosk", "display", "bridge")
+        return await device_headers(client, kind, hall=hall, device_id=device_id)  # type: ignore[arg-type]
+
+    return make
+
+
+async def _nobody(client: Client) -> dict[str, str]:
+    return {}
+
+
+# Requests go to hall "test" and counter 1.
+CALLERS: dict[str, tuple[Role, Credentials]] = {
+    "anonymous": (Role.ANONYMOUS, _nobody),
+    "kiosk": (Role.KIOSK, _device("kiosk")),
+    "kiosk_north": (Role.KIOSK, _device("kiosk", hall="north")),
+    "display": (Role.DISPLAY, _device("display")),
+    "display_north": (Role.DISPLAY, _device("display", hall="north")),
+    "bridge": (Role.BRIDGE, _device("bridge")),
+    "clerk": (Role.CLERK, _staff("m-clerk", ("clerk",), counters=(1,))),
+    "clerk_counter2": (Role.CLERK, _staff("m-clerk2", ("clerk",), counters=(2,))),
+    "clerk_north": (Role.CLERK, _staff("m-clerkn", ("clerk",), halls=("north",), counters=(1,))),
+    "kiosk_operator": (Role.KIOSK_OPERATOR, _staff("m-guide", ("kiosk_operator",))),
+    "duty_manager": (Role.DUTY_MANAGER, _staff("m-duty", ("duty_manager",))),
+    "manager": (Role.MANAGER, _staff("m-mgr", ("manager",))),
+    "manager_north": (Role.MANAGER, _staff("m-mgrn", ("manager",), halls=("north",))),
+    "admin": (Role.ADMIN, _staff("m-admin", ("admin",), halls=())),
+}
+
+EVERYONE = frozenset(CALLERS)
+SIGNED_IN = EVERYONE - {"anonymous"}
+TEST_HALL_STAFF = frozenset(
+    {"clerk", "clerk_counter2", "kiosk_operator", "duty_manager", "manager", "admin"}
+)
+ADMIN_ONLY = frozenset({"admin"})
+
+EXPECTED: dict[str, frozenset[str]] = {
+    # public
+    "healthz": EVERYONE,
+    "openapi": EVERYONE,
+    "halls": EVERYONE,
+    "services": EVERYONE,
+    "login": EVERYONE,
+    "tv": EVERYONE,
+    "static": EVERYONE,
+    "ticket_status": EVERYONE,
+    # issuing: a kiosk of the hall, or staff of the hall on a citizen's behalf
+    "issue_ticket": TEST_HALL_STAFF | {"kiosk"},
+    # hall state: displays and the bridge of the hall, staff of the hall
+    "snapshot": TEST_HALL_STAFF | {"display", "bridge"},
+    "live": TEST_HALL_STAFF | {"display", "bridge"},
+    # a counter: its own clerk, the hall's duty manager and managers, admins
+    "counter": frozenset({"clerk", "duty_manager", "manager", "admin"}),
+    "counter_action": frozenset({"clerk", "duty_manager", "manager", "admin"}),
+    # own session
+    "me": SIGNED_IN,
+    "logout": SIGNED_IN,
+    # administration
+    "sessions": ADMIN_ONLY,
+    "revoke_session": ADMIN_ONLY,
+    "create_device_token": ADMIN_ONLY,
+    "revoke_device_token": ADMIN_ONLY,
+    "audit": ADMIN_ONLY,
+}
+
+BODIES: dict[str, dict[str, Any]] = {
+    "issue_ticket": {"service": "BDC"},
+    "login": {"job_no": "victim", "password": PASSWORD},
+    "create_device_token": {"kind": "bridge", "hall": "test", "device_id": "edge1"},
+}
+
+_PARAM = re.compile(r"{(\w+)(?::[^}]*)?}")
+
+
+def _routes(app: web.Application) -> list[Route]:
+    table: list[Route] = app[ROUTES_KEY]
+    return list(table)
+
+
+def test_every_caller_kind_of_the_access_table_is_exercised() -> None:
+    """A new Role needs callers here too."""
+    assert {role for role, _ in CALLERS.values()} == set(Role)
+
+
+async def test_every_endpoint_has_a_row(access_client: Client) -> None:
+    names = [r.name for r in _routes(access_client.app)]
+    assert len(names) == len(set(names)), "route names must be unique"
+    missing = sorted(set(names) - set(EXPECTED))
+    assert not missing, f"add the expected callers of {missing} to EXPECTED in {__file__}"
+    assert not sorted(set(EXPECTED) - set(names)), "EXPECTED names endpoints that do not exist"
+
+
+async def _sample_params(client: Client) -> dict[str, dict[str, str]]:
+    """Path parameters per route: real objects so allowed callers reach the handler."""
+    admin = await admin_headers(client, "m-setup")
+    issued = await client.post("/api/v1/halls/test/tickets", json={"service": "BDC"}, headers=admin)
+    assert issued.status == 201, await issued.text()
+    ticket = (await issued.json())["token"]
+    await create_staff(client, "victim", roles=("clerk",))
+    victim_session, _, _ = await open_session(client, "victim")
+    victim_device, _ = await create_device(client, "display", device_id="victim")
+    common = {"hall": "test", "number": "1", "action": "open", "token": ticket, "path": "live.js"}
+    return {
+        "revoke_session": {**common, "id": str(victim_session)},
+        "revoke_device_token": {**common, "id": str(victim_device)},
+        "": common,
+    }
+
+
+async def test_matrix(access_client: Client) -> None:
+    client = access_client
+    params = await _sample_params(client)
+    wrong: list[str] = []
+    for route in _routes(client.app):
+        values = params.get(route.name, params[""])
+        path = _PARAM.sub(lambda m, v=values: v[m.group(1)], route.path)  # type: ignore[misc]
+        for caller, (_, credentials) in CALLERS.items():
+            headers = await credentials(client)
+            client.session.cookie_jar.clear()  # the login row's cookie must not leak
+            response = await client.request(
+                route.method, path, json=BODIES.get(route.name), headers=headers
+            )
+            text = await response.text()
+            assert response.status < 500, f"{route.name} as {caller}: {response.status} {text}"
+            got = response.status not in (401, 403)
+            if got != (caller in EXPECTED[route.name]):
+                verdict = "allowed" if got else "denied"
+                wrong.append(f"{route.method} {path} ({route.name}) {verdict} {caller}: {text}")
+            if not got:
+                want = 401 if caller == "anonymous" else 403
+                assert response.status == want, f"{route.name} as {caller}: {text}"
+                assert response.content_type == "application/problem+json"
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("access", list(Access))
+def test_access_table_covers_every_rule(access: Access) -> None:
+    """Every Access value has a row; roles absent from it are denied."""
+    assert access in ACCESS_TABLE
