@@ -1,0 +1,504 @@
+"""Live hall state over websockets: one LISTEN connection and one hub per server process.
+
+Every committed use case notifies ``hall_events`` with the hall's new last seq. The hub's
+listener wakes the hall's pump, which reads the new events from the log in seq order, folds
+them into the in-memory ``ScreenState`` and puts one pre-encoded message per event into each
+subscriber's bounded queue. The pump never awaits a client: a full queue drops that client,
+which resyncs by reconnecting. Because every process reads the same log in seq order, clients
+on any process see every event once, in order. The protocol is described in docs/live.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from aiohttp import WSMsgType, web
+
+from hall.domain.errors import InvalidInput
+from hall.domain.tickets import Event
+from hall.storage import repo
+from hall.storage.uow import NOTIFY_CHANNEL
+from hall.web.live_state import FoldError, ScreenState, full_event, public_event
+from hall.web.routes import Access, Route, register
+from hall.web.state import DIRECTORY, POOL, QUEUE
+
+log = logging.getLogger(__name__)
+
+# Close codes (4000-4999 are private to applications; see docs/live.md).
+CLOSE_GOING_AWAY = 1001  # server shutting down: reconnect to another instance or later
+CLOSE_PROTOCOL = 4400  # the client sent something that is not a protocol message
+CLOSE_HEARTBEAT = 4408  # nothing heard from the client for ``client_timeout_s``
+CLOSE_TOO_SLOW = 4429  # the client fell behind; its send queue overflowed
+CLOSE_RESYNC = 4409  # the server lost track of the hall; reconnect for a fresh snapshot
+
+CHANNELS = ("display", "dashboard")  # plus "counter:N"
+EVENTS_BATCH = 500  # events read per query while catching up
+MAX_CLIENT_MESSAGE = 4096  # pongs and resync requests are tiny
+
+
+@dataclass
+class LiveSettings:
+    """Timing and bounds; tests shrink them through ``app[LIVE].settings``."""
+
+    heartbeat_s: float = 5.0  # server ping interval; clients treat 10 s of silence as down
+    client_timeout_s: float = 15.0  # a client that sends nothing this long is dropped
+    queue_size: int = 256  # messages waiting per client before it counts as too slow
+    # Bytes the socket may hold unsent beyond the kernel buffer before the client counts as too
+    # slow (aiohttp's own flow control does not bound a websocket's transport buffer).
+    max_buffered_bytes: int = 256 * 1024
+    close_timeout_s: float = 2.0  # a close handshake longer than this aborts the socket
+    # Kernel send buffer per websocket; small so a stalled reader fills its queue soon instead
+    # of parking megabytes in the kernel.
+    socket_sndbuf: int = 32 * 1024
+    listen_backoff_s: tuple[float, float] = (0.1, 5.0)  # first and largest retry delay
+    listen_check_s: float = 5.0  # how often the LISTEN connection is probed
+
+
+@dataclass
+class LiveStats:
+    connected: int = 0
+    dropped_slow: int = 0
+    dropped_heartbeat: int = 0
+    resyncs: int = 0
+    listener_connects: int = 0
+    resets: int = 0
+
+
+@dataclass(eq=False)
+class Client:
+    """One websocket subscriber."""
+
+    hall: str
+    channel: str
+    ws: web.WebSocketResponse
+    transport: asyncio.Transport | None
+    queue: asyncio.Queue[str]
+    counter: int | None = None
+    services: frozenset[str] = frozenset()
+    last_seq: int = 0  # seq of the last snapshot or event queued for this client
+    last_heard: float = field(default_factory=time.monotonic)
+    dropped: bool = False
+
+    def wants(self, event: Event) -> bool:
+        if self.counter is None:
+            return True
+        return (
+            event.counter_number == self.counter
+            or event.details.get("to_counter") == self.counter
+            or event.details.get("service_code") in self.services
+            or event.details.get("to_service") in self.services
+        )
+
+
+class _Hall:
+    """A hall the hub follows: its screen state, subscribers and pump."""
+
+    def __init__(self, state: ScreenState) -> None:
+        self.state = state
+        self.clients: set[Client] = set()
+        self.wake = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self._snapshot_cache: tuple[int, str] | None = None
+
+    def snapshot_body(self) -> str:
+        """The state as JSON, encoded once per seq however many clients ask."""
+        if self._snapshot_cache is None or self._snapshot_cache[0] != self.state.seq:
+            self._snapshot_cache = (self.state.seq, json.dumps(self.state.data, ensure_ascii=False))
+        return self._snapshot_cache[1]
+
+
+class LiveHub:
+    """Per-process fan-out of hall events to websocket clients."""
+
+    def __init__(self, app: web.Application, settings: LiveSettings | None = None) -> None:
+        self.app = app
+        self.settings = settings or LiveSettings()
+        self.stats = LiveStats()
+        self._halls: dict[str, _Hall] = {}
+        self._hall_locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._listener: asyncio.Task[None] | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._closing = False
+        self.listening = asyncio.Event()  # set while the LISTEN connection is up
+        self.listener_pid: int | None = None  # server pid of the LISTEN connection
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._listener = asyncio.create_task(self._listen(), name="live-listener")
+        self._ticker = asyncio.create_task(self._tick(), name="live-heartbeat")
+
+    async def close_clients(self) -> None:
+        """Close every websocket with 1001 so browsers reconnect elsewhere."""
+        self._closing = True
+        clients = [c for h in self._halls.values() for c in h.clients]
+        await asyncio.gather(
+            *(self._close(c, CLOSE_GOING_AWAY, "服务器正在重启") for c in clients),
+            return_exceptions=True,
+        )
+
+    async def stop(self) -> None:
+        self._closing = True
+        tasks = [t for t in (self._listener, self._ticker) if t is not None]
+        tasks += [h.task for h in self._halls.values() if h.task is not None]
+        tasks += list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- halls ----------------------------------------------------------------------------
+
+    async def _hall(self, hall_id: str) -> _Hall:
+        """The followed hall, reading its first snapshot on first use."""
+        hall = self._halls.get(hall_id)
+        if hall is not None:
+            return hall
+        lock = self._hall_locks.setdefault(hall_id, asyncio.Lock())
+        async with lock:
+            hall = self._halls.get(hall_id)
+            if hall is None:
+                state = ScreenState(await self.app[QUEUE].snapshot(hall_id))
+                hall = _Hall(state)
+                hall.task = asyncio.create_task(self._pump(hall), name=f"live-pump-{hall_id}")
+                self._halls[hall_id] = hall
+                hall.wake.set()  # catch anything committed while the snapshot was read
+        return hall
+
+    def _notified(self, hall_id: str, seq: int | None) -> None:
+        hall = self._halls.get(hall_id)
+        if hall is None:
+            return  # nobody follows it; the first subscriber reads a snapshot
+        if seq is None or seq > hall.state.seq:
+            hall.wake.set()
+
+    async def _pump(self, hall: _Hall) -> None:
+        """Read new events in seq order and fan them out; retry on database trouble."""
+        delay = self.settings.listen_backoff_s[0]
+        stale = False
+        while True:
+            await hall.wake.wait()
+            hall.wake.clear()
+            try:
+                if stale:
+                    await self._reset(hall)
+                    stale = False
+                while True:
+                    async with self.app[POOL].acquire() as conn:
+                        rows = await repo.events_after(
+                            conn, hall.state.hall_id, hall.state.seq, EVENTS_BATCH
+                        )
+                    for seq, event in rows:
+                        self._fan_out(hall, seq, event)
+                    if len(rows) < EVENTS_BATCH:
+                        break
+                delay = self.settings.listen_backoff_s[0]
+            except FoldError as exc:
+                log.warning("live state of hall %s out of step (%s)", hall.state.hall_id, exc)
+                stale = True
+                hall.wake.set()
+            except Exception:
+                # Database down or a bug: keep the pump alive and try again; it resumes from
+                # the last folded seq, so nothing is skipped.
+                log.exception(
+                    "live pump of hall %s failed; retrying in %.1f s", hall.state.hall_id, delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.settings.listen_backoff_s[1])
+                hall.wake.set()
+
+    async def _reset(self, hall: _Hall) -> None:
+        """Replace the hall's state by a fresh snapshot and send it to every subscriber."""
+        hall.state = ScreenState(await self.app[QUEUE].snapshot(hall.state.hall_id))
+        self.stats.resets += 1
+        for client in list(hall.clients):
+            self._send_snapshot(hall, client)
+
+    def _fan_out(self, hall: _Hall, seq: int, event: Event) -> None:
+        if seq <= hall.state.seq:
+            return  # already folded (a batch overlapped a reset)
+        patch = hall.state.apply(seq, event)
+        tail: dict[bool, str] = {}
+        for client in list(hall.clients):
+            if client.dropped or not client.wants(event):
+                continue
+            full = client.channel == "dashboard"
+            if full not in tail:
+                body = {"event": full_event(event) if full else public_event(event), "patch": patch}
+                tail[full] = json.dumps(body, ensure_ascii=False, default=str)[1:]
+            message = f'{{"type":"event","seq":{seq},"prev_seq":{client.last_seq},{tail[full]}'
+            if self._offer(client, message):
+                client.last_seq = seq
+
+    def _offer(self, client: Client, message: str) -> bool:
+        try:
+            client.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.drop(client, CLOSE_TOO_SLOW, "客户端接收过慢，请重新连接")
+            return False
+        return True
+
+    def _send_snapshot(self, hall: _Hall, client: Client) -> None:
+        seq = hall.state.seq
+        message = (
+            f'{{"type":"snapshot","seq":{seq},"channel":{json.dumps(client.channel)},'
+            f'"heartbeat_s":{self.settings.heartbeat_s},"state":{hall.snapshot_body()}}}'
+        )
+        if self._offer(client, message):
+            client.last_seq = seq
+
+    # --- clients --------------------------------------------------------------------------
+
+    async def subscribe(
+        self, request: web.Request, hall_id: str, channel: str, ws: web.WebSocketResponse
+    ) -> Client:
+        hall = await self._hall(hall_id)
+        client = Client(
+            hall=hall_id,
+            channel=channel,
+            ws=ws,
+            transport=request.transport,
+            queue=asyncio.Queue(self.settings.queue_size),
+        )
+        if channel.startswith("counter:"):
+            client.counter = int(channel.split(":", 1)[1])
+            rules = self.app[DIRECTORY].hall(hall_id)
+            client.services = frozenset(s.code for s in rules.counter(client.counter).services)
+        # Snapshot and registration happen with no await between them, so the client's
+        # deltas start exactly after the snapshot's seq.
+        self._send_snapshot(hall, client)
+        hall.clients.add(client)
+        self.stats.connected += 1
+        return client
+
+    def unsubscribe(self, client: Client) -> None:
+        hall = self._halls.get(client.hall)
+        if hall is not None and client in hall.clients:
+            hall.clients.discard(client)
+            self.stats.connected -= 1
+
+    def resync(self, client: Client) -> None:
+        hall = self._halls.get(client.hall)
+        if hall is not None and not client.dropped:
+            self.stats.resyncs += 1
+            self._send_snapshot(hall, client)
+
+    def drop(self, client: Client, code: int, reason: str) -> None:
+        """Stop feeding a client and close it in the background; never blocks the caller."""
+        if client.dropped:
+            return
+        client.dropped = True
+        if code == CLOSE_TOO_SLOW:
+            self.stats.dropped_slow += 1
+        elif code == CLOSE_HEARTBEAT:
+            self.stats.dropped_heartbeat += 1
+        log.info("dropping live client of hall %s (%d %s)", client.hall, code, reason)
+        self.unsubscribe(client)
+        self._spawn(self._close(client, code, reason), f"live-close-{client.hall}")
+
+    async def _close(self, client: Client, code: int, reason: str) -> None:
+        client.dropped = True
+        transport = client.transport
+        try:
+            async with asyncio.timeout(self.settings.close_timeout_s):
+                await client.ws.close(code=code, message=reason.encode())
+        except (TimeoutError, ConnectionError):
+            # A client that does not read cannot take a close frame either.
+            if transport is not None:
+                transport.abort()
+
+    async def writer(self, client: Client) -> None:
+        """Send the client's queue in order; a blocked socket stalls only this client."""
+        limit = self.settings.max_buffered_bytes
+        transport = client.transport
+        try:
+            while True:
+                message = await client.queue.get()
+                await client.ws.send_str(message)
+                if transport is not None and transport.get_write_buffer_size() > limit:
+                    self.drop(client, CLOSE_TOO_SLOW, "客户端接收过慢，请重新连接")
+                    return
+        except ConnectionError as exc:
+            self.drop(client, CLOSE_GOING_AWAY, f"发送失败：{exc}")
+
+    async def _tick(self) -> None:
+        """Ping every client and drop those that have gone quiet."""
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_s)
+            now = time.monotonic()
+            stamp = int(time.time() * 1000)
+            for hall in list(self._halls.values()):
+                for client in list(hall.clients):
+                    if now - client.last_heard > self.settings.client_timeout_s:
+                        self.drop(client, CLOSE_HEARTBEAT, "心跳超时")
+                    else:
+                        self._offer(
+                            client, f'{{"type":"ping","seq":{client.last_seq},"t":{stamp}}}'
+                        )
+
+    # --- the LISTEN connection ------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        """Hold one LISTEN connection; on every (re)connect, catch every followed hall up."""
+        delay = self.settings.listen_backoff_s[0]
+        while True:
+            lost = asyncio.Event()
+            try:
+                async with self.app[POOL].acquire() as conn:
+                    conn.add_termination_listener(lambda _c, lost=lost: lost.set())
+                    await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+                    try:
+                        self.listener_pid = conn.get_server_pid()
+                        self.stats.listener_connects += 1
+                        self.listening.set()
+                        delay = self.settings.listen_backoff_s[0]
+                        for hall in self._halls.values():
+                            hall.wake.set()  # events committed while we were not listening
+                        while not lost.is_set():
+                            with contextlib.suppress(TimeoutError):
+                                async with asyncio.timeout(self.settings.listen_check_s):
+                                    await lost.wait()
+                            if not lost.is_set():
+                                async with asyncio.timeout(self.settings.listen_check_s):
+                                    await conn.fetchval("SELECT 1")
+                    finally:
+                        self.listening.clear()
+                        self.listener_pid = None
+                        if not conn.is_closed():
+                            with contextlib.suppress(Exception):
+                                await conn.remove_listener(NOTIFY_CHANNEL, self._on_notify)
+                log.warning("LISTEN connection lost; reconnecting")
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("LISTEN connection failed (%s); retrying in %.1f s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.settings.listen_backoff_s[1])
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            data = json.loads(payload)
+            hall_id = str(data["hall"])
+            seq = int(data["seq"]) if data.get("seq") is not None else None
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring malformed %s payload %r", NOTIFY_CHANNEL, payload)
+            return
+        self._notified(hall_id, seq)
+
+
+LIVE = web.AppKey("live", LiveHub)
+
+
+def parse_channel(request: web.Request, hall_id: str) -> str:
+    channel = request.query.get("channel", "display")
+    if channel in CHANNELS:
+        return channel
+    prefix, _, number = channel.partition(":")
+    if prefix == "counter" and number.isdigit() and len(number) <= 6:
+        request.app[DIRECTORY].hall(hall_id).counter(int(number))  # NotFound if unknown
+        return f"counter:{int(number)}"
+    raise InvalidInput("channel 只能是 display、dashboard 或 counter:窗口号", parameter="channel")
+
+
+async def live_socket(request: web.Request) -> web.StreamResponse:
+    """GET /api/v1/halls/{hall}/live?channel=…: snapshot, then deltas; see docs/live.md."""
+    hub = request.app[LIVE]
+    hall_id = request.match_info["hall"]
+    request.app[DIRECTORY].hall(hall_id)  # 404 before the upgrade
+    channel = parse_channel(request, hall_id)
+    ws = web.WebSocketResponse(
+        max_msg_size=MAX_CLIENT_MESSAGE,
+        timeout=hub.settings.close_timeout_s,
+        compress=False,
+    )
+    await ws.prepare(request)
+    _bound_send_buffer(request, hub.settings.socket_sndbuf)
+    client = await hub.subscribe(request, hall_id, channel, ws)
+    writer = asyncio.create_task(hub.writer(client), name=f"live-writer-{hall_id}")
+    try:
+        async for msg in ws:
+            client.last_heard = time.monotonic()
+            if msg.type is not WSMsgType.TEXT:
+                hub.drop(client, CLOSE_PROTOCOL, "只接受 JSON 文本消息")
+                break
+            kind = _message_type(msg.data)
+            if kind == "resync":
+                hub.resync(client)
+            elif kind is None:
+                hub.drop(client, CLOSE_PROTOCOL, "消息格式错误")
+                break
+            # "pong" and unknown types only count as signs of life.
+    finally:
+        hub.unsubscribe(client)
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
+    return ws
+
+
+def _message_type(data: str) -> str | None:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("type"), str):
+        return None
+    kind: str = value["type"]
+    return kind
+
+
+def _bound_send_buffer(request: web.Request, size: int) -> None:
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+
+
+def setup_live(app: web.Application, settings: LiveSettings | None = None) -> None:
+    """Add the live websocket route and the hub's lifecycle to the app."""
+    hub = LiveHub(app, settings)
+    app[LIVE] = hub
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+
+    async def on_shutdown(app: web.Application) -> None:
+        await hub.close_clients()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(on_shutdown)
+    register(
+        app,
+        [
+            Route(
+                "GET",
+                "/api/v1/halls/{hall}/live",
+                live_socket,
+                "live",
+                "实时推送（WebSocket）：快照、增量事件与心跳",
+                Access.DISPLAY,
+                tags=("halls",),
+            )
+        ],
+    )
+    from hall.web.live_pages import setup_pages
+
+    setup_pages(app)
