@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,10 @@ async def test_two_processes_every_client_sees_every_event_once_in_order(
         await asyncio.gather(*(s.stop() for s in servers))
 
 
+def _more_than(count: int) -> Callable[[Subscriber], bool]:
+    return lambda s: len(s.events) > count
+
+
 async def _run(
     session: aiohttp.ClientSession, servers: list[ServerProcess], display: dict[str, str]
 ) -> None:
@@ -56,7 +61,10 @@ async def _run(
             live = f"{url.replace('http', 'ws', 1)}/api/v1/halls/test/live?channel={channel}"
             subs.append(Subscriber(session, live, name=f"{channel}@{i}", headers=display))
     await asyncio.gather(*(s.connect() for s in subs))
-    start = {id(s): s.seq for s in subs}
+    start: dict[int, int] = {}
+    for s in subs:
+        assert s.seq is not None
+        start[id(s)] = s.seq
     assert len(set(start.values())) == 1  # nothing happened yet
 
     rotation = itertools.cycle(urls)
@@ -91,7 +99,7 @@ async def _run(
                 if issuing_done.is_set():
                     return
                 # Wait for the next event anywhere in the hall (a new ticket, usually).
-                await watcher.wait_for(lambda s, seen=seen: len(s.events) > seen, within_s=20)
+                await watcher.wait_for(_more_than(seen), within_s=20)
                 continue
             assert status == 200, body
             called.append(body["ticket"]["number"])
