@@ -1280,13 +1280,16 @@ MAX_REPLY_PAYLOAD: dict[Command, int] = {
     Command.INFO: 32 + MAX_MODEL_CHARS,
     Command.CONFIG: 512,
 }
-# §7.1 "for POLL: 9 + the largest event the device class sends".
+# §7.1 "for POLL: 9 + the largest event the device class sends". Credentials are taken as at
+# most 32 bytes (card serials are 4–10, staff numbers and badge codes short); a longer reply is
+# still received in full because the host keeps receiving while bytes arrive (§7.1).
+MAX_CREDENTIAL = 32
 MAX_EVENT_DATA: dict[DeviceClass, int] = {
-    DeviceClass.STRIP: 2,  # BOOT, FAULT
-    DeviceClass.SCREEN: 2,
-    DeviceClass.PAD: 2 + MAX_BLOB,  # LOGIN with a card serial or scanned code
-    DeviceClass.CALLER: 2 + MAX_BLOB,  # LOGIN, KEY with an argument
-    DeviceClass.KIOSK: 1 + MAX_PASSTHRU_RX,
+    DeviceClass.STRIP: 1,  # BOOT, FAULT
+    DeviceClass.SCREEN: 1,
+    DeviceClass.PAD: 2 + MAX_CREDENTIAL,  # LOGIN; RATING with all dimensions is 11
+    DeviceClass.CALLER: 2 + MAX_CREDENTIAL,  # LOGIN; KEY with an argument is shorter
+    DeviceClass.KIOSK: 1 + MAX_PASSTHRU_RX,  # PASSTHRU_RX
 }
 
 

@@ -61,3 +61,23 @@ def reply_timeout(baud: int, max_reply_payload: int, *, busy_s: float | None = N
     """
     start_limit = T_RESP_S if busy_s is None else min(busy_s, T_BUSY_MAX_S)
     return start_limit + frame_time(baud, max_reply_payload) + REPLY_MARGIN_S
+
+
+# §8.4: interactive devices (pads, callers, kiosk MCUs) about every 250 ms so a key press shows
+# within well under a second; displays only need a heartbeat, every 2–5 s.
+INTERACTIVE_POLL_S = 0.250
+DISPLAY_POLL_S = 3.0
+
+# §7.3: a transaction is tried at most 3 times (2 retries), each byte for byte identical.
+MAX_ATTEMPTS = 3
+
+# The application commits its database transaction inside the event callback; a stuck
+# database must not stall the bus forever. A timed-out event is not acknowledged and comes back.
+EVENT_CALLBACK_TIMEOUT_S = 10.0
+
+# State bit 2 (host-lost) stays set until a content command runs; without this floor a device
+# whose desired state has no content command would be resynced on every poll.
+RESYNC_MIN_INTERVAL_S = 5.0
+
+# Pause before retrying the line after a write failed because the port is gone.
+LINK_DOWN_RETRY_S = 0.5

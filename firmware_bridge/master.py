@@ -1,0 +1,864 @@
+"""HB/1 bus master: one task owns one bus (spec §7, §8).
+
+The master polls every registered device (interactive ones about every 250 ms, displays every
+few seconds), runs application commands from a priority queue, keeps one transaction in flight,
+retries byte for byte with the same SEQ, tracks each device's health, delivers device events to
+the application and acknowledges them only after the application has committed them, and
+re-sends each device's desired state when it comes back, reboots or reports host-lost.
+
+Wiring::
+
+    master = BusMaster(name="bus1", baud=9600, on_event=handle_event, on_alarm=alarm)
+    serial = SerialLink(url, on_data=master.link.data_received)   # or an asyncio transport
+    master.link.attach(serial.write)
+    master.add_device(0x05, DeviceClass.PAD)
+    master.set_desired_state(0x05, [PadClerkRequest("3号窗口", "1024", "张三")])
+    master.start()
+    await master.request(0x03, ShowTextRequest(...), priority=Priority.CALL)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import heapq
+import itertools
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from firmware_bridge import timing
+from firmware_bridge.codec import BROADCAST_ADDR, HOST_ADDR, Frame, FrameFlags
+from firmware_bridge.constants import (
+    GROUP_COMMANDS,
+    PERSISTENT_COMMANDS,
+    DeviceClass,
+    DeviceState,
+    Status,
+    TextEncoding,
+)
+from firmware_bridge.errors import (
+    BridgeError,
+    BusClosedError,
+    DecodeError,
+    DeviceOfflineError,
+    DeviceStatusError,
+    DeviceTimeoutError,
+    EncodeError,
+)
+from firmware_bridge.health import DeviceHealth, HealthTracker
+from firmware_bridge.link import FrameLink
+from firmware_bridge.messages import (
+    Event,
+    InfoReply,
+    InfoRequest,
+    PollReply,
+    PollRequest,
+    Reply,
+    Request,
+    StatusReply,
+    UnknownEvent,
+    decode_reply,
+    max_reply_payload,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class Priority(enum.IntEnum):
+    """Order of queued commands; lower runs first."""
+
+    CALL = 0  # a citizen is looking at the strip: calls and caller-display updates
+    RATING = 1  # PAD_SERVICE / PAD_RATE_REQ / PAD_CANCEL: the citizen stands at the pad
+    NORMAL = 2
+    RESYNC = 3  # desired state re-sent after a recovery or a reboot
+    DISPLAY = 4  # hall-screen rows, idle texts, brightness
+
+
+class AlarmKind(enum.Enum):
+    """Why the master raised an alarm."""
+
+    OFFLINE = "offline"
+    ONLINE = "online"  # back from offline
+    UID_CHANGED = "uid_changed"
+    DUPLICATE_UID = "duplicate_uid"
+    REBOOTED = "rebooted"
+    EVENT_OVERFLOW = "event_overflow"
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    """Something the manager console should show."""
+
+    kind: AlarmKind
+    bus: str
+    addr: int
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEvent:
+    """A device event handed to the application; ``key`` is its exactly-once key (§8.3)."""
+
+    bus: str
+    addr: int
+    device_class: DeviceClass
+    uid: bytes
+    boot_id: int
+    evt_seq: int
+    event: Event
+    state: DeviceState
+
+    @property
+    def key(self) -> tuple[bytes, int, int]:
+        """(uid, boot_id, evt_seq): store it under a unique constraint with the event's effect."""
+        return (self.uid, self.boot_id, self.evt_seq)
+
+
+DesiredState = Sequence[Request] | Callable[[], Sequence[Request]]
+EventCallback = Callable[[DeviceEvent], Awaitable[None]]
+AlarmCallback = Callable[[Alarm], None]
+
+
+@dataclass(slots=True)
+class _Device:
+    addr: int
+    device_class: DeviceClass
+    poll_interval: float
+    text_enc: TextEncoding
+    seq: int
+    uid: bytes | None = None
+    info: InfoReply | None = None
+    boot_id: int | None = None
+    ack_boot_id: int = 0
+    ack_evt_seq: int = 0
+    health: HealthTracker = field(default_factory=HealthTracker)
+    desired: DesiredState = ()
+    next_poll_at: float = 0.0
+    next_probe_at: float = 0.0
+    last_poll_at: float | None = None
+    poll_period: float | None = None
+    polls: int = 0
+    last_resync_at: float | None = None
+    resyncs: int = 0
+    needs_info: bool = True
+    overflow: bool = False
+
+    @property
+    def max_payload(self) -> int:
+        return self.info.max_payload if self.info is not None else 128
+
+    @property
+    def busy_s(self) -> float | None:
+        return self.info.t_busy_ms / 1000 if self.info is not None else timing.T_BUSY_MAX_S
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStatus:
+    """Read-only view of one device for the application and tests."""
+
+    addr: int
+    device_class: DeviceClass
+    health: DeviceHealth
+    failures: int
+    uid: bytes | None
+    boot_id: int | None
+    info: InfoReply | None
+    ack: tuple[int, int]
+    polls: int
+    poll_period: float | None
+    resyncs: int
+
+
+@dataclass(slots=True)
+class BusStats:
+    """Counters of one bus; ``utilisation`` is busy line time over wall time."""
+
+    started_at: float = 0.0
+    transactions: int = 0
+    polls: int = 0
+    attempts: int = 0
+    retries: int = 0
+    timeouts: int = 0
+    failed_transactions: int = 0
+    status_errors: int = 0
+    late_replies: int = 0
+    bad_replies: int = 0
+    events: int = 0
+    duplicate_events: int = 0
+    event_callback_errors: int = 0
+    resyncs: int = 0
+    busy_s: float = 0.0
+    bad_frames: int = 0
+    poll_cycle_s: float | None = None  # mean time between two polls of an interactive device
+    poll_cycle_max_s: float | None = None
+
+    def utilisation(self, now: float) -> float:
+        """Fraction of wall time the line carried our frames or replies."""
+        wall = now - self.started_at
+        return self.busy_s / wall if wall > 0 else 0.0
+
+
+@dataclass(order=True, slots=True)
+class _Job:
+    priority: int
+    order: int
+    addr: int = field(compare=False)
+    msg: Request = field(compare=False)
+    noack: bool = field(compare=False, default=False)
+    future: asyncio.Future[Reply | None] | None = field(compare=False, default=None)
+    attempts: int = field(compare=False, default=0)
+    check: bool = field(compare=False, default=False)
+
+
+class BusMaster:
+    """Owns one HB/1 bus: the only task that transmits on it."""
+
+    def __init__(
+        self,
+        *,
+        on_event: EventCallback,
+        on_alarm: AlarmCallback | None = None,
+        name: str = "hb1",
+        baud: int = 9600,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.name = name
+        self.baud = baud
+        self.link = FrameLink(self._on_frame, baud=baud, name=name)
+        self._stats = BusStats()
+        self._on_event = on_event
+        self._on_alarm = on_alarm
+        self._rng = rng or random.Random()
+        self._devices: dict[int, _Device] = {}
+        self._group_seq: dict[int, int] = {}
+        self._queue: list[_Job] = []
+        self._order = itertools.count()
+        self._pending: dict[tuple[int, int], tuple[int, asyncio.Future[Frame]]] = {}
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._line_free_at = 0.0
+        self._last_was_poll = False
+        self._closed = False
+
+    @property
+    def stats(self) -> BusStats:
+        """Live counters of this bus (bad frames come from the link's decoder)."""
+        self._stats.bad_frames = self.link.decoder.stats.bad_frames
+        return self._stats
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the bus task (idempotent)."""
+        if self._closed:
+            raise BusClosedError(f"{self.name}: stopped")
+        if self._task is None:
+            loop = asyncio.get_running_loop()
+            self._stats.started_at = loop.time()
+            self._task = loop.create_task(self._run(), name=f"hb1-bus {self.name}")
+
+    async def stop(self) -> None:
+        """Stop the bus task and fail every queued command with ``BusClosedError``."""
+        self._closed = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for job in self._queue:
+            if job.future is not None and not job.future.done():
+                job.future.set_exception(BusClosedError(f"{self.name}: stopped"))
+        self._queue.clear()
+
+    async def __aenter__(self) -> BusMaster:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- devices and desired state ----------------------------------------------------------------
+
+    def add_device(
+        self,
+        addr: int,
+        device_class: DeviceClass,
+        *,
+        uid: bytes | None = None,
+        poll_interval: float | None = None,
+        text_enc: TextEncoding = TextEncoding.GBK,
+    ) -> None:
+        """Register a device; ``uid`` (from the registry) is checked against INFO."""
+        if not 0x01 <= addr <= 0xEF:
+            raise ValueError(f"device address 0x{addr:02X} outside 0x01..0xEF")
+        if poll_interval is None:
+            interactive = device_class.interactive
+            poll_interval = timing.INTERACTIVE_POLL_S if interactive else timing.DISPLAY_POLL_S
+        # §7.3: one SEQ counter per address, starting at a random value.
+        self._devices[addr] = _Device(
+            addr, device_class, poll_interval, text_enc, seq=self._rng.randrange(256), uid=uid
+        )
+        self._wakeup.set()
+
+    def remove_device(self, addr: int) -> None:
+        """Stop polling ``addr``."""
+        self._devices.pop(addr, None)
+
+    def devices(self) -> list[DeviceStatus]:
+        """Status of every registered device."""
+        return [self.device(addr) for addr in sorted(self._devices)]
+
+    def device(self, addr: int) -> DeviceStatus:
+        """Status of one device."""
+        d = self._devices[addr]
+        return DeviceStatus(
+            addr=d.addr,
+            device_class=d.device_class,
+            health=d.health.state,
+            failures=d.health.failures,
+            uid=d.uid,
+            boot_id=d.boot_id,
+            info=d.info,
+            ack=(d.ack_boot_id, d.ack_evt_seq),
+            polls=d.polls,
+            poll_period=d.poll_period,
+            resyncs=d.resyncs,
+        )
+
+    def set_desired_state(self, addr: int, commands: DesiredState) -> None:
+        """Commands that make the device show what it should now, re-sent on every resync.
+
+        Pass a callable to compute them at resync time (e.g. a rating request with the
+        remaining time). Setting it does not send anything: send live changes with
+        ``request`` as usual.
+        """
+        self._devices[addr].desired = commands if callable(commands) else tuple(commands)
+
+    def desired_state(self, addr: int) -> tuple[Request, ...]:
+        """The commands a resync of ``addr`` would send now."""
+        desired = self._devices[addr].desired
+        return tuple(desired() if callable(desired) else desired)
+
+    def resync(self, addr: int) -> None:
+        """Queue the desired state of ``addr`` now."""
+        self._schedule_resync(self._devices[addr], "requested")
+
+    # -- commands ------------------------------------------------------------------------------
+
+    async def request(
+        self,
+        addr: int,
+        msg: Request,
+        *,
+        priority: Priority = Priority.NORMAL,
+        check: bool = True,
+        attempts: int | None = None,
+    ) -> Reply:
+        """Run one transaction with ``addr`` and return its typed reply.
+
+        Raises ``DeviceStatusError`` for a status other than OK (unless ``check`` is false),
+        ``DeviceTimeoutError`` when every attempt failed, ``DeviceOfflineError`` at once for
+        an offline device, ``EncodeError`` for a payload the device cannot take.
+        """
+        dev = self._devices.get(addr)
+        if dev is None:
+            raise BridgeError(f"{self.name}: no device at 0x{addr:02X}")
+        if dev.health.state is DeviceHealth.OFFLINE:
+            raise DeviceOfflineError(addr=addr)
+        payload = msg.encode(dev.text_enc)
+        if len(payload) > dev.max_payload:
+            raise EncodeError(
+                f"{msg.CMD.name}: {len(payload)} bytes exceed max_payload {dev.max_payload} "
+                f"of device 0x{addr:02X}",
+                field="payload",
+            )
+        reply = await self._submit(
+            addr, msg, priority, noack=False, attempts=attempts or 0, check=check
+        )
+        assert reply is not None
+        return reply
+
+    async def send_noack(
+        self, addr: int, msg: Request, *, priority: Priority = Priority.NORMAL
+    ) -> None:
+        """Send ``msg`` with NOACK: unicast to ``addr``, or to a group / 0xFF (§6)."""
+        if addr > 0xEF and msg.CMD not in GROUP_COMMANDS:
+            raise EncodeError(f"{msg.CMD.name} may not be sent to a group", field="cmd")
+        msg.encode()
+        await self._submit(addr, msg, priority, noack=True, attempts=1, check=False)
+
+    async def broadcast(
+        self,
+        msg: Request,
+        *,
+        group: DeviceClass | None = None,
+        priority: Priority = Priority.NORMAL,
+    ) -> None:
+        """Send ``msg`` to every device, or to one class's group address."""
+        addr = group.group_address if group is not None else BROADCAST_ADDR
+        await self.send_noack(addr, msg, priority=priority)
+
+    async def _submit(
+        self,
+        addr: int,
+        msg: Request,
+        priority: Priority,
+        *,
+        noack: bool,
+        attempts: int,
+        check: bool,
+    ) -> Reply | None:
+        if self._closed:
+            raise BusClosedError(f"{self.name}: stopped")
+        fut: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(
+            self._queue,
+            _Job(priority, next(self._order), addr, msg, noack, fut, attempts, check),
+        )
+        self._wakeup.set()
+        return await fut
+
+    # -- the bus task ----------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            self._wakeup.clear()
+            now = loop.time()
+            poll_dev = self._due_poll(now)
+            job = self._next_job()
+            # Alternate when both are waiting: commands never starve polls (key latency) and a
+            # saturated poll schedule never starves commands.
+            if job is not None and (poll_dev is None or self._last_was_poll):
+                heapq.heappop(self._queue)
+                self._last_was_poll = False
+                await self._run_job(job)
+            elif poll_dev is not None:
+                self._last_was_poll = True
+                await self._poll(poll_dev)
+            else:
+                await self._sleep_until(self._next_due())
+
+    def _next_job(self) -> _Job | None:
+        while self._queue:
+            job = self._queue[0]
+            if job.future is not None and job.future.done():  # the caller gave up
+                heapq.heappop(self._queue)
+                continue
+            return job
+        return None
+
+    def _due_poll(self, now: float) -> _Device | None:
+        best: _Device | None = None
+        best_at = now
+        for dev in self._devices.values():
+            at = dev.next_probe_at if dev.health.state is DeviceHealth.OFFLINE else dev.next_poll_at
+            if at <= best_at:
+                best, best_at = dev, at
+        return best
+
+    def _next_due(self) -> float:
+        times = [
+            d.next_probe_at if d.health.state is DeviceHealth.OFFLINE else d.next_poll_at
+            for d in self._devices.values()
+        ]
+        return min(times, default=asyncio.get_running_loop().time() + 3600.0)
+
+    async def _sleep_until(self, when: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(when):
+                await self._wakeup.wait()
+
+    async def _run_job(self, job: _Job) -> None:
+        assert job.future is not None
+        try:
+            reply = await self._execute(job)
+        except asyncio.CancelledError:
+            if not job.future.done():
+                job.future.set_exception(BusClosedError(f"{self.name}: stopped"))
+            raise
+        except Exception as exc:
+            if not job.future.done():
+                job.future.set_exception(exc)
+        else:
+            if not job.future.done():
+                job.future.set_result(reply)
+
+    async def _execute(self, job: _Job) -> Reply | None:
+        if job.noack:
+            await self._send_noack(job.addr, job.msg)
+            return None
+        dev = self._devices.get(job.addr)
+        if dev is None:
+            raise BridgeError(f"{self.name}: no device at 0x{job.addr:02X}")
+        if dev.health.state is DeviceHealth.OFFLINE:
+            raise DeviceOfflineError(addr=dev.addr)
+        reply, seq = await self._device_transaction(dev, job.msg, attempts=job.attempts)
+        if job.check and isinstance(reply, StatusReply) and reply.status != Status.OK:
+            raise DeviceStatusError(addr=dev.addr, cmd=job.msg.CMD, seq=seq, status=reply.status)
+        return reply
+
+    async def _send_noack(self, addr: int, msg: Request) -> None:
+        dev = self._devices.get(addr)
+        enc = dev.text_enc if dev is not None else TextEncoding.GBK
+        seq = self._next_seq(addr)
+        frame = Frame(FrameFlags.NOACK, addr, HOST_ADDR, seq, msg.CMD, msg.encode(enc))
+        await self._wait_line_free()
+        tx_end = self._transmit(frame)
+        self._stats.transactions += 1
+        if addr > 0xEF:
+            # §7.1: nobody answers a group request; give the devices time to execute it.
+            gap = timing.BROADCAST_GAP_S
+            if msg.CMD in PERSISTENT_COMMANDS:
+                gap = max(
+                    [d.busy_s or timing.T_BUSY_MAX_S for d in self._devices.values()]
+                    or [timing.T_BUSY_MAX_S]
+                )
+            self._line_free_at = tx_end + gap
+        else:
+            self._line_free_at = tx_end + timing.turnaround(self.baud)
+
+    def _next_seq(self, addr: int) -> int:
+        dev = self._devices.get(addr)
+        if dev is not None:
+            dev.seq = (dev.seq + 1) & 0xFF
+            return dev.seq
+        seq = (self._group_seq.get(addr, self._rng.randrange(256)) + 1) & 0xFF
+        self._group_seq[addr] = seq
+        return seq
+
+    async def _wait_line_free(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._line_free_at > loop.time():
+            await asyncio.sleep(self._line_free_at - loop.time())
+
+    def _transmit(self, frame: Frame) -> float:
+        tx_end = self.link.send(frame)
+        self._stats.busy_s += timing.frame_time(self.baud, len(frame.payload))
+        self._stats.attempts += 1
+        return tx_end
+
+    async def _device_transaction(
+        self, dev: _Device, msg: Request, *, attempts: int = 0
+    ) -> tuple[Reply, int]:
+        """One transaction with health accounting; returns (reply, seq)."""
+        try:
+            reply, seq = await self._transact(dev, msg, attempts or timing.MAX_ATTEMPTS)
+        except DeviceTimeoutError:
+            self._record_failure(dev)
+            raise
+        await self._record_success(dev)
+        if isinstance(reply, StatusReply) and reply.status != Status.OK:
+            self._stats.status_errors += 1
+        return reply, seq
+
+    async def _transact(self, dev: _Device, msg: Request, attempts: int) -> tuple[Reply, int]:
+        loop = asyncio.get_running_loop()
+        cmd = msg.CMD
+        seq = self._next_seq(dev.addr)
+        # Built once: a retry repeats the request byte for byte (§7.3).
+        frame = Frame(FrameFlags.NONE, dev.addr, HOST_ADDR, seq, cmd, msg.encode(dev.text_enc))
+        timeout = timing.reply_timeout(
+            self.baud,
+            max_reply_payload(cmd, dev.device_class),
+            busy_s=dev.busy_s if cmd in PERSISTENT_COMMANDS else None,
+        )
+        self._stats.transactions += 1
+        key = (dev.addr, seq)
+        for attempt in range(attempts):
+            if attempt:
+                self._stats.retries += 1
+            fut: asyncio.Future[Frame] = loop.create_future()
+            # Registered before the write: a fast reply must find its future.
+            self._pending[key] = (cmd, fut)
+            try:
+                await self._wait_line_free()
+                tx_end = self._transmit(frame)
+                try:
+                    reply_frame = await self._await_reply(fut, tx_end + timeout)
+                except TimeoutError:
+                    self._stats.timeouts += 1
+                    self._line_free_at = loop.time() + timing.turnaround(self.baud)
+                    _LOGGER.debug(
+                        "%s: 0x%02X %s seq 0x%02X attempt %d timed out",
+                        self.name,
+                        dev.addr,
+                        cmd.name,
+                        seq,
+                        attempt + 1,
+                    )
+                    continue
+            finally:
+                self._pending.pop(key, None)
+            reply_time = timing.frame_time(self.baud, len(reply_frame.payload))
+            self._stats.busy_s += reply_time
+            # A reply cannot have ended before our request plus its own length; on a real line
+            # it never does, on buffered or emulated links this keeps the pacing honest.
+            self._line_free_at = max(loop.time(), tx_end + reply_time) + timing.turnaround(
+                self.baud
+            )
+            try:
+                return decode_reply(cmd, reply_frame.payload, dev.text_enc), seq
+            except DecodeError as exc:
+                # CRC-valid but malformed: treated like a corrupt frame and retried.
+                self._stats.bad_replies += 1
+                _LOGGER.warning(
+                    "%s: bad %s reply from 0x%02X: %s", self.name, cmd.name, dev.addr, exc
+                )
+        self._stats.failed_transactions += 1
+        raise DeviceTimeoutError(addr=dev.addr, cmd=cmd, seq=seq, attempts=attempts)
+
+    async def _await_reply(self, fut: asyncio.Future[Frame], deadline: float) -> Frame:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    # Shielded so a timeout does not cancel the future we may keep waiting on.
+                    return await asyncio.shield(fut)
+            except TimeoutError:
+                # §7.1: while reply bytes keep arriving the host keeps receiving.
+                if not self.link.receiving():
+                    raise
+                deadline = loop.time() + timing.t_idle(self.baud)
+
+    def _on_frame(self, frame: Frame) -> None:
+        entry = self._pending.get((frame.src, frame.seq))
+        if entry is None or entry[1].done() or entry[0] != frame.cmd:
+            self._stats.late_replies += 1
+            _LOGGER.info(
+                "%s: dropped late or unexpected reply from 0x%02X seq 0x%02X cmd 0x%02X",
+                self.name,
+                frame.src,
+                frame.seq,
+                frame.cmd,
+            )
+            return
+        entry[1].set_result(frame)
+
+    # -- health ----------------------------------------------------------------------------------
+
+    def _record_failure(self, dev: _Device) -> None:
+        old = dev.health.failure()
+        loop = asyncio.get_running_loop()
+        if dev.health.state is DeviceHealth.OFFLINE:
+            dev.next_probe_at = loop.time() + dev.health.probe_delay()
+            if old is not DeviceHealth.OFFLINE:
+                dev.needs_info = True
+                _LOGGER.warning("%s: device 0x%02X offline", self.name, dev.addr)
+                self._alarm(AlarmKind.OFFLINE, dev, f"{dev.health.failures} failed transactions")
+        elif old is not dev.health.state:
+            _LOGGER.info("%s: device 0x%02X %s", self.name, dev.addr, dev.health.state.value)
+
+    async def _record_success(self, dev: _Device) -> None:
+        old = dev.health.success()
+        if old is DeviceHealth.OFFLINE:
+            _LOGGER.warning("%s: device 0x%02X back online", self.name, dev.addr)
+            self._alarm(AlarmKind.ONLINE, dev)
+
+    def _alarm(self, kind: AlarmKind, dev: _Device, detail: str = "") -> None:
+        if self._on_alarm is None:
+            return
+        try:
+            self._on_alarm(Alarm(kind, self.name, dev.addr, detail))
+        except Exception:
+            _LOGGER.exception("%s: alarm callback failed", self.name)
+
+    # -- polling, INFO, resync, events ------------------------------------------------------------
+
+    async def _poll(self, dev: _Device) -> None:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        offline = dev.health.state is DeviceHealth.OFFLINE
+        if dev.last_poll_at is not None and not offline:
+            dev.poll_period = start - dev.last_poll_at
+            self._update_cycle_stats()
+        dev.last_poll_at = start
+        dev.next_poll_at = start + dev.poll_interval
+        msg = PollRequest(ack_evt_seq=dev.ack_evt_seq, ack_boot_id=dev.ack_boot_id)
+        try:
+            # An offline device gets a single probe: retry bursts at a dead address waste the bus.
+            reply, _ = await self._device_transaction(dev, msg, attempts=1 if offline else 0)
+        except DeviceTimeoutError:
+            return
+        except BusClosedError:
+            await asyncio.sleep(timing.LINK_DOWN_RETRY_S)
+            return
+        except OSError as exc:  # the port vanished under us: not the device's fault
+            _LOGGER.warning("%s: write failed: %s", self.name, exc)
+            await asyncio.sleep(timing.LINK_DOWN_RETRY_S)
+            return
+        self._stats.polls += 1
+        dev.polls += 1
+        if not isinstance(reply, PollReply):
+            return  # an error status to a POLL: nothing to process
+        if dev.needs_info:
+            if not await self._read_info(dev):
+                return
+            self._schedule_resync(dev, "contact")
+        await self._handle_poll_reply(dev, reply)
+
+    def _update_cycle_stats(self) -> None:
+        periods = [
+            d.poll_period
+            for d in self._devices.values()
+            if d.poll_period is not None
+            and d.device_class.interactive
+            and d.health.state is not DeviceHealth.OFFLINE
+        ]
+        if periods:
+            self._stats.poll_cycle_s = sum(periods) / len(periods)
+            self._stats.poll_cycle_max_s = max(periods)
+
+    async def _read_info(self, dev: _Device) -> bool:
+        try:
+            reply, _ = await self._device_transaction(dev, InfoRequest())
+        except (DeviceTimeoutError, BusClosedError, OSError):
+            return False
+        if not isinstance(reply, InfoReply):
+            _LOGGER.warning("%s: INFO of 0x%02X failed: %r", self.name, dev.addr, reply)
+            return False
+        dev.info = reply
+        dev.needs_info = False
+        if reply.device_class != dev.device_class:
+            _LOGGER.warning(
+                "%s: 0x%02X reports class %s, registered as %s",
+                self.name,
+                dev.addr,
+                reply.device_class.name,
+                dev.device_class.name,
+            )
+        if dev.uid is not None and dev.uid != reply.uid:
+            self._alarm(AlarmKind.UID_CHANGED, dev, f"{dev.uid.hex()} -> {reply.uid.hex()}")
+        for other in self._devices.values():
+            if other is not dev and other.uid == reply.uid:
+                self._alarm(
+                    AlarmKind.DUPLICATE_UID,
+                    dev,
+                    f"uid {reply.uid.hex()} also at 0x{other.addr:02X}",
+                )
+        dev.uid = reply.uid
+        self._note_boot(dev, reply.boot_id)
+        return True
+
+    def _note_boot(self, dev: _Device, boot_id: int) -> bool:
+        """Track boot_id; returns True when it changed from a known value."""
+        if dev.boot_id == boot_id:
+            return False
+        rebooted = dev.boot_id is not None
+        dev.boot_id = boot_id
+        # §8.3: the ack restarts in the new boot; an old boot's ack would be ignored anyway.
+        dev.ack_boot_id, dev.ack_evt_seq = boot_id, 0
+        if rebooted:
+            _LOGGER.warning("%s: device 0x%02X rebooted (boot_id %d)", self.name, dev.addr, boot_id)
+            self._alarm(AlarmKind.REBOOTED, dev, f"boot_id {boot_id}")
+        return rebooted
+
+    async def _handle_poll_reply(self, dev: _Device, reply: PollReply) -> None:
+        if self._note_boot(dev, reply.boot_id):
+            self._schedule_resync(dev, "reboot")
+        if reply.state & DeviceState.HOST_LOST:
+            self._schedule_resync(dev, "host-lost", rate_limited=True)
+        overflow = bool(reply.state & DeviceState.OVERFLOW)
+        if overflow and not dev.overflow:
+            self._alarm(AlarmKind.EVENT_OVERFLOW, dev)
+        dev.overflow = overflow
+        if reply.state & DeviceState.CONFIG_CHANGED:
+            dev.needs_info = True  # re-read before the next poll is processed
+        if reply.has_event:
+            await self._deliver_event(dev, reply)
+        if reply.pending > 1:
+            # MORE: drain the FIFO, the next poll also carries the ack of this event.
+            dev.next_poll_at = asyncio.get_running_loop().time()
+
+    async def _deliver_event(self, dev: _Device, reply: PollReply) -> None:
+        if (
+            dev.ack_boot_id == reply.boot_id
+            and dev.ack_evt_seq != 0
+            and (dev.ack_evt_seq - reply.evt_seq) % 65536 < 32768
+        ):
+            # Already committed: the device did not get our ack yet. The next poll carries it.
+            self._stats.duplicate_events += 1
+            return
+        try:
+            event = reply.event()
+        except DecodeError as exc:
+            _LOGGER.warning(
+                "%s: malformed %s event from 0x%02X: %s",
+                self.name,
+                reply.evt_type.name,
+                dev.addr,
+                exc,
+            )
+            event = UnknownEvent(reply.evt_type, reply.evt_data)
+        assert event is not None
+        assert dev.uid is not None
+        if isinstance(event, UnknownEvent):
+            _LOGGER.warning(
+                "%s: unknown event 0x%02X from 0x%02X", self.name, event.type_code, dev.addr
+            )
+        device_event = DeviceEvent(
+            bus=self.name,
+            addr=dev.addr,
+            device_class=dev.device_class,
+            uid=dev.uid,
+            boot_id=reply.boot_id,
+            evt_seq=reply.evt_seq,
+            event=event,
+            state=reply.state,
+        )
+        self._stats.events += 1
+        try:
+            async with asyncio.timeout(timing.EVENT_CALLBACK_TIMEOUT_S):
+                await self._on_event(device_event)
+        except Exception:
+            # Not committed: no ack, the device sends the same event again.
+            self._stats.event_callback_errors += 1
+            _LOGGER.exception("%s: event callback failed for %r", self.name, device_event)
+            return
+        dev.ack_boot_id, dev.ack_evt_seq = reply.boot_id, reply.evt_seq
+
+    def _schedule_resync(self, dev: _Device, reason: str, *, rate_limited: bool = False) -> None:
+        now = asyncio.get_running_loop().time()
+        if (
+            rate_limited
+            and dev.last_resync_at is not None
+            and now - dev.last_resync_at < timing.RESYNC_MIN_INTERVAL_S
+        ):
+            return
+        desired = dev.desired() if callable(dev.desired) else dev.desired
+        dev.last_resync_at = now
+        dev.resyncs += 1
+        self._stats.resyncs += 1
+        _LOGGER.info(
+            "%s: resync 0x%02X (%s): %d command(s)", self.name, dev.addr, reason, len(desired)
+        )
+        loop = asyncio.get_running_loop()
+        for msg in desired:
+            fut: asyncio.Future[Reply | None] = loop.create_future()
+            fut.add_done_callback(self._log_resync_result)
+            heapq.heappush(
+                self._queue, _Job(Priority.RESYNC, next(self._order), dev.addr, msg, False, fut)
+            )
+
+    def _log_resync_result(self, fut: asyncio.Future[Reply | None]) -> None:
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is not None:
+            _LOGGER.warning("%s: resync command failed: %s", self.name, exc)
+        elif isinstance(reply := fut.result(), StatusReply) and reply.status != Status.OK:
+            _LOGGER.warning("%s: resync command answered %s", self.name, reply.status.name)
+
+    # -- timing helpers for callers and tests ------------------------------------------------------
+
+    def min_transaction_s(self, request_payload: int, reply_payload: int) -> float:
+        """Least line time of one request/reply exchange at this baud rate (§7.1)."""
+        return (
+            timing.frame_time(self.baud, request_payload)
+            + timing.turnaround(self.baud)  # the device's earliest reply start
+            + timing.frame_time(self.baud, reply_payload)
+            + timing.turnaround(self.baud)  # our own gap before the next request
+        )

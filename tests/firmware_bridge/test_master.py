@@ -1,0 +1,680 @@
+"""Bus master against in-memory devices: whole writes, single bytes, loss, delays and echo."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from firmware_bridge import health, timing
+from firmware_bridge.codec import BROADCAST_ADDR, HOST_ADDR, Frame, FrameDecoder, FrameFlags
+from firmware_bridge.constants import (
+    BootReason,
+    Command,
+    DeviceClass,
+    DeviceState,
+    DisplayMode,
+    KeyCode,
+    Status,
+)
+from firmware_bridge.errors import (
+    DeviceOfflineError,
+    DeviceStatusError,
+    DeviceTimeoutError,
+    EncodeError,
+)
+from firmware_bridge.health import DeviceHealth
+from firmware_bridge.master import Alarm, AlarmKind, BusMaster, DeviceEvent, Priority
+from firmware_bridge.messages import (
+    BootEvent,
+    ClearRequest,
+    Event,
+    InfoReply,
+    InfoRequest,
+    KeyEvent,
+    PadClerkRequest,
+    PadRateRequest,
+    PollReply,
+    PollRequest,
+    RatingEvent,
+    Reply,
+    Request,
+    SetTimeRequest,
+    ShowRowsRequest,
+    ShowTextRequest,
+    StatusReply,
+    decode_request,
+)
+
+BAUD = 115200
+
+
+@pytest.fixture(autouse=True)
+def fast_timing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shrink every protocol time so the tests run in milliseconds, not seconds."""
+    monkeypatch.setattr(timing, "INTERACTIVE_POLL_S", 0.004)
+    monkeypatch.setattr(timing, "DISPLAY_POLL_S", 0.02)
+    monkeypatch.setattr(timing, "T_RESP_S", 0.004)
+    monkeypatch.setattr(timing, "REPLY_MARGIN_S", 0.004)
+    monkeypatch.setattr(timing, "TURNAROUND_FLOOR_S", 0.0002)
+    monkeypatch.setattr(timing, "IDLE_FLOOR_S", 0.003)
+    monkeypatch.setattr(timing, "BROADCAST_GAP_S", 0.001)
+    monkeypatch.setattr(timing, "RESYNC_MIN_INTERVAL_S", 0.05)
+    monkeypatch.setattr(timing, "LINK_DOWN_RETRY_S", 0.01)
+    monkeypatch.setattr(health, "PROBE_MIN_S", 0.01)
+    monkeypatch.setattr(health, "PROBE_MAX_S", 0.03)
+
+
+# --- an in-memory device ------------------------------------------------------------------------
+
+
+class FakeDevice:
+    """Just enough of an HB/1 device: POLL with FIFO and ack, INFO, reply cache, switches."""
+
+    def __init__(self, addr: int, device_class: DeviceClass, *, boot_id: int = 0x1234) -> None:
+        self.addr = addr
+        self.device_class = device_class
+        self.uid = bytes((0xA0, addr, 0, 0, 0, 0, 0, 1))
+        self.boot_id = boot_id
+        self.fifo: deque[tuple[int, Event]] = deque()
+        self.evt_seq = 0
+        self.executed: list[Request] = []
+        self.requests: list[bytes] = []
+        self.cache: tuple[int, int, bytes, bytes] | None = None
+        self.silent = False
+        self.drop_requests = 0
+        self.reply_delay = 0.0
+        self.state = DeviceState.NONE
+        self.status_for: dict[Command, Status] = {}
+        self.queue(BootEvent(BootReason.POWER_ON))
+
+    def queue(self, event: Event) -> None:
+        self.evt_seq = self.evt_seq % 0xFFFF + 1
+        self.fifo.append((self.evt_seq, event))
+
+    def reboot(self) -> None:
+        self.boot_id += 1
+        self.fifo.clear()
+        self.evt_seq = 0
+        self.cache = None
+        self.queue(BootEvent(BootReason.WATCHDOG))
+
+    def handle(self, frame: Frame) -> bytes | None:
+        if frame.is_reply or frame.src != HOST_ADDR:
+            return None
+        group = frame.dst in (BROADCAST_ADDR, self.device_class.group_address)
+        if not group and frame.dst != self.addr:
+            return None
+        if self.silent:
+            return None
+        if self.drop_requests:
+            self.drop_requests -= 1
+            return None
+        wire = frame.to_bytes()
+        self.requests.append(wire)
+        if group or frame.noack:
+            self.execute(frame)
+            return None
+        crc = wire[-2:]
+        if self.cache is not None and self.cache[:3] == (frame.seq, frame.cmd, crc):
+            return self.cache[3]
+        reply, flags = self.execute(frame)
+        out = Frame(flags, HOST_ADDR, self.addr, frame.seq, frame.cmd, reply.encode()).to_bytes()
+        self.cache = (frame.seq, frame.cmd, crc, out)
+        return out
+
+    def execute(self, frame: Frame) -> tuple[Reply, FrameFlags]:
+        request = decode_request(frame.cmd, frame.payload)
+        self.executed.append(request)
+        status = self.status_for.get(request.CMD)
+        if status is not None:
+            return StatusReply(status), FrameFlags.RESP
+        if isinstance(request, PollRequest):
+            if request.ack_boot_id == self.boot_id and request.ack_evt_seq:
+                while self.fifo and (request.ack_evt_seq - self.fifo[0][0]) % 65536 < 32768:
+                    self.fifo.popleft()
+            flags = FrameFlags.RESP | (FrameFlags.MORE if len(self.fifo) > 1 else 0)
+            if not self.fifo:
+                return PollReply(self.state, self.boot_id), flags
+            seq, event = self.fifo[0]
+            reply = PollReply.carrying(
+                state=self.state,
+                boot_id=self.boot_id,
+                pending=len(self.fifo),
+                evt_seq=seq,
+                event=event,
+            )
+            return reply, flags
+        if isinstance(request, InfoRequest):
+            info = InfoReply(self.device_class, 0x10, (1, 0, 0), self.uid, self.boot_id)
+            return info, FrameFlags.RESP
+        return StatusReply(), FrameFlags.RESP
+
+    def executed_of(self, cls: type[Request]) -> list[Request]:
+        return [r for r in self.executed if isinstance(r, cls)]
+
+
+# --- an in-memory bus ---------------------------------------------------------------------------
+
+
+@dataclass
+class BusMode:
+    name: str
+    bytewise: bool = False
+    loss: float = 0.0
+    delay: float = 0.0
+    echo: bool = False
+
+
+MODES = [
+    BusMode("whole"),
+    BusMode("bytewise", bytewise=True),
+    BusMode("lossy", loss=0.1),
+    BusMode("delayed", delay=0.003),
+    BusMode("echo", echo=True, bytewise=True),
+]
+
+
+class FakeBus:
+    """Moves the master's writes to the devices and their replies back, per ``mode``."""
+
+    def __init__(self, master: BusMaster, devices: list[FakeDevice], mode: BusMode) -> None:
+        self.master = master
+        self.devices = devices
+        self.mode = mode
+        self.rng = random.Random(7)
+        self.decoder = FrameDecoder()
+        self.frames: list[Frame] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self.connected = True
+        master.link.attach(self.write)
+
+    def write(self, data: bytes) -> None:
+        if not self.connected:
+            self._notify()
+            raise ConnectionError("unplugged")
+        # Like a real half-duplex line: our echo first, then the reply, never interleaved.
+        line = bytearray(data if self.mode.echo else b"")
+        for frame in self.decoder.feed(data):
+            self.frames.append(frame)
+            if self._lost():
+                continue
+            for dev in self.devices:
+                reply = dev.handle(frame)
+                if reply is None or self._lost():
+                    continue
+                if dev.reply_delay:
+                    self._deliver(reply, dev.reply_delay)
+                else:
+                    line += reply
+        if line:
+            self._deliver(bytes(line), self.mode.delay)
+        self._notify()
+
+    def _lost(self) -> bool:
+        return self.mode.loss > 0 and self.rng.random() < self.mode.loss
+
+    def _deliver(self, data: bytes, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        if self.mode.bytewise:
+            loop.call_later(delay, self._drip, data)
+        else:
+            loop.call_later(delay, self._receive, data)
+
+    def _receive(self, data: bytes) -> None:
+        self.master.link.data_received(data)
+        self._notify()
+
+    def _drip(self, data: bytes) -> None:
+        # One byte per loop iteration: call_soon keeps them in order.
+        self._receive(data[:1])
+        if len(data) > 1:
+            asyncio.get_running_loop().call_soon(self._drip, data[1:])
+
+    def _notify(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    async def until(self, predicate: Callable[[], bool], limit: float = 5.0) -> None:
+        """Wait, woken by bus activity, until ``predicate()`` holds."""
+        async with asyncio.timeout(limit):
+            while not predicate():
+                fut = asyncio.get_running_loop().create_future()
+                self._waiters.append(fut)
+                await fut
+
+
+class Recorder:
+    """Application side: event and alarm callbacks with switchable failure."""
+
+    def __init__(self) -> None:
+        self.events: list[DeviceEvent] = []
+        self.alarms: list[Alarm] = []
+        self.fail_next = 0
+        self.calls = 0
+
+    async def on_event(self, event: DeviceEvent) -> None:
+        self.calls += 1
+        if self.fail_next:
+            self.fail_next -= 1
+            raise RuntimeError("database unavailable")
+        self.events.append(event)
+
+    def on_alarm(self, alarm: Alarm) -> None:
+        self.alarms.append(alarm)
+
+    def kinds(self, addr: int) -> list[AlarmKind]:
+        return [a.kind for a in self.alarms if a.addr == addr]
+
+    def of(self, addr: int) -> list[Event]:
+        return [e.event for e in self.events if e.addr == addr]
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def make_bus(
+    recorder: Recorder,
+) -> Iterator[Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]]]:
+    masters: list[BusMaster] = []
+
+    def make(
+        *specs: tuple[int, DeviceClass], mode: BusMode | None = None, start: bool = True
+    ) -> tuple[BusMaster, FakeBus, list[FakeDevice]]:
+        master = BusMaster(
+            name="t",
+            baud=BAUD,
+            on_event=recorder.on_event,
+            on_alarm=recorder.on_alarm,
+            rng=random.Random(1),
+        )
+        devices = [FakeDevice(addr, cls) for addr, cls in specs]
+        bus = FakeBus(master, devices, mode or BusMode("whole"))
+        for dev in devices:
+            master.add_device(dev.addr, dev.device_class, uid=dev.uid)
+        if start:
+            master.start()
+        masters.append(master)
+        return master, bus, devices
+
+    yield make
+    for master in masters:
+        # Whatever the test did, the master must not leak pending reply futures.
+        assert all(fut.done() for _, fut in master._pending.values())
+
+
+PAD, CALLER, STRIP = DeviceClass.PAD, DeviceClass.CALLER, DeviceClass.STRIP
+
+
+# --- tests --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: m.name)
+async def test_events_delivered_once_each_and_acked(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+    recorder: Recorder,
+    mode: BusMode,
+) -> None:
+    master, bus, (pad, caller, _) = make_bus((5, PAD), (7, CALLER), (3, STRIP), mode=mode)
+    pad.queue(RatingEvent(0xCAFEBABE, 5))
+    for key in (KeyCode.CALL_NEXT, KeyCode.RECALL, KeyCode.FINISH):
+        caller.queue(KeyEvent(key))
+    await bus.until(lambda: len(recorder.events) >= 7 and not any(d.fifo for d in bus.devices))
+    await master.stop()
+    assert recorder.of(5) == [BootEvent(BootReason.POWER_ON), RatingEvent(0xCAFEBABE, 5)]
+    assert recorder.of(7) == [
+        BootEvent(BootReason.POWER_ON),
+        KeyEvent(KeyCode.CALL_NEXT),
+        KeyEvent(KeyCode.RECALL),
+        KeyEvent(KeyCode.FINISH),
+    ]
+    assert recorder.of(3) == [BootEvent(BootReason.POWER_ON)]
+    keys = [e.key for e in recorder.events]
+    assert len(set(keys)) == len(keys)
+    assert {e.uid for e in recorder.events if e.addr == 7} == {caller.uid}
+    assert master.device(7).ack == (0x1234, 4)
+    if mode.echo:
+        assert master.link.counters.echoes > 0
+    if mode.loss:
+        assert master.stats.retries > 0
+
+
+async def test_contact_reads_info_then_resyncs_desired_state(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+) -> None:
+    master, bus, (pad,) = make_bus((5, PAD), start=False)
+    clerk = PadClerkRequest("3号窗口", "1024", "张三")
+    master.set_desired_state(5, [clerk])
+    master.start()
+    await bus.until(lambda: bool(pad.executed_of(PadClerkRequest)))
+    kinds = [type(r).__name__ for r in pad.executed]
+    assert kinds[:3] == ["PollRequest", "InfoRequest", "PadClerkRequest"]
+    assert master.device(5).info is not None
+    assert master.device(5).health is DeviceHealth.ONLINE
+
+
+async def test_event_not_acked_when_callback_raises(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+    recorder: Recorder,
+) -> None:
+    recorder.fail_next = 2
+    master, bus, (caller,) = make_bus((7, CALLER))
+    await bus.until(lambda: len(recorder.events) == 1)
+    assert recorder.calls == 3  # twice refused, redelivered, then committed
+    assert master.stats.event_callback_errors == 2
+    assert recorder.events[0].key == (caller.uid, 0x1234, 1)
+    await bus.until(lambda: not caller.fifo)
+    # Every POLL before the commit carried no ack for the event.
+    polls = caller.executed_of(PollRequest)
+    assert polls[0] == PollRequest(0, 0)
+
+
+async def test_duplicate_delivery_after_lost_ack_is_suppressed(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+    recorder: Recorder,
+) -> None:
+    _, bus, (caller,) = make_bus((7, CALLER))
+    await bus.until(lambda: len(recorder.events) == 1)
+    # The POLL carrying the ack is lost: the device sends the same event again.
+    caller.drop_requests = 1
+    await bus.until(lambda: not caller.fifo)
+    assert len(recorder.events) == 1
+
+
+async def test_retry_repeats_the_request_byte_for_byte(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+) -> None:
+    master, bus, (strip,) = make_bus((3, STRIP))
+    await bus.until(lambda: master.device(3).health is DeviceHealth.ONLINE)
+    strip.drop_requests = 2
+    msg = ShowTextRequest(mode=DisplayMode.FLASH, color=1, hold_s=10, text="请A001号到3号窗口")
+    reply = await master.request(3, msg, priority=Priority.CALL)
+    assert reply == StatusReply()
+    sent = [f for f in bus.frames if f.cmd == Command.SHOW_TEXT]
+    assert len(sent) == 3
+    assert len({f.to_bytes() for f in sent}) == 1
+    assert master.stats.retries >= 2
+    assert strip.executed_of(ShowTextRequest) == [msg]
+
+
+async def test_lost_reply_is_answered_from_the_device_cache(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+) -> None:
+    master, bus, (strip,) = make_bus((3, STRIP))
+    await bus.until(lambda: master.device(3).health is DeviceHealth.ONLINE)
+    original = bus._lost
+    lose = iter([False, True])  # request arrives, its reply is lost; then normal
+    bus._lost = lambda: next(lose, False) or original()  # type: ignore[method-assign]
+    await master.request(3, ClearRequest(0))
+    assert strip.executed_of(ClearRequest) == [ClearRequest(0)]
+    assert len([f for f in bus.frames if f.cmd == Command.CLEAR]) == 2
+
+
+async def test_late_reply_to_an_old_seq_is_dropped(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+) -> None:
+    master, bus, (strip,) = make_bus((3, STRIP))
+    await bus.until(lambda: master.device(3).health is DeviceHealth.ONLINE)
+    strip.reply_delay = 1.0  # far beyond every attempt's timeout
+    with pytest.raises(DeviceTimeoutError) as info:
+        await master.request(3, ClearRequest(1))
+    assert isinstance(info.value, TimeoutError)
+    assert info.value.attempts == timing.MAX_ATTEMPTS
+    strip.reply_delay = 0.0
+    await bus.until(lambda: master.stats.late_replies >= 1, limit=3.0)
+    assert master.device(3).health is not DeviceHealth.OFFLINE
+
+
+async def test_offline_after_three_failures_then_probe_recovery_and_resync(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+    recorder: Recorder,
+) -> None:
+    master, bus, (pad, _) = make_bus((5, PAD), (7, CALLER))
+    master.set_desired_state(5, [PadClerkRequest("3号窗口", "1024", "张三")])
+    await bus.until(lambda: bool(pad.executed_of(PadClerkRequest)))
+    pad.silent = True
+    await bus.until(lambda: master.device(5).health is DeviceHealth.OFFLINE)
+    assert recorder.kinds(5) == [AlarmKind.OFFLINE]
+    with pytest.raises(DeviceOfflineError):
+        await master.request(5, PadRateRequest(1))
+    # The neighbour keeps being polled while its neighbour is offline.
+    polls = master.device(7).polls
+    await bus.until(lambda: master.device(7).polls > polls + 5)
+    # Probes back off: single POLL attempts, spaced more and more widely up to the cap.
+    probes_before = len(bus.frames)
+    pad.silent = False
+    pad.executed.clear()
+    await bus.until(lambda: master.device(5).health is DeviceHealth.ONLINE)
+    assert recorder.kinds(5) == [AlarmKind.OFFLINE, AlarmKind.ONLINE]
+    await bus.until(lambda: bool(pad.executed_of(PadClerkRequest)))
+    names = [type(r).__name__ for r in pad.executed]
+    assert names[:3] == ["PollRequest", "InfoRequest", "PadClerkRequest"]
+    assert len(bus.frames) > probes_before
+
+
+async def test_offline_probe_backoff_is_capped(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+) -> None:
+    master, bus, (strip,) = make_bus((3, STRIP))
+    await bus.until(lambda: master.device(3).health is DeviceHealth.ONLINE)
+    strip.silent = True
+    await bus.until(lambda: master.device(3).health is DeviceHealth.OFFLINE)
+    loop = asyncio.get_running_loop()
+    stamps: list[float] = []
+    count = len(bus.frames)
+
+    def probed() -> bool:
+        nonlocal count
+        if len(bus.frames) > count:
+            count = len(bus.frames)
+            stamps.append(loop.time())
+        return len(stamps) >= 6
+
+    await bus.until(probed)
+    probes = bus.frames[-len(stamps) :]
+    assert all(f.cmd == Command.POLL for f in probes)
+    assert len({f.seq for f in probes}) == len(probes)  # one attempt each, no retry bursts
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    # Delays can only stretch under load, so lower bounds are safe to assert.
+    assert gaps[-1] >= health.PROBE_MAX_S
+    assert all(g >= health.PROBE_MIN_S for g in gaps)
+
+
+def test_probe_delay_doubles_up_to_the_cap() -> None:
+    tracker = health.HealthTracker()
+    tracker.success()
+    states = [tracker.failure() for _ in range(3)]
+    assert states == [DeviceHealth.ONLINE, DeviceHealth.SUSPECT, DeviceHealth.SUSPECT]
+    assert tracker.state is DeviceHealth.OFFLINE
+    delays = [tracker.probe_delay()]
+    for _ in range(4):
+        tracker.failure()
+        delays.append(tracker.probe_delay())
+    assert delays == [0.01, 0.02, 0.03, 0.03, 0.03]
+    assert tracker.success() is DeviceHealth.OFFLINE
+    assert (tracker.state, tracker.failures, tracker.probe_delay()) == (
+        DeviceHealth.ONLINE,
+        0,
+        0.01,
+    )
+
+
+async def test_reboot_triggers_resync_and_resets_ack(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+    recorder: Recorder,
+) -> None:
+    master, bus, (strip,) = make_bus((3, STRIP))
+    idle = ShowTextRequest(text="欢迎光临")
+    master.set_desired_state(3, lambda: [idle])
+    await bus.until(lambda: len(strip.executed_of(ShowTextRequest)) == 1 and not strip.fifo)
+    strip.reboot()
+    await bus.until(lambda: len(strip.executed_of(ShowTextRequest)) == 2)
+    assert AlarmKind.REBOOTED in recorder.kinds(3)
+    await bus.until(lambda: not strip.fifo)
+    assert recorder.events[-1].boot_id == 0x1235
+    assert recorder.events[-1].evt_seq == 1
+    assert master.device(3).ack == (0x1235, 1)
+
+
+async def test_host_lost_bit_triggers_rate_limited_resync(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+) -> None:
+    master, bus, (caller,) = make_bus((7, CALLER))
+    master.set_desired_state(7, [ClearRequest(0)])
+    await bus.until(lambda: len(caller.executed_of(ClearRequest)) == 1)
+    caller.state = DeviceState.HOST_LOST
+    await bus.until(lambda: len(caller.executed_of(ClearRequest)) == 2)
+    polls_at_resync = master.device(7).polls
+    await bus.until(lambda: master.device(7).polls > polls_at_resync + 3)
+    # Still latched, but resyncs are at least RESYNC_MIN_INTERVAL_S apart, not one per poll.
+    assert len(caller.executed_of(ClearRequest)) <= 3
+
+
+async def test_priority_order_calls_before_ratings_before_displays(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+) -> None:
+    master, bus, _ = make_bus((3, STRIP), (5, PAD), start=False)
+    rows = ShowRowsRequest(0, ())
+    rate = PadRateRequest(0x01020304)
+    call = ShowTextRequest(text="请A001号")
+    tasks = [
+        asyncio.create_task(master.request(3, rows, priority=Priority.DISPLAY)),
+        asyncio.create_task(master.request(5, rate, priority=Priority.RATING)),
+        asyncio.create_task(master.request(3, call, priority=Priority.CALL)),
+    ]
+    await asyncio.sleep(0)  # let the three requests reach the queue before the bus starts
+    master.start()
+    await asyncio.gather(*tasks)
+    order = [f.cmd for f in bus.frames if f.cmd != Command.POLL and f.cmd != Command.INFO]
+    assert order == [Command.SHOW_TEXT, Command.PAD_RATE_REQ, Command.SHOW_ROWS]
+
+
+async def test_status_error_is_raised_with_fields(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+) -> None:
+    master, bus, (pad,) = make_bus((5, PAD))
+    pad.status_for[Command.PAD_RATE_REQ] = Status.STATE_CONFLICT
+    with pytest.raises(DeviceStatusError) as info:
+        await master.request(5, PadRateRequest(9))
+    assert (info.value.addr, info.value.cmd, info.value.status) == (5, 0x22, 5)
+    sent = [f for f in bus.frames if f.cmd == Command.PAD_RATE_REQ]
+    assert info.value.seq == sent[-1].seq
+    reply = await master.request(5, PadRateRequest(9), check=False)
+    assert reply == StatusReply(Status.STATE_CONFLICT)
+    assert master.device(5).health is DeviceHealth.ONLINE
+
+
+async def test_broadcast_is_noack_and_not_answered(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+) -> None:
+    master, bus, devices = make_bus((3, STRIP), (5, PAD))
+    await master.broadcast(SetTimeRequest(1716166800))
+    (frame,) = [f for f in bus.frames if f.cmd == Command.SET_TIME]
+    assert frame.dst == BROADCAST_ADDR
+    assert frame.flags == FrameFlags.NOACK
+    assert all(d.executed_of(SetTimeRequest) == [SetTimeRequest(1716166800)] for d in devices)
+    with pytest.raises(EncodeError):
+        await master.send_noack(0xF3, PadRateRequest(1))
+
+
+async def test_request_longer_than_device_max_payload_is_refused(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+) -> None:
+    master, bus, _ = make_bus((3, STRIP), start=False)
+    # Before INFO the master assumes the smallest max_payload a device may declare (128).
+    with pytest.raises(EncodeError, match="max_payload"):
+        async with asyncio.timeout(1):
+            await master.request(3, ShowTextRequest(text="x" * 122))
+    await master.stop()
+    assert bus.frames == []
+
+
+async def test_keeps_receiving_past_timeout_while_bytes_arrive(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(timing, "IDLE_FLOOR_S", 0.030)
+    master, bus, (strip,) = make_bus((3, STRIP), mode=BusMode("bytewise", bytewise=True))
+    await bus.until(lambda: master.device(3).info is not None)
+    # Stretch the reply: bytes 2 ms apart (below T_IDLE), the whole reply ~100 ms, far longer
+    # than the computed reply timeout. The first attempt must still get it.
+    loop = asyncio.get_running_loop()
+
+    def slow_drip(data: bytes) -> None:
+        bus._receive(data[:1])
+        if len(data) > 1:
+            loop.call_later(0.002, slow_drip, data[1:])
+
+    monkeypatch.setattr(bus, "_drip", slow_drip)
+    assert timing.reply_timeout(BAUD, 64) < 0.040
+    retries = master.stats.retries
+    reply = await master.request(3, InfoRequest())
+    assert isinstance(reply, InfoReply)
+    assert reply.uid == strip.uid
+    assert master.stats.retries == retries
+
+
+async def test_cancelled_caller_stays_cancelled(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+) -> None:
+    master, bus, (strip,) = make_bus((3, STRIP))
+    strip.silent = True
+    task = asyncio.create_task(master.request(3, ClearRequest(0)))
+    await bus.until(lambda: any(f.cmd == Command.CLEAR for f in bus.frames))
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await master.stop()
+    assert not master._pending
+
+
+async def test_stop_fails_queued_requests(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+) -> None:
+    master, _, _ = make_bus((3, STRIP), start=False)
+    task = asyncio.create_task(master.request(3, ClearRequest(0)))
+    await asyncio.sleep(0)  # the request reaches the queue
+    await master.stop()
+    with pytest.raises(Exception, match="stopped"):
+        await task
+
+
+async def test_link_down_does_not_mark_devices_offline(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    master, bus, _ = make_bus((3, STRIP), (5, PAD))
+    await bus.until(lambda: master.device(5).health is DeviceHealth.ONLINE)
+    caplog.set_level(logging.WARNING)
+    bus.connected = False
+    await bus.until(lambda: caplog.text.count("write failed") >= 3)
+    assert "write failed" in caplog.text
+    assert master.device(5).health is not DeviceHealth.OFFLINE
+    bus.connected = True
+    polls = master.device(5).polls
+    await bus.until(lambda: master.device(5).polls > polls)
+
+
+async def test_stats_utilisation_and_cycle(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+) -> None:
+    master, bus, _ = make_bus((5, PAD), (7, CALLER), (3, STRIP))
+    await bus.until(lambda: master.device(7).polls > 20)
+    stats = master.stats
+    now = asyncio.get_running_loop().time()
+    assert 0.0 < stats.utilisation(now) <= 1.0
+    assert stats.poll_cycle_s is not None
+    assert stats.poll_cycle_s >= timing.INTERACTIVE_POLL_S * 0.9
+    assert stats.bad_frames == 0
+    assert stats.polls > 40
