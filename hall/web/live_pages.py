@@ -35,8 +35,12 @@ async def tv_page(request: web.Request) -> web.Response:
     """GET /tv/{hall}: the hall screen (综合屏) fed by /static/live.js."""
     rules = request.app[DIRECTORY].hall(request.match_info["hall"])
     services = {s.code: s.name for s in rules.hall.services}
-    data = html.escape(
+    # Inside <script> text, entities are not decoded: escape what could end the element.
+    data = (
         json.dumps({"hall": rules.hall.id, "services": services}, ensure_ascii=False)
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
     )
     title = html.escape(rules.hall.name)
     body = (STATIC_DIR / "tv.html").read_text(encoding="utf-8")
