@@ -21,7 +21,7 @@ from firmware_bridge.messages import (
     ShowTextRequest,
     decode_reply,
 )
-from tests.firmware_bridge.emu_helpers import TIMEOUT, HostLine, message
+from tests.firmware_bridge.emu_helpers import TIMEOUT, HostLine, message, request
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -62,7 +62,7 @@ Spawn = Callable[..., Awaitable[tuple[EmulatorProcess, HostLine]]]
 async def spawn() -> AsyncIterator[Spawn]:
     started: list[tuple[EmulatorProcess, HostLine]] = []
 
-    async def start(*args: str) -> tuple[EmulatorProcess, HostLine]:
+    async def start(*args: str, marker: str = "pty: ") -> tuple[EmulatorProcess, HostLine]:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -73,8 +73,9 @@ async def spawn() -> AsyncIterator[Spawn]:
             stdout=asyncio.subprocess.PIPE,
         )
         emu = EmulatorProcess(proc)
-        line = await emu.expect("pty: ")
-        host = await HostLine.open(line.split("pty: ", 1)[1])
+        # The emulator prints where to connect: "pty: /dev/pts/N" or "listening: socket://…".
+        line = await emu.expect(marker)
+        host = await HostLine.open(line.split(marker, 1)[1])
         started.append((emu, host))
         return emu, host
 
@@ -153,6 +154,27 @@ async def test_printer_cli_prints_jobs_and_answers_status(spawn: Spawn) -> None:
     await emu.expect("answers 1a 32 12 7e")
     await host.send(b"\x10\x04\x04")
     assert await host.read_exactly(1) == b"\x7e"
+    assert await emu.quit() == 0
+
+
+async def test_screen_cli_listens_on_tcp_with_two_screens(spawn: Spawn) -> None:
+    emu, host = await spawn(
+        "screen",
+        "--address",
+        "0x20",
+        "--address",
+        "0x21",
+        "--listen",
+        "127.0.0.1:0",
+        marker="listening: ",
+    )
+    rows = bytes.fromhex("00 01 02 0c") + "B015 7号窗口".encode("gbk")
+    reply = await host.transact(request(0x21, Command.SHOW_ROWS, rows, seq=1))
+    assert (reply.src, reply.payload) == (0x21, b"\x00")
+    await emu.expect("[screen@0x21 boot 1] screen shows: '' rows: B015 7号窗口")
+    await emu.type("@0x20 show")
+    line = await emu.expect("[screen@0x20 boot 1] screen shows")
+    assert "B015" not in line
     assert await emu.quit() == 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 from firmware_bridge.codec import Frame, FrameDecoder
@@ -19,6 +20,7 @@ from firmware_bridge.constants import (
 from firmware_bridge.emulators.bus import Hb1Bus
 from firmware_bridge.emulators.display import ScreenEmulator, StripEmulator
 from firmware_bridge.emulators.keypad import CallerEmulator, KioskEmulator
+from firmware_bridge.emulators.line import LineEndpoint
 from firmware_bridge.emulators.pad import MAINTENANCE, THANKS, PadEmulator
 from firmware_bridge.emulators.printer import PAPER_NEAR_END, EscPosPrinter
 from firmware_bridge.messages import (
@@ -43,8 +45,11 @@ from firmware_bridge.messages import (
     ShowTextRequest,
     decode_reply,
 )
+from firmware_bridge.transport import Backoff
 from tests.firmware_bridge.emu_helpers import (
+    TIMEOUT,
     FakeClock,
+    HostLine,
     PtyBus,
     message,
     reply_of,
@@ -551,3 +556,51 @@ async def test_duplicate_address_collides_into_crc_errors(pty_bus: PtyBusFactory
     assert line.host.decoder.feed(garbled) == []
     assert line.host.decoder.stats.crc_errors >= 1
     assert line.bus.collisions == 1
+
+
+async def test_false_sof_is_recovered_after_line_idle_over_a_pty(pty_bus: PtyBusFactory) -> None:
+    # §14 R2: a plausible header with LEN 511 in front of V4. The strip can only find V4
+    # once the line has been idle for T_IDLE (§5 rule 5), which the endpoint's timer provides.
+    line = await pty_bus(StripEmulator(0x03))
+    await line.host.send(bytes.fromhex("eb 90 10 00 00 00 00 ff 01") + V4_SHOW_TEXT)
+    reply = await line.host.next_frame()
+    assert reply.to_bytes() == V5_SHOW_TEXT_REPLY
+
+
+async def test_bus_served_over_tcp_like_a_serial_server() -> None:
+    strip = StripEmulator(0x03)
+    async with LineEndpoint(Hb1Bus([strip])) as endpoint:
+        port = await endpoint.serve_tcp("127.0.0.1", 0)
+        host = await HostLine.open(f"socket://127.0.0.1:{port}")
+        try:
+            reply = await host.transact(vec(V4_SHOW_TEXT))
+            assert reply.to_bytes() == V5_SHOW_TEXT_REPLY
+            assert strip.text == CALL_TEXT
+        finally:
+            host.close()
+
+
+async def test_emulator_attached_to_a_socket_url_reconnects_like_a_cable() -> None:
+    # The host side listens here (as a serial server would for its port); the emulator dials
+    # in with the same supervised opener the bridge uses.
+    clients: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+
+    async def on_client(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        await clients.put((r, w))
+
+    server = await asyncio.start_server(on_client, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    fast = Backoff(initial_s=0.01, max_s=0.02, jitter=0.0)
+    try:
+        async with LineEndpoint(Hb1Bus([StripEmulator(0x03)])) as endpoint:
+            link = await endpoint.attach_url(f"socket://127.0.0.1:{port}", backoff=fast)
+            for _ in range(2):  # the second round follows a dropped connection
+                async with asyncio.timeout(TIMEOUT):
+                    reader, writer = await clients.get()
+                host = HostLine(reader, writer)
+                assert (await host.transact(vec(V4_SHOW_TEXT))).to_bytes() == V5_SHOW_TEXT_REPLY
+                writer.close()
+            assert link.stats.connects == 2
+    finally:
+        server.close()
+        await server.wait_closed()
