@@ -34,12 +34,14 @@ from hall.web.state import CLOCK, POOL
 log = logging.getLogger(__name__)
 
 COOKIE_NAME = "hall_session"
+# Browser-based devices (hall TV, kiosk page) keep their device token in this cookie.
+DEVICE_COOKIE_NAME = "hall_device"
 CSRF_HEADER = "X-CSRF-Token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Handlers of unauthenticated state changes (login) name the actor for the audit row here.
 AUDIT_ACTOR = web.RequestKey("audit_actor", str)
 # Routes charged to the login bucket whoever calls them (password guessing).
-LOGIN_ROUTES = frozenset({"login"})
+LOGIN_ROUTES = frozenset({"login", "device_login"})
 
 
 class SessionExpired(Unauthorized):
@@ -135,6 +137,22 @@ ACCESS_TABLE: dict[Access, dict[Role, Scope]] = {
 }
 
 
+_CELL = {Scope.ANY: "yes", Scope.HALL: "own hall", Scope.COUNTER: "own counter"}
+
+
+def access_table_markdown() -> str:
+    """ACCESS_TABLE as the Markdown table docs/security.md shows (a test keeps them equal)."""
+    roles = list(Role)
+    lines = [
+        "| Access | " + " | ".join(r.value for r in roles) + " |",
+        "|---|" + "---|" * len(roles),
+    ]
+    for access, grants in ACCESS_TABLE.items():
+        cells = [_CELL[grants[r]] if r in grants else "-" for r in roles]
+        lines.append(f"| `{access.value}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     """The authenticated caller; ``actor`` is what the event and audit logs record."""
@@ -214,6 +232,8 @@ class AccessSettings:
     """scrypt cost for new and upgraded password hashes."""
     concurrent_logins: int = 2
     """Password checks running at once; each scrypt call takes tens of MiB."""
+    trusted_proxies: frozenset[str] = frozenset()
+    """Addresses of reverse proxies (the extranet gateway) whose X-Forwarded-For is believed."""
 
 
 # Sessions record last use at most this often, so a busy terminal does not write every request.
@@ -268,7 +288,14 @@ async def _session_principal(
     )
 
 
-async def _device_principal(request: web.Request, token: str) -> Principal:
+def device_csrf_token(token: str) -> str:
+    """The CSRF token of a device cookie: derived from the token, so only its holder knows it."""
+    return hmac.new(token.encode(), b"hall-device-csrf", "sha256").hexdigest()[:32]
+
+
+async def _device_principal(
+    request: web.Request, token: str, via: Literal["cookie", "bearer"] = "bearer"
+) -> Principal:
     now = request.app[CLOCK].now()
     device = await access_repo.find_device_token(request.app[POOL], tokens.token_hash(token), now)
     if device is None:
@@ -279,6 +306,8 @@ async def _device_principal(request: web.Request, token: str) -> Principal:
         roles=frozenset({Role(device.kind)}),
         halls=(device.hall_id,),
         name=device.name,
+        session_kind=via,
+        csrf_token=device_csrf_token(token) if via == "cookie" else None,
         device_token_id=device.id,
         device_id=device.device_id,
     )
@@ -300,10 +329,28 @@ async def authenticate(request: web.Request) -> Principal:
     cookie = request.cookies.get(COOKIE_NAME)
     if cookie:
         return await _session_principal(request, cookie, "cookie")
+    device_cookie = request.cookies.get(DEVICE_COOKIE_NAME)
+    if device_cookie and device_cookie.startswith(tokens.DEVICE_PREFIX):
+        return await _device_principal(request, device_cookie, "cookie")
     return ANONYMOUS
 
 
 # --- the middleware -------------------------------------------------------------------------
+
+
+def client_address(request: web.Request) -> str | None:
+    """The caller's address: the peer, or the X-Forwarded-For hop a trusted proxy appended."""
+    remote = request.remote
+    trusted = request.app[ACCESS].settings.trusted_proxies
+    if remote is None or remote not in trusted:
+        return remote
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    # Walk back from the nearest hop; the first address that is not one of our proxies is the
+    # client as far as we can tell (anything further left is client-supplied).
+    for hop in reversed(hops):
+        if hop not in trusted:
+            return hop
+    return remote
 
 
 def _counter_param(request: web.Request) -> int | None:
@@ -342,7 +389,7 @@ async def _audit(
         method=request.method,
         path=request.path,
         params=params,
-        remote=request.remote,
+        remote=client_address(request),
         user_agent=request.headers.get("User-Agent"),
         status=status,
     )
@@ -372,7 +419,7 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
 
     state = request.app[ACCESS]
     now_s = request.app[CLOCK].now().timestamp()
-    remote = request.remote or "unknown"
+    remote = client_address(request) or "unknown"
     auth_error: Unauthorized | None = None
     try:
         principal = await authenticate(request)
@@ -402,7 +449,12 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
             if not principal.authenticated:
                 raise auth_error or Unauthorized()
             raise Forbidden()
-        if request.method in UNSAFE_METHODS and principal.session_kind == "cookie":
+        # Public endpoints (login) act with no one's authority, so there is nothing to forge.
+        if (
+            request.method in UNSAFE_METHODS
+            and principal.session_kind == "cookie"
+            and route.access is not Access.PUBLIC
+        ):
             sent = request.headers.get(CSRF_HEADER, "")
             expected = principal.csrf_token or ""
             if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):

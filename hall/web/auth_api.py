@@ -13,7 +13,15 @@ from hall.security.passwords import hash_password, needs_rehash, verify_password
 from hall.storage import access_repo
 from hall.storage.access_repo import SessionKind
 from hall.web import auth_schemas as s
-from hall.web.access import ACCESS, AUDIT_ACTOR, COOKIE_NAME, principal_of
+from hall.web.access import (
+    ACCESS,
+    AUDIT_ACTOR,
+    COOKIE_NAME,
+    DEVICE_COOKIE_NAME,
+    client_address,
+    device_csrf_token,
+    principal_of,
+)
 from hall.web.api import API, json, json_list, parse_body
 from hall.web.routes import Access, Route
 from hall.web.state import CLOCK, DIRECTORY, POOL
@@ -82,7 +90,7 @@ async def login(request: web.Request) -> web.Response:
                 now=now,
                 expires_at=expires,
                 user_agent=user_agent,
-                ip=request.remote,
+                ip=client_address(request),
             )
     response = json(
         s.LoginOut(
@@ -114,12 +122,56 @@ async def login(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     principal = principal_of(request)
     if principal.session_id is None:
-        raise Conflict("设备令牌不能注销，请由管理员吊销")
+        if principal.session_kind != "cookie":
+            raise Conflict("设备令牌不能注销，请由管理员吊销")
+        response = web.Response(status=204)  # a browser device forgets its token
+        response.del_cookie(DEVICE_COOKIE_NAME, path="/")
+        return response
     await access_repo.revoke_login(
         request.app[POOL], principal.session_id, principal.actor, request.app[CLOCK].now()
     )
     response = web.Response(status=204)
     response.del_cookie(COOKIE_NAME, path="/")
+    return response
+
+
+# Browsers cap cookie lifetimes at 400 days; a device token lives until it is revoked.
+DEVICE_COOKIE_MAX_AGE = 400 * 24 * 3600
+
+
+async def device_login(request: web.Request) -> web.Response:
+    """Store a device token in an HttpOnly cookie, for a hall TV or kiosk running in a browser."""
+    body = await parse_body(request, s.DeviceLoginBody)
+    device = await access_repo.find_device_token(
+        request.app[POOL], tokens.token_hash(body.token), request.app[CLOCK].now()
+    )
+    if device is None or not body.token.startswith(tokens.DEVICE_PREFIX):
+        raise Unauthorized("设备令牌无效或已吊销")
+    actor = f"{device.kind}:{device.hall_id}/{device.device_id}"
+    request[AUDIT_ACTOR] = actor
+    response = json(
+        s.MeOut(
+            kind=device.kind,
+            actor=actor,
+            name=device.name,
+            roles=[device.kind],
+            halls=[device.hall_id],
+            counters=[],
+            session_kind="cookie",
+            csrf_token=device_csrf_token(body.token),
+            device_id=device.device_id,
+        )
+    )
+    response.set_cookie(
+        DEVICE_COOKIE_NAME,
+        body.token,
+        max_age=DEVICE_COOKIE_MAX_AGE,
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        secure=request.app[ACCESS].settings.cookie_secure,
+    )
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -135,7 +187,7 @@ async def me(request: web.Request) -> web.Response:
             counters=list(p.counters),
             session_id=p.session_id,
             session_kind=p.session_kind,
-            csrf_token=p.csrf_token if p.session_kind == "cookie" else None,
+            csrf_token=p.csrf_token,
             device_id=p.device_id,
         )
     )
@@ -246,6 +298,17 @@ ROUTES = [
         "logout",
         "注销当前登录（Cookie 与 Bearer 会话一并失效）",
         Access.AUTHENTICATED,
+        tags=("auth",),
+    ),
+    Route(
+        "POST",
+        f"{API}/device-login",
+        device_login,
+        "device_login",
+        "浏览器设备（大厅电视、取号页面）以设备令牌登录：令牌存入 HttpOnly Cookie",
+        Access.PUBLIC,
+        body=s.DeviceLoginBody,
+        response=s.MeOut,
         tags=("auth",),
     ),
     Route(

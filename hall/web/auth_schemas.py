@@ -21,6 +21,10 @@ class LoginBody(_Body):
     password: Annotated[str, Field(min_length=1, max_length=200)]
 
 
+class DeviceLoginBody(_Body):
+    token: Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class LoginOut(_Out):
     job_no: str
     name: str

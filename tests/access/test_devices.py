@@ -65,3 +65,35 @@ async def test_anonymous_callers_cannot_issue_tickets(access_client: Client) -> 
     response = await access_client.post("/api/v1/halls/test/tickets", json={"service": "BDC"})
     assert response.status == 401
     assert (await response.json())["title"] == "请先登录"
+
+
+async def test_a_browser_device_keeps_its_token_in_a_cookie_with_csrf(
+    access_client: Client,
+) -> None:
+    admin = await admin_headers(access_client)
+    created = await access_client.post(
+        "/api/v1/device-tokens",
+        json={"kind": "kiosk", "hall": "test", "device_id": "k1"},
+        headers=admin,
+    )
+    token = (await created.json())["token"]
+    response = await access_client.post("/api/v1/device-login", json={"token": token})
+    assert response.status == 200
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Strict" in cookie
+    csrf = (await response.json())["csrf_token"]
+
+    services = await access_client.get("/api/v1/halls/test/services")  # cookie only
+    assert services.status == 200
+    ticket = {"service": "BDC"}
+    forged = await access_client.post("/api/v1/halls/test/tickets", json=ticket)
+    assert forged.status == 403
+    assert (await forged.json())["code"] == "csrf_rejected"
+    issued = await access_client.post(
+        "/api/v1/halls/test/tickets", json=ticket, headers={"X-CSRF-Token": csrf}
+    )
+    assert issued.status == 201
+
+    refused = await access_client.post("/api/v1/device-login", json={"token": "hd1_nope"})
+    assert refused.status == 401

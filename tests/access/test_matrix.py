@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from hall.web.access import ACCESS_TABLE, Role
+from hall.web.access import ACCESS_TABLE, Role, access_table_markdown
 from hall.web.routes import ROUTES_KEY, Access, Route
 from tests.access_helpers import (
     PASSWORD,
@@ -87,6 +88,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     "halls": EVERYONE,
     "services": EVERYONE,
     "login": EVERYONE,
+    "device_login": EVERYONE,
     "tv": EVERYONE,
     "static": EVERYONE,
     "ticket_status": EVERYONE,
@@ -98,6 +100,10 @@ EXPECTED: dict[str, frozenset[str]] = {
     # a counter: its own clerk, the hall's duty manager and managers, admins
     "counter": frozenset({"clerk", "duty_manager", "manager", "admin"}),
     "counter_action": frozenset({"clerk", "duty_manager", "manager", "admin"}),
+    # devices on the bus: the bridge link checks for a bridge token itself (hall/web/bridge.py)
+    "bridge": frozenset({"bridge"}),
+    "devices": frozenset({"manager", "admin"}),
+    "device_set_address": ADMIN_ONLY,
     # own session
     "me": SIGNED_IN,
     "logout": SIGNED_IN,
@@ -109,11 +115,6 @@ EXPECTED: dict[str, frozenset[str]] = {
     "audit": ADMIN_ONLY,
 }
 
-BODIES: dict[str, dict[str, Any]] = {
-    "issue_ticket": {"service": "BDC"},
-    "login": {"job_no": "victim", "password": PASSWORD},
-    "create_device_token": {"kind": "bridge", "hall": "test", "device_id": "edge1"},
-}
 
 _PARAM = re.compile(r"{(\w+)(?::[^}]*)?}")
 
@@ -136,40 +137,53 @@ async def test_every_endpoint_has_a_row(access_client: Client) -> None:
     assert not sorted(set(EXPECTED) - set(names)), "EXPECTED names endpoints that do not exist"
 
 
-async def _sample_params(client: Client) -> dict[str, dict[str, str]]:
-    """Path parameters per route: real objects so allowed callers reach the handler."""
+async def _samples(
+    client: Client,
+) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, Any]]]:
+    """Path parameters and bodies per route: real objects so allowed callers reach the handler."""
     admin = await admin_headers(client, "m-setup")
     issued = await client.post("/api/v1/halls/test/tickets", json={"service": "BDC"}, headers=admin)
     assert issued.status == 201, await issued.text()
     ticket = (await issued.json())["token"]
     await create_staff(client, "victim", roles=("clerk",))
     victim_session, _, _ = await open_session(client, "victim")
-    victim_device, _ = await create_device(client, "display", device_id="victim")
+    victim_device, device_token = await create_device(client, "display", device_id="victim")
     common = {"hall": "test", "number": "1", "action": "open", "token": ticket, "path": "live.js"}
-    return {
+    params = {
         "revoke_session": {**common, "id": str(victim_session)},
         "revoke_device_token": {**common, "id": str(victim_device)},
         "": common,
     }
+    bodies: dict[str, dict[str, Any]] = {
+        "issue_ticket": {"service": "BDC"},
+        "login": {"job_no": "victim", "password": PASSWORD},
+        "device_login": {"token": device_token},
+        "create_device_token": {"kind": "bridge", "hall": "test", "device_id": "edge1"},
+    }
+    return params, bodies
 
 
 async def test_matrix(access_client: Client) -> None:
     client = access_client
-    params = await _sample_params(client)
+    params, bodies = await _samples(client)
     wrong: list[str] = []
     for route in _routes(client.app):
+        expected = EXPECTED.get(route.name)
+        if expected is None:
+            wrong.append(f"{route.name}: no row in EXPECTED")
+            continue
         values = params.get(route.name, params[""])
         path = _PARAM.sub(lambda m, v=values: v[m.group(1)], route.path)  # type: ignore[misc]
         for caller, (_, credentials) in CALLERS.items():
             headers = await credentials(client)
             client.session.cookie_jar.clear()  # the login row's cookie must not leak
             response = await client.request(
-                route.method, path, json=BODIES.get(route.name), headers=headers
+                route.method, path, json=bodies.get(route.name), headers=headers
             )
             text = await response.text()
             assert response.status < 500, f"{route.name} as {caller}: {response.status} {text}"
             got = response.status not in (401, 403)
-            if got != (caller in EXPECTED[route.name]):
+            if got != (caller in expected):
                 verdict = "allowed" if got else "denied"
                 wrong.append(f"{route.method} {path} ({route.name}) {verdict} {caller}: {text}")
             if not got:
@@ -183,3 +197,9 @@ async def test_matrix(access_client: Client) -> None:
 def test_access_table_covers_every_rule(access: Access) -> None:
     """Every Access value has a row; roles absent from it are denied."""
     assert access in ACCESS_TABLE
+
+
+def test_docs_show_the_access_table_the_code_enforces() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "security.md").read_text("utf-8")
+    shown = docs.split("<!-- access-table:begin -->\n")[1].split("<!-- access-table:end -->")[0]
+    assert shown == access_table_markdown(), "paste access_table_markdown() into docs/security.md"

@@ -71,3 +71,28 @@ def test_buckets_are_per_client_and_bounded() -> None:
     limiter.take("c", 1.0)
     limiter.take("d", 1.0)  # "a" and "b" are the least recently used; only two are kept
     assert limiter.take("a", 1.0) == 0
+
+
+async def test_clients_behind_a_trusted_gateway_get_their_own_buckets(
+    make_client: AppFactory,
+) -> None:
+    client = await make_client(
+        access=roomy_settings(
+            public_rate=BucketSpec(1, 0.01), trusted_proxies=frozenset({"127.0.0.1"})
+        )
+    )
+    first = {"X-Forwarded-For": "203.0.113.5"}
+    second = {"X-Forwarded-For": "203.0.113.99, 203.0.113.6"}  # the left part is client-supplied
+    assert (await client.get("/api/v1/halls", headers=first)).status == 200
+    assert (await client.get("/api/v1/halls", headers=second)).status == 200
+    assert (await client.get("/api/v1/halls", headers=first)).status == 429
+    spoofed = {"X-Forwarded-For": "198.51.100.1, 203.0.113.6"}
+    assert (await client.get("/api/v1/halls", headers=spoofed)).status == 429
+
+
+async def test_forwarded_addresses_from_untrusted_peers_are_ignored(
+    make_client: AppFactory,
+) -> None:
+    client = await make_client(access=roomy_settings(public_rate=BucketSpec(1, 0.01)))
+    assert (await client.get("/api/v1/halls", headers={"X-Forwarded-For": "1.2.3.4"})).status == 200
+    assert (await client.get("/api/v1/halls", headers={"X-Forwarded-For": "5.6.7.8"})).status == 429
