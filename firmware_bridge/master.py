@@ -595,11 +595,11 @@ class BusMaster:
                 self._pending.pop(key, None)
             reply_time = timing.frame_time(self.baud, len(reply_frame.payload))
             self._stats.busy_s += reply_time
-            # A reply cannot have ended before our request plus its own length; on a real line
-            # it never does, on buffered or emulated links this keeps the pacing honest.
-            self._line_free_at = max(loop.time(), tx_end + reply_time) + timing.turnaround(
-                self.baud
-            )
+            # A reply cannot have ended before our request, the device's least turnaround and
+            # its own length; on a real line it never does, on a pty or TCP link this keeps the
+            # bus paced as the wire would.
+            gap = timing.turnaround(self.baud)
+            self._line_free_at = max(loop.time(), tx_end + gap + reply_time) + gap
             try:
                 return decode_reply(cmd, reply_frame.payload, dev.text_enc), seq
             except DecodeError as exc:
