@@ -2,9 +2,10 @@
 
 Every committed use case notifies ``hall_events`` with the hall's new last seq. The hub's
 listener wakes the hall's pump, which reads the new events from the log in seq order, folds
-them into the in-memory ``ScreenState`` and puts one pre-encoded message per event into each
-subscriber's bounded queue. The pump never awaits a client: a full queue drops that client,
-which resyncs by reconnecting. Because every process reads the same log in seq order, clients
+them into the in-memory ``ScreenState`` and writes one pre-encoded websocket frame per event
+into each subscriber's transport buffer, which is that client's send queue. The pump never
+awaits a client: a client whose unsent bytes pass a bound is dropped, and resyncs by
+reconnecting. Because every process reads the same log in seq order, clients
 on any process see every event once, in order. The protocol is described in docs/live.md.
 """
 
@@ -15,6 +16,7 @@ import contextlib
 import json
 import logging
 import socket
+import struct
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -37,7 +39,7 @@ log = logging.getLogger(__name__)
 CLOSE_GOING_AWAY = 1001  # server shutting down: reconnect to another instance or later
 CLOSE_PROTOCOL = 4400  # the client sent something that is not a protocol message
 CLOSE_HEARTBEAT = 4408  # nothing heard from the client for ``client_timeout_s``
-CLOSE_TOO_SLOW = 4429  # the client fell behind; its send queue overflowed
+CLOSE_TOO_SLOW = 4429  # the client fell behind; its send buffer overflowed
 CLOSE_RESYNC = 4409  # the server lost track of the hall; reconnect for a fresh snapshot
 
 CHANNELS = ("display", "dashboard")  # plus "counter:N"
@@ -51,12 +53,11 @@ class LiveSettings:
 
     heartbeat_s: float = 5.0  # server ping interval; clients treat 10 s of silence as down
     client_timeout_s: float = 15.0  # a client that sends nothing this long is dropped
-    queue_size: int = 256  # messages waiting per client before it counts as too slow
-    # Bytes the socket may hold unsent beyond the kernel buffer before the client counts as too
-    # slow (aiohttp's own flow control does not bound a websocket's transport buffer).
+    # Unsent bytes a client's transport may hold (beyond the kernel buffer) before the client
+    # counts as too slow: several hundred events, far more than a burst of calls produces.
     max_buffered_bytes: int = 256 * 1024
     close_timeout_s: float = 2.0  # a close handshake longer than this aborts the socket
-    # Kernel send buffer per websocket; small so a stalled reader fills its queue soon instead
+    # Kernel send buffer per websocket; small so a stalled reader is noticed soon instead
     # of parking megabytes in the kernel.
     socket_sndbuf: int = 32 * 1024
     listen_backoff_s: tuple[float, float] = (0.1, 5.0)  # first and largest retry delay
@@ -81,10 +82,9 @@ class Client:
     channel: str
     ws: web.WebSocketResponse
     transport: asyncio.Transport | None
-    queue: asyncio.Queue[str]
     counter: int | None = None
     services: frozenset[str] = frozenset()
-    last_seq: int = 0  # seq of the last snapshot or event queued for this client
+    last_seq: int = 0  # seq of the last snapshot or event sent to this client
     last_heard: float = field(default_factory=time.monotonic)
     dropped: bool = False
 
@@ -232,22 +232,34 @@ class LiveHub:
         if seq <= hall.state.seq:
             return  # already folded (a batch overlapped a reset)
         patch = hall.state.apply(seq, event)
-        tail: dict[bool, str] = {}
+        tails: dict[bool, str] = {}
+        # Clients that are up to date share one frame per (channel kind, prev_seq).
+        frames: dict[tuple[bool, int], bytes] = {}
         for client in list(hall.clients):
             if client.dropped or not client.wants(event):
                 continue
             full = client.channel == "dashboard"
-            if full not in tail:
-                body = {"event": full_event(event) if full else public_event(event), "patch": patch}
-                tail[full] = json.dumps(body, ensure_ascii=False, default=str)[1:]
-            message = f'{{"type":"event","seq":{seq},"prev_seq":{client.last_seq},{tail[full]}'
-            if self._offer(client, message):
+            key = (full, client.last_seq)
+            frame = frames.get(key)
+            if frame is None:
+                if full not in tails:
+                    body = {
+                        "event": full_event(event) if full else public_event(event),
+                        "patch": patch,
+                    }
+                    tails[full] = json.dumps(body, ensure_ascii=False, default=str)[1:]
+                text = f'{{"type":"event","seq":{seq},"prev_seq":{client.last_seq},{tails[full]}'
+                frame = frames[key] = text_frame(text)
+            if self._write(client, frame):
                 client.last_seq = seq
 
-    def _offer(self, client: Client, message: str) -> bool:
-        try:
-            client.queue.put_nowait(message)
-        except asyncio.QueueFull:
+    def _write(self, client: Client, frame: bytes) -> bool:
+        """Append a frame to the client's transport buffer; drop the client past the bound."""
+        transport = client.transport
+        if client.dropped or transport is None or transport.is_closing():
+            return False
+        transport.write(frame)
+        if transport.get_write_buffer_size() > self.settings.max_buffered_bytes:
             self.drop(client, CLOSE_TOO_SLOW, "客户端接收过慢，请重新连接")
             return False
         return True
@@ -258,7 +270,7 @@ class LiveHub:
             f'{{"type":"snapshot","seq":{seq},"channel":{json.dumps(client.channel)},'
             f'"heartbeat_s":{self.settings.heartbeat_s},"state":{hall.snapshot_body()}}}'
         )
-        if self._offer(client, message):
+        if self._write(client, text_frame(message)):
             client.last_seq = seq
 
     # --- clients --------------------------------------------------------------------------
@@ -272,7 +284,6 @@ class LiveHub:
             channel=channel,
             ws=ws,
             transport=request.transport,
-            queue=asyncio.Queue(self.settings.queue_size),
         )
         if channel.startswith("counter:"):
             client.counter = int(channel.split(":", 1)[1])
@@ -321,20 +332,6 @@ class LiveHub:
             if transport is not None:
                 transport.abort()
 
-    async def writer(self, client: Client) -> None:
-        """Send the client's queue in order; a blocked socket stalls only this client."""
-        limit = self.settings.max_buffered_bytes
-        transport = client.transport
-        try:
-            while True:
-                message = await client.queue.get()
-                await client.ws.send_str(message)
-                if transport is not None and transport.get_write_buffer_size() > limit:
-                    self.drop(client, CLOSE_TOO_SLOW, "客户端接收过慢，请重新连接")
-                    return
-        except ConnectionError as exc:
-            self.drop(client, CLOSE_GOING_AWAY, f"发送失败：{exc}")
-
     async def _tick(self) -> None:
         """Ping every client and drop those that have gone quiet."""
         while True:
@@ -346,9 +343,8 @@ class LiveHub:
                     if now - client.last_heard > self.settings.client_timeout_s:
                         self.drop(client, CLOSE_HEARTBEAT, "心跳超时")
                     else:
-                        self._offer(
-                            client, f'{{"type":"ping","seq":{client.last_seq},"t":{stamp}}}'
-                        )
+                        ping = f'{{"type":"ping","seq":{client.last_seq},"t":{stamp}}}'
+                        self._write(client, text_frame(ping))
 
     # --- the LISTEN connection ------------------------------------------------------------
 
@@ -426,7 +422,6 @@ async def live_socket(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     _bound_send_buffer(request, hub.settings.socket_sndbuf)
     client = await hub.subscribe(request, hall_id, channel, ws)
-    writer = asyncio.create_task(hub.writer(client), name=f"live-writer-{hall_id}")
     try:
         async for msg in ws:
             client.last_heard = time.monotonic()
@@ -442,9 +437,25 @@ async def live_socket(request: web.Request) -> web.StreamResponse:
             # "pong" and unknown types only count as signs of life.
     finally:
         hub.unsubscribe(client)
-        writer.cancel()
-        await asyncio.gather(writer, return_exceptions=True)
     return ws
+
+
+def text_frame(text: str) -> bytes:
+    """One unmasked, unfragmented websocket text frame (RFC 6455 §5.2), as a server sends.
+
+    The hub writes frames straight into the transport, synchronously, so one event reaches
+    hundreds of clients without a task switch per client; aiohttp's own writes (close frames,
+    pong replies) are whole frames too, so they never interleave inside ours.
+    """
+    payload = text.encode()
+    n = len(payload)
+    if n < 126:
+        header = struct.pack("!BB", 0x81, n)
+    elif n < 1 << 16:
+        header = struct.pack("!BBH", 0x81, 126, n)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, n)
+    return header + payload
 
 
 def _message_type(data: str) -> str | None:

@@ -200,7 +200,6 @@ async def _stalled_websocket(client: Client) -> tuple[asyncio.StreamReader, asyn
 async def test_a_slow_client_is_dropped_and_does_not_delay_the_others(live_client: Client) -> None:
     hub = hub_of(live_client)
     fast = [await subscribe(live_client, name=f"fast{i}") for i in range(3)]
-    hub.settings.queue_size = 32  # for clients connecting from now on
     hub.settings.max_buffered_bytes = 32 * 1024
     reader, writer = await _stalled_websocket(live_client)
     requested_at: dict[int, float] = {}
