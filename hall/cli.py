@@ -13,6 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from hall.app import Settings, create_app, resolve_database
+from hall.security.logfilter import install_pii_filter
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "examples" / "county-hall.toml"
 log = logging.getLogger("hall")
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--role", action="append", dest="roles", help="clerk, manager, admin, …")
     add.add_argument("--hall", action="append", dest="halls")
     add.add_argument("--password", help="default: prompt")
+    add.add_argument("--counter", type=int, action="append", dest="counters", help="counter no.")
     _database_args(add)
 
     emulate = sub.add_parser("emulate", help="emulate a device on a serial line", add_help=False)
@@ -166,6 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    install_pii_filter()
     try:
         match args.command:
             case "serve":

@@ -12,16 +12,18 @@ from __future__ import annotations
 import asyncio
 import enum
 import hmac
+import json as _json
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import asyncpg
 from aiohttp import web
 from pydantic import ValidationError
 
 from hall.domain.errors import Forbidden, HallError, RateLimited, Unauthorized
+from hall.domain.pii import mask_text
 from hall.security import tokens
 from hall.security.logfilter import install_pii_filter
 from hall.security.passwords import DEFAULT_PARAMS, ScryptParams
@@ -376,10 +378,37 @@ def _status_of(exc: BaseException) -> int:
     return 500
 
 
+# Body fields worth keeping in the audit row; never passwords or tokens. Text is PII-masked.
+AUDIT_BODY_KEYS = frozenset(
+    {
+        "service", "purpose", "priority_class", "kiosk", "clerk", "number", "to_service",
+        "to_counter", "reason", "kind", "hall", "device_id", "bus", "address", "job_no",
+    }
+)  # fmt: skip
+
+
+async def _audit_params(request: web.Request) -> dict[str, Any]:
+    params: dict[str, Any] = {k: v for k, v in request.match_info.items() if k != "token"}
+    if not request.body_exists or request.content_type != "application/json":
+        return params
+    try:
+        body = _json.loads(await request.read())  # already read by the handler: cached
+    except (ValueError, UnicodeDecodeError, web.HTTPException):
+        return params
+    if isinstance(body, dict):
+        for key in AUDIT_BODY_KEYS & body.keys():
+            value = body[key]
+            if isinstance(value, str):
+                params[key] = mask_text(value[:200])
+            elif isinstance(value, int | float | bool) or value is None:
+                params[key] = value
+    return params
+
+
 async def _audit(
     request: web.Request, route: Route, principal: Principal, actor: str, status: int
 ) -> None:
-    params = {k: v for k, v in request.match_info.items() if k != "token"}
+    params = await _audit_params(request)
     entry = access_repo.AuditEntry(
         at=request.app[CLOCK].now(),
         actor=actor,

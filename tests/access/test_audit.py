@@ -52,6 +52,27 @@ async def test_login_attempts_are_audited_under_the_job_number(access_client: Cl
     assert [(r["actor"], r["actor_kind"], r["route"], r["status"]) for r in rows] == [
         ("c001", "anonymous", "login", 401)
     ]
+    assert rows[0]["params"] == {"job_no": "c001"}, "the password is never kept"
+
+
+async def test_key_body_fields_are_kept_with_personal_numbers_masked(
+    access_client: Client,
+) -> None:
+    clerk = await staff_headers(access_client, "c001", counters=(1,))
+    await access_client.post("/api/v1/halls/test/counters/1/open", headers=clerk)
+    paused = await access_client.post(
+        "/api/v1/halls/test/counters/1/pause",
+        json={"reason": "回电 13812345678"},
+        headers=clerk,
+    )
+    assert paused.status == 200
+    row = (await audit_rows(access_client))[-1]
+    assert row["params"] == {
+        "hall": "test",
+        "number": "1",
+        "action": "pause",
+        "reason": "回电 138****5678",
+    }
 
 
 async def test_admins_page_through_the_log_newest_first(access_client: Client) -> None:

@@ -41,6 +41,20 @@ async def test_a_new_admin_with_a_prompted_password_can_log_in(
     assert (body["name"], body["roles"], body["halls"]) == ("张管理", ["admin"], [])
 
 
+async def test_a_new_clerk_gets_the_counters_named_on_the_command_line(
+    access_client: Client,
+) -> None:
+    argv = ("c9", "--name", "李四", "--role", "clerk", "--hall", "test", "--counter", "2")
+    async with access_client.app[POOL].acquire() as conn:
+        assert await add_user(conn, args(*argv, "--password", "long-enough-1")) == 0
+    body = await login(access_client, "c9", "long-enough-1")
+    assert (body["roles"], body["halls"], body["counters"]) == (["clerk"], ["test"], [2])
+    opened = await access_client.post(
+        "/api/v1/halls/test/counters/2/open", headers={"Authorization": f"Bearer {body['token']}"}
+    )
+    assert opened.status == 200
+
+
 async def test_resetting_a_configured_clerks_password(access_client: Client) -> None:
     async with access_client.app[POOL].acquire() as conn:
         assert await add_user(conn, args("c001", "--password", "first-pass-1")) == 0

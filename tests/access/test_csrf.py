@@ -50,3 +50,12 @@ async def test_the_csrf_token_is_bound_to_its_session(access_client: Client) -> 
     response = await access_client.post(OPEN, headers={"X-CSRF-Token": first["csrf_token"]})
     assert response.status == 403
     assert await counter_state(access_client, {}) == "closed"
+
+
+async def test_logging_in_again_from_a_logged_in_browser_needs_no_csrf_token(
+    access_client: Client,
+) -> None:
+    await create_staff(access_client, "c001", counters=(1,))
+    first = await login(access_client, "c001")  # the jar now holds a live session cookie
+    second = await login(access_client, "c001")
+    assert second["csrf_token"] != first["csrf_token"]

@@ -134,7 +134,6 @@ async def test_every_endpoint_has_a_row(access_client: Client) -> None:
     assert len(names) == len(set(names)), "route names must be unique"
     missing = sorted(set(names) - set(EXPECTED))
     assert not missing, f"add the expected callers of {missing} to EXPECTED in {__file__}"
-    assert not sorted(set(EXPECTED) - set(names)), "EXPECTED names endpoints that do not exist"
 
 
 async def _samples(
