@@ -117,6 +117,12 @@ class DeviceEvent:
         return (self.uid, self.boot_id, self.evt_seq)
 
 
+# A resync command answered BUSY is tried again this many times (new SEQ each, §7.3).
+RESYNC_BUSY_RETRIES = 2
+
+# Returned by _execute for a job that went back to the queue after BUSY.
+_REQUEUED: Reply = StatusReply(Status.BUSY)
+
 DesiredState = Sequence[Request] | Callable[[], Sequence[Request]]
 EventCallback = Callable[[DeviceEvent], Awaitable[None]]
 AlarmCallback = Callable[[Alarm], None]
@@ -144,6 +150,7 @@ class _Device:
     last_resync_at: float | None = None
     resyncs: int = 0
     needs_info: bool = True
+    recovering: bool = True  # first contact or back from offline: INFO, then full resync
     overflow: bool = False
 
     @property
@@ -211,6 +218,7 @@ class _Job:
     future: asyncio.Future[Reply | None] | None = field(compare=False, default=None)
     attempts: int = field(compare=False, default=0)
     check: bool = field(compare=False, default=False)
+    busy_retries: int = field(compare=False, default=0)
 
 
 class BusMaster:
@@ -235,6 +243,8 @@ class BusMaster:
         self._devices: dict[int, _Device] = {}
         self._group_seq: dict[int, int] = {}
         self._queue: list[_Job] = []
+        # Jobs waiting out a BUSY before they re-enter the queue, by their order number.
+        self._delayed_jobs: dict[int, _Job] = {}
         self._order = itertools.count()
         self._pending: dict[tuple[int, int], tuple[int, asyncio.Future[Frame]]] = {}
         self._wakeup = asyncio.Event()
@@ -268,10 +278,11 @@ class BusMaster:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for job in self._queue:
+        for job in [*self._queue, *self._delayed_jobs.values()]:
             if job.future is not None and not job.future.done():
                 job.future.set_exception(BusClosedError(f"{self.name}: stopped"))
         self._queue.clear()
+        self._delayed_jobs.clear()
 
     async def __aenter__(self) -> BusMaster:
         self.start()
@@ -356,12 +367,15 @@ class BusMaster:
         priority: Priority = Priority.NORMAL,
         check: bool = True,
         attempts: int | None = None,
+        busy_retries: int = 0,
     ) -> Reply:
         """Run one transaction with ``addr`` and return its typed reply.
 
         Raises ``DeviceStatusError`` for a status other than OK (unless ``check`` is false),
         ``DeviceTimeoutError`` when every attempt failed, ``DeviceOfflineError`` at once for
-        an offline device, ``EncodeError`` for a payload the device cannot take.
+        an offline device, ``EncodeError`` for a payload the device cannot take. A BUSY reply
+        is tried again as a new transaction (new SEQ) after ``BUSY_RETRY_S``, ``busy_retries``
+        times (§7.3).
         """
         dev = self._devices.get(addr)
         if dev is None:
@@ -376,7 +390,13 @@ class BusMaster:
                 field="payload",
             )
         reply = await self._submit(
-            addr, msg, priority, noack=False, attempts=attempts or 0, check=check
+            addr,
+            msg,
+            priority,
+            noack=False,
+            attempts=attempts or 0,
+            check=check,
+            busy_retries=busy_retries,
         )
         assert reply is not None
         return reply
@@ -410,13 +430,14 @@ class BusMaster:
         noack: bool,
         attempts: int,
         check: bool,
+        busy_retries: int = 0,
     ) -> Reply | None:
         if self._closed:
             raise BusClosedError(f"{self.name}: stopped")
         fut: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
         heapq.heappush(
             self._queue,
-            _Job(priority, next(self._order), addr, msg, noack, fut, attempts, check),
+            _Job(priority, next(self._order), addr, msg, noack, fut, attempts, check, busy_retries),
         )
         self._wakeup.set()
         return await fut
@@ -472,10 +493,25 @@ class BusMaster:
             async with asyncio.timeout_at(when):
                 await self._wakeup.wait()
 
+    def _requeue_later(self, job: _Job) -> None:
+        job.busy_retries -= 1
+
+        def push() -> None:
+            if not self._closed:
+                heapq.heappush(self._queue, job)
+                self._wakeup.set()
+
+        # §7.3: after BUSY only a new transaction (new SEQ), no earlier than 100 ms.
+        asyncio.get_running_loop().call_later(timing.BUSY_RETRY_S, push)
+        self._delayed_jobs[job.order] = job
+
     async def _run_job(self, job: _Job) -> None:
         assert job.future is not None
+        self._delayed_jobs.pop(job.order, None)
         try:
             reply = await self._execute(job)
+            if reply is _REQUEUED:
+                return
         except asyncio.CancelledError:
             if not job.future.done():
                 job.future.set_exception(BusClosedError(f"{self.name}: stopped"))
@@ -497,6 +533,9 @@ class BusMaster:
         if dev.health.state is DeviceHealth.OFFLINE:
             raise DeviceOfflineError(addr=dev.addr)
         reply, seq = await self._device_transaction(dev, job.msg, attempts=job.attempts)
+        if isinstance(reply, StatusReply) and reply.status == Status.BUSY and job.busy_retries:
+            self._requeue_later(job)
+            return _REQUEUED
         if job.check and isinstance(reply, StatusReply) and reply.status != Status.OK:
             raise DeviceStatusError(addr=dev.addr, cmd=job.msg.CMD, seq=seq, status=reply.status)
         return reply
@@ -646,7 +685,7 @@ class BusMaster:
         if dev.health.state is DeviceHealth.OFFLINE:
             dev.next_probe_at = loop.time() + dev.health.probe_delay()
             if old is not DeviceHealth.OFFLINE:
-                dev.needs_info = True
+                dev.needs_info = dev.recovering = True
                 _LOGGER.warning("%s: device 0x%02X offline", self.name, dev.addr)
                 self._alarm(AlarmKind.OFFLINE, dev, f"{dev.health.failures} failed transactions")
         elif old is not dev.health.state:
@@ -697,7 +736,9 @@ class BusMaster:
         if dev.needs_info:
             if not await self._read_info(dev):
                 return
-            self._schedule_resync(dev, "contact")
+            if dev.recovering:
+                dev.recovering = False
+                self._schedule_resync(dev, "contact")
         await self._handle_poll_reply(dev, reply)
 
     def _update_cycle_stats(self) -> None:
@@ -840,7 +881,16 @@ class BusMaster:
             fut: asyncio.Future[Reply | None] = loop.create_future()
             fut.add_done_callback(self._log_resync_result)
             heapq.heappush(
-                self._queue, _Job(Priority.RESYNC, next(self._order), dev.addr, msg, False, fut)
+                self._queue,
+                _Job(
+                    Priority.RESYNC,
+                    next(self._order),
+                    dev.addr,
+                    msg,
+                    False,
+                    fut,
+                    busy_retries=RESYNC_BUSY_RETRIES,
+                ),
             )
 
     def _log_resync_result(self, fut: asyncio.Future[Reply | None]) -> None:

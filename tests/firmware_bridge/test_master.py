@@ -678,3 +678,50 @@ async def test_stats_utilisation_and_cycle(
     assert stats.poll_cycle_s >= timing.INTERACTIVE_POLL_S * 0.9
     assert stats.bad_frames == 0
     assert stats.polls > 40
+
+
+async def test_busy_is_retried_as_a_new_transaction_after_the_pause(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(timing, "BUSY_RETRY_S", 0.02)
+    master, bus, (pad,) = make_bus((5, PAD))
+    await bus.until(lambda: master.device(5).info is not None)
+    pad.status_for[Command.PAD_RATE_REQ] = Status.BUSY
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.03, pad.status_for.clear)  # the pad frees up before the second retry
+    reply = await master.request(5, PadRateRequest(77), busy_retries=3)
+    assert reply == StatusReply()
+    sent = [f for f in bus.frames if f.cmd == Command.PAD_RATE_REQ]
+    assert len(sent) >= 2
+    assert len({f.seq for f in sent}) == len(sent)  # BUSY is cached: only a new SEQ helps
+    pad.status_for[Command.PAD_RATE_REQ] = Status.BUSY
+    with pytest.raises(DeviceStatusError) as info:
+        await master.request(5, PadRateRequest(78), busy_retries=1)
+    assert info.value.status == Status.BUSY
+
+
+async def test_uid_change_at_an_address_raises_an_alarm(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+    recorder: Recorder,
+) -> None:
+    master, bus, (strip,) = make_bus((3, STRIP), start=False)
+    master.add_device(3, STRIP, uid=bytes(8))  # the registry expects another unit here
+    master.start()
+    await bus.until(lambda: master.device(3).info is not None)
+    assert recorder.kinds(3) == [AlarmKind.UID_CHANGED]
+    assert master.device(3).uid == strip.uid
+
+
+async def test_config_changed_locally_rereads_info_without_resync(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+) -> None:
+    master, bus, (strip,) = make_bus((3, STRIP))
+    await bus.until(lambda: master.device(3).resyncs == 1 and not strip.fifo)
+    infos = len(strip.executed_of(InfoRequest))
+    strip.state = DeviceState.CONFIG_CHANGED
+    await bus.until(lambda: len(strip.executed_of(InfoRequest)) > infos)
+    strip.state = DeviceState.NONE
+    polls = master.device(3).polls
+    await bus.until(lambda: master.device(3).polls > polls + 2)
+    assert master.device(3).resyncs == 1
