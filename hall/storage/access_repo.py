@@ -141,6 +141,15 @@ async def save_account(
     return not exists
 
 
+async def admin_exists(conn: asyncpg.Connection | asyncpg.Pool) -> bool:
+    """Whether some enabled admin has a password."""
+    found = await conn.fetchval(
+        f"""SELECT true FROM staff s JOIN staff_credentials c ON c.job_no = s.job_no
+            WHERE 'admin' = ANY(s.roles) AND {_ENABLED} LIMIT 1"""
+    )
+    return bool(found)
+
+
 async def set_password_hash(
     conn: asyncpg.Connection | asyncpg.Pool, job_no: str, value: str
 ) -> None:

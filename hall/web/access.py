@@ -26,7 +26,7 @@ from hall.domain.errors import Forbidden, HallError, RateLimited, Unauthorized
 from hall.domain.pii import mask_text
 from hall.security import tokens
 from hall.security.logfilter import install_pii_filter
-from hall.security.passwords import DEFAULT_PARAMS, ScryptParams
+from hall.security.passwords import DEFAULT_PARAMS, ScryptParams, hash_password
 from hall.security.ratelimit import BucketSpec, RateLimiter
 from hall.storage import access_repo
 from hall.web.problems import Handler, from_hall_error
@@ -236,6 +236,8 @@ class AccessSettings:
     """Password checks running at once; each scrypt call takes tens of MiB."""
     trusted_proxies: frozenset[str] = frozenset()
     """Addresses of reverse proxies (the extranet gateway) whose X-Forwarded-For is believed."""
+    bootstrap_admin: tuple[str, str] | None = None
+    """(job number, password) of an admin created at start-up when no admin can log in yet."""
 
 
 # Sessions record last use at most this often, so a busy terminal does not write every request.
@@ -500,6 +502,22 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
             await _audit(request, route, principal, str(actor), status)
 
 
+async def _bootstrap_admin(app: web.Application) -> None:
+    """Create the configured first admin unless some admin can already log in."""
+    settings = app[ACCESS].settings
+    if settings.bootstrap_admin is None:
+        return
+    job_no, password = settings.bootstrap_admin
+    async with app[POOL].acquire() as conn:
+        if await access_repo.admin_exists(conn):
+            return
+        password_hash = await asyncio.to_thread(hash_password, password, settings.password_params)
+        await access_repo.save_account(
+            conn, job_no, password_hash=password_hash, name="管理员", roles=["admin"], halls=[]
+        )
+    log.warning("created the bootstrap admin %s; change its password", job_no)
+
+
 def setup_access(app: web.Application, settings: AccessSettings | None = None) -> None:
     """Install the access middleware, the auth endpoints and the PII log filter."""
     from hall.web import auth_api
@@ -507,4 +525,6 @@ def setup_access(app: web.Application, settings: AccessSettings | None = None) -
     install_pii_filter()
     app[ACCESS] = AccessState(settings or AccessSettings())
     app.middlewares.append(access_middleware)
+    # Runs after every cleanup_ctx start-up step, so the pool exists.
+    app.on_startup.append(_bootstrap_admin)
     register(app, auth_api.ROUTES)

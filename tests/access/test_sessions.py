@@ -186,3 +186,15 @@ async def test_tokens_are_stored_only_as_hashes(access_client: Client) -> None:
         "SELECT password_hash FROM staff_credentials"
     )
     assert PASSWORD not in stored_pw
+
+
+async def test_a_bootstrap_admin_is_created_only_when_no_admin_exists(
+    make_client: AppFactory,
+) -> None:
+    client = await make_client(access=roomy_settings(bootstrap_admin=("root", "first-boot-1")))
+    body = await login(client, "root", "first-boot-1")
+    assert body["roles"] == ["admin"]
+
+    other = await make_client(access=roomy_settings(bootstrap_admin=("root2", "second-boot")))
+    refused = await other.post("/api/v1/login", json={"job_no": "root2", "password": "second-boot"})
+    assert refused.status == 401
