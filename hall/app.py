@@ -21,6 +21,7 @@ from hall.storage.db import connect_pool, migrate
 from hall.storage.embedded import EmbeddedPostgres, default_data_dir
 from hall.web import api
 from hall.web.access import AccessSettings, setup_access
+from hall.web.bridge import setup_bridge
 from hall.web.live import setup_live
 from hall.web.problems import problem_middleware
 from hall.web.routes import register
@@ -86,4 +87,5 @@ def create_app(settings: Settings) -> web.Application:
     register(app, api.ROUTES)
     setup_access(app, settings.access)
     setup_live(app)
+    setup_bridge(app)
     return app

@@ -149,7 +149,10 @@ class QueueService:
 
     # --- issuing --------------------------------------------------------------------------
 
-    async def issue(self, cmd: IssueTicket, actor: str = "kiosk") -> TicketView:
+    async def issue(
+        self, cmd: IssueTicket, actor: str = "kiosk", *, uow: UnitOfWork | None = None
+    ) -> TicketView:
+        """Issue a ticket; with ``uow`` it joins that transaction and the caller commits."""
         rules = self.directory.hall(cmd.hall_id)
         svc = rules.service(cmd.service_code)
         if cmd.purpose not in svc.purposes:
@@ -240,6 +243,9 @@ class QueueService:
             uow.add(cmd.hall_id, event)
             return issue_ticket(event), token, False
 
+        if uow is not None:
+            ticket, token, replayed = await work(uow)
+            return await self._view(uow.conn, rules, ticket, token, replayed=replayed)
         for attempt in range(2):
             try:
                 (ticket, token, replayed), _ = await run_in_transaction(self.pool, work)
@@ -266,7 +272,10 @@ class QueueService:
         action: CounterAction,
         actor: str,
         params: ActionParams | None = None,
+        *,
+        uow: UnitOfWork | None = None,
     ) -> CounterView:
+        """Run a counter action; with ``uow`` it joins that transaction and the caller commits."""
         rules = self.directory.hall(hall_id)
         rules.counter(counter_number)
         p = params or ActionParams()
@@ -281,8 +290,10 @@ class QueueService:
             result: CounterView = await handler(ctx, p)
             return result
 
-        view, uow = await run_in_transaction(self.pool, work)
-        return dataclasses.replace(view, seq=uow.committed_seq.get(hall_id))
+        if uow is not None:
+            return await work(uow)
+        view, done = await run_in_transaction(self.pool, work)
+        return dataclasses.replace(view, seq=done.committed_seq.get(hall_id))
 
     async def _do_open(self, ctx: _ActionContext, p: ActionParams) -> CounterView:
         return await ctx.counter_event(EventType.COUNTER_OPENED, {"clerk": p.clerk or ctx.actor})

@@ -1,0 +1,398 @@
+"""Device use cases: device events in (exactly once), desired device state out, registry.
+
+Every device event runs in one unit of work: its key (uid, boot_id, evt_seq) is inserted under
+a unique constraint, then its effect (a counter action, a ticket, a rating) is applied in the
+same transaction, then it commits. Only after the commit does the bridge hear "ok" and
+acknowledge the event to the device (HB1.md §8.3). A key already stored is a duplicate: no
+effect, but still "ok". A refused effect (叫号 with an empty queue) is rolled back to a
+savepoint; the key stays, so a re-delivery does not try it again later.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import asyncpg
+
+from counters.keypad import KeyRefused, keypad_requests, plan_key
+from display.strip import strip_requests
+from evaluator.pad import PadView, pad_requests, ticket_of_session
+from firmware_bridge.bridge import AlarmReport, EventResult, Report, UpEvent
+from firmware_bridge.constants import DeviceClass as WireClass
+from firmware_bridge.constants import EventType as WireEvent
+from firmware_bridge.errors import DecodeError
+from firmware_bridge.messages import (
+    FaultEvent,
+    KeyEvent,
+    RatingEvent,
+    RatingTimeoutEvent,
+    Request,
+    decode_event,
+)
+from hall.config.models import Bus, Device, DeviceClass, HallConfig
+from hall.domain.errors import HallError, NotFound
+from hall.ports import Clock
+from hall.services.directory import Directory
+from hall.services.queue import ActionParams, CounterAction, IssueTicket, QueueService
+from hall.storage import devices_repo, repo
+from hall.storage.devices_repo import AlarmRow, DeviceRow
+from hall.storage.uow import UnitOfWork, run_in_transaction
+
+log = logging.getLogger(__name__)
+
+# Alarms the master raises that the registry check raises itself, once and across restarts.
+_REGISTRY_ALARMS = frozenset({"uid_changed", "duplicate_uid"})
+# Site-defined kiosk keys: 0x80 + i issues a ticket for the kiosk's i-th service.
+KIOSK_KEY_BASE = 0x80
+
+_CLASS_OF_WIRE = {
+    WireClass.STRIP: DeviceClass.STRIP,
+    WireClass.SCREEN: DeviceClass.SCREEN,
+    WireClass.PAD: DeviceClass.PAD,
+    WireClass.CALLER: DeviceClass.CALLER,
+    WireClass.KIOSK: DeviceClass.KIOSK,
+}
+WIRE_CLASS = {v: k for k, v in _CLASS_OF_WIRE.items()}
+_KNOWN_EVENTS = frozenset(int(e) for e in WireEvent)
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """Buses and devices of the config, by name and by (bus, address)."""
+
+    buses: dict[str, Bus]
+    devices: dict[tuple[str, int], Device]
+
+    @classmethod
+    def from_config(cls, config: HallConfig) -> Wiring:
+        return cls(
+            {b.name: b for b in config.buses},
+            {(d.bus, d.address): d for d in config.devices},
+        )
+
+    def hall_of_bus(self, bus: str) -> str:
+        found = self.buses.get(bus)
+        if found is None:
+            raise NotFound(f"总线 {bus} 未配置", bus=bus)
+        return found.hall
+
+    def of_hall(self, hall_id: str) -> list[Device]:
+        return [d for d in self.devices.values() if self.hall_of_bus(d.bus) == hall_id]
+
+    def buses_of_hall(self, hall_id: str) -> list[Bus]:
+        return [b for b in self.buses.values() if b.hall == hall_id]
+
+
+@dataclass(frozen=True, slots=True)
+class Registry:
+    devices: list[DeviceRow]
+    alarms: list[AlarmRow]
+
+
+class DeviceService:
+    def __init__(
+        self, pool: asyncpg.Pool, directory: Directory, queue: QueueService, clock: Clock
+    ) -> None:
+        self.pool = pool
+        self.directory = directory
+        self.queue = queue
+        self.clock = clock
+        self.wiring = Wiring.from_config(directory.config)
+        self._staff = {s.job_no: s.name for s in directory.config.staff}
+        # Called with a hall id after a committed device event changed what devices show.
+        self.on_change: Callable[[str], None] | None = None
+
+    # --- registry ---------------------------------------------------------------------------
+
+    async def sync_registry(self) -> None:
+        """List every configured device in the registry, with its assignment."""
+        rows = [
+            DeviceRow(
+                hall_id=self.wiring.hall_of_bus(d.bus),
+                bus=d.bus,
+                address=d.address,
+                uid=d.uid.lower() if d.uid else None,
+                device_class=str(d.device_class),
+                firmware=None,
+                boot_id=None,
+                counter_number=d.counter,
+                kiosk=d.kiosk,
+                screen=d.screen,
+                state="unknown",
+                state_since=self.clock.now(),
+                last_seen=None,
+            )
+            for d in self.wiring.devices.values()
+        ]
+        async with self.pool.acquire() as conn:
+            await devices_repo.sync_configured(conn, rows)
+
+    async def registry(self, hall_id: str) -> Registry:
+        self.directory.hall(hall_id)
+        async with self.pool.acquire() as conn:
+            return Registry(
+                await devices_repo.devices_of_hall(conn, hall_id),
+                await devices_repo.alarms_of_hall(conn, hall_id),
+            )
+
+    async def record_alarm(self, alarm: AlarmReport) -> None:
+        if alarm.kind in _REGISTRY_ALARMS:
+            return  # raised by record_report from the stored registry, exactly once
+        hall_id = self.wiring.hall_of_bus(alarm.bus)
+        at = datetime.fromtimestamp(alarm.at, UTC)
+        await devices_repo.add_alarm(
+            self.pool,
+            hall_id=hall_id,
+            bus=alarm.bus,
+            address=alarm.address,
+            uid=alarm.uid,
+            kind=alarm.kind,
+            detail=alarm.detail,
+            at=at,
+        )
+
+    async def record_report(self, report: Report) -> None:
+        """Store what the bridge sees; a new UID at an address or a UID at two addresses
+        raises an alarm (HB1.md §6), once, when the UID at that address changes."""
+        now = self.clock.now()
+
+        async def work(uow: UnitOfWork) -> None:
+            conn = uow.conn
+            for d in report.devices:
+                hall_id = self.wiring.buses[d.bus].hall if d.bus in self.wiring.buses else None
+                if hall_id is None:
+                    continue
+                row = await devices_repo.device(conn, d.bus, d.address, for_update=True)
+                if row is None:
+                    continue
+                if d.uid is not None and row.uid != d.uid:
+                    if row.uid is not None:
+                        await devices_repo.add_alarm(
+                            conn,
+                            hall_id=hall_id,
+                            bus=d.bus,
+                            address=d.address,
+                            uid=d.uid,
+                            kind="uid_changed",
+                            detail=f"{row.uid} -> {d.uid}",
+                            at=now,
+                        )
+                    for other in await devices_repo.addresses_with_uid(
+                        conn, d.uid, d.bus, d.address
+                    ):
+                        await devices_repo.add_alarm(
+                            conn,
+                            hall_id=hall_id,
+                            bus=d.bus,
+                            address=d.address,
+                            uid=d.uid,
+                            kind="duplicate_uid",
+                            detail=f"uid {d.uid} also at {other.bus}/{other.address}",
+                            at=now,
+                        )
+                await devices_repo.update_seen(
+                    conn,
+                    d.bus,
+                    d.address,
+                    uid=d.uid,
+                    firmware=d.firmware,
+                    boot_id=d.boot_id,
+                    state=d.health,
+                    last_seen=None
+                    if d.last_seen is None
+                    else datetime.fromtimestamp(d.last_seen, UTC),
+                    now=now,
+                )
+
+        await run_in_transaction(self.pool, work)
+
+    # --- events -----------------------------------------------------------------------------
+
+    async def handle_event(self, ev: UpEvent) -> EventResult:
+        """Store the event's key and its effect in one transaction; "ok" only after commit."""
+        hall_id = self.wiring.hall_of_bus(ev.bus)
+        device = self.wiring.devices.get((ev.bus, ev.address))
+        now = self.clock.now()
+
+        async def work(uow: UnitOfWork) -> EventResult:
+            conn = uow.conn
+            row = await devices_repo.device(conn, ev.bus, ev.address, for_update=True)
+            if row is None or row.boot_id != ev.boot_id or ev.evt_seq == 1:
+                # §8.3: a new boot_id may collide with keys of a boot 65535 boots ago.
+                await devices_repo.note_boot(conn, ev.uid, ev.boot_id, now)
+            claimed = await devices_repo.claim_event(
+                conn,
+                uid=ev.uid,
+                boot_id=ev.boot_id,
+                evt_seq=ev.evt_seq,
+                hall_id=hall_id,
+                evt_type=ev.evt_type,
+                now=now,
+            )
+            if not claimed:
+                return EventResult("duplicate")
+            mark = len(uow.events)
+            try:
+                async with conn.transaction():  # a savepoint: a refused effect keeps the key
+                    result = await self._effect(uow, hall_id, device, ev, now)
+            except HallError as exc:
+                del uow.events[mark:]
+                result = EventResult(f"rejected:{exc.code}", beep=True)
+            await devices_repo.set_outcome(conn, ev.uid, ev.boot_id, ev.evt_seq, result.outcome)
+            return result
+
+        result, _ = await run_in_transaction(self.pool, work)
+        if result.outcome == "applied" and self.on_change is not None:
+            self.on_change(hall_id)
+        return result
+
+    async def _effect(
+        self, uow: UnitOfWork, hall_id: str, device: Device | None, ev: UpEvent, now: datetime
+    ) -> EventResult:
+        try:
+            event = decode_event(ev.evt_type, ev.data)
+        except (DecodeError, ValueError):
+            log.warning("malformed event 0x%02X from %s/%d", ev.evt_type, ev.bus, ev.address)
+            return EventResult("ignored")
+        if device is None:
+            log.warning("event from unconfigured device %s/%d", ev.bus, ev.address)
+            return EventResult("ignored")
+        actor = f"device:{ev.bus}/{ev.address}"
+        cls = device.device_class
+        if isinstance(event, KeyEvent) and cls is DeviceClass.CALLER and device.counter:
+            return await self._caller_key(uow, hall_id, device.counter, event, actor)
+        if isinstance(event, KeyEvent) and cls is DeviceClass.KIOSK and device.kiosk:
+            return await self._kiosk_key(uow, hall_id, device.kiosk, event, actor)
+        if isinstance(event, RatingEvent | RatingTimeoutEvent) and device.counter:
+            return await self._rating(uow, hall_id, device.counter, event, ev.uid, now)
+        if isinstance(event, FaultEvent):
+            await devices_repo.add_alarm(
+                uow.conn,
+                hall_id=hall_id,
+                bus=ev.bus,
+                address=ev.address,
+                uid=ev.uid,
+                kind="fault",
+                detail=getattr(event.code, "name", str(event.code)),
+                at=now,
+            )
+            return EventResult("applied")
+        if ev.evt_type not in _KNOWN_EVENTS:
+            log.warning("unknown event type 0x%02X from %s/%d", ev.evt_type, ev.bus, ev.address)
+        return EventResult("ignored")
+
+    async def _caller_key(
+        self, uow: UnitOfWork, hall_id: str, counter: int, event: KeyEvent, actor: str
+    ) -> EventResult:
+        found = await repo.counter(uow.conn, hall_id, counter, for_update=True)
+        if found is None:
+            raise NotFound(f"{counter}号窗口不存在", counter=counter)
+        status, _ = found
+        try:
+            steps = plan_key(int(event.key), event.arg, str(status.state))
+        except KeyRefused:
+            return EventResult("rejected:key_refused", beep=True)
+        for step in steps:
+            await self.queue.act(
+                hall_id,
+                counter,
+                CounterAction(step.action),
+                status.clerk or actor,
+                ActionParams(number=step.number, to_counter=step.to_counter, reason=step.reason),
+                uow=uow,
+            )
+        return EventResult("applied")
+
+    async def _kiosk_key(
+        self, uow: UnitOfWork, hall_id: str, kiosk_id: str, event: KeyEvent, actor: str
+    ) -> EventResult:
+        rules = self.directory.hall(hall_id)
+        kiosk = next((k for k in rules.hall.kiosks if k.id == kiosk_id), None)
+        codes = (kiosk.services if kiosk and kiosk.services else None) or [
+            s.code for s in rules.hall.services
+        ]
+        index = int(event.key) - KIOSK_KEY_BASE
+        if not 0 <= index < len(codes):
+            return EventResult("rejected:key_refused", beep=True)
+        await self.queue.issue(
+            IssueTicket(hall_id=hall_id, service_code=codes[index], kiosk=kiosk_id),
+            actor=actor,
+            uow=uow,
+        )
+        return EventResult("applied")
+
+    async def _rating(
+        self,
+        uow: UnitOfWork,
+        hall_id: str,
+        counter: int,
+        event: RatingEvent | RatingTimeoutEvent,
+        uid: str,
+        now: datetime,
+    ) -> EventResult:
+        # §12.4: accepted only for the session this pad was given, i.e. a visit finished here.
+        ticket = await devices_repo.finished_at_counter(
+            uow.conn, hall_id, counter, ticket_of_session(event.session_id)
+        )
+        if ticket is None:
+            return EventResult("rejected:unknown_session")
+        rated = isinstance(event, RatingEvent)
+        stored = await devices_repo.insert_rating(
+            uow.conn,
+            hall_id=hall_id,
+            ticket_id=ticket.id,
+            counter=counter,
+            clerk=ticket.clerk,
+            level=event.level if isinstance(event, RatingEvent) else None,
+            not_rated_reason=None if rated else "timeout",
+            reasons=event.reasons if isinstance(event, RatingEvent) else 0,
+            dims=list(event.dims) if isinstance(event, RatingEvent) and event.dims else None,
+            device_uid=uid,
+            rated_at=now,
+        )
+        return EventResult("applied" if stored else "rejected:already_rated")
+
+    # --- desired state ----------------------------------------------------------------------
+
+    async def desired(self, hall_id: str) -> dict[tuple[str, int], tuple[Request, ...]]:
+        """What every configured device of the hall should show now."""
+        rules = self.directory.hall(hall_id)
+        now = self.clock.now()
+        async with self.pool.acquire() as conn:
+            views = {v.number: v for v in await devices_repo.counter_views(conn, hall_id)}
+            waiting = await repo.waiting_counts(conn, hall_id)
+        out: dict[tuple[str, int], tuple[Request, ...]] = {}
+        for dev in self.wiring.of_hall(hall_id):
+            key = (dev.bus, dev.address)
+            view = views.get(dev.counter) if dev.counter is not None else None
+            if dev.device_class is DeviceClass.STRIP and view is not None:
+                out[key] = strip_requests(view.number, view.state, view.ticket_number)
+            elif dev.device_class is DeviceClass.CALLER and view is not None:
+                counter = rules.counter(view.number)
+                n = sum(waiting.get(s.code, 0) for s in counter.services)
+                out[key] = keypad_requests(view.state, view.ticket_number, n)
+            elif dev.device_class is DeviceClass.PAD and view is not None:
+                matter = None
+                if view.service_code is not None:
+                    matter = rules.service(view.service_code).name
+                out[key] = pad_requests(
+                    PadView(
+                        counter=view.number,
+                        state=view.state,
+                        clerk_no=view.clerk,
+                        clerk_name=self._staff.get(view.clerk or ""),
+                        ticket_id=view.ticket_id,
+                        ticket_number=view.ticket_number,
+                        matter=matter,
+                        last_done_id=view.last_done_id,
+                        last_done_at=view.last_done_at,
+                        last_done_rated=view.last_done_rated,
+                    ),
+                    now,
+                )
+            else:
+                out[key] = ()
+        return out

@@ -1,0 +1,369 @@
+"""SQL for the device registry, device alarms, exactly-once event keys and ratings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+
+# §8.3: keys of a boot_id seen again are from a boot 65535 boots ago, never a re-delivery of
+# this boot's events; anything younger than this is kept so a late duplicate still matches.
+STALE_KEYS_AFTER = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRow:
+    hall_id: str
+    bus: str
+    address: int
+    uid: str | None
+    device_class: str
+    firmware: str | None
+    boot_id: int | None
+    counter_number: int | None
+    kiosk: str | None
+    screen: str | None
+    state: str
+    state_since: datetime
+    last_seen: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmRow:
+    id: int
+    bus: str
+    address: int
+    uid: str | None
+    kind: str
+    detail: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CounterDeviceView:
+    """What a counter's strip, pad and caller need to show."""
+
+    number: int
+    state: str
+    clerk: str | None
+    ticket_id: int | None
+    ticket_number: str | None
+    ticket_state: str | None
+    service_code: str | None
+    last_done_id: int | None  # last ticket finished at this counter
+    last_done_number: str | None
+    last_done_service: str | None
+    last_done_at: datetime | None
+    last_done_rated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedTicket:
+    id: int
+    display_number: str
+    clerk: str | None
+
+
+_DEVICE_COLUMNS = """hall_id, bus, address, uid, device_class, firmware, boot_id, counter_number,
+    kiosk, screen, state::text AS state, state_since, last_seen"""
+
+
+async def sync_configured(conn: asyncpg.Connection, rows: list[DeviceRow]) -> None:
+    """Make the registry list the configured devices (assignment and class from config)."""
+    await conn.executemany(
+        """INSERT INTO devices (hall_id, bus, address, uid, device_class, counter_number, kiosk,
+                                screen)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+           ON CONFLICT (bus, address) DO UPDATE SET hall_id = EXCLUDED.hall_id,
+               device_class = EXCLUDED.device_class, counter_number = EXCLUDED.counter_number,
+               kiosk = EXCLUDED.kiosk, screen = EXCLUDED.screen,
+               uid = COALESCE(devices.uid, EXCLUDED.uid)""",
+        [
+            (
+                r.hall_id,
+                r.bus,
+                r.address,
+                r.uid,
+                r.device_class,
+                r.counter_number,
+                r.kiosk,
+                r.screen,
+            )
+            for r in rows
+        ],
+    )
+
+
+async def device(
+    conn: asyncpg.Connection | asyncpg.Pool, bus: str, address: int, *, for_update: bool = False
+) -> DeviceRow | None:
+    lock = " FOR UPDATE" if for_update else ""
+    r = await conn.fetchrow(
+        f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE bus = $1 AND address = $2{lock}",
+        bus,
+        address,
+    )
+    return None if r is None else DeviceRow(**dict(r))
+
+
+async def devices_of_hall(conn: asyncpg.Connection | asyncpg.Pool, hall_id: str) -> list[DeviceRow]:
+    rows = await conn.fetch(
+        f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE hall_id = $1 ORDER BY bus, address",
+        hall_id,
+    )
+    return [DeviceRow(**dict(r)) for r in rows]
+
+
+async def addresses_with_uid(
+    conn: asyncpg.Connection | asyncpg.Pool, uid: str, bus: str, address: int
+) -> list[DeviceRow]:
+    """Other registry entries that carry ``uid``."""
+    rows = await conn.fetch(
+        f"""SELECT {_DEVICE_COLUMNS} FROM devices
+            WHERE uid = $1 AND NOT (bus = $2 AND address = $3)""",
+        uid,
+        bus,
+        address,
+    )
+    return [DeviceRow(**dict(r)) for r in rows]
+
+
+async def update_seen(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    bus: str,
+    address: int,
+    *,
+    uid: str | None,
+    firmware: str | None,
+    boot_id: int | None,
+    state: str,
+    last_seen: datetime | None,
+    now: datetime,
+) -> None:
+    await conn.execute(
+        """UPDATE devices SET uid = COALESCE($3, uid), firmware = COALESCE($4, firmware),
+               boot_id = COALESCE($5, boot_id),
+               state_since = CASE WHEN state = $6::device_health THEN state_since ELSE $8 END,
+               state = $6::device_health,
+               last_seen = GREATEST(last_seen, $7)
+           WHERE bus = $1 AND address = $2""",
+        bus,
+        address,
+        uid,
+        firmware,
+        boot_id,
+        state,
+        last_seen,
+        now,
+    )
+
+
+async def add_alarm(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    *,
+    hall_id: str,
+    bus: str,
+    address: int,
+    uid: str | None,
+    kind: str,
+    detail: str,
+    at: datetime,
+) -> None:
+    await conn.execute(
+        """INSERT INTO device_alarms (hall_id, bus, address, uid, kind, detail, at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        hall_id,
+        bus,
+        address,
+        uid,
+        kind,
+        detail,
+        at,
+    )
+
+
+async def alarms_of_hall(
+    conn: asyncpg.Connection | asyncpg.Pool, hall_id: str, limit: int = 200
+) -> list[AlarmRow]:
+    rows = await conn.fetch(
+        """SELECT id, bus, address, uid, kind, detail, at FROM device_alarms
+           WHERE hall_id = $1 ORDER BY id DESC LIMIT $2""",
+        hall_id,
+        limit,
+    )
+    return [AlarmRow(**dict(r)) for r in rows]
+
+
+# --- exactly-once keys ---------------------------------------------------------------------
+
+
+async def note_boot(conn: asyncpg.Connection, uid: str, boot_id: int, now: datetime) -> None:
+    """§8.3: forget keys a boot 65535 boots ago left under this boot_id."""
+    await conn.execute(
+        """DELETE FROM device_events_seen
+           WHERE device_uid = $1 AND boot_id = $2 AND processed_at < $3""",
+        uid,
+        boot_id,
+        now - STALE_KEYS_AFTER,
+    )
+
+
+async def claim_event(
+    conn: asyncpg.Connection,
+    *,
+    uid: str,
+    boot_id: int,
+    evt_seq: int,
+    hall_id: str,
+    evt_type: int,
+    now: datetime,
+) -> bool:
+    """Insert the event's key; False if it was stored before (a duplicate: no effect)."""
+    inserted = await conn.fetchval(
+        """INSERT INTO device_events_seen (device_uid, boot_id, evt_seq, hall_id, evt_type,
+                                           outcome, processed_at)
+           VALUES ($1, $2, $3, $4, $5, 'pending', $6)
+           ON CONFLICT (device_uid, boot_id, evt_seq) DO NOTHING
+           RETURNING true""",
+        uid,
+        boot_id,
+        evt_seq,
+        hall_id,
+        evt_type,
+        now,
+    )
+    return bool(inserted)
+
+
+async def set_outcome(
+    conn: asyncpg.Connection, uid: str, boot_id: int, evt_seq: int, outcome: str
+) -> None:
+    await conn.execute(
+        """UPDATE device_events_seen SET outcome = $4
+           WHERE device_uid = $1 AND boot_id = $2 AND evt_seq = $3""",
+        uid,
+        boot_id,
+        evt_seq,
+        outcome,
+    )
+
+
+async def outcome_of(
+    conn: asyncpg.Connection | asyncpg.Pool, uid: str, boot_id: int, evt_seq: int
+) -> str | None:
+    value: str | None = await conn.fetchval(
+        """SELECT outcome FROM device_events_seen
+           WHERE device_uid = $1 AND boot_id = $2 AND evt_seq = $3""",
+        uid,
+        boot_id,
+        evt_seq,
+    )
+    return value
+
+
+# --- ratings -------------------------------------------------------------------------------
+
+
+async def finished_at_counter(
+    conn: asyncpg.Connection, hall_id: str, counter: int, ticket_id: int
+) -> FinishedTicket | None:
+    """The ticket, if it was finished at ``counter`` (the rating session it answers)."""
+    r = await conn.fetchrow(
+        """SELECT t.id, t.display_number, e.actor FROM tickets t
+           JOIN events e ON e.ticket_id = t.id AND e.type = 'ticket.finished'
+                AND e.counter_number = $2
+           WHERE t.hall_id = $1 AND t.id = $3
+           ORDER BY e.seq DESC LIMIT 1""",
+        hall_id,
+        counter,
+        ticket_id,
+    )
+    if r is None:
+        return None
+    return FinishedTicket(r["id"], r["display_number"], r["actor"])
+
+
+async def insert_rating(
+    conn: asyncpg.Connection,
+    *,
+    hall_id: str,
+    ticket_id: int,
+    counter: int,
+    clerk: str | None,
+    level: int | None,
+    not_rated_reason: str | None,
+    reasons: int,
+    dims: list[int] | None,
+    device_uid: str | None,
+    rated_at: datetime,
+) -> bool:
+    """Store the visit's one rating; False if it already has one."""
+    inserted = await conn.fetchval(
+        """INSERT INTO ratings (hall_id, ticket_id, counter_number, clerk, level,
+                                not_rated_reason, reasons, dims, device_uid, rated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           ON CONFLICT (ticket_id) DO NOTHING RETURNING true""",
+        hall_id,
+        ticket_id,
+        counter,
+        clerk,
+        level,
+        not_rated_reason,
+        reasons,
+        dims,
+        device_uid,
+        rated_at,
+    )
+    return bool(inserted)
+
+
+async def ratings_of_ticket(
+    conn: asyncpg.Connection | asyncpg.Pool, ticket_id: int
+) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT * FROM ratings WHERE ticket_id = $1 ORDER BY id", ticket_id
+    )
+    return rows
+
+
+# --- what devices show ---------------------------------------------------------------------
+
+
+async def counter_views(
+    conn: asyncpg.Connection | asyncpg.Pool, hall_id: str
+) -> list[CounterDeviceView]:
+    """Every counter with its active ticket and its last finished ticket (for the pad)."""
+    rows = await conn.fetch(
+        """SELECT c.number, c.state::text AS state, c.clerk,
+                  t.id AS ticket_id, t.display_number AS ticket_number,
+                  t.state::text AS ticket_state, t.service_code,
+                  d.id AS last_done_id, d.display_number AS last_done_number,
+                  d.service_code AS last_done_service, d.finished_at AS last_done_at,
+                  (r.id IS NOT NULL) AS last_done_rated
+           FROM counters c
+           LEFT JOIN tickets t ON t.hall_id = c.hall_id AND t.counter_number = c.number
+                AND t.state IN ('called', 'serving')
+           LEFT JOIN LATERAL (
+                SELECT tt.id, tt.display_number, tt.service_code, tt.finished_at
+                FROM events e JOIN tickets tt ON tt.id = e.ticket_id
+                WHERE e.hall_id = c.hall_id AND e.counter_number = c.number
+                  AND e.type = 'ticket.finished'
+                ORDER BY e.seq DESC LIMIT 1) d ON true
+           LEFT JOIN ratings r ON r.ticket_id = d.id
+           WHERE c.hall_id = $1 AND c.active ORDER BY c.number""",
+        hall_id,
+    )
+    return [CounterDeviceView(**dict(r)) for r in rows]
+
+
+async def waiting_for_counter(
+    conn: asyncpg.Connection | asyncpg.Pool, hall_id: str, services: list[str]
+) -> int:
+    value: int = await conn.fetchval(
+        """SELECT count(*) FROM tickets
+           WHERE hall_id = $1 AND state = 'waiting' AND service_code = ANY($2::text[])""",
+        hall_id,
+        services,
+    )
+    return value

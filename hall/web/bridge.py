@@ -1,0 +1,495 @@
+"""The hall's side of the firmware bridge: device events in, desired device state out.
+
+``setup_bridge(app)`` adds the bridge websocket (/api/v1/bridge, for an edge PC running
+``hall bridge``), the device registry API, and a hub that
+
+- runs the bridge in-process when the config names buses (unless ``HALL_BRIDGE=remote``),
+- recomputes the desired state of a hall's devices after every committed change (the
+  ``hall_events`` NOTIFY that every use case sends, and device events that changed ratings),
+  and pushes the devices whose state changed to the in-process bridge and to remote bridges.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from aiohttp import WSMsgType, web
+from pydantic import BaseModel, Field
+
+from firmware_bridge.bridge import (
+    AlarmReport,
+    Bridge,
+    BusSpec,
+    DeviceSpec,
+    InMemoryLink,
+    Report,
+    UpEvent,
+    requests_to_json,
+)
+from firmware_bridge.messages import Request
+from firmware_bridge.transport import Backoff
+from hall.config.models import HallConfig
+from hall.domain.errors import Forbidden, InvalidInput, NotFound, Unavailable
+from hall.services.devices import WIRE_CLASS, DeviceService
+from hall.storage.uow import NOTIFY_CHANNEL
+from hall.web.routes import Access, Route, register
+from hall.web.state import CLOCK, DIRECTORY, POOL, QUEUE
+
+log = logging.getLogger(__name__)
+
+BridgeMode = Literal["auto", "inprocess", "remote", "off"]
+MAX_BRIDGE_MESSAGE = 64 * 1024
+
+
+@dataclass
+class BridgeSettings:
+    """``mode``: auto = in-process when the config names buses; remote = only edge bridges."""
+
+    mode: BridgeMode = field(default_factory=lambda: _mode(os.environ.get("HALL_BRIDGE", "auto")))
+    backoff: Backoff | None = None  # serial reconnect backoff of the in-process bridge
+    report_interval_s: float = 2.0
+    listen_retry_s: tuple[float, float] = (0.1, 5.0)
+
+
+def _mode(value: str) -> BridgeMode:
+    if value not in ("auto", "inprocess", "remote", "off"):
+        raise ValueError(f"HALL_BRIDGE must be auto, inprocess, remote or off, not {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def bridge_specs(config: HallConfig) -> tuple[list[BusSpec], list[DeviceSpec]]:
+    """The bridge's view of the config's buses and devices."""
+    buses = [
+        BusSpec(
+            name=b.name,
+            url=b.url,
+            baud=b.baudrate,
+            poll_interactive_s=b.options.poll_interactive_ms / 1000,
+            poll_display_s=b.options.poll_display_ms / 1000,
+        )
+        for b in config.buses
+    ]
+    devices = [
+        DeviceSpec(
+            bus=d.bus,
+            address=d.address,
+            device_class=WIRE_CLASS[d.device_class],
+            uid=bytes.fromhex(d.uid) if d.uid else None,
+        )
+        for d in config.devices
+    ]
+    return buses, devices
+
+
+class _RemoteSession:
+    """One edge bridge connected over the websocket."""
+
+    def __init__(self, hall_id: str, ws: web.WebSocketResponse) -> None:
+        self.hall_id = hall_id
+        self.ws = ws
+        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=4096)
+
+    def send(self, message: dict[str, Any]) -> None:
+        try:
+            self.queue.put_nowait(json.dumps(message, ensure_ascii=False))
+        except asyncio.QueueFull:
+            log.warning("bridge session of %s too slow; closing", self.hall_id)
+            self.queue = asyncio.Queue(maxsize=1)
+            self.queue.put_nowait("")  # empty string: the writer closes the socket
+
+    async def writer(self) -> None:
+        while True:
+            text = await self.queue.get()
+            if not text:
+                await self.ws.close()
+                return
+            await self.ws.send_str(text)
+
+
+class BridgeHub:
+    """Per-app: the device service, the in-process bridge, remote sessions, desired state."""
+
+    def __init__(self, app: web.Application, settings: BridgeSettings) -> None:
+        self.app = app
+        self.settings = settings
+        self._service: DeviceService | None = None
+        self.bridge: Bridge | None = None
+        self.sessions: set[_RemoteSession] = set()
+        self.bus_stats: dict[str, dict[str, float | int | None]] = {}
+        self._pushed: dict[tuple[str, int], tuple[Request, ...]] = {}
+        self._dirty: dict[str, asyncio.Event] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._listener: asyncio.Task[None] | None = None
+        self._report: Report | None = None
+        self._report_wake = asyncio.Event()
+        self._reporter: asyncio.Task[None] | None = None
+        self.pushes = 0
+
+    @property
+    def service(self) -> DeviceService:
+        if self._service is None:
+            raise Unavailable("设备服务未启动")
+        return self._service
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = self.app
+        self._service = DeviceService(app[POOL], app[DIRECTORY], app[QUEUE], app[CLOCK])
+        self.service.on_change = self.mark
+        await self.service.sync_registry()
+        config = app[DIRECTORY].config
+        self._reporter = asyncio.create_task(self._report_writer(), name="bridge-registry")
+        self._listener = asyncio.create_task(self._listen(), name="bridge-listen")
+        mode = self.settings.mode
+        if config.buses and mode in ("auto", "inprocess"):
+            buses, devices = bridge_specs(config)
+            bridge = Bridge(
+                buses,
+                devices,
+                backoff=self.settings.backoff,
+                report_interval_s=self.settings.report_interval_s,
+            )
+            bridge.connect(
+                InMemoryLink(self.service.handle_event, self.service.record_alarm, self.on_report)
+            )
+            self.bridge = bridge
+            await bridge.start()
+        for hall_id in {b.hall for b in config.buses}:
+            self.mark(hall_id)
+
+    async def stop(self) -> None:
+        for session in list(self.sessions):
+            with contextlib.suppress(Exception):
+                await session.ws.close(code=1001, message=b"server shutdown")
+        if self.bridge is not None:
+            await self.bridge.stop()
+        tasks = [t for t in (self._listener, self._reporter) if t is not None]
+        tasks += list(self._workers.values()) + list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- registry reports -------------------------------------------------------------------
+
+    def on_report(self, report: Report) -> None:
+        """Keep the newest report; one writer stores it (a slow database skips old ones)."""
+        self.bus_stats.update(report.buses)
+        self._report = report
+        self._report_wake.set()
+
+    async def _report_writer(self) -> None:
+        while True:
+            await self._report_wake.wait()
+            self._report_wake.clear()
+            report, self._report = self._report, None
+            if report is None:
+                continue
+            try:
+                await self.service.record_report(report)
+            except Exception:
+                log.exception("device registry update failed")
+
+    # --- desired state ----------------------------------------------------------------------
+
+    def mark(self, hall_id: str) -> None:
+        """Recompute the hall's desired device state soon (bursts coalesce)."""
+        if not self.service.wiring.buses_of_hall(hall_id):
+            return
+        event = self._dirty.get(hall_id)
+        if event is None:
+            event = self._dirty[hall_id] = asyncio.Event()
+            self._workers[hall_id] = asyncio.create_task(
+                self._worker(hall_id, event), name=f"bridge-desired-{hall_id}"
+            )
+        event.set()
+
+    async def _worker(self, hall_id: str, dirty: asyncio.Event) -> None:
+        while True:
+            await dirty.wait()
+            dirty.clear()
+            try:
+                desired = await self.service.desired(hall_id)
+            except Exception:
+                log.exception("desired device state of %s failed", hall_id)
+                await asyncio.sleep(1.0)
+                dirty.set()
+                continue
+            for (bus, address), commands in desired.items():
+                if self._pushed.get((bus, address)) == commands:
+                    continue
+                self._pushed[(bus, address)] = commands
+                self._push(hall_id, bus, address, commands)
+
+    def _push(self, hall_id: str, bus: str, address: int, commands: tuple[Request, ...]) -> None:
+        self.pushes += 1
+        if self.bridge is not None:
+            self.bridge.apply_desired(bus, address, commands)
+        message = _desired_message(bus, address, commands)
+        for session in self.sessions:
+            if session.hall_id == hall_id:
+                session.send(message)
+
+    def send_all(self, session: _RemoteSession) -> None:
+        """A (re)connected bridge gets the whole desired state of its hall."""
+        for (bus, address), commands in self._pushed.items():
+            if self.service.wiring.buses.get(bus) is not None and (
+                self.service.wiring.hall_of_bus(bus) == session.hall_id
+            ):
+                session.send(_desired_message(bus, address, commands))
+
+    async def set_address(self, hall_id: str, bus: str, uid: bytes, address: int) -> None:
+        if self.service.wiring.hall_of_bus(bus) != hall_id:
+            raise NotFound(f"总线 {bus} 不属于大厅 {hall_id}", bus=bus)
+        if self.bridge is not None and bus in self.bridge.bus_specs:
+            await self.bridge.set_address(bus, uid, address)
+            return
+        sessions = [s for s in self.sessions if s.hall_id == hall_id]
+        if not sessions:
+            raise Unavailable("设备网关未连接")
+        for s in sessions:
+            s.send({"type": "set_address", "bus": bus, "uid": uid.hex(), "address": address})
+
+    # --- LISTEN hall_events -----------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        first, largest = self.settings.listen_retry_s
+        delay = first
+        pool = self.app[POOL]
+        while True:
+            try:
+                async with pool.acquire() as conn:
+                    await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+                    delay = first
+                    for hall_id in {b.hall for b in self.service.wiring.buses.values()}:
+                        self.mark(hall_id)  # catch up on changes missed while not listening
+                    try:
+                        while True:
+                            await asyncio.sleep(5.0)
+                            await conn.fetchval("SELECT 1")
+                    finally:
+                        with contextlib.suppress(Exception):
+                            await conn.remove_listener(NOTIFY_CHANNEL, self._on_notify)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("bridge LISTEN failed (%s); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, largest)
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            hall_id = json.loads(payload)["hall"]
+        except (ValueError, KeyError, TypeError):
+            return
+        if isinstance(hall_id, str):
+            self.mark(hall_id)
+
+
+def _desired_message(bus: str, address: int, commands: tuple[Request, ...]) -> dict[str, Any]:
+    return {
+        "type": "desired",
+        "bus": bus,
+        "address": address,
+        "commands": requests_to_json(commands),
+    }
+
+
+BRIDGE = web.AppKey("bridge_hub", BridgeHub)
+
+
+# --- HTTP -----------------------------------------------------------------------------------
+
+
+class SetAddressBody(BaseModel):
+    bus: str = Field(min_length=1, max_length=32)
+    uid: str = Field(pattern=r"^[0-9A-Fa-f]{16}$")
+    address: int = Field(ge=1, le=0xF0)
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else str(value.isoformat())
+
+
+async def list_devices(request: web.Request) -> web.Response:
+    hub = request.app[BRIDGE]
+    hall_id = request.match_info["hall"]
+    registry = await hub.service.registry(hall_id)
+    buses = {b.name for b in hub.service.wiring.buses_of_hall(hall_id)}
+    body = {
+        "devices": [
+            {
+                "bus": d.bus,
+                "address": d.address,
+                "class": d.device_class,
+                "uid": d.uid,
+                "firmware": d.firmware,
+                "boot_id": d.boot_id,
+                "counter": d.counter_number,
+                "kiosk": d.kiosk,
+                "screen": d.screen,
+                "state": d.state,
+                "state_since": _iso(d.state_since),
+                "last_seen": _iso(d.last_seen),
+            }
+            for d in registry.devices
+        ],
+        "alarms": [
+            {
+                "id": a.id,
+                "bus": a.bus,
+                "address": a.address,
+                "uid": a.uid,
+                "kind": a.kind,
+                "detail": a.detail,
+                "at": _iso(a.at),
+            }
+            for a in registry.alarms
+        ],
+        "buses": {name: stats for name, stats in hub.bus_stats.items() if name in buses},
+    }
+    return web.json_response(body, dumps=lambda v: json.dumps(v, ensure_ascii=False))
+
+
+async def set_address(request: web.Request) -> web.Response:
+    from hall.web.api import parse_body
+
+    body = await parse_body(request, SetAddressBody)
+    await request.app[BRIDGE].set_address(
+        request.match_info["hall"], body.bus, bytes.fromhex(body.uid), body.address
+    )
+    return web.json_response({"sent": True}, status=202)
+
+
+async def bridge_socket(request: web.Request) -> web.StreamResponse:
+    """GET /api/v1/bridge: an edge bridge's link (JSON messages, see docs/hardware.md)."""
+    principal = request["principal"]
+    if principal.kind != "bridge" or not principal.halls:
+        raise Forbidden("需要设备网关（bridge）令牌")
+    hub = request.app[BRIDGE]
+    hall_id = principal.halls[0]
+    ws = web.WebSocketResponse(max_msg_size=MAX_BRIDGE_MESSAGE, heartbeat=10.0)
+    await ws.prepare(request)
+    session = _RemoteSession(hall_id, ws)
+    writer = asyncio.create_task(session.writer(), name=f"bridge-writer-{hall_id}")
+    hub.sessions.add(session)
+    try:
+        async for msg in ws:
+            if msg.type is not WSMsgType.TEXT:
+                break
+            try:
+                data = json.loads(msg.data)
+                kind = data["type"]
+            except (ValueError, KeyError, TypeError):
+                await ws.close(code=4400, message=b"bad message")
+                break
+            await _on_message(hub, session, kind, data)
+    finally:
+        hub.sessions.discard(session)
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
+    return ws
+
+
+async def _on_message(
+    hub: BridgeHub, session: _RemoteSession, kind: str, data: dict[str, Any]
+) -> None:
+    wiring = hub.service.wiring
+    if kind == "hello":
+        session.send({"type": "welcome", "hall": session.hall_id})
+        hub.send_all(session)
+        return
+    if kind == "report":
+        report = Report.from_json(data["report"])
+        own = [d for d in report.devices if wiring.buses.get(d.bus) is not None]
+        own = [d for d in own if wiring.hall_of_bus(d.bus) == session.hall_id]
+        hub.on_report(Report(tuple(own), report.buses))
+        return
+    item_id = data.get("id")
+    try:
+        if kind == "event":
+            event = UpEvent.from_json(data["event"])
+            _check_bus(hub, session, event.bus)
+            result = await hub.service.handle_event(event)
+            session.send(
+                {"type": "ack", "id": item_id, "outcome": result.outcome, "beep": result.beep}
+            )
+        elif kind == "alarm":
+            alarm = AlarmReport.from_json(data["alarm"])
+            _check_bus(hub, session, alarm.bus)
+            await hub.service.record_alarm(alarm)
+            session.send({"type": "ack", "id": item_id, "outcome": "applied"})
+    except (InvalidInput, NotFound, Forbidden) as exc:
+        # Nothing will ever make it acceptable: acknowledge so the edge queue moves on.
+        log.warning("bridge item %s of %s refused: %s", item_id, session.hall_id, exc)
+        session.send({"type": "ack", "id": item_id, "outcome": f"refused:{exc.code}"})
+    except Exception:
+        log.exception("bridge item %s of %s failed", item_id, session.hall_id)
+        session.send({"type": "nack", "id": item_id})
+
+
+def _check_bus(hub: BridgeHub, session: _RemoteSession, bus: str) -> None:
+    if hub.service.wiring.hall_of_bus(bus) != session.hall_id:
+        raise Forbidden(f"总线 {bus} 不属于本网关的大厅")
+
+
+ROUTES = [
+    Route(
+        "GET",
+        "/api/v1/bridge",
+        bridge_socket,
+        "bridge",
+        "设备网关链路（WebSocket）：设备事件上行，设备期望状态下行",
+        Access.DEVICE,
+        tags=("devices",),
+        in_openapi=False,
+    ),
+    Route(
+        "GET",
+        "/api/v1/halls/{hall}/devices",
+        list_devices,
+        "devices",
+        "串口设备登记：状态、最后在线、固件、告警与总线计数",
+        Access.MANAGER,
+        tags=("devices",),
+    ),
+    Route(
+        "POST",
+        "/api/v1/halls/{hall}/devices/set-address",
+        set_address,
+        "device_set_address",
+        "按 UID 设置设备地址（SET_ADDRESS 广播）",
+        Access.ADMIN,
+        body=SetAddressBody,
+        tags=("devices",),
+    ),
+]
+
+
+def setup_bridge(app: web.Application, settings: BridgeSettings | None = None) -> None:
+    """Add the bridge websocket, the device API and the hub's lifecycle to the app."""
+    hub = BridgeHub(app, settings or BridgeSettings())
+    app[BRIDGE] = hub
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+
+    app.cleanup_ctx.append(lifecycle)
+    register(app, ROUTES)
