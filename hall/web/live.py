@@ -25,7 +25,7 @@ from typing import Any
 import asyncpg
 from aiohttp import WSMsgType, web
 
-from hall.domain.errors import InvalidInput
+from hall.domain.errors import Forbidden, InvalidInput
 from hall.domain.tickets import Event
 from hall.storage import repo
 from hall.storage.uow import NOTIFY_CHANNEL
@@ -414,6 +414,9 @@ async def live_socket(request: web.Request) -> web.StreamResponse:
     hall_id = request.match_info["hall"]
     request.app[DIRECTORY].hall(hall_id)  # 404 before the upgrade
     channel = parse_channel(request, hall_id)
+    if channel == "dashboard" and getattr(request.get("principal"), "kind", None) != "staff":
+        # Dashboard events name clerks and carry free-text reasons: staff only.
+        raise Forbidden("dashboard 频道仅限工作人员使用")
     ws = web.WebSocketResponse(
         max_msg_size=MAX_CLIENT_MESSAGE,
         timeout=hub.settings.close_timeout_s,

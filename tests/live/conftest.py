@@ -53,10 +53,12 @@ def hub_of(client: Client) -> LiveHub:
     return client.app[LIVE]
 
 
-async def subscribe(client: Client, channel: str = "display", name: str = "") -> Subscriber:
-    """A subscriber authenticated as the hall's display device."""
+async def subscribe(
+    client: Client, channel: str = "display", name: str = "", *, as_staff: bool = False
+) -> Subscriber:
+    """A subscriber authenticated as the hall's display device (or the client's admin)."""
     url = str(client.make_url(f"/api/v1/halls/test/live?channel={channel}"))
-    headers = DISPLAY_TOKENS[id(client)].headers
+    headers = {} if as_staff else DISPLAY_TOKENS[id(client)].headers
     return await Subscriber(client.session, url, name=name, headers=headers).connect()
 
 

@@ -79,12 +79,16 @@ async def test_deltas_fold_to_the_server_state_for_every_action(live_client: Cli
 
 
 async def test_dashboard_channel_carries_full_events(live_client: Client) -> None:
-    dash = await subscribe(live_client, "dashboard")
+    dash = await subscribe(live_client, "dashboard", as_staff=True)
     await open_counters(live_client, 1)
     await dash.wait_seq(1)
-    assert dash.events[0]["event"]["actor"] == "anonymous" or dash.events[0]["event"]["actor"]
+    assert dash.events[0]["event"]["actor"] == "live-admin"
     assert dash.events[0]["event"]["details"] == {"clerk": "c001"}
     await dash.close()
+    # Display devices do not get clerks' names and reasons.
+    url = "/api/v1/halls/test/live?channel=dashboard"
+    resp = await live_client.get(url, headers=DISPLAY_TOKENS[id(live_client)].headers)
+    assert resp.status == 403
 
 
 async def test_display_reconnecting_during_a_burst_of_50_calls_ends_with_server_state(
