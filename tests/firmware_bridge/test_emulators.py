@@ -24,7 +24,9 @@ from firmware_bridge.emulators.line import LineEndpoint
 from firmware_bridge.emulators.pad import MAINTENANCE, THANKS, PadEmulator
 from firmware_bridge.emulators.printer import PAPER_NEAR_END, EscPosPrinter
 from firmware_bridge.messages import (
+    BitmapRequest,
     BootEvent,
+    BrightnessRequest,
     ConfigItem,
     ConfigReply,
     ConfigRequest,
@@ -604,3 +606,38 @@ async def test_emulator_attached_to_a_socket_url_reconnects_like_a_cable() -> No
     finally:
         server.close()
         await server.wait_closed()
+
+
+def test_evt_seq_wraps_from_ffff_to_1_and_acks_follow_the_wrap(fake_clock: FakeClock) -> None:
+    kiosk = KioskEmulator(0x30, clock=fake_clock, fifo_size=32)
+    seq = 1
+    acked = 0
+    # Drive 65 534 events through the FIFO in batches, acknowledging each batch.
+    while acked < 0xFFF0:
+        for _ in range(30):
+            kiosk.queue_event(KeyEvent(KeyCode(0x80)))
+        acked = kiosk.pending_events[-1].evt_seq
+        seq = seq % 255 + 1
+        poll(kiosk, acked, seq=seq)
+    while not kiosk.pending_events or kiosk.pending_events[-1].evt_seq != 2:
+        kiosk.queue_event(KeyEvent(KeyCode(0x80)))
+    tail = [q.evt_seq for q in kiosk.pending_events][-4:]
+    assert tail == [0xFFFE, 0xFFFF, 1, 2]  # 0 is never used
+    # An ack of 1 (after the wrap) also covers 0xFFFE and 0xFFFF.
+    reply = poll(kiosk, 1, seq=seq % 255 + 1)
+    assert (reply.evt_seq, reply.pending) == (2, 1)
+
+
+def test_bitmap_chunks_in_order_complete_an_image(fake_clock: FakeClock) -> None:
+    strip = StripEmulator(0x03, clock=fake_clock)
+    w, h = 16, 2  # 2 bytes per row, 4 bytes in all
+    first = BitmapRequest(0, 0, 0, w, h, 0, b"\xff\x00")
+    rest = BitmapRequest(0, 0, 0, w, h, 2, b"\x0f\xf0")
+    assert status_of(strip, message(0x03, rest, seq=1)) == Status.BAD_PARAM  # out of order
+    assert status_of(strip, message(0x03, first, seq=2)) == Status.OK
+    assert strip.bitmap(0) is None  # not drawn before the last chunk
+    assert status_of(strip, message(0x03, rest, seq=3)) == Status.OK
+    image = strip.bitmap(0)
+    assert image is not None and image.data == b"\xff\x00\x0f\xf0"
+    assert status_of(strip, message(0x03, BrightnessRequest(2), seq=4)) == Status.OK
+    assert strip.brightness == 2

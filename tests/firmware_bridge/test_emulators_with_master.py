@@ -46,7 +46,8 @@ class Hall:
 @pytest.fixture
 async def hall() -> AsyncIterator[Hall]:
     h = Hall()
-    _, h.endpoint, h.pair = await start_bus_on_pty(h.strip, h.pad, h.caller)
+    # 2 ms turnaround: the earliest a real device may answer (§7.1, ≥ 1.75 ms).
+    _, h.endpoint, h.pair = await start_bus_on_pty(h.strip, h.pad, h.caller, reply_delay_s=0.002)
     transport, _ = await open_serial(h.pair.slave_path, lambda: h.master.link)
     h.master.add_device(0x03, DeviceClass.STRIP)
     h.master.add_device(0x05, DeviceClass.PAD)
