@@ -25,7 +25,7 @@ from typing import Any
 import asyncpg
 from aiohttp import WSMsgType, web
 
-from hall.domain.errors import Forbidden, InvalidInput
+from hall.domain.errors import Forbidden, InvalidInput, Unavailable
 from hall.domain.tickets import Event
 from hall.storage import repo
 from hall.storage.uow import NOTIFY_CHANNEL
@@ -128,7 +128,7 @@ class LiveHub:
         self._tasks: set[asyncio.Task[None]] = set()
         self._listener: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
-        self._closing = False
+        self.closing = False  # shutting down: no new subscribers
         self.listening = asyncio.Event()  # set while the LISTEN connection is up
         self.listener_pid: int | None = None  # server pid of the LISTEN connection
 
@@ -140,7 +140,7 @@ class LiveHub:
 
     async def close_clients(self) -> None:
         """Close every websocket with 1001 so browsers reconnect elsewhere."""
-        self._closing = True
+        self.closing = True
         clients = [c for h in self._halls.values() for c in h.clients]
         await asyncio.gather(
             *(self._close(c, CLOSE_GOING_AWAY, "服务器正在重启") for c in clients),
@@ -148,7 +148,7 @@ class LiveHub:
         )
 
     async def stop(self) -> None:
-        self._closing = True
+        self.closing = True
         tasks = [t for t in (self._listener, self._ticker) if t is not None]
         tasks += [h.task for h in self._halls.values() if h.task is not None]
         tasks += list(self._tasks)
@@ -413,6 +413,8 @@ async def live_socket(request: web.Request) -> web.StreamResponse:
     hub = request.app[LIVE]
     hall_id = request.match_info["hall"]
     request.app[DIRECTORY].hall(hall_id)  # 404 before the upgrade
+    if hub.closing:
+        raise Unavailable("服务器正在重启，请稍后重新连接")
     channel = parse_channel(request, hall_id)
     if channel == "dashboard" and getattr(request.get("principal"), "kind", None) != "staff":
         # Dashboard events name clerks and carry free-text reasons: staff only.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import statistics
 import time
@@ -11,6 +12,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from hall.domain.tickets import CounterState
 from hall.web.live import CLOSE_GOING_AWAY, CLOSE_HEARTBEAT
 from tests.live.conftest import (
     DISPLAY_TOKENS,
@@ -158,6 +160,26 @@ async def test_a_seq_gap_triggers_a_resync(live_client: Client, lost: str) -> No
     assert sub.resyncs_sent == 1
     assert len(sub.snapshot_seqs) == 2
     assert hub_of(live_client).stats.resyncs == 1
+    assert sub.state == final
+    await sub.close()
+
+
+async def test_a_state_out_of_step_is_replaced_by_a_fresh_snapshot(live_client: Client) -> None:
+    sub = await subscribe(live_client)
+    await open_counters(live_client, 1)
+    await issue(live_client)
+    await sub.wait_seq(2)
+    hub = hub_of(live_client)
+    state = hub._halls["test"].state
+    # Corrupt the hub's copy: it believes counter 1 is closed, so the call cannot be folded.
+    state._status[1] = dataclasses.replace(state._status[1], state=CounterState.CLOSED)
+    status, _ = await act(live_client, 1, "call_next")
+    assert status == 200
+    final = await server_snapshot(live_client)
+    await sub.wait_for(lambda s: len(s.snapshot_seqs) == 2)
+    assert hub.stats.resets == 1
+    assert sub.snapshot_seqs[1] == final["seq"]
+    assert sub.resyncs_sent == 0
     assert sub.state == final
     await sub.close()
 
