@@ -151,6 +151,11 @@ class Hb1Device:
 
     device_class: DeviceClass = DeviceClass.STRIP
     model = "HB1-EMU"
+    # INFO display geometry; the display classes override these.
+    regions = 0
+    rows = 0
+    width_px = 0
+    height_px = 0
     class_commands: frozenset[Command] = frozenset()
     caps = Caps.NONE
     fonts = Fonts.GB2312 | Fonts.GBK
@@ -184,11 +189,10 @@ class Hb1Device:
         self.address = address
         self.switch_address = address if address_fixed else UNASSIGNED_ADDR
         self.address_fixed = address_fixed
-        self.uid = (
-            uid
-            if uid is not None
-            else bytes((0x48, 0x42, int(self.device_class), 0, 0, 0, 0, address))
-        )
+        # Default UID "HB", class, address: unique on one emulated bus and stable across runs,
+        # so the host's registry does not raise a UID-change alarm when the emulator restarts.
+        default_uid = bytes((0x48, 0x42, int(self.device_class), 0, 0, 0, 0, address))
+        self.uid = uid if uid is not None else default_uid
         if len(self.uid) != 8:
             raise ValueError("uid must be 8 bytes")
         self.clock = clock
@@ -214,6 +218,7 @@ class Hb1Device:
         self._host_lost_latched = False
         self._last_unicast = 0.0
         self._cache: _CacheEntry | None = None
+        self._pending_reset = False
         self.indication: Indication | None = None
         self.boot(BootReason.POWER_ON)
 
@@ -464,11 +469,6 @@ class Hb1Device:
             model=self.model,
         )
 
-    regions = 0
-    rows = 0
-    width_px = 0
-    height_px = 0
-
     def _set_address(self, request: SetAddressRequest) -> Reply:
         # Unicast path (broadcast goes through the same code but nobody hears the status).
         if request.uid != self.uid:
@@ -485,8 +485,6 @@ class Hb1Device:
             self.address = self.switch_address
         self._pending_reset = True
         return StatusReply()
-
-    _pending_reset = False
 
     def _after_reply(self) -> None:
         # RESET: the reply goes out first, the reboot follows (§10.1).
