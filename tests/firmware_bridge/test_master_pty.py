@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -13,6 +13,7 @@ from firmware_bridge.emulators.base import Hb1Device, RequestLog
 from firmware_bridge.emulators.bus import start_bus_on_pty
 from firmware_bridge.emulators.display import StripEmulator
 from firmware_bridge.emulators.keypad import CallerEmulator
+from firmware_bridge.emulators.line import LineEndpoint
 from firmware_bridge.emulators.pad import PadEmulator
 from firmware_bridge.health import DeviceHealth
 from firmware_bridge.master import AlarmKind, BusMaster, DeviceEvent
@@ -53,10 +54,9 @@ class Harness:
 
 
 @pytest.fixture
-async def pty_master() -> AsyncIterator[Callable[[list[Hb1Device]], asyncio.Future[Harness]]]:
-    cleanups: list[Callable[[], asyncio.Future[None] | object]] = []
+async def pty_master() -> AsyncIterator[Callable[[list[Hb1Device]], Awaitable[Harness]]]:
     harnesses: list[tuple[Harness, SerialLink]] = []
-    endpoints = []
+    endpoints: list[LineEndpoint] = []
 
     async def start(devices: list[Hb1Device]) -> Harness:
         _, endpoint, pair = await start_bus_on_pty(*devices, baud=BAUD, reply_delay_s=0.002)
@@ -93,13 +93,12 @@ async def pty_master() -> AsyncIterator[Callable[[list[Hb1Device]], asyncio.Futu
         master.start()
         return harness
 
-    yield start  # type: ignore[misc]
+    yield start
     for harness, serial in harnesses:
         await harness.master.stop()
         await serial.close()
     for endpoint in endpoints:
         await endpoint.close()
-    del cleanups
 
 
 def sixteen_interactive() -> list[Hb1Device]:
@@ -107,7 +106,7 @@ def sixteen_interactive() -> list[Hb1Device]:
 
 
 async def test_sixteen_devices_at_9600_poll_cycle_matches_line_time(
-    pty_master: Callable[[list[Hb1Device]], asyncio.Future[Harness]],
+    pty_master: Callable[[list[Hb1Device]], Awaitable[Harness]],
 ) -> None:
     h = await pty_master(sixteen_interactive())
     # Start-up: every device answers, is identified, and its BOOT event is committed and acked.
@@ -141,7 +140,7 @@ async def test_sixteen_devices_at_9600_poll_cycle_matches_line_time(
 
 
 async def test_key_press_reaches_the_application_within_a_second(
-    pty_master: Callable[[list[Hb1Device]], asyncio.Future[Harness]],
+    pty_master: Callable[[list[Hb1Device]], Awaitable[Harness]],
 ) -> None:
     devices = sixteen_interactive()
     h = await pty_master(devices)
@@ -163,7 +162,7 @@ async def test_key_press_reaches_the_application_within_a_second(
 
 
 async def test_reboot_and_silence_over_pty_resync_the_desired_state(
-    pty_master: Callable[[list[Hb1Device]], asyncio.Future[Harness]],
+    pty_master: Callable[[list[Hb1Device]], Awaitable[Harness]],
 ) -> None:
     strip = StripEmulator(0x03)
     pad = PadEmulator(0x05)
