@@ -453,15 +453,20 @@ class BusMaster:
             job = self._next_job()
             # Alternate when both are waiting: commands never starve polls (key latency) and a
             # saturated poll schedule never starves commands.
-            if job is not None and (poll_dev is None or self._last_was_poll):
-                heapq.heappop(self._queue)
-                self._last_was_poll = False
-                await self._run_job(job)
-            elif poll_dev is not None:
-                self._last_was_poll = True
-                await self._poll(poll_dev)
-            else:
-                await self._sleep_until(self._next_due())
+            try:
+                if job is not None and (poll_dev is None or self._last_was_poll):
+                    heapq.heappop(self._queue)
+                    self._last_was_poll = False
+                    await self._run_job(job)
+                elif poll_dev is not None:
+                    self._last_was_poll = True
+                    await self._poll(poll_dev)
+                else:
+                    await self._sleep_until(self._next_due())
+            except Exception:
+                # One bad reply or a bug in one device's handling must not silence the bus.
+                _LOGGER.exception("%s: bus step failed", self.name)
+                await asyncio.sleep(timing.LINK_DOWN_RETRY_S)
 
     def _next_job(self) -> _Job | None:
         while self._queue:

@@ -9,6 +9,7 @@ import random
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -725,3 +726,25 @@ async def test_config_changed_locally_rereads_info_without_resync(
     polls = master.device(3).polls
     await bus.until(lambda: master.device(3).polls > polls + 2)
     assert master.device(3).resyncs == 1
+
+
+async def test_a_failing_step_does_not_stop_the_bus(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    master, bus, (strip, _) = make_bus((3, STRIP), (7, CALLER), start=False)
+    real = master._handle_poll_reply
+    broken = {3}
+
+    async def flaky(dev: Any, reply: PollReply) -> None:
+        if dev.addr in broken:
+            broken.clear()
+            raise RuntimeError("bug in a handler")
+        await real(dev, reply)
+
+    monkeypatch.setattr(master, "_handle_poll_reply", flaky)
+    master.start()
+    await bus.until(lambda: not broken and master.device(7).polls > 3)
+    assert "bus step failed" in caplog.text
+    await bus.until(lambda: not strip.fifo)  # the strip's event is processed on a later poll
