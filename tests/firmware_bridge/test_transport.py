@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import serial
+from serial import rfc2217
 
 from firmware_bridge.pty import VirtualPort, open_fd_connection, open_pty
 from firmware_bridge.transport import (
@@ -245,3 +248,69 @@ async def test_pty_master_sees_eof_free_line_while_host_port_closed() -> None:
         dev_w.close()
     finally:
         pair.close()
+
+
+class Rfc2217LoopServer:
+    """A minimal RFC 2217 serial server whose serial port is pyserial's loopback."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        self.listener.settimeout(0.05)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                self._session(conn)
+
+    def _session(self, conn: socket.socket) -> None:
+        port = serial.serial_for_url("loop://", timeout=0)
+        manager = rfc2217.PortManager(port, _SocketWriter(conn))
+        conn.settimeout(0.02)
+        while not self.stop.is_set():
+            try:
+                data = conn.recv(1024)
+                if not data:
+                    return
+                for chunk in manager.filter(data):
+                    port.write(chunk)
+            except TimeoutError:
+                pass
+            pending = port.read(port.in_waiting or 1)
+            if pending:
+                conn.sendall(b"".join(manager.escape(pending)))
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=2)
+        self.listener.close()
+
+
+class _SocketWriter:
+    def __init__(self, conn: socket.socket) -> None:
+        self._conn = conn
+
+    def write(self, data: bytes) -> None:
+        self._conn.sendall(data)
+
+
+# pyserial's RFC 2217 client still uses the deprecated Thread.setName()/setDaemon().
+@pytest.mark.filterwarnings("ignore:set(Name|Daemon):DeprecationWarning")
+async def test_rfc2217_url_round_trip_through_a_serial_server() -> None:
+    server = Rfc2217LoopServer()
+    rec = Recorder()
+    try:
+        url = f"rfc2217://127.0.0.1:{server.port}"
+        async with SerialLink(url, rec.on_data, backoff=FAST) as link:
+            await wait_connected(link)
+            link.write(BINARY)
+            assert await rec.wait_data(len(BINARY)) == BINARY  # looped back by the server
+    finally:
+        server.close()
