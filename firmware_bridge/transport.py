@@ -164,6 +164,7 @@ class ThreadedSerialTransport(asyncio.Transport):
         self._port = port
         self._protocol = protocol
         self._closing = False
+        self._shutdown_task: asyncio.Task[None] | None = None
         self._stop = threading.Event()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="serial-write")
         self._reader = threading.Thread(target=self._read_loop, name="serial-read", daemon=True)
@@ -211,7 +212,7 @@ class ThreadedSerialTransport(asyncio.Transport):
             return
         self._closing = True
         self._stop.set()
-        self._loop.create_task(self._shutdown(exc))
+        self._shutdown_task = self._loop.create_task(self._shutdown(exc))
 
     async def _shutdown(self, exc: Exception | None) -> None:
         await self._loop.run_in_executor(None, self._reader.join)
@@ -292,6 +293,7 @@ class SerialLink:
         self._last_error: BaseException | None = None
         self._transport: asyncio.Transport | None = None
         self._task: asyncio.Task[None] | None = None
+        self._late_opens: set[asyncio.Future[tuple[asyncio.Transport, _LinkProtocol]]] = set()
         self._state_waiters: list[tuple[LinkState, asyncio.Future[None]]] = []
 
     @property
@@ -389,15 +391,21 @@ class SerialLink:
         failures = 0
         while True:
             self._set_state(LinkState.CONNECTING)
-            protocol: _LinkProtocol | None = None
+            # The open runs in a thread (pyserial) that a cancel or timeout cannot stop; if it
+            # finishes after we gave up, the port it opened must still be closed.
+            opening = asyncio.ensure_future(
+                open_serial(self.url, lambda: _LinkProtocol(self), self.options)
+            )
             try:
                 async with asyncio.timeout(self._connect_timeout_s):
-                    transport, protocol = await open_serial(
-                        self.url, lambda: _LinkProtocol(self), self.options
-                    )
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # bad path, refused, permission, timeout: all retried
+                    transport, protocol = await asyncio.shield(opening)
+            except BaseException as exc:
+                if not opening.done():
+                    self._late_opens.add(opening)
+                    opening.add_done_callback(self._close_late_open)
+                if not isinstance(exc, Exception):
+                    raise  # CancelledError and friends
+                # Bad path, refused, permission, timeout: all retried.
                 failures += 1
                 self.stats.failed_attempts += 1
                 self._last_error = exc
@@ -420,6 +428,13 @@ class SerialLink:
             self.stats.delays.append(delay)
             self._set_state(LinkState.BACKOFF)
             await asyncio.sleep(delay)
+
+    def _close_late_open(
+        self, fut: asyncio.Future[tuple[asyncio.Transport, _LinkProtocol]]
+    ) -> None:
+        self._late_opens.discard(fut)
+        if not fut.cancelled() and fut.exception() is None:
+            fut.result()[0].close()
 
     async def _close_transport(self, transport: asyncio.Transport, protocol: _LinkProtocol) -> None:
         self._transport = None
