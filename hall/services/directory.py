@@ -45,7 +45,9 @@ class HallRules:
         )
 
     def periods(self, service: Service | None = None) -> list[tuple[time, time]]:
-        chosen = service.hours if service is not None and service.hours else self.hall.business_hours
+        chosen = (
+            service.hours if service is not None and service.hours else self.hall.business_hours
+        )
         return [(p.open, p.close) for p in chosen]
 
     def service(self, code: str) -> Service:
@@ -61,7 +63,9 @@ class HallRules:
         raise NotFound(f"{number}号窗口不存在", counter=number)
 
     def counters_serving(self, service_code: str) -> set[int]:
-        return {c.number for c in self.hall.counters if any(s.code == service_code for s in c.services)}
+        return {
+            c.number for c in self.hall.counters if any(s.code == service_code for s in c.services)
+        }
 
 
 class Directory:

@@ -445,34 +445,27 @@ class QueueService:
         now = self.clock.now()
         day = business_day(now, rules.tz, rules.hall.day_boundary)
         async with self.pool.acquire() as conn:
-            waiting = await repo.waiting_counts(conn, hall_id)
+            stats = await repo.service_stats(conn, hall_id, day)
             open_counters = await repo.open_counter_numbers(conn, hall_id)
-            result = []
-            for svc in rules.hall.services:
-                n = waiting.get(svc.code, 0)
-                serving = len(rules.counters_serving(svc.code) & open_counters)
-                mean = mean_service_seconds(
-                    await repo.recent_service_seconds(conn, hall_id, svc.code),
-                    svc.default_service_minutes * 60,
+        result = []
+        for svc in rules.hall.services:
+            n, issued, recent = stats.get(svc.code, (0, 0, []))
+            serving = len(rules.counters_serving(svc.code) & open_counters)
+            mean = mean_service_seconds(recent, svc.default_service_minutes * 60)
+            left = None if svc.daily_quota is None else max(0, svc.daily_quota - issued)
+            result.append(
+                ServiceOverview(
+                    code=svc.code,
+                    name=svc.name,
+                    prefix=svc.prefix,
+                    waiting=n,
+                    estimated_wait_s=estimate_wait(n, mean, serving),
+                    open_now=rules.hall.issue_outside_hours
+                    or is_open(now, rules.tz, rules.periods(svc), rules.calendar),
+                    quota_left=left,
+                    purposes=tuple(str(x) for x in svc.purposes),
                 )
-                left = None
-                if svc.daily_quota is not None:
-                    left = max(
-                        0, svc.daily_quota - await repo.issued_today(conn, hall_id, svc.code, day)
-                    )
-                result.append(
-                    ServiceOverview(
-                        code=svc.code,
-                        name=svc.name,
-                        prefix=svc.prefix,
-                        waiting=n,
-                        estimated_wait_s=estimate_wait(n, mean, serving),
-                        open_now=rules.hall.issue_outside_hours
-                        or is_open(now, rules.tz, rules.periods(svc), rules.calendar),
-                        quota_left=left,
-                        purposes=tuple(str(x) for x in svc.purposes),
-                    )
-                )
+            )
         return result
 
     async def snapshot(self, hall_id: str, recent: int = 10) -> dict[str, Any]:

@@ -307,32 +307,29 @@ async def queue_position(
     return row["ahead"], row["serving"], [float(x) for x in row["recent"]]
 
 
-async def people_ahead(conn: asyncpg.Connection, t: Ticket) -> int:
-    count: int = await conn.fetchval(
-        """SELECT count(*) FROM tickets
-           WHERE hall_id = $1 AND service_code = $2 AND state = 'waiting'
-             AND (queue_key, id) < ($3, $4)""",
-        t.hall_id,
-        t.service_code,
-        t.queue_key,
-        t.id,
-    )
-    return count
-
-
-async def recent_service_seconds(
-    conn: asyncpg.Connection, hall_id: str, service: str, limit: int = 20
-) -> list[float]:
+async def service_stats(
+    conn: asyncpg.Connection, hall_id: str, day: date, recent: int = 20
+) -> dict[str, tuple[int, int, list[float]]]:
+    """Per active service: (waiting now, issued on ``day``, recent service seconds newest first)."""
     rows = await conn.fetch(
-        """SELECT extract(epoch FROM finished_at - serve_started_at)::float8 AS s
-           FROM tickets WHERE hall_id = $1 AND service_code = $2 AND state = 'done'
-             AND serve_started_at IS NOT NULL
-           ORDER BY finished_at DESC LIMIT $3""",
+        """SELECT s.code,
+             (SELECT count(*) FROM tickets t
+               WHERE t.hall_id = s.hall_id AND t.service_code = s.code
+                 AND t.state = 'waiting') AS waiting,
+             (SELECT count(*) FROM tickets t
+               WHERE t.hall_id = s.hall_id AND t.service_code = s.code
+                 AND t.business_day = $2) AS issued,
+             (SELECT coalesce(array_agg(d), '{}') FROM (
+                SELECT extract(epoch FROM finished_at - serve_started_at)::float8 AS d
+                FROM tickets t WHERE t.hall_id = s.hall_id AND t.service_code = s.code
+                  AND t.state = 'done' AND t.serve_started_at IS NOT NULL
+                ORDER BY t.finished_at DESC LIMIT $3) r) AS recent
+           FROM services s WHERE s.hall_id = $1 AND s.active""",
         hall_id,
-        service,
-        limit,
+        day,
+        recent,
     )
-    return [float(r["s"]) for r in rows]
+    return {r["code"]: (r["waiting"], r["issued"], [float(x) for x in r["recent"]]) for r in rows}
 
 
 async def open_counter_numbers(conn: asyncpg.Connection, hall_id: str) -> set[int]:
