@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 import serial
 import serial_asyncio_fast
 
+from firmware_bridge.errors import BridgeError
+
 _LOGGER = logging.getLogger(__name__)
 
 _P = TypeVar("_P", bound=asyncio.Protocol)
@@ -38,7 +40,7 @@ _THREADED_SCHEMES = frozenset({"rfc2217", "loop"})
 _THREAD_POLL_S = 0.05
 
 
-class LinkDownError(ConnectionError):
+class LinkDownError(BridgeError, ConnectionError):
     """The line is not connected (yet, or any more); nothing was written."""
 
 
