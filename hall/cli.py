@@ -17,6 +17,7 @@ from hall.security.logfilter import install_pii_filter
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "examples" / "county-hall.toml"
 log = logging.getLogger("hall")
+DEMO_ADMIN_PASSWORD = "hall-demo"  # a demo on loopback; `hall serve` never creates accounts
 
 
 def _database_args(p: argparse.ArgumentParser) -> None:
@@ -57,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="refuse tickets outside business hours, as a real hall does",
     )
     demo.add_argument("--access-log", action="store_true", help="log every HTTP request")
+    demo.add_argument(
+        "--admin-password",
+        default=DEMO_ADMIN_PASSWORD,
+        help="password of the demo administrator 'admin' (created when no admin exists)",
+    )
     _database_args(demo)
 
     db = sub.add_parser("db", help="database tasks")
@@ -82,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--password", help="default: prompt")
     add.add_argument("--counter", type=int, action="append", dest="counters", help="counter no.")
     _database_args(add)
+
+    from hall.cli_bridge import add_parser as add_bridge_parser
+
+    add_bridge_parser(sub)
 
     emulate = sub.add_parser("emulate", help="emulate a device on a serial line", add_help=False)
     emulate.add_argument("rest", nargs=argparse.REMAINDER)
@@ -139,9 +149,15 @@ def _serve(args: argparse.Namespace, *, demo: bool) -> int:
                 }
             )
     settings = Settings(database_url=args.database_url, data_dir=args.data_dir, config=config)
+    if demo:
+        from hall.web.access import AccessSettings
+
+        settings.access = AccessSettings(bootstrap_admin=("admin", args.admin_password))
     app = create_app(settings)
     if demo:
-        print(f"大厅演示已启动：http://{args.host}:{args.port}/api/v1/halls  （Ctrl+C 退出）")
+        base = f"http://{args.host}:{args.port}"
+        print(f"大厅演示已启动：{base}/api/v1/halls  （Ctrl+C 退出）")
+        print(f"管理员登录：工号 admin，密码 {args.admin_password}（POST {base}/api/v1/login）")
     _install_uvloop()
     web.run_app(
         app,
@@ -185,6 +201,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return asyncio.run(_with_database(args, "config_load"))
             case "user":
                 return asyncio.run(_with_database(args, "user_add"))
+            case "bridge":
+                from hall.cli_bridge import run_bridge
+
+                return asyncio.run(run_bridge(args))
             case "emulate":
                 from firmware_bridge.emulators.cli import main as emulate_main
 

@@ -133,3 +133,34 @@ async def login(client: Client, job_no: str, password: str = PASSWORD) -> dict[s
     assert response.status == 200, await response.text()
     body: dict[str, Any] = await response.json()
     return body
+
+
+async def admin_bearer_in(pool: Any, job_no: str = "admin") -> dict[str, str]:
+    """Admin headers valid for any server process on the database behind ``pool``."""
+    from datetime import UTC, datetime, timedelta
+
+    async with pool.acquire() as conn:
+        await access_repo.save_account(
+            conn,
+            job_no,
+            password_hash=hash_password(PASSWORD, FAST_SCRYPT),
+            name="测试管理员",
+            roles=["admin"],
+            halls=[],
+            counters=[],
+        )
+    now = datetime.now(UTC)
+    token = tokens.new_token(tokens.SESSION_PREFIX)
+    await access_repo.create_session(
+        pool,
+        login_id=secrets.token_hex(12),
+        job_no=job_no,
+        kind="bearer",
+        token_hash=tokens.token_hash(token),
+        csrf_token=None,
+        now=now,
+        expires_at=now + timedelta(hours=2),
+        user_agent="tests",
+        ip="127.0.0.1",
+    )
+    return bearer(token)

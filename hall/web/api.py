@@ -19,11 +19,13 @@ from hall.services.queue import (
 )
 from hall.storage.db import database_ok
 from hall.web import schemas
+from hall.web.access import Role, principal_of
 from hall.web.routes import Access, Route
 from hall.web.state import POOL, QUEUE
 
 B = TypeVar("B", bound=BaseModel)
 MAX_BODY = 16 * 1024
+SUPERVISOR_ROLES = frozenset({Role.ADMIN, Role.MANAGER, Role.DUTY_MANAGER})
 API = "/api/v1"
 
 
@@ -109,10 +111,24 @@ def _int(request: web.Request, name: str) -> int:
 
 
 def actor_of(request: web.Request) -> str:
-    """Who acts, for the event log; the access middleware stores the authenticated principal."""
-    principal = request.get("principal")
-    name = getattr(principal, "actor", None)
-    return str(name) if name else "anonymous"
+    """Who acts, for the event log: the principal the access middleware authenticated."""
+    return principal_of(request).actor
+
+
+def kiosk_of(request: web.Request, claimed: str | None) -> str | None:
+    """A kiosk device always issues as itself; staff may name the kiosk they stand at."""
+    principal = principal_of(request)
+    if principal.kind == "kiosk":
+        return principal.actor.rsplit("/", 1)[-1]
+    return claimed
+
+
+def clerk_of(request: web.Request, claimed: str | None) -> str | None:
+    """A clerk opens a window as themselves; supervisors may open it for a named clerk."""
+    principal = principal_of(request)
+    if principal.kind == "staff" and not principal.roles & SUPERVISOR_ROLES:
+        return principal.actor
+    return claimed
 
 
 def queue(request: web.Request) -> QueueService:
@@ -166,7 +182,7 @@ async def issue_ticket(request: web.Request) -> web.Response:
             priority_class=body.priority_class,
             appointment_start=body.appointment_start,
             appointment_end=body.appointment_end,
-            kiosk=body.kiosk,
+            kiosk=kiosk_of(request, body.kiosk),
             idempotency_key=key,
         ),
         actor=actor_of(request),
@@ -202,7 +218,7 @@ async def counter_action(request: web.Request) -> web.Response:
         action,
         actor_of(request),
         ActionParams(
-            clerk=body.clerk,
+            clerk=clerk_of(request, body.clerk),
             number=body.number,
             to_service=body.to_service,
             to_counter=body.to_counter,

@@ -58,18 +58,25 @@ CASES: list[tuple[str, str, Any, int, str]] = [
 
 @pytest.mark.parametrize(("method", "path", "body", "status", "code"), CASES)
 async def test_bad_request_is_a_problem_and_changes_nothing(
-    client: Client, pool: asyncpg.Pool, method: str, path: str, body: Any, status: int, code: str
+    client: Client,
+    pool: asyncpg.Pool,
+    admin: dict[str, str],
+    method: str,
+    path: str,
+    body: Any,
+    status: int,
+    code: str,
 ) -> None:
     # Some state to protect: a waiting ticket.
-    resp = await client.post(f"{H}/tickets", json={"service": "BDC"})
+    resp = await client.post(f"{H}/tickets", json={"service": "BDC"}, headers=admin)
     assert resp.status == 201
     before = await fingerprint(pool)
     if isinstance(body, bytes):
         resp = await client.request(
-            method, path, data=body, headers={"Content-Type": "application/json"}
+            method, path, data=body, headers={**admin, "Content-Type": "application/json"}
         )
     else:
-        resp = await client.request(method, path, json=body)
+        resp = await client.request(method, path, json=body, headers=admin)
     assert resp.status == status, await resp.text()
     assert resp.content_type == "application/problem+json"
     problem = await resp.json()
@@ -80,20 +87,24 @@ async def test_bad_request_is_a_problem_and_changes_nothing(
     assert await fingerprint(pool) == before
 
 
-async def test_too_large_body_is_refused(client: Client, pool: asyncpg.Pool) -> None:
+async def test_too_large_body_is_refused(
+    client: Client, pool: asyncpg.Pool, admin: dict[str, str]
+) -> None:
     before = await fingerprint(pool)
     resp = await client.post(
         f"{H}/tickets",
         data=b"{" + b" " * 200_000 + b"}",
-        headers={"Content-Type": "application/json"},
+        headers={**admin, "Content-Type": "application/json"},
     )
     assert resp.status in (413, 422)
     assert resp.content_type == "application/problem+json"
     assert await fingerprint(pool) == before
 
 
-async def test_idempotent_issue_returns_the_same_ticket(client: Client, pool: asyncpg.Pool) -> None:
-    headers = {"Idempotency-Key": "kiosk1-0001-abcdef"}
+async def test_idempotent_issue_returns_the_same_ticket(
+    client: Client, pool: asyncpg.Pool, kiosk: dict[str, str]
+) -> None:
+    headers = {**kiosk, "Idempotency-Key": "kiosk1-0001-abcdef"}
     first = await client.post(f"{H}/tickets", json={"service": "BDC"}, headers=headers)
     again = await client.post(f"{H}/tickets", json={"service": "BDC"}, headers=headers)
     assert (first.status, again.status) == (201, 200)

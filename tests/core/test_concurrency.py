@@ -13,6 +13,7 @@ from hall.config.models import HallConfig
 from hall.ports import SystemClock
 from hall.services.directory import Directory
 from hall.services.queue import CounterAction, IssueTicket, QueueService
+from tests.access_helpers import admin_bearer_in
 from tests.factories import hall_config
 from tests.servers import ServerProcess
 
@@ -32,8 +33,9 @@ async def test_200_tickets_through_two_processes_are_unique_and_contiguous(
         for i in range(2)
     ]
     await asyncio.gather(*(s.start() for s in servers))
+    headers = await admin_bearer_in(pool)
     try:
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(headers=headers) as session:
 
             async def take(i: int) -> str:
                 url = f"{servers[i % 2].url}/api/v1/halls/test/tickets"

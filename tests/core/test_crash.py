@@ -10,11 +10,22 @@ import aiohttp
 import asyncpg
 import pytest
 
+from hall.cli import DEMO_ADMIN_PASSWORD
 from hall.storage.embedded import EmbeddedPostgres
 from tests.servers import ServerProcess
 
 pytestmark = pytest.mark.slow
 HALL = "xx-county"
+
+
+async def demo_admin(url: str) -> dict[str, str]:
+    """Log in as the demo's bootstrap administrator."""
+    async with aiohttp.ClientSession() as session:
+        body = {"job_no": "admin", "password": DEMO_ADMIN_PASSWORD}
+        async with session.post(f"{url}/api/v1/login", json=body) as resp:
+            assert resp.status == 200, await resp.text()
+            token = (await resp.json())["token"]
+    return {"Authorization": f"Bearer {token}"}
 
 
 async def test_kill_9_loses_no_acknowledged_ticket(tmp_path: Path) -> None:
@@ -28,7 +39,8 @@ async def test_kill_9_loses_no_acknowledged_ticket(tmp_path: Path) -> None:
     acknowledged: list[tuple[str, str]] = []
     enough = asyncio.Event()
     try:
-        async with aiohttp.ClientSession() as session:
+        headers = await demo_admin(server.url)
+        async with aiohttp.ClientSession(headers=headers) as session:
 
             async def kiosk(k: int) -> None:
                 for i in range(1000):
@@ -57,7 +69,7 @@ async def test_kill_9_loses_no_acknowledged_ticket(tmp_path: Path) -> None:
         )
         await restarted.start()
         try:
-            async with aiohttp.ClientSession() as session:
+            async with aiohttp.ClientSession(headers=headers) as session:
                 for number, token in acknowledged:
                     async with session.get(f"{restarted.url}/api/v1/tickets/{token}") as resp:
                         assert resp.status == 200, number

@@ -11,30 +11,40 @@ Client = TestClient[web.Request, web.Application]
 H = "/api/v1/halls/test"
 
 
-async def issue(client: Client, service: str = "BDC", **body: Any) -> dict[str, Any]:
-    resp = await client.post(f"{H}/tickets", json={"service": service, **body})
+async def issue(
+    client: Client, headers: dict[str, str], service: str = "BDC", **body: Any
+) -> dict[str, Any]:
+    resp = await client.post(f"{H}/tickets", json={"service": service, **body}, headers=headers)
     assert resp.status == 201, await resp.text()
     data: dict[str, Any] = await resp.json()
     return data
 
 
 async def act(
-    client: Client, counter: int, action: str, status: int = 200, **body: Any
+    client: Client,
+    headers: dict[str, str],
+    counter: int,
+    action: str,
+    status: int = 200,
+    **body: Any,
 ) -> dict[str, Any]:
-    resp = await client.post(f"{H}/counters/{counter}/{action}", json=body)
+    resp = await client.post(f"{H}/counters/{counter}/{action}", json=body, headers=headers)
     data: dict[str, Any] = await resp.json()
     assert resp.status == status, data
     return data
 
 
-async def test_issue_call_serve_finish(client: Client) -> None:
-    first = await issue(client)
-    second = await issue(client)
+async def test_issue_call_serve_finish(
+    client: Client, kiosk: dict[str, str], clerk: dict[str, str]
+) -> None:
+    first = await issue(client, kiosk)
+    second = await issue(client, kiosk)
     assert (first["number"], second["number"]) == ("A001", "A002")
     assert second["people_ahead"] == 1
 
-    await act(client, 1, "open", clerk="c001")
-    called = await act(client, 1, "call_next")
+    opened = await act(client, clerk, 1, "open")
+    assert opened["clerk"] == "c001"  # the logged-in clerk, not a name from the body
+    called = await act(client, clerk, 1, "call_next")
     assert called["state"] == "calling"
     assert called["ticket"]["number"] == "A001"
 
@@ -42,9 +52,9 @@ async def test_issue_call_serve_finish(client: Client) -> None:
     assert status["state"] == "called"
     assert status["counter"] == 1
 
-    await act(client, 1, "recall")
-    await act(client, 1, "start")
-    done = await act(client, 1, "finish")
+    await act(client, clerk, 1, "recall")
+    await act(client, clerk, 1, "start")
+    done = await act(client, clerk, 1, "finish")
     assert done["state"] == "idle"
     assert done["ticket"] is None
 
@@ -56,11 +66,13 @@ async def test_issue_call_serve_finish(client: Client) -> None:
     assert waiting["people_ahead"] == 0
 
 
-async def test_snapshot_shows_counters_and_calls(client: Client) -> None:
-    await issue(client)
-    await act(client, 2, "open")
-    await act(client, 2, "call_next")
-    snap = await (await client.get(f"{H}/snapshot")).json()
+async def test_snapshot_shows_counters_and_calls(
+    client: Client, kiosk: dict[str, str], clerk: dict[str, str]
+) -> None:
+    await issue(client, kiosk)
+    await act(client, clerk, 2, "open")
+    await act(client, clerk, 2, "call_next")
+    snap = await (await client.get(f"{H}/snapshot", headers=clerk)).json()
     counter = next(c for c in snap["counters"] if c["number"] == 2)
     assert counter["state"] == "calling"
     assert counter["ticket"]["number"] == "A001"
