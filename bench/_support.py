@@ -46,6 +46,36 @@ def embedded_database() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+async def admin_headers(url: str, dsn: str) -> dict[str, str]:
+    """Create an admin account in the bench database and log in as it over HTTP."""
+    import asyncpg
+
+    from hall.security.passwords import ScryptParams, hash_password
+    from hall.storage import access_repo
+
+    password = "bench-admin-1"
+    conn = await asyncpg.connect(dsn)
+    try:
+        await access_repo.save_account(
+            conn,
+            "bench-admin",
+            # The bench measures queue operations, not password hashing.
+            password_hash=hash_password(password, ScryptParams(n=2**4, r=8, p=1)),
+            name="压测管理员",
+            roles=["admin"],
+            halls=[],
+            counters=[],
+        )
+    finally:
+        await conn.close()
+    async with aiohttp.ClientSession() as session:
+        body = {"job_no": "bench-admin", "password": password}
+        async with session.post(f"{url}/api/v1/login", json=body) as resp:
+            resp.raise_for_status()
+            token = (await resp.json())["token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
 def hall_toml(counters: int, hall_id: str = "bench") -> str:
     """A one-hall config with ``counters`` windows serving two services, open at any hour."""
     lines = [
@@ -84,8 +114,18 @@ async def server_process(dsn: str, config_text: str) -> AsyncIterator[str]:
     config.write_text(config_text, encoding="utf-8")
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hall.cli", "serve", "--port", str(port),
-         "--database-url", dsn, "--config", str(config)],
+        [
+            sys.executable,
+            "-m",
+            "hall.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--database-url",
+            dsn,
+            "--config",
+            str(config),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=open(workdir / "server.log", "wb"),  # noqa: SIM115
     )

@@ -19,7 +19,13 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._support import embedded_database, hall_toml, percentile, server_process  # noqa: E402
+from bench._support import (  # noqa: E402
+    admin_headers,
+    embedded_database,
+    hall_toml,
+    percentile,
+    server_process,
+)
 
 OPERATIONS = ("issue", "call_next", "start", "finish")
 
@@ -30,7 +36,8 @@ async def run(counters: int, seconds: float, max_cycles: int) -> dict[str, float
             latencies: dict[str, list[float]] = defaultdict(list)
             errors: dict[str, int] = defaultdict(int)
             connector = aiohttp.TCPConnector(limit=counters * 2)
-            async with aiohttp.ClientSession(connector=connector) as session:
+            headers = await admin_headers(url, dsn)
+            async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
                 base = f"{url}/api/v1/halls/bench"
                 for n in range(1, counters + 1):
                     async with session.post(f"{base}/counters/{n}/open", json={}) as resp:
@@ -76,7 +83,9 @@ async def run(counters: int, seconds: float, max_cycles: int) -> dict[str, float
     for op in OPERATIONS:
         values = latencies[op]
         p50, p99 = percentile(values, 50), percentile(values, 99)
-        print(f"  {op:<10} n={len(values):<6} p50={p50:6.1f} ms  p99={p99:6.1f} ms  errors={errors[op]}")
+        print(
+            f"  {op:<10} n={len(values):<6} p50={p50:6.1f} ms  p99={p99:6.1f} ms  errors={errors[op]}"
+        )
         figures[f"{op}_p50_ms"] = round(p50, 2)
         figures[f"{op}_p99_ms"] = round(p99, 2)
     every = [x for v in latencies.values() for x in v]

@@ -36,6 +36,7 @@ from hall.domain.errors import (
 from hall.domain.estimate import estimate_wait, mean_service_seconds
 from hall.domain.policy import CounterContext, new_normal_since_priority, rank_with_reasons
 from hall.domain.tickets import (
+    ACTIVE_STATES,
     TICKET_STATE_LABELS,
     CounterState,
     CounterStatus,
@@ -282,11 +283,11 @@ class QueueService:
         handler = getattr(self, f"_do_{action.value}")
 
         async def work(uow: UnitOfWork) -> CounterView:
-            found = await repo.counter(uow.conn, hall_id, counter_number, for_update=True)
+            found = await repo.counter_for_action(uow.conn, hall_id, counter_number)
             if found is None:
                 raise NotFound(f"{counter_number}号窗口不存在", counter=counter_number)
-            status, tally = found
-            ctx = _ActionContext(uow, rules, status, tally, actor, self.clock.now())
+            status, tally, active = found
+            ctx = _ActionContext(uow, rules, status, tally, actor, self.clock.now(), active)
             result: CounterView = await handler(ctx, p)
             return result
 
@@ -420,7 +421,7 @@ class QueueService:
         if not await ctx.save(ticket, apply_ticket(ticket, event)):
             raise Conflict(f"号码 {ticket.display_number} 的状态已变化，请刷新后重试")
         ctx.uow.add(ctx.rules.hall.id, event)
-        active = await repo.active_ticket(ctx.conn, ctx.rules.hall.id, ctx.status.number)
+        active = ctx.active_ticket
         return CounterView(ctx.status, active)
 
     # --- reading --------------------------------------------------------------------------
@@ -543,6 +544,8 @@ class _ActionContext:
     tally: int
     actor: str
     now: datetime
+    active_ticket: Ticket | None = None
+    """The counter's called or serving ticket, read with the counter lock."""
 
     @property
     def conn(self) -> asyncpg.Connection:
@@ -576,12 +579,9 @@ class _ActionContext:
         return CounterView(self.status, None)
 
     async def active(self) -> Ticket:
-        ticket = await repo.active_ticket(
-            self.conn, self.rules.hall.id, self.status.number, for_update=True
-        )
-        if ticket is None:
+        if self.active_ticket is None:
             raise NoActiveTicket(f"{self.status.number}号窗口当前没有正在处理的号码")
-        return ticket
+        return self.active_ticket
 
     async def ticket_by_number(self, number: str | None) -> Ticket:
         if not number:
@@ -608,16 +608,14 @@ class _ActionContext:
         event = self.event(type_, ticket, details)
         after = apply_ticket(ticket, event)
         new_status = apply_counter(self.status, event)
-        if not await self.save(ticket, after):
+        if not await repo.save_ticket_and_counter(self.conn, ticket, after, new_status, tally):
             if lost_ok:
                 return None
             raise Conflict(f"号码 {ticket.display_number} 的状态已变化，请刷新后重试")
         self.status = new_status
-        await repo.save_counter(self.conn, new_status, tally)
+        self.active_ticket = after if after.state in ACTIVE_STATES else None
         self.uow.add(self.rules.hall.id, event)
-        return CounterView(
-            new_status, after if after.state in (TicketState.CALLED, TicketState.SERVING) else None
-        )
+        return CounterView(new_status, self.active_ticket)
 
     async def active_event(
         self, ticket: Ticket, type_: EventType, details: dict[str, Any]

@@ -211,6 +211,94 @@ async def counter(
     return None if r is None else (counter_from_record(r), r["normal_since_priority"])
 
 
+async def counter_for_action(
+    conn: asyncpg.Connection, hall_id: str, number: int
+) -> tuple[CounterStatus, int, Ticket | None] | None:
+    """Lock a counter for an action and read its active ticket in the same round trip.
+
+    Only the counter row is locked: an active ticket changes only through its counter's
+    actions, which all take this lock, and every ticket write is conditional on its state.
+    """
+    r = await conn.fetchrow(
+        f"""SELECT c.hall_id AS c_hall, c.number AS c_number, c.state::text AS c_state,
+                   c.state_since AS c_since, c.pause_reason AS c_reason, c.clerk AS c_clerk,
+                   c.normal_since_priority AS c_tally, t.*, t.state::text AS t_state
+            FROM counters c
+            LEFT JOIN LATERAL (
+                SELECT {_TICKET_COLUMNS} FROM tickets
+                WHERE hall_id = c.hall_id AND counter_number = c.number
+                  AND state IN ('called', 'serving')) t ON true
+            WHERE c.hall_id = $1 AND c.number = $2 AND c.active
+            FOR UPDATE OF c""",
+        hall_id,
+        number,
+    )
+    if r is None:
+        return None
+    status = CounterStatus(
+        hall_id=r["c_hall"],
+        number=r["c_number"],
+        state=CounterState(r["c_state"]),
+        state_since=r["c_since"],
+        pause_reason=r["c_reason"],
+        clerk=r["c_clerk"],
+    )
+    active = None
+    if r["id"] is not None:
+        values = {k: r[k] for k in Ticket.__slots__ if k != "state"}
+        active = Ticket(state=TicketState(r["t_state"]), **values)
+    return status, r["c_tally"], active
+
+
+async def save_ticket_and_counter(
+    conn: asyncpg.Connection,
+    before: Ticket,
+    after: Ticket,
+    status: CounterStatus,
+    normal_since_priority: int | None,
+) -> bool:
+    """Write a ticket (if still in ``before.state``) and its counter in one statement;
+    False, with nothing written, when another actor changed the ticket first."""
+    written = await conn.fetchval(
+        """WITH t AS (
+               UPDATE tickets SET state = $3::ticket_state, service_code = $4, queue_key = $5,
+                   counter_number = $6, target_counter = $7, recall_count = $8,
+                   first_called_at = $9, called_at = $10, serve_started_at = $11,
+                   finished_at = $12, parked_by = $13
+               WHERE id = $1 AND state = $2::ticket_state
+               RETURNING id
+           ), c AS (
+               UPDATE counters SET state = $16::counter_state, state_since = $17,
+                   pause_reason = $18, clerk = $19,
+                   normal_since_priority = coalesce($20, normal_since_priority)
+               WHERE hall_id = $14 AND number = $15 AND EXISTS (SELECT 1 FROM t)
+               RETURNING number
+           )
+           SELECT (SELECT count(*) FROM t) + (SELECT count(*) FROM c)""",
+        after.id,
+        str(before.state),
+        str(after.state),
+        after.service_code,
+        after.queue_key,
+        after.counter_number,
+        after.target_counter,
+        after.recall_count,
+        after.first_called_at,
+        after.called_at,
+        after.serve_started_at,
+        after.finished_at,
+        after.parked_by,
+        status.hall_id,
+        status.number,
+        str(status.state),
+        status.state_since,
+        status.pause_reason,
+        status.clerk,
+        normal_since_priority,
+    )
+    return bool(written == 2)
+
+
 async def save_counter(
     conn: asyncpg.Connection, status: CounterStatus, normal_since_priority: int | None = None
 ) -> None:
