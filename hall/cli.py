@@ -93,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_bridge_parser(sub)
 
+    from hall.cli_bridge import add_parser as add_bridge_parser
+
+    add_bridge_parser(sub)
+
     emulate = sub.add_parser("emulate", help="emulate a device on a serial line", add_help=False)
     emulate.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
@@ -201,6 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return asyncio.run(_with_database(args, "config_load"))
             case "user":
                 return asyncio.run(_with_database(args, "user_add"))
+            case "bridge":
+                from hall.cli_bridge import run_bridge
+
+                return asyncio.run(run_bridge(args))
             case "bridge":
                 from hall.cli_bridge import run_bridge
 

@@ -1,0 +1,290 @@
+"""The bridge on an edge PC: a websocket link to the hall server with a local durable queue.
+
+Every device event and alarm is first written to a SQLite outbox in the data directory (WAL,
+synchronous=FULL), then sent in outbox order. The server answers each item with ``ack`` after
+its database commit (or ``nack`` on a transient failure); only an ack deletes the item. A lost
+ack means the item is sent again after a reconnect; the server recognises the event key and
+answers "duplicate", so every event has its effect once.
+
+``deliver`` waits briefly for the server's ack, so that normally an event is in the server's
+database before the device is acknowledged. While the server is unreachable it returns once
+the event is in the outbox: the devices keep working and keep showing their last content, and
+the queue is delivered when the link returns.
+
+Messages (JSON text frames), bridge → server: ``hello``, ``event`` {id, event}, ``alarm``
+{id, alarm}, ``report`` {report}; server → bridge: ``welcome``, ``ack`` {id, outcome, beep},
+``nack`` {id}, ``desired`` {bus, address, commands}, ``set_address`` {bus, uid, address}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+from firmware_bridge.bridge import (
+    AlarmReport,
+    Bridge,
+    EventResult,
+    Report,
+    UpEvent,
+    requests_from_json,
+)
+from firmware_bridge.transport import Backoff
+
+_LOGGER = logging.getLogger(__name__)
+
+# How long ``deliver`` waits for the server's commit before relying on the local queue alone.
+# Below the master's event-callback timeout, so a slow server never stalls a bus.
+DELIVER_WAIT_S = 2.0
+# Connect attempts back off like serial lines do, capped so a returning server is found soon.
+RECONNECT = Backoff(initial_s=0.2, max_s=10.0, stable_s=10.0)
+
+
+class DurableQueue:
+    """An append-only outbox in SQLite; items survive a crash or power cut once ``put`` returns."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " kind TEXT NOT NULL, body TEXT NOT NULL)"
+        )
+
+    def put(self, kind: str, body: dict[str, Any]) -> int:
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT INTO outbox (kind, body) VALUES (?, ?)", (kind, json.dumps(body))
+            )
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    def after(self, last_id: int, limit: int = 100) -> list[tuple[int, str, dict[str, Any]]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, kind, body FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
+                (last_id, limit),
+            ).fetchall()
+        return [(int(i), str(k), json.loads(b)) for i, k, b in rows]
+
+    def delete(self, item_id: int) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
+
+    def __len__(self) -> int:
+        with self._lock:
+            (n,) = self._db.execute("SELECT count(*) FROM outbox").fetchone()
+        return int(n)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+@dataclass
+class LinkStats:
+    connects: int = 0
+    disconnects: int = 0
+    sent: int = 0
+    acked: int = 0
+    nacked: int = 0
+    duplicates: int = 0
+    queued_offline: int = 0
+
+
+class WebSocketLink:
+    """:class:`~firmware_bridge.bridge.Upstream` over a websocket to ``hall serve``."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        data_dir: Path,
+        *,
+        backoff: Backoff = RECONNECT,
+        deliver_wait_s: float = DELIVER_WAIT_S,
+    ) -> None:
+        self.url = url
+        self._token = token
+        self.queue = DurableQueue(data_dir / "bridge-outbox.sqlite3")
+        self.backoff = backoff
+        self.deliver_wait_s = deliver_wait_s
+        self.stats = LinkStats()
+        self.connected = asyncio.Event()
+        self._bridge: Bridge | None = None
+        self._ws: ClientConnection | None = None
+        self._waiters: dict[int, asyncio.Future[EventResult]] = {}
+        self._wake = asyncio.Event()
+        self._sent_upto = 0  # highest outbox id sent on the current connection
+        self._task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def attach(self, bridge: Bridge) -> None:
+        """Use ``bridge`` for what comes down and connect it upward through this link."""
+        self._bridge = bridge
+        bridge.connect(self)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="bridge-ws")
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for fut in self._waiters.values():
+            if not fut.done():
+                fut.cancel()
+        for t in list(self._tasks):
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.queue.close()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _LOGGER.warning("bridge link task failed: %s", task.exception())
+
+    # -- Upstream --------------------------------------------------------------------------
+
+    async def deliver(self, event: UpEvent) -> EventResult:
+        item_id = await asyncio.to_thread(self.queue.put, "event", event.to_json())
+        if not self.connected.is_set():
+            self.stats.queued_offline += 1
+            self._wake.set()
+            return EventResult("queued")
+        fut: asyncio.Future[EventResult] = asyncio.get_running_loop().create_future()
+        self._waiters[item_id] = fut
+        self._wake.set()
+        try:
+            async with asyncio.timeout(self.deliver_wait_s):
+                return await asyncio.shield(fut)
+        except TimeoutError:
+            self.stats.queued_offline += 1
+            return EventResult("queued")  # safe in the outbox; sent again after a reconnect
+        finally:
+            self._waiters.pop(item_id, None)
+
+    async def alarm(self, alarm: AlarmReport) -> None:
+        await asyncio.to_thread(self.queue.put, "alarm", alarm.to_json())
+        self._wake.set()
+
+    def report(self, report: Report) -> None:
+        ws = self._ws
+        if ws is None or not self.connected.is_set():
+            return
+        message = json.dumps({"type": "report", "report": report.to_json()})
+        self._spawn(self._send_quietly(ws, message))
+
+    @staticmethod
+    async def _send_quietly(ws: ClientConnection, message: str) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(message)
+
+    # -- connection --------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        failures = 0
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            try:
+                async with connect(
+                    self.url,
+                    additional_headers={"Authorization": f"Bearer {self._token}"},
+                    open_timeout=5.0,
+                    ping_interval=10.0,
+                    ping_timeout=10.0,
+                    close_timeout=2.0,
+                    compression=None,
+                ) as ws:
+                    self.stats.connects += 1
+                    await self._session(ws)
+            except asyncio.CancelledError:
+                raise
+            except (OSError, ConnectionClosed, InvalidHandshake, TimeoutError) as exc:
+                _LOGGER.warning("bridge link to %s down: %s", self.url, exc)
+            finally:
+                if self._ws is not None:
+                    self.stats.disconnects += 1
+                self._ws = None
+                self.connected.clear()
+            if loop.time() - started >= self.backoff.stable_s:
+                failures = 0
+            failures += 1
+            await asyncio.sleep(self.backoff.delay(failures, random.random))
+
+    async def _session(self, ws: ClientConnection) -> None:
+        self._ws = ws
+        self._sent_upto = 0
+        await ws.send(json.dumps({"type": "hello"}))
+        sender = asyncio.get_running_loop().create_task(self._sender(ws), name="bridge-ws-send")
+        self.connected.set()
+        try:
+            async for raw in ws:
+                if isinstance(raw, str):
+                    self._on_message(json.loads(raw))
+        finally:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                await sender
+
+    async def _sender(self, ws: ClientConnection) -> None:
+        """Send outbox items in order; after a reconnect, everything not acked is resent."""
+        while True:
+            self._wake.clear()
+            items = await asyncio.to_thread(self.queue.after, self._sent_upto)
+            for item_id, kind, body in items:
+                await ws.send(json.dumps({"type": kind, "id": item_id, kind: body}))
+                self.stats.sent += 1
+                self._sent_upto = item_id
+            if not items:
+                await self._wake.wait()
+
+    def _on_message(self, msg: dict[str, Any]) -> None:
+        kind = msg.get("type")
+        if kind == "ack":
+            item_id = int(msg["id"])
+            self.queue.delete(item_id)
+            self.stats.acked += 1
+            outcome = str(msg.get("outcome", ""))
+            if outcome == "duplicate":
+                self.stats.duplicates += 1
+            fut = self._waiters.get(item_id)
+            if fut is not None and not fut.done():
+                fut.set_result(EventResult(outcome, bool(msg.get("beep", False))))
+        elif kind == "nack":
+            # Transient server failure: resend from this item on (the server dedups).
+            self.stats.nacked += 1
+            self._sent_upto = min(self._sent_upto, int(msg["id"]) - 1)
+            self._wake.set()
+        elif kind == "desired" and self._bridge is not None:
+            commands = requests_from_json(msg["commands"])
+            self._bridge.apply_desired(str(msg["bus"]), int(msg["address"]), commands)
+        elif kind == "set_address" and self._bridge is not None:
+            coro = self._bridge.set_address(
+                str(msg["bus"]), bytes.fromhex(str(msg["uid"])), int(msg["address"])
+            )
+            self._spawn(coro)
