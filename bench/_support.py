@@ -113,7 +113,8 @@ async def server_process(dsn: str, config_text: str) -> AsyncIterator[str]:
     config = workdir / "hall.toml"
     config.write_text(config_text, encoding="utf-8")
     port = free_port()
-    proc = subprocess.Popen(
+    # Popen returns at once; readiness is polled below, so the loop is not held up.
+    proc = subprocess.Popen(  # noqa: ASYNC220
         [
             sys.executable,
             "-m",
@@ -127,7 +128,7 @@ async def server_process(dsn: str, config_text: str) -> AsyncIterator[str]:
             str(config),
         ],
         stdout=subprocess.DEVNULL,
-        stderr=open(workdir / "server.log", "wb"),  # noqa: SIM115
+        stderr=open(workdir / "server.log", "wb"),  # noqa: SIM115, ASYNC230
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -1,8 +1,12 @@
-"""Core throughput: issue → call → start → finish cycles through the HTTP API.
+"""Core throughput and latency: issue → call → start → finish cycles through the HTTP API.
 
-50 counters work at once against one server process on the embedded database; each counter
-loop issues a ticket (as a kiosk), calls the next one, starts and finishes it. Bounded by
-``--seconds`` and ``--cycles``. Prints readable lines, then one JSON object of figures.
+Against one ``hall serve`` process on the embedded database with 50 counters, two phases:
+
+1. paced: the counters together offer ``--rate`` operations per second (default 500, far
+   above a county hall's peak of a few hundred tickets an hour); latency per operation;
+2. saturation: every counter loops as fast as answers come back; the throughput ceiling.
+
+Bounded by ``--seconds`` per phase. Prints readable lines, then one JSON object of figures.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._support import (  # noqa: E402
+from bench._support import (
     admin_headers,
     embedded_database,
     hall_toml,
@@ -28,13 +32,92 @@ from bench._support import (  # noqa: E402
 )
 
 OPERATIONS = ("issue", "call_next", "start", "finish")
+OPS_PER_CYCLE = len(OPERATIONS)
 
 
-async def run(counters: int, seconds: float, max_cycles: int) -> dict[str, float]:
+class Phase:
+    """Latencies and errors of one load phase."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.latencies: dict[str, list[float]] = defaultdict(list)
+        self.errors: dict[str, int] = defaultdict(int)
+        self.elapsed = 0.0
+
+    @property
+    def operations(self) -> int:
+        return sum(len(v) for v in self.latencies.values())
+
+    def report(self) -> dict[str, float]:
+        rate = self.operations / self.elapsed if self.elapsed else 0.0
+        print(f"{self.name}: {self.operations} operations in {self.elapsed:.1f} s = {rate:.0f}/s")
+        figures: dict[str, float] = {
+            "ops_per_s": round(rate, 1),
+            "errors": sum(self.errors.values()),
+        }
+        for op in OPERATIONS:
+            values = self.latencies[op]
+            p50, p99 = percentile(values, 50), percentile(values, 99)
+            print(
+                f"  {op:<10} n={len(values):<6} p50={p50:6.1f} ms  p99={p99:6.1f} ms"
+                f"  errors={self.errors[op]}"
+            )
+            figures[f"{op}_p50_ms"] = round(p50, 2)
+            figures[f"{op}_p99_ms"] = round(p99, 2)
+        every = [x for v in self.latencies.values() for x in v]
+        figures["p50_ms"] = round(percentile(every, 50), 2)
+        figures["p99_ms"] = round(percentile(every, 99), 2)
+        return figures
+
+
+async def load(
+    session: aiohttp.ClientSession,
+    base: str,
+    counters: int,
+    seconds: float,
+    rate: float | None,
+    phase: Phase,
+) -> None:
+    """Every counter cycles issue → call_next → start → finish; paced when ``rate`` is set."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    deadline = start + seconds
+    # Each counter starts a cycle every `period` seconds, offset so starts spread evenly.
+    period = counters * OPS_PER_CYCLE / rate if rate else 0.0
+
+    async def timed(op: str, path: str, body: dict[str, str]) -> bool:
+        t0 = time.perf_counter()
+        async with session.post(f"{base}/{path}", json=body) as resp:
+            await resp.read()
+            ok = resp.status in (200, 201)
+        phase.latencies[op].append((time.perf_counter() - t0) * 1000)
+        if not ok:
+            phase.errors[op] += 1
+        return ok
+
+    async def counter_loop(n: int) -> None:
+        next_start = start + period * (n - 1) / counters
+        while True:
+            if period:
+                delay = next_start - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)  # pacing the offered load, not synchronisation
+                next_start += period
+            if loop.time() >= deadline:
+                return
+            await timed("issue", "tickets", {"service": "bdc"})
+            if await timed("call_next", f"counters/{n}/call_next", {}):
+                await timed("start", f"counters/{n}/start", {})
+                await timed("finish", f"counters/{n}/finish", {})
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(counter_loop(n) for n in range(1, counters + 1)))
+    phase.elapsed = time.perf_counter() - t0
+
+
+async def run(counters: int, seconds: float, rate: float) -> dict[str, float]:
     with embedded_database() as dsn:
         async with server_process(dsn, hall_toml(counters)) as url:
-            latencies: dict[str, list[float]] = defaultdict(list)
-            errors: dict[str, int] = defaultdict(int)
             connector = aiohttp.TCPConnector(limit=counters * 2)
             headers = await admin_headers(url, dsn)
             async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
@@ -42,65 +125,28 @@ async def run(counters: int, seconds: float, max_cycles: int) -> dict[str, float
                 for n in range(1, counters + 1):
                     async with session.post(f"{base}/counters/{n}/open", json={}) as resp:
                         assert resp.status == 200, await resp.text()
-                loop = asyncio.get_running_loop()
-                deadline = loop.time() + seconds
-                cycles = 0
+                paced = Phase(f"paced at {rate:.0f} operations/s offered")
+                await load(session, base, counters, seconds, rate, paced)
+                saturated = Phase("saturation (closed loop)")
+                await load(session, base, counters, seconds, None, saturated)
 
-                async def timed(op: str, path: str, body: dict[str, str]) -> bool:
-                    t0 = time.perf_counter()
-                    async with session.post(f"{base}/{path}", json=body) as resp:
-                        await resp.read()
-                        ok = resp.status in (200, 201)
-                    latencies[op].append((time.perf_counter() - t0) * 1000)
-                    if not ok:
-                        errors[op] += 1
-                    return ok
-
-                async def counter_loop(n: int) -> None:
-                    nonlocal cycles
-                    while loop.time() < deadline and cycles < max_cycles:
-                        cycles += 1
-                        await timed("issue", "tickets", {"service": "bdc"})
-                        if await timed("call_next", f"counters/{n}/call_next", {}):
-                            await timed("start", f"counters/{n}/start", {})
-                            await timed("finish", f"counters/{n}/finish", {})
-
-                started = time.perf_counter()
-                await asyncio.gather(*(counter_loop(n) for n in range(1, counters + 1)))
-                elapsed = time.perf_counter() - started
-
-    total = sum(len(v) for v in latencies.values())
-    figures: dict[str, float] = {
-        "counters": counters,
-        "cycles": cycles,
-        "duration_s": round(elapsed, 2),
-        "operations": total,
-        "ops_per_s": round(total / elapsed, 1),
-        "errors": sum(errors.values()),
-    }
-    print(f"{counters} counters, {cycles} cycles, {total} operations in {elapsed:.1f} s")
-    print(f"throughput: {total / elapsed:.0f} operations/s ({cycles / elapsed:.0f} tickets/s)")
-    for op in OPERATIONS:
-        values = latencies[op]
-        p50, p99 = percentile(values, 50), percentile(values, 99)
-        print(
-            f"  {op:<10} n={len(values):<6} p50={p50:6.1f} ms  p99={p99:6.1f} ms  errors={errors[op]}"
-        )
-        figures[f"{op}_p50_ms"] = round(p50, 2)
-        figures[f"{op}_p99_ms"] = round(p99, 2)
-    every = [x for v in latencies.values() for x in v]
-    figures["p50_ms"] = round(percentile(every, 50), 2)
-    figures["p99_ms"] = round(percentile(every, 99), 2)
+    print(f"{counters} counters, one server process")
+    figures: dict[str, float] = {"counters": counters, "offered_ops_per_s": rate}
+    figures.update(paced.report())
+    sat = saturated.report()
+    figures["saturation_ops_per_s"] = sat["ops_per_s"]
+    figures["saturation_p99_ms"] = sat["p99_ms"]
+    figures["saturation_errors"] = sat["errors"]
     return figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--counters", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--cycles", type=int, default=20_000)
+    parser.add_argument("--seconds", type=float, default=15.0, help="per phase")
+    parser.add_argument("--rate", type=float, default=500.0, help="offered operations/s")
     args = parser.parse_args()
-    figures = asyncio.run(run(args.counters, args.seconds, args.cycles))
+    figures = asyncio.run(run(args.counters, args.seconds, args.rate))
     print(json.dumps(figures, ensure_ascii=False))
 
 
