@@ -116,7 +116,9 @@ async def test_tv_page_shows_calls_live_and_disconnection_within_ten_seconds(
                 elapsed = time.monotonic() - stopped
                 assert await page.text_content("#status") == "连接已断开"
                 print(f"browser: 连接已断开 shown {elapsed:.1f} s after the server froze")
-                assert elapsed < 11.5, elapsed
+                # Pings come every 5 s and the watchdog waits 10 s after the last message: the
+                # page must neither cry wolf early nor take much longer than 10 s.
+                assert 4.5 < elapsed < 12.5, elapsed
 
                 # It comes back by itself and shows the calls made meanwhile.
                 server.proc.send_signal(signal.SIGCONT)
