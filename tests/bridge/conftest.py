@@ -144,7 +144,7 @@ async def make_app(
 
 
 def hub_of(client: Client) -> BridgeHub:
-    return client.server.app[BRIDGE]
+    return client.app[BRIDGE]
 
 
 async def eventually(check: Callable[[], Any], what: str, within: float = WAIT_S) -> None:
@@ -163,7 +163,7 @@ async def eventually(check: Callable[[], Any], what: str, within: float = WAIT_S
 
 
 async def open_counter(client: Client, number: int = 1) -> None:
-    await client.server.app[QUEUE].act(
+    await client.app[QUEUE].act(
         "test", number, CounterAction.OPEN, "tests", ActionParams(clerk="c001")
     )
 
@@ -171,10 +171,10 @@ async def open_counter(client: Client, number: int = 1) -> None:
 async def issue(client: Client, service: str = "BDC") -> str:
     from hall.services.queue import IssueTicket
 
-    view = await client.server.app[QUEUE].issue(IssueTicket(hall_id="test", service_code=service))
+    view = await client.app[QUEUE].issue(IssueTicket(hall_id="test", service_code=service))
     return view.ticket.display_number
 
 
 async def fetch(client: Client, sql: str, *args: Any) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await client.server.app[POOL].fetch(sql, *args)
+    rows: list[asyncpg.Record] = await client.app[POOL].fetch(sql, *args)
     return rows
