@@ -29,6 +29,7 @@ from hall.domain.errors import Forbidden, InvalidInput, Unavailable
 from hall.domain.tickets import Event
 from hall.storage import repo
 from hall.storage.uow import NOTIFY_CHANNEL
+from hall.web.access import principal_of
 from hall.web.live_state import FoldError, ScreenState, full_event, public_event
 from hall.web.routes import Access, Route, register
 from hall.web.state import DIRECTORY, POOL, QUEUE
@@ -416,7 +417,7 @@ async def live_socket(request: web.Request) -> web.StreamResponse:
     if hub.closing:
         raise Unavailable("服务器正在重启，请稍后重新连接")
     channel = parse_channel(request, hall_id)
-    if channel == "dashboard" and getattr(request.get("principal"), "kind", None) != "staff":
+    if channel == "dashboard" and principal_of(request).kind != "staff":
         # Dashboard events name clerks and carry free-text reasons: staff only.
         raise Forbidden("dashboard 频道仅限工作人员使用")
     ws = web.WebSocketResponse(

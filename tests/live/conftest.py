@@ -14,11 +14,11 @@ from hall.app import Settings, create_app
 from hall.config.models import HallConfig
 from hall.ports import FixedClock
 from hall.web.live import LIVE, LiveHub, LiveSettings
-from tests.live.credentials import Credential, display_token, staff_session
+from tests.access_helpers import admin_headers, device_headers
 from tests.live.helpers import Subscriber
 
 Client = TestClient[web.Request, web.Application]
-DISPLAY_TOKENS: dict[int, Credential] = {}
+DISPLAY_TOKENS: dict[int, dict[str, str]] = {}
 
 
 @pytest.fixture
@@ -35,13 +35,13 @@ async def live_client(
     live_settings: LiveSettings,
 ) -> AsyncIterator[Client]:
     """The app with shortened live timings; requests carry an admin's bearer session and
-    ``client.display`` holds a display device token for subscribers."""
+    ``DISPLAY_TOKENS[id(client)]`` holds a display device's headers for subscribers."""
     app = create_app(Settings(database_url=database_url, config=config, clock=clock))
     app[LIVE].settings = live_settings
-    admin = await staff_session(pool, clock.now())
-    client: Client = TestClient(TestServer(app), headers=admin.headers)
-    DISPLAY_TOKENS[id(client)] = await display_token(pool, clock.now())
+    client: Client = TestClient(TestServer(app))
     await client.start_server()
+    client.session.headers.update(await admin_headers(client, "live-admin"))
+    DISPLAY_TOKENS[id(client)] = await device_headers(client, "display", device_id="tv-1")
     try:
         yield client
     finally:
@@ -58,7 +58,7 @@ async def subscribe(
 ) -> Subscriber:
     """A subscriber authenticated as the hall's display device (or the client's admin)."""
     url = str(client.make_url(f"/api/v1/halls/test/live?channel={channel}"))
-    headers = {} if as_staff else DISPLAY_TOKENS[id(client)].headers
+    headers = {} if as_staff else DISPLAY_TOKENS[id(client)]
     return await Subscriber(client.session, url, name=name, headers=headers).connect()
 
 

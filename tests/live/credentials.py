@@ -1,8 +1,8 @@
-"""Credentials for live tests, written straight to the access tables (no login round trip).
+"""Credentials for ``hall serve`` processes, by pool and wall clock.
 
-Until the access-control tests publish shared fixtures, this is the smallest stable path:
-a staff account with a bearer session (API calls, websocket handshakes with headers), a cookie
-session (browsers: WebSocket cannot send headers) and a display device token.
+``tests.access_helpers`` covers in-process apps (and an admin bearer by pool); the live tests
+against server processes also need a staff cookie session (browsers cannot send headers on a
+WebSocket) and a display device token.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from hall.security import tokens
-from hall.security.passwords import ScryptParams, hash_password
+from hall.security.passwords import hash_password
 from hall.storage import access_repo
-
-_CHEAP = ScryptParams(n=2**10, r=8, p=1)  # nobody logs in with it; keep tests fast
+from tests.access_helpers import FAST_SCRYPT
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ async def staff_session(
         await access_repo.save_account(
             conn,
             job_no,
-            password_hash=hash_password(secrets.token_urlsafe(12), _CHEAP),
+            password_hash=hash_password(secrets.token_urlsafe(12), FAST_SCRYPT),
             name="直播测试",
             roles=list(roles),
             halls=[hall],

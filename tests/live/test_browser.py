@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 
 from hall.config.models import HallConfig
+from tests.access_helpers import admin_bearer_in
 from tests.live.credentials import staff_session
 from tests.live.helpers import write_config_toml
 from tests.servers import ServerProcess
@@ -60,9 +61,9 @@ async def test_tv_page_shows_calls_live_and_disconnection_within_ten_seconds(
     from playwright.async_api import async_playwright
 
     now = datetime.now(UTC)
-    admin = await staff_session(pool, now)
+    admin = await admin_bearer_in(pool, "live-admin")
     viewer = await staff_session(pool, now, job_no="live-tv", roles=("clerk",), kind="cookie")
-    async with aiohttp.ClientSession(headers=admin.headers) as api:
+    async with aiohttp.ClientSession(headers=admin) as api:
 
         async def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
             async with api.post(f"{server.url}/api/v1/halls/test{path}", json=body) as resp:

@@ -89,7 +89,7 @@ async def test_dashboard_channel_carries_full_events(live_client: Client) -> Non
     await dash.close()
     # Display devices do not get clerks' names and reasons.
     url = "/api/v1/halls/test/live?channel=dashboard"
-    resp = await live_client.get(url, headers=DISPLAY_TOKENS[id(live_client)].headers)
+    resp = await live_client.get(url, headers=DISPLAY_TOKENS[id(live_client)])
     assert resp.status == 403
 
 
@@ -210,7 +210,7 @@ async def _stalled_websocket(client: Client) -> tuple[asyncio.StreamReader, asyn
     assert client.server.port is not None
     await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", client.server.port))
     reader, writer = await asyncio.open_connection(sock=sock, limit=4096)
-    auth = DISPLAY_TOKENS[id(client)].headers["Authorization"]
+    auth = DISPLAY_TOKENS[id(client)]["Authorization"]
     writer.write(
         b"GET /api/v1/halls/test/live?channel=display HTTP/1.1\r\n"
         b"Host: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"

@@ -15,7 +15,8 @@ import asyncpg
 import pytest
 
 from hall.config.models import HallConfig
-from tests.live.credentials import display_token, staff_session
+from tests.access_helpers import admin_bearer_in
+from tests.live.credentials import display_token
 from tests.live.helpers import Subscriber, write_config_toml
 from tests.servers import ServerProcess
 
@@ -39,9 +40,9 @@ async def test_two_processes_every_client_sees_every_event_once_in_order(
     await asyncio.gather(*(s.start() for s in servers))
     try:
         now = datetime.now(UTC)
-        admin = await staff_session(pool, now)
+        admin = await admin_bearer_in(pool, "live-admin")
         display = await display_token(pool, now)
-        async with aiohttp.ClientSession(headers=admin.headers) as session:
+        async with aiohttp.ClientSession(headers=admin) as session:
             await _run(session, servers, display.headers)
     finally:
         await asyncio.gather(*(s.stop() for s in servers))
