@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from firmware_bridge.constants import Command, DeviceClass
+from firmware_bridge.constants import DeviceClass
 from firmware_bridge.errors import BridgeError
 from firmware_bridge.master import Alarm, AlarmKind, BusMaster, DeviceEvent, Priority
 from firmware_bridge.messages import (
@@ -43,17 +43,6 @@ _LOGGER = logging.getLogger(__name__)
 REPORT_INTERVAL_S = 2.0
 # The error beep a refused key press gets (INDICATE: beep + fast LED blink for 0.5 s).
 ERROR_BEEP = IndicateRequest(IndicateRequest.BEEP | IndicateRequest.LED_BLINK_200, 5)
-
-_PRIORITY = {
-    Command.SHOW_TEXT: Priority.CALL,
-    Command.KEYPAD_SHOW: Priority.CALL,
-    Command.PAD_CLERK: Priority.RATING,
-    Command.PAD_SERVICE: Priority.RATING,
-    Command.PAD_RATE_REQ: Priority.RATING,
-    Command.PAD_CANCEL: Priority.RATING,
-    Command.SHOW_ROWS: Priority.DISPLAY,
-    Command.SET_IDLE: Priority.DISPLAY,
-}
 
 
 # --- configuration --------------------------------------------------------------------------
@@ -541,9 +530,12 @@ class Bridge:
         b.master.set_desired_state(address, new)
         changed = [c for c in new if c not in old]
         for msg in changed:
-            # Created in order: each task queues its job on its first step, so the device
-            # receives the commands in the order given.
-            self._spawn(self._send(bus, address, msg, _PRIORITY.get(msg.CMD, Priority.NORMAL)))
+            # Queued at the master's resync priority, in order: a resync the master queued
+            # earlier (reboot, return, host-lost) carries the state desired *then*; at a
+            # higher priority these commands could overtake it and the stale state would
+            # win. FIFO among equals makes the newest state the last word. Each task queues
+            # its job on its first step, so the commands keep the order given.
+            self._spawn(self._send(bus, address, msg, Priority.RESYNC))
         return len(changed)
 
     def desired(self, bus: str, address: int) -> tuple[Request, ...]:
