@@ -1,0 +1,143 @@
+"""Device-event service against the real database: exactly once, kiosks, ratings, registry."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from firmware_bridge.bridge import DeviceReport, Report, UpEvent
+from firmware_bridge.constants import KeyCode
+from firmware_bridge.messages import Event, KeyEvent, RatingEvent
+from hall.config.models import HallConfig
+from hall.services.devices import DeviceService
+from hall.services.queue import CounterAction
+from tests.bridge.conftest import AppMaker, Client, fetch, hub_of, issue, open_counter
+from tests.factories import hall_config
+
+UID_CALLER = "4842040000000002"
+UID_PAD = "4842030000000003"
+
+
+@pytest.fixture
+def config() -> HallConfig:
+    base = hall_config(extra_hall={"kiosks": [{"id": "k1", "name": "一号取号机"}]})
+    body: dict[str, Any] = base.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    body["buses"] = [{"name": "b1", "hall": "test", "url": "/dev/ttyHB0"}]
+    body["devices"] = [
+        {"bus": "b1", "address": 1, "class": "strip", "counter": 1},
+        {"bus": "b1", "address": 2, "class": "caller", "counter": 1},
+        {"bus": "b1", "address": 3, "class": "pad", "counter": 1},
+        {"bus": "b1", "address": 4, "class": "kiosk", "kiosk": "k1"},
+        {"bus": "b1", "address": 5, "class": "pad", "counter": 2},
+    ]
+    return HallConfig.model_validate(body)
+
+
+def up(address: int, uid: str, event: Event, *, evt_seq: int = 2, boot_id: int = 7) -> UpEvent:
+    return UpEvent(
+        bus="b1",
+        address=address,
+        device_class=0,
+        uid=uid,
+        boot_id=boot_id,
+        evt_seq=evt_seq,
+        evt_type=int(event.evt_type),
+        data=event.encode(),
+        at=time.time(),
+    )
+
+
+async def service(make_app: AppMaker) -> tuple[Client, DeviceService]:
+    client = await make_app(mode="off")
+    return client, hub_of(client).service
+
+
+async def test_a_repeated_key_event_has_one_effect(make_app: AppMaker) -> None:
+    client, svc = await service(make_app)
+    await issue(client)
+    await issue(client)
+    await open_counter(client)
+    press = up(2, UID_CALLER, KeyEvent(KeyCode.CALL_NEXT))
+
+    first = await svc.handle_event(press)
+    again = await svc.handle_event(press)
+
+    assert (first.outcome, again.outcome) == ("applied", "duplicate")
+    called = await fetch(client, "SELECT display_number FROM tickets WHERE state = 'called'")
+    assert [r["display_number"] for r in called] == ["A001"]
+    events = await fetch(client, "SELECT count(*) AS n FROM events WHERE type = 'ticket.called'")
+    assert events[0]["n"] == 1
+
+
+async def test_refused_key_keeps_its_key_and_writes_nothing_else(make_app: AppMaker) -> None:
+    client, svc = await service(make_app)
+    await open_counter(client)
+    before = await fetch(client, "SELECT count(*) AS n FROM events")
+
+    result = await svc.handle_event(up(2, UID_CALLER, KeyEvent(KeyCode.RECALL)))
+
+    assert (result.outcome, result.beep) == ("rejected:no_active_ticket", True)
+    after = await fetch(client, "SELECT count(*) AS n FROM events")
+    assert after[0]["n"] == before[0]["n"]
+    again = await svc.handle_event(up(2, UID_CALLER, KeyEvent(KeyCode.RECALL)))
+    assert again.outcome == "duplicate"
+
+
+async def test_kiosk_key_issues_a_ticket_once(make_app: AppMaker) -> None:
+    client, svc = await service(make_app)
+    press = up(4, "4842050000000004", KeyEvent(KeyCode(0x81)))
+
+    assert (await svc.handle_event(press)).outcome == "applied"
+    assert (await svc.handle_event(press)).outcome == "duplicate"
+
+    rows = await fetch(client, "SELECT display_number, service_code, kiosk FROM tickets")
+    assert [tuple(r) for r in rows] == [("B001", "TAX", "k1")]
+
+
+async def test_rating_only_for_a_visit_finished_at_the_pads_counter(make_app: AppMaker) -> None:
+    client, svc = await service(make_app)
+    await issue(client)
+    await open_counter(client)
+    queue = hub_of(client).service.queue
+    for action in (CounterAction.CALL_NEXT, CounterAction.START, CounterAction.FINISH):
+        await queue.act("test", 1, action, "c001")
+    ticket_id = (await fetch(client, "SELECT id FROM tickets"))[0]["id"]
+
+    foreign = await svc.handle_event(up(5, "4842030000000005", RatingEvent(ticket_id, 1)))
+    own = await svc.handle_event(up(3, UID_PAD, RatingEvent(ticket_id, 5), evt_seq=3))
+    second = await svc.handle_event(up(3, UID_PAD, RatingEvent(ticket_id, 2), evt_seq=4))
+
+    assert [foreign.outcome, own.outcome, second.outcome] == [
+        "rejected:unknown_session",
+        "applied",
+        "rejected:already_rated",
+    ]
+    rows = await fetch(client, "SELECT level, counter_number, device_uid FROM ratings")
+    assert [tuple(r) for r in rows] == [(5, 1, UID_PAD)]
+
+
+def report(address: int, uid: str, boot_id: int = 1) -> Report:
+    device = DeviceReport("b1", address, 1, uid, "1.0.0", boot_id, "online", time.time())
+    return Report((device,), {})
+
+
+async def test_changed_and_duplicate_uids_raise_one_alarm_each(make_app: AppMaker) -> None:
+    client, svc = await service(make_app)
+
+    await svc.record_report(report(1, "aaaaaaaaaaaaaaaa"))
+    await svc.record_report(report(1, "bbbbbbbbbbbbbbbb"))
+    await svc.record_report(report(3, "bbbbbbbbbbbbbbbb"))
+    for _ in range(2):  # the same view again raises nothing new
+        await svc.record_report(report(1, "bbbbbbbbbbbbbbbb"))
+        await svc.record_report(report(3, "bbbbbbbbbbbbbbbb"))
+
+    alarms = await fetch(client, "SELECT kind, address, detail FROM device_alarms ORDER BY id")
+    assert [(r["kind"], r["address"]) for r in alarms] == [
+        ("uid_changed", 1),
+        ("duplicate_uid", 3),
+    ]
+    registry = await svc.registry("test")
+    strip = next(d for d in registry.devices if d.address == 1)
+    assert (strip.uid, strip.state, strip.firmware) == ("bbbbbbbbbbbbbbbb", "online", "1.0.0")
