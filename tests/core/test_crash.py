@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import aiohttp
@@ -29,7 +31,8 @@ async def demo_admin(url: str) -> dict[str, str]:
 
 
 async def test_kill_9_loses_no_acknowledged_ticket(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
+    # Not under tmp_path: pytest prunes old base temp dirs, which must not touch a live server.
+    data_dir = Path(tempfile.mkdtemp(prefix="hall-crash-")) / "data"
     env = {"HALL_DATA_DIR": str(data_dir)}
     os.environ.pop("DATABASE_URL", None)
     server = ServerProcess(
@@ -92,6 +95,7 @@ async def test_kill_9_loses_no_acknowledged_ticket(tmp_path: Path) -> None:
         finally:
             await conn.close()
         await asyncio.to_thread(embedded.force_stop)
+        shutil.rmtree(data_dir.parent, ignore_errors=True)
 
     assert len(acknowledged) >= 150
     assert numbers == list(range(1, len(numbers) + 1))
