@@ -107,7 +107,9 @@ def hall_toml(counters: int, hall_id: str = "bench") -> str:
 
 
 @contextlib.asynccontextmanager
-async def server_process(dsn: str, config_text: str) -> AsyncIterator[str]:
+async def server_process(
+    dsn: str, config_text: str, extra_args: tuple[str, ...] = ()
+) -> AsyncIterator[str]:
     """Run ``hall serve`` on a loopback port; yields its base URL."""
     workdir = Path(tempfile.mkdtemp(prefix="hall-bench-cfg-"))
     config = workdir / "hall.toml"
@@ -126,6 +128,7 @@ async def server_process(dsn: str, config_text: str) -> AsyncIterator[str]:
             dsn,
             "--config",
             str(config),
+            *extra_args,
         ],
         stdout=subprocess.DEVNULL,
         stderr=open(workdir / "server.log", "wb"),  # noqa: SIM115, ASYNC230

@@ -115,9 +115,11 @@ async def load(
     phase.elapsed = time.perf_counter() - t0
 
 
-async def run(counters: int, seconds: float, rate: float) -> dict[str, float]:
+async def run(
+    counters: int, seconds: float, rate: float, server_args: tuple[str, ...] = ()
+) -> dict[str, float]:
     with embedded_database() as dsn:
-        async with server_process(dsn, hall_toml(counters)) as url:
+        async with server_process(dsn, hall_toml(counters), server_args) as url:
             connector = aiohttp.TCPConnector(limit=counters * 2)
             headers = await admin_headers(url, dsn)
             async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
@@ -145,8 +147,10 @@ def main() -> None:
     parser.add_argument("--counters", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=15.0, help="per phase")
     parser.add_argument("--rate", type=float, default=500.0, help="offered operations/s")
+    parser.add_argument("--pool-size", type=int, default=10, help="server database connections")
     args = parser.parse_args()
-    figures = asyncio.run(run(args.counters, args.seconds, args.rate))
+    server_args = ("--pool-size", str(args.pool_size))
+    figures = asyncio.run(run(args.counters, args.seconds, args.rate, server_args))
     print(json.dumps(figures, ensure_ascii=False))
 
 

@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--config", type=Path, help="hall config TOML to apply at start-up")
     serve.add_argument("--access-log", action="store_true", help="log every HTTP request")
+    serve.add_argument(
+        "--pool-size", type=int, default=10, help="database connections of this process"
+    )
     _database_args(serve)
 
     demo = sub.add_parser(
@@ -88,10 +91,6 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--password", help="default: prompt")
     add.add_argument("--counter", type=int, action="append", dest="counters", help="counter no.")
     _database_args(add)
-
-    from hall.cli_bridge import add_parser as add_bridge_parser
-
-    add_bridge_parser(sub)
 
     from hall.cli_bridge import add_parser as add_bridge_parser
 
@@ -153,6 +152,7 @@ def _serve(args: argparse.Namespace, *, demo: bool) -> int:
                 }
             )
     settings = Settings(database_url=args.database_url, data_dir=args.data_dir, config=config)
+    settings.pool_size = getattr(args, "pool_size", settings.pool_size)
     if demo:
         from hall.web.access import AccessSettings
 
@@ -205,10 +205,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return asyncio.run(_with_database(args, "config_load"))
             case "user":
                 return asyncio.run(_with_database(args, "user_add"))
-            case "bridge":
-                from hall.cli_bridge import run_bridge
-
-                return asyncio.run(run_bridge(args))
             case "bridge":
                 from hall.cli_bridge import run_bridge
 

@@ -1,0 +1,228 @@
+"""Bridge latency: a key on an emulated caller → the call frame on the window strip.
+
+16 emulated HB/1 devices (by default 8 window strips and 8 caller keypads, ``--callers``)
+share one pty bus at 9600 baud; the hall app with its in-process bridge runs against the
+embedded database in this process. Each sample presses 叫号 (or 办结) on a random caller and times the moment
+the strip executes the SHOW_TEXT that shows the result.
+
+A pty delivers bytes at once, so each emulated reply is held back by ``--reply-delay-ms``
+(default 17 ms: a POLL request's 15 bytes on the wire plus the §7.1 turnaround); the master
+paces the line by the computed time of every request and reply. Utilisation is line time of
+our frames and replies over wall time, computed from the frame sizes at the baud rate.
+
+Prints readable lines, then one JSON object of figures (units in the keys). Bounded by
+``--samples`` and a hard ``--limit-s``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._support import embedded_database, hall_toml, percentile
+from firmware_bridge.codec import FRAME_OVERHEAD
+from firmware_bridge.constants import KeyCode
+from firmware_bridge.emulators.base import Hb1Device, RequestLog
+from firmware_bridge.emulators.bus import Hb1Bus
+from firmware_bridge.emulators.display import StripEmulator
+from firmware_bridge.emulators.keypad import CallerEmulator
+from firmware_bridge.emulators.line import LineEndpoint
+from firmware_bridge.messages import ShowTextRequest
+from hall.app import Settings, create_app
+from hall.config.loader import load_config
+from hall.services.queue import ActionParams, CounterAction, IssueTicket
+from hall.web.bridge import BRIDGE
+from hall.web.state import QUEUE
+
+BAUD = 9600
+DEVICES = 16
+HALL = "bench"
+
+
+def _is_call(text: str) -> bool:
+    return text.startswith("请")
+
+
+def _idle_test(counter: int) -> Callable[[str], bool]:
+    wanted = f"{counter}号窗口 欢迎光临"
+    return lambda text: text == wanted
+
+
+def config_text(strips: int, callers: int, url: str, poll_ms: int) -> str:
+    lines = [hall_toml(strips, HALL), "[[staff]]", 'job_no = "b001"', 'name = "压测员"', ""]
+    lines += ["[[buses]]", 'name = "b1"', f'hall = "{HALL}"', f'url = "{url}"']
+    lines += [f"baudrate = {BAUD}", f"options = {{ poll_interactive_ms = {poll_ms} }}"]
+    for n in range(1, strips + 1):
+        lines += ["", "[[devices]]", 'bus = "b1"', f"address = {n}", 'class = "strip"']
+        lines += [f"counter = {n}"]
+    for n in range(1, callers + 1):
+        lines += ["", "[[devices]]", 'bus = "b1"', f"address = {0x40 + n}", 'class = "caller"']
+        lines += [f"counter = {n}"]
+    return "\n".join(lines) + "\n"
+
+
+class StripWatch:
+    """Resolves a future when a strip executes a SHOW_TEXT whose text passes a test."""
+
+    def __init__(self) -> None:
+        self.waiting: dict[int, tuple[Callable[[str], bool], asyncio.Future[float]]] = {}
+
+    def on_log(self, device: Hb1Device, entry: RequestLog) -> None:
+        req = entry.request
+        wanted = self.waiting.get(device.address)
+        if wanted is None or not isinstance(req, ShowTextRequest) or not wanted[0](req.text):
+            return
+        if not wanted[1].done():
+            wanted[1].set_result(time.perf_counter())
+
+    def expect(self, address: int, test: Callable[[str], bool]) -> asyncio.Future[float]:
+        fut: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.waiting[address] = (test, fut)
+        return fut
+
+
+async def run(args: argparse.Namespace, dsn: str) -> dict[str, float | int]:
+    n_callers = args.callers
+    n_strips = DEVICES - n_callers
+    strips = [StripEmulator(n) for n in range(1, n_strips + 1)]
+    callers = [CallerEmulator(0x40 + n) for n in range(1, n_callers + 1)]
+    bus = Hb1Bus([*strips, *callers], baud=BAUD)
+    endpoint = LineEndpoint(bus, reply_delay_s=args.reply_delay_ms / 1000)
+    pair = await endpoint.attach_pty()
+    watch = StripWatch()
+    for strip in strips:
+        strip.on_log = watch.on_log
+    workdir = Path(tempfile.mkdtemp(prefix="hall-bench-bridge-"))
+    text = config_text(n_strips, n_callers, pair.slave_path, args.poll_ms)
+    (workdir / "hall.toml").write_text(text, encoding="utf-8")
+    config = load_config(workdir / "hall.toml")
+    app = create_app(Settings(database_url=dsn, config=config))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        queue = app[QUEUE]
+        bridge = app[BRIDGE].bridge
+        assert bridge is not None
+        master = bridge.master("b1")
+        for _ in range(args.samples + n_strips):
+            await queue.issue(IssueTicket(hall_id=HALL, service_code="bdc"))
+        for n in range(1, n_strips + 1):
+            await queue.act(HALL, n, CounterAction.OPEN, "bench", ActionParams(clerk="b001"))
+        # Let the idle texts reach every strip before timing anything.
+        idle = [watch.expect(n, _idle_test(n)) for n in range(1, n_strips + 1)]
+        async with asyncio.timeout(30):
+            await asyncio.gather(*idle)
+        print(f"{len(bus.devices)} devices on one pty bus at {BAUD} baud; bridge in-process")
+
+        calls: list[float] = []
+        finishes: list[float] = []
+        calling: set[int] = set()
+        rng = random.Random(1)
+        stats_from = master.stats.busy_s, asyncio.get_running_loop().time()
+        for _ in range(args.samples * 2):
+            n = rng.randrange(1, n_callers + 1)
+            caller = callers[n - 1]
+            test: Callable[[str], bool]
+            if n in calling:
+                key, test, into = KeyCode.FINISH, _idle_test(n), finishes
+            else:
+                # The server decides which ticket 叫号 calls: any call text will do.
+                key, test, into = KeyCode.CALL_NEXT, _is_call, calls
+            fut = watch.expect(n, test)
+            t0 = time.perf_counter()
+            assert caller.press_key(key)
+            async with asyncio.timeout(5):
+                t1 = await fut
+            into.append((t1 - t0) * 1000)
+            if key is KeyCode.FINISH:
+                calling.discard(n)
+            else:
+                calling.add(n)
+            await asyncio.sleep(rng.uniform(0.0, 0.2))  # clerks do not press in lockstep
+        loop_now = asyncio.get_running_loop().time()
+        busy = master.stats.busy_s - stats_from[0]
+        utilisation = busy / (loop_now - stats_from[1])
+        stats = master.stats
+        poll_req = FRAME_OVERHEAD + 4
+        poll_reply = FRAME_OVERHEAD + 9
+        # Back to back, the callers alone: each POLL, turnaround, its reply, our turnaround.
+        min_tx = master.min_transaction_s(4, 9)
+        min_cycle = n_callers * min_tx
+        cycle = stats.poll_cycle_s or float("nan")
+        cycle_max = stats.poll_cycle_max_s or float("nan")
+        both = calls + finishes
+        figures: dict[str, float | int] = {
+            "samples": len(both),
+            "call_p50_ms": round(percentile(calls, 50), 1),
+            "call_p99_ms": round(percentile(calls, 99), 1),
+            "finish_p50_ms": round(percentile(finishes, 50), 1),
+            "finish_p99_ms": round(percentile(finishes, 99), 1),
+            "key_to_strip_p50_ms": round(percentile(both, 50), 1),
+            "key_to_strip_p99_ms": round(percentile(both, 99), 1),
+            "bus_utilisation_pct": round(utilisation * 100, 1),
+            "poll_cycle_ms": round(cycle * 1000, 1),
+            "poll_cycle_max_ms": round(cycle_max * 1000, 1),
+            "poll_period_configured_ms": args.poll_ms,
+            "poll_cycle_min_computed_ms": round(min_cycle * 1000, 1),
+            "poll_transaction_min_ms": round(min_tx * 1000, 2),
+            "poll_frame_bytes": poll_req,
+            "poll_reply_frame_bytes": poll_reply,
+            "reply_delay_ms": args.reply_delay_ms,
+            "baud": BAUD,
+            "devices": len(bus.devices),
+            "callers": n_callers,
+            "bad_frames": stats.bad_frames,
+            "timeouts": stats.timeouts,
+        }
+        print(
+            f"key → strip frame: p50 {figures['key_to_strip_p50_ms']} ms, "
+            f"p99 {figures['key_to_strip_p99_ms']} ms over {len(both)} presses "
+            f"(叫号 p99 {figures['call_p99_ms']} ms, 办结 p99 {figures['finish_p99_ms']} ms; "
+            "target p99 ≤ 150 ms)"
+        )
+        print(f"bus utilisation {figures['bus_utilisation_pct']} % at {BAUD} baud")
+        print(
+            f"poll cycle of a caller: measured {figures['poll_cycle_ms']} ms "
+            f"(max {figures['poll_cycle_max_ms']} ms, configured "
+            f"{figures['poll_period_configured_ms']} ms); computed minimum for {n_callers} callers "
+            f"back to back {figures['poll_cycle_min_computed_ms']} ms "
+            f"({poll_req}+{poll_reply}-byte POLL exchange {figures['poll_transaction_min_ms']} ms)"
+        )
+        return figures
+    finally:
+        await runner.cleanup()
+        await endpoint.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--samples", type=int, default=40, help="叫号 presses (as many 办结)")
+    parser.add_argument("--callers", type=int, default=8, help="callers among the 16 devices")
+    parser.add_argument("--poll-ms", type=int, default=250, help="caller poll period (≥ 50)")
+    parser.add_argument("--reply-delay-ms", type=float, default=17.0)
+    parser.add_argument("--limit-s", type=float, default=180.0)
+    args = parser.parse_args()
+
+    async def bounded(dsn: str) -> dict[str, float | int]:
+        async with asyncio.timeout(args.limit_s):
+            return await run(args, dsn)
+
+    with embedded_database() as dsn:
+        figures = asyncio.run(bounded(dsn))
+    print(json.dumps(figures, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
