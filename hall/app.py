@@ -37,7 +37,10 @@ class Settings:
     config_path: Path | None = None
     config: HallConfig | None = None
     clock: Clock = field(default_factory=SystemClock)
-    pool_size: int = 20
+    pool_size: int = 10
+    """Database connections per process. Use cases of one hall serialise on its event
+    sequence at commit, so more connections than this mostly add lock waits (bench/core.py:
+    10 connections gave 1.7x the throughput of 40)."""
     access: AccessSettings = field(default_factory=AccessSettings)
 
 
