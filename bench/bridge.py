@@ -2,8 +2,8 @@
 
 16 emulated HB/1 devices (by default 8 window strips and 8 caller keypads, ``--callers``)
 share one pty bus at 9600 baud; the hall app with its in-process bridge runs against the
-embedded database in this process. Each sample presses 叫号 (or 办结) on a random caller and times the moment
-the strip executes the SHOW_TEXT that shows the result.
+embedded database in this process. Each sample presses 叫号 (or 办结) on a random caller
+and times the moment the strip executes the SHOW_TEXT that shows the result.
 
 A pty delivers bytes at once, so each emulated reply is held back by ``--reply-delay-ms``
 (default 17 ms: a POLL request's 15 bytes on the wire plus the §7.1 turnaround); the master

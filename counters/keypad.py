@@ -71,10 +71,15 @@ def plan_key(key: int, arg: str, counter_state: str) -> tuple[Step, ...]:
     raise KeyRefused(f"未定义的按键 0x{key:02X}")
 
 
-def keypad_requests(state: str, ticket_number: str | None, waiting: int) -> tuple[Request, ...]:
-    """The caller display for a counter: current ticket (or ----), people waiting, LED."""
+def keypad_requests(state: str, ticket_number: str | None) -> tuple[Request, ...]:
+    """The caller display for a counter: current ticket (or ----) and LED.
+
+    The waiting count stays hidden: it changes with every ticket issued or called in the hall,
+    and at 9600 baud refreshing it on every caller costs a transaction (~45 ms of line time)
+    per caller per change, which would delay the polls that carry key presses.
+    """
     if state in ("closed", "paused"):
         return (KeypadShowRequest(NO_TICKET, NO_WAITING, LED_OFF),)
     shown = (ticket_number or NO_TICKET)[:8]
     led = LED_BLINK if state == "calling" else LED_STEADY
-    return (KeypadShowRequest(shown, min(waiting, 0xFFFE), led),)
+    return (KeypadShowRequest(shown, NO_WAITING, led),)

@@ -363,7 +363,6 @@ class DeviceService:
         now = self.clock.now()
         async with self.pool.acquire() as conn:
             views = {v.number: v for v in await devices_repo.counter_views(conn, hall_id)}
-            waiting = await repo.waiting_counts(conn, hall_id)
         out: dict[tuple[str, int], tuple[Request, ...]] = {}
         for dev in self.wiring.of_hall(hall_id):
             key = (dev.bus, dev.address)
@@ -371,9 +370,7 @@ class DeviceService:
             if dev.device_class is DeviceClass.STRIP and view is not None:
                 out[key] = strip_requests(view.number, view.state, view.ticket_number)
             elif dev.device_class is DeviceClass.CALLER and view is not None:
-                counter = rules.counter(view.number)
-                n = sum(waiting.get(s.code, 0) for s in counter.services)
-                out[key] = keypad_requests(view.state, view.ticket_number, n)
+                out[key] = keypad_requests(view.state, view.ticket_number)
             elif dev.device_class is DeviceClass.PAD and view is not None:
                 matter = None
                 if view.service_code is not None:

@@ -356,14 +356,3 @@ async def counter_views(
     )
     return [CounterDeviceView(**dict(r)) for r in rows]
 
-
-async def waiting_for_counter(
-    conn: asyncpg.Connection | asyncpg.Pool, hall_id: str, services: list[str]
-) -> int:
-    value: int = await conn.fetchval(
-        """SELECT count(*) FROM tickets
-           WHERE hall_id = $1 AND state = 'waiting' AND service_code = ANY($2::text[])""",
-        hall_id,
-        services,
-    )
-    return value
