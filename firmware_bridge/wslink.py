@@ -11,7 +11,7 @@ database before the device is acknowledged. While the server is unreachable it r
 the event is in the outbox: the devices keep working and keep showing their last content, and
 the queue is delivered when the link returns.
 
-Messages (JSON text frames), bridge → server: ``hello``, ``event`` {id, event}, ``alarm``
+Messages (JSON text frames), bridge → server: ``hello``, ``event`` {id, event, age_s}, ``alarm``
 {id, alarm}, ``report`` {report}; server → bridge: ``welcome``, ``ack`` {id, outcome, beep},
 ``nack`` {id}, ``desired`` {bus, address, commands}, ``set_address`` {bus, uid, address}.
 """
@@ -25,6 +25,7 @@ import logging
 import random
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -257,7 +258,12 @@ class WebSocketLink:
             self._wake.clear()
             items = await asyncio.to_thread(self.queue.after, self._sent_upto)
             for item_id, kind, body in items:
-                await ws.send(json.dumps({"type": kind, "id": item_id, kind: body}))
+                message: dict[str, Any] = {"type": kind, "id": item_id, kind: body}
+                if kind == "event":
+                    # How long it waited here, so the server can refuse stale key presses
+                    # without comparing the two machines' clocks.
+                    message["age_s"] = max(0.0, time.time() - float(body["at"]))
+                await ws.send(json.dumps(message))
                 self.stats.sent += 1
                 self._sent_upto = item_id
             if not items:

@@ -47,6 +47,10 @@ log = logging.getLogger(__name__)
 _REGISTRY_ALARMS = frozenset({"uid_changed", "duplicate_uid"})
 # Site-defined kiosk keys: 0x80 + i issues a ticket for the kiosk's i-th service.
 KIOSK_KEY_BASE = 0x80
+# A key press that waited longer than this in an edge bridge's outbox (server unreachable) is
+# stored but has no effect: a 叫号 or a ticket minutes late would confuse the hall (HB/1 §8.4
+# makes callers refuse keys while host-lost for the same reason).
+KEY_MAX_AGE_S = 30.0
 
 _CLASS_OF_WIRE = {
     WireClass.STRIP: DeviceClass.STRIP,
@@ -211,8 +215,11 @@ class DeviceService:
 
     # --- events -----------------------------------------------------------------------------
 
-    async def handle_event(self, ev: UpEvent) -> EventResult:
-        """Store the event's key and its effect in one transaction; "ok" only after commit."""
+    async def handle_event(self, ev: UpEvent, age_s: float = 0.0) -> EventResult:
+        """Store the event's key and its effect in one transaction; "ok" only after commit.
+
+        ``age_s`` is how long the event waited at an edge bridge before it was sent.
+        """
         hall_id = self.wiring.hall_of_bus(ev.bus)
         device = self.wiring.devices.get((ev.bus, ev.address))
         now = self.clock.now()
@@ -237,7 +244,7 @@ class DeviceService:
             mark = len(uow.events)
             try:
                 async with conn.transaction():  # a savepoint: a refused effect keeps the key
-                    result = await self._effect(uow, hall_id, device, ev, now)
+                    result = await self._effect(uow, hall_id, device, ev, now, age_s)
             except HallError as exc:
                 del uow.events[mark:]
                 result = EventResult(f"rejected:{exc.code}", beep=True)
@@ -250,7 +257,13 @@ class DeviceService:
         return result
 
     async def _effect(
-        self, uow: UnitOfWork, hall_id: str, device: Device | None, ev: UpEvent, now: datetime
+        self,
+        uow: UnitOfWork,
+        hall_id: str,
+        device: Device | None,
+        ev: UpEvent,
+        now: datetime,
+        age_s: float,
     ) -> EventResult:
         try:
             event = decode_event(ev.evt_type, ev.data)
@@ -262,6 +275,9 @@ class DeviceService:
             return EventResult("ignored")
         actor = f"device:{ev.bus}/{ev.address}"
         cls = device.device_class
+        if isinstance(event, KeyEvent) and age_s > KEY_MAX_AGE_S:
+            log.warning("key from %s/%d waited %.0f s; ignored", ev.bus, ev.address, age_s)
+            return EventResult("rejected:stale")
         if isinstance(event, KeyEvent) and cls is DeviceClass.CALLER and device.counter:
             return await self._caller_key(uow, hall_id, device.counter, event, actor)
         if isinstance(event, KeyEvent) and cls is DeviceClass.KIOSK and device.kiosk:

@@ -423,7 +423,10 @@ async def _on_message(
         if kind == "event":
             event = UpEvent.from_json(data["event"])
             _check_bus(hub, session, event.bus)
-            result = await hub.service.handle_event(event)
+            age = data.get("age_s", 0.0)
+            result = await hub.service.handle_event(
+                event, float(age) if isinstance(age, int | float) else 0.0
+            )
             session.send(
                 {"type": "ack", "id": item_id, "outcome": result.outcome, "beep": result.beep}
             )

@@ -141,3 +141,18 @@ async def test_changed_and_duplicate_uids_raise_one_alarm_each(make_app: AppMake
     registry = await svc.registry("test")
     strip = next(d for d in registry.devices if d.address == 1)
     assert (strip.uid, strip.state, strip.firmware) == ("bbbbbbbbbbbbbbbb", "online", "1.0.0")
+
+
+async def test_a_key_that_waited_long_at_the_edge_has_no_effect(make_app: AppMaker) -> None:
+    client, svc = await service(make_app)
+    await issue(client)
+    await open_counter(client)
+
+    late = await svc.handle_event(up(2, UID_CALLER, KeyEvent(KeyCode.CALL_NEXT)), age_s=120.0)
+    fresh = await svc.handle_event(
+        up(2, UID_CALLER, KeyEvent(KeyCode.CALL_NEXT), evt_seq=3), age_s=1.0
+    )
+
+    assert (late.outcome, fresh.outcome) == ("rejected:stale", "applied")
+    called = await fetch(client, "SELECT count(*) AS n FROM tickets WHERE state = 'called'")
+    assert called[0]["n"] == 1
