@@ -17,6 +17,7 @@ from hall.config.models import HallConfig
 from hall.web.bridge import bridge_specs
 from tests.access_helpers import create_device
 from tests.bridge.conftest import AppMaker, Client, Rig, eventually, fetch, issue, open_counter
+from tests.servers import free_port
 
 
 class Proxy:
@@ -143,3 +144,44 @@ async def test_edge_bridge_needs_a_bridge_token(make_app: AppMaker) -> None:
     _, display = await create_device(client, "display", device_id="tv1")
     resp = await client.get("/api/v1/bridge", headers={"Authorization": f"Bearer {display}"})
     assert resp.status == 403
+
+
+async def test_outbox_survives_an_edge_restart(
+    make_app: AppMaker, config: HallConfig, rig: Rig, tmp_path: Path
+) -> None:
+    client = await make_app(mode="remote")
+    _, token = await create_device(client, "bridge", device_id="edge1")
+    number = await issue(client)
+    await open_counter(client)
+    buses, devices = bridge_specs(config)
+    quick = Backoff(initial_s=0.02, max_s=0.1, stable_s=1.0)
+    nowhere = free_port()  # nothing listens there: the server is unreachable at first
+
+    first = Bridge(buses, devices, backoff=quick)
+    offline = WebSocketLink(
+        f"ws://127.0.0.1:{nowhere}/api/v1/bridge", token, tmp_path, backoff=quick
+    )
+    offline.attach(first)
+    await first.start()
+    offline.start()
+    await eventually(lambda: first.master("b1").device(2).boot_id is not None, "caller seen")
+    assert rig.caller.press_key(KeyCode.CALL_NEXT)
+    await eventually(lambda: not rig.caller.pending_events, "caller acknowledged")
+    await first.stop()
+    await offline.close()  # the edge PC restarts; only the outbox file remains
+
+    second = Bridge(buses, devices, backoff=quick)
+    online = WebSocketLink(
+        f"ws://127.0.0.1:{client.port}/api/v1/bridge", token, tmp_path, backoff=quick
+    )
+    online.attach(second)
+    await second.start()
+    online.start()
+    try:
+        await eventually(lambda: rig.strip.text == f"请{number}号到1号窗口", "call delivered")
+        await eventually(lambda: len(online.queue) == 0, "outbox drained")
+        rows = await fetch(client, "SELECT count(*) AS n FROM events WHERE type = 'ticket.called'")
+        assert rows[0]["n"] == 1
+    finally:
+        await second.stop()
+        await online.close()
