@@ -126,7 +126,6 @@ class BridgeHub:
         self._pushed: dict[tuple[str, int], tuple[Request, ...]] = {}
         self._dirty: dict[str, asyncio.Event] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._listener: asyncio.Task[None] | None = None
         self._report: Report | None = None
         self._report_wake = asyncio.Event()
@@ -173,15 +172,10 @@ class BridgeHub:
         if self.bridge is not None:
             await self.bridge.stop()
         tasks = [t for t in (self._listener, self._reporter) if t is not None]
-        tasks += list(self._workers.values()) + list(self._tasks)
+        tasks += list(self._workers.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     # --- registry reports -------------------------------------------------------------------
 
