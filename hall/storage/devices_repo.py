@@ -355,4 +355,3 @@ async def counter_views(
         hall_id,
     )
     return [CounterDeviceView(**dict(r)) for r in rows]
-
