@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from counters.keypad import KeyRefused, keypad_requests, plan_key
+from display.screen import screen_requests
 from display.strip import strip_requests
 from evaluator.pad import PadView, pad_requests, ticket_of_session
 from firmware_bridge.bridge import AlarmReport, EventResult, Report, UpEvent
@@ -51,6 +52,8 @@ KIOSK_KEY_BASE = 0x80
 # stored but has no effect: a 叫号 or a ticket minutes late would confuse the hall (HB/1 §8.4
 # makes callers refuse keys while host-lost for the same reason).
 KEY_MAX_AGE_S = 30.0
+# Calls read for hall screens (before filtering by the screen's counters).
+RECENT_CALLS = 50
 
 _CLASS_OF_WIRE = {
     WireClass.STRIP: DeviceClass.STRIP,
@@ -377,10 +380,18 @@ class DeviceService:
         """What every configured device of the hall should show now."""
         rules = self.directory.hall(hall_id)
         now = self.clock.now()
+        devices = self.wiring.of_hall(hall_id)
         async with self.pool.acquire() as conn:
             views = {v.number: v for v in await devices_repo.counter_views(conn, hall_id)}
+            calls: list[tuple[str, int]] = []
+            if any(d.device_class is DeviceClass.SCREEN for d in devices):
+                calls = [
+                    (r["number"], r["counter_number"])
+                    for r in await repo.recent_calls(conn, hall_id, RECENT_CALLS)
+                ]
         out: dict[tuple[str, int], tuple[Request, ...]] = {}
-        for dev in self.wiring.of_hall(hall_id):
+        screens = {s.id: s for s in rules.hall.screens}
+        for dev in devices:
             key = (dev.bus, dev.address)
             view = views.get(dev.counter) if dev.counter is not None else None
             if dev.device_class is DeviceClass.STRIP and view is not None:
@@ -406,6 +417,10 @@ class DeviceService:
                     ),
                     now,
                 )
+            elif dev.device_class is DeviceClass.SCREEN and dev.screen in screens:
+                screen = screens[dev.screen]
+                shown = [c for c in calls if not screen.counters or c[1] in screen.counters]
+                out[key] = screen_requests(shown, screen.rows)
             else:
                 out[key] = ()
         return out

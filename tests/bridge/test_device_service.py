@@ -8,8 +8,19 @@ from typing import Any
 import pytest
 
 from firmware_bridge.bridge import DeviceReport, Report, UpEvent
-from firmware_bridge.constants import KeyCode
-from firmware_bridge.messages import Event, KeyEvent, RatingEvent
+from firmware_bridge.constants import Color, DisplayMode, KeyCode
+from firmware_bridge.messages import (
+    NO_WAITING,
+    Event,
+    KeyEvent,
+    KeypadShowRequest,
+    PadClerkRequest,
+    PadServiceRequest,
+    RatingEvent,
+    Row,
+    ShowRowsRequest,
+    ShowTextRequest,
+)
 from hall.config.models import HallConfig
 from hall.services.devices import DeviceService
 from hall.services.queue import CounterAction
@@ -22,7 +33,12 @@ UID_PAD = "4842030000000003"
 
 @pytest.fixture
 def config() -> HallConfig:
-    base = hall_config(extra_hall={"kiosks": [{"id": "k1", "name": "一号取号机"}]})
+    base = hall_config(
+        extra_hall={
+            "kiosks": [{"id": "k1", "name": "一号取号机"}],
+            "screens": [{"id": "s1", "name": "大厅屏", "rows": 3}],
+        }
+    )
     body: dict[str, Any] = base.model_dump(mode="json", by_alias=True, exclude_unset=True)
     body["buses"] = [{"name": "b1", "hall": "test", "url": "/dev/ttyHB0"}]
     body["devices"] = [
@@ -31,6 +47,7 @@ def config() -> HallConfig:
         {"bus": "b1", "address": 3, "class": "pad", "counter": 1},
         {"bus": "b1", "address": 4, "class": "kiosk", "kiosk": "k1"},
         {"bus": "b1", "address": 5, "class": "pad", "counter": 2},
+        {"bus": "b1", "address": 6, "class": "screen", "screen": "s1"},
     ]
     return HallConfig.model_validate(body)
 
@@ -156,3 +173,36 @@ async def test_a_key_that_waited_long_at_the_edge_has_no_effect(make_app: AppMak
     assert (late.outcome, fresh.outcome) == ("rejected:stale", "applied")
     called = await fetch(client, "SELECT count(*) AS n FROM tickets WHERE state = 'called'")
     assert called[0]["n"] == 1
+
+
+async def test_desired_state_follows_the_counters(make_app: AppMaker) -> None:
+    client, svc = await service(make_app)
+    queue = svc.queue
+    await issue(client)
+    await issue(client)
+    await open_counter(client, 1)
+    await open_counter(client, 2)
+    await queue.act("test", 1, CounterAction.CALL_NEXT, "c001")
+    await queue.act("test", 2, CounterAction.CALL_NEXT, "c001")
+    await queue.act("test", 1, CounterAction.RECALL, "c001")
+    await queue.act("test", 2, CounterAction.START, "c001")
+
+    desired = await svc.desired("test")
+
+    assert desired[("b1", 1)] == (
+        ShowTextRequest(mode=DisplayMode.FLASH, color=Color.RED, text="请A001号到1号窗口"),
+    )
+    assert desired[("b1", 2)] == (KeypadShowRequest("A001", NO_WAITING, 2),)
+    clerk = PadClerkRequest("1号窗口", "c001", "王小明")
+    assert desired[("b1", 3)] == (clerk, PadServiceRequest(1, "A001", "不动产登记"))
+    assert desired[("b1", 6)] == (
+        ShowRowsRequest(
+            0,
+            (
+                Row(int(Color.RED) | 0x08, "A001 1号窗口"),
+                Row(int(Color.GREEN), "A002 2号窗口"),
+                Row(0, ""),
+            ),
+        ),
+    )
+    assert desired[("b1", 4)] == ()
