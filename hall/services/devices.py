@@ -226,6 +226,11 @@ class DeviceService:
         hall_id = self.wiring.hall_of_bus(ev.bus)
         device = self.wiring.devices.get((ev.bus, ev.address))
         now = self.clock.now()
+        if not (1 <= ev.boot_id <= 0xFFFF and 1 <= ev.evt_seq <= 0xFFFF):
+            # §8.1 never uses 0; such an event cannot be keyed. Acknowledge it (and log) so a
+            # firmware bug does not block the device's FIFO forever.
+            log.warning("unkeyable event from %s/%d: %r", ev.bus, ev.address, ev)
+            return EventResult("ignored")
 
         async def work(uow: UnitOfWork) -> EventResult:
             conn = uow.conn

@@ -206,3 +206,17 @@ async def test_desired_state_follows_the_counters(make_app: AppMaker) -> None:
         ),
     )
     assert desired[("b1", 4)] == ()
+
+
+async def test_an_event_without_a_valid_key_is_acknowledged_without_effect(
+    make_app: AppMaker,
+) -> None:
+    client, svc = await service(make_app)
+    await issue(client)
+    await open_counter(client)
+
+    result = await svc.handle_event(up(2, UID_CALLER, KeyEvent(KeyCode.CALL_NEXT), boot_id=0))
+
+    assert result.outcome == "ignored"
+    assert await fetch(client, "SELECT 1 FROM tickets WHERE state = 'called'") == []
+    assert await fetch(client, "SELECT 1 FROM device_events_seen") == []
