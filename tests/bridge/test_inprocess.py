@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from firmware_bridge.constants import KeyCode
+import pytest
+
+from firmware_bridge.bridge import EventResult, UpEvent
+from firmware_bridge.constants import EventType, KeyCode
+from hall.services.devices import DeviceService
 from tests.bridge.conftest import (
     PAD,
     AppMaker,
@@ -83,3 +87,41 @@ async def test_rating_with_the_reply_dropped_twice_is_recorded_once(
     assert [r["device_uid"] for r in keys] == [rig.pad.uid.hex()]
     assert master.master("b1").stats.retries >= retries_before + 2
     assert rig.pad.address == PAD
+
+
+async def test_event_committed_but_never_acknowledged_is_not_applied_twice(
+    make_app: AppMaker, rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server stops after the commit and before the device heard the ack (§8.3)."""
+    outcomes: list[str] = []
+    original = DeviceService.handle_event
+
+    async def handle_then_go_deaf(
+        self: DeviceService, ev: UpEvent, age_s: float = 0.0
+    ) -> EventResult:
+        result = await original(self, ev, age_s)
+        if ev.evt_type == EventType.KEY:
+            outcomes.append(result.outcome)
+            if len(outcomes) == 1:
+                rig.caller.switches.silent = True  # the POLL carrying the ack is never heard
+        return result
+
+    monkeypatch.setattr(DeviceService, "handle_event", handle_then_go_deaf)
+    first = await make_app()
+    number = await issue(first)
+    await open_counter(first)
+    assert rig.caller.press_key(KeyCode.CALL_NEXT)
+    await eventually(lambda: outcomes == ["applied"], "key committed")
+    await first.close()  # server restart: the ack state of the bridge is gone
+    assert len(rig.caller.pending_events) == 1
+
+    rig.caller.switches.silent = False
+    rig.unplug()  # a pty master reads EIO once its slave closes: give the next server a new one
+    await rig.replug()
+    second = await make_app()
+    await eventually(lambda: not rig.caller.pending_events, "device acknowledged")
+
+    assert outcomes == ["applied", "duplicate"]
+    rows = await fetch(second, "SELECT count(*) AS n FROM events WHERE type = 'ticket.called'")
+    assert rows[0]["n"] == 1
+    await eventually(lambda: rig.strip.text == f"请{number}号到1号窗口", "call on the strip")
