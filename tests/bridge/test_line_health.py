@@ -123,3 +123,31 @@ async def test_noise_and_corrupt_frames_are_counted_and_survived(
         return bool(body["buses"].get("b1", {}).get("bad_frames", 0) >= 3)
 
     await eventually(counted, "bad-frame counter in the devices API")
+
+
+async def test_a_swapped_device_raises_a_uid_alarm(make_app: AppMaker, rig: Rig) -> None:
+    client = await make_app()
+    bridge = hub_of(client).bridge
+    assert bridge is not None
+    master = bridge.master("b1")
+    old_uid = rig.strip.uid.hex()
+
+    async def registered() -> bool:
+        body = await devices_api(client)
+        return any(d["address"] == STRIP and d["uid"] == old_uid for d in body["devices"])
+
+    await eventually(registered, "strip uid in the registry")
+    rig.unplug()
+    await eventually(lambda: master.device(STRIP).health is DeviceHealth.OFFLINE, "offline")
+    rig.strip.uid = bytes.fromhex("4842010000009901")  # another strip mounted at address 1
+    rig.strip.reboot()
+    await rig.replug()
+
+    async def alarmed() -> bool:
+        body = await devices_api(client)
+        return any(
+            a["kind"] == "uid_changed" and a["detail"] == f"{old_uid} -> 4842010000009901"
+            for a in body["alarms"]
+        )
+
+    await eventually(alarmed, "uid_changed alarm")
