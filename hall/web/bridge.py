@@ -147,7 +147,8 @@ class BridgeHub:
         await self.service.sync_registry()
         config = app[DIRECTORY].config
         self._reporter = asyncio.create_task(self._report_writer(), name="bridge-registry")
-        self._listener = asyncio.create_task(self._listen(), name="bridge-listen")
+        if config.buses:  # no devices, no desired state: do not hold a LISTEN connection
+            self._listener = asyncio.create_task(self._listen(), name="bridge-listen")
         mode = self.settings.mode
         if config.buses and mode in ("auto", "inprocess"):
             buses, devices = bridge_specs(config)
