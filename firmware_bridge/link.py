@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from firmware_bridge.codec import HOST_ADDR, Frame, FrameDecoder
 from firmware_bridge.errors import BusClosedError
@@ -88,7 +89,8 @@ class FrameLink(asyncio.Protocol):
     # -- asyncio.Protocol ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop's transports are not subclasses of asyncio.Transport: no isinstance check.
+        transport = cast(asyncio.Transport, transport)
         self._transport = transport
         self._write = transport.write
 

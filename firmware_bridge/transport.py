@@ -19,7 +19,7 @@ import urllib.parse
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import serial
 import serial_asyncio_fast
@@ -239,8 +239,8 @@ class _LinkProtocol(asyncio.Protocol):
         self.lost: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._link._connection_made(transport)
+        # uvloop's transports are not subclasses of asyncio.Transport, so no isinstance check.
+        self._link._connection_made(cast(asyncio.Transport, transport))
 
     def data_received(self, data: bytes) -> None:
         self._link._data_received(data)

@@ -13,6 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from hall.app import Settings, create_app, resolve_database
+from hall.config.models import HallConfig
 from hall.security.logfilter import install_pii_filter
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "examples" / "county-hall.toml"
@@ -136,21 +137,23 @@ async def _with_database(args: argparse.Namespace, work: str) -> int:
             await asyncio.to_thread(server.stop)
 
 
+def demo_config(config: HallConfig, *, any_hour: bool) -> HallConfig:
+    """The example hall as a demo runs it: no real serial ports or printers are opened (the
+    example names LAN addresses of a real hall), and tickets at any hour unless asked."""
+    halls = config.halls
+    if any_hour:
+        halls = [h.model_copy(update={"issue_outside_hours": True}) for h in halls]
+    return config.model_copy(update={"halls": halls, "buses": [], "devices": [], "printers": []})
+
+
 def _serve(args: argparse.Namespace, *, demo: bool) -> int:
     config = None
     if args.config is not None:
         from hall.config.loader import load_config
 
         config = load_config(args.config)
-        if demo and not args.office_hours_only:
-            # A demo should take tickets at any hour; a real hall config keeps its hours.
-            config = config.model_copy(
-                update={
-                    "halls": [
-                        h.model_copy(update={"issue_outside_hours": True}) for h in config.halls
-                    ]
-                }
-            )
+        if demo:
+            config = demo_config(config, any_hour=not args.office_hours_only)
     settings = Settings(database_url=args.database_url, data_dir=args.data_dir, config=config)
     settings.pool_size = getattr(args, "pool_size", settings.pool_size)
     if demo:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Literal, Protocol
+from typing import Literal, Protocol, cast
 
 from firmware_bridge.pty import PtyPair, connect_fd, open_pty
 from firmware_bridge.transport import Backoff, LinkDownError, SerialLink, SerialOptions
@@ -46,7 +46,8 @@ class _LineProtocol(asyncio.Protocol):
         self.closed = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop's transports are not subclasses of asyncio.Transport: no isinstance check.
+        transport = cast(asyncio.Transport, transport)
         self.transport = transport
         self._endpoint._writers.append(transport.write)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,6 +17,8 @@ from hall.domain.errors import HallError, InvalidInput, Unavailable
 log = logging.getLogger(__name__)
 
 PROBLEM_TYPE_BASE = "urn:hall:problem:"
+# Clerks read these in browsers and logs: keep Chinese readable instead of \u escapes.
+dumps = functools.partial(json.dumps, ensure_ascii=False)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -30,8 +34,9 @@ def problem(
     if detail:
         body["detail"] = detail
     body.update({k: v for k, v in extra.items() if v is not None})
-    response = web.json_response(body, status=status, content_type="application/problem+json")
-    return response
+    return web.json_response(
+        body, status=status, content_type="application/problem+json", dumps=dumps
+    )
 
 
 def from_hall_error(exc: HallError, instance: str | None = None) -> web.Response:
