@@ -10,6 +10,11 @@ from typing import Any, Literal
 import asyncpg
 
 SessionKind = Literal["cookie", "bearer"]
+
+# Servers cache session lookups briefly; revocations and staff changes are announced here so
+# every server drops what it cached at once. Payload: a session id, or "*" for everything.
+ACCESS_CHANNEL = "hall_access"
+FLUSH_ALL = "*"
 DeviceKind = Literal["kiosk", "display", "bridge"]
 
 
@@ -138,6 +143,7 @@ async def save_account(
             password_hash,
             "config" if exists else "cli",
         )
+        await announce_staff_change(conn)
     return not exists
 
 
@@ -233,14 +239,23 @@ async def revoke_login(
 ) -> list[int] | None:
     """Revoke the session and its sibling of the same login; None if the id is unknown."""
     rows = await conn.fetch(
-        """UPDATE sessions SET revoked_at = COALESCE(revoked_at, $3),
-                               revoked_by = COALESCE(revoked_by, $2)
-           WHERE login_id = (SELECT login_id FROM sessions WHERE id = $1) RETURNING id""",
+        """WITH r AS (
+               UPDATE sessions SET revoked_at = COALESCE(revoked_at, $3),
+                                   revoked_by = COALESCE(revoked_by, $2)
+               WHERE login_id = (SELECT login_id FROM sessions WHERE id = $1) RETURNING id)
+           SELECT id FROM r WHERE pg_notify($4, id::text) IS NOT NULL""",
         session_id,
         by,
         now,
+        ACCESS_CHANNEL,
     )
     return sorted(r["id"] for r in rows) or None
+
+
+async def announce_staff_change(conn: asyncpg.Connection | asyncpg.Pool) -> None:
+    """Tell every server to forget cached sessions (accounts or roles may have changed);
+    inside a transaction the notice goes out at commit."""
+    await conn.execute("SELECT pg_notify($1, $2)", ACCESS_CHANNEL, FLUSH_ALL)
 
 
 async def live_sessions(
@@ -336,22 +351,29 @@ async def revoke_device_token(
 # --- audit ----------------------------------------------------------------------------------
 
 
+def audit_values(e: AuditEntry) -> tuple[object, ...]:
+    """The audit_log columns in the order ``append_audit`` (and hall.storage.uow) insert them."""
+    return (
+        e.at,
+        e.actor,
+        e.actor_kind,
+        e.session_id,
+        e.route,
+        e.method,
+        e.path,
+        e.params,
+        e.remote,
+        (e.user_agent or "")[:200] or None,
+        e.status,
+    )
+
+
 async def append_audit(conn: asyncpg.Connection | asyncpg.Pool, entry: AuditEntry) -> None:
     await conn.execute(
         """INSERT INTO audit_log (at, actor, actor_kind, session_id, route, method, path, params,
                                   remote, user_agent, status)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
-        entry.at,
-        entry.actor,
-        entry.actor_kind,
-        entry.session_id,
-        entry.route,
-        entry.method,
-        entry.path,
-        entry.params,
-        entry.remote,
-        (entry.user_agent or "")[:200] or None,
-        entry.status,
+        *audit_values(entry),
     )
 
 

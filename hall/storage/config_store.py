@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from hall.config.models import HallConfig
+from hall.storage import access_repo
 
 
 def config_digest(config: HallConfig) -> tuple[str, dict[str, Any]]:
@@ -71,6 +72,7 @@ async def apply_config(conn: asyncpg.Connection, config: HallConfig) -> bool:
                 for s in config.staff
             ],
         )
+        await access_repo.announce_staff_change(conn)  # roles or accounts may have changed
         if latest == digest:
             return False
         await conn.execute(

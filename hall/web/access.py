@@ -29,8 +29,10 @@ from hall.security.logfilter import install_pii_filter
 from hall.security.passwords import DEFAULT_PARAMS, ScryptParams, hash_password
 from hall.security.ratelimit import BucketSpec, RateLimiter
 from hall.storage import access_repo
+from hall.storage.uow import PENDING_AUDIT, AuditSlot
 from hall.web.problems import Handler, from_hall_error
 from hall.web.routes import Access, Route, register, route_of
+from hall.web.session_cache import SessionCache, cache_lifecycle
 from hall.web.state import CLOCK, POOL
 
 log = logging.getLogger(__name__)
@@ -238,6 +240,10 @@ class AccessSettings:
     """Addresses of reverse proxies (the extranet gateway) whose X-Forwarded-For is believed."""
     bootstrap_admin: tuple[str, str] | None = None
     """(job number, password) of an admin created at start-up when no admin can log in yet."""
+    session_cache_s: float = 5.0
+    """How long a looked-up session is trusted without asking the database again; logout,
+    revocation and account changes reach every server's cache at once (hall.web.session_cache),
+    this bounds changes made behind the server's back. 0 turns the cache off."""
 
 
 # Sessions record last use at most this often, so a busy terminal does not write every request.
@@ -253,6 +259,7 @@ class AccessState:
         self.login = RateLimiter(settings.login_rate)
         self.password_slots = asyncio.Semaphore(settings.concurrent_logins)
         self.dummy_hash: str | None = None
+        self.sessions = SessionCache(settings.session_cache_s)
 
 
 ACCESS = web.AppKey("access", AccessState)
@@ -266,18 +273,26 @@ async def _session_principal(
 ) -> Principal:
     pool = request.app[POOL]
     now = request.app[CLOCK].now()
-    settings = request.app[ACCESS].settings
-    row = await access_repo.find_session(pool, tokens.token_hash(token), kind)
-    if row is None:
-        raise Unauthorized("登录凭据无效，请重新登录")
-    if row.revoked_at is not None:
-        raise SessionRevoked()
-    if now >= row.expires_at or now - row.last_seen_at >= settings.session_idle:
-        raise SessionExpired()
-    if not row.staff.enabled:
-        raise Unauthorized("账号已停用")
+    state = request.app[ACCESS]
+    idle = state.settings.session_idle
+    key = (tokens.token_hash(token), kind)
+    row = state.sessions.get(key)
+    # The cache only accepts: a cached session that looks over its time is asked for again.
+    if row is None or now >= row.expires_at or now - row.last_seen_at >= idle:
+        generation = state.sessions.generation
+        row = await access_repo.find_session(pool, key[0], kind)
+        if row is None:
+            raise Unauthorized("登录凭据无效，请重新登录")
+        if row.revoked_at is not None:
+            raise SessionRevoked()
+        if now >= row.expires_at or now - row.last_seen_at >= idle:
+            raise SessionExpired()
+        if not row.staff.enabled:
+            raise Unauthorized("账号已停用")
+        state.sessions.put(key, row, generation)
     if now - row.last_seen_at >= TOUCH_INTERVAL:
         await access_repo.touch_session(pool, row.id, now)
+        state.sessions.touched(key, now)
     staff = row.staff
     return Principal(
         kind="staff",
@@ -407,11 +422,10 @@ async def _audit_params(request: web.Request) -> dict[str, Any]:
     return params
 
 
-async def _audit(
+async def _audit_entry(
     request: web.Request, route: Route, principal: Principal, actor: str, status: int
-) -> None:
-    params = await _audit_params(request)
-    entry = access_repo.AuditEntry(
+) -> access_repo.AuditEntry:
+    return access_repo.AuditEntry(
         at=request.app[CLOCK].now(),
         actor=actor,
         actor_kind=principal.kind,
@@ -419,11 +433,34 @@ async def _audit(
         route=route.name,
         method=request.method,
         path=request.path,
-        params=params,
+        params=await _audit_params(request),
         remote=client_address(request),
         user_agent=request.headers.get("User-Agent"),
         status=status,
     )
+
+
+async def audit_with_action(request: web.Request, status: int) -> None:
+    """Commit this request's audit row in the action's own transaction.
+
+    ``status`` is what the handler answers once the action has committed. The first unit of
+    work of the request that commits events writes the row in its last statement, so the action
+    and its audit row commit together. If nothing commits, or the answer ends up different
+    (a later failure), the middleware writes a row with the real status afterwards, as for
+    every other request.
+    """
+    slot = PENDING_AUDIT.get()
+    route = route_of(request)
+    principal = principal_of(request)
+    if slot is None or route is None or not principal.authenticated:
+        return
+    slot.entry = await _audit_entry(request, route, principal, principal.actor, status)
+
+
+async def _audit(
+    request: web.Request, route: Route, principal: Principal, actor: str, status: int
+) -> None:
+    entry = await _audit_entry(request, route, principal, actor, status)
     try:
         await access_repo.append_audit(request.app[POOL], entry)
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
@@ -472,6 +509,8 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
         return _rate_limited(request, wait)
 
     audited = request.method in UNSAFE_METHODS
+    slot = AuditSlot() if audited and principal.authenticated else None
+    slot_token = PENDING_AUDIT.set(slot)
     status = 500
     try:
         if not allowed(
@@ -497,8 +536,12 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
         status = _status_of(exc)
         raise
     finally:
+        PENDING_AUDIT.reset(slot_token)
         actor = request.get(AUDIT_ACTOR) or (principal.actor if principal.authenticated else None)
-        if audited and actor is not None:
+        committed = slot is not None and slot.committed
+        if committed and slot is not None and slot.entry is not None:
+            committed = slot.entry.status == status  # else record what was really answered
+        if audited and actor is not None and not committed:
             await _audit(request, route, principal, str(actor), status)
 
 
@@ -525,6 +568,8 @@ def setup_access(app: web.Application, settings: AccessSettings | None = None) -
     install_pii_filter()
     app[ACCESS] = AccessState(settings or AccessSettings())
     app.middlewares.append(access_middleware)
+    if app[ACCESS].settings.session_cache_s > 0:
+        app.cleanup_ctx.append(cache_lifecycle(app[ACCESS].sessions, POOL))
     # Runs after every cleanup_ctx start-up step, so the pool exists.
     app.on_startup.append(_bootstrap_admin)
     register(app, auth_api.ROUTES)

@@ -19,7 +19,7 @@ from hall.services.queue import (
 )
 from hall.storage.db import database_ok
 from hall.web import schemas
-from hall.web.access import Role, principal_of
+from hall.web.access import Role, audit_with_action, principal_of
 from hall.web.routes import Access, Route
 from hall.web.state import POOL, QUEUE
 
@@ -174,6 +174,7 @@ async def issue_ticket(request: web.Request) -> web.Response:
     key = request.headers.get("Idempotency-Key") or body.idempotency_key
     if key is not None and not 8 <= len(key) <= 80:
         raise InvalidInput("Idempotency-Key 长度必须在 8 到 80 之间")
+    await audit_with_action(request, 201)  # a replay commits nothing and is audited after
     view = await queue(request).issue(
         IssueTicket(
             hall_id=request.match_info["hall"],
@@ -212,6 +213,7 @@ async def counter_action(request: web.Request) -> web.Response:
     except ValueError:
         raise InvalidInput(f"未知的窗口操作 {raw_action}", action=raw_action) from None
     body = await parse_body(request, schemas.CounterActionBody)
+    await audit_with_action(request, 200)
     view = await queue(request).act(
         request.match_info["hall"],
         _int(request, "number"),

@@ -127,9 +127,10 @@ async def logout(request: web.Request) -> web.Response:
         response = web.Response(status=204)  # a browser device forgets its token
         response.del_cookie(DEVICE_COOKIE_NAME, path="/")
         return response
-    await access_repo.revoke_login(
+    revoked = await access_repo.revoke_login(
         request.app[POOL], principal.session_id, principal.actor, request.app[CLOCK].now()
     )
+    request.app[ACCESS].sessions.drop(revoked or [principal.session_id])
     response = web.Response(status=204)
     response.del_cookie(COOKIE_NAME, path="/")
     return response
@@ -204,6 +205,7 @@ async def revoke_session(request: web.Request) -> web.Response:
     )
     if revoked is None:
         raise NotFound("会话不存在", id=request.match_info["id"])
+    request.app[ACCESS].sessions.drop(revoked)
     return json(s.RevokedOut(revoked=revoked))
 
 

@@ -108,3 +108,24 @@ async def test_the_audit_log_cannot_be_changed(access_client: Client) -> None:
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         await pool.execute("DELETE FROM audit_log")
     assert [r["actor"] for r in await audit_rows(access_client)] == ["c001"]
+
+
+async def test_a_state_change_and_its_audit_row_commit_in_one_transaction(
+    access_client: Client,
+) -> None:
+    clerk = await staff_headers(access_client, "c001", counters=(1,))
+    issued = await access_client.post(
+        "/api/v1/halls/test/tickets", json={"service": "BDC"}, headers=clerk
+    )
+    opened = await access_client.post("/api/v1/halls/test/counters/1/open", headers=clerk)
+    assert (issued.status, opened.status) == (201, 200)
+    rows = await access_client.app[POOL].fetch(
+        """SELECT a.route, a.status, a.xmin::text AS audit_tx,
+                  (SELECT e.xmin::text FROM events e ORDER BY e.seq DESC LIMIT 1) AS event_tx
+           FROM audit_log a ORDER BY a.id"""
+    )
+    assert [(r["route"], r["status"]) for r in rows] == [
+        ("issue_ticket", 201),
+        ("counter_action", 200),
+    ]
+    assert rows[-1]["audit_tx"] == rows[-1]["event_tx"]  # written by the action's transaction

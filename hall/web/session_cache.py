@@ -1,0 +1,147 @@
+"""A short-lived, per-process cache of session lookups, invalidated across servers by NOTIFY.
+
+Staff terminals send several requests a second; looking their session up in the database on
+each one was a round trip per request. The cache only ever *accepts*: a cached session that
+looks expired or idle is looked up again, so every refusal comes from the database.
+
+It is trusted only while its LISTEN connection is up. Logout and revocation drop the entries
+of this process at once and announce the session ids on ``access_repo.ACCESS_CHANNEL``, so other
+servers drop theirs when the revoking transaction commits; config reloads and account changes
+announce "forget everything". Changes nobody announces (hand-written SQL) are picked up within
+``ttl_s``. A lookup that raced an announcement is not cached (the generation counter).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from hall.storage import access_repo
+from hall.storage.access_repo import SessionKind, SessionRow
+
+log = logging.getLogger(__name__)
+
+CacheKey = tuple[bytes, SessionKind]
+
+
+class SessionCache:
+    """Usable sessions by (token hash, kind), each trusted for ``ttl_s`` after its lookup."""
+
+    def __init__(self, ttl_s: float = 5.0, max_entries: int = 10_000) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self.generation = 0
+        """Bumped by every invalidation; a lookup started before one is not cached."""
+        self.listening = False
+        self.hits = 0
+        self._rows: dict[CacheKey, tuple[float, SessionRow]] = {}
+
+    def get(self, key: CacheKey) -> SessionRow | None:
+        if not self.listening:
+            return None
+        found = self._rows.get(key)
+        if found is None:
+            return None
+        if time.monotonic() - found[0] >= self.ttl_s:
+            del self._rows[key]
+            return None
+        self.hits += 1
+        return found[1]
+
+    def put(self, key: CacheKey, row: SessionRow, generation: int) -> None:
+        """Remember a usable session looked up when the generation was ``generation``."""
+        if not self.listening or generation != self.generation:
+            return
+        if len(self._rows) >= self.max_entries:
+            self._rows.clear()
+        self._rows[key] = (time.monotonic(), row)
+
+    def touched(self, key: CacheKey, at: datetime) -> None:
+        found = self._rows.get(key)
+        if found is not None:
+            self._rows[key] = (found[0], replace(found[1], last_seen_at=at))
+
+    def drop(self, session_ids: Iterable[int]) -> None:
+        ids = set(session_ids)
+        self.generation += 1
+        for key in [k for k, (_, row) in self._rows.items() if row.id in ids]:
+            del self._rows[key]
+
+    def clear(self) -> None:
+        self.generation += 1
+        self._rows.clear()
+
+    def on_notice(self, payload: str) -> None:
+        if payload == access_repo.FLUSH_ALL:
+            self.clear()
+        elif payload.isdigit():
+            self.drop([int(payload)])
+        else:
+            log.warning("ignoring malformed %s payload %r", access_repo.ACCESS_CHANNEL, payload)
+            self.clear()
+
+    def _stop_trusting(self) -> None:
+        self.listening = False
+        self.clear()
+
+    async def listen(self, pool: asyncpg.Pool, check_s: float = 5.0) -> None:
+        """Hold a LISTEN connection for as long as the task runs; trust entries only meanwhile."""
+        delay = 0.1
+        while True:
+            lost = asyncio.Event()
+
+            def on_notify(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+                self.on_notice(payload)
+
+            try:
+                async with pool.acquire() as conn:
+                    conn.add_termination_listener(lambda _c, lost=lost: lost.set())
+                    await conn.add_listener(access_repo.ACCESS_CHANNEL, on_notify)
+                    try:
+                        self.clear()
+                        self.listening = True
+                        delay = 0.1
+                        while not lost.is_set():
+                            with contextlib.suppress(TimeoutError):
+                                async with asyncio.timeout(check_s):
+                                    await lost.wait()
+                            if not lost.is_set():
+                                async with asyncio.timeout(check_s):
+                                    await conn.fetchval("SELECT 1")
+                    finally:
+                        self._stop_trusting()
+                        if not conn.is_closed():
+                            with contextlib.suppress(Exception):
+                                await conn.remove_listener(access_repo.ACCESS_CHANNEL, on_notify)
+                log.warning("session cache LISTEN connection lost; reconnecting")
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("session cache LISTEN failed (%s); retrying in %.1f s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def cache_lifecycle(
+    cache: SessionCache, pool_of: web.AppKey[asyncpg.Pool]
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup context running the cache's LISTEN task; append it after the pool's."""
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(cache.listen(app[pool_of]), name="session-cache-listener")
+        try:
+            yield
+        finally:
+            cache._stop_trusting()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    return lifecycle
