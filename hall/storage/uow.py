@@ -31,35 +31,24 @@ _RETRYABLE = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
 
 T = TypeVar("T")
 
-# Sequence, append and notify in one round trip: the hall row lock is taken here, at the very
-# end of the transaction, so concurrent use cases of one hall serialise only for this statement
-# and the commit.
-_APPEND_EVENTS = """
-WITH h AS (
-    UPDATE halls SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq
-), ins AS (
-    INSERT INTO events (hall_id, seq, type, at, actor, ticket_id, counter_number, details)
-    SELECT $1, h.last_seq - $2 + e.n, e.type, e.at, e.actor, e.ticket_id, e.counter_number,
-           e.details::jsonb
-    FROM h, unnest($3::text[], $4::timestamptz[], $5::text[], $6::bigint[], $7::int[],
-                   $8::text[]) WITH ORDINALITY AS e(type, at, actor, ticket_id, counter_number,
-                                                   details, n)
-    RETURNING seq
-)
-SELECT h.last_seq FROM h
-WHERE (SELECT count(*) FROM ins) = $2
-  AND pg_notify($9, json_build_object('hall', $1::text, 'seq', h.last_seq)::text) IS NOT NULL
+# Events go in without a seq; the deferred trigger of migration 0002 numbers them per hall at
+# COMMIT and notifies listeners, so no hall-wide lock is held while this process works.
+_INSERT_EVENTS = """
+    INSERT INTO events (hall_id, type, at, actor, ticket_id, counter_number, details)
+    SELECT $1, e.type, e.at, e.actor, e.ticket_id, e.counter_number, e.details::jsonb
+    FROM unnest($2::text[], $3::timestamptz[], $4::text[], $5::bigint[], $6::int[], $7::text[])
+         WITH ORDINALITY AS e(type, at, actor, ticket_id, counter_number, details, n)
+    ORDER BY e.n
+    RETURNING id
 """
-
-
-# The same, plus the audit row of the request in the same statement, so a state change and its
-# audit row commit together (one round trip and one transaction fewer than writing it after).
-_APPEND_EVENTS_AUDITED = """
+_APPEND_EVENTS = f"WITH ins AS ({_INSERT_EVENTS}) SELECT array_agg(id ORDER BY id) FROM ins"
+_APPEND_EVENTS_AUDITED = f"""
 WITH a AS (
     INSERT INTO audit_log (at, actor, actor_kind, session_id, route, method, path, params,
                            remote, user_agent, status)
-    VALUES ($10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
-),""" + _APPEND_EVENTS.lstrip().removeprefix("WITH")
+    VALUES ($8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+), ins AS ({_INSERT_EVENTS})
+SELECT array_agg(id ORDER BY id) FROM ins"""
 
 
 @dataclasses.dataclass
@@ -123,7 +112,7 @@ class UnitOfWork:
         self.events.append((hall_id, event))
 
     async def commit(self) -> None:
-        """Write buffered events with their hall seqs, notify listeners, commit."""
+        """Write buffered events and commit; the database numbers and announces them."""
         assert self._tx is not None
         conn = self.conn
         by_hall: dict[str, list[Event]] = {}
@@ -132,29 +121,36 @@ class UnitOfWork:
         slot = PENDING_AUDIT.get()
         audit = slot.entry if slot is not None and not slot.committed else None
         written = False
+        event_ids: list[int] = []
         for hall_id in sorted(by_hall):
             events = by_hall[hall_id]
             args = (
                 hall_id,
-                len(events),
                 [str(e.type) for e in events],
                 [e.at for e in events],
                 [e.actor for e in events],
                 [e.ticket_id for e in events],
                 [e.counter_number for e in events],
                 [json.dumps(dict(e.details)) for e in events],
-                NOTIFY_CHANNEL,
             )
             if audit is None:
-                last = await conn.fetchval(_APPEND_EVENTS, *args)
+                ids = await conn.fetchval(_APPEND_EVENTS, *args)
             else:  # with the first hall's events only
-                last = await conn.fetchval(_APPEND_EVENTS_AUDITED, *args, *audit_values(audit))
-            self.committed_seq[hall_id] = last
+                ids = await conn.fetchval(_APPEND_EVENTS_AUDITED, *args, *audit_values(audit))
+            event_ids.extend(ids)
             written, audit = written or audit is not None, None
         await self._tx.commit()
         self._done = True
         if slot is not None and written:
             slot.committed = True
+        if event_ids:
+            # The seqs exist only now; read them back for callers that report them.
+            rows = await conn.fetch(
+                "SELECT hall_id, max(seq) AS seq FROM events WHERE id = ANY($1::bigint[])"
+                " GROUP BY hall_id",
+                event_ids,
+            )
+            self.committed_seq = {r["hall_id"]: r["seq"] for r in rows}
 
 
 async def run_in_transaction(

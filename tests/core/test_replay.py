@@ -6,6 +6,7 @@ import random
 from datetime import timedelta
 
 import asyncpg
+import pytest
 
 from hall.config.models import HallConfig
 from hall.domain.errors import HallError
@@ -74,3 +75,19 @@ async def test_replay_of_a_random_day_equals_stored_state(
     assert failures > 0
     seqs = await pool.fetch("SELECT seq FROM events WHERE hall_id = 'test' ORDER BY seq")
     assert [r["seq"] for r in seqs] == list(range(1, len(seqs) + 1))
+
+
+async def test_events_cannot_be_changed_or_deleted(
+    pool: asyncpg.Pool, config: HallConfig, clock: FixedClock
+) -> None:
+    service = QueueService(pool, Directory(config), clock)
+    await service.issue(IssueTicket(hall_id="test", service_code="BDC"))
+    assert await pool.fetchval("SELECT seq FROM events") == 1  # numbered at commit
+    for statement in (
+        "UPDATE events SET seq = 7",
+        "UPDATE events SET actor = 'someone else'",
+        "DELETE FROM events",
+    ):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await pool.execute(statement)
+    assert await pool.fetchval("SELECT count(*) FROM events WHERE seq = 1") == 1
