@@ -76,7 +76,9 @@ def create_app(settings: Settings) -> web.Application:
                 else:
                     config = await latest_config(conn)
                 if config is None:
-                    raise Unavailable("没有大厅配置：请先运行 hall config load FILE 或使用 --config")
+                    raise Unavailable(
+                        "没有大厅配置：请先运行 hall config load FILE 或使用 --config"
+                    )
             app[POOL] = pool
             app[DIRECTORY] = Directory(config)
             app[QUEUE] = QueueService(pool, app[DIRECTORY], settings.clock)

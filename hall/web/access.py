@@ -482,7 +482,7 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
         if _unlisted(request):
             log.error("route %s is not in the route table; denied", request.match_info.route)
             raise Forbidden("该接口未声明访问规则")
-        request["principal"] = request[PRINCIPAL] = ANONYMOUS
+        request[PRINCIPAL] = ANONYMOUS
         return await handler(request)
 
     state = request.app[ACCESS]
@@ -493,8 +493,6 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
         principal = await authenticate(request)
     except Unauthorized as exc:
         principal, auth_error = ANONYMOUS, exc
-    # hall.web.api.actor_of reads the plain "principal" key; PRINCIPAL is the typed twin.
-    request["principal"] = principal
     request[PRINCIPAL] = principal
 
     if route.name in LOGIN_ROUTES:

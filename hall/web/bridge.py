@@ -39,6 +39,7 @@ from hall.config.models import HallConfig
 from hall.domain.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from hall.services.devices import WIRE_CLASS, DeviceService
 from hall.storage.uow import NOTIFY_CHANNEL
+from hall.web.access import principal_of
 from hall.web.routes import Access, Route, register
 from hall.web.state import CLOCK, DIRECTORY, POOL, QUEUE
 
@@ -371,7 +372,7 @@ async def set_address(request: web.Request) -> web.Response:
 
 async def bridge_socket(request: web.Request) -> web.StreamResponse:
     """GET /api/v1/bridge: an edge bridge's link (JSON messages, see docs/hardware.md)."""
-    principal = request["principal"]
+    principal = principal_of(request)
     if principal.kind != "bridge" or not principal.halls:
         raise Forbidden("需要设备网关（bridge）令牌")
     hub = request.app[BRIDGE]
