@@ -530,11 +530,12 @@ class Bridge:
         b.master.set_desired_state(address, new)
         changed = [c for c in new if c not in old]
         for msg in changed:
-            # Queued at the master's resync priority, in order: a resync the master queued
-            # earlier (reboot, return, host-lost) carries the state desired *then*; at a
-            # higher priority these commands could overtake it and the stale state would
-            # win. FIFO among equals makes the newest state the last word. Each task queues
-            # its job on its first step, so the commands keep the order given.
+            # One priority for every desired-state command, FIFO: commands of successive
+            # updates must reach the device in the order they were decided (a CLEAR at a
+            # lower priority queued before a newer SHOW_TEXT would otherwise run after it and
+            # win). Resyncs need no care here: the master reads the desired state when a
+            # resync runs and holds other commands to the device while it runs. Each task
+            # queues its job on its first step, so the commands keep the order given.
             self._spawn(self._send(bus, address, msg, Priority.RESYNC))
         return len(changed)
 

@@ -6,6 +6,12 @@ retries byte for byte with the same SEQ, tracks each device's health, delivers d
 the application and acknowledges them only after the application has committed them, and
 re-sends each device's desired state when it comes back, reboots or reports host-lost.
 
+A resync reads the desired state when it starts to run, not when it is scheduled, and while it
+runs no other command to that device goes out, so a live change can neither be overwritten by
+an older resync nor interleaved with one: keep the desired state current (set it before you
+send the change) and the device ends with the newest content. What happens when the serial
+port itself is gone is described in one place, :class:`BusMaster` ("Link down").
+
 Wiring::
 
     master = BusMaster(name="bus1", baud=9600, on_event=handle_event, on_alarm=alarm)
@@ -120,6 +126,25 @@ class DeviceEvent:
 # A resync command answered BUSY is tried again this many times (new SEQ each, §7.3).
 RESYNC_BUSY_RETRIES = 2
 
+
+@dataclass(slots=True)
+class _Resync:
+    """One device's resync: pending until its first step reads the desired state, then running.
+
+    A single step job per device is queued (or waiting out a pause) while it exists; each step
+    sends one command. While running it holds the device's other jobs back (``_held``).
+    """
+
+    reason: str
+    commands: tuple[Request, ...] | None = None  # read by the first step, not at scheduling
+    index: int = 0
+    busy_left: int = RESYNC_BUSY_RETRIES
+
+    @property
+    def running(self) -> bool:
+        return self.commands is not None
+
+
 # Returned by _execute for a job that went back to the queue after BUSY.
 _REQUEUED: Reply = StatusReply(Status.BUSY)
 
@@ -149,6 +174,7 @@ class _Device:
     polls: int = 0
     last_resync_at: float | None = None
     resyncs: int = 0
+    resync: _Resync | None = None  # pending or running
     needs_info: bool = True
     recovering: bool = True  # first contact or back from offline: INFO, then full resync
     overflow: bool = False
@@ -177,6 +203,7 @@ class DeviceStatus:
     polls: int
     poll_period: float | None
     resyncs: int
+    resyncing: bool = False  # a resync is pending or running
 
 
 @dataclass(slots=True)
@@ -213,7 +240,7 @@ class _Job:
     priority: int
     order: int
     addr: int = field(compare=False)
-    msg: Request = field(compare=False)
+    msg: Request | None = field(compare=False)  # None: the next step of addr's resync
     noack: bool = field(compare=False, default=False)
     future: asyncio.Future[Reply | None] | None = field(compare=False, default=None)
     attempts: int = field(compare=False, default=0)
@@ -222,7 +249,22 @@ class _Job:
 
 
 class BusMaster:
-    """Owns one HB/1 bus: the only task that transmits on it."""
+    """Owns one HB/1 bus: the only task that transmits on it.
+
+    Link down. When the write callable attached to ``link`` raises ``OSError`` (for example
+    ``LinkDownError`` from ``SerialLink.write`` after the port vanished), or no write callable
+    is attached (``BusClosedError``), nothing reached the line, so the master gives no verdict
+    on any device: it counts no failed transaction, health stays as it was (no OFFLINE, no
+    alarm), and a poll that hits the dead link pauses the bus for ``LINK_DOWN_RETRY_S``. An
+    application request fails at once with that error. A resync is kept: it starts over,
+    reading the desired state again, once writes get through. All of this is decided in
+    :meth:`_link_down` and :func:`_is_link_down`.
+
+    An owner that wants a lost port to count like a cut cable (devices OFFLINE after three
+    failed transactions, §8.4, and the alarm raised) attaches a write callable that swallows
+    the error instead, as ``firmware_bridge.bridge.Bridge`` does: then requests go nowhere and
+    every transaction simply times out.
+    """
 
     def __init__(
         self,
@@ -337,24 +379,30 @@ class BusMaster:
             polls=d.polls,
             poll_period=d.poll_period,
             resyncs=d.resyncs,
+            resyncing=d.resync is not None,
         )
 
     def set_desired_state(self, addr: int, commands: DesiredState) -> None:
         """Commands that make the device show what it should now, re-sent on every resync.
 
-        Pass a callable to compute them at resync time (e.g. a rating request with the
-        remaining time). Setting it does not send anything: send live changes with
-        ``request`` as usual.
+        A resync reads this when it starts to run, not when it is scheduled; pass a callable
+        to compute the commands then (e.g. a rating request with the remaining time). Setting
+        it does not send anything: send live changes with ``request`` as usual, after setting
+        the new state, so that a resync still waiting in the queue sends the new state too.
         """
         self._devices[addr].desired = commands if callable(commands) else tuple(commands)
 
     def desired_state(self, addr: int) -> tuple[Request, ...]:
         """The commands a resync of ``addr`` would send now."""
-        desired = self._devices[addr].desired
+        return self._read_desired(self._devices[addr])
+
+    @staticmethod
+    def _read_desired(dev: _Device) -> tuple[Request, ...]:
+        desired = dev.desired
         return tuple(desired() if callable(desired) else desired)
 
     def resync(self, addr: int) -> None:
-        """Queue the desired state of ``addr`` now."""
+        """Re-send the desired state of ``addr`` (read when the resync runs)."""
         self._schedule_resync(self._devices[addr], "requested")
 
     # -- commands ------------------------------------------------------------------------------
@@ -450,15 +498,16 @@ class BusMaster:
             self._wakeup.clear()
             now = loop.time()
             poll_dev = self._due_poll(now)
-            job = self._next_job()
+            job = self._pop_job()
             # Alternate when both are waiting: commands never starve polls (key latency) and a
             # saturated poll schedule never starves commands.
             try:
                 if job is not None and (poll_dev is None or self._last_was_poll):
-                    heapq.heappop(self._queue)
                     self._last_was_poll = False
                     await self._run_job(job)
                 elif poll_dev is not None:
+                    if job is not None:
+                        heapq.heappush(self._queue, job)
                     self._last_was_poll = True
                     await self._poll(poll_dev)
                 else:
@@ -468,14 +517,33 @@ class BusMaster:
                 _LOGGER.exception("%s: bus step failed", self.name)
                 await asyncio.sleep(timing.LINK_DOWN_RETRY_S)
 
-    def _next_job(self) -> _Job | None:
+    def _pop_job(self) -> _Job | None:
+        """Take the first job in priority order that may run now (see ``_held``)."""
+        held: list[_Job] = []
+        found: _Job | None = None
         while self._queue:
-            job = self._queue[0]
+            job = heapq.heappop(self._queue)
             if job.future is not None and job.future.done():  # the caller gave up
-                heapq.heappop(self._queue)
                 continue
-            return job
-        return None
+            if self._held(job):
+                held.append(job)
+                continue
+            found = job
+            break
+        for job in held:
+            heapq.heappush(self._queue, job)
+        return found
+
+    def _held(self, job: _Job) -> bool:
+        """A command to a device whose resync is running waits until the resync is done.
+
+        The resync sends the state read when it started; a command the application queued
+        since is at least as new, so it goes last, whatever its priority.
+        """
+        if job.msg is None:
+            return False
+        dev = self._devices.get(job.addr)
+        return dev is not None and dev.resync is not None and dev.resync.running
 
     def _due_poll(self, now: float) -> _Device | None:
         best: _Device | None = None
@@ -511,8 +579,11 @@ class BusMaster:
         self._delayed_jobs[job.order] = job
 
     async def _run_job(self, job: _Job) -> None:
-        assert job.future is not None
         self._delayed_jobs.pop(job.order, None)
+        if job.msg is None:
+            await self._run_resync_step(job.addr)
+            return
+        assert job.future is not None
         try:
             reply = await self._execute(job)
             if reply is _REQUEUED:
@@ -529,6 +600,7 @@ class BusMaster:
                 job.future.set_result(reply)
 
     async def _execute(self, job: _Job) -> Reply | None:
+        assert job.msg is not None
         if job.noack:
             await self._send_noack(job.addr, job.msg)
             return None
@@ -727,12 +799,8 @@ class BusMaster:
             reply, _ = await self._device_transaction(dev, msg, attempts=1 if offline else 0)
         except DeviceTimeoutError:
             return
-        except BusClosedError:
-            await asyncio.sleep(timing.LINK_DOWN_RETRY_S)
-            return
-        except OSError as exc:  # the port vanished under us: not the device's fault
-            _LOGGER.warning("%s: write failed: %s", self.name, exc)
-            await asyncio.sleep(timing.LINK_DOWN_RETRY_S)
+        except (BusClosedError, OSError) as exc:
+            await self._link_down(exc)
             return
         self._stats.polls += 1
         dev.polls += 1
@@ -762,7 +830,7 @@ class BusMaster:
         try:
             reply, _ = await self._device_transaction(dev, InfoRequest())
         except (DeviceTimeoutError, BusClosedError, OSError):
-            return False
+            return False  # a dead link is met (and paused for) by the next poll
         if not isinstance(reply, InfoReply):
             _LOGGER.warning("%s: INFO of 0x%02X failed: %r", self.name, dev.addr, reply)
             return False
@@ -867,6 +935,13 @@ class BusMaster:
         dev.ack_boot_id, dev.ack_evt_seq = reply.boot_id, reply.evt_seq
 
     def _schedule_resync(self, dev: _Device, reason: str, *, rate_limited: bool = False) -> None:
+        """Queue a resync of ``dev``; the desired state is read when it starts to run.
+
+        A pending resync absorbs a new request (it will read the newest state anyway). A
+        running one starts over for a reboot, a contact or an explicit request (the device
+        may have lost what was sent so far); a host-lost bit does not restart it, since the
+        running resync re-sends everything already.
+        """
         now = asyncio.get_running_loop().time()
         if (
             rate_limited
@@ -874,38 +949,110 @@ class BusMaster:
             and now - dev.last_resync_at < timing.RESYNC_MIN_INTERVAL_S
         ):
             return
-        desired = dev.desired() if callable(dev.desired) else dev.desired
         dev.last_resync_at = now
+        current = dev.resync
+        if current is not None and (not current.running or rate_limited):
+            return
         dev.resyncs += 1
         self._stats.resyncs += 1
-        _LOGGER.info(
-            "%s: resync 0x%02X (%s): %d command(s)", self.name, dev.addr, reason, len(desired)
-        )
-        loop = asyncio.get_running_loop()
-        for msg in desired:
-            fut: asyncio.Future[Reply | None] = loop.create_future()
-            fut.add_done_callback(self._log_resync_result)
-            heapq.heappush(
-                self._queue,
-                _Job(
-                    Priority.RESYNC,
-                    next(self._order),
-                    dev.addr,
-                    msg,
-                    False,
-                    fut,
-                    busy_retries=RESYNC_BUSY_RETRIES,
-                ),
-            )
+        _LOGGER.info("%s: resync 0x%02X (%s) scheduled", self.name, dev.addr, reason)
+        dev.resync = _Resync(reason)
+        if current is None:
+            # Otherwise the step job of the running resync exists already and carries on
+            # with the new one.
+            self._push_resync_step(dev, 0.0)
 
-    def _log_resync_result(self, fut: asyncio.Future[Reply | None]) -> None:
-        if fut.cancelled():
+    def _push_resync_step(self, dev: _Device, delay: float) -> None:
+        job = _Job(Priority.RESYNC, next(self._order), dev.addr, None)
+        if delay <= 0:
+            heapq.heappush(self._queue, job)
+            self._wakeup.set()
             return
-        exc = fut.exception()
-        if exc is not None:
+
+        def push() -> None:
+            if not self._closed:
+                heapq.heappush(self._queue, job)
+                self._wakeup.set()
+
+        asyncio.get_running_loop().call_later(delay, push)
+
+    async def _run_resync_step(self, addr: int) -> None:
+        """Run one step of ``addr``'s resync and queue the next; never leaves it stranded."""
+        dev = self._devices.get(addr)
+        if dev is None or dev.resync is None:
+            return
+        rs = dev.resync
+        after: float | None
+        try:
+            after = await self._resync_step(dev, rs)
+        except Exception:
+            _LOGGER.exception("%s: resync of 0x%02X failed", self.name, addr)
+            after = None
+        if self._devices.get(addr) is not dev:
+            return  # removed meanwhile
+        if dev.resync is not rs:
+            # Restarted while this step was on the line: the new one needs its first step.
+            after = 0.0
+        if after is None:
+            dev.resync = None
+            self._wakeup.set()  # commands held back for the resync may go now
+        else:
+            self._push_resync_step(dev, after)
+
+    async def _resync_step(self, dev: _Device, rs: _Resync) -> float | None:
+        """Send the next command of ``rs``; returns the delay of the next step, None when done."""
+        if dev.health.state is DeviceHealth.OFFLINE:
+            return None  # its return from offline schedules a full resync
+        if rs.commands is None:
+            rs.commands = self._read_desired(dev)
+            rs.index = 0
+            _LOGGER.info(
+                "%s: resync 0x%02X (%s): %d command(s)",
+                self.name,
+                dev.addr,
+                rs.reason,
+                len(rs.commands),
+            )
+        if rs.index >= len(rs.commands):
+            return None
+        msg = rs.commands[rs.index]
+        reply: Reply | None = None
+        try:
+            reply, _ = await self._device_transaction(dev, msg)
+        except DeviceTimeoutError as exc:  # before OSError: it is a TimeoutError
             _LOGGER.warning("%s: resync command failed: %s", self.name, exc)
-        elif isinstance(reply := fut.result(), StatusReply) and reply.status != Status.OK:
-            _LOGGER.warning("%s: resync command answered %s", self.name, reply.status.name)
+        except (BusClosedError, OSError) as exc:
+            if not _is_link_down(exc):
+                raise
+            _LOGGER.warning("%s: write failed: %s", self.name, exc)
+            # Nothing was sent. Start over, reading the state anew, once the link is back;
+            # meanwhile the device's other commands are not held back.
+            rs.commands, rs.index, rs.busy_left = None, 0, RESYNC_BUSY_RETRIES
+            return timing.LINK_DOWN_RETRY_S
+        except BridgeError as exc:  # e.g. a command too long for this device: skip it
+            _LOGGER.warning("%s: resync command not sent: %s", self.name, exc)
+        if isinstance(reply, StatusReply) and reply.status != Status.OK:
+            if reply.status == Status.BUSY and rs.busy_left:
+                rs.busy_left -= 1
+                # §7.3: after BUSY only a new transaction (new SEQ), no earlier than 100 ms.
+                return timing.BUSY_RETRY_S
+            _LOGGER.warning(
+                "%s: resync %s of 0x%02X answered %s",
+                self.name,
+                msg.CMD.name,
+                dev.addr,
+                reply.status.name,
+            )
+        rs.index += 1
+        rs.busy_left = RESYNC_BUSY_RETRIES
+        return 0.0 if rs.index < len(rs.commands) else None
+
+    # -- link down -------------------------------------------------------------------------------
+
+    async def _link_down(self, exc: BaseException) -> None:
+        """A write found no line (see "Link down" in the class doc): no verdict, pause."""
+        _LOGGER.warning("%s: write failed: %s", self.name, exc)
+        await asyncio.sleep(timing.LINK_DOWN_RETRY_S)
 
     # -- timing helpers for callers and tests ------------------------------------------------------
 
@@ -917,3 +1064,8 @@ class BusMaster:
             + timing.frame_time(self.baud, reply_payload)
             + timing.turnaround(self.baud)  # our own gap before the next request
         )
+
+
+def _is_link_down(exc: BaseException) -> bool:
+    """Whether ``exc`` means the write found no line (a timeout is an OSError too: excluded)."""
+    return isinstance(exc, (BusClosedError, OSError)) and not isinstance(exc, TimeoutError)

@@ -7,7 +7,7 @@ import itertools
 import logging
 import random
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -261,12 +261,16 @@ class Recorder:
         self.alarms: list[Alarm] = []
         self.fail_next = 0
         self.calls = 0
+        # Runs inside the master's event delivery, i.e. on the bus task between two steps.
+        self.hook: Callable[[DeviceEvent], Awaitable[None]] | None = None
 
     async def on_event(self, event: DeviceEvent) -> None:
         self.calls += 1
         if self.fail_next:
             self.fail_next -= 1
             raise RuntimeError("database unavailable")
+        if self.hook is not None:
+            await self.hook(event)
         self.events.append(event)
 
     def on_alarm(self, alarm: Alarm) -> None:
@@ -526,6 +530,69 @@ async def test_reboot_triggers_resync_and_resets_ack(
     assert recorder.events[-1].boot_id == 0x1235
     assert recorder.events[-1].evt_seq == 1
     assert master.device(3).ack == (0x1235, 1)
+
+
+async def test_resync_sends_the_state_desired_when_it_runs_not_when_scheduled(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+    recorder: Recorder,
+) -> None:
+    master, bus, (strip,) = make_bus((3, STRIP))
+    old = ShowTextRequest(text="请A001号到3号窗口")
+    new = ShowTextRequest(text="请A002号到3号窗口")
+    master.set_desired_state(3, [old])
+    await bus.until(lambda: strip.executed_of(ShowTextRequest) == [old] and not strip.fifo)
+    sent: list[asyncio.Task[Reply]] = []
+
+    async def next_call(event: DeviceEvent) -> None:
+        # The reboot's BOOT event is delivered after the master has scheduled the resync
+        # (same POLL reply) and before the resync runs: the hall calls the next ticket now.
+        if event.boot_id != 0x1235 or sent:
+            return
+        master.set_desired_state(3, [new])
+        sent.append(asyncio.create_task(master.request(3, new, priority=Priority.CALL)))
+        await asyncio.sleep(0)  # yield once: the task queues its CALL job
+
+    recorder.hook = next_call
+    mark = len(strip.executed)
+    strip.reboot()
+    await bus.until(lambda: bool(sent) and sent[0].done())
+    # The resync (queued at the lowest priority, before the call) may only follow the call.
+    await bus.until(lambda: master.device(3).resyncs == 2 and master.stats.resyncs == 2)
+    await bus.until(lambda: len(strip.executed_of(ShowTextRequest)) >= 3)
+    polls = master.device(3).polls
+    await bus.until(lambda: master.device(3).polls > polls + 3)  # let any stale job run
+    shown = [r for r in strip.executed[mark:] if isinstance(r, ShowTextRequest)]
+    assert old not in shown
+    assert shown[-1] == new
+
+
+async def test_a_command_queued_while_a_resync_runs_goes_after_it(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+) -> None:
+    master, bus, (strip,) = make_bus((3, STRIP))
+    idle = ShowTextRequest(region=0, text="3号窗口")
+    old = ShowTextRequest(region=1, text="请A001号")
+    new = ShowTextRequest(region=1, text="请A002号")
+    master.set_desired_state(3, [idle, old])
+    await bus.until(lambda: strip.executed_of(ShowTextRequest) == [idle, old] and not strip.fifo)
+    await bus.until(lambda: not master.device(3).resyncing)
+    sent: list[asyncio.Task[Reply]] = []
+    real_execute = strip.execute
+
+    def execute(frame: Frame) -> tuple[Reply, FrameFlags]:
+        out = real_execute(frame)
+        if strip.executed[-1] == idle and not sent:
+            # The resync's first command is on the line; the second (old) is still to come.
+            master.set_desired_state(3, [idle, new])
+            sent.append(asyncio.create_task(master.request(3, new, priority=Priority.CALL)))
+        return out
+
+    strip.execute = execute  # type: ignore[method-assign]
+    mark = len(strip.executed)
+    master.resync(3)
+    await bus.until(lambda: bool(sent) and sent[0].done() and not master.device(3).resyncing)
+    shown = [r for r in strip.executed[mark:] if isinstance(r, ShowTextRequest)]
+    assert shown == [idle, old, new]
 
 
 async def test_host_lost_bit_triggers_rate_limited_resync(
