@@ -19,13 +19,14 @@ from hall.services.queue import QueueService
 from hall.storage.config_store import apply_config, latest_config
 from hall.storage.db import connect_pool, migrate
 from hall.storage.embedded import EmbeddedPostgres, default_data_dir
+from hall.storage.notify import Notifier
 from hall.web import api
 from hall.web.access import AccessSettings, setup_access
 from hall.web.bridge import setup_bridge
 from hall.web.live import setup_live
 from hall.web.problems import problem_middleware
 from hall.web.routes import register
-from hall.web.state import CLOCK, DIRECTORY, POOL, QUEUE
+from hall.web.state import CLOCK, DIRECTORY, NOTIFIER, POOL, QUEUE
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +60,12 @@ async def resolve_database(settings: Settings) -> tuple[str, EmbeddedPostgres | 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[problem_middleware], client_max_size=64 * 1024)
     app[CLOCK] = settings.clock
+    app[NOTIFIER] = Notifier()
+    dsn_of_app: list[str] = []
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         dsn, server = await resolve_database(settings)
+        dsn_of_app[:] = [dsn]
         if server is not None:
             app[EMBEDDED] = server
         pool = await connect_pool(dsn, max_size=settings.pool_size)
@@ -88,7 +92,17 @@ def create_app(settings: Settings) -> web.Application:
             if server is not None:
                 await asyncio.to_thread(server.stop)
 
+    async def notifications(app: web.Application) -> AsyncIterator[None]:
+        # One LISTEN connection for the whole process, outside the pool; the session cache,
+        # the live hub and the bridge hub subscribe to it in their own (later) steps.
+        app[NOTIFIER].start(dsn_of_app[0])
+        try:
+            yield
+        finally:
+            await app[NOTIFIER].close()
+
     app.cleanup_ctx.append(database)
+    app.cleanup_ctx.append(notifications)
     register(app, api.ROUTES)
     setup_access(app, settings.access)
     setup_live(app)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Right after a kill -9 of a server's owner, or while PostgreSQL is still starting, connects are
 # refused for a couple of seconds; keep trying for this long before giving up.
@@ -30,32 +32,59 @@ async def _release_as_is(conn: asyncpg.Connection) -> None:
     The default hook sends ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``
     on every release, one round trip per pooled use (a third of a counter action's). Nothing
     here leaves session state on a pooled connection: settings are ``SET LOCAL``, cursors live
-    in transactions, the migration lock is released in ``finally`` and LISTEN holders
-    (hall.web.live) remove their listener, which UNLISTENs, before release.
+    in transactions, the migration lock is released in ``finally``, and LISTEN runs on a
+    connection of its own outside the pool (hall.storage.notify).
     """
 
 
-async def connect_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
-    """Open a pool, retrying refused connections for up to ``CONNECT_RETRY_S``."""
+async def _retrying(what: str, connect: Callable[[], Awaitable[T]]) -> T:
+    """``connect()``, retrying refused connections for up to ``CONNECT_RETRY_S``."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + CONNECT_RETRY_S
     delay = 0.05
     while True:
         try:
-            pool: asyncpg.Pool = await asyncpg.create_pool(
-                dsn,
-                min_size=min_size,
-                max_size=max_size,
-                init=_init_connection,
-                reset=_release_as_is,
-            )
-            return pool
+            return await connect()
         except (OSError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError) as exc:
             if loop.time() + delay > deadline:
                 raise
-            log.info("database not reachable yet (%s); retrying", exc)
+            log.info("database not reachable yet for %s (%s); retrying", what, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+
+async def connect_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
+    """Open a pool, retrying refused connections for up to ``CONNECT_RETRY_S``."""
+
+    async def create() -> asyncpg.Pool:
+        pool: asyncpg.Pool = await asyncpg.create_pool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            init=_init_connection,
+            reset=_release_as_is,
+        )
+        return pool
+
+    return await _retrying("the pool", create)
+
+
+LISTEN_APPLICATION_NAME = "hall-listen"
+
+
+async def connect_listener(dsn: str) -> asyncpg.Connection:
+    """One connection outside the pool for LISTEN (hall.storage.notify), with the pool's retry.
+
+    It is named ``hall-listen`` in ``pg_stat_activity``.
+    """
+
+    async def connect() -> asyncpg.Connection:
+        conn: asyncpg.Connection = await asyncpg.connect(
+            dsn, server_settings={"application_name": LISTEN_APPLICATION_NAME}
+        )
+        return conn
+
+    return await _retrying("the LISTEN connection", connect)
 
 
 def migration_files() -> list[tuple[str, str]]:

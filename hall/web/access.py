@@ -33,7 +33,7 @@ from hall.storage.uow import PENDING_AUDIT, AuditSlot
 from hall.web.problems import Handler, from_hall_error
 from hall.web.routes import Access, Route, register, route_of
 from hall.web.session_cache import SessionCache, cache_lifecycle
-from hall.web.state import CLOCK, POOL
+from hall.web.state import CLOCK, NOTIFIER, POOL
 
 log = logging.getLogger(__name__)
 
@@ -567,7 +567,7 @@ def setup_access(app: web.Application, settings: AccessSettings | None = None) -
     app[ACCESS] = AccessState(settings or AccessSettings())
     app.middlewares.append(access_middleware)
     if app[ACCESS].settings.session_cache_s > 0:
-        app.cleanup_ctx.append(cache_lifecycle(app[ACCESS].sessions, POOL))
+        app.cleanup_ctx.append(cache_lifecycle(app[ACCESS].sessions, NOTIFIER))
     # Runs after every cleanup_ctx start-up step, so the pool exists.
     app.on_startup.append(_bootstrap_admin)
     register(app, auth_api.ROUTES)

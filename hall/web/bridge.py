@@ -38,10 +38,11 @@ from firmware_bridge.transport import Backoff
 from hall.config.models import HallConfig
 from hall.domain.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from hall.services.devices import WIRE_CLASS, DeviceService
+from hall.storage.notify import Subscription
 from hall.storage.uow import NOTIFY_CHANNEL
 from hall.web.access import principal_of
 from hall.web.routes import Access, Route, register
-from hall.web.state import CLOCK, DIRECTORY, POOL, QUEUE
+from hall.web.state import CLOCK, DIRECTORY, NOTIFIER, POOL, QUEUE
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,6 @@ class BridgeSettings:
     mode: BridgeMode = field(default_factory=lambda: _mode(os.environ.get("HALL_BRIDGE", "auto")))
     backoff: Backoff | None = None  # serial reconnect backoff of the in-process bridge
     report_interval_s: float = 2.0
-    listen_retry_s: tuple[float, float] = (0.1, 5.0)
 
 
 def _mode(value: str) -> BridgeMode:
@@ -127,7 +127,7 @@ class BridgeHub:
         self._pushed: dict[tuple[str, int], tuple[Request, ...]] = {}
         self._dirty: dict[str, asyncio.Event] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
-        self._listener: asyncio.Task[None] | None = None
+        self._subscription: Subscription | None = None
         self._report: Report | None = None
         self._report_wake = asyncio.Event()
         self._reporter: asyncio.Task[None] | None = None
@@ -148,8 +148,10 @@ class BridgeHub:
         await self.service.sync_registry()
         config = app[DIRECTORY].config
         self._reporter = asyncio.create_task(self._report_writer(), name="bridge-registry")
-        if config.buses:  # no devices, no desired state: do not hold a LISTEN connection
-            self._listener = asyncio.create_task(self._listen(), name="bridge-listen")
+        if config.buses:  # no devices, no desired state: nothing to follow
+            self._subscription = await app[NOTIFIER].subscribe(
+                NOTIFY_CHANNEL, self._on_notify, on_up=self._connected
+            )
         mode = self.settings.mode
         if config.buses and mode in ("auto", "inprocess"):
             buses, devices = bridge_specs(config)
@@ -168,12 +170,15 @@ class BridgeHub:
             self.mark(hall_id)
 
     async def stop(self) -> None:
+        if self._subscription is not None:
+            await self.app[NOTIFIER].unsubscribe(self._subscription)
+            self._subscription = None
         for session in list(self.sessions):
             with contextlib.suppress(Exception):
                 await session.ws.close(code=1001, message=b"server shutdown")
         if self.bridge is not None:
             await self.bridge.stop()
-        tasks = [t for t in (self._listener, self._reporter) if t is not None]
+        tasks = [t for t in (self._reporter,) if t is not None]
         tasks += list(self._workers.values())
         for task in tasks:
             task.cancel()
@@ -259,34 +264,14 @@ class BridgeHub:
         for s in sessions:
             s.send({"type": "set_address", "bus": bus, "uid": uid.hex(), "address": address})
 
-    # --- LISTEN hall_events -----------------------------------------------------------------
+    # --- hall_events, on the process's LISTEN connection (hall.storage.notify) ------------
 
-    async def _listen(self) -> None:
-        first, largest = self.settings.listen_retry_s
-        delay = first
-        pool = self.app[POOL]
-        while True:
-            try:
-                async with pool.acquire() as conn:
-                    await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
-                    delay = first
-                    for hall_id in {b.hall for b in self.service.wiring.buses.values()}:
-                        self.mark(hall_id)  # catch up on changes missed while not listening
-                    try:
-                        while True:
-                            await asyncio.sleep(5.0)
-                            await conn.fetchval("SELECT 1")
-                    finally:
-                        with contextlib.suppress(Exception):
-                            await conn.remove_listener(NOTIFY_CHANNEL, self._on_notify)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("bridge LISTEN failed (%s); retrying in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, largest)
+    def _connected(self) -> None:
+        """The LISTEN connection is (again) up: catch up on changes missed while it was not."""
+        for hall_id in {b.hall for b in self.service.wiring.buses.values()}:
+            self.mark(hall_id)
 
-    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+    def _on_notify(self, payload: str) -> None:
         try:
             hall_id = json.loads(payload)["hall"]
         except (ValueError, KeyError, TypeError):

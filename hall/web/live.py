@@ -1,8 +1,9 @@
-"""Live hall state over websockets: one LISTEN connection and one hub per server process.
+"""Live hall state over websockets: one hub per server process.
 
-Every committed use case notifies ``hall_events`` with the hall's new last seq. The hub's
-listener wakes the hall's pump, which reads the new events from the log in seq order, folds
-them into the in-memory ``ScreenState`` and writes one pre-encoded websocket frame per event
+Every committed use case notifies ``hall_events`` with the hall's new last seq. The hub follows
+the channel on the process's shared LISTEN connection (hall.storage.notify); a notification
+wakes the hall's pump, which reads the new events from the log in seq order, folds them into
+the in-memory ``ScreenState`` and writes one pre-encoded websocket frame per event
 into each subscriber's transport buffer, which is that client's send queue. The pump never
 awaits a client: a client whose unsent bytes pass a bound is dropped, and resyncs by
 reconnecting. Because every process reads the same log in seq order, clients
@@ -22,17 +23,17 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
 from aiohttp import WSMsgType, web
 
 from hall.domain.errors import Forbidden, InvalidInput, Unavailable
 from hall.domain.tickets import Event
 from hall.storage import repo
+from hall.storage.notify import Subscription
 from hall.storage.uow import NOTIFY_CHANNEL
 from hall.web.access import principal_of
 from hall.web.live_state import FoldError, ScreenState, full_event, public_event
 from hall.web.routes import Access, Route, register
-from hall.web.state import DIRECTORY, POOL, QUEUE
+from hall.web.state import DIRECTORY, NOTIFIER, POOL, QUEUE
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,7 @@ class LiveSettings:
     # Kernel send buffer per websocket; small so a stalled reader is noticed soon instead
     # of parking megabytes in the kernel.
     socket_sndbuf: int = 32 * 1024
-    listen_backoff_s: tuple[float, float] = (0.1, 5.0)  # first and largest retry delay
-    listen_check_s: float = 5.0  # how often the LISTEN connection is probed
+    listen_backoff_s: tuple[float, float] = (0.1, 5.0)  # first and largest pump retry delay
 
 
 @dataclass
@@ -127,7 +127,7 @@ class LiveHub:
         self._halls: dict[str, _Hall] = {}
         self._hall_locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._listener: asyncio.Task[None] | None = None
+        self._subscription: Subscription | None = None
         self._ticker: asyncio.Task[None] | None = None
         self.closing = False  # shutting down: no new subscribers
         self.listening = asyncio.Event()  # set while the LISTEN connection is up
@@ -136,7 +136,9 @@ class LiveHub:
     # --- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._listener = asyncio.create_task(self._listen(), name="live-listener")
+        self._subscription = await self.app[NOTIFIER].subscribe(
+            NOTIFY_CHANNEL, self._on_notify, on_up=self._connected, on_down=self._disconnected
+        )
         self._ticker = asyncio.create_task(self._tick(), name="live-heartbeat")
 
     async def close_clients(self) -> None:
@@ -150,7 +152,11 @@ class LiveHub:
 
     async def stop(self) -> None:
         self.closing = True
-        tasks = [t for t in (self._listener, self._ticker) if t is not None]
+        if self._subscription is not None:
+            await self.app[NOTIFIER].unsubscribe(self._subscription)
+            self._subscription = None
+            self._disconnected()
+        tasks = [t for t in (self._ticker,) if t is not None]
         tasks += [h.task for h in self._halls.values() if h.task is not None]
         tasks += list(self._tasks)
         for task in tasks:
@@ -349,42 +355,19 @@ class LiveHub:
 
     # --- the LISTEN connection ------------------------------------------------------------
 
-    async def _listen(self) -> None:
-        """Hold one LISTEN connection; on every (re)connect, catch every followed hall up."""
-        delay = self.settings.listen_backoff_s[0]
-        while True:
-            lost = asyncio.Event()
-            try:
-                async with self.app[POOL].acquire() as conn:
-                    conn.add_termination_listener(lambda _c, lost=lost: lost.set())
-                    await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
-                    try:
-                        self.listener_pid = conn.get_server_pid()
-                        self.stats.listener_connects += 1
-                        self.listening.set()
-                        delay = self.settings.listen_backoff_s[0]
-                        for hall in self._halls.values():
-                            hall.wake.set()  # events committed while we were not listening
-                        while not lost.is_set():
-                            with contextlib.suppress(TimeoutError):
-                                async with asyncio.timeout(self.settings.listen_check_s):
-                                    await lost.wait()
-                            if not lost.is_set():
-                                async with asyncio.timeout(self.settings.listen_check_s):
-                                    await conn.fetchval("SELECT 1")
-                    finally:
-                        self.listening.clear()
-                        self.listener_pid = None
-                        if not conn.is_closed():
-                            with contextlib.suppress(Exception):
-                                await conn.remove_listener(NOTIFY_CHANNEL, self._on_notify)
-                log.warning("LISTEN connection lost; reconnecting")
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("LISTEN connection failed (%s); retrying in %.1f s", exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, self.settings.listen_backoff_s[1])
+    def _connected(self) -> None:
+        """The process's LISTEN connection is (again) up: catch every followed hall up."""
+        self.listener_pid = self.app[NOTIFIER].server_pid
+        self.stats.listener_connects += 1
+        self.listening.set()
+        for hall in self._halls.values():
+            hall.wake.set()  # events committed while we were not listening
 
-    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+    def _disconnected(self) -> None:
+        self.listening.clear()
+        self.listener_pid = None
+
+    def _on_notify(self, payload: str) -> None:
         try:
             data = json.loads(payload)
             hall_id = str(data["hall"])

@@ -4,7 +4,8 @@ Staff terminals send several requests a second; looking their session up in the 
 each one was a round trip per request. The cache only ever *accepts*: a cached session that
 looks expired or idle is looked up again, so every refusal comes from the database.
 
-It is trusted only while its LISTEN connection is up. Logout and revocation drop the entries
+It is trusted only while the process's LISTEN connection (hall.storage.notify) is up, and
+emptied whenever that connection is (re)established. Logout and revocation drop the entries
 of this process at once and announce the session ids on ``access_repo.ACCESS_CHANNEL``, so other
 servers drop theirs when the revoking transaction commits; config reloads and account changes
 announce "forget everything". Changes nobody announces (hand-written SQL) are picked up within
@@ -13,20 +14,17 @@ announce "forget everything". Changes nobody announces (hand-written SQL) are pi
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
-import asyncpg
 from aiohttp import web
 
 from hall.storage import access_repo
 from hall.storage.access_repo import SessionKind, SessionRow
+from hall.storage.notify import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -89,59 +87,35 @@ class SessionCache:
             log.warning("ignoring malformed %s payload %r", access_repo.ACCESS_CHANNEL, payload)
             self.clear()
 
-    def _stop_trusting(self) -> None:
+    def start_trusting(self) -> None:
+        """The LISTEN connection is (again) up: forget what may have been missed, then trust."""
+        self.clear()
+        self.listening = True
+
+    def stop_trusting(self) -> None:
+        """The LISTEN connection is down: announcements may be missed, so trust nothing."""
         self.listening = False
         self.clear()
 
-    async def listen(self, pool: asyncpg.Pool, check_s: float = 5.0) -> None:
-        """Hold a LISTEN connection for as long as the task runs; trust entries only meanwhile."""
-        delay = 0.1
-        while True:
-            lost = asyncio.Event()
-
-            def on_notify(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
-                self.on_notice(payload)
-
-            try:
-                async with pool.acquire() as conn:
-                    conn.add_termination_listener(lambda _c, lost=lost: lost.set())
-                    await conn.add_listener(access_repo.ACCESS_CHANNEL, on_notify)
-                    try:
-                        self.clear()
-                        self.listening = True
-                        delay = 0.1
-                        while not lost.is_set():
-                            with contextlib.suppress(TimeoutError):
-                                async with asyncio.timeout(check_s):
-                                    await lost.wait()
-                            if not lost.is_set():
-                                async with asyncio.timeout(check_s):
-                                    await conn.fetchval("SELECT 1")
-                    finally:
-                        self._stop_trusting()
-                        if not conn.is_closed():
-                            with contextlib.suppress(Exception):
-                                await conn.remove_listener(access_repo.ACCESS_CHANNEL, on_notify)
-                log.warning("session cache LISTEN connection lost; reconnecting")
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("session cache LISTEN failed (%s); retrying in %.1f s", exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
-
 
 def cache_lifecycle(
-    cache: SessionCache, pool_of: web.AppKey[asyncpg.Pool]
+    cache: SessionCache, notifier_of: web.AppKey[Notifier]
 ) -> Callable[[web.Application], AsyncIterator[None]]:
-    """A cleanup context running the cache's LISTEN task; append it after the pool's."""
+    """A cleanup context subscribing the cache to the process's LISTEN connection
+    (hall.storage.notify); append it after the notifier's."""
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(cache.listen(app[pool_of]), name="session-cache-listener")
+        notifier = app[notifier_of]
+        sub = await notifier.subscribe(
+            access_repo.ACCESS_CHANNEL,
+            cache.on_notice,
+            on_up=cache.start_trusting,
+            on_down=cache.stop_trusting,
+        )
         try:
             yield
         finally:
-            cache._stop_trusting()
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            cache.stop_trusting()
+            await notifier.unsubscribe(sub)
 
     return lifecycle

@@ -8,8 +8,11 @@ from aiohttp import web
 from hall.ports import Clock
 from hall.services.directory import Directory
 from hall.services.queue import QueueService
+from hall.storage.notify import Notifier
 
 POOL = web.AppKey("pool", asyncpg.Pool)
 DIRECTORY = web.AppKey("directory", Directory)
 QUEUE = web.AppKey("queue", QueueService)
 CLOCK = web.AppKey("clock", Clock)
+NOTIFIER = web.AppKey("notifier", Notifier)
+"""The process's one LISTEN connection (hall.storage.notify), started after the pool."""
