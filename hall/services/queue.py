@@ -13,7 +13,7 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -52,9 +52,12 @@ from hall.domain.tickets import (
 from hall.ports import Clock
 from hall.services.directory import Directory, HallRules
 from hall.storage import repo
-from hall.storage.uow import UnitOfWork, run_in_transaction
+from hall.storage.access_repo import audit_values
+from hall.storage.uow import PENDING_AUDIT, UnitOfWork, run_in_transaction
 
-_MAX_CLAIM_ATTEMPTS = 5  # call-next re-reads candidates this often when other counters win races
+# Call-next passes over tickets other counters are claiming, a few per round; 64 rounds cover
+# every window of the largest hall pressing 叫号 at the same instant.
+_MAX_CLAIM_ATTEMPTS = 64
 PURPOSE_LABELS = {
     Purpose.APPLY: "办理",
     Purpose.CONSULT: "咨询",
@@ -247,6 +250,8 @@ class QueueService:
         if uow is not None:
             ticket, token, replayed = await work(uow)
             return await self._view(uow.conn, rules, ticket, token, replayed=replayed)
+        if svc.daily_quota is None or svc.group == svc.code:
+            return await self._issue_in_one_statement(cmd, actor, rules, now, day, fingerprint)
         for attempt in range(2):
             try:
                 (ticket, token, replayed), _ = await run_in_transaction(self.pool, work)
@@ -263,6 +268,93 @@ class QueueService:
         # The position is computed after commit so the number lock is held only briefly.
         async with self.pool.acquire() as conn:
             return await self._view(conn, rules, ticket, token, replayed=replayed)
+
+    async def _issue_in_one_statement(
+        self,
+        cmd: IssueTicket,
+        actor: str,
+        rules: HallRules,
+        now: datetime,
+        day: date,
+        fingerprint: str,
+    ) -> TicketView:
+        """The common case, as one autocommitted statement: numbering's row lock is then held
+        only inside PostgreSQL, so a busy server process never makes other issuers wait."""
+        svc = rules.service(cmd.service_code)
+        details = {
+            "hall_id": cmd.hall_id,
+            "service_code": svc.code,
+            "number_group": svc.group,
+            "business_day": day.isoformat(),
+            "purpose": str(cmd.purpose),
+            "priority_class": cmd.priority_class,
+            "appointment_start": _iso(cmd.appointment_start),
+            "appointment_end": _iso(cmd.appointment_end),
+            "kiosk": cmd.kiosk,
+        }
+        slot = PENDING_AUDIT.get()
+        audit = slot.entry if slot is not None and not slot.committed else None
+        async with self.pool.acquire() as conn:
+            for attempt in range(2):
+                if cmd.idempotency_key is not None:
+                    found = await repo.ticket_by_idempotency_key(
+                        conn, cmd.hall_id, cmd.idempotency_key
+                    )
+                    if found is not None:
+                        ticket, token, stored = found
+                        if stored != fingerprint:
+                            raise IdempotencyMismatch()
+                        return await self._view(conn, rules, ticket, token, replayed=True)
+                token = secrets.token_urlsafe(16)
+                try:
+                    row = await repo.issue_in_one_statement(
+                        conn,
+                        hall_id=cmd.hall_id,
+                        number_group=svc.group,
+                        business_day=day,
+                        number_start=svc.number_start,
+                        service_code=svc.code,
+                        prefix=svc.prefix,
+                        width=svc.number_width,
+                        token=token,
+                        purpose=str(cmd.purpose),
+                        priority_class=cmd.priority_class,
+                        issued_at=now,
+                        appointment_start=cmd.appointment_start,
+                        appointment_end=cmd.appointment_end,
+                        kiosk=cmd.kiosk,
+                        idempotency_key=cmd.idempotency_key,
+                        idempotency_hash=fingerprint if cmd.idempotency_key else None,
+                        quota=svc.daily_quota,
+                        actor=actor,
+                        details=details,
+                        audit=None if audit is None else audit_values(audit),
+                    )
+                except asyncpg.UniqueViolationError as exc:
+                    # Two requests with one idempotency key raced: the statement changed
+                    # nothing, and the next pass answers with the winner's ticket.
+                    if attempt or cmd.idempotency_key is None:
+                        raise
+                    if "idempotency" not in str(exc.constraint_name):
+                        raise
+                    continue
+                if row is None:
+                    raise QuotaExhausted(
+                        f"「{svc.name}」今日号源已取完（共 {svc.daily_quota} 个）",
+                        quota=svc.daily_quota,
+                    )
+                if slot is not None and audit is not None:
+                    slot.committed = True
+                ticket_id, seq, number = row
+                event = Event(
+                    type=EventType.TICKET_ISSUED,
+                    at=now,
+                    actor=actor,
+                    ticket_id=ticket_id,
+                    details={**details, "seq": seq, "display_number": number},
+                )
+                return await self._view(conn, rules, issue_ticket(event), token)
+        raise AssertionError("unreachable")
 
     # --- counters -------------------------------------------------------------------------
 
@@ -320,24 +412,39 @@ class QueueService:
             normal_since_priority=ctx.tally,
         )
         services = [s.code for s in config.services]
+        hall_id = ctx.rules.hall.id
+        in_flight: set[int] = set()  # waiting tickets other counters are claiming right now
         for _ in range(_MAX_CLAIM_ATTEMPTS):
-            pool = await repo.candidates(ctx.conn, ctx.rules.hall.id, config.number, services)
+            pool = await repo.candidates(
+                ctx.conn, hall_id, config.number, services, exclude=in_flight
+            )
+            wait = not pool and bool(in_flight)
+            if wait:
+                # Everything eligible is being claimed by other counters: wait for those
+                # commits rather than calling the queue empty while tickets are in flight.
+                pool = await repo.candidates(ctx.conn, hall_id, config.number, services)
+                in_flight = set()
             ordered = list(rank_with_reasons(pool, counter_ctx, ctx.rules.policy, ctx.now))
-            for candidate, reason in ordered:
-                ticket = await repo.ticket(ctx.conn, candidate.ticket_id)
-                if ticket is None or ticket.state is not TicketState.WAITING:
-                    continue
-                view = await ctx.ticket_event(
-                    ticket,
-                    EventType.TICKET_CALLED,
-                    {"reason": reason},
-                    tally=new_normal_since_priority(counter_ctx, reason),
-                    lost_ok=True,
-                )
-                if view is not None:
-                    return view
             if not ordered:
                 break
+            # Lock the best candidate nobody else holds; waiting on rows other counters hold
+            # would queue every counter behind one commit.
+            ids = [c.ticket_id for c, _ in ordered]
+            ticket = await repo.lock_first_waiting(ctx.conn, ids, skip_locked=not wait)
+            if ticket is None:
+                in_flight |= set(ids)
+                continue
+            reason = next(r for c, r in ordered if c.ticket_id == ticket.id)
+            in_flight |= set(ids[: ids.index(ticket.id)])
+            view = await ctx.ticket_event(
+                ticket,
+                EventType.TICKET_CALLED,
+                {"reason": reason},
+                tally=new_normal_since_priority(counter_ctx, reason),
+                lost_ok=True,
+            )
+            if view is not None:
+                return view
         raise QueueEmpty()
 
     async def _do_call(self, ctx: _ActionContext, p: ActionParams) -> CounterView:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -56,6 +56,82 @@ async def next_number(
     )
     assert row is not None
     return row["last_value"], row["issued"]
+
+
+_ISSUE_ONE_STATEMENT = """
+WITH n AS (
+    INSERT INTO number_counters AS c (hall_id, number_group, business_day, last_value, issued)
+    VALUES ($1, $2, $3, $4, 1)
+    ON CONFLICT (hall_id, number_group, business_day)
+    DO UPDATE SET last_value = c.last_value + 1, issued = c.issued + 1
+        WHERE $16::int IS NULL OR c.issued < $16
+    RETURNING last_value
+), t AS (
+    INSERT INTO tickets (hall_id, service_code, number_group, business_day, seq,
+        display_number, token, purpose, priority_class, issued_at, queue_key,
+        appointment_start, appointment_end, kiosk, idempotency_key, idempotency_hash)
+    SELECT $1, $5, $2, $3, n.last_value,
+        $6 || lpad(n.last_value::text, greatest($7, length(n.last_value::text)), '0'),
+        $8, $9, $10, $11, $11, $12, $13, $14, $15, $17
+    FROM n
+    RETURNING id, seq, display_number
+), e AS (
+    INSERT INTO events (hall_id, type, at, actor, ticket_id, details)
+    SELECT $1, 'ticket.issued', $11, $18, t.id,
+        $19::jsonb || jsonb_build_object('seq', t.seq, 'display_number', t.display_number)
+    FROM t
+){audit}
+SELECT id, seq, display_number FROM t
+"""
+_ISSUE_AUDIT_CTE = """, a AS (
+    INSERT INTO audit_log (at, actor, actor_kind, session_id, route, method, path, params,
+                           remote, user_agent, status)
+    SELECT $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30 FROM t
+)"""
+_ISSUE_PLAIN = _ISSUE_ONE_STATEMENT.replace("{audit}", "")
+_ISSUE_AUDITED = _ISSUE_ONE_STATEMENT.replace("{audit}", _ISSUE_AUDIT_CTE)
+
+
+async def issue_in_one_statement(
+    conn: asyncpg.Connection,
+    *,
+    hall_id: str,
+    number_group: str,
+    business_day: date,
+    number_start: int,
+    service_code: str,
+    prefix: str,
+    width: int,
+    token: str,
+    purpose: str,
+    priority_class: str | None,
+    issued_at: datetime,
+    appointment_start: datetime | None,
+    appointment_end: datetime | None,
+    kiosk: str | None,
+    idempotency_key: str | None,
+    idempotency_hash: str | None,
+    quota: int | None,
+    actor: str,
+    details: dict[str, Any],
+    audit: tuple[object, ...] | None = None,
+) -> tuple[int, int, str] | None:
+    """Number, insert and log a ticket in one autocommitted statement: (id, seq, number).
+
+    The number counter's row lock lasts only while PostgreSQL runs this statement and
+    commits, never across a round trip to the application. None when the day's quota of a
+    service with its own number group is used up (nothing is changed then). Run outside any
+    transaction; the event's hall seq is assigned by the commit-time trigger.
+    """
+    args: list[object] = [
+        hall_id, number_group, business_day, number_start, service_code, prefix, width,
+        token, purpose, priority_class, issued_at, appointment_start, appointment_end, kiosk,
+        idempotency_key, quota, idempotency_hash, actor, details,
+    ]  # fmt: skip
+    if audit is not None:
+        args.extend(audit)
+    row = await conn.fetchrow(_ISSUE_AUDITED if audit is not None else _ISSUE_PLAIN, *args)
+    return None if row is None else (row["id"], row["seq"], row["display_number"])
 
 
 async def issued_today(conn: asyncpg.Connection, hall_id: str, service: str, day: date) -> int:
@@ -323,9 +399,11 @@ async def candidates(
     services: Sequence[str],
     *,
     per_class: int = 8,
+    exclude: Collection[int] = (),
 ) -> list[Candidate]:
     """Heads of each eligible queue: the oldest few normal and priority tickets per service,
-    plus everything targeted at this counter. The policy needs nothing deeper."""
+    plus everything targeted at this counter, leaving out ``exclude`` (tickets other counters
+    are claiming). The policy needs nothing deeper."""
     rows = await conn.fetch(
         """WITH waiting AS (
                SELECT id, service_code, queue_key, priority_class, target_counter,
@@ -335,12 +413,14 @@ async def candidates(
                FROM tickets
                WHERE hall_id = $1 AND state = 'waiting'
                  AND (target_counter IS NULL AND service_code = ANY($3::text[])
-                      OR target_counter = $2))
+                      OR target_counter = $2)
+                 AND NOT (id = ANY($5::bigint[])))
            SELECT * FROM waiting WHERE rn <= $4 OR target_counter = $2""",
         hall_id,
         counter_number,
         list(services),
         per_class,
+        list(exclude),
     )
     return [
         Candidate(
@@ -354,6 +434,23 @@ async def candidates(
         )
         for r in rows
     ]
+
+
+async def lock_first_waiting(
+    conn: asyncpg.Connection, ranked_ids: Sequence[int], *, skip_locked: bool
+) -> Ticket | None:
+    """Lock the first of ``ranked_ids`` (in that order) that is still waiting and, with
+    ``skip_locked``, not held by another transaction; only that one row is locked."""
+    if not ranked_ids:
+        return None
+    mode = "SKIP LOCKED" if skip_locked else ""
+    r = await conn.fetchrow(
+        f"SELECT {_TICKET_COLUMNS} FROM tickets WHERE id = ANY($1::bigint[])"
+        f" AND state = 'waiting' ORDER BY array_position($1::bigint[], id)"
+        f" LIMIT 1 FOR UPDATE {mode}",
+        list(ranked_ids),
+    )
+    return None if r is None else ticket_from_record(r)
 
 
 async def head_queue_key(conn: asyncpg.Connection, hall_id: str, service: str) -> datetime | None:
