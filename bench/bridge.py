@@ -46,6 +46,12 @@ from hall.web.bridge import BRIDGE
 from hall.web.state import QUEUE
 
 BAUD = 9600
+
+
+def set_baud(baud: int) -> None:
+    """Run the whole bench (config, emulated bus, line-time figures) at another speed."""
+    global BAUD
+    BAUD = baud
 DEVICES = 16
 HALL = "bench"
 
@@ -220,7 +226,11 @@ def main() -> int:
     parser.add_argument("--poll-ms", type=int, default=250, help="caller poll period (≥ 50)")
     parser.add_argument("--reply-delay-ms", type=float, default=17.0)
     parser.add_argument("--limit-s", type=float, default=180.0)
+    parser.add_argument(
+        "--baud", type=int, default=BAUD, choices=(9600, 19200, 38400, 115200), help="bus speed"
+    )
     args = parser.parse_args()
+    set_baud(args.baud)
 
     async def bounded(dsn: str) -> dict[str, float | int]:
         async with asyncio.timeout(args.limit_s):
