@@ -203,22 +203,9 @@ async def ticket_by_idempotency_key(
     return ticket_from_record(r), r["token"], r["idempotency_hash"]
 
 
-async def ticket(
-    conn: asyncpg.Connection, ticket_id: int, *, for_update: bool = False
-) -> Ticket | None:
-    lock = " FOR UPDATE" if for_update else ""
-    r = await conn.fetchrow(f"SELECT {_TICKET_COLUMNS} FROM tickets WHERE id = $1{lock}", ticket_id)
-    return None if r is None else ticket_from_record(r)
-
-
 async def ticket_by_token(conn: asyncpg.Connection, token: str) -> Ticket | None:
     r = await conn.fetchrow(f"SELECT {_TICKET_COLUMNS} FROM tickets WHERE token = $1", token)
     return None if r is None else ticket_from_record(r)
-
-
-async def token_of(conn: asyncpg.Connection, ticket_id: int) -> str:
-    token: str = await conn.fetchval("SELECT token FROM tickets WHERE id = $1", ticket_id)
-    return token
 
 
 async def ticket_by_number(
@@ -248,14 +235,16 @@ async def active_ticket(
     return None if r is None else ticket_from_record(r)
 
 
-async def save_ticket(conn: asyncpg.Connection, before: Ticket, after: Ticket) -> bool:
-    """Write ``after`` if the row is still in ``before.state``; False when another actor won."""
-    status = await conn.execute(
-        """UPDATE tickets SET state = $3::ticket_state, service_code = $4, queue_key = $5,
-               counter_number = $6, target_counter = $7, recall_count = $8,
-               first_called_at = $9, called_at = $10, serve_started_at = $11,
-               finished_at = $12, parked_by = $13
-           WHERE id = $1 AND state = $2::ticket_state""",
+# Write a ticket's mutable columns only if it is still in the state it was read in ($2).
+_UPDATE_TICKET = """UPDATE tickets SET state = $3::ticket_state, service_code = $4, queue_key = $5,
+        counter_number = $6, target_counter = $7, recall_count = $8,
+        first_called_at = $9, called_at = $10, serve_started_at = $11,
+        finished_at = $12, parked_by = $13
+    WHERE id = $1 AND state = $2::ticket_state"""
+
+
+def _ticket_update_args(before: Ticket, after: Ticket) -> tuple[object, ...]:
+    return (
         after.id,
         str(before.state),
         str(after.state),
@@ -270,6 +259,11 @@ async def save_ticket(conn: asyncpg.Connection, before: Ticket, after: Ticket) -
         after.finished_at,
         after.parked_by,
     )
+
+
+async def save_ticket(conn: asyncpg.Connection, before: Ticket, after: Ticket) -> bool:
+    """Write ``after`` if the row is still in ``before.state``; False when another actor won."""
+    status = await conn.execute(_UPDATE_TICKET, *_ticket_update_args(before, after))
     return bool(status == "UPDATE 1")
 
 
@@ -336,14 +330,7 @@ async def save_ticket_and_counter(
     """Write a ticket (if still in ``before.state``) and its counter in one statement;
     False, with nothing written, when another actor changed the ticket first."""
     written = await conn.fetchval(
-        """WITH t AS (
-               UPDATE tickets SET state = $3::ticket_state, service_code = $4, queue_key = $5,
-                   counter_number = $6, target_counter = $7, recall_count = $8,
-                   first_called_at = $9, called_at = $10, serve_started_at = $11,
-                   finished_at = $12, parked_by = $13
-               WHERE id = $1 AND state = $2::ticket_state
-               RETURNING id
-           ), c AS (
+        f"""WITH t AS ({_UPDATE_TICKET} RETURNING id), c AS (
                UPDATE counters SET state = $16::counter_state, state_since = $17,
                    pause_reason = $18, clerk = $19,
                    normal_since_priority = coalesce($20, normal_since_priority)
@@ -351,19 +338,7 @@ async def save_ticket_and_counter(
                RETURNING number
            )
            SELECT (SELECT count(*) FROM t) + (SELECT count(*) FROM c)""",
-        after.id,
-        str(before.state),
-        str(after.state),
-        after.service_code,
-        after.queue_key,
-        after.counter_number,
-        after.target_counter,
-        after.recall_count,
-        after.first_called_at,
-        after.called_at,
-        after.serve_started_at,
-        after.finished_at,
-        after.parked_by,
+        *_ticket_update_args(before, after),
         status.hall_id,
         status.number,
         str(status.state),
