@@ -52,6 +52,8 @@ def set_baud(baud: int) -> None:
     """Run the whole bench (config, emulated bus, line-time figures) at another speed."""
     global BAUD
     BAUD = baud
+
+
 DEVICES = 16
 HALL = "bench"
 

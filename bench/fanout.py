@@ -77,13 +77,13 @@ async def credentials(dsn: str) -> tuple[str, str]:
 
 
 class Display:
-    """One display websocket: records when each event seq arrived; answers pings."""
+    """One display websocket: records when each call (by ticket number) arrived; answers pings."""
 
     def __init__(self) -> None:
-        self.arrived: dict[int, float] = {}
+        self.arrived: dict[str, float] = {}
         self.seq = 0
         self.snapshot = asyncio.Event()
-        self.target: int | None = None
+        self.target: str | None = None
         self.reached = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
 
@@ -95,9 +95,11 @@ class Display:
             data: dict[str, Any] = json.loads(msg.data)
             kind = data["type"]
             if kind == "event":
-                self.arrived[data["seq"]] = now
                 self.seq = data["seq"]
-                if self.target is not None and self.seq >= self.target:
+                event = data["event"]
+                if event["type"] == "ticket.called":
+                    self.arrived[event["number"]] = now
+                if self.target is not None and self.target in self.arrived:
                     self.reached.set()
             elif kind == "snapshot":
                 self.seq = data["seq"]
@@ -137,8 +139,8 @@ async def run(subscribers: int, calls: int, seconds: float) -> dict[str, Any]:
                     await asyncio.gather(*(d.snapshot.wait() for d in displays))
                 print(f"{subscribers} displays subscribed; making {calls} calls")
 
-                sent: dict[int, float] = {}
-                answered: dict[int, float] = {}
+                sent: dict[str, float] = {}
+                answered: dict[str, float] = {}
                 busy: set[int] = set()
                 started = time.perf_counter()
                 for i in range(calls):
@@ -154,13 +156,14 @@ async def run(subscribers: int, calls: int, seconds: float) -> dict[str, Any]:
                         t1 = time.perf_counter()
                         assert resp.status == 200, data
                     busy.add(n)
-                    sent[data["seq"]] = t0
-                    answered[data["seq"]] = t1
+                    number = data["ticket"]["number"]
+                    sent[number] = t0
+                    answered[number] = t1
+                    last = number
                 elapsed = time.perf_counter() - started
-                last = max(sent)
                 for d in displays:
                     d.target = last
-                    if d.seq >= last:
+                    if last in d.arrived:
                         d.reached.set()
                 async with asyncio.timeout(max(1.0, deadline - loop.time())):
                     await asyncio.gather(*(d.reached.wait() for d in displays))

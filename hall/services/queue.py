@@ -130,7 +130,6 @@ class ActionParams:
 class CounterView:
     status: CounterStatus
     ticket: Ticket | None
-    seq: int | None = None  # hall event seq of the committed change
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,8 +384,8 @@ class QueueService:
 
         if uow is not None:
             return await work(uow)
-        view, done = await run_in_transaction(self.pool, work)
-        return dataclasses.replace(view, seq=done.committed_seq.get(hall_id))
+        view, _ = await run_in_transaction(self.pool, work)
+        return view
 
     async def _do_open(self, ctx: _ActionContext, p: ActionParams) -> CounterView:
         return await ctx.counter_event(EventType.COUNTER_OPENED, {"clerk": p.clerk or ctx.actor})

@@ -33,22 +33,22 @@ T = TypeVar("T")
 
 # Events go in without a seq; the deferred trigger of migration 0002 numbers them per hall at
 # COMMIT and notifies listeners, so no hall-wide lock is held while this process works.
-_INSERT_EVENTS = """
+_APPEND_EVENTS = """
     INSERT INTO events (hall_id, type, at, actor, ticket_id, counter_number, details)
     SELECT $1, e.type, e.at, e.actor, e.ticket_id, e.counter_number, e.details::jsonb
     FROM unnest($2::text[], $3::timestamptz[], $4::text[], $5::bigint[], $6::int[], $7::text[])
          WITH ORDINALITY AS e(type, at, actor, ticket_id, counter_number, details, n)
     ORDER BY e.n
-    RETURNING id
 """
-_APPEND_EVENTS = f"WITH ins AS ({_INSERT_EVENTS}) SELECT array_agg(id ORDER BY id) FROM ins"
-_APPEND_EVENTS_AUDITED = f"""
+_APPEND_EVENTS_AUDITED = (
+    """
 WITH a AS (
     INSERT INTO audit_log (at, actor, actor_kind, session_id, route, method, path, params,
                            remote, user_agent, status)
     VALUES ($8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-), ins AS ({_INSERT_EVENTS})
-SELECT array_agg(id ORDER BY id) FROM ins"""
+)"""
+    + _APPEND_EVENTS
+)
 
 
 @dataclasses.dataclass
@@ -76,7 +76,6 @@ class UnitOfWork:
         self._conn: asyncpg.Connection | None = None
         self._tx: asyncpg.transaction.Transaction | None = None
         self.events: list[tuple[str, Event]] = []
-        self.committed_seq: dict[str, int] = {}
         self._done = False
 
     @property
@@ -121,7 +120,6 @@ class UnitOfWork:
         slot = PENDING_AUDIT.get()
         audit = slot.entry if slot is not None and not slot.committed else None
         written = False
-        event_ids: list[int] = []
         for hall_id in sorted(by_hall):
             events = by_hall[hall_id]
             args = (
@@ -134,23 +132,14 @@ class UnitOfWork:
                 [json.dumps(dict(e.details)) for e in events],
             )
             if audit is None:
-                ids = await conn.fetchval(_APPEND_EVENTS, *args)
+                await conn.execute(_APPEND_EVENTS, *args)
             else:  # with the first hall's events only
-                ids = await conn.fetchval(_APPEND_EVENTS_AUDITED, *args, *audit_values(audit))
-            event_ids.extend(ids)
+                await conn.execute(_APPEND_EVENTS_AUDITED, *args, *audit_values(audit))
             written, audit = written or audit is not None, None
         await self._tx.commit()
         self._done = True
         if slot is not None and written:
             slot.committed = True
-        if event_ids:
-            # The seqs exist only now; read them back for callers that report them.
-            rows = await conn.fetch(
-                "SELECT hall_id, max(seq) AS seq FROM events WHERE id = ANY($1::bigint[])"
-                " GROUP BY hall_id",
-                event_ids,
-            )
-            self.committed_seq = {r["hall_id"]: r["seq"] for r in rows}
 
 
 async def run_in_transaction(

@@ -99,7 +99,6 @@ def counter_out(view: CounterView) -> schemas.CounterOut:
         pause_reason=s.pause_reason,
         clerk=s.clerk,
         ticket=active_out(view.ticket),
-        seq=view.seq,
     )
 
 

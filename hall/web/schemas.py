@@ -91,7 +91,6 @@ class CounterOut(Out):
     pause_reason: str | None
     clerk: str | None
     ticket: ActiveTicketOut | None
-    seq: int | None = None
 
 
 class HallOut(Out):
