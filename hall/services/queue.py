@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 
-from hall.config.models import Purpose, TransferPlacement
+from hall.config.models import Purpose, Service, TransferPlacement
 from hall.domain.calendar import business_day, is_open, next_opening
 from hall.domain.errors import (
     Conflict,
@@ -230,17 +230,9 @@ class QueueService:
                 actor=actor,
                 ticket_id=ticket_id,
                 details={
-                    "hall_id": cmd.hall_id,
-                    "service_code": svc.code,
-                    "number_group": svc.group,
-                    "business_day": day.isoformat(),
+                    **_issued_details(cmd, svc, day),
                     "seq": seq,
                     "display_number": number,
-                    "purpose": str(cmd.purpose),
-                    "priority_class": cmd.priority_class,
-                    "appointment_start": _iso(cmd.appointment_start),
-                    "appointment_end": _iso(cmd.appointment_end),
-                    "kiosk": cmd.kiosk,
                 },
             )
             uow.add(cmd.hall_id, event)
@@ -280,17 +272,7 @@ class QueueService:
         """The common case, as one autocommitted statement: numbering's row lock is then held
         only inside PostgreSQL, so a busy server process never makes other issuers wait."""
         svc = rules.service(cmd.service_code)
-        details = {
-            "hall_id": cmd.hall_id,
-            "service_code": svc.code,
-            "number_group": svc.group,
-            "business_day": day.isoformat(),
-            "purpose": str(cmd.purpose),
-            "priority_class": cmd.priority_class,
-            "appointment_start": _iso(cmd.appointment_start),
-            "appointment_end": _iso(cmd.appointment_end),
-            "kiosk": cmd.kiosk,
-        }
+        details = _issued_details(cmd, svc, day)
         slot = PENDING_AUDIT.get()
         audit = slot.entry if slot is not None and not slot.committed else None
         async with self.pool.acquire() as conn:
@@ -739,6 +721,21 @@ class _ActionContext:
         if head is None:
             return min(ticket.issued_at, self.now)
         return min(head - timedelta(microseconds=1), ticket.issued_at)
+
+
+def _issued_details(cmd: IssueTicket, svc: Service, day: date) -> dict[str, Any]:
+    """The ``ticket.issued`` event details, but for the number (added once it is known)."""
+    return {
+        "hall_id": cmd.hall_id,
+        "service_code": svc.code,
+        "number_group": svc.group,
+        "business_day": day.isoformat(),
+        "purpose": str(cmd.purpose),
+        "priority_class": cmd.priority_class,
+        "appointment_start": _iso(cmd.appointment_start),
+        "appointment_end": _iso(cmd.appointment_end),
+        "kiosk": cmd.kiosk,
+    }
 
 
 def _iso(value: datetime | None) -> str | None:
