@@ -15,6 +15,7 @@ SessionKind = Literal["cookie", "bearer"]
 # every server drops what it cached at once. Payload: a session id, or "*" for everything.
 ACCESS_CHANNEL = "hall_access"
 FLUSH_ALL = "*"
+DEVICE_PREFIX = "d"  # payload "d<id>": device token <id> was revoked
 DeviceKind = Literal["kiosk", "display", "bridge"]
 
 
@@ -338,12 +339,16 @@ async def revoke_device_token(
     conn: asyncpg.Connection | asyncpg.Pool, token_id: int, by: str, now: datetime
 ) -> bool:
     done = await conn.fetchval(
-        """UPDATE device_tokens SET revoked_at = COALESCE(revoked_at, $3),
-                                    revoked_by = COALESCE(revoked_by, $2)
-           WHERE id = $1 RETURNING true""",
+        """WITH r AS (
+               UPDATE device_tokens SET revoked_at = COALESCE(revoked_at, $3),
+                                        revoked_by = COALESCE(revoked_by, $2)
+               WHERE id = $1 RETURNING id)
+           SELECT true FROM r WHERE pg_notify($4, $5 || id::text) IS NOT NULL""",
         token_id,
         by,
         now,
+        ACCESS_CHANNEL,
+        DEVICE_PREFIX,
     )
     return bool(done)
 

@@ -27,7 +27,7 @@ from aiohttp import WSMsgType, web
 
 from hall.domain.errors import Forbidden, InvalidInput, Unavailable
 from hall.domain.tickets import Event
-from hall.storage import repo
+from hall.storage import access_repo, repo
 from hall.storage.notify import Subscription
 from hall.storage.uow import NOTIFY_CHANNEL
 from hall.web.access import principal_of
@@ -43,6 +43,7 @@ CLOSE_PROTOCOL = 4400  # the client sent something that is not a protocol messag
 CLOSE_HEARTBEAT = 4408  # nothing heard from the client for ``client_timeout_s``
 CLOSE_TOO_SLOW = 4429  # the client fell behind; its send buffer overflowed
 CLOSE_RESYNC = 4409  # the server lost track of the hall; reconnect for a fresh snapshot
+CLOSE_REVOKED = 4401  # the session or device token behind the socket was revoked or ended
 
 CHANNELS = ("display", "dashboard")  # plus "counter:N"
 EVENTS_BATCH = 500  # events read per query while catching up
@@ -88,6 +89,8 @@ class Client:
     last_seq: int = 0  # seq of the last snapshot or event sent to this client
     last_heard: float = field(default_factory=time.monotonic)
     dropped: bool = False
+    session_id: int | None = None  # the staff session or device token it was opened with
+    device_token_id: int | None = None
 
     def wants(self, event: Event) -> bool:
         if self.counter is None:
@@ -128,6 +131,7 @@ class LiveHub:
         self._hall_locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._subscription: Subscription | None = None
+        self._access_subscription: Subscription | None = None
         self._ticker: asyncio.Task[None] | None = None
         self.closing = False  # shutting down: no new subscribers
         self.listening = asyncio.Event()  # set while the LISTEN connection is up
@@ -138,6 +142,9 @@ class LiveHub:
     async def start(self) -> None:
         self._subscription = await self.app[NOTIFIER].subscribe(
             NOTIFY_CHANNEL, self._on_notify, on_up=self._connected, on_down=self._disconnected
+        )
+        self._access_subscription = await self.app[NOTIFIER].subscribe(
+            access_repo.ACCESS_CHANNEL, self._on_access_notice
         )
         self._ticker = asyncio.create_task(self._tick(), name="live-heartbeat")
 
@@ -152,6 +159,9 @@ class LiveHub:
 
     async def stop(self) -> None:
         self.closing = True
+        if self._access_subscription is not None:
+            await self.app[NOTIFIER].unsubscribe(self._access_subscription)
+            self._access_subscription = None
         if self._subscription is not None:
             await self.app[NOTIFIER].unsubscribe(self._subscription)
             self._subscription = None
@@ -286,11 +296,14 @@ class LiveHub:
         self, request: web.Request, hall_id: str, channel: str, ws: web.WebSocketResponse
     ) -> Client:
         hall = await self._hall(hall_id)
+        principal = principal_of(request)
         client = Client(
             hall=hall_id,
             channel=channel,
             ws=ws,
             transport=request.transport,
+            session_id=principal.session_id,
+            device_token_id=principal.device_token_id,
         )
         if channel.startswith("counter:"):
             client.counter = int(channel.split(":", 1)[1])
@@ -302,6 +315,22 @@ class LiveHub:
         hall.clients.add(client)
         self.stats.connected += 1
         return client
+
+    def _on_access_notice(self, payload: str) -> None:
+        """A session or device token was revoked (logout included): close its sockets now,
+        since a websocket is authorised only when it opens."""
+        if payload.isdigit():
+            session, device = int(payload), None
+        elif payload.startswith(access_repo.DEVICE_PREFIX) and payload[1:].isdigit():
+            session, device = None, int(payload[1:])
+        else:
+            return  # staff-wide changes: sockets keep their grant until they reconnect
+        for hall in self._halls.values():
+            for client in list(hall.clients):
+                if (session is not None and client.session_id == session) or (
+                    device is not None and client.device_token_id == device
+                ):
+                    self.drop(client, CLOSE_REVOKED, "登录已失效，请重新登录")
 
     def unsubscribe(self, client: Client) -> None:
         hall = self._halls.get(client.hall)

@@ -83,6 +83,8 @@ class SessionCache:
             self.clear()
         elif payload.isdigit():
             self.drop([int(payload)])
+        elif payload.startswith(access_repo.DEVICE_PREFIX) and payload[1:].isdigit():
+            pass  # device tokens are not cached here; open websockets are closed by the hub
         else:
             log.warning("ignoring malformed %s payload %r", access_repo.ACCESS_CHANNEL, payload)
             self.clear()
