@@ -45,6 +45,16 @@ REPORT_INTERVAL_S = 2.0
 ERROR_BEEP = IndicateRequest(IndicateRequest.BEEP | IndicateRequest.LED_BLINK_200, 5)
 
 
+# What each kind of device is for decides how urgent its desired-state updates are.
+_DESIRED_PRIORITY: dict[DeviceClass, Priority] = {
+    DeviceClass.STRIP: Priority.CALL,  # the citizen watches the window strip for the call
+    DeviceClass.CALLER: Priority.CALL,  # the clerk's keypad display answers a key press
+    DeviceClass.KIOSK: Priority.CALL,
+    DeviceClass.PAD: Priority.RATING,
+    DeviceClass.SCREEN: Priority.DISPLAY,
+}
+
+
 # --- configuration --------------------------------------------------------------------------
 
 
@@ -529,14 +539,16 @@ class Bridge:
             return 0
         b.master.set_desired_state(address, new)
         changed = [c for c in new if c not in old]
+        # One priority per device, FIFO: commands of successive updates must reach a device in
+        # the order they were decided (a CLEAR queued at a lower priority before a newer
+        # SHOW_TEXT would otherwise run after it and win). The priority follows what the
+        # device is for, so a call on a strip never waits behind hall-screen refreshes or
+        # other devices' resyncs. Resyncs need no care here: the master reads the desired state
+        # when a resync runs and holds other commands to the device while it runs. Each task
+        # queues its job on its first step, so the commands keep the order given.
+        priority = _DESIRED_PRIORITY.get(b.master.device(address).device_class, Priority.NORMAL)
         for msg in changed:
-            # One priority for every desired-state command, FIFO: commands of successive
-            # updates must reach the device in the order they were decided (a CLEAR at a
-            # lower priority queued before a newer SHOW_TEXT would otherwise run after it and
-            # win). Resyncs need no care here: the master reads the desired state when a
-            # resync runs and holds other commands to the device while it runs. Each task
-            # queues its job on its first step, so the commands keep the order given.
-            self._spawn(self._send(bus, address, msg, Priority.RESYNC))
+            self._spawn(self._send(bus, address, msg, priority))
         return len(changed)
 
     def desired(self, bus: str, address: int) -> tuple[Request, ...]:
