@@ -7,6 +7,7 @@ reported as done before it is in the database.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import hashlib
@@ -46,13 +47,12 @@ from hall.domain.tickets import (
     TicketState,
     apply_counter,
     apply_ticket,
-    format_number,
     issue_ticket,
 )
 from hall.ports import Clock
 from hall.services.directory import Directory, HallRules
 from hall.storage import repo
-from hall.storage.access_repo import audit_values
+from hall.storage.access_repo import AuditEntry, audit_values
 from hall.storage.uow import PENDING_AUDIT, UnitOfWork, run_in_transaction
 
 # Call-next passes over tickets other counters are claiming, a few per round; 64 rounds cover
@@ -179,163 +179,110 @@ class QueueService:
             )
         day = business_day(now, rules.tz, rules.hall.day_boundary)
         fingerprint = cmd.fingerprint()
-
-        async def work(uow: UnitOfWork) -> tuple[Ticket, str, bool]:
-            if cmd.idempotency_key is not None:
-                found = await repo.ticket_by_idempotency_key(
-                    uow.conn, cmd.hall_id, cmd.idempotency_key
-                )
-                if found is not None:
-                    ticket, token, stored = found
-                    if stored != fingerprint:
-                        raise IdempotencyMismatch()
-                    return ticket, token, True
-            seq, issued = await repo.next_number(
-                uow.conn, cmd.hall_id, svc.group, day, svc.number_start
-            )
-            if svc.daily_quota is not None:
-                used = (
-                    issued
-                    if svc.group == svc.code
-                    else await repo.issued_today(uow.conn, cmd.hall_id, svc.code, day) + 1
-                )
-                if used > svc.daily_quota:
-                    raise QuotaExhausted(
-                        f"「{svc.name}」今日号源已取完（共 {svc.daily_quota} 个）",
-                        quota=svc.daily_quota,
-                    )
-            number = format_number(svc.prefix, seq, svc.number_width)
-            token = secrets.token_urlsafe(16)
-            ticket_id = await repo.insert_ticket(
-                uow.conn,
-                hall_id=cmd.hall_id,
-                service_code=svc.code,
-                number_group=svc.group,
-                business_day=day,
-                seq=seq,
-                display_number=number,
-                token=token,
-                purpose=str(cmd.purpose),
-                priority_class=cmd.priority_class,
-                issued_at=now,
-                appointment_start=cmd.appointment_start,
-                appointment_end=cmd.appointment_end,
-                kiosk=cmd.kiosk,
-                idempotency_key=cmd.idempotency_key,
-                idempotency_hash=fingerprint if cmd.idempotency_key else None,
-            )
-            event = Event(
-                type=EventType.TICKET_ISSUED,
-                at=now,
-                actor=actor,
-                ticket_id=ticket_id,
-                details={
-                    **_issued_details(cmd, svc, day),
-                    "seq": seq,
-                    "display_number": number,
-                },
-            )
-            uow.add(cmd.hall_id, event)
-            return issue_ticket(event), token, False
-
         if uow is not None:
-            ticket, token, replayed = await work(uow)
+            ticket, token, replayed = await self._issue_on(
+                uow.conn, cmd, actor, svc, now, day, fingerprint, audit=None
+            )
             return await self._view(uow.conn, rules, ticket, token, replayed=replayed)
-        if svc.daily_quota is None or svc.group == svc.code:
-            return await self._issue_in_one_statement(cmd, actor, rules, now, day, fingerprint)
-        for attempt in range(2):
-            try:
-                (ticket, token, replayed), _ = await run_in_transaction(self.pool, work)
-                break
-            except asyncpg.UniqueViolationError as exc:
-                # Two requests with one idempotency key raced; the second attempt finds the
-                # winner's ticket and answers with it.
-                if (
-                    attempt
-                    or cmd.idempotency_key is None
-                    or "idempotency" not in str(exc.constraint_name)
-                ):
-                    raise
-        # The position is computed after commit so the number lock is held only briefly.
-        async with self.pool.acquire() as conn:
-            return await self._view(conn, rules, ticket, token, replayed=replayed)
-
-    async def _issue_in_one_statement(
-        self,
-        cmd: IssueTicket,
-        actor: str,
-        rules: HallRules,
-        now: datetime,
-        day: date,
-        fingerprint: str,
-    ) -> TicketView:
-        """The common case, as one autocommitted statement: numbering's row lock is then held
-        only inside PostgreSQL, so a busy server process never makes other issuers wait."""
-        svc = rules.service(cmd.service_code)
-        details = _issued_details(cmd, svc, day)
+        # A quota of one service in a shared number group is checked after numbering, under
+        # the group's lock, so that case needs a transaction to undo the number; every other
+        # ticket is one autocommitted statement and holds no lock across a round trip.
+        shared_quota = svc.daily_quota is not None and svc.group != svc.code
         slot = PENDING_AUDIT.get()
         audit = slot.entry if slot is not None and not slot.committed else None
         async with self.pool.acquire() as conn:
             for attempt in range(2):
-                if cmd.idempotency_key is not None:
-                    found = await repo.ticket_by_idempotency_key(
-                        conn, cmd.hall_id, cmd.idempotency_key
-                    )
-                    if found is not None:
-                        ticket, token, stored = found
-                        if stored != fingerprint:
-                            raise IdempotencyMismatch()
-                        return await self._view(conn, rules, ticket, token, replayed=True)
-                token = secrets.token_urlsafe(16)
                 try:
-                    row = await repo.issue_in_one_statement(
-                        conn,
-                        hall_id=cmd.hall_id,
-                        number_group=svc.group,
-                        business_day=day,
-                        number_start=svc.number_start,
-                        service_code=svc.code,
-                        prefix=svc.prefix,
-                        width=svc.number_width,
-                        token=token,
-                        purpose=str(cmd.purpose),
-                        priority_class=cmd.priority_class,
-                        issued_at=now,
-                        appointment_start=cmd.appointment_start,
-                        appointment_end=cmd.appointment_end,
-                        kiosk=cmd.kiosk,
-                        idempotency_key=cmd.idempotency_key,
-                        idempotency_hash=fingerprint if cmd.idempotency_key else None,
-                        quota=svc.daily_quota,
-                        actor=actor,
-                        details=details,
-                        audit=None if audit is None else audit_values(audit),
-                    )
+                    async with contextlib.AsyncExitStack() as stack:
+                        if shared_quota:
+                            await stack.enter_async_context(conn.transaction())
+                        ticket, token, replayed = await self._issue_on(
+                            conn, cmd, actor, svc, now, day, fingerprint, audit=audit
+                        )
+                    break
                 except asyncpg.UniqueViolationError as exc:
-                    # Two requests with one idempotency key raced: the statement changed
-                    # nothing, and the next pass answers with the winner's ticket.
+                    # Two requests with one idempotency key raced: nothing was written, and
+                    # the next pass answers with the winner's ticket.
                     if attempt or cmd.idempotency_key is None:
                         raise
                     if "idempotency" not in str(exc.constraint_name):
                         raise
-                    continue
-                if row is None:
-                    raise QuotaExhausted(
-                        f"「{svc.name}」今日号源已取完（共 {svc.daily_quota} 个）",
-                        quota=svc.daily_quota,
-                    )
-                if slot is not None and audit is not None:
-                    slot.committed = True
-                ticket_id, seq, number = row
-                event = Event(
-                    type=EventType.TICKET_ISSUED,
-                    at=now,
-                    actor=actor,
-                    ticket_id=ticket_id,
-                    details={**details, "seq": seq, "display_number": number},
-                )
-                return await self._view(conn, rules, issue_ticket(event), token)
-        raise AssertionError("unreachable")
+            else:
+                raise AssertionError("unreachable")
+            if slot is not None and audit is not None and not replayed:
+                slot.committed = True
+            return await self._view(conn, rules, ticket, token, replayed=replayed)
+
+    async def _issue_on(
+        self,
+        conn: asyncpg.Connection,
+        cmd: IssueTicket,
+        actor: str,
+        svc: Service,
+        now: datetime,
+        day: date,
+        fingerprint: str,
+        *,
+        audit: AuditEntry | None,
+    ) -> tuple[Ticket, str, bool]:
+        """Answer a repeated idempotency key, or number, insert and log a new ticket in one
+        statement: (ticket, token, replayed). In a transaction when the caller opened one."""
+        if cmd.idempotency_key is not None:
+            found = await repo.ticket_by_idempotency_key(conn, cmd.hall_id, cmd.idempotency_key)
+            if found is not None:
+                ticket, token, stored = found
+                if stored != fingerprint:
+                    raise IdempotencyMismatch()
+                return ticket, token, True
+        own_group = svc.group == svc.code
+        details = _issued_details(cmd, svc, day)
+        token = secrets.token_urlsafe(16)
+        row = await repo.issue_in_one_statement(
+            conn,
+            hall_id=cmd.hall_id,
+            number_group=svc.group,
+            business_day=day,
+            number_start=svc.number_start,
+            service_code=svc.code,
+            prefix=svc.prefix,
+            width=svc.number_width,
+            token=token,
+            purpose=str(cmd.purpose),
+            priority_class=cmd.priority_class,
+            issued_at=now,
+            appointment_start=cmd.appointment_start,
+            appointment_end=cmd.appointment_end,
+            kiosk=cmd.kiosk,
+            idempotency_key=cmd.idempotency_key,
+            idempotency_hash=fingerprint if cmd.idempotency_key else None,
+            quota=svc.daily_quota if own_group else None,
+            actor=actor,
+            details=details,
+            audit=None if audit is None else audit_values(audit),
+        )
+        # A shared group's counter row stays locked until the caller's transaction ends, so
+        # this count sees every ticket of the service; raising rolls the number back.
+        if (
+            row is not None
+            and svc.daily_quota is not None
+            and not own_group
+            and await repo.issued_today(conn, cmd.hall_id, svc.code, day) > svc.daily_quota
+        ):
+            row = None
+        if row is None:
+            raise QuotaExhausted(
+                f"「{svc.name}」今日号源已取完（共 {svc.daily_quota} 个）",
+                quota=svc.daily_quota,
+            )
+        ticket_id, seq, number = row
+        event = Event(
+            type=EventType.TICKET_ISSUED,
+            at=now,
+            actor=actor,
+            ticket_id=ticket_id,
+            details={**details, "seq": seq, "display_number": number},
+        )
+        return issue_ticket(event), token, False
 
     # --- counters -------------------------------------------------------------------------
 

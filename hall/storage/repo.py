@@ -34,30 +34,6 @@ def counter_from_record(r: asyncpg.Record) -> CounterStatus:
     )
 
 
-async def next_number(
-    conn: asyncpg.Connection, hall_id: str, group: str, day: date, start: int
-) -> tuple[int, int]:
-    """Take the next number of a group for a business day: (seq, issued count including it).
-
-    The upsert's row lock serialises concurrent issuers until their transaction ends, and a
-    rollback returns the number, so numbers stay unique and contiguous.
-    """
-    row = await conn.fetchrow(
-        """INSERT INTO number_counters AS n
-               (hall_id, number_group, business_day, last_value, issued)
-           VALUES ($1, $2, $3, $4, 1)
-           ON CONFLICT (hall_id, number_group, business_day)
-           DO UPDATE SET last_value = n.last_value + 1, issued = n.issued + 1
-           RETURNING last_value, issued""",
-        hall_id,
-        group,
-        day,
-        start,
-    )
-    assert row is not None
-    return row["last_value"], row["issued"]
-
-
 _ISSUE_ONE_STATEMENT = """
 WITH n AS (
     INSERT INTO number_counters AS c (hall_id, number_group, business_day, last_value, issued)
@@ -143,50 +119,6 @@ async def issued_today(conn: asyncpg.Connection, hall_id: str, service: str, day
         day,
     )
     return count
-
-
-async def insert_ticket(
-    conn: asyncpg.Connection,
-    *,
-    hall_id: str,
-    service_code: str,
-    number_group: str,
-    business_day: date,
-    seq: int,
-    display_number: str,
-    token: str,
-    purpose: str,
-    priority_class: str | None,
-    issued_at: datetime,
-    appointment_start: datetime | None,
-    appointment_end: datetime | None,
-    kiosk: str | None,
-    idempotency_key: str | None,
-    idempotency_hash: str | None,
-) -> int:
-    ticket_id: int = await conn.fetchval(
-        """INSERT INTO tickets (hall_id, service_code, number_group, business_day, seq,
-               display_number, token, purpose, priority_class, issued_at, queue_key,
-               appointment_start, appointment_end, kiosk, idempotency_key, idempotency_hash)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15)
-           RETURNING id""",
-        hall_id,
-        service_code,
-        number_group,
-        business_day,
-        seq,
-        display_number,
-        token,
-        purpose,
-        priority_class,
-        issued_at,
-        appointment_start,
-        appointment_end,
-        kiosk,
-        idempotency_key,
-        idempotency_hash,
-    )
-    return ticket_id
 
 
 async def ticket_by_idempotency_key(

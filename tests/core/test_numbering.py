@@ -110,3 +110,56 @@ async def test_purpose_limits(pool: asyncpg.Pool, config: HallConfig, clock: Fix
         IssueTicket(hall_id="test", service_code="SOC", purpose=Purpose.CONSULT)
     )
     assert view.ticket.purpose == "consult"
+
+
+async def test_numbers_grow_past_their_width_as_the_domain_formats_them(
+    pool: asyncpg.Pool, clock: FixedClock
+) -> None:
+    from hall.domain.tickets import format_number
+
+    wide = hall_config(
+        extra_hall={
+            "services": [{"code": "BDC", "name": "不动产登记", "prefix": "A", "number_start": 998}],
+            "counters": [{"number": 1, "services": [{"code": "BDC"}]}],
+        }
+    )
+    async with pool.acquire() as conn:
+        from hall.storage.config_store import apply_config
+
+        await apply_config(conn, wide)
+    service = _service(pool, wide, clock)
+    numbers = [await _number(service) for _ in range(3)]
+    assert numbers == [format_number("A", n, 3) for n in (998, 999, 1000)]
+    assert numbers == ["A998", "A999", "A1000"]
+
+
+async def test_quota_of_one_service_in_a_shared_group(
+    pool: asyncpg.Pool, clock: FixedClock
+) -> None:
+    shared = hall_config(
+        extra_hall={
+            "services": [
+                {
+                    "code": "SOC",
+                    "name": "社保",
+                    "prefix": "C",
+                    "number_group": "CD",
+                    "daily_quota": 2,
+                },
+                {"code": "MED", "name": "医保", "prefix": "C", "number_group": "CD"},
+            ],
+            "counters": [{"number": 1, "services": [{"code": "SOC"}, {"code": "MED"}]}],
+        }
+    )
+    async with pool.acquire() as conn:
+        from hall.storage.config_store import apply_config
+
+        await apply_config(conn, shared)
+    service = _service(pool, shared, clock)
+    assert [await _number(service, c) for c in ("SOC", "MED", "SOC")] == ["C001", "C002", "C003"]
+    with pytest.raises(QuotaExhausted):
+        await _number(service, "SOC")
+    # The refused ticket took no number and left no trace; the group's other service goes on.
+    assert await _number(service, "MED") == "C004"
+    assert await pool.fetchval("SELECT count(*) FROM tickets WHERE service_code = 'SOC'") == 2
+    assert await pool.fetchval("SELECT count(*) FROM events") == 4
