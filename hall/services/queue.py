@@ -13,6 +13,7 @@ import enum
 import hashlib
 import json
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -53,11 +54,15 @@ from hall.ports import Clock
 from hall.services.directory import Directory, HallRules
 from hall.storage import repo
 from hall.storage.access_repo import AuditEntry, audit_values
-from hall.storage.uow import PENDING_AUDIT, UnitOfWork, run_in_transaction
+from hall.storage.uow import PENDING_AUDIT, UnitOfWork, acquire
 
-# Call-next passes over tickets other counters are claiming, a few per round; 64 rounds cover
-# every window of the largest hall pressing 叫号 at the same instant.
-_MAX_CLAIM_ATTEMPTS = 64
+# Call-next reads the heads of its queues, then tries them best first; a round ends when all
+# were taken by other counters. 64 rounds cover every window of the largest hall pressing 叫号
+# at the same instant.
+_MAX_CLAIM_ROUNDS = 64
+# An action is decided again when its counter changed between read and write: only another
+# action on the same counter (a double click, a keypad and a terminal) does that.
+_MAX_ACTION_ATTEMPTS = 5
 PURPOSE_LABELS = {
     Purpose.APPLY: "办理",
     Purpose.CONSULT: "咨询",
@@ -296,25 +301,46 @@ class QueueService:
         *,
         uow: UnitOfWork | None = None,
     ) -> CounterView:
-        """Run a counter action; with ``uow`` it joins that transaction and the caller commits."""
+        """Run a counter action; with ``uow`` it joins that transaction and the caller commits.
+
+        Optimistic: read the counter without a lock, decide, then write everything in one
+        statement that holds only if nothing it was decided on has changed (else decide again).
+        """
         rules = self.directory.hall(hall_id)
         rules.counter(counter_number)
         p = params or ActionParams()
         handler = getattr(self, f"_do_{action.value}")
-
-        async def work(uow: UnitOfWork) -> CounterView:
-            found = await repo.counter_for_action(uow.conn, hall_id, counter_number)
-            if found is None:
-                raise NotFound(f"{counter_number}号窗口不存在", counter=counter_number)
-            status, tally, active = found
-            ctx = _ActionContext(uow, rules, status, tally, actor, self.clock.now(), active)
-            result: CounterView = await handler(ctx, p)
-            return result
-
         if uow is not None:
-            return await work(uow)
-        view, _ = await run_in_transaction(self.pool, work)
+            # Its commit writes the request's audit row, with the events it buffers.
+            return await self._act_on(uow.conn, rules, counter_number, handler, actor, p, None)
+        slot = PENDING_AUDIT.get()
+        audit = slot.entry if slot is not None and not slot.committed else None
+        async with acquire(self.pool) as conn:
+            view = await self._act_on(conn, rules, counter_number, handler, actor, p, audit)
+        if slot is not None and audit is not None:
+            slot.committed = True
         return view
+
+    async def _act_on(
+        self,
+        conn: asyncpg.Connection,
+        rules: HallRules,
+        number: int,
+        handler: Callable[[_ActionContext, ActionParams], Awaitable[CounterView]],
+        actor: str,
+        p: ActionParams,
+        audit: AuditEntry | None,
+    ) -> CounterView:
+        for _ in range(_MAX_ACTION_ATTEMPTS):
+            read = await repo.counter_for_action(conn, rules.hall.id, number)
+            if read is None:
+                raise NotFound(f"{number}号窗口不存在", counter=number)
+            ctx = _ActionContext(conn, rules, read, actor, self.clock.now(), audit)
+            try:
+                return await handler(ctx, p)
+            except repo.CounterChanged:
+                continue  # another action on this counter committed in between
+        raise Conflict(f"{number}号窗口状态正在变化，请稍后重试")
 
     async def _do_open(self, ctx: _ActionContext, p: ActionParams) -> CounterView:
         return await ctx.counter_event(EventType.COUNTER_OPENED, {"clerk": p.clerk or ctx.actor})
@@ -337,43 +363,34 @@ class QueueService:
             number=config.number,
             services=tuple((s.code, s.weight) for s in config.services),
             call_order=str(config.call_order),
-            normal_since_priority=ctx.tally,
+            normal_since_priority=ctx.read.tally,
         )
         services = [s.code for s in config.services]
-        hall_id = ctx.rules.hall.id
-        in_flight: set[int] = set()  # waiting tickets other counters are claiming right now
-        for _ in range(_MAX_CLAIM_ATTEMPTS):
-            pool = await repo.candidates(
-                ctx.conn, hall_id, config.number, services, exclude=in_flight
+        taken: set[int] = set()  # tickets other counters called after they were read
+        for _ in range(_MAX_CLAIM_ROUNDS):
+            found = await repo.candidates(
+                ctx.conn, ctx.rules.hall.id, config.number, services, exclude=taken
             )
-            wait = not pool and bool(in_flight)
-            if wait:
-                # Everything eligible is being claimed by other counters: wait for those
-                # commits rather than calling the queue empty while tickets are in flight.
-                pool = await repo.candidates(ctx.conn, hall_id, config.number, services)
-                in_flight = set()
-            ordered = list(rank_with_reasons(pool, counter_ctx, ctx.rules.policy, ctx.now))
-            if not ordered:
-                break
-            # Lock the best candidate nobody else holds; waiting on rows other counters hold
-            # would queue every counter behind one commit.
-            ids = [c.ticket_id for c, _ in ordered]
-            ticket = await repo.lock_first_waiting(ctx.conn, ids, skip_locked=not wait)
-            if ticket is None:
-                in_flight |= set(ids)
-                continue
-            reason = next(r for c, r in ordered if c.ticket_id == ticket.id)
-            in_flight |= set(ids[: ids.index(ticket.id)])
-            view = await ctx.ticket_event(
-                ticket,
-                EventType.TICKET_CALLED,
-                {"reason": reason},
-                tally=new_normal_since_priority(counter_ctx, reason),
-                lost_ok=True,
+            tickets = {c.ticket_id: t for c, t in found}
+            ranked = rank_with_reasons(
+                [c for c, _ in found], counter_ctx, ctx.rules.policy, ctx.now
             )
-            if view is not None:
-                return view
-        raise QueueEmpty()
+            lost = len(taken)
+            for candidate, reason in ranked:
+                # The next best is as good a choice as a fresh read would give: taking a
+                # ticket changes nobody else's place in the ranking.
+                try:
+                    return await ctx.try_ticket_event(
+                        tickets[candidate.ticket_id],
+                        EventType.TICKET_CALLED,
+                        {"reason": reason},
+                        tally=new_normal_since_priority(counter_ctx, reason),
+                    )
+                except repo.TicketChanged:
+                    taken.add(candidate.ticket_id)
+            if len(taken) == lost:
+                raise QueueEmpty()  # nothing eligible was there to try
+        raise Conflict("同时叫号的窗口过多，请重试")
 
     async def _do_call(self, ctx: _ActionContext, p: ActionParams) -> CounterView:
         ctx.require_idle()
@@ -387,38 +404,34 @@ class QueueService:
             raise Conflict(f"号码 {ticket.display_number} 不属于本窗口办理的业务")
         if ticket.target_counter not in (None, ctx.status.number):
             raise Conflict(f"号码 {ticket.display_number} 已转至{ticket.target_counter}号窗口")
-        view = await ctx.ticket_event(ticket, EventType.TICKET_CALLED, {"specific": True})
-        assert view is not None
-        return view
+        return await ctx.ticket_event(ticket, EventType.TICKET_CALLED, {"specific": True})
 
     async def _do_recall(self, ctx: _ActionContext, p: ActionParams) -> CounterView:
-        ticket = await ctx.active()
+        ticket = ctx.active()
         limit = ctx.rules.hall.call_policy.max_recalls
         if ticket.state is TicketState.CALLED and ticket.recall_count >= limit:
             raise Conflict(f"已重呼 {limit} 次，请标记过号", max_recalls=limit)
-        return await ctx.active_event(ticket, EventType.TICKET_RECALLED, {})
+        return await ctx.ticket_event(ticket, EventType.TICKET_RECALLED, {})
 
     async def _do_no_show(self, ctx: _ActionContext, p: ActionParams) -> CounterView:
-        return await ctx.active_event(await ctx.active(), EventType.TICKET_NO_SHOW, {})
+        return await ctx.ticket_event(ctx.active(), EventType.TICKET_NO_SHOW, {})
 
     async def _do_start(self, ctx: _ActionContext, p: ActionParams) -> CounterView:
-        return await ctx.active_event(await ctx.active(), EventType.TICKET_STARTED, {})
+        return await ctx.ticket_event(ctx.active(), EventType.TICKET_STARTED, {})
 
     async def _do_finish(self, ctx: _ActionContext, p: ActionParams) -> CounterView:
-        return await ctx.active_event(await ctx.active(), EventType.TICKET_FINISHED, {})
+        return await ctx.ticket_event(ctx.active(), EventType.TICKET_FINISHED, {})
 
     async def _do_cancel(self, ctx: _ActionContext, p: ActionParams) -> CounterView:
-        return await ctx.active_event(
-            await ctx.active(), EventType.TICKET_CANCELLED, {"reason": p.reason}
+        return await ctx.ticket_event(
+            ctx.active(), EventType.TICKET_CANCELLED, {"reason": p.reason}
         )
 
     async def _do_park(self, ctx: _ActionContext, p: ActionParams) -> CounterView:
-        return await ctx.active_event(
-            await ctx.active(), EventType.TICKET_PARKED, {"reason": p.reason}
-        )
+        return await ctx.ticket_event(ctx.active(), EventType.TICKET_PARKED, {"reason": p.reason})
 
     async def _do_transfer(self, ctx: _ActionContext, p: ActionParams) -> CounterView:
-        ticket = await ctx.active()
+        ticket = ctx.active()
         if p.to_service is None and p.to_counter is None:
             raise InvalidInput("转办需要指定目标业务或目标窗口")
         target_code = p.to_service or ticket.service_code
@@ -430,7 +443,7 @@ class QueueService:
             if p.to_service is None and not any(s.code == target_code for s in counter.services):
                 target_code = counter.services[0].code
         key = await ctx.placement(ticket, target_code, target.transfer_placement)
-        return await ctx.active_event(
+        return await ctx.ticket_event(
             ticket,
             EventType.TICKET_TRANSFERRED,
             {
@@ -453,11 +466,11 @@ class QueueService:
             ticket,
             {"queue_key": key.isoformat(), "to_counter": ctx.status.number},
         )
-        if not await ctx.save(ticket, apply_ticket(ticket, event)):
-            raise Conflict(f"号码 {ticket.display_number} 的状态已变化，请刷新后重试")
-        ctx.uow.add(ctx.rules.hall.id, event)
-        active = ctx.active_ticket
-        return CounterView(ctx.status, active)
+        try:
+            await ctx.write(event, ticket=(ticket, apply_ticket(ticket, event)))
+        except repo.TicketChanged:
+            raise Conflict(f"号码 {ticket.display_number} 的状态已变化，请刷新后重试") from None
+        return CounterView(ctx.status, ctx.read.active)
 
     # --- reading --------------------------------------------------------------------------
 
@@ -571,20 +584,18 @@ class QueueService:
 
 @dataclass
 class _ActionContext:
-    """State shared by the steps of one counter action."""
+    """What one attempt of a counter action decides on, and how it writes the outcome."""
 
-    uow: UnitOfWork
+    conn: asyncpg.Connection
     rules: HallRules
-    status: CounterStatus
-    tally: int
+    read: repo.CounterRead
     actor: str
     now: datetime
-    active_ticket: Ticket | None = None
-    """The counter's called or serving ticket, read with the counter lock."""
+    audit: AuditEntry | None
 
     @property
-    def conn(self) -> asyncpg.Connection:
-        return self.uow.conn
+    def status(self) -> CounterStatus:
+        return self.read.status
 
     def require_idle(self) -> None:
         if self.status.state in (CounterState.CALLING, CounterState.SERVING):
@@ -606,17 +617,35 @@ class _ActionContext:
             details=full,
         )
 
+    async def write(
+        self,
+        event: Event,
+        *,
+        counter: CounterStatus | None = None,
+        tally: int | None = None,
+        ticket: tuple[Ticket, Ticket] | None = None,
+    ) -> None:
+        await repo.write_action(
+            self.conn,
+            self.rules.hall.id,
+            counter=None
+            if counter is None
+            else repo.CounterWrite(counter, self.read.version, tally),
+            ticket=None if ticket is None else repo.TicketWrite(*ticket),
+            events=[event],
+            audit=None if self.audit is None else audit_values(self.audit),
+        )
+
     async def counter_event(self, type_: EventType, details: dict[str, Any]) -> CounterView:
         event = self.event(type_, None, details)
-        self.status = apply_counter(self.status, event)
-        await repo.save_counter(self.conn, self.status)
-        self.uow.add(self.rules.hall.id, event)
-        return CounterView(self.status, None)
+        status = apply_counter(self.status, event)
+        await self.write(event, counter=status)
+        return CounterView(status, None)
 
-    async def active(self) -> Ticket:
-        if self.active_ticket is None:
+    def active(self) -> Ticket:
+        if self.read.active is None:
             raise NoActiveTicket(f"{self.status.number}号窗口当前没有正在处理的号码")
-        return self.active_ticket
+        return self.read.active
 
     async def ticket_by_number(self, number: str | None) -> Ticket:
         if not number:
@@ -627,37 +656,30 @@ class _ActionContext:
             raise NotFound(f"今日没有号码 {number}")
         return ticket
 
-    async def save(self, before: Ticket, after: Ticket) -> bool:
-        return await repo.save_ticket(self.conn, before, after)
-
-    async def ticket_event(
+    async def try_ticket_event(
         self,
         ticket: Ticket,
         type_: EventType,
         details: dict[str, Any],
         *,
         tally: int | None = None,
-        lost_ok: bool = False,
-    ) -> CounterView | None:
-        """Apply an event to a ticket and, when it involves this counter, to the counter."""
+    ) -> CounterView:
+        """Apply an event to a ticket and to this counter; TicketChanged when the ticket
+        left the state it was read in."""
         event = self.event(type_, ticket, details)
         after = apply_ticket(ticket, event)
-        new_status = apply_counter(self.status, event)
-        if not await repo.save_ticket_and_counter(self.conn, ticket, after, new_status, tally):
-            if lost_ok:
-                return None
-            raise Conflict(f"号码 {ticket.display_number} 的状态已变化，请刷新后重试")
-        self.status = new_status
-        self.active_ticket = after if after.state in ACTIVE_STATES else None
-        self.uow.add(self.rules.hall.id, event)
-        return CounterView(new_status, self.active_ticket)
+        status = apply_counter(self.status, event)
+        await self.write(event, counter=status, tally=tally, ticket=(ticket, after))
+        return CounterView(status, after if after.state in ACTIVE_STATES else None)
 
-    async def active_event(
+    async def ticket_event(
         self, ticket: Ticket, type_: EventType, details: dict[str, Any]
     ) -> CounterView:
-        view = await self.ticket_event(ticket, type_, details)
-        assert view is not None
-        return view
+        """Like ``try_ticket_event``, for a ticket the clerk chose: a change is a conflict."""
+        try:
+            return await self.try_ticket_event(ticket, type_, details)
+        except repo.TicketChanged:
+            raise Conflict(f"号码 {ticket.display_number} 的状态已变化，请刷新后重试") from None
 
     async def placement(
         self, ticket: Ticket, service_code: str, rule: TransferPlacement

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -167,38 +169,6 @@ async def active_ticket(
     return None if r is None else ticket_from_record(r)
 
 
-# Write a ticket's mutable columns only if it is still in the state it was read in ($2).
-_UPDATE_TICKET = """UPDATE tickets SET state = $3::ticket_state, service_code = $4, queue_key = $5,
-        counter_number = $6, target_counter = $7, recall_count = $8,
-        first_called_at = $9, called_at = $10, serve_started_at = $11,
-        finished_at = $12, parked_by = $13
-    WHERE id = $1 AND state = $2::ticket_state"""
-
-
-def _ticket_update_args(before: Ticket, after: Ticket) -> tuple[object, ...]:
-    return (
-        after.id,
-        str(before.state),
-        str(after.state),
-        after.service_code,
-        after.queue_key,
-        after.counter_number,
-        after.target_counter,
-        after.recall_count,
-        after.first_called_at,
-        after.called_at,
-        after.serve_started_at,
-        after.finished_at,
-        after.parked_by,
-    )
-
-
-async def save_ticket(conn: asyncpg.Connection, before: Ticket, after: Ticket) -> bool:
-    """Write ``after`` if the row is still in ``before.state``; False when another actor won."""
-    status = await conn.execute(_UPDATE_TICKET, *_ticket_update_args(before, after))
-    return bool(status == "UPDATE 1")
-
-
 async def counter(
     conn: asyncpg.Connection, hall_id: str, number: int, *, for_update: bool = False
 ) -> tuple[CounterStatus, int] | None:
@@ -213,25 +183,35 @@ async def counter(
     return None if r is None else (counter_from_record(r), r["normal_since_priority"])
 
 
+@dataclass(frozen=True, slots=True)
+class CounterRead:
+    """What a counter action decides on: the counter as read, and the version to write at."""
+
+    status: CounterStatus
+    tally: int  # normal tickets called since the last priority one
+    version: int
+    active: Ticket | None  # its called or serving ticket
+
+
 async def counter_for_action(
     conn: asyncpg.Connection, hall_id: str, number: int
-) -> tuple[CounterStatus, int, Ticket | None] | None:
-    """Lock a counter for an action and read its active ticket in the same round trip.
+) -> CounterRead | None:
+    """Read a counter and its active ticket in one round trip, without locking either.
 
-    Only the counter row is locked: an active ticket changes only through its counter's
-    actions, which all take this lock, and every ticket write is conditional on its state.
+    ``write_action`` later writes only if the counter still has this version; an active
+    ticket changes only through its counter's actions, so the version covers it too.
     """
     r = await conn.fetchrow(
         f"""SELECT c.hall_id AS c_hall, c.number AS c_number, c.state::text AS c_state,
                    c.state_since AS c_since, c.pause_reason AS c_reason, c.clerk AS c_clerk,
-                   c.normal_since_priority AS c_tally, t.*, t.state::text AS t_state
+                   c.normal_since_priority AS c_tally, c.version AS c_version,
+                   t.*, t.state::text AS t_state
             FROM counters c
             LEFT JOIN LATERAL (
                 SELECT {_TICKET_COLUMNS} FROM tickets
                 WHERE hall_id = c.hall_id AND counter_number = c.number
                   AND state IN ('called', 'serving')) t ON true
-            WHERE c.hall_id = $1 AND c.number = $2 AND c.active
-            FOR UPDATE OF c""",
+            WHERE c.hall_id = $1 AND c.number = $2 AND c.active""",
         hall_id,
         number,
     )
@@ -249,54 +229,131 @@ async def counter_for_action(
     if r["id"] is not None:
         values = {k: r[k] for k in Ticket.__slots__ if k != "state"}
         active = Ticket(state=TicketState(r["t_state"]), **values)
-    return status, r["c_tally"], active
+    return CounterRead(status, r["c_tally"], r["c_version"], active)
 
 
-async def save_ticket_and_counter(
+class StaleRead(Exception):
+    """A counter action's write found the counter or its ticket changed since the read;
+    nothing was written."""
+
+
+class CounterChanged(StaleRead):
+    """The counter moved on since it was read: read it again and decide again."""
+
+
+class TicketChanged(StaleRead):
+    """The ticket left the state it was read in (another counter or actor got there first)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CounterWrite:
+    status: CounterStatus
+    version: int  # as read; the write holds only if it is unchanged
+    tally: int | None = None  # new normal-since-priority tally, None keeps it
+
+
+@dataclass(frozen=True, slots=True)
+class TicketWrite:
+    before: Ticket  # as read; the write holds only if the row is still in before.state
+    after: Ticket
+
+
+class _Args:
+    """Positional parameters of a statement assembled from parts."""
+
+    def __init__(self) -> None:
+        self.values: list[object] = []
+
+    def __call__(self, value: object) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+
+async def write_action(
     conn: asyncpg.Connection,
-    before: Ticket,
-    after: Ticket,
-    status: CounterStatus,
-    normal_since_priority: int | None,
-) -> bool:
-    """Write a ticket (if still in ``before.state``) and its counter in one statement;
-    False, with nothing written, when another actor changed the ticket first."""
-    written = await conn.fetchval(
-        f"""WITH t AS ({_UPDATE_TICKET} RETURNING id), c AS (
-               UPDATE counters SET state = $16::counter_state, state_since = $17,
-                   pause_reason = $18, clerk = $19,
-                   normal_since_priority = coalesce($20, normal_since_priority)
-               WHERE hall_id = $14 AND number = $15 AND EXISTS (SELECT 1 FROM t)
-               RETURNING number
-           )
-           SELECT (SELECT count(*) FROM t) + (SELECT count(*) FROM c)""",
-        *_ticket_update_args(before, after),
-        status.hall_id,
-        status.number,
-        str(status.state),
-        status.state_since,
-        status.pause_reason,
-        status.clerk,
-        normal_since_priority,
-    )
-    return bool(written == 2)
-
-
-async def save_counter(
-    conn: asyncpg.Connection, status: CounterStatus, normal_since_priority: int | None = None
+    hall_id: str,
+    *,
+    counter: CounterWrite | None,
+    ticket: TicketWrite | None,
+    events: Sequence[Event],
+    audit: tuple[object, ...] | None = None,
 ) -> None:
-    await conn.execute(
-        """UPDATE counters SET state = $3::counter_state, state_since = $4, pause_reason = $5,
-               clerk = $6, normal_since_priority = coalesce($7, normal_since_priority)
-           WHERE hall_id = $1 AND number = $2""",
-        status.hall_id,
-        status.number,
-        str(status.state),
-        status.state_since,
-        status.pause_reason,
-        status.clerk,
-        normal_since_priority,
+    """Write a counter action in one statement: counter, ticket, events and audit row, all or
+    nothing. Raises CounterChanged or TicketChanged, having written nothing, when what the
+    action was decided on has changed.
+
+    Outside a transaction the statement commits by itself, so no lock outlives it; inside one
+    (a device event's) it runs in a savepoint, so a refused write leaves that transaction
+    usable. Event seqs are assigned at commit by the trigger of migration 0002.
+    """
+    a = _Args()
+    parts: list[str] = []
+    counter_rows = ticket_rows = "1"
+    if counter is not None:
+        st = counter.status
+        parts.append(
+            f"""c AS (
+            UPDATE counters SET state = {a(str(st.state))}::counter_state,
+                state_since = {a(st.state_since)}, pause_reason = {a(st.pause_reason)},
+                clerk = {a(st.clerk)},
+                normal_since_priority = coalesce({a(counter.tally)}::int, normal_since_priority),
+                version = version + 1
+            WHERE hall_id = {a(st.hall_id)} AND number = {a(st.number)}
+              AND version = {a(counter.version)}
+            RETURNING 1)"""
+        )
+        counter_rows = "(SELECT count(*) FROM c)"
+    if ticket is not None:
+        t = ticket.after
+        parts.append(
+            f"""t AS (
+            UPDATE tickets SET state = {a(str(t.state))}::ticket_state,
+                service_code = {a(t.service_code)}, queue_key = {a(t.queue_key)},
+                counter_number = {a(t.counter_number)}, target_counter = {a(t.target_counter)},
+                recall_count = {a(t.recall_count)}, first_called_at = {a(t.first_called_at)},
+                called_at = {a(t.called_at)}, serve_started_at = {a(t.serve_started_at)},
+                finished_at = {a(t.finished_at)}, parked_by = {a(t.parked_by)}
+            WHERE id = {a(t.id)} AND state = {a(str(ticket.before.state))}::ticket_state
+            RETURNING 1)"""
+        )
+        ticket_rows = "(SELECT count(*) FROM t)"
+    parts.append(f"ok AS (SELECT check_action_write({counter_rows}, {ticket_rows}) AS ok)")
+    parts.append(
+        f"""e AS (
+        INSERT INTO events (hall_id, type, at, actor, ticket_id, counter_number, details)
+        SELECT {a(hall_id)}, e.type, e.at, e.actor, e.ticket_id, e.counter_number,
+               e.details::jsonb
+        FROM unnest({a([str(e.type) for e in events])}::text[],
+                    {a([e.at for e in events])}::timestamptz[],
+                    {a([e.actor for e in events])}::text[],
+                    {a([e.ticket_id for e in events])}::bigint[],
+                    {a([e.counter_number for e in events])}::int[],
+                    {a([json.dumps(dict(e.details)) for e in events])}::text[])
+             WITH ORDINALITY AS e(type, at, actor, ticket_id, counter_number, details, n)
+        WHERE (SELECT ok FROM ok)
+        ORDER BY e.n)"""
     )
+    if audit is not None:
+        values = ", ".join(a(v) for v in audit)
+        parts.append(
+            f"""a AS (
+            INSERT INTO audit_log (at, actor, actor_kind, session_id, route, method, path,
+                                   params, remote, user_agent, status)
+            SELECT {values} WHERE (SELECT ok FROM ok))"""
+        )
+    query = "WITH " + ",\n".join(parts) + "\nSELECT ok FROM ok"
+    try:
+        if conn.is_in_transaction():
+            async with conn.transaction():
+                await conn.fetchval(query, *a.values)
+        else:
+            await conn.fetchval(query, *a.values)
+    except asyncpg.PostgresError as exc:
+        if exc.sqlstate == "HQ002":
+            raise CounterChanged() from None
+        if exc.sqlstate == "HQ001":
+            raise TicketChanged() from None
+        raise
 
 
 async def candidates(
@@ -307,14 +364,14 @@ async def candidates(
     *,
     per_class: int = 8,
     exclude: Collection[int] = (),
-) -> list[Candidate]:
+) -> list[tuple[Candidate, Ticket]]:
     """Heads of each eligible queue: the oldest few normal and priority tickets per service,
     plus everything targeted at this counter, leaving out ``exclude`` (tickets other counters
-    are claiming). The policy needs nothing deeper."""
+    took meanwhile). The policy needs nothing deeper; the whole ticket comes along so the
+    caller can write whichever one the policy picks."""
     rows = await conn.fetch(
-        """WITH waiting AS (
-               SELECT id, service_code, queue_key, priority_class, target_counter,
-                      appointment_start, appointment_end,
+        f"""WITH waiting AS (
+               SELECT {_TICKET_COLUMNS},
                       row_number() OVER (PARTITION BY service_code, priority_class IS NOT NULL
                                          ORDER BY queue_key, id) AS rn
                FROM tickets
@@ -330,34 +387,20 @@ async def candidates(
         list(exclude),
     )
     return [
-        Candidate(
-            ticket_id=r["id"],
-            service_code=r["service_code"],
-            queue_key=r["queue_key"],
-            priority=r["priority_class"] is not None,
-            target_counter=r["target_counter"],
-            appointment_start=r["appointment_start"],
-            appointment_end=r["appointment_end"],
+        (
+            Candidate(
+                ticket_id=r["id"],
+                service_code=r["service_code"],
+                queue_key=r["queue_key"],
+                priority=r["priority_class"] is not None,
+                target_counter=r["target_counter"],
+                appointment_start=r["appointment_start"],
+                appointment_end=r["appointment_end"],
+            ),
+            ticket_from_record(r),
         )
         for r in rows
     ]
-
-
-async def lock_first_waiting(
-    conn: asyncpg.Connection, ranked_ids: Sequence[int], *, skip_locked: bool
-) -> Ticket | None:
-    """Lock the first of ``ranked_ids`` (in that order) that is still waiting and, with
-    ``skip_locked``, not held by another transaction; only that one row is locked."""
-    if not ranked_ids:
-        return None
-    mode = "SKIP LOCKED" if skip_locked else ""
-    r = await conn.fetchrow(
-        f"SELECT {_TICKET_COLUMNS} FROM tickets WHERE id = ANY($1::bigint[])"
-        f" AND state = 'waiting' ORDER BY array_position($1::bigint[], id)"
-        f" LIMIT 1 FOR UPDATE {mode}",
-        list(ranked_ids),
-    )
-    return None if r is None else ticket_from_record(r)
 
 
 async def head_queue_key(conn: asyncpg.Connection, hall_id: str, service: str) -> datetime | None:

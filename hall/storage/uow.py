@@ -7,11 +7,12 @@ that makes the sequence gap-free is held only briefly, and commit order equals s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import dataclasses
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import Self, TypeVar
 
@@ -66,6 +67,19 @@ class AuditSlot:
 PENDING_AUDIT: contextvars.ContextVar[AuditSlot | None] = contextvars.ContextVar(
     "pending_audit", default=None
 )
+
+
+@contextlib.asynccontextmanager
+async def acquire(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection; an unreachable database is Unavailable (503), not a crash."""
+    try:
+        conn = await pool.acquire()
+    except (OSError, asyncpg.CannotConnectNowError) as exc:
+        raise Unavailable("数据库暂不可用") from exc
+    try:
+        yield conn
+    finally:
+        await pool.release(conn)
 
 
 class UnitOfWork:
@@ -136,8 +150,10 @@ class UnitOfWork:
             else:  # with the first hall's events only
                 await conn.execute(_APPEND_EVENTS_AUDITED, *args, *audit_values(audit))
             written, audit = written or audit is not None, None
-        await self._tx.commit()
+        # A failed COMMIT ends the transaction too; rolling back after it would only hide
+        # the real error behind asyncpg's "transaction is in error state".
         self._done = True
+        await self._tx.commit()
         if slot is not None and written:
             slot.committed = True
 
