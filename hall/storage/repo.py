@@ -305,6 +305,10 @@ async def write_action(
         counter_rows = "(SELECT count(*) FROM c)"
     if ticket is not None:
         t = ticket.after
+        # With a counter part, the ticket is written only after the counter row is locked
+        # and its version checked: an older read must fail on the version, not on the
+        # one-active-ticket index against the ticket this counter called meanwhile.
+        after_counter = "AND EXISTS (SELECT 1 FROM c)" if counter is not None else ""
         parts.append(
             f"""t AS (
             UPDATE tickets SET state = {a(str(t.state))}::ticket_state,
@@ -314,6 +318,7 @@ async def write_action(
                 called_at = {a(t.called_at)}, serve_started_at = {a(t.serve_started_at)},
                 finished_at = {a(t.finished_at)}, parked_by = {a(t.parked_by)}
             WHERE id = {a(t.id)} AND state = {a(str(ticket.before.state))}::ticket_state
+              {after_counter}
             RETURNING 1)"""
         )
         ticket_rows = "(SELECT count(*) FROM t)"
