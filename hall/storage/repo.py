@@ -99,7 +99,7 @@ async def issue_in_one_statement(
     The number counter's row lock lasts only while PostgreSQL runs this statement and
     commits, never across a round trip to the application. None when the day's quota of a
     service with its own number group is used up (nothing is changed then). Run outside any
-    transaction; the event's hall seq is assigned by the commit-time trigger.
+    transaction; the event's hall seq is assigned by the insert trigger of migration 0004.
     """
     args: list[object] = [
         hall_id, number_group, business_day, number_start, service_code, prefix, width,
@@ -284,7 +284,7 @@ async def write_action(
 
     Outside a transaction the statement commits by itself, so no lock outlives it; inside one
     (a device event's) it runs in a savepoint, so a refused write leaves that transaction
-    usable. Event seqs are assigned at commit by the trigger of migration 0002.
+    usable. Event seqs come from the insert trigger of migration 0004.
     """
     a = _Args()
     parts: list[str] = []

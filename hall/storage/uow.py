@@ -1,7 +1,8 @@
-"""Unit of work: one transaction, buffered events, and a commit that sequences them.
+"""Unit of work: one transaction, buffered events, and a commit that writes them.
 
-Events get their per-hall ``seq`` in the last statements before COMMIT, so the hall row lock
-that makes the sequence gap-free is held only briefly, and commit order equals seq order.
+Buffered events are inserted in the last statement before COMMIT: the insert trigger that
+gives them their per-hall ``seq`` locks the hall row until COMMIT, so that lock is held only
+briefly, and commit order equals seq order.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ _RETRYABLE = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
 
 T = TypeVar("T")
 
-# Events go in without a seq; the deferred trigger of migration 0002 numbers them per hall at
-# COMMIT and notifies listeners, so no hall-wide lock is held while this process works.
+# Events go in without a seq; the insert trigger of migration 0004 numbers them per hall and
+# notifies listeners (at COMMIT).
 _APPEND_EVENTS = """
     INSERT INTO events (hall_id, type, at, actor, ticket_id, counter_number, details)
     SELECT $1, e.type, e.at, e.actor, e.ticket_id, e.counter_number, e.details::jsonb
