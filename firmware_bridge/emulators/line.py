@@ -70,11 +70,17 @@ class LineEndpoint:
         device: ByteDevice,
         *,
         reply_delay_s: float = 0.0,
+        line_baud: int | None = None,
         on_traffic: Callable[[Direction, bytes], None] | None = None,
     ) -> None:
         self.device = device
         # HB/1 §7.1 wants ≥ 1.75 ms turnaround; tests usually keep 0 for speed.
         self.reply_delay_s = reply_delay_s
+        # A pty or a socket delivers a reply at once; with ``line_baud`` each reply is also held
+        # for its own line time at that speed (10 bits a byte, 8N1), so the host has it when
+        # its last byte would be in on a real line.
+        self.line_baud = line_baud
+        self._last_fire_at = 0.0
         self.on_traffic = on_traffic
         self._writers: list[Callable[[bytes], None]] = []
         self._protocols: list[_LineProtocol] = []
@@ -156,11 +162,17 @@ class LineEndpoint:
             self._send(out)
 
     def _send(self, data: bytes) -> None:
-        if self.reply_delay_s <= 0:
+        delay = self.reply_delay_s
+        if self.line_baud is not None:
+            delay += len(data) * 10 / self.line_baud
+        if delay <= 0:
             self._write_now(data)
             return
-        # call_later with equal delays keeps FIFO order, so replies stay serialized.
         loop = asyncio.get_running_loop()
+        # Strictly after an earlier reply (timers due at the same instant have no set order):
+        # replies stay serialized whatever their lengths.
+        fire_at = max(loop.time() + delay, self._last_fire_at + 1e-6)
+        self._last_fire_at = fire_at
         handle: asyncio.TimerHandle | None = None
 
         def fire() -> None:
@@ -168,7 +180,7 @@ class LineEndpoint:
             self._pending.discard(handle)
             self._write_now(data)
 
-        handle = loop.call_later(self.reply_delay_s, fire)
+        handle = loop.call_at(fire_at, fire)
         self._pending.add(handle)
 
     def _write_now(self, data: bytes) -> None:
