@@ -6,9 +6,14 @@ embedded database in this process. Each sample presses 叫号 (or 办结) on a r
 and times the moment the strip executes the SHOW_TEXT that shows the result.
 
 A pty delivers bytes at once, so each emulated reply is held back by ``--reply-delay-ms``
-(default 17 ms: a POLL request's 15 bytes on the wire plus the §7.1 turnaround); the master
-paces the line by the computed time of every request and reply. Utilisation is line time of
-our frames and replies over wall time, computed from the frame sizes at the baud rate.
+(default: a POLL request's 15 bytes on the wire plus the §7.1 turnaround, 19.3 ms at 9600
+baud) and then by its own line time, so the master has it when its last byte would be in; the
+strip's SHOW_TEXT is timed at its last byte too (arrival plus its line time). The master paces
+the line by the computed time of every request and reply. Utilisation is line time of our
+frames and replies over wall time, computed from the frame sizes at the baud rate.
+
+Next to the measured figures the bench prints lower bounds for the mix from HB1.md's frame
+sizes and timing alone (see :func:`latency_bounds`): no setting of the server can beat them.
 
 Prints readable lines, then one JSON object of figures (units in the keys). Bounded by
 ``--samples`` and a hard ``--limit-s``.
@@ -31,6 +36,7 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._support import embedded_database, hall_toml, percentile
+from firmware_bridge import timing
 from firmware_bridge.codec import FRAME_OVERHEAD
 from firmware_bridge.constants import KeyCode
 from firmware_bridge.emulators.base import Hb1Device, RequestLog
@@ -57,6 +63,54 @@ def set_baud(baud: int) -> None:
 DEVICES = 16
 HALL = "bench"
 
+# Payload lengths from HB1.md: POLL request (§8.2), its reply without an event and the extra
+# bytes of a KEY event without argument (§11: key u8 + an empty blob), SHOW_TEXT (§10.2) without
+# its text bytes.
+POLL_REQ_PAYLOAD = 4
+POLL_REPLY_PAYLOAD = 9
+KEY_EVENT_DATA = 2
+SHOW_TEXT_FIXED = 7
+
+
+def latency_bounds(baud: int, callers: int, poll_s: float, text_bytes: int) -> dict[str, float]:
+    """Least key → strip latency the line allows for this mix (seconds), from HB1.md alone.
+
+    ``best``: the caller's POLL starts the moment the key is pressed; its reply carries the
+    KEY, the host turns around at once (§7.1) and the strip has the SHOW_TEXT when the frame's
+    last byte is in. Nothing else costs time: no database, no other traffic.
+
+    ``cycle``: the shortest time between two polls of one caller: the callers polled back to
+    back, or the configured period if that is longer (strips, commands and the server only
+    lengthen it).
+
+    A key pressed at a random moment waits for its caller's next POLL a time spread over the
+    cycle, so the q-th percentile is at least ``best + q/100 × cycle``. ``worst`` adds a full
+    cycle and one POLL exchange in progress when the caller's turn comes.
+    """
+    ta = timing.turnaround(baud)
+    poll_exchange = (
+        timing.frame_time(baud, POLL_REQ_PAYLOAD)
+        + ta
+        + timing.frame_time(baud, POLL_REPLY_PAYLOAD)
+        + ta
+    )
+    best = (
+        timing.frame_time(baud, POLL_REQ_PAYLOAD)
+        + ta
+        + timing.frame_time(baud, POLL_REPLY_PAYLOAD + KEY_EVENT_DATA)
+        + ta
+        + timing.frame_time(baud, SHOW_TEXT_FIXED + text_bytes)
+    )
+    cycle = max(callers * poll_exchange, poll_s)
+    return {
+        "poll_exchange": poll_exchange,
+        "cycle": cycle,
+        "best": best,
+        "p50": best + 0.50 * cycle,
+        "p99": best + 0.99 * cycle,
+        "worst": best + cycle + poll_exchange,
+    }
+
 
 def _is_call(text: str) -> bool:
     return text.startswith("请")
@@ -81,10 +135,16 @@ def config_text(strips: int, callers: int, url: str, poll_ms: int) -> str:
 
 
 class StripWatch:
-    """Resolves a future when a strip executes a SHOW_TEXT whose text passes a test."""
+    """Resolves a future when a strip executes a SHOW_TEXT whose text passes a test.
+
+    The pty hands the strip the frame's bytes the moment the master writes them; on a real
+    line the strip has the frame only when its last byte is in, so the frame's own line time
+    is added to the moment it arrived. ``text_bytes`` collects the text lengths seen.
+    """
 
     def __init__(self) -> None:
         self.waiting: dict[int, tuple[Callable[[str], bool], asyncio.Future[float]]] = {}
+        self.text_bytes: list[int] = []
 
     def on_log(self, device: Hb1Device, entry: RequestLog) -> None:
         req = entry.request
@@ -92,7 +152,9 @@ class StripWatch:
         if wanted is None or not isinstance(req, ShowTextRequest) or not wanted[0](req.text):
             return
         if not wanted[1].done():
-            wanted[1].set_result(time.perf_counter())
+            payload = len(entry.frame.payload)
+            self.text_bytes.append(payload - SHOW_TEXT_FIXED)
+            wanted[1].set_result(time.perf_counter() + timing.frame_time(BAUD, payload))
 
     def expect(self, address: int, test: Callable[[str], bool]) -> asyncio.Future[float]:
         fut: asyncio.Future[float] = asyncio.get_running_loop().create_future()
@@ -106,7 +168,7 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, float | int]:
     strips = [StripEmulator(n) for n in range(1, n_strips + 1)]
     callers = [CallerEmulator(0x40 + n) for n in range(1, n_callers + 1)]
     bus = Hb1Bus([*strips, *callers], baud=BAUD)
-    endpoint = LineEndpoint(bus, reply_delay_s=args.reply_delay_ms / 1000)
+    endpoint = LineEndpoint(bus, reply_delay_s=args.reply_delay_ms / 1000, line_baud=BAUD)
     pair = await endpoint.attach_pty()
     watch = StripWatch()
     for strip in strips:
@@ -145,6 +207,10 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, float | int]:
         finishes: list[float] = []
         calling: set[int] = set()
         rng = random.Random(1)
+        # The bounds assume a key pressed at a random moment of its caller's poll cycle: the
+        # pause between presses spans at least two least cycles.
+        pause_s = max(0.2, 2 * latency_bounds(BAUD, n_callers, args.poll_ms / 1000, 0)["cycle"])
+        watch.text_bytes.clear()
         stats_from = master.stats.busy_s, asyncio.get_running_loop().time()
         for _ in range(args.samples * 2):
             n = rng.randrange(1, n_callers + 1)
@@ -165,7 +231,7 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, float | int]:
                 calling.discard(n)
             else:
                 calling.add(n)
-            await asyncio.sleep(rng.uniform(0.0, 0.2))  # clerks do not press in lockstep
+            await asyncio.sleep(rng.uniform(0.0, pause_s))  # clerks do not press in lockstep
         loop_now = asyncio.get_running_loop().time()
         busy = master.stats.busy_s - stats_from[0]
         utilisation = busy / (loop_now - stats_from[1])
@@ -178,6 +244,8 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, float | int]:
         cycle = stats.poll_cycle_s or float("nan")
         cycle_max = stats.poll_cycle_max_s or float("nan")
         both = calls + finishes
+        # The shortest text shown gives the least SHOW_TEXT frame: a lower bound for every press.
+        bounds = latency_bounds(BAUD, n_callers, args.poll_ms / 1000, min(watch.text_bytes))
         figures: dict[str, float | int] = {
             "samples": len(both),
             "call_p50_ms": round(percentile(calls, 50), 1),
@@ -186,6 +254,13 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, float | int]:
             "finish_p99_ms": round(percentile(finishes, 99), 1),
             "key_to_strip_p50_ms": round(percentile(both, 50), 1),
             "key_to_strip_p99_ms": round(percentile(both, 99), 1),
+            "key_to_strip_min_ms": round(min(both), 1),
+            "lower_bound_min_ms": round(bounds["best"] * 1000, 1),
+            "lower_bound_p50_ms": round(bounds["p50"] * 1000, 1),
+            "lower_bound_p99_ms": round(bounds["p99"] * 1000, 1),
+            "worst_case_ideal_ms": round(bounds["worst"] * 1000, 1),
+            "bound_poll_cycle_ms": round(bounds["cycle"] * 1000, 1),
+            "show_text_min_text_bytes": min(watch.text_bytes),
             "bus_utilisation_pct": round(utilisation * 100, 1),
             "poll_cycle_ms": round(cycle * 1000, 1),
             "poll_cycle_max_ms": round(cycle_max * 1000, 1),
@@ -198,6 +273,7 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, float | int]:
             "baud": BAUD,
             "devices": len(bus.devices),
             "callers": n_callers,
+            "strips": n_strips,
             "bad_frames": stats.bad_frames,
             "timeouts": stats.timeouts,
         }
@@ -206,6 +282,14 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, float | int]:
             f"p99 {figures['key_to_strip_p99_ms']} ms over {len(both)} presses "
             f"(叫号 p99 {figures['call_p99_ms']} ms, 办结 p99 {figures['finish_p99_ms']} ms; "
             "target p99 ≤ 150 ms)"
+        )
+        print(
+            f"lower bound from HB1.md for {n_callers} caller(s) polled every ≥ "
+            f"{figures['bound_poll_cycle_ms']} ms: min {figures['lower_bound_min_ms']} ms "
+            f"(measured {figures['key_to_strip_min_ms']}), p50 {figures['lower_bound_p50_ms']} ms "
+            f"(measured {figures['key_to_strip_p50_ms']}), p99 {figures['lower_bound_p99_ms']} ms "
+            f"(measured {figures['key_to_strip_p99_ms']}); worst case on an otherwise idle line "
+            f"{figures['worst_case_ideal_ms']} ms"
         )
         print(f"bus utilisation {figures['bus_utilisation_pct']} % at {BAUD} baud")
         print(
@@ -224,15 +308,32 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, float | int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--samples", type=int, default=60, help="叫号 presses (as many 办结)")
-    parser.add_argument("--callers", type=int, default=8, help="callers among the 16 devices")
+    parser.add_argument(
+        "--callers",
+        type=int,
+        default=8,
+        choices=range(1, DEVICES // 2 + 1),
+        metavar=f"1..{DEVICES // 2}",
+        help="callers among the 16 devices, the rest are strips (caller n serves window n)",
+    )
     parser.add_argument("--poll-ms", type=int, default=250, help="caller poll period (≥ 50)")
-    parser.add_argument("--reply-delay-ms", type=float, default=17.0)
+    parser.add_argument(
+        "--reply-delay-ms",
+        type=float,
+        default=None,
+        help="reply start after a request arrives (default: POLL request + §7.1 turnaround)",
+    )
     parser.add_argument("--limit-s", type=float, default=180.0)
     parser.add_argument(
         "--baud", type=int, default=BAUD, choices=(9600, 19200, 38400, 115200), help="bus speed"
     )
     args = parser.parse_args()
     set_baud(args.baud)
+    if args.reply_delay_ms is None:
+        # A pty delivers the request at once: a real device starts its reply after the POLL
+        # request's last byte and the least turnaround (§7.1).
+        start = timing.frame_time(BAUD, POLL_REQ_PAYLOAD) + timing.turnaround(BAUD)
+        args.reply_delay_ms = round(start * 1000, 2)
 
     async def bounded(dsn: str) -> dict[str, float | int]:
         async with asyncio.timeout(args.limit_s):
