@@ -96,6 +96,19 @@ async def _call_write(
     )
 
 
+async def _call_write_then_taken(
+    service: QueueService, pool: asyncpg.Pool, clock: FixedClock
+) -> tuple[repo.CounterWrite, repo.TicketWrite, Event]:
+    """Counter 1's write for calling A001, after counter 2 called A001 first; counter 1
+    itself is unchanged since its read."""
+    await service.issue(IssueTicket(hall_id="test", service_code="BDC"))
+    await service.act("test", 1, A.OPEN, "c001")
+    await service.act("test", 2, A.OPEN, "c001")
+    _, counter, ticket, event = await _call_write(pool, clock)
+    await service.act("test", 2, A.CALL_NEXT, "c001")
+    return counter, ticket, event
+
+
 async def test_a_write_on_a_stale_counter_read_changes_nothing(
     service: QueueService, pool: asyncpg.Pool, clock: FixedClock
 ) -> None:
@@ -116,12 +129,7 @@ async def test_a_write_on_a_stale_counter_read_changes_nothing(
 async def test_a_ticket_taken_meanwhile_rolls_back_the_counter_too(
     service: QueueService, pool: asyncpg.Pool, clock: FixedClock
 ) -> None:
-    await service.issue(IssueTicket(hall_id="test", service_code="BDC"))
-    await service.act("test", 1, A.OPEN, "c001")
-    await service.act("test", 2, A.OPEN, "c001")
-    _, counter, ticket, event = await _call_write(pool, clock)
-    # Counter 2 calls the same ticket first; counter 1 itself is unchanged.
-    await service.act("test", 2, A.CALL_NEXT, "c001")
+    counter, ticket, event = await _call_write_then_taken(service, pool, clock)
     before = await fingerprint(pool)
 
     with pytest.raises(repo.TicketChanged):
@@ -138,11 +146,7 @@ async def test_a_ticket_taken_meanwhile_rolls_back_the_counter_too(
 async def test_a_refused_write_inside_a_transaction_leaves_it_usable(
     service: QueueService, pool: asyncpg.Pool, clock: FixedClock
 ) -> None:
-    await service.issue(IssueTicket(hall_id="test", service_code="BDC"))
-    await service.act("test", 1, A.OPEN, "c001")
-    await service.act("test", 2, A.OPEN, "c001")
-    _, counter, ticket, event = await _call_write(pool, clock)
-    await service.act("test", 2, A.CALL_NEXT, "c001")
+    counter, ticket, event = await _call_write_then_taken(service, pool, clock)
 
     async with pool.acquire() as conn, conn.transaction():
         with pytest.raises(repo.TicketChanged):
