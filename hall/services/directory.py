@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import time
+from datetime import time, timedelta
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
@@ -34,8 +34,6 @@ class HallRules:
 
     @cached_property
     def policy(self) -> PolicySettings:
-        from datetime import timedelta
-
         p = self.hall.call_policy
         return PolicySettings(
             priority_ratio=p.priority_ratio,
@@ -56,16 +54,28 @@ class HallRules:
             raise NotFound(f"业务 {code} 不存在", service=code)
         return svc
 
-    def counter(self, number: int) -> Counter:
-        for c in self.hall.counters:
-            if c.number == number:
-                return c
-        raise NotFound(f"{number}号窗口不存在", counter=number)
+    @cached_property
+    def _counters(self) -> dict[int, Counter]:
+        return {c.number: c for c in self.hall.counters}
 
-    def counters_serving(self, service_code: str) -> set[int]:
-        return {
-            c.number for c in self.hall.counters if any(s.code == service_code for s in c.services)
-        }
+    @cached_property
+    def _serving(self) -> dict[str, tuple[int, ...]]:
+        serving: dict[str, list[int]] = {}
+        for c in self.hall.counters:
+            for s in c.services:
+                serving.setdefault(s.code, []).append(c.number)
+        return {code: tuple(sorted(set(numbers))) for code, numbers in serving.items()}
+
+    def counter(self, number: int) -> Counter:
+        found = self._counters.get(number)
+        if found is None:
+            raise NotFound(f"{number}号窗口不存在", counter=number)
+        return found
+
+    def counters_serving(self, service_code: str) -> tuple[int, ...]:
+        """Numbers of the counters that serve a service, ascending; every request for a
+        ticket's wait estimate asks, so it is worked out once per loaded config."""
+        return self._serving.get(service_code, ())
 
 
 class Directory:

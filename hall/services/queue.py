@@ -499,7 +499,7 @@ class QueueService:
         result = []
         for svc in rules.hall.services:
             n, issued, recent = stats.get(svc.code, (0, 0, []))
-            serving = len(rules.counters_serving(svc.code) & open_counters)
+            serving = len(open_counters.intersection(rules.counters_serving(svc.code)))
             mean = mean_service_seconds(recent, svc.default_service_minutes * 60)
             left = None if svc.daily_quota is None else max(0, svc.daily_quota - issued)
             result.append(
@@ -575,7 +575,7 @@ class QueueService:
         wait: float | None = None
         if ticket.state is TicketState.WAITING:
             ahead, serving, recent = await repo.queue_position(
-                conn, ticket, sorted(rules.counters_serving(svc.code))
+                conn, ticket, list(rules.counters_serving(svc.code))
             )
             mean = mean_service_seconds(recent, svc.default_service_minutes * 60)
             wait = estimate_wait(ahead, mean, serving)
