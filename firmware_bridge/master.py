@@ -42,6 +42,7 @@ from firmware_bridge.constants import (
     PERSISTENT_COMMANDS,
     DeviceClass,
     DeviceState,
+    EventType,
     Status,
     TextEncoding,
 )
@@ -293,6 +294,9 @@ class BusMaster:
         self._task: asyncio.Task[None] | None = None
         self._line_free_at = 0.0
         self._last_was_poll = False
+        # (until, order): after a KEY, no poll starts before a command queued after the key
+        # (order above ``order``) has run, or ``until`` has passed. See ``key_hold_s``.
+        self._key_hold: tuple[float, int] | None = None
         self._closed = False
 
     @property
@@ -497,19 +501,28 @@ class BusMaster:
         while True:
             self._wakeup.clear()
             now = loop.time()
+            hold = self._key_hold
+            if hold is not None and now >= hold[0]:
+                hold = self._key_hold = None
             poll_dev = self._due_poll(now)
             job = self._pop_job()
             # Alternate when both are waiting: commands never starve polls (key latency) and a
-            # saturated poll schedule never starves commands.
+            # saturated poll schedule never starves commands. A key hold lets commands go first.
             try:
-                if job is not None and (poll_dev is None or self._last_was_poll):
+                if job is not None and (
+                    poll_dev is None or self._last_was_poll or hold is not None
+                ):
                     self._last_was_poll = False
+                    if hold is not None and job.order > hold[1]:
+                        self._key_hold = None  # what the key caused is on its way
                     await self._run_job(job)
-                elif poll_dev is not None:
+                elif poll_dev is not None and hold is None:
                     if job is not None:
                         heapq.heappush(self._queue, job)
                     self._last_was_poll = True
                     await self._poll(poll_dev)
+                elif poll_dev is not None and hold is not None:
+                    await self._sleep_until(hold[0])  # woken early by the command
                 else:
                     await self._sleep_until(self._next_due())
             except Exception:
@@ -933,6 +946,23 @@ class BusMaster:
             _LOGGER.exception("%s: event callback failed for %r", self.name, device_event)
             return
         dev.ack_boot_id, dev.ack_evt_seq = reply.boot_id, reply.evt_seq
+        if reply.evt_type is EventType.KEY:
+            now = asyncio.get_running_loop().time()
+            self._key_hold = (now + self.key_hold_s, next(self._order))
+
+    @property
+    def key_hold_s(self) -> float:
+        """How long the line waits, after a KEY is committed, for the command it causes.
+
+        The application decides that command (the strip's call, the caller's display) after
+        its commit, in its own task; meanwhile the master would start another device's POLL
+        and the call would wait for that exchange. So after a KEY no poll starts until a
+        command queued since has run, for at most one POLL exchange (waiting longer costs more
+        than the poll it saves) and at most ``KEY_HOLD_MAX_S``. Only idle time is added: every
+        §7.1 gap is kept, and polls lose at most this much per key press (§8.4).
+        """
+        poll_exchange = self.min_transaction_s(4, 9)
+        return min(timing.KEY_HOLD_MAX_S, poll_exchange)
 
     def _schedule_resync(self, dev: _Device, reason: str, *, rate_limited: bool = False) -> None:
         """Queue a resync of ``dev``; the desired state is read when it starts to run.

@@ -71,6 +71,11 @@ DISPLAY_POLL_S = 3.0
 # §7.3: a transaction is tried at most 3 times (2 retries), each byte for byte identical.
 MAX_ATTEMPTS = 3
 
+# After a KEY event is committed the master keeps the line for the command the key causes (the
+# strip's call) instead of starting another device's poll, at most this long and never longer
+# than one POLL exchange: holding longer costs more than the poll it avoids (BusMaster).
+KEY_HOLD_MAX_S = 0.030
+
 # The application commits its database transaction inside the event callback; a stuck
 # database must not stall the bus forever. A timed-out event is not acknowledged and comes back.
 EVENT_CALLBACK_TIMEOUT_S = 10.0

@@ -628,6 +628,48 @@ async def test_priority_order_calls_before_ratings_before_displays(
     assert order == [Command.SHOW_TEXT, Command.PAD_RATE_REQ, Command.SHOW_ROWS]
 
 
+async def test_the_call_a_key_causes_goes_out_before_another_device_is_polled(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+    recorder: Recorder,
+) -> None:
+    # Four callers keep the poll schedule saturated: some poll is always due.
+    master, bus, devices = make_bus((3, STRIP), *((a, CALLER) for a in (7, 8, 9, 10)))
+    caller, strip = devices[1], devices[0]
+    call = ShowTextRequest(mode=DisplayMode.FLASH, color=1, hold_s=10, text="请A001号到3号窗口")
+    sent: list[asyncio.Task[Reply]] = []
+
+    async def decide_after_commit(event: DeviceEvent) -> None:
+        if isinstance(event.event, KeyEvent):
+            # Like the server: the call is decided after the commit, in another task.
+            sent.append(asyncio.create_task(master.request(3, call, priority=Priority.CALL)))
+
+    recorder.hook = decide_after_commit
+    # Every BOOT event delivered and acknowledged.
+    await bus.until(lambda: all(master.device(d.addr).polls >= 2 for d in devices))
+    caller.queue(KeyEvent(KeyCode.CALL_NEXT))
+    await bus.until(lambda: bool(sent) and sent[0].done())
+    assert strip.executed_of(ShowTextRequest) == [call]
+    i = next(n for n, f in enumerate(bus.frames) if f.cmd == Command.SHOW_TEXT)
+    before = bus.frames[i - 1]
+    # Right after the POLL that fetched the key (it still acknowledges only the BOOT event).
+    assert before.dst == 7
+    assert decode_request(before.cmd, before.payload) == PollRequest(1, caller.boot_id)
+
+
+async def test_a_key_that_causes_no_command_does_not_stall_the_polls(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+    recorder: Recorder,
+) -> None:
+    master, bus, devices = make_bus(*((a, CALLER) for a in (7, 8)))
+    await bus.until(lambda: all(master.device(d.addr).polls >= 2 for d in devices))
+    assert 0 < master.key_hold_s <= min(timing.KEY_HOLD_MAX_S, master.min_transaction_s(4, 9))
+    devices[0].queue(KeyEvent(KeyCode.RECALL))
+    devices[1].queue(KeyEvent(KeyCode.PAUSE))
+    await bus.until(lambda: not devices[0].fifo and not devices[1].fifo)
+    assert recorder.of(7)[-1] == KeyEvent(KeyCode.RECALL)
+    assert recorder.of(8)[-1] == KeyEvent(KeyCode.PAUSE)
+
+
 async def test_status_error_is_raised_with_fields(
     make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
 ) -> None:
