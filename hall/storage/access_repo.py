@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -200,20 +200,13 @@ async def create_session(
     return session_id
 
 
-async def find_session(
-    conn: asyncpg.Connection | asyncpg.Pool, token_hash: bytes, kind: SessionKind
-) -> SessionRow | None:
-    row = await conn.fetchrow(
-        f"""SELECT x.id, x.login_id, x.kind, x.csrf_token, x.created_at, x.expires_at,
-                   x.last_seen_at, x.revoked_at, {_STAFF_COLUMNS}
-            FROM sessions x JOIN staff s ON s.job_no = x.job_no
-            LEFT JOIN staff_credentials c ON c.job_no = s.job_no
-            WHERE x.token_hash = $1 AND x.kind = $2""",
-        token_hash,
-        kind,
-    )
-    if row is None:
-        return None
+_SESSION_SELECT = f"""SELECT x.id, x.login_id, x.kind, x.csrf_token, x.created_at, x.expires_at,
+           x.last_seen_at, x.revoked_at, {_STAFF_COLUMNS}
+    FROM sessions x JOIN staff s ON s.job_no = x.job_no
+    LEFT JOIN staff_credentials c ON c.job_no = s.job_no"""
+
+
+def _session_from_row(row: asyncpg.Record) -> SessionRow:
     return SessionRow(
         id=row["id"],
         login_id=row["login_id"],
@@ -225,6 +218,23 @@ async def find_session(
         revoked_at=row["revoked_at"],
         staff=_account(row),
     )
+
+
+async def find_session(
+    conn: asyncpg.Connection | asyncpg.Pool, token_hash: bytes, kind: SessionKind
+) -> SessionRow | None:
+    row = await conn.fetchrow(
+        f"{_SESSION_SELECT} WHERE x.token_hash = $1 AND x.kind = $2", token_hash, kind
+    )
+    return None if row is None else _session_from_row(row)
+
+
+async def sessions_by_id(
+    conn: asyncpg.Connection | asyncpg.Pool, ids: Collection[int]
+) -> dict[int, SessionRow]:
+    """Sessions with their accounts as they are now; unknown ids are left out."""
+    rows = await conn.fetch(f"{_SESSION_SELECT} WHERE x.id = ANY($1::bigint[])", list(ids))
+    return {r["id"]: _session_from_row(r) for r in rows}
 
 
 async def touch_session(

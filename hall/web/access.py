@@ -293,6 +293,11 @@ async def _session_principal(
     if now - row.last_seen_at >= TOUCH_INTERVAL:
         await access_repo.touch_session(pool, row.id, now)
         state.sessions.touched(key, now)
+    return session_principal(row, kind)
+
+
+def session_principal(row: access_repo.SessionRow, kind: Literal["cookie", "bearer"]) -> Principal:
+    """The staff principal a session row stands for (validity is the caller's check)."""
     staff = row.staff
     return Principal(
         kind="staff",

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 from aiohttp import WSMsgType, web
 
 from hall.domain.errors import Forbidden, InvalidInput, Unavailable
@@ -30,7 +31,7 @@ from hall.domain.tickets import Event
 from hall.storage import access_repo, repo
 from hall.storage.notify import Subscription
 from hall.storage.uow import NOTIFY_CHANNEL
-from hall.web.access import principal_of
+from hall.web.access import allowed, principal_of, session_principal
 from hall.web.live_state import FoldError, ScreenState, full_event, public_event
 from hall.web.routes import Access, Route, register
 from hall.web.state import DIRECTORY, NOTIFIER, POOL, QUEUE
@@ -44,8 +45,10 @@ CLOSE_HEARTBEAT = 4408  # nothing heard from the client for ``client_timeout_s``
 CLOSE_TOO_SLOW = 4429  # the client fell behind; its send buffer overflowed
 CLOSE_RESYNC = 4409  # the server lost track of the hall; reconnect for a fresh snapshot
 CLOSE_REVOKED = 4401  # the session or device token behind the socket was revoked or ended
+CLOSE_FORBIDDEN = 4403  # the account's roles or halls changed and no longer allow this feed
 
 CHANNELS = ("display", "dashboard")  # plus "counter:N"
+LIVE_ACCESS = Access.DISPLAY  # the live route's rule, checked at open and on account changes
 EVENTS_BATCH = 500  # events read per query while catching up
 MAX_CLIENT_MESSAGE = 4096  # pongs and resync requests are tiny
 
@@ -133,6 +136,8 @@ class LiveHub:
         self._subscription: Subscription | None = None
         self._access_subscription: Subscription | None = None
         self._ticker: asyncio.Task[None] | None = None
+        self._recheck: asyncio.Task[None] | None = None
+        self._recheck_again = False
         self.closing = False  # shutting down: no new subscribers
         self.listening = asyncio.Event()  # set while the LISTEN connection is up
         self.listener_pid: int | None = None  # server pid of the LISTEN connection
@@ -166,7 +171,7 @@ class LiveHub:
             await self.app[NOTIFIER].unsubscribe(self._subscription)
             self._subscription = None
             self._disconnected()
-        tasks = [t for t in (self._ticker,) if t is not None]
+        tasks = [t for t in (self._ticker, self._recheck) if t is not None]
         tasks += [h.task for h in self._halls.values() if h.task is not None]
         tasks += list(self._tasks)
         for task in tasks:
@@ -323,14 +328,49 @@ class LiveHub:
             session, device = int(payload), None
         elif payload.startswith(access_repo.DEVICE_PREFIX) and payload[1:].isdigit():
             session, device = None, int(payload[1:])
+        elif payload == access_repo.FLUSH_ALL:
+            self._recheck_staff_sockets()
+            return
         else:
-            return  # staff-wide changes: sockets keep their grant until they reconnect
+            return
         for hall in self._halls.values():
             for client in list(hall.clients):
                 if (session is not None and client.session_id == session) or (
                     device is not None and client.device_token_id == device
                 ):
                     self.drop(client, CLOSE_REVOKED, "登录已失效，请重新登录")
+
+    def _recheck_staff_sockets(self) -> None:
+        """Accounts changed (roles, halls, disabled): check every staff socket again, once
+        however many notices arrive while a check runs, plus once after it."""
+        if self._recheck is not None and not self._recheck.done():
+            self._recheck_again = True
+            return
+        self._recheck = asyncio.create_task(self._run_recheck(), name="live-staff-recheck")
+
+    async def _run_recheck(self) -> None:
+        while True:
+            self._recheck_again = False
+            try:
+                await self._recheck_once()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                # The next change notice checks again; the sockets were authorised at open.
+                log.exception("could not re-check live sockets after an account change")
+            if not self._recheck_again:
+                return
+
+    async def _recheck_once(self) -> None:
+        clients = [c for h in self._halls.values() for c in h.clients if c.session_id is not None]
+        if not clients:
+            return
+        ids = {c.session_id for c in clients if c.session_id is not None}
+        rows = await access_repo.sessions_by_id(self.app[POOL], ids)
+        for client in clients:
+            row = rows.get(client.session_id) if client.session_id is not None else None
+            if row is None or row.revoked_at is not None or not row.staff.enabled:
+                self.drop(client, CLOSE_REVOKED, "登录已失效，请重新登录")
+            elif not allowed(LIVE_ACCESS, session_principal(row, row.kind), client.hall, None):
+                self.drop(client, CLOSE_FORBIDDEN, "账号权限已变更，无权查看本大厅")
 
     def unsubscribe(self, client: Client) -> None:
         hall = self._halls.get(client.hall)
@@ -523,7 +563,7 @@ def setup_live(app: web.Application, settings: LiveSettings | None = None) -> No
                 live_socket,
                 "live",
                 "实时推送（WebSocket）：快照、增量事件与心跳",
-                Access.DISPLAY,
+                LIVE_ACCESS,
                 tags=("halls",),
             )
         ],
