@@ -13,7 +13,7 @@ import asyncpg
 
 from hall.config.models import StaffRole
 from hall.security.logfilter import install_pii_filter
-from hall.security.passwords import MIN_PASSWORD_LENGTH, hash_password
+from hall.security.passwords import hash_password, password_problem
 from hall.storage import access_repo
 
 _JOB_NO = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
@@ -57,8 +57,9 @@ async def add_user(
         return 2
 
     password = args.password if args.password is not None else read_password(prompt)
-    if len(password) < MIN_PASSWORD_LENGTH:
-        print(f"错误：密码至少需要 {MIN_PASSWORD_LENGTH} 个字符", file=sys.stderr)
+    problem = password_problem(password, job_no)
+    if problem is not None:
+        print(f"错误：{problem}", file=sys.stderr)
         return 2
     password_hash = await asyncio.to_thread(hash_password, password)
     created = await access_repo.save_account(

@@ -125,6 +125,14 @@ class RateLimited(HallError):
     title = "请求过于频繁，请稍后再试"
 
 
+class AccountLocked(HallError):
+    """Too many wrong passwords: no login is tried until the lock runs out."""
+
+    code = "account_locked"
+    status = 423
+    title = "账号已锁定"
+
+
 class Unavailable(HallError):
     """A dependency (database, device bus) is not reachable now."""
 

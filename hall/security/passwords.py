@@ -12,12 +12,36 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_PARAMS", "ScryptParams", "hash_password", "needs_rehash", "verify_password"]
+__all__ = [
+    "DEFAULT_PARAMS",
+    "ScryptParams",
+    "hash_password",
+    "needs_rehash",
+    "password_problem",
+    "verify_password",
+]
 
 _SCHEME = "scrypt"
 _SALT_BYTES = 16
 _KEY_BYTES = 32
 MIN_PASSWORD_LENGTH = 8
+
+
+def password_problem(password: str, job_no: str) -> str | None:
+    """Why a new password is refused (zh-CN), or None: at least 8 characters of at least two
+    kinds (letters, digits, other), and not containing the job number."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"密码至少需要 {MIN_PASSWORD_LENGTH} 个字符"
+    kinds = (
+        any(c.isalpha() for c in password),
+        any(c.isdigit() for c in password),
+        any(not c.isalnum() for c in password),
+    )
+    if sum(kinds) < 2:
+        return "密码需包含字母、数字、符号中的至少两类"
+    if job_no and job_no.lower() in password.lower():
+        return "密码不能包含工号"
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import asyncpg
@@ -28,6 +28,8 @@ class StaffAccount:
     counters: tuple[int, ...]
     enabled: bool
     password_hash: str | None
+    failed_logins: int = 0  # wrong passwords since the last good one
+    locked_until: datetime | None = None  # no login is tried before this
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +77,8 @@ class AuditEntry:
 _ENABLED = "((s.active OR c.origin = 'cli') AND c.disabled_at IS NULL)"
 
 _STAFF_COLUMNS = f"""s.job_no, s.name, s.roles, s.halls, s.counters,
-    COALESCE({_ENABLED}, false) AS enabled, c.password_hash"""
+    COALESCE({_ENABLED}, false) AS enabled, c.password_hash,
+    COALESCE(c.failed_logins, 0) AS failed_logins, c.locked_until"""
 
 
 def _account(r: asyncpg.Record) -> StaffAccount:
@@ -87,6 +90,8 @@ def _account(r: asyncpg.Record) -> StaffAccount:
         counters=tuple(r["counters"]),
         enabled=bool(r["enabled"]),
         password_hash=r["password_hash"],
+        failed_logins=r["failed_logins"],
+        locked_until=r["locked_until"],
     )
 
 
@@ -139,13 +144,73 @@ async def save_account(
             """INSERT INTO staff_credentials (job_no, password_hash, origin, changed_at)
                VALUES ($1, $2, $3, now())
                ON CONFLICT (job_no) DO UPDATE SET password_hash = $2, changed_at = now(),
-                   disabled_at = NULL""",
+                   disabled_at = NULL, failed_logins = 0, locked_until = NULL""",
             job_no,
             password_hash,
             "config" if exists else "cli",
         )
         await announce_staff_change(conn)
     return not exists
+
+
+async def record_failed_login(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    job_no: str,
+    now: datetime,
+    *,
+    lock_after: int,
+    lock_for: timedelta,
+) -> datetime | None:
+    """Count a wrong password; the time the account is locked until when this one locks it.
+
+    A lock that has run out starts a fresh count. Counted in one statement, so wrong
+    passwords sent at once through several servers are all counted.
+    """
+    locked: datetime | None = await conn.fetchval(
+        """WITH n AS (
+               SELECT CASE WHEN locked_until IS NOT NULL AND locked_until <= $2 THEN 0
+                           ELSE failed_logins END + 1 AS failed
+               FROM staff_credentials WHERE job_no = $1 FOR UPDATE)
+           UPDATE staff_credentials c
+           SET failed_logins = n.failed,
+               locked_until = CASE WHEN n.failed >= $3 THEN $2 + $4::interval END
+           FROM n WHERE c.job_no = $1
+           RETURNING c.locked_until""",
+        job_no,
+        now,
+        lock_after,
+        lock_for,
+    )
+    return locked
+
+
+async def clear_failed_logins(conn: asyncpg.Connection | asyncpg.Pool, job_no: str) -> None:
+    await conn.execute(
+        """UPDATE staff_credentials SET failed_logins = 0, locked_until = NULL
+           WHERE job_no = $1 AND (failed_logins <> 0 OR locked_until IS NOT NULL)""",
+        job_no,
+    )
+
+
+async def revoke_other_logins(
+    conn: asyncpg.Connection | asyncpg.Pool, session_id: int, by: str, now: datetime
+) -> list[int]:
+    """Revoke every live session of this session's account except its own login (both of its
+    sessions); every server is told, so their sockets close too."""
+    rows = await conn.fetch(
+        """WITH me AS (SELECT job_no, login_id FROM sessions WHERE id = $1),
+           r AS (
+               UPDATE sessions s SET revoked_at = $3, revoked_by = $2
+               FROM me WHERE s.job_no = me.job_no AND s.login_id <> me.login_id
+                 AND s.revoked_at IS NULL
+               RETURNING s.id)
+           SELECT id FROM r WHERE pg_notify($4, id::text) IS NOT NULL""",
+        session_id,
+        by,
+        now,
+        ACCESS_CHANNEL,
+    )
+    return sorted(r["id"] for r in rows)
 
 
 async def admin_exists(conn: asyncpg.Connection | asyncpg.Pool) -> bool:

@@ -232,6 +232,10 @@ class AccessSettings:
     """Per remote address, anonymous callers of public and ticket-token endpoints."""
     login_rate: BucketSpec = field(default_factory=lambda: BucketSpec(10, 0.2))
     """Per remote address, login attempts (10 at once, then one every 5 s)."""
+    lock_after: int = 5
+    """Wrong passwords in a row (login or password change) that lock an account."""
+    lock_for: timedelta = timedelta(minutes=15)
+    """How long a locked account refuses logins; an admin setting a new password unlocks it."""
     password_params: ScryptParams = DEFAULT_PARAMS
     """scrypt cost for new and upgraded password hashes."""
     concurrent_logins: int = 2
@@ -383,9 +387,7 @@ def _counter_param(request: web.Request) -> int | None:
 
 
 def _rate_limited(request: web.Request, wait: int) -> web.Response:
-    response = from_hall_error(RateLimited(retry_after_s=wait), request.path)
-    response.headers["Retry-After"] = str(wait)
-    return response
+    return from_hall_error(RateLimited(retry_after_s=wait), request.path)
 
 
 def _status_of(exc: BaseException) -> int:

@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import secrets
+from datetime import datetime
+from typing import NoReturn
 
 from aiohttp import web
 
-from hall.domain.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from hall.domain.errors import (
+    AccountLocked,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthorized,
+)
 from hall.security import tokens
-from hall.security.passwords import hash_password, needs_rehash, verify_password
+from hall.security.passwords import (
+    hash_password,
+    needs_rehash,
+    password_problem,
+    verify_password,
+)
 from hall.storage import access_repo
 from hall.storage.access_repo import SessionKind
 from hall.web import auth_schemas as s
@@ -25,6 +41,8 @@ from hall.web.access import (
 from hall.web.api import API, json, json_list, parse_body
 from hall.web.routes import Access, Route
 from hall.web.state import CLOCK, DIRECTORY, POOL
+
+log = logging.getLogger(__name__)
 
 AUDIT_PAGE_MAX = 200
 
@@ -50,24 +68,59 @@ async def _check_password(request: web.Request, password: str, stored: str | Non
         return await asyncio.to_thread(verify_password, password, stored)
 
 
+def _refuse_if_locked(account: access_repo.StaffAccount, now: datetime) -> None:
+    if account.locked_until is not None and account.locked_until > now:
+        _raise_locked(account.locked_until, now)
+
+
+def _raise_locked(until: datetime, now: datetime) -> NoReturn:
+    wait = max(1, math.ceil((until - now).total_seconds()))
+    raise AccountLocked(
+        f"密码错误次数过多，账号已锁定，请 {math.ceil(wait / 60)} 分钟后再试，或请管理员重设密码",
+        retry_after_s=wait,
+        locked_until=until.isoformat(),
+    )
+
+
+async def _count_wrong_password(request: web.Request, job_no: str, now: datetime) -> None:
+    """Count a wrong password of an existing account; the one that locks it says so."""
+    settings = request.app[ACCESS].settings
+    locked = await access_repo.record_failed_login(
+        request.app[POOL],
+        job_no,
+        now,
+        lock_after=settings.lock_after,
+        lock_for=settings.lock_for,
+    )
+    if locked is not None:
+        log.warning("account %s locked until %s after wrong passwords", job_no, locked)
+        _raise_locked(locked, now)
+
+
 async def login(request: web.Request) -> web.Response:
     body = await parse_body(request, s.LoginBody)
     request[AUDIT_ACTOR] = body.job_no
     pool = request.app[POOL]
     state = request.app[ACCESS]
     settings = state.settings
+    now = request.app[CLOCK].now()
     account = await access_repo.get_account(pool, body.job_no)
+    if account is not None:
+        _refuse_if_locked(account, now)
     stored = account.password_hash if account is not None else None
     ok = await _check_password(request, body.password, stored)
     if not ok or account is None or stored is None:
+        if account is not None and stored is not None:
+            await _count_wrong_password(request, account.job_no, now)
         raise Unauthorized("工号或密码错误")
     if not account.enabled:
         raise Unauthorized("账号已停用，请联系管理员")
+    if account.failed_logins:
+        await access_repo.clear_failed_logins(pool, account.job_no)
     if needs_rehash(stored, settings.password_params):
         upgraded = await asyncio.to_thread(hash_password, body.password, settings.password_params)
         await access_repo.set_password_hash(pool, account.job_no, upgraded)
 
-    now = request.app[CLOCK].now()
     expires = now + settings.session_absolute
     login_id = secrets.token_hex(12)
     cookie_token = tokens.new_token(tokens.SESSION_PREFIX)
@@ -174,6 +227,35 @@ async def device_login(request: web.Request) -> web.Response:
     )
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+async def change_password(request: web.Request) -> web.Response:
+    """The signed-in staff member sets a new password; their other logins end."""
+    body = await parse_body(request, s.PasswordChangeBody)
+    principal = principal_of(request)
+    if principal.kind != "staff" or principal.session_id is None:
+        raise Forbidden("仅工作人员账号可以修改密码")
+    pool = request.app[POOL]
+    now = request.app[CLOCK].now()
+    account = await access_repo.get_account(pool, principal.actor)
+    if account is None or account.password_hash is None:
+        raise Forbidden("该账号不能修改密码")
+    _refuse_if_locked(account, now)
+    if not await _check_password(request, body.current_password, account.password_hash):
+        await _count_wrong_password(request, account.job_no, now)
+        raise InvalidInput("当前密码不正确", parameter="current_password")
+    problem = password_problem(body.new_password, account.job_no)
+    if problem is None and body.new_password == body.current_password:
+        problem = "新密码不能与当前密码相同"
+    if problem is not None:
+        raise InvalidInput(problem, parameter="new_password")
+    settings = request.app[ACCESS].settings
+    new_hash = await asyncio.to_thread(hash_password, body.new_password, settings.password_params)
+    async with pool.acquire() as conn, conn.transaction():
+        await access_repo.set_password_hash(conn, account.job_no, new_hash)
+        await access_repo.clear_failed_logins(conn, account.job_no)
+        await access_repo.revoke_other_logins(conn, principal.session_id, account.job_no, now)
+    return web.Response(status=204)
 
 
 async def me(request: web.Request) -> web.Response:
@@ -311,6 +393,16 @@ ROUTES = [
         Access.PUBLIC,
         body=s.DeviceLoginBody,
         response=s.MeOut,
+        tags=("auth",),
+    ),
+    Route(
+        "POST",
+        f"{API}/me/password",
+        change_password,
+        "change_password",
+        "修改本人密码（需当前密码；本账号的其他登录随即失效）",
+        Access.AUTHENTICATED,
+        body=s.PasswordChangeBody,
         tags=("auth",),
     ),
     Route(

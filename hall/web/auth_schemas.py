@@ -21,6 +21,11 @@ class LoginBody(_Body):
     password: Annotated[str, Field(min_length=1, max_length=200)]
 
 
+class PasswordChangeBody(_Body):
+    current_password: Annotated[str, Field(min_length=1, max_length=200)]
+    new_password: Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class DeviceLoginBody(_Body):
     token: Annotated[str, Field(min_length=1, max_length=200)]
 

@@ -40,9 +40,13 @@ def problem(
 
 
 def from_hall_error(exc: HallError, instance: str | None = None) -> web.Response:
-    return problem(
+    response = problem(
         exc.status, exc.code, exc.title, exc.detail, instance=instance, **_jsonable(exc.fields)
     )
+    retry = exc.fields.get("retry_after_s")
+    if isinstance(retry, int) and retry > 0:
+        response.headers["Retry-After"] = str(retry)
+    return response
 
 
 def from_validation_error(exc: ValidationError, instance: str | None = None) -> web.Response:

@@ -107,6 +107,19 @@ EXPECTED: dict[str, frozenset[str]] = {
     # own session
     "me": SIGNED_IN,
     "logout": SIGNED_IN,
+    # own password: staff accounts only (devices have tokens, not passwords)
+    "change_password": frozenset(
+        {
+            "clerk",
+            "clerk_counter2",
+            "clerk_north",
+            "kiosk_operator",
+            "duty_manager",
+            "manager",
+            "manager_north",
+            "admin",
+        }
+    ),
     # administration
     "sessions": ADMIN_ONLY,
     "revoke_session": ADMIN_ONLY,
@@ -158,6 +171,7 @@ async def _samples(
         "login": {"job_no": "victim", "password": PASSWORD},
         "device_login": {"token": device_token},
         "create_device_token": {"kind": "bridge", "hall": "test", "device_id": "edge1"},
+        "change_password": {"current_password": PASSWORD, "new_password": "matrix-new-pass-1"},
     }
     return params, bodies
 
