@@ -163,6 +163,9 @@ class StripWatch:
 
 
 async def run(args: argparse.Namespace, dsn: str) -> dict[str, float | int]:
+    # Presses stop early enough for the report to come out inside --limit-s, with what was
+    # measured by then; the hard timeout in main() only catches a hang.
+    press_until = asyncio.get_running_loop().time() + args.limit_s * 0.85
     n_callers = args.callers
     n_strips = DEVICES - n_callers
     strips = [StripEmulator(n) for n in range(1, n_strips + 1)]
@@ -213,6 +216,9 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, float | int]:
         watch.text_bytes.clear()
         stats_from = master.stats.busy_s, asyncio.get_running_loop().time()
         for _ in range(args.samples * 2):
+            if asyncio.get_running_loop().time() > press_until:
+                print(f"--limit-s reached: stopped after {len(calls) + len(finishes)} presses")
+                break
             n = rng.randrange(1, n_callers + 1)
             caller = callers[n - 1]
             test: Callable[[str], bool]
