@@ -70,7 +70,20 @@ _DEVICE_COLUMNS = """hall_id, bus, address, uid, device_class, firmware, boot_id
 
 
 async def sync_configured(conn: asyncpg.Connection, rows: list[DeviceRow]) -> None:
-    """Make the registry list the configured devices (assignment and class from config)."""
+    """Make the registry list exactly the configured devices (assignment and class from
+    config). A device taken out of the config leaves the registry; its alarms stay."""
+    async with conn.transaction():
+        await conn.execute(
+            """DELETE FROM devices d WHERE NOT EXISTS (
+                   SELECT 1 FROM unnest($1::text[], $2::int[]) AS c(bus, address)
+                   WHERE c.bus = d.bus AND c.address = d.address)""",
+            [r.bus for r in rows],
+            [r.address for r in rows],
+        )
+        await _upsert_configured(conn, rows)
+
+
+async def _upsert_configured(conn: asyncpg.Connection, rows: list[DeviceRow]) -> None:
     await conn.executemany(
         """INSERT INTO devices (hall_id, bus, address, uid, device_class, counter_number, kiosk,
                                 screen)

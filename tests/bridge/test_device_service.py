@@ -23,6 +23,7 @@ from firmware_bridge.messages import (
 )
 from hall.config.models import HallConfig
 from hall.services.devices import DeviceService
+from hall.services.directory import Directory
 from hall.services.queue import CounterAction
 from tests.bridge.conftest import AppMaker, Client, fetch, hub_of, issue, open_counter
 from tests.factories import hall_config
@@ -158,6 +159,26 @@ async def test_changed_and_duplicate_uids_raise_one_alarm_each(make_app: AppMake
     registry = await svc.registry("test")
     strip = next(d for d in registry.devices if d.address == 1)
     assert (strip.uid, strip.state, strip.firmware) == ("bbbbbbbbbbbbbbbb", "online", "1.0.0")
+
+
+async def test_a_device_taken_out_of_the_config_leaves_the_registry(
+    make_app: AppMaker, config: HallConfig
+) -> None:
+    _, svc = await service(make_app)
+    await svc.record_report(report(6, "cccccccccccccccc"))
+    await svc.record_report(report(6, "dddddddddddddddd"))  # swapped: a uid_changed alarm
+    assert {d.address for d in (await svc.registry("test")).devices} == {1, 2, 3, 4, 5, 6}
+
+    # The hall screen is unplugged for good and dropped from the config; a server starts on it.
+    body = config.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    body["devices"] = [d for d in body["devices"] if d["address"] != 6]
+    smaller = Directory(HallConfig.model_validate(body))
+    await DeviceService(svc.pool, smaller, svc.queue, svc.clock).sync_registry()
+
+    registry = await svc.registry("test")
+    assert {d.address for d in registry.devices} == {1, 2, 3, 4, 5}
+    # Its history is kept: the alarms it raised are still listed.
+    assert [(a.kind, a.address) for a in registry.alarms] == [("uid_changed", 6)]
 
 
 async def test_a_key_that_waited_long_at_the_edge_has_no_effect(make_app: AppMaker) -> None:
