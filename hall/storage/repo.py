@@ -282,13 +282,38 @@ async def write_action(
     nothing. Raises CounterChanged or TicketChanged, having written nothing, when what the
     action was decided on has changed.
 
-    Outside a transaction the statement commits by itself, so no lock outlives it; inside one
-    (a device event's) it runs in a savepoint, so a refused write leaves that transaction
-    usable. Event seqs come from the insert trigger of migration 0004.
+    The statement first locks the counter (if it still has the version read) and then the
+    ticket (if still in the state read), in that order, and writes only when it holds both:
+    a stale read fails on the version, never half-way or on the one-active-ticket index, and
+    a lost race is an answer, not an error in PostgreSQL's log. Outside a transaction the
+    statement commits by itself, so no lock outlives it. Event seqs come from the insert
+    trigger of migration 0004.
     """
     a = _Args()
     parts: list[str] = []
-    counter_rows = ticket_rows = "1"
+    counter_ok = ticket_ok = "true"
+    if counter is not None:
+        st = counter.status
+        parts.append(
+            f"""lc AS (
+            SELECT 1 FROM counters
+            WHERE hall_id = {a(st.hall_id)} AND number = {a(st.number)}
+              AND version = {a(counter.version)}
+            FOR UPDATE)"""
+        )
+        counter_ok = "EXISTS (SELECT 1 FROM lc)"
+    if ticket is not None:
+        t = ticket.after
+        parts.append(
+            f"""lt AS (
+            SELECT 1 FROM tickets
+            WHERE id = {a(t.id)} AND state = {a(str(ticket.before.state))}::ticket_state
+              AND {counter_ok}
+            FOR UPDATE)"""
+        )
+        ticket_ok = "EXISTS (SELECT 1 FROM lt)"
+    parts.append(f"ok AS (SELECT {counter_ok} AS counter_ok, {ticket_ok} AS ticket_ok)")
+    both = "(SELECT counter_ok AND ticket_ok FROM ok)"
     if counter is not None:
         st = counter.status
         parts.append(
@@ -298,17 +323,10 @@ async def write_action(
                 clerk = {a(st.clerk)},
                 normal_since_priority = coalesce({a(counter.tally)}::int, normal_since_priority),
                 version = version + 1
-            WHERE hall_id = {a(st.hall_id)} AND number = {a(st.number)}
-              AND version = {a(counter.version)}
-            RETURNING 1)"""
+            WHERE hall_id = {a(st.hall_id)} AND number = {a(st.number)} AND {both})"""
         )
-        counter_rows = "(SELECT count(*) FROM c)"
     if ticket is not None:
         t = ticket.after
-        # With a counter part, the ticket is written only after the counter row is locked
-        # and its version checked: an older read must fail on the version, not on the
-        # one-active-ticket index against the ticket this counter called meanwhile.
-        after_counter = "AND EXISTS (SELECT 1 FROM c)" if counter is not None else ""
         parts.append(
             f"""t AS (
             UPDATE tickets SET state = {a(str(t.state))}::ticket_state,
@@ -317,12 +335,8 @@ async def write_action(
                 recall_count = {a(t.recall_count)}, first_called_at = {a(t.first_called_at)},
                 called_at = {a(t.called_at)}, serve_started_at = {a(t.serve_started_at)},
                 finished_at = {a(t.finished_at)}, parked_by = {a(t.parked_by)}
-            WHERE id = {a(t.id)} AND state = {a(str(ticket.before.state))}::ticket_state
-              {after_counter}
-            RETURNING 1)"""
+            WHERE id = {a(t.id)} AND {both})"""
         )
-        ticket_rows = "(SELECT count(*) FROM t)"
-    parts.append(f"ok AS (SELECT check_action_write({counter_rows}, {ticket_rows}) AS ok)")
     parts.append(
         f"""e AS (
         INSERT INTO events (hall_id, type, at, actor, ticket_id, counter_number, details)
@@ -335,7 +349,7 @@ async def write_action(
                     {a([e.counter_number for e in events])}::int[],
                     {a([json.dumps(dict(e.details)) for e in events])}::text[])
              WITH ORDINALITY AS e(type, at, actor, ticket_id, counter_number, details, n)
-        WHERE (SELECT ok FROM ok)
+        WHERE {both}
         ORDER BY e.n)"""
     )
     if audit is not None:
@@ -344,21 +358,15 @@ async def write_action(
             f"""a AS (
             INSERT INTO audit_log (at, actor, actor_kind, session_id, route, method, path,
                                    params, remote, user_agent, status)
-            SELECT {values} WHERE (SELECT ok FROM ok))"""
+            SELECT {values} WHERE {both})"""
         )
-    query = "WITH " + ",\n".join(parts) + "\nSELECT ok FROM ok"
-    try:
-        if conn.is_in_transaction():
-            async with conn.transaction():
-                await conn.fetchval(query, *a.values)
-        else:
-            await conn.fetchval(query, *a.values)
-    except asyncpg.PostgresError as exc:
-        if exc.sqlstate == "HQ002":
-            raise CounterChanged() from None
-        if exc.sqlstate == "HQ001":
-            raise TicketChanged() from None
-        raise
+    query = "WITH " + ",\n".join(parts) + "\nSELECT counter_ok, ticket_ok FROM ok"
+    row = await conn.fetchrow(query, *a.values)
+    assert row is not None
+    if not row["counter_ok"]:
+        raise CounterChanged()
+    if not row["ticket_ok"]:
+        raise TicketChanged()
 
 
 async def candidates(
