@@ -8,11 +8,37 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
+from hall.web.access import COOKIE_NAME, CSRF_HEADER, DEVICE_COOKIE_NAME
 from hall.web.problems import PROBLEM_TYPE_BASE
-from hall.web.routes import ROUTES_KEY
+from hall.web.routes import ROUTES_KEY, Access
 
 _PARAM = re.compile(r"{(\w+)}")
 _REF = "#/components/schemas/"
+
+# How callers prove who they are (docs/security.md); which roles an endpoint admits is its
+# ``x-access`` rule, which OpenAPI has no words for.
+_SECURITY_SCHEMES: dict[str, Any] = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "登录返回的 token（hs1_…），或管理员创建的设备令牌",
+    },
+    "session_cookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": COOKIE_NAME,
+        "description": f"登录设置的会话 Cookie；修改类请求还须带 {CSRF_HEADER} 请求头",
+    },
+    "device_cookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": DEVICE_COOKIE_NAME,
+        "description": f"设备登录设置的 Cookie；修改类请求还须带 {CSRF_HEADER} 请求头",
+    },
+}
+_SIGNED_IN: list[dict[str, list[str]]] = [{name: []} for name in _SECURITY_SCHEMES]
+# Public endpoints and those opened by a ticket's own token in the path need no credentials.
+_OPEN = (Access.PUBLIC, Access.TICKET_TOKEN)
 
 
 def _schema(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
@@ -51,6 +77,7 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
             "summary": route.summary,
             "tags": list(route.tags),
             "x-access": str(route.access),
+            "security": [{}] if route.access in _OPEN else _SIGNED_IN,
             "parameters": [
                 {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
                 for p in _PARAM.findall(route.path)
@@ -75,5 +102,5 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "政务服务大厅排队叫号系统 API", "version": "1"},
         "paths": paths,
-        "components": {"schemas": components},
+        "components": {"schemas": components, "securitySchemes": _SECURITY_SCHEMES},
     }

@@ -90,6 +90,21 @@ async def test_openapi_lists_every_route(client: Client) -> None:
     assert "service" in doc["components"]["schemas"]["IssueTicketBody"]["properties"]
 
 
+async def test_openapi_says_which_endpoints_need_credentials(client: Client) -> None:
+    doc = await (await client.get("/api/v1/openapi.json")).json()
+    schemes = doc["components"]["securitySchemes"]
+    assert schemes["bearer"] == {**schemes["bearer"], "type": "http", "scheme": "bearer"}
+    assert schemes["session_cookie"]["name"] == "hall_session"
+    paths = doc["paths"]
+    # Anyone may log in or follow a ticket by its token; a counter needs a signed-in caller.
+    assert paths["/api/v1/login"]["post"]["security"] == [{}]
+    assert paths["/api/v1/tickets/{token}"]["get"]["security"] == [{}]
+    action = paths["/api/v1/halls/{hall}/counters/{number}/{action}"]["post"]
+    assert {"bearer": []} in action["security"]
+    assert {} not in action["security"]
+    assert action["x-access"] == "counter_clerk"
+
+
 async def test_healthz_reports_database(client: Client) -> None:
     resp = await client.get("/healthz")
     assert resp.status == 200
