@@ -431,8 +431,14 @@ async def revoke_device_token(
 # --- audit ----------------------------------------------------------------------------------
 
 
+# The audit_log columns every insert names, in the order of ``audit_values``.
+AUDIT_COLUMNS = (
+    "at, actor, actor_kind, session_id, route, method, path, params, remote, user_agent, status"
+)
+
+
 def audit_values(e: AuditEntry) -> tuple[object, ...]:
-    """The audit_log columns in the order ``append_audit`` (and hall.storage.uow) insert them."""
+    """An audit row's values in the order of ``AUDIT_COLUMNS``."""
     return (
         e.at,
         e.actor,
@@ -450,9 +456,8 @@ def audit_values(e: AuditEntry) -> tuple[object, ...]:
 
 async def append_audit(conn: asyncpg.Connection | asyncpg.Pool, entry: AuditEntry) -> None:
     await conn.execute(
-        """INSERT INTO audit_log (at, actor, actor_kind, session_id, route, method, path, params,
-                                  remote, user_agent, status)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
+        f"""INSERT INTO audit_log ({AUDIT_COLUMNS})
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
         *audit_values(entry),
     )
 

@@ -12,6 +12,7 @@ import asyncpg
 
 from hall.domain.policy import Candidate
 from hall.domain.tickets import CounterState, CounterStatus, Event, EventType, Ticket, TicketState
+from hall.storage.access_repo import AUDIT_COLUMNS
 
 _TICKET_COLUMNS = """id, hall_id, service_code, number_group, business_day, seq, display_number,
     purpose, priority_class, state::text AS state, issued_at, queue_key, counter_number,
@@ -61,9 +62,8 @@ WITH n AS (
 ){audit}
 SELECT id, seq, display_number FROM t
 """
-_ISSUE_AUDIT_CTE = """, a AS (
-    INSERT INTO audit_log (at, actor, actor_kind, session_id, route, method, path, params,
-                           remote, user_agent, status)
+_ISSUE_AUDIT_CTE = f""", a AS (
+    INSERT INTO audit_log ({AUDIT_COLUMNS})
     SELECT $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30 FROM t
 )"""
 _ISSUE_PLAIN = _ISSUE_ONE_STATEMENT.replace("{audit}", "")
@@ -258,8 +258,9 @@ class TicketWrite:
     after: Ticket
 
 
-class _Args:
-    """Positional parameters of a statement assembled from parts."""
+class SqlArgs:
+    """Positional parameters of a statement assembled from parts: each call adds a value and
+    returns its placeholder, so parts can be combined without renumbering."""
 
     def __init__(self) -> None:
         self.values: list[object] = []
@@ -267,6 +268,29 @@ class _Args:
     def __call__(self, value: object) -> str:
         self.values.append(value)
         return f"${len(self.values)}"
+
+
+def insert_events(a: SqlArgs, hall_id: str, events: Sequence[Event], *, where: str = "true") -> str:
+    """INSERT of one hall's events in the order given; the insert trigger of migration 0004
+    numbers them and notifies listeners (at COMMIT)."""
+    return f"""INSERT INTO events (hall_id, type, at, actor, ticket_id, counter_number, details)
+        SELECT {a(hall_id)}, e.type, e.at, e.actor, e.ticket_id, e.counter_number,
+               e.details::jsonb
+        FROM unnest({a([str(e.type) for e in events])}::text[],
+                    {a([e.at for e in events])}::timestamptz[],
+                    {a([e.actor for e in events])}::text[],
+                    {a([e.ticket_id for e in events])}::bigint[],
+                    {a([e.counter_number for e in events])}::int[],
+                    {a([json.dumps(dict(e.details)) for e in events])}::text[])
+             WITH ORDINALITY AS e(type, at, actor, ticket_id, counter_number, details, n)
+        WHERE {where}
+        ORDER BY e.n"""
+
+
+def insert_audit(a: SqlArgs, audit: tuple[object, ...], *, where: str = "true") -> str:
+    """INSERT of one audit row (values in the order of ``AUDIT_COLUMNS``)."""
+    values = ", ".join(a(v) for v in audit)
+    return f"INSERT INTO audit_log ({AUDIT_COLUMNS}) SELECT {values} WHERE {where}"
 
 
 async def write_action(
@@ -289,7 +313,7 @@ async def write_action(
     statement commits by itself, so no lock outlives it. Event seqs come from the insert
     trigger of migration 0004.
     """
-    a = _Args()
+    a = SqlArgs()
     parts: list[str] = []
     counter_ok = ticket_ok = "true"
     if counter is not None:
@@ -337,29 +361,9 @@ async def write_action(
                 finished_at = {a(t.finished_at)}, parked_by = {a(t.parked_by)}
             WHERE id = {a(t.id)} AND {both})"""
         )
-    parts.append(
-        f"""e AS (
-        INSERT INTO events (hall_id, type, at, actor, ticket_id, counter_number, details)
-        SELECT {a(hall_id)}, e.type, e.at, e.actor, e.ticket_id, e.counter_number,
-               e.details::jsonb
-        FROM unnest({a([str(e.type) for e in events])}::text[],
-                    {a([e.at for e in events])}::timestamptz[],
-                    {a([e.actor for e in events])}::text[],
-                    {a([e.ticket_id for e in events])}::bigint[],
-                    {a([e.counter_number for e in events])}::int[],
-                    {a([json.dumps(dict(e.details)) for e in events])}::text[])
-             WITH ORDINALITY AS e(type, at, actor, ticket_id, counter_number, details, n)
-        WHERE {both}
-        ORDER BY e.n)"""
-    )
+    parts.append(f"e AS ({insert_events(a, hall_id, events, where=both)})")
     if audit is not None:
-        values = ", ".join(a(v) for v in audit)
-        parts.append(
-            f"""a AS (
-            INSERT INTO audit_log (at, actor, actor_kind, session_id, route, method, path,
-                                   params, remote, user_agent, status)
-            SELECT {values} WHERE {both})"""
-        )
+        parts.append(f"a AS ({insert_audit(a, audit, where=both)})")
     query = "WITH " + ",\n".join(parts) + "\nSELECT counter_ok, ticket_ok FROM ok"
     row = await conn.fetchrow(query, *a.values)
     assert row is not None

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import contextvars
 import dataclasses
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
@@ -21,6 +20,7 @@ import asyncpg
 
 from hall.domain.errors import Unavailable
 from hall.domain.tickets import Event
+from hall.storage import repo
 from hall.storage.access_repo import AuditEntry, audit_values
 
 log = logging.getLogger(__name__)
@@ -32,25 +32,6 @@ MAX_ATTEMPTS = 5
 _RETRYABLE = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
 
 T = TypeVar("T")
-
-# Events go in without a seq; the insert trigger of migration 0004 numbers them per hall and
-# notifies listeners (at COMMIT).
-_APPEND_EVENTS = """
-    INSERT INTO events (hall_id, type, at, actor, ticket_id, counter_number, details)
-    SELECT $1, e.type, e.at, e.actor, e.ticket_id, e.counter_number, e.details::jsonb
-    FROM unnest($2::text[], $3::timestamptz[], $4::text[], $5::bigint[], $6::int[], $7::text[])
-         WITH ORDINALITY AS e(type, at, actor, ticket_id, counter_number, details, n)
-    ORDER BY e.n
-"""
-_APPEND_EVENTS_AUDITED = (
-    """
-WITH a AS (
-    INSERT INTO audit_log (at, actor, actor_kind, session_id, route, method, path, params,
-                           remote, user_agent, status)
-    VALUES ($8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-)"""
-    + _APPEND_EVENTS
-)
 
 
 @dataclasses.dataclass
@@ -70,13 +51,19 @@ PENDING_AUDIT: contextvars.ContextVar[AuditSlot | None] = contextvars.ContextVar
 )
 
 
-@contextlib.asynccontextmanager
-async def acquire(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+async def _connection(pool: asyncpg.Pool) -> asyncpg.Connection:
     """A pooled connection; an unreachable database is Unavailable (503), not a crash."""
     try:
-        conn = await pool.acquire()
+        conn: asyncpg.Connection = await pool.acquire()
     except (OSError, asyncpg.CannotConnectNowError) as exc:
         raise Unavailable("数据库暂不可用") from exc
+    return conn
+
+
+@contextlib.asynccontextmanager
+async def acquire(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection for the block, released after it (see ``_connection``)."""
+    conn = await _connection(pool)
     try:
         yield conn
     finally:
@@ -99,10 +86,7 @@ class UnitOfWork:
         return self._conn
 
     async def __aenter__(self) -> Self:
-        try:
-            self._conn = await self._pool.acquire()
-        except (OSError, asyncpg.CannotConnectNowError) as exc:
-            raise Unavailable("数据库暂不可用") from exc
+        self._conn = await _connection(self._pool)
         self._tx = self._conn.transaction()
         await self._tx.start()
         return self
@@ -136,20 +120,11 @@ class UnitOfWork:
         audit = slot.entry if slot is not None and not slot.committed else None
         written = False
         for hall_id in sorted(by_hall):
-            events = by_hall[hall_id]
-            args = (
-                hall_id,
-                [str(e.type) for e in events],
-                [e.at for e in events],
-                [e.actor for e in events],
-                [e.ticket_id for e in events],
-                [e.counter_number for e in events],
-                [json.dumps(dict(e.details)) for e in events],
-            )
-            if audit is None:
-                await conn.execute(_APPEND_EVENTS, *args)
-            else:  # with the first hall's events only
-                await conn.execute(_APPEND_EVENTS_AUDITED, *args, *audit_values(audit))
+            a = repo.SqlArgs()
+            query = repo.insert_events(a, hall_id, by_hall[hall_id])
+            if audit is not None:  # with the first hall's events only
+                query = f"WITH a AS ({repo.insert_audit(a, audit_values(audit))}) {query}"
+            await conn.execute(query, *a.values)
             written, audit = written or audit is not None, None
         # A failed COMMIT ends the transaction too; rolling back after it would only hide
         # the real error behind asyncpg's "transaction is in error state".
