@@ -81,16 +81,26 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def embedded_database() -> Iterator[str]:
-    """A fresh, non-durable embedded PostgreSQL; yields its DSN."""
-    base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+def embedded_database(*, ram: bool = False) -> Iterator[str]:
+    """A fresh embedded PostgreSQL; yields its DSN.
+
+    By default it is the database as ``hall serve`` ships it: durable (fsync on, synchronous
+    commit) on disk. ``ram=True`` gives the test suite's server instead (a RAM disk, fsync
+    off): faster, but not what a hall runs, so benches label its figures as such.
+    """
+    base = "/dev/shm" if ram and os.access("/dev/shm", os.W_OK) else None
     root = Path(tempfile.mkdtemp(prefix="hall-bench-", dir=base))
-    server = EmbeddedPostgres(root, durable=False)
+    server = EmbeddedPostgres(root, durable=not ram)
     try:
         yield server.start()
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def database_label(ram: bool) -> str:
+    """How a bench's database is set up, for its readable lines and its JSON."""
+    return "ram-disk, fsync off (NOT as shipped)" if ram else "durable, on disk (as shipped)"
 
 
 async def admin_headers(url: str, dsn: str) -> dict[str, str]:
@@ -123,33 +133,43 @@ async def admin_headers(url: str, dsn: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def hall_toml(counters: int, hall_id: str = "bench") -> str:
-    """A one-hall config with ``counters`` windows serving two services, open at any hour."""
-    lines = [
-        "[[halls]]",
-        f'id = "{hall_id}"',
-        'name = "压测县政务服务中心"',
-        "issue_outside_hours = true",
-        "",
-        "[[halls.services]]",
-        'code = "bdc"',
-        'name = "不动产登记"',
-        'prefix = "A"',
-        "number_width = 4",
-        "",
-        "[[halls.services]]",
-        'code = "tax"',
-        'name = "税务"',
-        'prefix = "B"',
-        "number_width = 4",
-    ]
-    for n in range(1, counters + 1):
+BENCH_SERVICES = (
+    ("bdc", "不动产登记", "A"),
+    ("tax", "税务", "B"),
+    ("gjj", "公积金", "C"),
+    ("yb", "医保", "D"),
+)
+
+
+def hall_toml(counters: int, hall_id: str = "bench", services: int = 2) -> str:
+    """A one-hall config with ``counters`` windows, each serving the first ``services`` of
+    ``BENCH_SERVICES`` (each its own number group), open at any hour."""
+    return halls_toml([(hall_id, counters, services)])
+
+
+def halls_toml(halls: list[tuple[str, int, int]]) -> str:
+    """Several halls of ``hall_toml``'s shape: (id, counters, services) each."""
+    lines: list[str] = []
+    for hall_id, counters, services in halls:
         lines += [
-            "",
-            "[[halls.counters]]",
-            f"number = {n}",
-            'services = [{ code = "bdc" }, { code = "tax" }]',
+            "[[halls]]",
+            f'id = "{hall_id}"',
+            'name = "压测县政务服务中心"',
+            "issue_outside_hours = true",
         ]
+        for code, name, prefix in BENCH_SERVICES[:services]:
+            lines += [
+                "",
+                "[[halls.services]]",
+                f'code = "{code}"',
+                f'name = "{name}"',
+                f'prefix = "{prefix}"',
+                "number_width = 4",
+            ]
+        served = ", ".join(f'{{ code = "{c}" }}' for c, _, _ in BENCH_SERVICES[:services])
+        for n in range(1, counters + 1):
+            lines += ["", "[[halls.counters]]", f"number = {n}", f"services = [{served}]"]
+        lines.append("")
     return "\n".join(lines) + "\n"
 
 
