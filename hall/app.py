@@ -20,6 +20,7 @@ from hall.storage.config_store import apply_config, latest_config
 from hall.storage.db import connect_pool, migrate
 from hall.storage.embedded import EmbeddedPostgres, default_data_dir
 from hall.storage.notify import Notifier
+from hall.storage.sequencer import Sequencer
 from hall.web import api
 from hall.web.access import AccessSettings, setup_access
 from hall.web.bridge import setup_bridge
@@ -46,6 +47,7 @@ class Settings:
 
 
 EMBEDDED = web.AppKey("embedded", EmbeddedPostgres)
+SEQUENCER = web.AppKey("sequencer", Sequencer)
 
 
 async def resolve_database(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
@@ -101,8 +103,19 @@ def create_app(settings: Settings) -> web.Application:
         finally:
             await app[NOTIFIER].close()
 
+    async def sequencing(app: web.Application) -> AsyncIterator[None]:
+        # Numbers committed events for the live feed (migration 0006); every process runs one.
+        sequencer = Sequencer(app[POOL], app[NOTIFIER], lambda: app[DIRECTORY].hall_ids())
+        app[SEQUENCER] = sequencer
+        await sequencer.start()
+        try:
+            yield
+        finally:
+            await sequencer.close()
+
     app.cleanup_ctx.append(database)
     app.cleanup_ctx.append(notifications)
+    app.cleanup_ctx.append(sequencing)
     register(app, api.ROUTES)
     setup_access(app, settings.access)
     setup_live(app)

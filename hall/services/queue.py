@@ -520,11 +520,7 @@ class QueueService:
     async def snapshot(self, hall_id: str, recent: int = 10) -> dict[str, Any]:
         """Everything a screen needs, consistent with one event ``seq``."""
         rules = self.directory.hall(hall_id)
-        async with (
-            self.pool.acquire() as conn,
-            conn.transaction(isolation="repeatable_read", readonly=True),
-        ):
-            seq = await repo.last_seq(conn, hall_id)
+        async with self.pool.acquire() as conn, repo.sequenced_read(conn, hall_id) as seq:
             counters = await repo.counters_of_hall(conn, hall_id)
             waiting = await repo.waiting_counts(conn, hall_id)
             calls = await repo.recent_calls(conn, hall_id, recent)

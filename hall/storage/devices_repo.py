@@ -287,7 +287,7 @@ async def finished_at_counter(
            JOIN events e ON e.ticket_id = t.id AND e.type = 'ticket.finished'
                 AND e.counter_number = $2
            WHERE t.hall_id = $1 AND t.id = $3
-           ORDER BY e.seq DESC LIMIT 1""",
+           ORDER BY e.id DESC LIMIT 1""",
         hall_id,
         counter,
         ticket_id,
@@ -362,7 +362,7 @@ async def counter_views(
                 FROM events e JOIN tickets tt ON tt.id = e.ticket_id
                 WHERE e.hall_id = c.hall_id AND e.counter_number = c.number
                   AND e.type = 'ticket.finished'
-                ORDER BY e.seq DESC LIMIT 1) d ON true
+                ORDER BY e.id DESC LIMIT 1) d ON true
            LEFT JOIN ratings r ON r.ticket_id = d.id
            WHERE c.hall_id = $1 AND c.active ORDER BY c.number""",
         hall_id,

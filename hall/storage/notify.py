@@ -1,8 +1,9 @@
 """One LISTEN connection per server process, shared by everything that follows NOTIFY channels.
 
-``hall_events`` (every committed use case, hall.storage.uow) feeds the live hub and the bridge
-hub; ``hall_access`` (hall.storage.access_repo) invalidates the session cache. Each of them
-subscribes here with three callbacks:
+``hall_events`` (every committed use case, then the sequencer once it numbered the events:
+hall.storage.sequencer) feeds the sequencer, the live hub and the bridge hub; ``hall_access``
+(hall.storage.access_repo) invalidates the session cache. Each of them subscribes here with
+three callbacks:
 
 - ``on_notify(payload)`` for every notification on its channel;
 - ``on_up()`` once the connection is LISTENing on its channel: at subscription when the

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -527,9 +528,53 @@ async def recent_calls(conn: asyncpg.Connection, hall_id: str, limit: int) -> li
     return rows
 
 
-async def last_seq(conn: asyncpg.Connection, hall_id: str) -> int:
-    value: int = await conn.fetchval("SELECT last_seq FROM halls WHERE id = $1", hall_id)
+# The advisory lock (class, key) under which sequence_events runs (migration 0006).
+_SEQUENCER_LOCK = "7101002, hashtext($1)"
+
+
+async def sequence_events(conn: asyncpg.Connection, hall_id: str) -> int:
+    """Number the hall's committed, unnumbered events (migration 0006); its last seq."""
+    value: int = await conn.fetchval("SELECT sequence_events($1)", hall_id)
     return value
+
+
+@contextlib.asynccontextmanager
+async def sequenced_read(conn: asyncpg.Connection, hall_id: str) -> AsyncIterator[int]:
+    """A read-only view of the hall consistent with one seq, which it yields.
+
+    Holding the sequencer's lock for the whole session, it opens a repeatable-read
+    transaction whose first statement numbers every event committed so far: no other
+    sequencer can run meanwhile, so what this snapshot sees is exactly the events up to the
+    seq yielded, and events committed after it stay unnumbered until the lock is released.
+    Writers are not held up. A serialization failure (the hall row changed under a config
+    load) is retried.
+    """
+    await conn.execute(f"SELECT pg_advisory_lock({_SEQUENCER_LOCK})", hall_id)
+    try:
+        for attempt in range(5):
+            tx = conn.transaction(isolation="repeatable_read")
+            await tx.start()
+            try:
+                seq = await sequence_events(conn, hall_id)
+                break
+            except BaseException as exc:
+                await tx.rollback()
+                if not isinstance(exc, asyncpg.SerializationError) or attempt == 4:
+                    raise
+        try:
+            yield seq
+        except BaseException:
+            await tx.rollback()
+            raise
+        await tx.commit()
+    finally:
+        try:
+            await conn.execute(f"SELECT pg_advisory_unlock({_SEQUENCER_LOCK})", hall_id)
+        except Exception:
+            # A session lock left behind would stop the hall's sequencing for good: end the
+            # session instead, which releases it.
+            conn.terminate()
+            raise
 
 
 async def events_after(

@@ -1,8 +1,7 @@
 """Unit of work: one transaction, buffered events, and a commit that writes them.
 
-Buffered events are inserted in the last statement before COMMIT: the insert trigger that
-gives them their per-hall ``seq`` locks the hall row until COMMIT, so that lock is held only
-briefly, and commit order equals seq order.
+Buffered events are inserted in the last statement before COMMIT, after the statements that
+lock the rows they are about; the sequencer numbers them once committed (migration 0006).
 """
 
 from __future__ import annotations

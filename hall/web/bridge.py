@@ -39,6 +39,7 @@ from hall.config.models import HallConfig
 from hall.domain.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from hall.services.devices import WIRE_CLASS, DeviceService
 from hall.storage.notify import Subscription
+from hall.storage.sequencer import writer_hall
 from hall.storage.uow import NOTIFY_CHANNEL
 from hall.web.access import principal_of
 from hall.web.routes import Access, Route, register
@@ -272,11 +273,10 @@ class BridgeHub:
             self.mark(hall_id)
 
     def _on_notify(self, payload: str) -> None:
-        try:
-            hall_id = json.loads(payload)["hall"]
-        except (ValueError, KeyError, TypeError):
-            return
-        if isinstance(hall_id, str):
+        # A writer's commit changed what devices show; the sequencer's later notice of the
+        # same events changes nothing they show.
+        hall_id = writer_hall(payload)
+        if hall_id is not None:
             self.mark(hall_id)
 
 

@@ -1,8 +1,9 @@
 """Live hall state over websockets: one hub per server process.
 
-Every committed use case notifies ``hall_events`` with the hall's new last seq. The hub follows
-the channel on the process's shared LISTEN connection (hall.storage.notify); a notification
-wakes the hall's pump, which reads the new events from the log in seq order, folds them into
+Once the sequencer (hall.storage.sequencer) has numbered a hall's newly committed events it
+notifies ``hall_events`` with the hall's new last seq. The hub follows the channel on the
+process's shared LISTEN connection (hall.storage.notify); such a notification wakes the
+hall's pump, which reads the new events from the log in seq order, folds them into
 the in-memory ``ScreenState`` and writes one pre-encoded websocket frame per event
 into each subscriber's transport buffer, which is that client's send queue. The pump never
 awaits a client: a client whose unsent bytes pass a bound is dropped, and resyncs by
@@ -30,6 +31,7 @@ from hall.domain.errors import Forbidden, InvalidInput, Unavailable
 from hall.domain.tickets import Event
 from hall.storage import access_repo, repo
 from hall.storage.notify import Subscription
+from hall.storage.sequencer import sequenced
 from hall.storage.uow import NOTIFY_CHANNEL
 from hall.web.access import allowed, principal_of, session_principal
 from hall.web.live_state import FoldError, ScreenState, full_event, public_event
@@ -201,11 +203,11 @@ class LiveHub:
                 hall.wake.set()  # catch anything committed while the snapshot was read
         return hall
 
-    def _notified(self, hall_id: str, seq: int | None) -> None:
+    def _notified(self, hall_id: str, seq: int) -> None:
         hall = self._halls.get(hall_id)
         if hall is None:
             return  # nobody follows it; the first subscriber reads a snapshot
-        if seq is None or seq > hall.state.seq:
+        if seq > hall.state.seq:
             hall.wake.set()
 
     async def _pump(self, hall: _Hall) -> None:
@@ -437,14 +439,11 @@ class LiveHub:
         self.listener_pid = None
 
     def _on_notify(self, payload: str) -> None:
-        try:
-            data = json.loads(payload)
-            hall_id = str(data["hall"])
-            seq = int(data["seq"]) if data.get("seq") is not None else None
-        except (ValueError, KeyError, TypeError):
-            log.warning("ignoring malformed %s payload %r", NOTIFY_CHANNEL, payload)
-            return
-        self._notified(hall_id, seq)
+        # Only the sequencer's notices carry a seq; a writer's commit notice comes before its
+        # events are numbered, and the sequencer's notice follows it.
+        notice = sequenced(payload)
+        if notice is not None:
+            self._notified(*notice)
 
 
 LIVE = web.AppKey("live", LiveHub)

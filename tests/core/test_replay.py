@@ -60,6 +60,7 @@ async def test_replay_of_a_random_day_equals_stored_state(
             failures += 1  # illegal in the current state: must leave no trace
 
     async with pool.acquire() as conn:
+        await repo.sequence_events(conn, "test")  # what every server's sequencer does
         events = [e for _, e in await repo.events_after(conn, "test", 0, limit=100_000)]
         stored = {
             t.id: t
@@ -82,12 +83,47 @@ async def test_events_cannot_be_changed_or_deleted(
 ) -> None:
     service = QueueService(pool, Directory(config), clock)
     await service.issue(IssueTicket(hall_id="test", service_code="BDC"))
-    assert await pool.fetchval("SELECT seq FROM events") == 1  # numbered at commit
+    # Committed without a seq; the sequencer numbers it once.
+    assert await pool.fetchval("SELECT seq FROM events") is None
+    for statement in ("UPDATE events SET actor = 'someone else'", "DELETE FROM events"):
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await pool.execute(statement)
+    # Numbering must not smuggle in another change.
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await pool.execute("UPDATE events SET seq = 1, actor = 'someone else'")
+    async with pool.acquire() as conn:
+        assert await repo.sequence_events(conn, "test") == 1
+        assert await repo.sequence_events(conn, "test") == 1  # nothing left to number
     for statement in (
         "UPDATE events SET seq = 7",
+        "UPDATE events SET seq = NULL",
         "UPDATE events SET actor = 'someone else'",
         "DELETE FROM events",
     ):
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await pool.execute(statement)
     assert await pool.fetchval("SELECT count(*) FROM events WHERE seq = 1") == 1
+    assert await pool.fetchval("SELECT last_seq FROM halls WHERE id = 'test'") == 1
+
+
+async def test_sequencer_numbers_events_in_commit_order_of_conflicting_writes(
+    pool: asyncpg.Pool, config: HallConfig, clock: FixedClock
+) -> None:
+    """Events numbered in several sequencer runs, interleaved with writes, come out gap-free
+    and in the order their writes were made, each ticket's events in lifecycle order."""
+    service = QueueService(pool, Directory(config), clock)
+    await service.act("test", 1, A.OPEN, "c001")
+    async with pool.acquire() as conn:
+        for round_ in range(3):
+            for _ in range(3):
+                await service.issue(IssueTicket(hall_id="test", service_code="BDC"))
+            for action in (A.CALL_NEXT, A.START, A.FINISH):
+                await service.act("test", 1, action, "c001")
+            assert await repo.sequence_events(conn, "test") == 1 + 6 * (round_ + 1)
+        rows = await conn.fetch(
+            "SELECT seq, id, type, ticket_id FROM events WHERE hall_id = 'test' ORDER BY seq"
+        )
+    assert [r["seq"] for r in rows] == list(range(1, 20))
+    assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)
+    first = [r["type"] for r in rows if r["ticket_id"] == rows[1]["ticket_id"]]
+    assert first == ["ticket.issued", "ticket.called", "ticket.started", "ticket.finished"]

@@ -1,0 +1,124 @@
+"""The sequencer: numbers each hall's committed events right after their commit (migration 0006).
+
+Writers insert events without a seq and take no hall-wide lock, so their commits (each a WAL
+flush on the database as shipped) overlap. Every commit notifies ``hall_events`` with
+``{"hall": id}``; every server process hears it here and runs ``sequence_events(hall)``,
+which numbers whatever is committed and unnumbered, then notifies ``{"hall": id, "seq": n}``
+for the live hub. Runs of one hall are coalesced: a notification that arrives while a run is
+under way makes it run once more, however many arrive. Any process can do the work, so
+nothing waits for a particular one: a process that dies leaves its events to the others, and
+the first run after a (re)connect catches up on everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Iterable
+
+import asyncpg
+
+from hall.storage import repo
+from hall.storage.notify import Notifier
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "hall_events"
+
+
+def writer_hall(payload: str) -> str | None:
+    """The hall of a writer's commit notice (``{"hall": id}``), None for anything else."""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or "seq" in data:
+        return None
+    hall = data.get("hall")
+    return hall if isinstance(hall, str) else None
+
+
+def sequenced(payload: str) -> tuple[str, int] | None:
+    """(hall, last seq) of a sequencer's notice (``{"hall": id, "seq": n}``), else None."""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    hall, seq = data.get("hall"), data.get("seq")
+    if isinstance(hall, str) and isinstance(seq, int):
+        return hall, seq
+    return None
+
+
+class Sequencer:
+    """Runs ``sequence_events`` for halls whose writers committed, coalescing runs."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        notifier: Notifier,
+        halls: Callable[[], Iterable[str]],
+        *,
+        backoff_s: tuple[float, float] = (0.05, 2.0),
+    ) -> None:
+        self.pool = pool
+        self.notifier = notifier
+        self.halls = halls  # every hall of the config: caught up after each (re)connect
+        self.backoff_s = backoff_s
+        self.runs = 0
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
+        self._closed = False
+
+    async def start(self) -> None:
+        await self.notifier.subscribe(CHANNEL, self._on_notify, on_up=self._catch_up)
+
+    async def close(self) -> None:
+        self._closed = True
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def poke(self, hall_id: str) -> None:
+        """Number the hall's committed events soon; a run under way runs once more."""
+        if self._closed:
+            return
+        if hall_id in self._tasks:
+            self._again.add(hall_id)
+            return
+        self._tasks[hall_id] = asyncio.create_task(self._run(hall_id), name=f"seq-{hall_id}")
+
+    def _on_notify(self, payload: str) -> None:
+        hall = writer_hall(payload)
+        if hall is not None:
+            self.poke(hall)
+
+    def _catch_up(self) -> None:
+        # Commit notices sent while the LISTEN connection was down are lost: look at every hall.
+        for hall in self.halls():
+            self.poke(hall)
+
+    async def _run(self, hall_id: str) -> None:
+        delay = self.backoff_s[0]
+        try:
+            while True:
+                self._again.discard(hall_id)
+                try:
+                    async with self.pool.acquire() as conn:
+                        await repo.sequence_events(conn, hall_id)
+                    self.runs += 1
+                    delay = self.backoff_s[0]
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    # Database trouble: the events wait, committed, until a run gets through.
+                    log.warning("sequencing hall %s failed (%s); retrying", hall_id, exc)
+                    self._again.add(hall_id)
+                    await asyncio.sleep(delay)  # backoff before retrying, not synchronisation
+                    delay = min(delay * 2, self.backoff_s[1])
+                if hall_id not in self._again:
+                    return
+        finally:
+            self._tasks.pop(hall_id, None)

@@ -1,0 +1,104 @@
+"""The sequencer numbers committed events right after commit, and catches up on what it missed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from hall.config.models import HallConfig
+from hall.ports import FixedClock
+from hall.services.directory import Directory
+from hall.services.queue import CounterAction, IssueTicket, QueueService
+from hall.storage.notify import Notifier
+from hall.storage.sequencer import CHANNEL, Sequencer, sequenced, writer_hall
+
+
+async def unnumbered(pool: asyncpg.Pool) -> int:
+    value: int = await pool.fetchval("SELECT count(*) FROM events WHERE seq IS NULL")
+    return value
+
+
+class Published:
+    """The last seq the sequencer published for hall ``test``, followed on a notifier."""
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self.changed = asyncio.Event()
+
+    def on_notify(self, payload: str) -> None:
+        notice = sequenced(payload)
+        if notice is not None and notice[0] == "test":
+            self.seq = max(self.seq, notice[1])
+            self.changed.set()
+
+    async def reach(self, seq: int, seconds: float = 10.0) -> None:
+        async with asyncio.timeout(seconds):
+            while self.seq < seq:
+                self.changed.clear()
+                await self.changed.wait()
+
+
+@pytest.fixture
+async def notifier(database_url: str) -> AsyncIterator[Notifier]:
+    notifier = Notifier(check_s=0.5, backoff_s=(0.05, 0.2))
+    notifier.start(database_url)
+    try:
+        yield notifier
+    finally:
+        await notifier.close()
+
+
+async def start_sequencer(notifier: Notifier, pool: asyncpg.Pool) -> tuple[Sequencer, Published]:
+    published = Published()
+    await notifier.subscribe(CHANNEL, published.on_notify)
+    sequencer = Sequencer(pool, notifier, lambda: ["test"])
+    await sequencer.start()
+    return sequencer, published
+
+
+def test_notices_are_told_apart() -> None:
+    assert writer_hall('{"hall": "h1"}') == "h1"
+    assert writer_hall('{"hall": "h1", "seq": 4}') is None
+    assert sequenced('{"hall": "h1", "seq": 4}') == ("h1", 4)
+    for bad in ("", "null", "[]", '{"hall": 3}', '{"seq": 4}', '{"hall": "h", "seq": "4"}'):
+        assert sequenced(bad) is None
+    for bad in ("", "null", "[]", '{"hall": 3}', "{"):
+        assert writer_hall(bad) is None
+
+
+async def test_events_committed_before_it_started_are_numbered_at_start(
+    pool: asyncpg.Pool, config: HallConfig, clock: FixedClock, notifier: Notifier
+) -> None:
+    service = QueueService(pool, Directory(config), clock)
+    for _ in range(5):
+        await service.issue(IssueTicket(hall_id="test", service_code="BDC"))
+    assert await unnumbered(pool) == 5  # nobody was sequencing
+    sequencer, published = await start_sequencer(notifier, pool)  # catches up once LISTENing
+    try:
+        await published.reach(5)
+    finally:
+        await sequencer.close()
+    assert await unnumbered(pool) == 0
+    seqs = [r["seq"] for r in await pool.fetch("SELECT seq FROM events ORDER BY id")]
+    assert seqs == [1, 2, 3, 4, 5]
+
+
+async def test_a_burst_of_concurrent_writes_is_numbered_gap_free_in_id_order(
+    notifier: Notifier, pool: asyncpg.Pool, config: HallConfig, clock: FixedClock
+) -> None:
+    sequencer, published = await start_sequencer(notifier, pool)
+    service = QueueService(pool, Directory(config), clock)
+    await asyncio.gather(*(service.act("test", n, CounterAction.OPEN, "c001") for n in (1, 2, 3)))
+    await asyncio.gather(
+        *(service.issue(IssueTicket(hall_id="test", service_code="BDC")) for _ in range(60))
+    )
+    await published.reach(63)
+    await sequencer.close()
+    assert await unnumbered(pool) == 0
+    rows = await pool.fetch("SELECT id, seq FROM events ORDER BY seq")
+    assert [r["seq"] for r in rows] == list(range(1, 64))
+    assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)
+    assert await pool.fetchval("SELECT last_seq FROM halls WHERE id = 'test'") == 63
