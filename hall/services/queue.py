@@ -369,7 +369,12 @@ class QueueService:
         taken: set[int] = set()  # tickets other counters called after they were read
         for _ in range(_MAX_CLAIM_ROUNDS):
             found = await repo.candidates(
-                ctx.conn, ctx.rules.hall.id, config.number, services, exclude=taken
+                ctx.conn,
+                ctx.rules.hall.id,
+                config.number,
+                services,
+                appointments_from=ctx.now + ctx.rules.policy.appointment_early,
+                exclude=taken,
             )
             tickets = {c.ticket_id: t for c, t in found}
             ranked = rank_with_reasons(

@@ -114,14 +114,15 @@ async def issue_in_one_statement(
 
 
 async def issued_today(conn: asyncpg.Connection, hall_id: str, service: str, day: date) -> int:
-    count: int = await conn.fetchval(
-        "SELECT count(*) FROM tickets WHERE hall_id = $1 AND service_code = $2"
+    """Tickets of ``service`` issued on ``day``, from the tally migration 0007 keeps."""
+    count: int | None = await conn.fetchval(
+        "SELECT issued FROM service_days WHERE hall_id = $1 AND service_code = $2"
         " AND business_day = $3",
         hall_id,
         service,
         day,
     )
-    return count
+    return count or 0
 
 
 async def ticket_by_idempotency_key(
@@ -380,45 +381,69 @@ async def candidates(
     counter_number: int,
     services: Sequence[str],
     *,
+    appointments_from: datetime,
     per_class: int = 8,
     exclude: Collection[int] = (),
 ) -> list[tuple[Candidate, Ticket]]:
-    """Heads of each eligible queue: the oldest few normal and priority tickets per service,
-    plus everything targeted at this counter, leaving out ``exclude`` (tickets other counters
-    took meanwhile). The policy needs nothing deeper; the whole ticket comes along so the
-    caller can write whichever one the policy picks."""
+    """Heads of each eligible queue: the oldest ``per_class`` normal and priority tickets per
+    service, the oldest tickets targeted at this counter, and per service the earliest
+    appointments whose slot starts by ``appointments_from``, leaving out ``exclude`` (tickets
+    other counters took meanwhile). The policy needs nothing deeper; the whole ticket comes
+    along so the caller can write whichever one the policy picks. Each part is an index range
+    read that stops at its LIMIT (migration 0007), so the cost does not grow with the queue.
+    """
     rows = await conn.fetch(
-        f"""WITH waiting AS (
-               SELECT {_TICKET_COLUMNS},
-                      row_number() OVER (PARTITION BY service_code, priority_class IS NOT NULL
-                                         ORDER BY queue_key, id) AS rn
-               FROM tickets
-               WHERE hall_id = $1 AND state = 'waiting'
-                 AND (target_counter IS NULL AND service_code = ANY($3::text[])
-                      OR target_counter = $2)
-                 AND NOT (id = ANY($5::bigint[])))
-           SELECT * FROM waiting WHERE rn <= $4 OR target_counter = $2""",
+        f"""SELECT h.* FROM unnest($3::text[]) AS s(code)
+                CROSS JOIN (VALUES (false), (true)) AS p(priority)
+                CROSS JOIN LATERAL (
+                    SELECT {_TICKET_COLUMNS} FROM tickets
+                    WHERE hall_id = $1 AND service_code = s.code
+                      AND (priority_class IS NOT NULL) = p.priority
+                      AND state = 'waiting' AND target_counter IS NULL
+                      AND NOT (id = ANY($5::bigint[]))
+                    ORDER BY queue_key, id LIMIT $4) h
+            UNION ALL
+            (SELECT {_TICKET_COLUMNS} FROM tickets
+             WHERE hall_id = $1 AND target_counter = $2 AND state = 'waiting'
+               AND NOT (id = ANY($5::bigint[]))
+             ORDER BY queue_key, id LIMIT $4)
+            UNION ALL
+            SELECT a.* FROM unnest($3::text[]) AS s(code)
+                CROSS JOIN LATERAL (
+                    SELECT {_TICKET_COLUMNS} FROM tickets
+                    WHERE hall_id = $1 AND service_code = s.code
+                      AND state = 'waiting' AND target_counter IS NULL
+                      AND appointment_start IS NOT NULL AND appointment_start <= $6
+                      AND NOT (id = ANY($5::bigint[]))
+                    ORDER BY appointment_start, id LIMIT $4) a""",
         hall_id,
         counter_number,
         list(services),
         per_class,
         list(exclude),
+        appointments_from,
     )
-    return [
-        (
-            Candidate(
-                ticket_id=r["id"],
-                service_code=r["service_code"],
-                queue_key=r["queue_key"],
-                priority=r["priority_class"] is not None,
-                target_counter=r["target_counter"],
-                appointment_start=r["appointment_start"],
-                appointment_end=r["appointment_end"],
-            ),
-            ticket_from_record(r),
+    seen: set[int] = set()
+    found: list[tuple[Candidate, Ticket]] = []
+    for r in rows:
+        if r["id"] in seen:
+            continue  # an appointment that is also at the head of its queue
+        seen.add(r["id"])
+        found.append(
+            (
+                Candidate(
+                    ticket_id=r["id"],
+                    service_code=r["service_code"],
+                    queue_key=r["queue_key"],
+                    priority=r["priority_class"] is not None,
+                    target_counter=r["target_counter"],
+                    appointment_start=r["appointment_start"],
+                    appointment_end=r["appointment_end"],
+                ),
+                ticket_from_record(r),
+            )
         )
-        for r in rows
-    ]
+    return found
 
 
 async def head_queue_key(conn: asyncpg.Connection, hall_id: str, service: str) -> datetime | None:
@@ -431,16 +456,30 @@ async def head_queue_key(conn: asyncpg.Connection, hall_id: str, service: str) -
     return value
 
 
+# "People ahead" is counted directly only up to this many; past it, from the service's tally.
+_COUNTED_DIRECTLY = 100
+
+
 async def queue_position(
     conn: asyncpg.Connection, t: Ticket, counters: list[int], recent: int = 20
 ) -> tuple[int, int, list[float]]:
     """People ahead of a waiting ticket, open counters among ``counters``, and the most recent
-    service durations of its service (newest first), in one round trip."""
+    service durations of its service (newest first), in one round trip.
+
+    People ahead are the service's waiting tally less the ticket and those behind it, counted
+    by an index read that stops after ``_COUNTED_DIRECTLY`` rows: a new ticket (at the back)
+    costs the same whatever the queue. Only a ticket with that many both ahead and behind it
+    is counted in full, and that read is bounded by the answer.
+    """
     row = await conn.fetchrow(
         """SELECT
-             (SELECT count(*) FROM tickets
-               WHERE hall_id = $1 AND service_code = $2 AND state = 'waiting'
-                 AND (queue_key, id) < ($3, $4)) AS ahead,
+             (SELECT coalesce(sum(waiting), 0) FROM queue_tallies
+               WHERE hall_id = $1 AND service_code = $2) AS waiting,
+             (SELECT count(*) FROM (
+                SELECT 1 FROM tickets
+                WHERE hall_id = $1 AND service_code = $2 AND state = 'waiting'
+                  AND (queue_key, id) > ($3, $4)
+                LIMIT $7) b) AS behind,
              (SELECT count(*) FROM counters
                WHERE hall_id = $1 AND active AND number = ANY($5::int[])
                  AND state IN ('idle', 'calling', 'serving')) AS serving,
@@ -455,23 +494,36 @@ async def queue_position(
         t.id,
         counters,
         recent,
+        _COUNTED_DIRECTLY,
     )
     assert row is not None
-    return row["ahead"], row["serving"], [float(x) for x in row["recent"]]
+    if row["behind"] < _COUNTED_DIRECTLY:
+        ahead = max(0, int(row["waiting"]) - 1 - row["behind"])
+    else:
+        ahead = await conn.fetchval(
+            """SELECT count(*) FROM tickets
+               WHERE hall_id = $1 AND service_code = $2 AND state = 'waiting'
+                 AND (queue_key, id) < ($3, $4)""",
+            t.hall_id,
+            t.service_code,
+            t.queue_key,
+            t.id,
+        )
+    return ahead, row["serving"], [float(x) for x in row["recent"]]
 
 
 async def service_stats(
     conn: asyncpg.Connection, hall_id: str, day: date, recent: int = 20
 ) -> dict[str, tuple[int, int, list[float]]]:
-    """Per active service: (waiting now, issued on ``day``, recent service seconds newest first)."""
+    """Per active service: (waiting now, issued on ``day``, recent service seconds newest
+    first), from the tallies of migration 0007 and the last finished tickets."""
     rows = await conn.fetch(
         """SELECT s.code,
-             (SELECT count(*) FROM tickets t
-               WHERE t.hall_id = s.hall_id AND t.service_code = s.code
-                 AND t.state = 'waiting') AS waiting,
-             (SELECT count(*) FROM tickets t
-               WHERE t.hall_id = s.hall_id AND t.service_code = s.code
-                 AND t.business_day = $2) AS issued,
+             (SELECT coalesce(sum(q.waiting), 0) FROM queue_tallies q
+               WHERE q.hall_id = s.hall_id AND q.service_code = s.code) AS waiting,
+             (SELECT coalesce(max(d.issued), 0) FROM service_days d
+               WHERE d.hall_id = s.hall_id AND d.service_code = s.code
+                 AND d.business_day = $2) AS issued,
              (SELECT coalesce(array_agg(d), '{}') FROM (
                 SELECT extract(epoch FROM finished_at - serve_started_at)::float8 AS d
                 FROM tickets t WHERE t.hall_id = s.hall_id AND t.service_code = s.code
@@ -482,7 +534,9 @@ async def service_stats(
         day,
         recent,
     )
-    return {r["code"]: (r["waiting"], r["issued"], [float(x) for x in r["recent"]]) for r in rows}
+    return {
+        r["code"]: (int(r["waiting"]), r["issued"], [float(x) for x in r["recent"]]) for r in rows
+    }
 
 
 async def open_counter_numbers(conn: asyncpg.Connection, hall_id: str) -> set[int]:
@@ -495,12 +549,13 @@ async def open_counter_numbers(conn: asyncpg.Connection, hall_id: str) -> set[in
 
 
 async def waiting_counts(conn: asyncpg.Connection, hall_id: str) -> dict[str, int]:
+    """Waiting tickets per service, from the tallies of migration 0007."""
     rows = await conn.fetch(
-        "SELECT service_code, count(*) AS n FROM tickets WHERE hall_id = $1 AND state = 'waiting'"
+        "SELECT service_code, sum(waiting) AS n FROM queue_tallies WHERE hall_id = $1"
         " GROUP BY service_code",
         hall_id,
     )
-    return {r["service_code"]: r["n"] for r in rows}
+    return {r["service_code"]: int(r["n"]) for r in rows}
 
 
 async def counters_of_hall(conn: asyncpg.Connection, hall_id: str) -> list[asyncpg.Record]:

@@ -78,7 +78,9 @@ async def _call_write(
     """What calling A001 at counter 1 would write, decided on a read taken now."""
     async with pool.acquire() as conn:
         read = await repo.counter_for_action(conn, "test", 1)
-        [(_, ticket)] = await repo.candidates(conn, "test", 1, ["BDC"])
+        [(_, ticket)] = await repo.candidates(
+            conn, "test", 1, ["BDC"], appointments_from=clock.now()
+        )
     assert read is not None
     event = Event(
         type=EventType.TICKET_CALLED,

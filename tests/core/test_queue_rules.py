@@ -149,3 +149,33 @@ async def test_illegal_actions_change_nothing(
     assert await pool.fetchval("SELECT state::text FROM tickets") == "waiting"
     types = [r["type"] for r in await pool.fetch("SELECT type FROM events ORDER BY seq")]
     assert types == ["ticket.issued", "counter.opened", "counter.paused", "counter.resumed"]
+
+
+async def test_an_open_appointment_is_called_first_however_deep_in_the_queue(
+    service: QueueService, clock: FixedClock
+) -> None:
+    """Call-next reads only the heads of the queues, plus the appointments whose slot has
+    begun: one checked in behind twenty walk-ins is still called first."""
+    await service.act("test", 1, A.OPEN, "c001")
+    walk_ins = [await take(service, clock) for _ in range(20)]
+    clock.set(clock.now() + timedelta(seconds=30))
+    booked = await service.issue(
+        IssueTicket(
+            hall_id="test",
+            service_code="BDC",
+            appointment_start=clock.now(),
+            appointment_end=clock.now() + timedelta(minutes=30),
+        )
+    )
+    later = await service.issue(
+        IssueTicket(
+            hall_id="test",
+            service_code="BDC",
+            appointment_start=clock.now() + timedelta(hours=3),
+            appointment_end=clock.now() + timedelta(hours=4),
+        )
+    )
+    assert await call(service, 1) == booked.ticket.display_number
+    # A slot hours away is a walk-in for now, behind the others.
+    called = [await call(service, 1) for _ in range(21)]
+    assert called == [*walk_ins, later.ticket.display_number]

@@ -69,6 +69,26 @@ async def test_replay_of_a_random_day_equals_stored_state(
                 for r in await conn.fetch("SELECT *, state::text AS state FROM tickets")
             ]
         }
+        # The tallies kept by the statements that moved tickets equal a recount.
+        tallied = await repo.waiting_counts(conn, "test")
+        recount = await conn.fetch(
+            "SELECT service_code, count(*) AS n FROM tickets WHERE state = 'waiting'"
+            " GROUP BY service_code"
+        )
+        # Issued per service counts the service a ticket was issued for, whatever it was
+        # transferred to later: that is what the day's quota (号源) limits.
+        issued = await conn.fetch(
+            """SELECT e.details->>'service_code' AS service_code, t.business_day,
+                      count(*) AS n
+               FROM events e JOIN tickets t ON t.id = e.ticket_id
+               WHERE e.type = 'ticket.issued' GROUP BY 1, 2"""
+        )
+        for r in issued:
+            assert (
+                await repo.issued_today(conn, "test", r["service_code"], r["business_day"])
+                == (r["n"])
+            )
+    assert {k: v for k, v in tallied.items() if v} == {r["service_code"]: r["n"] for r in recount}
     rebuilt = replay_tickets(events)
     assert rebuilt == stored
     states = {t.state for t in stored.values()}
