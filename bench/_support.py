@@ -81,7 +81,7 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def embedded_database(*, ram: bool = False) -> Iterator[str]:
+def embedded_database(*, ram: bool = False, statement_stats: bool = False) -> Iterator[str]:
     """A fresh embedded PostgreSQL; yields its DSN.
 
     By default it is the database as ``hall serve`` ships it: durable (fsync on, synchronous
@@ -92,10 +92,49 @@ def embedded_database(*, ram: bool = False) -> Iterator[str]:
     root = Path(tempfile.mkdtemp(prefix="hall-bench-", dir=base))
     server = EmbeddedPostgres(root, durable=not ram)
     try:
-        yield server.start()
+        dsn = server.start()
+        if statement_stats:
+            # pg_stat_statements must be preloaded: set it, restart, create the extension.
+            _psql(server, "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
+            server.force_stop()
+            server.start()
+            _psql(server, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements", server.database)
+        yield dsn
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _psql(server: EmbeddedPostgres, sql: str, database: str = "postgres") -> None:
+    from hall.storage.embedded import _bin_dir
+
+    subprocess.run(
+        [str(_bin_dir() / "psql"), "-h", str(server.socket_dir), "-U", "postgres",
+         "-d", database, "-qc", sql],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+
+
+async def statement_report(dsn: str, top: int = 15) -> list[str]:
+    """The statements PostgreSQL spent most time on (pg_stat_statements), one line each."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            """SELECT calls, total_exec_time, mean_exec_time,
+                      regexp_replace(query, '\\s+', ' ', 'g') AS query
+               FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT $1""",
+            top,
+        )
+    finally:
+        await conn.close()
+    return [
+        f"{r['total_exec_time']:9.0f} ms {r['calls']:7d} calls {r['mean_exec_time']:7.3f} ms/call"
+        f"  {r['query'][:110]}"
+        for r in rows
+    ]
 
 
 def database_label(ram: bool) -> str:
@@ -220,3 +259,62 @@ async def server_process(
         proc.terminate()
         proc.wait(timeout=20)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _cpu_of(pid: int, *, children: bool = False) -> float:
+    """CPU seconds (user + system) a process has used; with ``children``, also those of its
+    children it has waited for."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+class CpuMeter:
+    """CPU seconds used by the ``hall serve`` processes on a port and by the PostgreSQL
+    server behind a DSN (postmaster, its live children, and children that have exited)."""
+
+    def __init__(self, url: str, data_directory: str) -> None:
+        port = url.rpartition(":")[2]
+        self.server_pids = [
+            int(p.name)
+            for p in Path("/proc").iterdir()
+            if p.name.isdigit() and f"serve --port {port} " in _cmdline(p)
+        ]
+        self.postmaster = int((Path(data_directory) / "postmaster.pid").read_text().split()[0])
+
+    def sample(self) -> tuple[float, float]:
+        """(server CPU s, PostgreSQL CPU s) so far."""
+        server = sum(_safe_cpu(p) for p in self.server_pids)
+        pg = _safe_cpu(self.postmaster, children=True) + sum(
+            _safe_cpu(p) for p in _children(self.postmaster)
+        )
+        return server, pg
+
+
+def _cmdline(p: Path) -> str:
+    try:
+        return (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _safe_cpu(pid: int, *, children: bool = False) -> float:
+    try:
+        return _cpu_of(pid, children=children)
+    except (OSError, IndexError, ValueError):
+        return 0.0  # the process has gone; what it used is in its parent's children's time

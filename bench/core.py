@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._support import (
     BENCH_SERVICES,
+    CpuMeter,
     KeepAliveClient,
     admin_headers,
     database_label,
@@ -48,6 +49,7 @@ from bench._support import (
     halls_toml,
     percentile,
     server_process,
+    statement_report,
 )
 
 OPERATIONS = ("issue", "call_next", "start", "finish")
@@ -61,13 +63,26 @@ DEPTH_CALLS = 200  # call_next measured per depth level
 class Phase:
     """Latencies and errors of one load phase."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, meter: CpuMeter | None = None) -> None:
         self.name = name
         self.latencies: dict[str, list[float]] = defaultdict(list)
         self.errors: dict[str, int] = defaultdict(int)
         self.elapsed = 0.0
         self.window = 0.0  # the phase's length: no cycle starts after it
         self.in_window = 0  # operations completed within it
+        self.meter = meter
+        self._cpu_start = (0.0, 0.0)
+        self.cpu_s = (0.0, 0.0)  # (server, PostgreSQL) CPU seconds used during the phase
+
+    def __enter__(self) -> Phase:
+        if self.meter is not None:
+            self._cpu_start = self.meter.sample()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.meter is not None:
+            end = self.meter.sample()
+            self.cpu_s = (end[0] - self._cpu_start[0], end[1] - self._cpu_start[1])
 
     @property
     def operations(self) -> int:
@@ -85,6 +100,12 @@ class Phase:
             "ops_per_s": round(rate, 1),
             "errors": sum(self.errors.values()),
         }
+        if self.meter is not None and self.operations:
+            server_ms = self.cpu_s[0] * 1000 / self.operations
+            pg_ms = self.cpu_s[1] * 1000 / self.operations
+            print(f"  CPU per operation: server {server_ms:.2f} ms, PostgreSQL {pg_ms:.2f} ms")
+            figures["server_cpu_ms_per_op"] = round(server_ms, 3)
+            figures["postgres_cpu_ms_per_op"] = round(pg_ms, 3)
         for op in operations:
             values = self.latencies[op]
             p50, p99 = percentile(values, 50), percentile(values, 99)
@@ -167,10 +188,12 @@ async def cycle(url: str, headers: dict[str, str], args: argparse.Namespace) -> 
     # server is not what a hall sees all day, so it is run but not counted.
     warm = Phase("warm-up")
     await load(url, headers, counters, args.warmup, args.rate, warm)
-    paced = Phase(f"cycle, paced at {args.rate:.0f} operations/s offered")
-    await load(url, headers, counters, args.seconds, args.rate, paced)
-    saturated = Phase("cycle, saturation (closed loop)")
-    await load(url, headers, counters, args.seconds, None, saturated)
+    paced = Phase(f"cycle, paced at {args.rate:.0f} operations/s offered", args.meter)
+    with paced:
+        await load(url, headers, counters, args.seconds, args.rate, paced)
+    saturated = Phase("cycle, saturation (closed loop)", args.meter)
+    with saturated:
+        await load(url, headers, counters, args.seconds, None, saturated)
     print(f"cycle: {counters} counters; warm-up (not counted): {warm.operations} operations")
     figures: dict[str, float] = {"counters": counters, "offered_ops_per_s": args.rate}
     figures.update(paced.report())
@@ -264,14 +287,15 @@ async def deep(
     hall, counters = "deep", DEEP_COUNTERS
     services = [code for code, _, _ in BENCH_SERVICES]
     await open_counters(url, headers, hall, counters)
-    issuing = Phase(f"deep: issue, {DEEP_CLIENTS} clients as fast as answers come")
-    acknowledged = await issue_burst(
-        url, headers, hall, services, clients=DEEP_CLIENTS, seconds=args.deep_seconds,
-        phase=issuing,
-    )  # fmt: skip
+    issuing = Phase(f"deep: issue, {DEEP_CLIENTS} clients as fast as answers come", args.meter)
+    with issuing:
+        acknowledged = await issue_burst(
+            url, headers, hall, services, clients=DEEP_CLIENTS, seconds=args.deep_seconds,
+            phase=issuing,
+        )  # fmt: skip
     waiting_before = await waiting_now(dsn, hall)
 
-    draining = Phase(f"deep: drain, {counters} counters call_next → start → finish")
+    draining = Phase(f"deep: drain, {counters} counters call_next → start → finish", args.meter)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + args.deep_seconds
 
@@ -291,7 +315,8 @@ async def deep(
             await client.close()
 
     t0 = time.perf_counter()
-    await asyncio.gather(*(counter_loop(n) for n in range(1, counters + 1)))
+    with draining:
+        await asyncio.gather(*(counter_loop(n) for n in range(1, counters + 1)))
     draining.elapsed = time.perf_counter() - t0
     draining.window = args.deep_seconds
     print(f"deep: {acknowledged} tickets acknowledged, {waiting_before} waiting before the drain")
@@ -431,15 +456,24 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     label = database_label(args.ram)
     print(f"database: embedded PostgreSQL, {label}; one server process")
     figures: dict[str, object] = {"database": label}
-    with embedded_database(ram=args.ram) as dsn:
+    with embedded_database(ram=args.ram, statement_stats=args.pg_stats) as dsn:
         async with server_process(dsn, config, server_args) as url:
             headers = await admin_headers(url, dsn)
+            conn = await asyncpg.connect(dsn)
+            try:
+                args.meter = CpuMeter(url, await conn.fetchval("SHOW data_directory"))
+            finally:
+                await conn.close()
             if "cycle" in args.scenarios:
                 figures.update(await cycle(url, headers, args))
             if "deep" in args.scenarios:
                 figures.update(await deep(url, headers, dsn, args))
             if "depth" in args.scenarios:
                 figures.update(await depth(url, headers, dsn, args))
+            if args.pg_stats:
+                print("where PostgreSQL spent its time (pg_stat_statements, whole run):")
+                for line in await statement_report(dsn):
+                    print("  " + line)
     return figures
 
 
@@ -461,6 +495,9 @@ def main() -> None:
     parser.add_argument("--pool-size", type=int, default=10, help="server database connections")
     parser.add_argument(
         "--ram", action="store_true", help="RAM disk, fsync off: the test server, not as shipped"
+    )
+    parser.add_argument(
+        "--pg-stats", action="store_true", help="print pg_stat_statements' top statements"
     )
     args = parser.parse_args()
     # The load generator shares the machine with the server: uvloop keeps its share small.
