@@ -604,8 +604,8 @@ async def sequenced_read(conn: asyncpg.Connection, hall_id: str) -> AsyncIterato
     Writers are not held up. A serialization failure (the hall row changed under a config
     load) is retried.
     """
-    await conn.execute(f"SELECT pg_advisory_lock({_SEQUENCER_LOCK})", hall_id)
     try:
+        await conn.execute(f"SELECT pg_advisory_lock({_SEQUENCER_LOCK})", hall_id)
         for attempt in range(5):
             tx = conn.transaction(isolation="repeatable_read")
             await tx.start()
@@ -625,8 +625,9 @@ async def sequenced_read(conn: asyncpg.Connection, hall_id: str) -> AsyncIterato
     finally:
         try:
             await conn.execute(f"SELECT pg_advisory_unlock({_SEQUENCER_LOCK})", hall_id)
-        except Exception:
-            # A session lock left behind would stop the hall's sequencing for good: end the
+        except BaseException:
+            # Cancelled or failed with the lock possibly held: a session lock left on a
+            # pooled connection would stop the hall's sequencing for good, so end the
             # session instead, which releases it.
             conn.terminate()
             raise

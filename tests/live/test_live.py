@@ -227,6 +227,9 @@ async def test_a_slow_client_is_dropped_and_does_not_delay_the_others(live_clien
     hub = hub_of(live_client)
     fast = [await subscribe(live_client, name=f"fast{i}") for i in range(3)]
     hub.settings.max_buffered_bytes = 32 * 1024
+    # Only the send-buffer bound may drop it: on a slow machine the issuing below can take
+    # longer than the heartbeat timeout, which would drop it first for its silence.
+    hub.settings.client_timeout_s = 3600
     reader, writer = await _stalled_websocket(live_client)
     requested_at: dict[int, float] = {}
     sent = 0

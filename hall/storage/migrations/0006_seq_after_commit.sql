@@ -61,6 +61,8 @@ DECLARE
     v_last  bigint;
     v_count bigint;
 BEGIN
+    -- Behind a stuck holder, fail after a while (the caller retries) rather than wait forever.
+    PERFORM set_config('lock_timeout', '5s', true);
     PERFORM pg_advisory_xact_lock(7101002, hashtext(p_hall));
     SELECT last_seq INTO v_last FROM halls WHERE id = p_hall;
     IF v_last IS NULL THEN
