@@ -185,10 +185,10 @@ class QueueService:
         day = business_day(now, rules.tz, rules.hall.day_boundary)
         fingerprint = cmd.fingerprint()
         if uow is not None:
-            ticket, token, replayed = await self._issue_on(
-                uow.conn, cmd, actor, svc, now, day, fingerprint, audit=None
+            ticket, token, issued = await self._issue_on(
+                uow.conn, rules, cmd, actor, svc, now, day, fingerprint, audit=None
             )
-            return await self._view(uow.conn, rules, ticket, token, replayed=replayed)
+            return await self._issued_view(uow.conn, rules, ticket, token, issued)
         # A quota of one service in a shared number group is checked after numbering, under
         # the group's lock, so that case needs a transaction to undo the number; every other
         # ticket is one autocommitted statement and holds no lock across a round trip.
@@ -201,8 +201,8 @@ class QueueService:
                     async with contextlib.AsyncExitStack() as stack:
                         if shared_quota:
                             await stack.enter_async_context(conn.transaction())
-                        ticket, token, replayed = await self._issue_on(
-                            conn, cmd, actor, svc, now, day, fingerprint, audit=audit
+                        ticket, token, issued = await self._issue_on(
+                            conn, rules, cmd, actor, svc, now, day, fingerprint, audit=audit
                         )
                     break
                 except asyncpg.UniqueViolationError as exc:
@@ -214,13 +214,30 @@ class QueueService:
                         raise
             else:
                 raise AssertionError("unreachable")
-            if slot is not None and audit is not None and not replayed:
+            if slot is not None and audit is not None and issued is not None:
                 slot.committed = True
-            return await self._view(conn, rules, ticket, token, replayed=replayed)
+            return await self._issued_view(conn, rules, ticket, token, issued)
+
+    async def _issued_view(
+        self,
+        conn: asyncpg.Connection,
+        rules: HallRules,
+        ticket: Ticket,
+        token: str,
+        issued: repo.Issued | None,
+    ) -> TicketView:
+        """The view of a ticket just issued (its place came with it), or replayed."""
+        if issued is None or issued.ahead is None:
+            return await self._view(conn, rules, ticket, token, replayed=issued is None)
+        svc = rules.service(ticket.service_code)
+        mean = mean_service_seconds(issued.recent, svc.default_service_minutes * 60)
+        wait = estimate_wait(issued.ahead, mean, issued.serving)
+        return TicketView(ticket, token, svc.name, issued.ahead, wait)
 
     async def _issue_on(
         self,
         conn: asyncpg.Connection,
+        rules: HallRules,
         cmd: IssueTicket,
         actor: str,
         svc: Service,
@@ -229,16 +246,17 @@ class QueueService:
         fingerprint: str,
         *,
         audit: AuditEntry | None,
-    ) -> tuple[Ticket, str, bool]:
+    ) -> tuple[Ticket, str, repo.Issued | None]:
         """Answer a repeated idempotency key, or number, insert and log a new ticket in one
-        statement: (ticket, token, replayed). In a transaction when the caller opened one."""
+        statement: (ticket, token, what the statement said, None for a replay). In a
+        transaction when the caller opened one."""
         if cmd.idempotency_key is not None:
             found = await repo.ticket_by_idempotency_key(conn, cmd.hall_id, cmd.idempotency_key)
             if found is not None:
                 ticket, token, stored = found
                 if stored != fingerprint:
                     raise IdempotencyMismatch()
-                return ticket, token, True
+                return ticket, token, None
         own_group = svc.group == svc.code
         details = _issued_details(cmd, svc, day)
         token = secrets.token_urlsafe(16)
@@ -263,6 +281,7 @@ class QueueService:
             quota=svc.daily_quota if own_group else None,
             actor=actor,
             details=details,
+            counters=rules.counters_serving(svc.code),
             audit=None if audit is None else audit_values(audit),
         )
         # A shared group's counter row stays locked until the caller's transaction ends, so
@@ -279,15 +298,14 @@ class QueueService:
                 f"「{svc.name}」今日号源已取完（共 {svc.daily_quota} 个）",
                 quota=svc.daily_quota,
             )
-        ticket_id, seq, number = row
         event = Event(
             type=EventType.TICKET_ISSUED,
             at=now,
             actor=actor,
-            ticket_id=ticket_id,
-            details={**details, "seq": seq, "display_number": number},
+            ticket_id=row.id,
+            details={**details, "seq": row.seq, "display_number": row.number},
         )
-        return issue_ticket(event), token, False
+        return issue_ticket(event), token, row
 
     # --- counters -------------------------------------------------------------------------
 

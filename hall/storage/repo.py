@@ -61,14 +61,53 @@ WITH n AS (
         $19::jsonb || jsonb_build_object('seq', t.seq, 'display_number', t.display_number)
     FROM t
 ){audit}
-SELECT id, seq, display_number FROM t
+SELECT t.id, t.seq, t.display_number,
+    -- Where the new ticket stands, as of this statement (which does not see the ticket):
+    -- the service's waiting tally less those queued behind it, counted up to the bound.
+    (SELECT coalesce(sum(waiting), 0) FROM queue_tallies
+      WHERE hall_id = $1 AND service_code = $5) AS waiting_before,
+    (SELECT count(*) FROM (
+        SELECT 1 FROM tickets w
+        WHERE w.hall_id = $1 AND w.service_code = $5 AND w.state = 'waiting'
+          AND w.queue_key > $11
+        LIMIT {bound}) b) AS behind,
+    (SELECT count(*) FROM counters
+      WHERE hall_id = $1 AND active AND number = ANY($20::int[])
+        AND state IN ('idle', 'calling', 'serving')) AS serving,
+    (SELECT coalesce(array_agg(d), '{{}}') FROM (
+        SELECT extract(epoch FROM finished_at - serve_started_at)::float8 AS d
+        FROM tickets WHERE hall_id = $1 AND service_code = $5 AND state = 'done'
+          AND serve_started_at IS NOT NULL
+        ORDER BY finished_at DESC LIMIT {recent}) r) AS recent
+FROM t
 """
 _ISSUE_AUDIT_CTE = f""", a AS (
     INSERT INTO audit_log ({AUDIT_COLUMNS})
-    SELECT $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30 FROM t
+    SELECT $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31 FROM t
 )"""
+# "People ahead" is counted directly only up to this many; past it, from the service's tally.
+_COUNTED_DIRECTLY = 100
+RECENT_SERVICES = 20  # finished tickets whose service times feed a wait estimate
+
+_ISSUE_ONE_STATEMENT = (
+    _ISSUE_ONE_STATEMENT.replace("{bound}", str(_COUNTED_DIRECTLY))
+    .replace("{recent}", str(RECENT_SERVICES))
+    .replace("{{}}", "{}")
+)
 _ISSUE_PLAIN = _ISSUE_ONE_STATEMENT.replace("{audit}", "")
 _ISSUE_AUDITED = _ISSUE_ONE_STATEMENT.replace("{audit}", _ISSUE_AUDIT_CTE)
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """A ticket numbered and stored, and where it stands in its queue."""
+
+    id: int
+    seq: int
+    number: str
+    ahead: int | None  # None when too many are queued behind it to say cheaply
+    serving: int  # open counters among those serving its service
+    recent: list[float]  # latest service times of its service, seconds, newest first
 
 
 async def issue_in_one_statement(
@@ -93,9 +132,11 @@ async def issue_in_one_statement(
     quota: int | None,
     actor: str,
     details: dict[str, Any],
+    counters: Sequence[int],
     audit: tuple[object, ...] | None = None,
-) -> tuple[int, int, str] | None:
-    """Number, insert and log a ticket in one autocommitted statement: (id, seq, number).
+) -> Issued | None:
+    """Number, insert and log a ticket in one autocommitted statement, and say where it
+    stands among the waiting tickets of its service (open counters among ``counters``).
 
     The number counter's row lock lasts only while PostgreSQL runs this statement and
     commits, never across a round trip to the application. None when the day's quota of a
@@ -105,12 +146,22 @@ async def issue_in_one_statement(
     args: list[object] = [
         hall_id, number_group, business_day, number_start, service_code, prefix, width,
         token, purpose, priority_class, issued_at, appointment_start, appointment_end, kiosk,
-        idempotency_key, quota, idempotency_hash, actor, details,
+        idempotency_key, quota, idempotency_hash, actor, details, list(counters),
     ]  # fmt: skip
     if audit is not None:
         args.extend(audit)
     row = await conn.fetchrow(_ISSUE_AUDITED if audit is not None else _ISSUE_PLAIN, *args)
-    return None if row is None else (row["id"], row["seq"], row["display_number"])
+    if row is None:
+        return None
+    behind = row["behind"]
+    return Issued(
+        id=row["id"],
+        seq=row["seq"],
+        number=row["display_number"],
+        ahead=int(row["waiting_before"]) - behind if behind < _COUNTED_DIRECTLY else None,
+        serving=row["serving"],
+        recent=[float(x) for x in row["recent"]],
+    )
 
 
 async def issued_today(conn: asyncpg.Connection, hall_id: str, service: str, day: date) -> int:
@@ -456,12 +507,8 @@ async def head_queue_key(conn: asyncpg.Connection, hall_id: str, service: str) -
     return value
 
 
-# "People ahead" is counted directly only up to this many; past it, from the service's tally.
-_COUNTED_DIRECTLY = 100
-
-
 async def queue_position(
-    conn: asyncpg.Connection, t: Ticket, counters: list[int], recent: int = 20
+    conn: asyncpg.Connection, t: Ticket, counters: list[int], recent: int = RECENT_SERVICES
 ) -> tuple[int, int, list[float]]:
     """People ahead of a waiting ticket, open counters among ``counters``, and the most recent
     service durations of its service (newest first), in one round trip.

@@ -179,3 +179,22 @@ async def test_an_open_appointment_is_called_first_however_deep_in_the_queue(
     # A slot hours away is a walk-in for now, behind the others.
     called = [await call(service, 1) for _ in range(21)]
     assert called == [*walk_ins, later.ticket.display_number]
+
+
+async def test_people_ahead_at_issue_counts_the_waiting_of_the_service_only(
+    service: QueueService, clock: FixedClock
+) -> None:
+    """Given with the ticket, from the statement that numbers it: those called, other
+    services and tickets queued later do not count; the ticket page agrees."""
+    await service.act("test", 1, A.OPEN, "c001")
+    for _ in range(5):
+        await take(service, clock)
+    await take(service, clock, code="TAX")
+    await call(service, 1)
+    await call(service, 1)
+    clock.set(clock.now() + timedelta(seconds=30))
+    view = await service.issue(IssueTicket(hall_id="test", service_code="BDC"))
+    assert view.people_ahead == 3
+    assert view.estimated_wait_s is not None and view.estimated_wait_s > 0
+    again = await service.ticket_status(view.token)
+    assert (again.people_ahead, again.estimated_wait_s) == (3, view.estimated_wait_s)
