@@ -63,6 +63,11 @@ async def connect_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> as
             max_size=max_size,
             init=_init_connection,
             reset=_release_as_is,
+            # Our statements are prepared once per connection and their parameters never
+            # change the best plan (partial indexes are matched by literals in the SQL), so
+            # planning each execution anew is wasted work: bench/core.py measured 25-40 %
+            # less PostgreSQL CPU per operation with generic plans.
+            server_settings={"plan_cache_mode": "force_generic_plan"},
         )
         return pool
 

@@ -620,11 +620,11 @@ async def counters_of_hall(conn: asyncpg.Connection, hall_id: str) -> list[async
 
 async def recent_calls(conn: asyncpg.Connection, hall_id: str, limit: int) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await conn.fetch(
+        # The types are literals so that the partial index events_calls matches.
         """SELECT e.seq, e.at, e.counter_number, e.type, e.details->>'display_number' AS number
-           FROM events e WHERE e.hall_id = $1 AND e.type = ANY($2::text[])
-           ORDER BY e.seq DESC LIMIT $3""",
+           FROM events e WHERE e.hall_id = $1 AND e.type IN ('ticket.called', 'ticket.recalled')
+           ORDER BY e.seq DESC NULLS FIRST, e.id DESC LIMIT $2""",
         hall_id,
-        [str(EventType.TICKET_CALLED), str(EventType.TICKET_RECALLED)],
         limit,
     )
     return rows

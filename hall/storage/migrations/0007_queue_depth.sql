@@ -22,8 +22,9 @@ CREATE INDEX tickets_queue_appointments ON tickets (hall_id, service_code, appoi
     WHERE state = 'waiting' AND target_counter IS NULL AND appointment_start IS NOT NULL;
 -- Calling a specific number (叫指定号, 回呼) finds it among the day's tickets by number.
 CREATE INDEX tickets_number ON tickets (hall_id, business_day, display_number);
--- The screens' recent calls, without walking back through the day's other events.
-CREATE INDEX events_calls ON events (hall_id, seq DESC)
+-- The screens' recent calls, without walking back through the day's other events; calls
+-- just committed and not yet numbered (hall screens are updated on the commit) come first.
+CREATE INDEX events_calls ON events (hall_id, seq DESC NULLS FIRST, id DESC)
     WHERE type IN ('ticket.called', 'ticket.recalled');
 
 -- Waiting tickets per service, spread over one row per acting counter ("slot"; 0 for kiosks
