@@ -17,10 +17,10 @@ from typing import Self, TypeVar
 
 import asyncpg
 
-from hall.domain.errors import Unavailable
 from hall.domain.tickets import Event
 from hall.storage import repo
 from hall.storage.access_repo import AuditEntry, audit_values
+from hall.storage.db import CONNECTION_ERRORS, outage
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,8 @@ async def _connection(pool: asyncpg.Pool) -> asyncpg.Connection:
     """A pooled connection; an unreachable database is Unavailable (503), not a crash."""
     try:
         conn: asyncpg.Connection = await pool.acquire()
-    except (OSError, asyncpg.CannotConnectNowError) as exc:
-        raise Unavailable("数据库暂不可用") from exc
+    except CONNECTION_ERRORS as exc:
+        raise outage() from exc
     return conn
 
 
