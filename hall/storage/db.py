@@ -37,6 +37,23 @@ def outage() -> Unavailable:
     """The 503 a request gets while the database is unreachable."""
     return Unavailable(OUTAGE_DETAIL, retry_after_s=OUTAGE_RETRY_AFTER_S)
 
+
+class _ConnectionErrorsOnOneLine(logging.Filter):
+    """asyncpg's pool logs each failed reconnect with a traceback; during an outage that is
+    hundreds of tracebacks that say one thing. Keep one line each, with the error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, CONNECTION_ERRORS):
+            record.msg = f"{record.getMessage()} ({type(error).__name__}: {error})"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+logging.getLogger("asyncpg.pool").addFilter(_ConnectionErrorsOnOneLine())
+
 # Right after a kill -9 of a server's owner, or while PostgreSQL is still starting, connects are
 # refused for a couple of seconds; keep trying for this long before giving up.
 CONNECT_RETRY_S = 15.0
