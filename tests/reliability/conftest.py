@@ -21,3 +21,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def long_run(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--long"))
+
+
+SHORT_TIMEOUT_S = 300  # starting servers on a fresh durable data dir is slow on a busy CI box
+LONG_TIMEOUT_S = 1800
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = str(__file__).rsplit("/", 1)[0]
+    timeout = LONG_TIMEOUT_S if config.getoption("--long") else SHORT_TIMEOUT_S
+    for item in items:
+        if str(item.path).startswith(here + "/") and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(timeout))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -72,17 +73,19 @@ def log_text(server: ServerProcess) -> str:
 
 
 def unexpected_tracebacks(log: str) -> list[str]:
-    """Log lines followed by a traceback, except hall.web.access's "audit row lost".
+    """Log records that carry a traceback, except hall.web.access's "audit row lost".
 
     The audit row of a request refused during the outage cannot be written; hall.web.access
     logs that with its traceback (left to the change that owns that module).
     """
-    lines = log.splitlines()
-    return [
-        lines[i - 1]
-        for i, line in enumerate(lines)
-        if line.startswith("Traceback") and i > 0 and "audit row lost" not in lines[i - 1]
-    ]
+    found: list[str] = []
+    record = ""
+    for line in log.splitlines():
+        if re.match(r"\d{4}-\d\d-\d\d \d\d:", line):
+            record = line  # a log record starts; tracebacks below belong to it
+        elif line.startswith("Traceback") and "audit row lost" not in record:
+            found.append(record)
+    return found
 
 
 async def hall_db(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
