@@ -75,7 +75,8 @@ def _status(server: EmbeddedPostgres, *, as_json: bool) -> int:
                 {
                     "running": pid is not None,
                     "pid": pid,
-                    "data_dir": str(server.pgdata),
+                    "data_dir": str(server.root),
+                    "pgdata": str(server.pgdata),
                     "socket_dir": str(server.socket_dir),
                     "dsn": server.dsn(),
                     "mode": server.operator_mode() or "auto",
@@ -90,7 +91,7 @@ def _status(server: EmbeddedPostgres, *, as_json: bool) -> int:
     print(f"嵌入式 PostgreSQL：{'运行中' if pid is not None else '未运行'}")
     if pid is not None:
         print(f"  进程号：{pid}")
-    print(f"  数据目录：{server.pgdata}")
+    print(f"  数据目录：{server.root}（PostgreSQL 数据：{server.pgdata}）")
     print(f"  套接字目录：{server.socket_dir}")
     if pid is not None:
         print(f"  连接串：{server.dsn()}")

@@ -21,6 +21,7 @@ import aiohttp
 import asyncpg
 import pytest
 
+from hall.storage.db import LISTEN_APPLICATION_NAME
 from hall.storage.embedded import EmbeddedPostgres
 from tests.reliability.durable import (
     HALL,
@@ -138,6 +139,8 @@ async def test_kill_9_postgres_mid_burst(tmp_path: Path, long_run: bool) -> None
             assert burst.bad_503 == []  # every outage answer: problem+json, Retry-After, 中文
             assert burst.answers["503"] > 0  # the outage was seen
             counts = check_numbering(burst, await database_tickets(data_dir))
+            # Both processes LISTEN again, by themselves (the live feed and session cache).
+            await asyncio.wait_for(_listening(embedded, 2), 30)
             logs = log_text(a) + log_text(b)
             assert logs.count("restarted here") == kills  # one restart per crash, not two
             assert "Error handling request" not in logs  # aiohttp's log of a 500
@@ -156,6 +159,20 @@ async def test_kill_9_postgres_mid_burst(tmp_path: Path, long_run: bool) -> None
             await a.stop()
             await b.stop()
         assert embedded.server_pid() is None  # the last process out stopped it
+
+
+async def _listening(embedded: EmbeddedPostgres, processes: int) -> None:
+    """Wait until ``processes`` LISTEN connections (one per server process) are open."""
+    conn = await asyncpg.connect(embedded.dsn())
+    try:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
+        while True:
+            if await conn.fetchval(query, LISTEN_APPLICATION_NAME) == processes:
+                return
+            # Another process reconnects: there is no event to wait on across processes.
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
 
 
 async def test_kill_9_server_mid_burst(tmp_path: Path, long_run: bool) -> None:
@@ -222,7 +239,8 @@ async def test_two_processes_one_stopped_other_keeps_working(tmp_path: Path) -> 
             report = json.loads(status.stdout.splitlines()[-1])
             assert report["running"] is True
             assert report["pid"] == postgres
-            assert report["data_dir"] == str(embedded.pgdata)
+            assert report["data_dir"] == str(embedded.root)
+            assert report["pgdata"] == str(embedded.pgdata)
             assert report["socket_dir"] == str(embedded.socket_dir)
             assert b.proc is not None
             assert [p["pid"] for p in report["processes"]] == [b.proc.pid]
