@@ -141,6 +141,10 @@ async def test_kill_9_postgres_mid_burst(tmp_path: Path, long_run: bool) -> None
             counts = check_numbering(burst, await database_tickets(data_dir))
             # Both processes LISTEN again, by themselves (the live feed and session cache).
             await asyncio.wait_for(_listening(embedded, 2), 30)
+            # Events committed around the crash are numbered for the live feed, gap-free.
+            event_seqs = await asyncio.wait_for(_sequenced_events(embedded), 30)
+            assert event_seqs == list(range(1, len(event_seqs) + 1))
+            assert len(event_seqs) >= counts["acknowledged"]  # one ticket.issued each
             logs = log_text(a) + log_text(b)
             assert logs.count("restarted here") == kills  # one restart per crash, not two
             assert "Error handling request" not in logs  # aiohttp's log of a 500
@@ -170,6 +174,20 @@ async def _listening(embedded: EmbeddedPostgres, processes: int) -> None:
             if await conn.fetchval(query, LISTEN_APPLICATION_NAME) == processes:
                 return
             # Another process reconnects: there is no event to wait on across processes.
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+
+
+async def _sequenced_events(embedded: EmbeddedPostgres) -> list[int]:
+    """The hall's event seqs, once the sequencers have numbered every committed event."""
+    conn = await asyncpg.connect(embedded.dsn())
+    try:
+        while True:
+            rows = await conn.fetch("SELECT seq FROM events WHERE hall_id = $1 ORDER BY id", HALL)
+            if all(r["seq"] is not None for r in rows):
+                return sorted(r["seq"] for r in rows)
+            # The server processes' sequencers catch up: no event to wait on from here.
             await asyncio.sleep(0.1)
     finally:
         await conn.close()
@@ -205,6 +223,8 @@ async def test_kill_9_server_mid_burst(tmp_path: Path, long_run: bool) -> None:
 
             assert burst.other == []
             counts = check_numbering(burst, await database_tickets(data_dir))
+            event_seqs = await asyncio.wait_for(_sequenced_events(embedded), 30)
+            assert event_seqs == list(range(1, len(event_seqs) + 1))
             figures(
                 "kill -9 hall server mid-burst",
                 kiosks=kiosks,
