@@ -73,7 +73,12 @@ def create_app(settings: Settings) -> web.Application:
         dsn_of_app[:] = [dsn]
         if server is not None:
             app[EMBEDDED] = server
-        pool = await connect_pool(dsn, max_size=settings.pool_size)
+        try:
+            pool = await connect_pool(dsn, max_size=settings.pool_size)
+        except BaseException:
+            if server is not None:
+                await asyncio.to_thread(server.stop)
+            raise
         try:
             async with pool.acquire() as conn:
                 await migrate(conn)

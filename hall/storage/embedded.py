@@ -124,14 +124,18 @@ class EmbeddedPostgres:
         with self._control():
             if self._lease is None:
                 self._take_lease(command)
-            self._prepare()
-            if self.operator_mode() == "stopped":
-                (self.root / _OPERATOR_FILE).unlink(missing_ok=True)
-            if self.server_pid() is not None:
-                log.info("embedded PostgreSQL already running in %s", self.pgdata)
-            else:
-                self._pg_ctl_start()
-            self._ensure_database()
+            try:
+                self._prepare()
+                if self.operator_mode() == "stopped":
+                    (self.root / _OPERATOR_FILE).unlink(missing_ok=True)
+                if self.server_pid() is not None:
+                    log.info("embedded PostgreSQL already running in %s", self.pgdata)
+                else:
+                    self._pg_ctl_start()
+                self._ensure_database()
+            except BaseException:
+                self._drop_lease()  # a process that could not start does not use it
+                raise
         return self.dsn()
 
     def stop(self) -> None:
