@@ -21,6 +21,7 @@ from hall.storage.db import connect_pool, migrate
 from hall.storage.embedded import EmbeddedPostgres, default_data_dir
 from hall.storage.notify import Notifier
 from hall.storage.sequencer import Sequencer
+from hall.storage.supervisor import Supervisor
 from hall.web import api
 from hall.web.access import AccessSettings, setup_access
 from hall.web.bridge import setup_bridge
@@ -48,6 +49,7 @@ class Settings:
 
 EMBEDDED = web.AppKey("embedded", EmbeddedPostgres)
 SEQUENCER = web.AppKey("sequencer", Sequencer)
+SUPERVISOR = web.AppKey("supervisor", Supervisor)
 
 
 async def resolve_database(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
@@ -67,10 +69,16 @@ def create_app(settings: Settings) -> web.Application:
 
     async def database(app: web.Application) -> AsyncIterator[None]:
         dsn, server = await resolve_database(settings)
+        supervisor: Supervisor | None = None
         dsn_of_app[:] = [dsn]
         if server is not None:
             app[EMBEDDED] = server
-        pool = await connect_pool(dsn, max_size=settings.pool_size)
+        try:
+            pool = await connect_pool(dsn, max_size=settings.pool_size)
+        except BaseException:
+            if server is not None:
+                await asyncio.to_thread(server.stop)
+            raise
         try:
             async with pool.acquire() as conn:
                 await migrate(conn)
@@ -88,10 +96,24 @@ def create_app(settings: Settings) -> web.Application:
             app[POOL] = pool
             app[DIRECTORY] = Directory(config)
             app[QUEUE] = QueueService(pool, app[DIRECTORY], settings.clock)
+            if server is not None:
+
+                async def reconnect() -> None:
+                    # Connections to the dead server are useless: replace them all now.
+                    await pool.expire_connections()
+                    app[NOTIFIER].retry_now()
+
+                supervisor = Supervisor(server, on_restart=reconnect)
+                supervisor.start()
+                app[SUPERVISOR] = supervisor
             yield
         finally:
+            if supervisor is not None:
+                await supervisor.close()
             await pool.close()
             if server is not None:
+                # Gives this process's lease back; the server stops only when no other
+                # process uses it (hall.storage.embedded).
                 await asyncio.to_thread(server.stop)
 
     async def notifications(app: web.Application) -> AsyncIterator[None]:

@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     mig = db_sub.add_parser("migrate", help="apply pending migrations")
     _database_args(mig)
+    from hall.cli_db import add_parsers as add_db_parsers
+
+    add_db_parsers(db_sub)
 
     cfg = sub.add_parser("config", help="hall configuration")
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
@@ -198,8 +201,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _serve(args, demo=False)
             case "demo":
                 return _serve(args, demo=True)
-            case "db":
+            case "db" if args.db_command == "migrate":
                 return asyncio.run(_with_database(args, "migrate"))
+            case "db":
+                from hall.cli_db import run as run_db
+
+                return run_db(args)
             case "config" if args.config_command == "check":
                 from hall.config.check import check_command
 

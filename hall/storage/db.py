@@ -11,8 +11,48 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from hall.domain.errors import Unavailable
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# Every way asyncpg or the OS says "the database is not there now". Requests that meet one
+# are answered 503 with Retry-After (hall.web.problems), never 500: the server (or the
+# embedded server's supervisor, hall.storage.supervisor) restores the connection by itself.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset, socket file gone, timed out (TimeoutError is an OSError)
+    asyncpg.PostgresConnectionError,  # class 08, incl. ConnectionDoesNotExistError
+    asyncpg.CannotConnectNowError,  # 57P03: starting up, recovering after a crash
+    asyncpg.AdminShutdownError,  # 57P01: server shutting down, postmaster gone
+    asyncpg.CrashShutdownError,  # 57P02: another backend crashed
+    asyncpg.TooManyConnectionsError,  # 53300
+    asyncpg.InterfaceError,  # "connection is closed", "another operation is in progress"
+    asyncpg.InternalClientError,  # protocol state broken by a connection lost mid-call
+)
+OUTAGE_DETAIL = "数据库暂时无法连接，系统正在自动恢复，请稍后重试"
+OUTAGE_RETRY_AFTER_S = 3
+
+
+def outage() -> Unavailable:
+    """The 503 a request gets while the database is unreachable."""
+    return Unavailable(OUTAGE_DETAIL, retry_after_s=OUTAGE_RETRY_AFTER_S)
+
+
+class _ConnectionErrorsOnOneLine(logging.Filter):
+    """asyncpg's pool logs each failed reconnect with a traceback; during an outage that is
+    hundreds of tracebacks that say one thing. Keep one line each, with the error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, CONNECTION_ERRORS):
+            record.msg = f"{record.getMessage()} ({type(error).__name__}: {error})"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+logging.getLogger("asyncpg.pool").addFilter(_ConnectionErrorsOnOneLine())
 
 # Right after a kill -9 of a server's owner, or while PostgreSQL is still starting, connects are
 # refused for a couple of seconds; keep trying for this long before giving up.
@@ -132,6 +172,6 @@ async def database_ok(pool: asyncpg.Pool) -> dict[str, Any]:
     try:
         async with asyncio.timeout(2):
             version = await pool.fetchval("SHOW server_version")
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+    except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
         return {"ok": False, "error": type(exc).__name__}
     return {"ok": True, "server_version": version}

@@ -65,6 +65,7 @@ class Notifier:
         self._conn: asyncpg.Connection | None = None
         self._lock = asyncio.Lock()  # connection set-up versus (un)subscribing
         self._task: asyncio.Task[None] | None = None
+        self._retry_now = asyncio.Event()
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -88,6 +89,10 @@ class Notifier:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+    def retry_now(self) -> None:
+        """Cut the current backoff wait short: the database is known to be back."""
+        self._retry_now.set()
 
     # --- subscribers ----------------------------------------------------------------------
 
@@ -159,6 +164,7 @@ class Notifier:
                     self.server_pid = conn.get_server_pid()
                     self.connects += 1
                     self.up.set()
+                    self._retry_now.clear()
                     delay = first
                     for sub in list(self._subs):
                         _call(sub.on_up, "on_up", sub.channel)
@@ -176,8 +182,14 @@ class Notifier:
                 self._lost()
                 if conn is not None:
                     await _close(conn)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, largest)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._retry_now.wait()
+            if self._retry_now.is_set():
+                self._retry_now.clear()
+                delay = first
+            else:
+                delay = min(delay * 2, largest)
 
     def _lost(self) -> None:
         was_up = self._conn is not None

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 import asyncpg
 
 from hall.storage import repo
+from hall.storage.db import CONNECTION_ERRORS
 from hall.storage.notify import Notifier
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ class Sequencer:
                         await repo.sequence_events(conn, hall_id)
                     self.runs += 1
                     delay = self.backoff_s[0]
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
                     # Database trouble: the events wait, committed, until a run gets through.
                     log.warning("sequencing hall %s failed (%s); retrying", hall_id, exc)
                     self._again.add(hall_id)

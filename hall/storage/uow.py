@@ -17,10 +17,10 @@ from typing import Self, TypeVar
 
 import asyncpg
 
-from hall.domain.errors import Unavailable
 from hall.domain.tickets import Event
 from hall.storage import repo
 from hall.storage.access_repo import AuditEntry, audit_values
+from hall.storage.db import CONNECTION_ERRORS, outage
 
 log = logging.getLogger(__name__)
 
@@ -54,19 +54,30 @@ async def _connection(pool: asyncpg.Pool) -> asyncpg.Connection:
     """A pooled connection; an unreachable database is Unavailable (503), not a crash."""
     try:
         conn: asyncpg.Connection = await pool.acquire()
-    except (OSError, asyncpg.CannotConnectNowError) as exc:
-        raise Unavailable("数据库暂不可用") from exc
+    except CONNECTION_ERRORS as exc:
+        raise outage() from exc
     return conn
+
+
+async def _release(pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+    """Give ``conn`` back; a connection that died meanwhile is asyncpg's to replace."""
+    with contextlib.suppress(*CONNECTION_ERRORS):
+        await pool.release(conn)
 
 
 @contextlib.asynccontextmanager
 async def acquire(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
-    """A pooled connection for the block, released after it (see ``_connection``)."""
+    """A pooled connection for the block, released after it (see ``_connection``).
+
+    A connection lost inside the block is Unavailable (503) too.
+    """
     conn = await _connection(pool)
     try:
         yield conn
+    except CONNECTION_ERRORS as exc:
+        raise outage() from exc
     finally:
-        await pool.release(conn)
+        await _release(pool, conn)
 
 
 class UnitOfWork:
@@ -101,9 +112,16 @@ class UnitOfWork:
         try:
             if not self._done:
                 await self._tx.rollback()
+        except CONNECTION_ERRORS as lost:
+            exc = exc or lost  # nothing to roll back on a dead connection
         finally:
-            await self._pool.release(self._conn)
+            await _release(self._pool, self._conn)
             self._conn = None
+        if isinstance(exc, CONNECTION_ERRORS):
+            # The database went away mid-transaction: whatever layer noticed first (a
+            # statement, COMMIT, rollback), the caller sees one Unavailable (503). Whether a
+            # lost COMMIT took effect is what idempotency keys are for.
+            raise outage() from exc
 
     def add(self, hall_id: str, event: Event) -> None:
         self.events.append((hall_id, event))

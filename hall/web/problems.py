@@ -8,11 +8,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import asyncpg
 from aiohttp import web
 from pydantic import ValidationError
 
-from hall.domain.errors import HallError, InvalidInput, Unavailable
+from hall.domain.errors import HallError, InvalidInput
+from hall.storage.db import CONNECTION_ERRORS, outage
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,8 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             exc.status, "http_error"
         )
         return problem(exc.status, code, exc.reason, instance=request.path)
-    except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
-        log.warning("database unavailable: %s", exc)
-        err = Unavailable()
-        return from_hall_error(err, request.path)
+    except CONNECTION_ERRORS as exc:
+        # The database went away under the request (hall.storage.db.CONNECTION_ERRORS): a
+        # 503 with Retry-After, whatever layer noticed it first.
+        log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+        return from_hall_error(outage(), request.path)

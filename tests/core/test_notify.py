@@ -132,3 +132,28 @@ async def test_close_ends_the_task_and_the_connection(
     await notifier.close()
     assert not notifier.up.is_set()
     await only_listener_is(pool, None)
+
+
+async def test_retry_now_cuts_the_backoff_short(database_url: str) -> None:
+    """After a restart of the embedded server the supervisor calls retry_now(): the LISTEN
+    connection comes back at once instead of after the current backoff step."""
+    attempts = asyncio.Event()
+    refused = True
+
+    async def connect() -> asyncpg.Connection:
+        attempts.set()
+        if refused:
+            raise ConnectionRefusedError(111, "Connection refused")
+        conn: asyncpg.Connection = await asyncpg.connect(database_url)
+        return conn
+
+    notifier = Notifier(connect, check_s=0.5, backoff_s=(60.0, 60.0))
+    notifier.start()
+    try:
+        await asyncio.wait_for(attempts.wait(), 5)  # refused: now waiting 60 s
+        refused = False
+        notifier.retry_now()
+        await asyncio.wait_for(notifier.up.wait(), 5)
+        assert notifier.connects == 1
+    finally:
+        await notifier.close()
