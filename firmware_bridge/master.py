@@ -32,14 +32,16 @@ import heapq
 import itertools
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from firmware_bridge import timing
+from firmware_bridge import health, timing
 from firmware_bridge.codec import BROADCAST_ADDR, HOST_ADDR, Frame, FrameFlags
 from firmware_bridge.constants import (
     GROUP_COMMANDS,
     PERSISTENT_COMMANDS,
+    Command,
     DeviceClass,
     DeviceState,
     EventType,
@@ -58,6 +60,9 @@ from firmware_bridge.errors import (
 from firmware_bridge.health import DeviceHealth, HealthTracker
 from firmware_bridge.link import FrameLink
 from firmware_bridge.messages import (
+    ConfigItem,
+    ConfigReply,
+    ConfigRequest,
     Event,
     InfoReply,
     InfoRequest,
@@ -65,6 +70,7 @@ from firmware_bridge.messages import (
     PollRequest,
     Reply,
     Request,
+    SetTimeRequest,
     StatusReply,
     UnknownEvent,
     decode_reply,
@@ -138,7 +144,7 @@ class _Resync:
 
     reason: str
     commands: tuple[Request, ...] | None = None  # read by the first step, not at scheduling
-    index: int = 0
+    index: int = 0  # next step; the step after the last command is the SET_TIME (§10.1)
     busy_left: int = RESYNC_BUSY_RETRIES
 
     @property
@@ -177,6 +183,8 @@ class _Device:
     resyncs: int = 0
     resync: _Resync | None = None  # pending or running
     needs_info: bool = True
+    needs_config: bool = False  # state bit 3 seen: CONFIG to be re-read (§8.2)
+    config: tuple[ConfigItem, ...] | None = None  # the last CONFIG read
     recovering: bool = True  # first contact or back from offline: INFO, then full resync
     overflow: bool = False
 
@@ -205,6 +213,7 @@ class DeviceStatus:
     poll_period: float | None
     resyncs: int
     resyncing: bool = False  # a resync is pending or running
+    config: tuple[ConfigItem, ...] | None = None  # CONFIG as last read (after state bit 3)
 
 
 @dataclass(slots=True)
@@ -275,9 +284,36 @@ class BusMaster:
         name: str = "hb1",
         baud: int = 9600,
         rng: random.Random | None = None,
+        offline_after_failures: int | None = None,
+        offline_probe_s: float | None = None,
+        reply_timeout_s: float | None = None,
+        clock: Callable[[], tuple[int, int]] | None = None,
+        set_time_interval_s: float | None = None,
+        set_time_after_resync: bool = True,
     ) -> None:
+        """``offline_after_failures``, ``offline_probe_s`` and ``reply_timeout_s`` are the bus
+        options of the same names (None: the spec's 3 failures, a probe every 5 s, and the
+        timeout computed per command from the baud rate, §7.1, §8.4). ``clock`` gives
+        (unix seconds, minutes east of UTC) for SET_TIME (default: this machine's clock and
+        zone); ``set_time_interval_s`` is the period of the SET_TIME broadcast (§10.1: hourly,
+        ``timing.SET_TIME_INTERVAL_S``) and ``set_time_after_resync`` ends every resync with a
+        SET_TIME to the resynced device.
+        """
         self.name = name
         self.baud = baud
+        self.offline_after_failures = (
+            health.OFFLINE_AFTER_FAILURES
+            if offline_after_failures is None
+            else offline_after_failures
+        )
+        if self.offline_after_failures < 1:
+            raise ValueError("offline_after_failures must be at least 1")
+        self._offline_probe_s = offline_probe_s
+        self.reply_timeout_s = reply_timeout_s
+        self._clock = clock or _local_clock
+        self._set_time_interval_s = set_time_interval_s
+        self.set_time_after_resync = set_time_after_resync
+        self._clock_task: asyncio.Task[None] | None = None
         self.link = FrameLink(self._on_frame, baud=baud, name=name)
         self._stats = BusStats()
         self._on_event = on_event
@@ -315,15 +351,17 @@ class BusMaster:
             loop = asyncio.get_running_loop()
             self._stats.started_at = loop.time()
             self._task = loop.create_task(self._run(), name=f"hb1-bus {self.name}")
+            self._clock_task = loop.create_task(self._clock_loop(), name=f"hb1-clock {self.name}")
 
     async def stop(self) -> None:
         """Stop the bus task and fail every queued command with ``BusClosedError``."""
         self._closed = True
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in (self._clock_task, self._task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._clock_task = None
         for job in [*self._queue, *self._delayed_jobs.values()]:
             if job.future is not None and not job.future.done():
                 job.future.set_exception(BusClosedError(f"{self.name}: stopped"))
@@ -356,7 +394,13 @@ class BusMaster:
             poll_interval = timing.INTERACTIVE_POLL_S if interactive else timing.DISPLAY_POLL_S
         # §7.3: one SEQ counter per address, starting at a random value.
         self._devices[addr] = _Device(
-            addr, device_class, poll_interval, text_enc, seq=self._rng.randrange(256), uid=uid
+            addr,
+            device_class,
+            poll_interval,
+            text_enc,
+            seq=self._rng.randrange(256),
+            uid=uid,
+            health=HealthTracker(offline_after=self.offline_after_failures),
         )
         self._wakeup.set()
 
@@ -384,6 +428,7 @@ class BusMaster:
             poll_period=d.poll_period,
             resyncs=d.resyncs,
             resyncing=d.resync is not None,
+            config=d.config,
         )
 
     def set_desired_state(self, addr: int, commands: DesiredState) -> None:
@@ -690,11 +735,7 @@ class BusMaster:
         seq = self._next_seq(dev.addr)
         # Built once: a retry repeats the request byte for byte (§7.3).
         frame = Frame(FrameFlags.NONE, dev.addr, HOST_ADDR, seq, cmd, msg.encode(dev.text_enc))
-        timeout = timing.reply_timeout(
-            self.baud,
-            max_reply_payload(cmd, dev.device_class),
-            busy_s=dev.busy_s if cmd in PERSISTENT_COMMANDS else None,
-        )
+        timeout = self.reply_timeout(cmd, dev)
         self._stats.transactions += 1
         key = (dev.addr, seq)
         for attempt in range(attempts):
@@ -773,7 +814,7 @@ class BusMaster:
         old = dev.health.failure()
         loop = asyncio.get_running_loop()
         if dev.health.state is DeviceHealth.OFFLINE:
-            dev.next_probe_at = loop.time() + dev.health.probe_delay()
+            dev.next_probe_at = loop.time() + self.offline_probe_s
             if old is not DeviceHealth.OFFLINE:
                 dev.needs_info = dev.recovering = True
                 _LOGGER.warning("%s: device 0x%02X offline", self.name, dev.addr)
@@ -819,13 +860,16 @@ class BusMaster:
         dev.polls += 1
         if not isinstance(reply, PollReply):
             return  # an error status to a POLL: nothing to process
+        info_read = dev.needs_info
         if dev.needs_info:
             if not await self._read_info(dev):
                 return
             if dev.recovering:
                 dev.recovering = False
                 self._schedule_resync(dev, "contact")
-        await self._handle_poll_reply(dev, reply)
+        if dev.needs_config and not await self._read_config(dev):
+            return
+        await self._handle_poll_reply(dev, reply, info_read=info_read)
 
     def _update_cycle_stats(self) -> None:
         periods = [
@@ -870,6 +914,29 @@ class BusMaster:
         self._note_boot(dev, reply.boot_id)
         return True
 
+    async def _read_config(self, dev: _Device) -> bool:
+        """CONFIG read (empty request): every tag's value now in effect on the device."""
+        try:
+            reply, _ = await self._device_transaction(dev, ConfigRequest())
+        except (DeviceTimeoutError, BusClosedError, OSError):
+            return False
+        if isinstance(reply, StatusReply):
+            # A device without CONFIG (status 2) or a refusal: nothing more to read.
+            _LOGGER.warning("%s: CONFIG read of 0x%02X: %s", self.name, dev.addr, reply.status)
+            dev.needs_config = False
+            return True
+        if isinstance(reply, ConfigReply):
+            if dev.config is not None and dev.config != reply.items:
+                _LOGGER.warning(
+                    "%s: configuration of 0x%02X changed on the device: %s",
+                    self.name,
+                    dev.addr,
+                    ", ".join(f"{i.tag.name}={i.value.hex()}" for i in reply.items),
+                )
+            dev.config = reply.items
+        dev.needs_config = False
+        return True
+
     def _note_boot(self, dev: _Device, boot_id: int) -> bool:
         """Track boot_id; returns True when it changed from a known value."""
         if dev.boot_id == boot_id:
@@ -883,7 +950,11 @@ class BusMaster:
             self._alarm(AlarmKind.REBOOTED, dev, f"boot_id {boot_id}")
         return rebooted
 
-    async def _handle_poll_reply(self, dev: _Device, reply: PollReply) -> None:
+    async def _handle_poll_reply(
+        self, dev: _Device, reply: PollReply, *, info_read: bool = False
+    ) -> None:
+        """Process a POLL reply; ``info_read``: INFO (and CONFIG) were read after this reply
+        was sent, so its config-changed bit is already answered."""
         if self._note_boot(dev, reply.boot_id):
             self._schedule_resync(dev, "reboot")
         if reply.state & DeviceState.HOST_LOST:
@@ -892,8 +963,10 @@ class BusMaster:
         if overflow and not dev.overflow:
             self._alarm(AlarmKind.EVENT_OVERFLOW, dev)
         dev.overflow = overflow
-        if reply.state & DeviceState.CONFIG_CHANGED:
-            dev.needs_info = True  # re-read before the next poll is processed
+        if reply.state & DeviceState.CONFIG_CHANGED and not info_read:
+            # §8.2: changed on the device's own menu: re-read INFO (which clears the bit) and
+            # CONFIG before the next poll's reply is processed.
+            dev.needs_info = dev.needs_config = True
         if reply.has_event:
             await self._deliver_event(dev, reply)
         if reply.pending > 1:
@@ -1043,9 +1116,11 @@ class BusMaster:
                 rs.reason,
                 len(rs.commands),
             )
-        if rs.index >= len(rs.commands):
+        steps = len(rs.commands) + (1 if self.set_time_after_resync else 0)
+        if rs.index >= steps:
             return None
-        msg = rs.commands[rs.index]
+        # §10.1: SET_TIME after every resync, with the time at the moment it is sent.
+        msg = rs.commands[rs.index] if rs.index < len(rs.commands) else self.set_time_request()
         reply: Reply | None = None
         try:
             reply, _ = await self._device_transaction(dev, msg)
@@ -1075,7 +1150,36 @@ class BusMaster:
             )
         rs.index += 1
         rs.busy_left = RESYNC_BUSY_RETRIES
-        return 0.0 if rs.index < len(rs.commands) else None
+        return 0.0 if rs.index < steps else None
+
+    # -- device clocks ---------------------------------------------------------------------------
+
+    @property
+    def set_time_interval_s(self) -> float:
+        """Period of the SET_TIME broadcast (§10.1: hourly)."""
+        if self._set_time_interval_s is None:
+            return timing.SET_TIME_INTERVAL_S
+        return self._set_time_interval_s
+
+    def set_time_request(self) -> SetTimeRequest:
+        """SET_TIME with the time of now (unix seconds, minutes east of UTC)."""
+        unix, tz_min = self._clock()
+        return SetTimeRequest(unix & 0xFFFFFFFF, tz_min)
+
+    async def _clock_loop(self) -> None:
+        """Broadcast SET_TIME every ``set_time_interval_s`` (§10.1).
+
+        Every device also gets SET_TIME at the end of each of its resyncs, the first contact
+        included, so the first broadcast waits a whole interval.
+        """
+        while True:
+            await asyncio.sleep(self.set_time_interval_s)
+            try:
+                await self.broadcast(self.set_time_request(), priority=Priority.NORMAL)
+            except BusClosedError:
+                return
+            except Exception:
+                _LOGGER.exception("%s: SET_TIME broadcast failed", self.name)
 
     # -- link down -------------------------------------------------------------------------------
 
@@ -1086,6 +1190,31 @@ class BusMaster:
 
     # -- timing helpers for callers and tests ------------------------------------------------------
 
+    @property
+    def offline_probe_s(self) -> float:
+        """Period of the single-POLL probes of an OFFLINE device (§8.4: 5 s)."""
+        return health.PROBE_S if self._offline_probe_s is None else self._offline_probe_s
+
+    def reply_timeout(self, cmd: Command, dev: _Device) -> float:
+        """Reply timeout of ``cmd`` to ``dev``, from the end of the request's transmission.
+
+        Computed from the baud rate and the longest reply ``cmd`` may get (§7.1), unless the
+        bus option ``reply_timeout_ms`` sets it; a persistent command (SET_IDLE, CONFIG, ...)
+        then gets the device's ``t_busy_ms`` beyond T_RESP on top, since the device may start
+        its reply that much later.
+        """
+        persistent = cmd in PERSISTENT_COMMANDS
+        if self.reply_timeout_s is not None:
+            extra = 0.0
+            if persistent:
+                extra = max(0.0, min(dev.busy_s or 0.0, timing.T_BUSY_MAX_S) - timing.T_RESP_S)
+            return self.reply_timeout_s + extra
+        return timing.reply_timeout(
+            self.baud,
+            max_reply_payload(cmd, dev.device_class),
+            busy_s=dev.busy_s if persistent else None,
+        )
+
     def min_transaction_s(self, request_payload: int, reply_payload: int) -> float:
         """Least line time of one request/reply exchange at this baud rate (§7.1)."""
         return (
@@ -1094,6 +1223,12 @@ class BusMaster:
             + timing.frame_time(self.baud, reply_payload)
             + timing.turnaround(self.baud)  # our own gap before the next request
         )
+
+
+def _local_clock() -> tuple[int, int]:
+    """This machine's time and UTC offset (minutes east), for SET_TIME."""
+    now = time.time()
+    return int(now), (time.localtime(now).tm_gmtoff or 0) // 60
 
 
 def _is_link_down(exc: BaseException) -> bool:

@@ -84,5 +84,8 @@ EVENT_CALLBACK_TIMEOUT_S = 10.0
 # whose desired state has no content command would be resynced on every poll.
 RESYNC_MIN_INTERVAL_S = 5.0
 
+# §10.1: the host broadcasts SET_TIME hourly (and sends it after every resync).
+SET_TIME_INTERVAL_S = 3600.0
+
 # Pause before retrying the line after a write failed because the port is gone.
 LINK_DOWN_RETRY_S = 0.5
