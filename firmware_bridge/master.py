@@ -44,6 +44,7 @@ from firmware_bridge.constants import (
     Command,
     DeviceClass,
     DeviceState,
+    DisplayMode,
     EventType,
     Status,
     TextEncoding,
@@ -66,11 +67,16 @@ from firmware_bridge.messages import (
     Event,
     InfoReply,
     InfoRequest,
+    KeypadShowRequest,
+    PadClerkRequest,
+    PadRateRequest,
+    PadServiceRequest,
     PollReply,
     PollRequest,
     Reply,
     Request,
     SetTimeRequest,
+    ShowTextRequest,
     StatusReply,
     UnknownEvent,
     decode_reply,
@@ -182,6 +188,7 @@ class _Device:
     last_resync_at: float | None = None
     resyncs: int = 0
     resync: _Resync | None = None  # pending or running
+    active: bool = True  # in use (clerk signed in, a call shown): polled most (see _period)
     needs_info: bool = True
     needs_config: bool = False  # state bit 3 seen: CONFIG to be re-read (§8.2)
     config: tuple[ConfigItem, ...] | None = None  # the last CONFIG read
@@ -214,6 +221,7 @@ class DeviceStatus:
     resyncs: int
     resyncing: bool = False  # a resync is pending or running
     config: tuple[ConfigItem, ...] | None = None  # CONFIG as last read (after state bit 3)
+    active: bool = True  # polled at the in-use rate (see BusMaster.set_active)
 
 
 @dataclass(slots=True)
@@ -290,6 +298,7 @@ class BusMaster:
         clock: Callable[[], tuple[int, int]] | None = None,
         set_time_interval_s: float | None = None,
         set_time_after_resync: bool = True,
+        eager_polling: bool = True,
     ) -> None:
         """``offline_after_failures``, ``offline_probe_s`` and ``reply_timeout_s`` are the bus
         options of the same names (None: the spec's 3 failures, a probe every 5 s, and the
@@ -297,7 +306,9 @@ class BusMaster:
         (unix seconds, minutes east of UTC) for SET_TIME (default: this machine's clock and
         zone); ``set_time_interval_s`` is the period of the SET_TIME broadcast (§10.1: hourly,
         ``timing.SET_TIME_INTERVAL_S``) and ``set_time_after_resync`` ends every resync with a
-        SET_TIME to the resynced device.
+        SET_TIME to the resynced device. With ``eager_polling`` the line never idles while an
+        active interactive device exists: such devices are polled round-robin whenever
+        nothing else is due (see :meth:`_due_poll`).
         """
         self.name = name
         self.baud = baud
@@ -313,6 +324,7 @@ class BusMaster:
         self._clock = clock or _local_clock
         self._set_time_interval_s = set_time_interval_s
         self.set_time_after_resync = set_time_after_resync
+        self.eager_polling = eager_polling
         self._clock_task: asyncio.Task[None] | None = None
         self.link = FrameLink(self._on_frame, baud=baud, name=name)
         self._stats = BusStats()
@@ -429,6 +441,7 @@ class BusMaster:
             resyncs=d.resyncs,
             resyncing=d.resync is not None,
             config=d.config,
+            active=d.active,
         )
 
     def set_desired_state(self, addr: int, commands: DesiredState) -> None:
@@ -439,7 +452,36 @@ class BusMaster:
         it does not send anything: send live changes with ``request`` as usual, after setting
         the new state, so that a resync still waiting in the queue sends the new state too.
         """
-        self._devices[addr].desired = commands if callable(commands) else tuple(commands)
+        dev = self._devices[addr]
+        if callable(commands):
+            dev.desired = commands
+            return
+        dev.desired = tuple(commands)
+        self.set_active(addr, in_use(dev.device_class, dev.desired))
+
+    def set_active(self, addr: int, active: bool) -> None:
+        """Whether ``addr`` is in use now, which decides how often it is polled.
+
+        ``set_desired_state`` derives it from the commands (:func:`in_use`); call this after
+        it to override. Active interactive devices are polled most (round-robin whenever the
+        line is free, at most ``poll_interval`` apart); idle ones once a second; strips
+        showing a call and hall screens every ``poll_interval``, idle strips every 5 s.
+        """
+        dev = self._devices[addr]
+        if dev.active == active:
+            return
+        dev.active = active
+        if dev.last_poll_at is not None:
+            dev.next_poll_at = dev.last_poll_at + self._period(dev)
+        self._wakeup.set()
+
+    def _period(self, dev: _Device) -> float:
+        """Longest gap between two polls of ``dev`` (§8.4), by class and use."""
+        if dev.active:
+            return dev.poll_interval
+        if dev.device_class.interactive:
+            return max(dev.poll_interval, timing.IDLE_INTERACTIVE_POLL_S)
+        return max(dev.poll_interval, timing.IDLE_DISPLAY_POLL_S)
 
     def desired_state(self, addr: int) -> tuple[Request, ...]:
         """The commands a resync of ``addr`` would send now."""
@@ -549,14 +591,10 @@ class BusMaster:
             hold = self._key_hold
             if hold is not None and now >= hold[0]:
                 hold = self._key_hold = None
-            poll_dev = self._due_poll(now)
+            poll_dev, overdue = self._due_poll(now)
             job = self._pop_job()
-            # Alternate when both are waiting: commands never starve polls (key latency) and a
-            # saturated poll schedule never starves commands. A key hold lets commands go first.
             try:
-                if job is not None and (
-                    poll_dev is None or self._last_was_poll or hold is not None
-                ):
+                if job is not None and self._job_first(job, poll_dev, overdue, hold):
                     self._last_was_poll = False
                     if hold is not None and job.order > hold[1]:
                         self._key_hold = None  # what the key caused is on its way
@@ -603,14 +641,53 @@ class BusMaster:
         dev = self._devices.get(job.addr)
         return dev is not None and dev.resync is not None and dev.resync.running
 
-    def _due_poll(self, now: float) -> _Device | None:
+    def _job_first(
+        self,
+        job: _Job,
+        poll_dev: _Device | None,
+        overdue: bool,
+        hold: tuple[float, int] | None,
+    ) -> bool:
+        """Whether the queued ``job`` goes before the poll of ``poll_dev``.
+
+        Commands go ahead of polls. When both keep coming they alternate, so neither starves:
+        an urgent command (a call, a pad request, a plain request) alternates only with a poll
+        that is overdue; a resync step or a hall-screen refresh alternates with every poll,
+        so the polls that carry key presses keep flowing through a burst of them. A key hold
+        lets commands go first.
+        """
+        if poll_dev is None or hold is not None or self._last_was_poll:
+            return True
+        if job.priority <= Priority.NORMAL:
+            return not overdue
+        return False
+
+    def _due_poll(self, now: float) -> tuple[_Device | None, bool]:
+        """The device to poll next and whether its poll is overdue.
+
+        Overdue first, the oldest deadline first (probes of offline devices included). With
+        nothing overdue and ``eager_polling``, the active interactive device polled longest
+        ago: the line carries key presses rather than idling.
+        """
         best: _Device | None = None
         best_at = now
         for dev in self._devices.values():
             at = dev.next_probe_at if dev.health.state is DeviceHealth.OFFLINE else dev.next_poll_at
             if at <= best_at:
                 best, best_at = dev, at
-        return best
+        if best is not None:
+            return best, True
+        if not self.eager_polling:
+            return None, False
+        for dev in self._devices.values():
+            if (
+                dev.active
+                and dev.device_class.interactive
+                and dev.health.state is not DeviceHealth.OFFLINE
+                and (best is None or (dev.last_poll_at or 0.0) < (best.last_poll_at or 0.0))
+            ):
+                best = dev
+        return best, False
 
     def _next_due(self) -> float:
         times = [
@@ -846,7 +923,7 @@ class BusMaster:
             dev.poll_period = start - dev.last_poll_at
             self._update_cycle_stats()
         dev.last_poll_at = start
-        dev.next_poll_at = start + dev.poll_interval
+        dev.next_poll_at = start + self._period(dev)
         msg = PollRequest(ack_evt_seq=dev.ack_evt_seq, ack_boot_id=dev.ack_boot_id)
         try:
             # An offline device gets a single probe: retry bursts at a dead address waste the bus.
@@ -877,6 +954,7 @@ class BusMaster:
             for d in self._devices.values()
             if d.poll_period is not None
             and d.device_class.interactive
+            and d.active
             and d.health.state is not DeviceHealth.OFFLINE
         ]
         if periods:
@@ -1223,6 +1301,31 @@ class BusMaster:
             + timing.frame_time(self.baud, reply_payload)
             + timing.turnaround(self.baud)  # our own gap before the next request
         )
+
+
+def in_use(device_class: DeviceClass, commands: Sequence[Request]) -> bool:
+    """Whether a device showing ``commands`` is in use, i.e. polled at the higher rate.
+
+    A caller is idle when it shows no ticket with its LED off (counter closed or paused); a
+    pad when it shows no clerk and has no service or rating open; a strip when it shows no
+    call (no flashing text). Kiosk boards and hall screens are always in use.
+    """
+    if device_class is DeviceClass.CALLER:
+        return not any(
+            isinstance(c, KeypadShowRequest) and c.led == 0 and not c.ticket.strip("- ")
+            for c in commands
+        )
+    if device_class is DeviceClass.PAD:
+        return any(
+            isinstance(c, PadServiceRequest | PadRateRequest)
+            or (isinstance(c, PadClerkRequest) and c.name)
+            for c in commands
+        )
+    if device_class is DeviceClass.STRIP:
+        return any(
+            isinstance(c, ShowTextRequest) and c.mode == DisplayMode.FLASH for c in commands
+        )
+    return True
 
 
 def _local_clock() -> tuple[int, int]:

@@ -45,6 +45,8 @@ def fast_timing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(timing, "RESYNC_MIN_INTERVAL_S", 0.2)
     monkeypatch.setattr(timing, "LINK_DOWN_RETRY_S", 0.02)
     monkeypatch.setattr(health, "PROBE_S", 0.1)
+    monkeypatch.setattr(timing, "IDLE_INTERACTIVE_POLL_S", 0.2)
+    monkeypatch.setattr(timing, "IDLE_DISPLAY_POLL_S", 0.2)
 
 
 @dataclass

@@ -33,7 +33,7 @@ from firmware_bridge.errors import (
     EncodeError,
 )
 from firmware_bridge.health import DeviceHealth
-from firmware_bridge.master import Alarm, AlarmKind, BusMaster, DeviceEvent, Priority
+from firmware_bridge.master import Alarm, AlarmKind, BusMaster, DeviceEvent, Priority, in_use
 from firmware_bridge.messages import (
     BootEvent,
     ClearRequest,
@@ -44,6 +44,7 @@ from firmware_bridge.messages import (
     InfoReply,
     InfoRequest,
     KeyEvent,
+    KeypadShowRequest,
     PadClerkRequest,
     PadRateRequest,
     PollReply,
@@ -66,6 +67,8 @@ def fast_timing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Shrink every protocol time so the tests run in milliseconds, not seconds."""
     monkeypatch.setattr(timing, "INTERACTIVE_POLL_S", 0.004)
     monkeypatch.setattr(timing, "DISPLAY_POLL_S", 0.02)
+    monkeypatch.setattr(timing, "IDLE_INTERACTIVE_POLL_S", 0.02)
+    monkeypatch.setattr(timing, "IDLE_DISPLAY_POLL_S", 0.03)
     monkeypatch.setattr(timing, "T_RESP_S", 0.004)
     monkeypatch.setattr(timing, "REPLY_MARGIN_S", 0.004)
     monkeypatch.setattr(timing, "TURNAROUND_FLOOR_S", 0.0002)
@@ -994,3 +997,88 @@ async def test_a_failing_step_does_not_stop_the_bus(
     await bus.until(lambda: not broken and master.device(7).polls > 3)
     assert "bus step failed" in caplog.text
     await bus.until(lambda: not strip.fifo)  # the strip's event is processed on a later poll
+
+
+# --- the poll scheduler ---------------------------------------------------------------------------
+
+IDLE_CALLER = KeypadShowRequest("----", led=0)  # counter closed or paused
+BUSY_CALLER = KeypadShowRequest("A001", led=2)
+
+
+def test_in_use_follows_what_the_device_shows() -> None:
+    assert not in_use(CALLER, [IDLE_CALLER])
+    assert in_use(CALLER, [KeypadShowRequest("----", led=1)])  # open, nobody called yet
+    assert in_use(CALLER, [BUSY_CALLER])
+    assert not in_use(PAD, [PadClerkRequest("3号窗口", "", "")])
+    assert in_use(PAD, [PadClerkRequest("3号窗口", "1024", "张三")])
+    assert in_use(PAD, [PadClerkRequest("3号窗口", "", ""), PadRateRequest(7)])
+    assert not in_use(STRIP, [ShowTextRequest(text="3号窗口 欢迎光临")])
+    assert in_use(STRIP, [ShowTextRequest(mode=DisplayMode.FLASH, text="请A001号到3号窗口")])
+    assert in_use(DeviceClass.KIOSK, [])
+    assert in_use(DeviceClass.SCREEN, [])
+
+
+async def test_devices_in_use_are_polled_most(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(timing, "IDLE_INTERACTIVE_POLL_S", 0.1)
+    master, bus, devices = make_bus((7, CALLER), (8, CALLER), (3, STRIP), (4, STRIP), start=False)
+    master.set_desired_state(7, [BUSY_CALLER])
+    master.set_desired_state(8, [IDLE_CALLER])
+    master.set_desired_state(3, [ShowTextRequest(mode=DisplayMode.FLASH, text="请A001号")])
+    master.set_desired_state(4, [ShowTextRequest(text="4号窗口 欢迎光临")])
+    assert [master.device(a).active for a in (7, 8, 3, 4)] == [True, False, True, False]
+    master.start()
+    await bus.until(lambda: all(not d.fifo for d in devices) and master.device(8).polls >= 2)
+    counts = {a: master.device(a).polls for a in (7, 8, 3, 4)}
+    await bus.until(lambda: master.device(8).polls >= counts[8] + 4, limit=10)
+    done = {a: master.device(a).polls - counts[a] for a in (7, 8, 3, 4)}
+    # The idle caller once per IDLE_INTERACTIVE_POLL_S; the busy one whenever the line is free.
+    assert done[7] > 3 * done[8]
+    # Idle strips less often than a strip showing a call (0.03 s against 0.02 s here).
+    assert done[3] > done[4]
+    # The clerk signs in: the caller is polled as much as the other one from now on.
+    master.set_desired_state(8, [KeypadShowRequest("----", led=1)])
+    counts = {a: master.device(a).polls for a in (7, 8)}
+    await bus.until(lambda: master.device(7).polls >= counts[7] + 20)
+    assert master.device(8).polls - counts[8] >= 15
+
+
+async def test_commands_go_ahead_of_polls(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The spec's periods: no poll is overdue while the line is this fast.
+    monkeypatch.setattr(timing, "INTERACTIVE_POLL_S", 0.25)
+    monkeypatch.setattr(timing, "DISPLAY_POLL_S", 3.0)
+    master, bus, devices = make_bus((3, STRIP), *((a, CALLER) for a in (7, 8, 9, 10)))
+    await bus.until(lambda: all(not d.fifo for d in devices) and not master.device(3).resyncing)
+    calls = [ShowTextRequest(region=n, mode=DisplayMode.FLASH, text="请A001号") for n in range(4)]
+    mark = len(bus.frames)
+    await asyncio.gather(*(master.request(3, c, priority=Priority.CALL) for c in calls))
+    sent = bus.frames[mark:]
+    shows = [n for n, f in enumerate(sent) if f.cmd == Command.SHOW_TEXT]
+    # At most the exchange already on the line when they were queued goes first, and the
+    # callers' polls (none of them overdue) wait for all four; commands and polls taking
+    # turns would put three polls between them.
+    assert shows[0] <= 1
+    assert shows[-1] - shows[0] == 3
+
+
+async def test_screen_refreshes_alternate_with_the_polls_of_callers(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+) -> None:
+    master, bus, devices = make_bus((0x20, DeviceClass.SCREEN), (7, CALLER))
+    await bus.until(lambda: all(master.device(d.addr).polls >= 3 for d in devices))
+    mark = len(bus.frames)
+    rows = [ShowRowsRequest(n, ()) for n in range(8)]
+    await asyncio.gather(*(master.request(0x20, r, priority=Priority.DISPLAY) for r in rows))
+    sent = bus.frames[mark:]
+    shows = [n for n, f in enumerate(sent) if f.cmd == Command.SHOW_ROWS]
+    # Between two refreshes a POLL got the line (the caller's, or the screen's own when its
+    # period was up), so the caller waits at most two refreshes for the POLL carrying its key.
+    gaps = [sent[a + 1 : b] for a, b in itertools.pairwise(shows)]
+    assert all(any(f.cmd == Command.POLL for f in gap) for gap in gaps)
+    caller_polls = [any(f.dst == 7 for f in gap) for gap in gaps]
+    assert not any(a == b is False for a, b in itertools.pairwise(caller_polls))
