@@ -1322,9 +1322,7 @@ def in_use(device_class: DeviceClass, commands: Sequence[Request]) -> bool:
             for c in commands
         )
     if device_class is DeviceClass.STRIP:
-        return any(
-            isinstance(c, ShowTextRequest) and c.mode == DisplayMode.FLASH for c in commands
-        )
+        return any(isinstance(c, ShowTextRequest) and c.mode == DisplayMode.FLASH for c in commands)
     return True
 
 
