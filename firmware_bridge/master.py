@@ -158,6 +158,19 @@ class _Resync:
         return self.commands is not None
 
 
+@dataclass(slots=True)
+class _KeyHold:
+    """After a KEY: no poll starts until the commands it caused have gone out (``key_hold_s``).
+
+    ``order``: commands queued after it are the key's; ``served``: one has run, so the hold
+    ends as soon as none is left; ``until``: the wait for the next one ends then.
+    """
+
+    until: float
+    order: int
+    served: bool = False
+
+
 # Returned by _execute for a job that went back to the queue after BUSY.
 _REQUEUED: Reply = StatusReply(Status.BUSY)
 
@@ -344,7 +357,7 @@ class BusMaster:
         self._last_was_poll = False
         # (until, order): after a KEY, no poll starts before a command queued after the key
         # (order above ``order``) has run, or ``until`` has passed. See ``key_hold_s``.
-        self._key_hold: tuple[float, int] | None = None
+        self._key_hold: _KeyHold | None = None
         self._closed = False
 
     @property
@@ -589,23 +602,28 @@ class BusMaster:
             self._wakeup.clear()
             now = loop.time()
             hold = self._key_hold
-            if hold is not None and now >= hold[0]:
+            if hold is not None and now >= hold.until:
                 hold = self._key_hold = None
             poll_dev, overdue = self._due_poll(now)
             job = self._pop_job()
+            if job is None and hold is not None and hold.served:
+                hold = self._key_hold = None  # everything the key caused has gone out
             try:
                 if job is not None and self._job_first(job, poll_dev, overdue, hold):
                     self._last_was_poll = False
-                    if hold is not None and job.order > hold[1]:
-                        self._key_hold = None  # what the key caused is on its way
                     await self._run_job(job)
+                    if hold is not None and job.order > hold.order:
+                        # What the key caused is going out: the commands queued with it (the
+                        # strip's call, the keypad display, the pad) follow before any poll.
+                        hold.served = True
+                        hold.until = loop.time() + self.key_hold_s
                 elif poll_dev is not None and hold is None:
                     if job is not None:
                         heapq.heappush(self._queue, job)
                     self._last_was_poll = True
                     await self._poll(poll_dev)
                 elif poll_dev is not None and hold is not None:
-                    await self._sleep_until(hold[0])  # woken early by the command
+                    await self._sleep_until(hold.until)  # woken early by the command
                 else:
                     await self._sleep_until(self._next_due())
             except Exception:
@@ -646,7 +664,7 @@ class BusMaster:
         job: _Job,
         poll_dev: _Device | None,
         overdue: bool,
-        hold: tuple[float, int] | None,
+        hold: _KeyHold | None,
     ) -> bool:
         """Whether the queued ``job`` goes before the poll of ``poll_dev``.
 
@@ -745,6 +763,11 @@ class BusMaster:
         if dev.health.state is DeviceHealth.OFFLINE:
             raise DeviceOfflineError(addr=dev.addr)
         reply, seq = await self._device_transaction(dev, job.msg, attempts=job.attempts)
+        if not dev.device_class.interactive and dev.last_poll_at is not None:
+            # A display that answered a command is alive and out of host-lost: that is its
+            # heartbeat, and its next POLL (which only carries BOOT or FAULT) can wait a period.
+            now = asyncio.get_running_loop().time()
+            dev.next_poll_at = max(dev.next_poll_at, now + self._period(dev))
         if isinstance(reply, StatusReply) and reply.status == Status.BUSY and job.busy_retries:
             self._requeue_later(job)
             return _REQUEUED
@@ -1099,7 +1122,7 @@ class BusMaster:
         dev.ack_boot_id, dev.ack_evt_seq = reply.boot_id, reply.evt_seq
         if reply.evt_type is EventType.KEY:
             now = asyncio.get_running_loop().time()
-            self._key_hold = (now + self.key_hold_s, next(self._order))
+            self._key_hold = _KeyHold(now + self.key_hold_s, next(self._order))
 
     @property
     def key_hold_s(self) -> float:
@@ -1108,9 +1131,10 @@ class BusMaster:
         The application decides that command (the strip's call, the caller's display) after
         its commit, in its own task; meanwhile the master would start another device's POLL
         and the call would wait for that exchange. So after a KEY no poll starts until a
-        command queued since has run, for at most one POLL exchange (waiting longer costs more
-        than the poll it saves) and at most ``KEY_HOLD_MAX_S``. Only idle time is added: every
-        §7.1 gap is kept, and polls lose at most this much per key press (§8.4).
+        command queued since has run, waiting for it at most one POLL exchange (waiting longer
+        costs more than the poll it saves) and at most ``KEY_HOLD_MAX_S``; then the other
+        commands queued with it (the keypad display, the pad) go out too, before any poll.
+        Only idle time is added: every §7.1 gap is kept.
         """
         poll_exchange = self.min_transaction_s(4, 9)
         return min(timing.KEY_HOLD_MAX_S, poll_exchange)

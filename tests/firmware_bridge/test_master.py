@@ -1082,3 +1082,56 @@ async def test_screen_refreshes_alternate_with_the_polls_of_callers(
     assert all(any(f.cmd == Command.POLL for f in gap) for gap in gaps)
     caller_polls = [any(f.dst == 7 for f in gap) for gap in gaps]
     assert not any(a == b is False for a, b in itertools.pairwise(caller_polls))
+
+
+async def test_every_command_a_key_causes_goes_out_before_the_next_poll(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+    recorder: Recorder,
+) -> None:
+    # Four callers polled every 4 ms: their polls are always overdue.
+    master, bus, devices = make_bus((3, STRIP), (5, PAD), *((a, CALLER) for a in (7, 8, 9, 10)))
+    caller = devices[2]
+    call = ShowTextRequest(mode=DisplayMode.FLASH, color=1, hold_s=10, text="请A001号到3号窗口")
+    caused = [
+        (7, KeypadShowRequest("A001", led=2)),
+        (3, call),
+        (5, PadClerkRequest("3号窗口", "1", "张三")),
+    ]
+    sent: list[asyncio.Task[Reply]] = []
+
+    async def decide_after_commit(event: DeviceEvent) -> None:
+        if isinstance(event.event, KeyEvent):
+            sent.extend(
+                asyncio.create_task(master.request(a, m, priority=Priority.CALL)) for a, m in caused
+            )
+
+    recorder.hook = decide_after_commit
+    await bus.until(lambda: all(master.device(d.addr).polls >= 2 for d in devices))
+    await bus.until(lambda: not any(master.device(d.addr).resyncing for d in devices))
+    caller.queue(KeyEvent(KeyCode.CALL_NEXT))
+    await bus.until(lambda: len(sent) == 3 and all(t.done() for t in sent))
+    i = next(n for n, f in enumerate(bus.frames) if f.dst == 7 and f.cmd == Command.KEYPAD_SHOW)
+    assert [(f.dst, f.cmd) for f in bus.frames[i : i + 3]] == [
+        (7, Command.KEYPAD_SHOW),
+        (3, Command.SHOW_TEXT),
+        (5, Command.PAD_CLERK),
+    ]
+
+
+async def test_a_display_that_answers_commands_needs_no_heartbeat_poll(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(timing, "DISPLAY_POLL_S", 0.1)
+    master, bus, _ = make_bus((3, STRIP), (7, CALLER))
+    master.set_active(3, True)
+    await bus.until(lambda: master.device(3).polls >= 2 and not master.device(3).resyncing)
+    polls = master.device(3).polls
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 0.35
+    while loop.time() < end:
+        await master.request(3, ClearRequest(0), priority=Priority.CALL)
+        await asyncio.sleep(0.02)
+    # Answered commands every ~20 ms are its heartbeat: its 0.1 s poll never came due.
+    assert master.device(3).polls == polls
+    await bus.until(lambda: master.device(3).polls > polls)  # and polls resume afterwards
