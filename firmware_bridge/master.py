@@ -235,6 +235,7 @@ class DeviceStatus:
     resyncing: bool = False  # a resync is pending or running
     config: tuple[ConfigItem, ...] | None = None  # CONFIG as last read (after state bit 3)
     active: bool = True  # polled at the in-use rate (see BusMaster.set_active)
+    period: float = 0.0  # longest gap between two of its polls now (by class and use)
 
 
 @dataclass(slots=True)
@@ -455,6 +456,7 @@ class BusMaster:
             resyncing=d.resync is not None,
             config=d.config,
             active=d.active,
+            period=self._period(d),
         )
 
     def set_desired_state(self, addr: int, commands: DesiredState) -> None:

@@ -18,11 +18,13 @@ from hall.config.check import check_command
 from hall.config.models import HallConfig
 from hall.web.bridge import bridge_specs
 from tests.bridge.conftest import (
+    CALLER,
     STRIP,
     AppMaker,
     Rig,
     eventually,
     hub_of,
+    open_counter,
     wired_config,
 )
 from tests.factories import hall_config
@@ -61,6 +63,14 @@ async def test_options_drive_the_running_bus(make_app: AppMaker, rig: Rig) -> No
     assert master.offline_probe_s == 0.7
     assert master.reply_timeout_s == 0.12
     await eventually(lambda: master.device(STRIP).health is DeviceHealth.ONLINE, "strip online")
+    # poll_interactive_ms and poll_display_ms: the longest gap of a caller in use and the
+    # period of screens and calling strips; idle devices are polled at the slower idle rates.
+    assert master.device(CALLER).period == max(0.05, timing.IDLE_INTERACTIVE_POLL_S)
+    await open_counter(client)  # a clerk at window 1: the caller is in use
+    await eventually(lambda: master.device(CALLER).active, "caller in use")
+    assert master.device(CALLER).period == 0.05
+    assert not master.device(STRIP).active
+    assert master.device(STRIP).period == max(0.1, timing.IDLE_DISPLAY_POLL_S)
     # Each device's first resync ends with SET_TIME in the hall's zone (§10.1).
     await eventually(lambda: rig.strip.time_offset is not None, "SET_TIME on the strip")
     assert any(isinstance(e.request, SetTimeRequest) for e in rig.strip.log)

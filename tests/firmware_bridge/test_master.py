@@ -1135,3 +1135,18 @@ async def test_a_display_that_answers_commands_needs_no_heartbeat_poll(
     # Answered commands every ~20 ms are its heartbeat: its 0.1 s poll never came due.
     assert master.device(3).polls == polls
     await bus.until(lambda: master.device(3).polls > polls)  # and polls resume afterwards
+
+
+async def test_poll_periods_follow_the_options_when_the_line_is_not_eager(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+) -> None:
+    master, bus, (caller,) = make_bus((7, CALLER), start=False, eager_polling=False)
+    master.add_device(7, CALLER, uid=caller.uid, poll_interval=0.06)
+    master.start()
+    await bus.until(lambda: master.device(7).polls >= 2 and not caller.fifo)
+    loop = asyncio.get_running_loop()
+    polls, started = master.device(7).polls, loop.time()
+    await bus.until(lambda: master.device(7).polls >= polls + 4)
+    # 4 polls at least 60 ms apart (the test's default period is 4 ms).
+    assert loop.time() - started >= 4 * 0.06 * 0.95
+    assert master.device(7).period == 0.06
