@@ -18,6 +18,8 @@ POLL_REQUEST_PAYLOAD = 4
 POLL_REPLY_PAYLOAD = 9  # without an event
 # §8.4: every interactive device at least once per second.
 INTERACTIVE_MAX_PERIOD_S = 1.0
+# §8.4 / CONFIG tag HOST_LOST_S: a device not addressed for this long enters host-lost.
+HOST_LOST_DEFAULT_S = 10.0
 
 
 def exchange_s(baud: int, request_payload: int, reply_payload: int) -> float:
@@ -86,6 +88,19 @@ def check_bus_options(
                 "offline_probe_ms",
                 f"{offline_probe_ms} ms is shorter than one probe of an offline device takes "
                 f"at {baud} baud ({probe * 1000:.0f} ms: the POLL and its reply timeout)",
+            )
+        )
+    # A display polled every poll_display_ms must be polled again before host_lost_s runs out,
+    # with room for a failed transaction (all attempts timed out) in between.
+    slack = timing.MAX_ATTEMPTS * (timing.frame_time(baud, POLL_REQUEST_PAYLOAD) + timeout_s)
+    if poll_display_ms / 1000 + slack >= HOST_LOST_DEFAULT_S:
+        problems.append(
+            OptionProblem(
+                "poll_display_ms",
+                f"{poll_display_ms} ms leaves displays no margin before they give up on the host "
+                f"(host-lost after {HOST_LOST_DEFAULT_S:.0f} s without a request; one failed "
+                f"transaction takes {slack * 1000:.0f} ms at {baud} baud); HB/1 polls displays "
+                "every 2-5 s",
             )
         )
     exchange = poll_exchange_s(baud)

@@ -141,6 +141,13 @@ def test_probe_period_shorter_than_one_probe_is_refused() -> None:
     assert problems(9600, {"reply_timeout_ms": 400, "offline_probe_ms": 600}, ["strip"]) == []
 
 
+def test_display_poll_period_at_the_host_lost_time_is_refused() -> None:
+    assert problems(9600, {"poll_display_ms": 10000}, ["strip"]) == [
+        ("buses", 0, "options", "poll_display_ms")
+    ]
+    assert problems(9600, {"poll_display_ms": 9000}, ["strip"]) == []
+
+
 def test_too_many_interactive_devices_for_the_baud_rate_are_refused() -> None:
     # One POLL exchange is 43.75 ms at 9600 baud: 23 callers cannot each be polled once a second.
     assert problems(9600, {}, ["caller"] * 23) == [("buses", 0, "baudrate")]
