@@ -24,7 +24,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from firmware_bridge.constants import DeviceClass
 from firmware_bridge.errors import BridgeError
@@ -60,13 +62,35 @@ _DESIRED_PRIORITY: dict[DeviceClass, Priority] = {
 
 @dataclass(frozen=True, slots=True)
 class BusSpec:
-    """One serial bus: a tty path or a ``socket://`` / ``rfc2217://`` URL."""
+    """One serial bus: a tty path or a ``socket://`` / ``rfc2217://`` URL.
+
+    The timing fields are the config's ``[buses.options]`` (None: the spec's value, see
+    :class:`~firmware_bridge.master.BusMaster`); ``timezone`` is the hall's IANA zone, whose
+    offset SET_TIME carries (None: this machine's zone).
+    """
 
     name: str
     url: str
     baud: int = 9600
     poll_interactive_s: float | None = None
     poll_display_s: float | None = None
+    reply_timeout_s: float | None = None
+    offline_after_failures: int | None = None
+    offline_probe_s: float | None = None
+    timezone: str | None = None
+
+    def clock(self) -> Callable[[], tuple[int, int]] | None:
+        """(unix seconds, minutes east of UTC) in the bus's time zone, for SET_TIME."""
+        if self.timezone is None:
+            return None
+        zone = ZoneInfo(self.timezone)
+
+        def now() -> tuple[int, int]:
+            at = datetime.now(zone)
+            offset = at.utcoffset()
+            return int(at.timestamp()), int(offset.total_seconds() // 60) if offset else 0
+
+        return now
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,6 +422,10 @@ class Bridge:
             baud=spec.baud,
             on_event=self._on_event,
             on_alarm=self._on_alarm,
+            offline_after_failures=spec.offline_after_failures,
+            offline_probe_s=spec.offline_probe_s,
+            reply_timeout_s=spec.reply_timeout_s,
+            clock=spec.clock(),
         )
         serial = SerialLink(
             spec.url,

@@ -1,16 +1,15 @@
-"""Per-device health (spec §8.4): online → suspect → offline, with capped backoff probing."""
+"""Per-device health (spec §8.4): online → suspect → offline, and the offline probe period."""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
 
-# §8.4: three consecutive failed transactions make a device OFFLINE.
+# §8.4: three consecutive failed transactions make a device OFFLINE (bus option
+# ``offline_after_failures``).
 OFFLINE_AFTER_FAILURES = 3
-# §8.4 probes an offline device every 5 s; we start faster so a device that only blinked (a
-# brown-out, a re-plugged cable) is back within a second or two, and back off to the spec's 5 s.
-PROBE_MIN_S = 1.0
-PROBE_MAX_S = 5.0
+# §8.4: an OFFLINE device is probed with one POLL every 5 s (bus option ``offline_probe_ms``).
+PROBE_S = 5.0
 
 
 class DeviceHealth(enum.Enum):
@@ -18,17 +17,18 @@ class DeviceHealth(enum.Enum):
 
     UNKNOWN = "unknown"  # registered, never answered yet
     ONLINE = "online"
-    SUSPECT = "suspect"  # 1–2 consecutive failures: still polled normally
+    SUSPECT = "suspect"  # fewer failures in a row than the offline threshold: polled normally
     OFFLINE = "offline"  # only probed, commands fail at once
 
 
 @dataclass(slots=True)
 class HealthTracker:
-    """Failure counting and probe backoff for one device."""
+    """Failure counting for one device; ``offline_after`` failures in a row make it OFFLINE."""
 
     state: DeviceHealth = DeviceHealth.UNKNOWN
     failures: int = 0
     probes: int = 0
+    offline_after: int = OFFLINE_AFTER_FAILURES
 
     def success(self) -> DeviceHealth:
         """Record an answered transaction; returns the previous state."""
@@ -42,14 +42,10 @@ class HealthTracker:
         """Record a failed transaction; returns the previous state."""
         old = self.state
         self.failures += 1
-        if self.failures >= OFFLINE_AFTER_FAILURES:
+        if self.failures >= self.offline_after:
             if old is DeviceHealth.OFFLINE:
                 self.probes += 1
             self.state = DeviceHealth.OFFLINE
         elif old is not DeviceHealth.OFFLINE:
             self.state = DeviceHealth.SUSPECT
         return old
-
-    def probe_delay(self) -> float:
-        """Seconds until the next probe of an offline device (doubling, capped)."""
-        return float(min(PROBE_MIN_S * 2**self.probes, PROBE_MAX_S))

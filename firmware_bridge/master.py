@@ -32,16 +32,19 @@ import heapq
 import itertools
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from firmware_bridge import timing
+from firmware_bridge import health, timing
 from firmware_bridge.codec import BROADCAST_ADDR, HOST_ADDR, Frame, FrameFlags
 from firmware_bridge.constants import (
     GROUP_COMMANDS,
     PERSISTENT_COMMANDS,
+    Command,
     DeviceClass,
     DeviceState,
+    DisplayMode,
     EventType,
     Status,
     TextEncoding,
@@ -58,13 +61,22 @@ from firmware_bridge.errors import (
 from firmware_bridge.health import DeviceHealth, HealthTracker
 from firmware_bridge.link import FrameLink
 from firmware_bridge.messages import (
+    ConfigItem,
+    ConfigReply,
+    ConfigRequest,
     Event,
     InfoReply,
     InfoRequest,
+    KeypadShowRequest,
+    PadClerkRequest,
+    PadRateRequest,
+    PadServiceRequest,
     PollReply,
     PollRequest,
     Reply,
     Request,
+    SetTimeRequest,
+    ShowTextRequest,
     StatusReply,
     UnknownEvent,
     decode_reply,
@@ -138,12 +150,25 @@ class _Resync:
 
     reason: str
     commands: tuple[Request, ...] | None = None  # read by the first step, not at scheduling
-    index: int = 0
+    index: int = 0  # next step; the step after the last command is the SET_TIME (§10.1)
     busy_left: int = RESYNC_BUSY_RETRIES
 
     @property
     def running(self) -> bool:
         return self.commands is not None
+
+
+@dataclass(slots=True)
+class _KeyHold:
+    """After a KEY: no poll starts until the commands it caused have gone out (``key_hold_s``).
+
+    ``order``: commands queued after it are the key's; ``served``: one has run, so the hold
+    ends as soon as none is left; ``until``: the wait for the next one ends then.
+    """
+
+    until: float
+    order: int
+    served: bool = False
 
 
 # Returned by _execute for a job that went back to the queue after BUSY.
@@ -176,7 +201,10 @@ class _Device:
     last_resync_at: float | None = None
     resyncs: int = 0
     resync: _Resync | None = None  # pending or running
+    active: bool = True  # in use (clerk signed in, a call shown): polled most (see _period)
     needs_info: bool = True
+    needs_config: bool = False  # state bit 3 seen: CONFIG to be re-read (§8.2)
+    config: tuple[ConfigItem, ...] | None = None  # the last CONFIG read
     recovering: bool = True  # first contact or back from offline: INFO, then full resync
     overflow: bool = False
 
@@ -205,6 +233,9 @@ class DeviceStatus:
     poll_period: float | None
     resyncs: int
     resyncing: bool = False  # a resync is pending or running
+    config: tuple[ConfigItem, ...] | None = None  # CONFIG as last read (after state bit 3)
+    active: bool = True  # polled at the in-use rate (see BusMaster.set_active)
+    period: float = 0.0  # longest gap between two of its polls now (by class and use)
 
 
 @dataclass(slots=True)
@@ -275,9 +306,40 @@ class BusMaster:
         name: str = "hb1",
         baud: int = 9600,
         rng: random.Random | None = None,
+        offline_after_failures: int | None = None,
+        offline_probe_s: float | None = None,
+        reply_timeout_s: float | None = None,
+        clock: Callable[[], tuple[int, int]] | None = None,
+        set_time_interval_s: float | None = None,
+        set_time_after_resync: bool = True,
+        eager_polling: bool = True,
     ) -> None:
+        """``offline_after_failures``, ``offline_probe_s`` and ``reply_timeout_s`` are the bus
+        options of the same names (None: the spec's 3 failures, a probe every 5 s, and the
+        timeout computed per command from the baud rate, §7.1, §8.4). ``clock`` gives
+        (unix seconds, minutes east of UTC) for SET_TIME (default: this machine's clock and
+        zone); ``set_time_interval_s`` is the period of the SET_TIME broadcast (§10.1: hourly,
+        ``timing.SET_TIME_INTERVAL_S``) and ``set_time_after_resync`` ends every resync with a
+        SET_TIME to the resynced device. With ``eager_polling`` the line never idles while an
+        active interactive device exists: such devices are polled round-robin whenever
+        nothing else is due (see :meth:`_due_poll`).
+        """
         self.name = name
         self.baud = baud
+        self.offline_after_failures = (
+            health.OFFLINE_AFTER_FAILURES
+            if offline_after_failures is None
+            else offline_after_failures
+        )
+        if self.offline_after_failures < 1:
+            raise ValueError("offline_after_failures must be at least 1")
+        self._offline_probe_s = offline_probe_s
+        self.reply_timeout_s = reply_timeout_s
+        self._clock = clock or _local_clock
+        self._set_time_interval_s = set_time_interval_s
+        self.set_time_after_resync = set_time_after_resync
+        self.eager_polling = eager_polling
+        self._clock_task: asyncio.Task[None] | None = None
         self.link = FrameLink(self._on_frame, baud=baud, name=name)
         self._stats = BusStats()
         self._on_event = on_event
@@ -296,7 +358,7 @@ class BusMaster:
         self._last_was_poll = False
         # (until, order): after a KEY, no poll starts before a command queued after the key
         # (order above ``order``) has run, or ``until`` has passed. See ``key_hold_s``.
-        self._key_hold: tuple[float, int] | None = None
+        self._key_hold: _KeyHold | None = None
         self._closed = False
 
     @property
@@ -315,15 +377,17 @@ class BusMaster:
             loop = asyncio.get_running_loop()
             self._stats.started_at = loop.time()
             self._task = loop.create_task(self._run(), name=f"hb1-bus {self.name}")
+            self._clock_task = loop.create_task(self._clock_loop(), name=f"hb1-clock {self.name}")
 
     async def stop(self) -> None:
         """Stop the bus task and fail every queued command with ``BusClosedError``."""
         self._closed = True
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in (self._clock_task, self._task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._clock_task = None
         for job in [*self._queue, *self._delayed_jobs.values()]:
             if job.future is not None and not job.future.done():
                 job.future.set_exception(BusClosedError(f"{self.name}: stopped"))
@@ -356,7 +420,13 @@ class BusMaster:
             poll_interval = timing.INTERACTIVE_POLL_S if interactive else timing.DISPLAY_POLL_S
         # §7.3: one SEQ counter per address, starting at a random value.
         self._devices[addr] = _Device(
-            addr, device_class, poll_interval, text_enc, seq=self._rng.randrange(256), uid=uid
+            addr,
+            device_class,
+            poll_interval,
+            text_enc,
+            seq=self._rng.randrange(256),
+            uid=uid,
+            health=HealthTracker(offline_after=self.offline_after_failures),
         )
         self._wakeup.set()
 
@@ -384,6 +454,9 @@ class BusMaster:
             poll_period=d.poll_period,
             resyncs=d.resyncs,
             resyncing=d.resync is not None,
+            config=d.config,
+            active=d.active,
+            period=self._period(d),
         )
 
     def set_desired_state(self, addr: int, commands: DesiredState) -> None:
@@ -394,7 +467,36 @@ class BusMaster:
         it does not send anything: send live changes with ``request`` as usual, after setting
         the new state, so that a resync still waiting in the queue sends the new state too.
         """
-        self._devices[addr].desired = commands if callable(commands) else tuple(commands)
+        dev = self._devices[addr]
+        if callable(commands):
+            dev.desired = commands
+            return
+        dev.desired = tuple(commands)
+        self.set_active(addr, in_use(dev.device_class, dev.desired))
+
+    def set_active(self, addr: int, active: bool) -> None:
+        """Whether ``addr`` is in use now, which decides how often it is polled.
+
+        ``set_desired_state`` derives it from the commands (:func:`in_use`); call this after
+        it to override. Active interactive devices are polled most (round-robin whenever the
+        line is free, at most ``poll_interval`` apart); idle ones once a second; strips
+        showing a call and hall screens every ``poll_interval``, idle strips every 5 s.
+        """
+        dev = self._devices[addr]
+        if dev.active == active:
+            return
+        dev.active = active
+        if dev.last_poll_at is not None:
+            dev.next_poll_at = dev.last_poll_at + self._period(dev)
+        self._wakeup.set()
+
+    def _period(self, dev: _Device) -> float:
+        """Longest gap between two polls of ``dev`` (§8.4), by class and use."""
+        if dev.active:
+            return dev.poll_interval
+        if dev.device_class.interactive:
+            return max(dev.poll_interval, timing.IDLE_INTERACTIVE_POLL_S)
+        return max(dev.poll_interval, timing.IDLE_DISPLAY_POLL_S)
 
     def desired_state(self, addr: int) -> tuple[Request, ...]:
         """The commands a resync of ``addr`` would send now."""
@@ -502,27 +604,28 @@ class BusMaster:
             self._wakeup.clear()
             now = loop.time()
             hold = self._key_hold
-            if hold is not None and now >= hold[0]:
+            if hold is not None and now >= hold.until:
                 hold = self._key_hold = None
-            poll_dev = self._due_poll(now)
+            poll_dev, overdue = self._due_poll(now)
             job = self._pop_job()
-            # Alternate when both are waiting: commands never starve polls (key latency) and a
-            # saturated poll schedule never starves commands. A key hold lets commands go first.
+            if job is None and hold is not None and hold.served:
+                hold = self._key_hold = None  # everything the key caused has gone out
             try:
-                if job is not None and (
-                    poll_dev is None or self._last_was_poll or hold is not None
-                ):
+                if job is not None and self._job_first(job, poll_dev, overdue, hold):
                     self._last_was_poll = False
-                    if hold is not None and job.order > hold[1]:
-                        self._key_hold = None  # what the key caused is on its way
                     await self._run_job(job)
+                    if hold is not None and job.order > hold.order:
+                        # What the key caused is going out: the commands queued with it (the
+                        # strip's call, the keypad display, the pad) follow before any poll.
+                        hold.served = True
+                        hold.until = loop.time() + self.key_hold_s
                 elif poll_dev is not None and hold is None:
                     if job is not None:
                         heapq.heappush(self._queue, job)
                     self._last_was_poll = True
                     await self._poll(poll_dev)
                 elif poll_dev is not None and hold is not None:
-                    await self._sleep_until(hold[0])  # woken early by the command
+                    await self._sleep_until(hold.until)  # woken early by the command
                 else:
                     await self._sleep_until(self._next_due())
             except Exception:
@@ -558,14 +661,53 @@ class BusMaster:
         dev = self._devices.get(job.addr)
         return dev is not None and dev.resync is not None and dev.resync.running
 
-    def _due_poll(self, now: float) -> _Device | None:
+    def _job_first(
+        self,
+        job: _Job,
+        poll_dev: _Device | None,
+        overdue: bool,
+        hold: _KeyHold | None,
+    ) -> bool:
+        """Whether the queued ``job`` goes before the poll of ``poll_dev``.
+
+        Commands go ahead of polls. When both keep coming they alternate, so neither starves:
+        an urgent command (a call, a pad request, a plain request) alternates only with a poll
+        that is overdue; a resync step or a hall-screen refresh alternates with every poll,
+        so the polls that carry key presses keep flowing through a burst of them. A key hold
+        lets commands go first.
+        """
+        if poll_dev is None or hold is not None or self._last_was_poll:
+            return True
+        if job.priority <= Priority.NORMAL:
+            return not overdue
+        return False
+
+    def _due_poll(self, now: float) -> tuple[_Device | None, bool]:
+        """The device to poll next and whether its poll is overdue.
+
+        Overdue first, the oldest deadline first (probes of offline devices included). With
+        nothing overdue and ``eager_polling``, the active interactive device polled longest
+        ago: the line carries key presses rather than idling.
+        """
         best: _Device | None = None
         best_at = now
         for dev in self._devices.values():
             at = dev.next_probe_at if dev.health.state is DeviceHealth.OFFLINE else dev.next_poll_at
             if at <= best_at:
                 best, best_at = dev, at
-        return best
+        if best is not None:
+            return best, True
+        if not self.eager_polling:
+            return None, False
+        for dev in self._devices.values():
+            if (
+                dev.active
+                and dev.device_class.interactive
+                and dev.health.state is not DeviceHealth.OFFLINE
+                and (best is None or (dev.last_poll_at or 0.0) < (best.last_poll_at or 0.0))
+            ):
+                best = dev
+        return best, False
 
     def _next_due(self) -> float:
         times = [
@@ -623,6 +765,11 @@ class BusMaster:
         if dev.health.state is DeviceHealth.OFFLINE:
             raise DeviceOfflineError(addr=dev.addr)
         reply, seq = await self._device_transaction(dev, job.msg, attempts=job.attempts)
+        if not dev.device_class.interactive and dev.last_poll_at is not None:
+            # A display that answered a command is alive and out of host-lost: that is its
+            # heartbeat, and its next POLL (which only carries BOOT or FAULT) can wait a period.
+            now = asyncio.get_running_loop().time()
+            dev.next_poll_at = max(dev.next_poll_at, now + self._period(dev))
         if isinstance(reply, StatusReply) and reply.status == Status.BUSY and job.busy_retries:
             self._requeue_later(job)
             return _REQUEUED
@@ -690,11 +837,7 @@ class BusMaster:
         seq = self._next_seq(dev.addr)
         # Built once: a retry repeats the request byte for byte (§7.3).
         frame = Frame(FrameFlags.NONE, dev.addr, HOST_ADDR, seq, cmd, msg.encode(dev.text_enc))
-        timeout = timing.reply_timeout(
-            self.baud,
-            max_reply_payload(cmd, dev.device_class),
-            busy_s=dev.busy_s if cmd in PERSISTENT_COMMANDS else None,
-        )
+        timeout = self.reply_timeout(cmd, dev)
         self._stats.transactions += 1
         key = (dev.addr, seq)
         for attempt in range(attempts):
@@ -773,7 +916,7 @@ class BusMaster:
         old = dev.health.failure()
         loop = asyncio.get_running_loop()
         if dev.health.state is DeviceHealth.OFFLINE:
-            dev.next_probe_at = loop.time() + dev.health.probe_delay()
+            dev.next_probe_at = loop.time() + self.offline_probe_s
             if old is not DeviceHealth.OFFLINE:
                 dev.needs_info = dev.recovering = True
                 _LOGGER.warning("%s: device 0x%02X offline", self.name, dev.addr)
@@ -805,7 +948,7 @@ class BusMaster:
             dev.poll_period = start - dev.last_poll_at
             self._update_cycle_stats()
         dev.last_poll_at = start
-        dev.next_poll_at = start + dev.poll_interval
+        dev.next_poll_at = start + self._period(dev)
         msg = PollRequest(ack_evt_seq=dev.ack_evt_seq, ack_boot_id=dev.ack_boot_id)
         try:
             # An offline device gets a single probe: retry bursts at a dead address waste the bus.
@@ -819,13 +962,16 @@ class BusMaster:
         dev.polls += 1
         if not isinstance(reply, PollReply):
             return  # an error status to a POLL: nothing to process
+        info_read = dev.needs_info
         if dev.needs_info:
             if not await self._read_info(dev):
                 return
             if dev.recovering:
                 dev.recovering = False
                 self._schedule_resync(dev, "contact")
-        await self._handle_poll_reply(dev, reply)
+        if dev.needs_config and not await self._read_config(dev):
+            return
+        await self._handle_poll_reply(dev, reply, info_read=info_read)
 
     def _update_cycle_stats(self) -> None:
         periods = [
@@ -833,6 +979,7 @@ class BusMaster:
             for d in self._devices.values()
             if d.poll_period is not None
             and d.device_class.interactive
+            and d.active
             and d.health.state is not DeviceHealth.OFFLINE
         ]
         if periods:
@@ -870,6 +1017,29 @@ class BusMaster:
         self._note_boot(dev, reply.boot_id)
         return True
 
+    async def _read_config(self, dev: _Device) -> bool:
+        """CONFIG read (empty request): every tag's value now in effect on the device."""
+        try:
+            reply, _ = await self._device_transaction(dev, ConfigRequest())
+        except (DeviceTimeoutError, BusClosedError, OSError):
+            return False
+        if isinstance(reply, StatusReply):
+            # A device without CONFIG (status 2) or a refusal: nothing more to read.
+            _LOGGER.warning("%s: CONFIG read of 0x%02X: %s", self.name, dev.addr, reply.status)
+            dev.needs_config = False
+            return True
+        if isinstance(reply, ConfigReply):
+            if dev.config is not None and dev.config != reply.items:
+                _LOGGER.warning(
+                    "%s: configuration of 0x%02X changed on the device: %s",
+                    self.name,
+                    dev.addr,
+                    ", ".join(f"{i.tag.name}={i.value.hex()}" for i in reply.items),
+                )
+            dev.config = reply.items
+        dev.needs_config = False
+        return True
+
     def _note_boot(self, dev: _Device, boot_id: int) -> bool:
         """Track boot_id; returns True when it changed from a known value."""
         if dev.boot_id == boot_id:
@@ -883,7 +1053,11 @@ class BusMaster:
             self._alarm(AlarmKind.REBOOTED, dev, f"boot_id {boot_id}")
         return rebooted
 
-    async def _handle_poll_reply(self, dev: _Device, reply: PollReply) -> None:
+    async def _handle_poll_reply(
+        self, dev: _Device, reply: PollReply, *, info_read: bool = False
+    ) -> None:
+        """Process a POLL reply; ``info_read``: INFO (and CONFIG) were read after this reply
+        was sent, so its config-changed bit is already answered."""
         if self._note_boot(dev, reply.boot_id):
             self._schedule_resync(dev, "reboot")
         if reply.state & DeviceState.HOST_LOST:
@@ -892,8 +1066,10 @@ class BusMaster:
         if overflow and not dev.overflow:
             self._alarm(AlarmKind.EVENT_OVERFLOW, dev)
         dev.overflow = overflow
-        if reply.state & DeviceState.CONFIG_CHANGED:
-            dev.needs_info = True  # re-read before the next poll is processed
+        if reply.state & DeviceState.CONFIG_CHANGED and not info_read:
+            # §8.2: changed on the device's own menu: re-read INFO (which clears the bit) and
+            # CONFIG before the next poll's reply is processed.
+            dev.needs_info = dev.needs_config = True
         if reply.has_event:
             await self._deliver_event(dev, reply)
         if reply.pending > 1:
@@ -948,7 +1124,7 @@ class BusMaster:
         dev.ack_boot_id, dev.ack_evt_seq = reply.boot_id, reply.evt_seq
         if reply.evt_type is EventType.KEY:
             now = asyncio.get_running_loop().time()
-            self._key_hold = (now + self.key_hold_s, next(self._order))
+            self._key_hold = _KeyHold(now + self.key_hold_s, next(self._order))
 
     @property
     def key_hold_s(self) -> float:
@@ -957,9 +1133,10 @@ class BusMaster:
         The application decides that command (the strip's call, the caller's display) after
         its commit, in its own task; meanwhile the master would start another device's POLL
         and the call would wait for that exchange. So after a KEY no poll starts until a
-        command queued since has run, for at most one POLL exchange (waiting longer costs more
-        than the poll it saves) and at most ``KEY_HOLD_MAX_S``. Only idle time is added: every
-        §7.1 gap is kept, and polls lose at most this much per key press (§8.4).
+        command queued since has run, waiting for it at most one POLL exchange (waiting longer
+        costs more than the poll it saves) and at most ``KEY_HOLD_MAX_S``; then the other
+        commands queued with it (the keypad display, the pad) go out too, before any poll.
+        Only idle time is added: every §7.1 gap is kept.
         """
         poll_exchange = self.min_transaction_s(4, 9)
         return min(timing.KEY_HOLD_MAX_S, poll_exchange)
@@ -1043,9 +1220,11 @@ class BusMaster:
                 rs.reason,
                 len(rs.commands),
             )
-        if rs.index >= len(rs.commands):
+        steps = len(rs.commands) + (1 if self.set_time_after_resync else 0)
+        if rs.index >= steps:
             return None
-        msg = rs.commands[rs.index]
+        # §10.1: SET_TIME after every resync, with the time at the moment it is sent.
+        msg = rs.commands[rs.index] if rs.index < len(rs.commands) else self.set_time_request()
         reply: Reply | None = None
         try:
             reply, _ = await self._device_transaction(dev, msg)
@@ -1075,7 +1254,36 @@ class BusMaster:
             )
         rs.index += 1
         rs.busy_left = RESYNC_BUSY_RETRIES
-        return 0.0 if rs.index < len(rs.commands) else None
+        return 0.0 if rs.index < steps else None
+
+    # -- device clocks ---------------------------------------------------------------------------
+
+    @property
+    def set_time_interval_s(self) -> float:
+        """Period of the SET_TIME broadcast (§10.1: hourly)."""
+        if self._set_time_interval_s is None:
+            return timing.SET_TIME_INTERVAL_S
+        return self._set_time_interval_s
+
+    def set_time_request(self) -> SetTimeRequest:
+        """SET_TIME with the time of now (unix seconds, minutes east of UTC)."""
+        unix, tz_min = self._clock()
+        return SetTimeRequest(unix & 0xFFFFFFFF, tz_min)
+
+    async def _clock_loop(self) -> None:
+        """Broadcast SET_TIME every ``set_time_interval_s`` (§10.1).
+
+        Every device also gets SET_TIME at the end of each of its resyncs, the first contact
+        included, so the first broadcast waits a whole interval.
+        """
+        while True:
+            await asyncio.sleep(self.set_time_interval_s)
+            try:
+                await self.broadcast(self.set_time_request(), priority=Priority.NORMAL)
+            except BusClosedError:
+                return
+            except Exception:
+                _LOGGER.exception("%s: SET_TIME broadcast failed", self.name)
 
     # -- link down -------------------------------------------------------------------------------
 
@@ -1086,6 +1294,31 @@ class BusMaster:
 
     # -- timing helpers for callers and tests ------------------------------------------------------
 
+    @property
+    def offline_probe_s(self) -> float:
+        """Period of the single-POLL probes of an OFFLINE device (§8.4: 5 s)."""
+        return health.PROBE_S if self._offline_probe_s is None else self._offline_probe_s
+
+    def reply_timeout(self, cmd: Command, dev: _Device) -> float:
+        """Reply timeout of ``cmd`` to ``dev``, from the end of the request's transmission.
+
+        Computed from the baud rate and the longest reply ``cmd`` may get (§7.1), unless the
+        bus option ``reply_timeout_ms`` sets it; a persistent command (SET_IDLE, CONFIG, ...)
+        then gets the device's ``t_busy_ms`` beyond T_RESP on top, since the device may start
+        its reply that much later.
+        """
+        persistent = cmd in PERSISTENT_COMMANDS
+        if self.reply_timeout_s is not None:
+            extra = 0.0
+            if persistent:
+                extra = max(0.0, min(dev.busy_s or 0.0, timing.T_BUSY_MAX_S) - timing.T_RESP_S)
+            return self.reply_timeout_s + extra
+        return timing.reply_timeout(
+            self.baud,
+            max_reply_payload(cmd, dev.device_class),
+            busy_s=dev.busy_s if persistent else None,
+        )
+
     def min_transaction_s(self, request_payload: int, reply_payload: int) -> float:
         """Least line time of one request/reply exchange at this baud rate (§7.1)."""
         return (
@@ -1094,6 +1327,35 @@ class BusMaster:
             + timing.frame_time(self.baud, reply_payload)
             + timing.turnaround(self.baud)  # our own gap before the next request
         )
+
+
+def in_use(device_class: DeviceClass, commands: Sequence[Request]) -> bool:
+    """Whether a device showing ``commands`` is in use, i.e. polled at the higher rate.
+
+    A caller is idle when it shows no ticket with its LED off (counter closed or paused); a
+    pad when it shows no clerk and has no service or rating open; a strip when it shows no
+    call (no flashing text). Kiosk boards and hall screens are always in use.
+    """
+    if device_class is DeviceClass.CALLER:
+        return not any(
+            isinstance(c, KeypadShowRequest) and c.led == 0 and not c.ticket.strip("- ")
+            for c in commands
+        )
+    if device_class is DeviceClass.PAD:
+        return any(
+            isinstance(c, PadServiceRequest | PadRateRequest)
+            or (isinstance(c, PadClerkRequest) and c.name)
+            for c in commands
+        )
+    if device_class is DeviceClass.STRIP:
+        return any(isinstance(c, ShowTextRequest) and c.mode == DisplayMode.FLASH for c in commands)
+    return True
+
+
+def _local_clock() -> tuple[int, int]:
+    """This machine's time and UTC offset (minutes east), for SET_TIME."""
+    now = time.time()
+    return int(now), (time.localtime(now).tm_gmtoff or 0) // 60
 
 
 def _is_link_down(exc: BaseException) -> bool:

@@ -67,6 +67,10 @@ def reply_timeout(baud: int, max_reply_payload: int, *, busy_s: float | None = N
 # within well under a second; displays only need a heartbeat, every 2–5 s.
 INTERACTIVE_POLL_S = 0.250
 DISPLAY_POLL_S = 3.0
+# Devices not in use (a caller or pad at a closed counter, a strip without a call) are polled
+# at the slow end of §8.4: interactive ones at least once per second, displays every 5 s.
+IDLE_INTERACTIVE_POLL_S = 1.0
+IDLE_DISPLAY_POLL_S = 5.0
 
 # §7.3: a transaction is tried at most 3 times (2 retries), each byte for byte identical.
 MAX_ATTEMPTS = 3
@@ -83,6 +87,9 @@ EVENT_CALLBACK_TIMEOUT_S = 10.0
 # State bit 2 (host-lost) stays set until a content command runs; without this floor a device
 # whose desired state has no content command would be resynced on every poll.
 RESYNC_MIN_INTERVAL_S = 5.0
+
+# §10.1: the host broadcasts SET_TIME hourly (and sends it after every resync).
+SET_TIME_INTERVAL_S = 3600.0
 
 # Pause before retrying the line after a write failed because the port is gone.
 LINK_DOWN_RETRY_S = 0.5

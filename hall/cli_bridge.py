@@ -22,7 +22,11 @@ BRIDGE_PATH = "/api/v1/bridge"
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("bridge", help="run the serial device bridge and link it to a server")
     p.add_argument("--server", required=True, help="ws://HOST:PORT of the hall server")
-    p.add_argument("--token", required=True, help="bridge device token (hall_dev_…)")
+    p.add_argument(
+        "--token",
+        required=True,
+        help='bridge device token (hd1_…), from POST /api/v1/device-tokens with kind "bridge"',
+    )
     p.add_argument("--config", type=Path, required=True, help="hall config naming the buses")
     p.add_argument("--hall", help="only the buses of this hall (default: every bus)")
     p.add_argument("--data-dir", type=Path, default=None, help="where the event outbox lives")

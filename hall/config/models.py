@@ -32,6 +32,9 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from firmware_bridge.budget import check_bus_options
+from firmware_bridge.constants import DeviceClass as WireDeviceClass
+
 Code = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
 MatterCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 """National / provincial matter codes (事项编码, 实施编码) are longer than local codes."""
@@ -166,7 +169,7 @@ class StaffRole(enum.StrEnum):
 
 
 class DeviceClass(enum.StrEnum):
-    """HB/1 device classes (HB1.md §10.1 INFO ``class``)."""
+    """HB/1 device classes (docs/protocol.md §10.1 INFO ``class``)."""
 
     STRIP = "strip"  # 1 window LED strip (窗口条屏)
     SCREEN = "screen"  # 2 hall screen (综合屏)
@@ -557,7 +560,11 @@ class Staff(_Model):
 
 
 class BusOptions(_Model):
-    """Polling and timing of one HB/1 bus (HB1.md §7, §8.4); defaults follow the spec."""
+    """Polling and timing of one HB/1 bus (docs/protocol.md §7, §8.4); defaults follow the spec.
+
+    Values that cannot work at the bus's baud rate are refused by ``HallConfig`` (it knows
+    the devices on the bus): see ``firmware_bridge.budget.check_bus_options``.
+    """
 
     poll_interactive_ms: Annotated[int, Field(ge=50, le=1000)] = 250
     """Poll period of pads, callers and kiosk MCUs (spec: ~250 ms, at least once per second)."""
@@ -566,7 +573,9 @@ class BusOptions(_Model):
     reply_timeout_ms: Annotated[int, Field(ge=10, le=5000)] | None = None
     """Reply timeout; None = computed from the baud rate as the spec prescribes."""
     offline_after_failures: Annotated[int, Field(ge=1, le=20)] = 3
+    """Failed transactions in a row before a device is OFFLINE (spec: 3)."""
     offline_probe_ms: Annotated[int, Field(ge=500, le=60000)] = 5000
+    """Period of the single-POLL probes of an OFFLINE device (spec: 5 s)."""
 
 
 _SERIAL_URL = re.compile(
@@ -654,7 +663,7 @@ class Device(_Model):
 
 
 class PrinterTunnel(_Model):
-    """A printer behind a kiosk MCU, reached through PASSTHRU_TX (HB1.md §13)."""
+    """A printer behind a kiosk MCU, reached through PASSTHRU_TX (docs/protocol.md §13)."""
 
     bus: Code
     address: Annotated[int, Field(ge=HB1_MIN_ADDRESS, le=HB1_MAX_ADDRESS)]
@@ -914,7 +923,29 @@ class HallConfig(_Model):
                     f"{key} {target!r}, which does not exist in hall {hall_cfg.id!r}",
                     target,
                 )
+        self._check_bus_timing(issues)
         self._check_printers(issues, buses)
+
+    def _check_bus_timing(self, issues: _Issues) -> None:
+        """Bus options that cannot work at the bus's baud rate with the devices on it."""
+        for i, bus in enumerate(self.buses):
+            classes = [
+                WireDeviceClass[d.device_class.name] for d in self.devices if d.bus == bus.name
+            ]
+            opts = bus.options
+            for problem in check_bus_options(
+                bus.baudrate,
+                classes,
+                reply_timeout_ms=opts.reply_timeout_ms,
+                poll_display_ms=opts.poll_display_ms,
+                offline_probe_ms=opts.offline_probe_ms,
+            ):
+                loc: Loc = (
+                    ("buses", i, "baudrate")
+                    if problem.option == "baudrate"
+                    else ("buses", i, "options", problem.option)
+                )
+                issues.add(loc, f"bus {bus.name!r}: {problem.message}", problem.option)
 
     def _check_printers(self, issues: _Issues, buses: dict[str, Bus]) -> None:
         issues.unique(

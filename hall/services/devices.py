@@ -3,7 +3,7 @@
 Every device event runs in one unit of work: its key (uid, boot_id, evt_seq) is inserted under
 a unique constraint, then its effect (a counter action, a ticket, a rating) is applied in the
 same transaction, then it commits. Only after the commit does the bridge hear "ok" and
-acknowledge the event to the device (HB1.md §8.3). A key already stored is a duplicate: no
+acknowledge the event to the device (docs/protocol.md §8.3). A key already stored is a duplicate: no
 effect, but still "ok". A refused effect (叫号 with an empty queue) is rolled back to a
 savepoint; the key stays, so a re-delivery does not try it again later.
 """
@@ -163,7 +163,7 @@ class DeviceService:
 
     async def record_report(self, report: Report) -> None:
         """Store what the bridge sees; a new UID at an address or a UID at two addresses
-        raises an alarm (HB1.md §6), once, when the UID at that address changes."""
+        raises an alarm (docs/protocol.md §6), once, when the UID at that address changes."""
         now = self.clock.now()
 
         async def work(uow: UnitOfWork) -> None:

@@ -68,6 +68,7 @@ def _mode(value: str) -> BridgeMode:
 
 def bridge_specs(config: HallConfig) -> tuple[list[BusSpec], list[DeviceSpec]]:
     """The bridge's view of the config's buses and devices."""
+    zones = {h.id: h.timezone for h in config.halls}
     buses = [
         BusSpec(
             name=b.name,
@@ -75,6 +76,12 @@ def bridge_specs(config: HallConfig) -> tuple[list[BusSpec], list[DeviceSpec]]:
             baud=b.baudrate,
             poll_interactive_s=b.options.poll_interactive_ms / 1000,
             poll_display_s=b.options.poll_display_ms / 1000,
+            reply_timeout_s=(
+                None if b.options.reply_timeout_ms is None else b.options.reply_timeout_ms / 1000
+            ),
+            offline_after_failures=b.options.offline_after_failures,
+            offline_probe_s=b.options.offline_probe_ms / 1000,
+            timezone=zones.get(b.hall),
         )
         for b in config.buses
     ]

@@ -44,8 +44,9 @@ def fast_timing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(timing, "REPLY_MARGIN_S", 0.01)
     monkeypatch.setattr(timing, "RESYNC_MIN_INTERVAL_S", 0.2)
     monkeypatch.setattr(timing, "LINK_DOWN_RETRY_S", 0.02)
-    monkeypatch.setattr(health, "PROBE_MIN_S", 0.05)
-    monkeypatch.setattr(health, "PROBE_MAX_S", 0.1)
+    monkeypatch.setattr(health, "PROBE_S", 0.1)
+    monkeypatch.setattr(timing, "IDLE_INTERACTIVE_POLL_S", 0.2)
+    monkeypatch.setattr(timing, "IDLE_DISPLAY_POLL_S", 0.2)
 
 
 @dataclass
@@ -109,7 +110,8 @@ def wired_config(path: str) -> HallConfig:
     config = HallConfig.model_validate(body)
     # A pty path is not a /dev/… name the validator accepts; the model keeps what it is given.
     bus = config.buses[0]
-    faster = bus.options.model_copy(update={"poll_display_ms": 100})
+    # Below what the validator allows, so offline probes happen in tens of milliseconds.
+    faster = bus.options.model_copy(update={"poll_display_ms": 100, "offline_probe_ms": 100})
     config.buses[0] = bus.model_copy(update={"url": path, "options": faster})
     return config
 

@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from firmware_bridge.constants import DeviceClass, DisplayMode, EventType, KeyCode
+from firmware_bridge.constants import (
+    ConfigTag,
+    DeviceClass,
+    DeviceState,
+    DisplayMode,
+    EventType,
+    KeyCode,
+)
 from firmware_bridge.emulators.bus import start_bus_on_pty
 from firmware_bridge.emulators.display import StripEmulator
 from firmware_bridge.emulators.keypad import CallerEmulator
 from firmware_bridge.emulators.line import LineEndpoint
 from firmware_bridge.emulators.pad import PadEmulator
 from firmware_bridge.master import BusMaster, DeviceEvent
-from firmware_bridge.messages import KeyEvent, PadRateRequest, RatingEvent, ShowTextRequest
+from firmware_bridge.messages import (
+    ConfigItem,
+    KeyEvent,
+    PadRateRequest,
+    RatingEvent,
+    ShowTextRequest,
+)
 from firmware_bridge.pty import PtyPair
 from firmware_bridge.transport import open_serial
 from tests.firmware_bridge.emu_helpers import TIMEOUT
@@ -92,3 +105,30 @@ async def test_master_survives_lost_replies_without_duplicating_events(hall: Hal
     assert hall.master.stats.retries >= 2
     assert hall.master.stats.failed_transactions == 0
     assert hall.master.stats.duplicate_events == 0
+
+
+async def eventually(check: Callable[[], bool]) -> None:
+    """Wait until ``check()`` holds, re-checked as the bus runs (a few ms per step)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TIMEOUT
+    while True:
+        done = check()
+        if done:
+            return
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.005)
+
+
+async def test_emulated_devices_get_the_time_and_a_local_config_change_is_read(
+    hall: Hall,
+) -> None:
+    # Every device's first resync ends with SET_TIME: its clock is set (§10.1).
+    await eventually(lambda: all(d.time_offset is not None for d in (hall.strip, hall.pad)))
+    assert hall.master.device(0x05).config is None
+    # The pad's menu changes its brightness: state bit 3 → INFO, then CONFIG read (§8.2).
+    hall.pad.change_config_locally(brightness=3)
+    await eventually(lambda: hall.master.device(0x05).config is not None)
+    config = hall.master.device(0x05).config
+    assert config is not None
+    assert ConfigItem(ConfigTag.BRIGHTNESS, bytes((3,))) in config
+    assert not hall.pad.state_bits() & DeviceState.CONFIG_CHANGED

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import logging
 import random
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from firmware_bridge.codec import BROADCAST_ADDR, HOST_ADDR, Frame, FrameDecoder
 from firmware_bridge.constants import (
     BootReason,
     Command,
+    ConfigTag,
     DeviceClass,
     DeviceState,
     DisplayMode,
@@ -31,14 +33,18 @@ from firmware_bridge.errors import (
     EncodeError,
 )
 from firmware_bridge.health import DeviceHealth
-from firmware_bridge.master import Alarm, AlarmKind, BusMaster, DeviceEvent, Priority
+from firmware_bridge.master import Alarm, AlarmKind, BusMaster, DeviceEvent, Priority, in_use
 from firmware_bridge.messages import (
     BootEvent,
     ClearRequest,
+    ConfigItem,
+    ConfigReply,
+    ConfigRequest,
     Event,
     InfoReply,
     InfoRequest,
     KeyEvent,
+    KeypadShowRequest,
     PadClerkRequest,
     PadRateRequest,
     PollReply,
@@ -61,6 +67,8 @@ def fast_timing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Shrink every protocol time so the tests run in milliseconds, not seconds."""
     monkeypatch.setattr(timing, "INTERACTIVE_POLL_S", 0.004)
     monkeypatch.setattr(timing, "DISPLAY_POLL_S", 0.02)
+    monkeypatch.setattr(timing, "IDLE_INTERACTIVE_POLL_S", 0.02)
+    monkeypatch.setattr(timing, "IDLE_DISPLAY_POLL_S", 0.03)
     monkeypatch.setattr(timing, "T_RESP_S", 0.004)
     monkeypatch.setattr(timing, "REPLY_MARGIN_S", 0.004)
     monkeypatch.setattr(timing, "TURNAROUND_FLOOR_S", 0.0002)
@@ -68,8 +76,7 @@ def fast_timing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(timing, "BROADCAST_GAP_S", 0.001)
     monkeypatch.setattr(timing, "RESYNC_MIN_INTERVAL_S", 0.05)
     monkeypatch.setattr(timing, "LINK_DOWN_RETRY_S", 0.01)
-    monkeypatch.setattr(health, "PROBE_MIN_S", 0.01)
-    monkeypatch.setattr(health, "PROBE_MAX_S", 0.03)
+    monkeypatch.setattr(health, "PROBE_S", 0.03)
 
 
 # --- an in-memory device ------------------------------------------------------------------------
@@ -93,6 +100,7 @@ class FakeDevice:
         self.reply_delay = 0.0
         self.state = DeviceState.NONE
         self.status_for: dict[Command, Status] = {}
+        self.config: tuple[ConfigItem, ...] = ()
         self.queue(BootEvent(BootReason.POWER_ON))
 
     def queue(self, event: Event) -> None:
@@ -153,8 +161,11 @@ class FakeDevice:
             )
             return reply, flags
         if isinstance(request, InfoRequest):
+            self.state &= ~DeviceState.CONFIG_CHANGED  # §8.2: cleared by answering INFO
             info = InfoReply(self.device_class, 0x10, (1, 0, 0), self.uid, self.boot_id)
             return info, FrameFlags.RESP
+        if isinstance(request, ConfigRequest) and not request.items:
+            return ConfigReply(self.config), FrameFlags.RESP
         return StatusReply(), FrameFlags.RESP
 
     def executed_of(self, cls: type[Request]) -> list[Request]:
@@ -295,7 +306,10 @@ def make_bus(
     masters: list[BusMaster] = []
 
     def make(
-        *specs: tuple[int, DeviceClass], mode: BusMode | None = None, start: bool = True
+        *specs: tuple[int, DeviceClass],
+        mode: BusMode | None = None,
+        start: bool = True,
+        **options: Any,
     ) -> tuple[BusMaster, FakeBus, list[FakeDevice]]:
         master = BusMaster(
             name="t",
@@ -303,6 +317,7 @@ def make_bus(
             on_event=recorder.on_event,
             on_alarm=recorder.on_alarm,
             rng=random.Random(1),
+            **options,
         )
         devices = [FakeDevice(addr, cls) for addr, cls in specs]
         bus = FakeBus(master, devices, mode or BusMode("whole"))
@@ -468,51 +483,113 @@ async def test_offline_after_three_failures_then_probe_recovery_and_resync(
     assert len(bus.frames) > probes_before
 
 
-async def test_offline_probe_backoff_is_capped(
+async def probe_gaps(master: BusMaster, bus: FakeBus, addr: int, count: int) -> list[float]:
+    """Wait until ``addr`` is OFFLINE, then time ``count`` probes; returns the gaps (s)."""
+    await bus.until(lambda: master.device(addr).health is DeviceHealth.OFFLINE)
+    loop = asyncio.get_running_loop()
+    stamps: list[float] = []
+    seen = len(bus.frames)
+
+    def probed() -> bool:
+        nonlocal seen
+        stamps.extend(loop.time() for frame in bus.frames[seen:] if frame.dst == addr)
+        seen = len(bus.frames)
+        return len(stamps) >= count
+
+    await bus.until(probed)
+    probes = [f for f in bus.frames if f.dst == addr][-count:]
+    assert all(f.cmd == Command.POLL for f in probes)
+    assert len({f.seq for f in probes}) == len(probes)  # one attempt each, no retry bursts
+    return [b - a for a, b in itertools.pairwise(stamps)]
+
+
+async def test_offline_device_is_probed_at_the_spec_period(
     make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
 ) -> None:
     master, bus, (strip,) = make_bus((3, STRIP))
     await bus.until(lambda: master.device(3).health is DeviceHealth.ONLINE)
+    assert master.offline_probe_s == health.PROBE_S
     strip.silent = True
-    await bus.until(lambda: master.device(3).health is DeviceHealth.OFFLINE)
-    loop = asyncio.get_running_loop()
-    stamps: list[float] = []
-    count = len(bus.frames)
-
-    def probed() -> bool:
-        nonlocal count
-        if len(bus.frames) > count:
-            count = len(bus.frames)
-            stamps.append(loop.time())
-        return len(stamps) >= 6
-
-    await bus.until(probed)
-    probes = bus.frames[-len(stamps) :]
-    assert all(f.cmd == Command.POLL for f in probes)
-    assert len({f.seq for f in probes}) == len(probes)  # one attempt each, no retry bursts
-    gaps = [b - a for a, b in itertools.pairwise(stamps)]
-    # Delays can only stretch under load, so lower bounds are safe to assert.
-    assert gaps[-1] >= health.PROBE_MAX_S
-    assert all(g >= health.PROBE_MIN_S for g in gaps)
+    gaps = await probe_gaps(master, bus, 3, 4)
+    # Delays can only stretch under load, so lower bounds are safe; the upper bound catches a
+    # backoff that grows (a doubling from a short first delay would fail one of the two).
+    assert all(g >= health.PROBE_S for g in gaps)
+    assert min(gaps) < 2 * health.PROBE_S
 
 
-def test_probe_delay_doubles_up_to_the_cap() -> None:
-    tracker = health.HealthTracker()
+async def test_offline_probe_period_follows_the_bus_option(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+) -> None:
+    master, bus, (strip,) = make_bus((3, STRIP), offline_probe_s=0.12)
+    await bus.until(lambda: master.device(3).health is DeviceHealth.ONLINE)
+    strip.silent = True
+    gaps = await probe_gaps(master, bus, 3, 3)
+    assert all(g >= 0.12 for g in gaps)  # the spec period here is 0.03 s
+
+
+@pytest.mark.parametrize("failures", [1, 5])
+async def test_offline_after_the_configured_number_of_failures(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+    recorder: Recorder,
+    failures: int,
+) -> None:
+    master, bus, (strip,) = make_bus((3, STRIP), offline_after_failures=failures)
+    await bus.until(lambda: master.device(3).health is DeviceHealth.ONLINE)
+    seen: list[int] = [0]
+
+    def watch() -> bool:
+        status = master.device(3)
+        if status.health is not DeviceHealth.OFFLINE:
+            seen.append(status.failures)
+        return status.health is DeviceHealth.OFFLINE
+
+    strip.silent = True
+    await bus.until(watch)
+    assert master.device(3).failures == failures
+    assert max(seen) == failures - 1  # still polled normally until the threshold
+    assert recorder.kinds(3) == [AlarmKind.OFFLINE]
+    assert recorder.alarms[-1].detail == f"{failures} failed transactions"
+
+
+def test_health_tracker_threshold() -> None:
+    tracker = health.HealthTracker(offline_after=2)
     tracker.success()
-    states = [tracker.failure() for _ in range(3)]
-    assert states == [DeviceHealth.ONLINE, DeviceHealth.SUSPECT, DeviceHealth.SUSPECT]
-    assert tracker.state is DeviceHealth.OFFLINE
-    delays = [tracker.probe_delay()]
-    for _ in range(4):
+    states = []
+    for _ in range(2):
         tracker.failure()
-        delays.append(tracker.probe_delay())
-    assert delays == [0.01, 0.02, 0.03, 0.03, 0.03]
+        states.append(tracker.state)
+    assert states == [DeviceHealth.SUSPECT, DeviceHealth.OFFLINE]
     assert tracker.success() is DeviceHealth.OFFLINE
-    assert (tracker.state, tracker.failures, tracker.probe_delay()) == (
-        DeviceHealth.ONLINE,
-        0,
-        0.01,
-    )
+    assert (tracker.state, tracker.failures) == (DeviceHealth.ONLINE, 0)
+
+
+async def test_reply_timeout_follows_the_bus_option(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+) -> None:
+    # The device answers after 40 ms: far beyond the computed timeout at this speed, inside
+    # the configured one. Without the option every attempt times out.
+    master, bus, (strip,) = make_bus((3, STRIP), reply_timeout_s=0.2)
+    await bus.until(lambda: master.device(3).info is not None)
+    assert timing.reply_timeout(BAUD, 64) < 0.04
+    strip.reply_delay = 0.04
+    timeouts = master.stats.timeouts
+    reply = await master.request(3, ClearRequest(0))
+    assert reply == StatusReply()
+    assert master.stats.timeouts == timeouts
+
+
+async def test_reply_timeout_option_applies_to_every_attempt(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+) -> None:
+    master, bus, (strip,) = make_bus((3, STRIP), reply_timeout_s=0.05)
+    await bus.until(lambda: master.device(3).info is not None)
+    strip.silent = True
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(DeviceTimeoutError):
+        await master.request(3, ClearRequest(0))
+    # Three attempts, each waiting the configured 50 ms (computed here: about 9 ms).
+    assert loop.time() - started >= 3 * 0.05
 
 
 async def test_reboot_triggers_resync_and_resets_ack(
@@ -624,7 +701,8 @@ async def test_priority_order_calls_before_ratings_before_displays(
     await asyncio.sleep(0)  # let the three requests reach the queue before the bus starts
     master.start()
     await asyncio.gather(*tasks)
-    order = [f.cmd for f in bus.frames if f.cmd != Command.POLL and f.cmd != Command.INFO]
+    background = (Command.POLL, Command.INFO, Command.SET_TIME)  # contact and its resync
+    order = [f.cmd for f in bus.frames if f.cmd not in background]
     assert order == [Command.SHOW_TEXT, Command.PAD_RATE_REQ, Command.SHOW_ROWS]
 
 
@@ -825,18 +903,78 @@ async def test_uid_change_at_an_address_raises_an_alarm(
     assert master.device(3).uid == strip.uid
 
 
-async def test_config_changed_locally_rereads_info_without_resync(
+async def test_config_changed_locally_rereads_info_and_config_without_resync(
     make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
 ) -> None:
     master, bus, (strip,) = make_bus((3, STRIP))
     await bus.until(lambda: master.device(3).resyncs == 1 and not strip.fifo)
+    assert master.device(3).config is None  # not read without a reason
     infos = len(strip.executed_of(InfoRequest))
+    strip.config = (ConfigItem(ConfigTag.BRIGHTNESS, b"\x0c"),)  # set on the device's menu
     strip.state = DeviceState.CONFIG_CHANGED
-    await bus.until(lambda: len(strip.executed_of(InfoRequest)) > infos)
-    strip.state = DeviceState.NONE
+    await bus.until(lambda: master.device(3).config is not None)
+    assert not strip.state & DeviceState.CONFIG_CHANGED
+    assert len(strip.executed_of(InfoRequest)) > infos
+    assert strip.executed_of(ConfigRequest)[0] == ConfigRequest()  # a read: no TLVs
+    assert master.device(3).config == strip.config
     polls = master.device(3).polls
     await bus.until(lambda: master.device(3).polls > polls + 2)
     assert master.device(3).resyncs == 1
+    assert len(strip.executed_of(ConfigRequest)) == 1  # once per flag, not on every poll
+
+
+async def test_resync_ends_with_set_time(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+) -> None:
+    clock = [1716166800]
+    master, bus, (pad,) = make_bus((5, PAD), start=False, clock=lambda: (clock[0], 480))
+    master.set_desired_state(5, [PadClerkRequest("3号窗口", "1024", "张三")])
+    master.start()
+    await bus.until(lambda: bool(pad.executed_of(SetTimeRequest)))
+    names = [type(r).__name__ for r in pad.executed if not isinstance(r, PollRequest)]
+    assert names[:3] == ["InfoRequest", "PadClerkRequest", "SetTimeRequest"]
+    assert pad.executed_of(SetTimeRequest) == [SetTimeRequest(1716166800, 480)]
+    # Every later resync (here a reboot) ends with SET_TIME too, with the time of then.
+    clock[0] += 3000
+    pad.reboot()
+    await bus.until(lambda: len(pad.executed_of(SetTimeRequest)) == 2)
+    assert pad.executed_of(SetTimeRequest)[-1] == SetTimeRequest(1716169800, 480)
+    assert isinstance(
+        [r for r in pad.executed if not isinstance(r, PollRequest)][-2], PadClerkRequest
+    )
+
+
+async def test_set_time_is_broadcast_every_interval(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+) -> None:
+    master, bus, _ = make_bus(
+        (3, STRIP), (5, PAD), set_time_interval_s=0.05, clock=lambda: (1716166800, 480)
+    )
+
+    def broadcasts() -> list[Frame]:
+        return [f for f in bus.frames if f.cmd == Command.SET_TIME and f.dst == BROADCAST_ADDR]
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await bus.until(lambda: len(broadcasts()) >= 2)
+    assert loop.time() - started >= 0.1
+    assert all(f.flags == FrameFlags.NOACK for f in broadcasts())
+    assert decode_request(Command.SET_TIME, broadcasts()[0].payload) == SetTimeRequest(
+        1716166800, 480
+    )
+    await master.stop()
+    count = len(broadcasts())
+    await asyncio.sleep(0.12)  # nothing is awaited here: a stopped bus must stay silent
+    assert len(broadcasts()) == count
+
+
+def test_default_clock_is_this_machines_time() -> None:
+    master = BusMaster(on_event=Recorder().on_event)
+    before = int(time.time())
+    request = master.set_time_request()
+    assert before <= request.unix <= int(time.time()) + 1
+    assert request.tz_min == (time.localtime().tm_gmtoff or 0) // 60
+    assert master.set_time_interval_s == 3600.0
 
 
 async def test_a_failing_step_does_not_stop_the_bus(
@@ -848,14 +986,167 @@ async def test_a_failing_step_does_not_stop_the_bus(
     real = master._handle_poll_reply
     broken = {3}
 
-    async def flaky(dev: Any, reply: PollReply) -> None:
+    async def flaky(dev: Any, reply: PollReply, **kwargs: Any) -> None:
         if dev.addr in broken:
             broken.clear()
             raise RuntimeError("bug in a handler")
-        await real(dev, reply)
+        await real(dev, reply, **kwargs)
 
     monkeypatch.setattr(master, "_handle_poll_reply", flaky)
     master.start()
     await bus.until(lambda: not broken and master.device(7).polls > 3)
     assert "bus step failed" in caplog.text
     await bus.until(lambda: not strip.fifo)  # the strip's event is processed on a later poll
+
+
+# --- the poll scheduler ---------------------------------------------------------------------------
+
+IDLE_CALLER = KeypadShowRequest("----", led=0)  # counter closed or paused
+BUSY_CALLER = KeypadShowRequest("A001", led=2)
+
+
+def test_in_use_follows_what_the_device_shows() -> None:
+    assert not in_use(CALLER, [IDLE_CALLER])
+    assert in_use(CALLER, [KeypadShowRequest("----", led=1)])  # open, nobody called yet
+    assert in_use(CALLER, [BUSY_CALLER])
+    assert not in_use(PAD, [PadClerkRequest("3号窗口", "", "")])
+    assert in_use(PAD, [PadClerkRequest("3号窗口", "1024", "张三")])
+    assert in_use(PAD, [PadClerkRequest("3号窗口", "", ""), PadRateRequest(7)])
+    assert not in_use(STRIP, [ShowTextRequest(text="3号窗口 欢迎光临")])
+    assert in_use(STRIP, [ShowTextRequest(mode=DisplayMode.FLASH, text="请A001号到3号窗口")])
+    assert in_use(DeviceClass.KIOSK, [])
+    assert in_use(DeviceClass.SCREEN, [])
+
+
+async def test_devices_in_use_are_polled_most(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(timing, "IDLE_INTERACTIVE_POLL_S", 0.1)
+    master, bus, devices = make_bus((7, CALLER), (8, CALLER), (3, STRIP), (4, STRIP), start=False)
+    master.set_desired_state(7, [BUSY_CALLER])
+    master.set_desired_state(8, [IDLE_CALLER])
+    master.set_desired_state(3, [ShowTextRequest(mode=DisplayMode.FLASH, text="请A001号")])
+    master.set_desired_state(4, [ShowTextRequest(text="4号窗口 欢迎光临")])
+    assert [master.device(a).active for a in (7, 8, 3, 4)] == [True, False, True, False]
+    master.start()
+    await bus.until(lambda: all(not d.fifo for d in devices) and master.device(8).polls >= 2)
+    counts = {a: master.device(a).polls for a in (7, 8, 3, 4)}
+    await bus.until(lambda: master.device(8).polls >= counts[8] + 4, limit=10)
+    done = {a: master.device(a).polls - counts[a] for a in (7, 8, 3, 4)}
+    # The idle caller once per IDLE_INTERACTIVE_POLL_S; the busy one whenever the line is free.
+    assert done[7] > 3 * done[8]
+    # Idle strips less often than a strip showing a call (0.03 s against 0.02 s here).
+    assert done[3] > done[4]
+    # The clerk signs in: the caller is polled as much as the other one from now on.
+    master.set_desired_state(8, [KeypadShowRequest("----", led=1)])
+    counts = {a: master.device(a).polls for a in (7, 8)}
+    await bus.until(lambda: master.device(7).polls >= counts[7] + 20)
+    assert master.device(8).polls - counts[8] >= 15
+
+
+async def test_commands_go_ahead_of_polls(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The spec's periods: no poll is overdue while the line is this fast.
+    monkeypatch.setattr(timing, "INTERACTIVE_POLL_S", 0.25)
+    monkeypatch.setattr(timing, "DISPLAY_POLL_S", 3.0)
+    master, bus, devices = make_bus((3, STRIP), *((a, CALLER) for a in (7, 8, 9, 10)))
+    await bus.until(lambda: all(not d.fifo for d in devices) and not master.device(3).resyncing)
+    calls = [ShowTextRequest(region=n, mode=DisplayMode.FLASH, text="请A001号") for n in range(4)]
+    mark = len(bus.frames)
+    await asyncio.gather(*(master.request(3, c, priority=Priority.CALL) for c in calls))
+    sent = bus.frames[mark:]
+    shows = [n for n, f in enumerate(sent) if f.cmd == Command.SHOW_TEXT]
+    # At most the exchange already on the line when they were queued goes first, and the
+    # callers' polls (none of them overdue) wait for all four; commands and polls taking
+    # turns would put three polls between them.
+    assert shows[0] <= 1
+    assert shows[-1] - shows[0] == 3
+
+
+async def test_screen_refreshes_alternate_with_the_polls_of_callers(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+) -> None:
+    master, bus, devices = make_bus((0x20, DeviceClass.SCREEN), (7, CALLER))
+    await bus.until(lambda: all(master.device(d.addr).polls >= 3 for d in devices))
+    mark = len(bus.frames)
+    rows = [ShowRowsRequest(n, ()) for n in range(8)]
+    await asyncio.gather(*(master.request(0x20, r, priority=Priority.DISPLAY) for r in rows))
+    sent = bus.frames[mark:]
+    shows = [n for n, f in enumerate(sent) if f.cmd == Command.SHOW_ROWS]
+    # Between two refreshes a POLL got the line (the caller's, or the screen's own when its
+    # period was up), so the caller waits at most two refreshes for the POLL carrying its key.
+    gaps = [sent[a + 1 : b] for a, b in itertools.pairwise(shows)]
+    assert all(any(f.cmd == Command.POLL for f in gap) for gap in gaps)
+    caller_polls = [any(f.dst == 7 for f in gap) for gap in gaps]
+    assert not any(a == b is False for a, b in itertools.pairwise(caller_polls))
+
+
+async def test_every_command_a_key_causes_goes_out_before_the_next_poll(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+    recorder: Recorder,
+) -> None:
+    # Four callers polled every 4 ms: their polls are always overdue.
+    master, bus, devices = make_bus((3, STRIP), (5, PAD), *((a, CALLER) for a in (7, 8, 9, 10)))
+    caller = devices[2]
+    call = ShowTextRequest(mode=DisplayMode.FLASH, color=1, hold_s=10, text="请A001号到3号窗口")
+    caused = [
+        (7, KeypadShowRequest("A001", led=2)),
+        (3, call),
+        (5, PadClerkRequest("3号窗口", "1", "张三")),
+    ]
+    sent: list[asyncio.Task[Reply]] = []
+
+    async def decide_after_commit(event: DeviceEvent) -> None:
+        if isinstance(event.event, KeyEvent):
+            sent.extend(
+                asyncio.create_task(master.request(a, m, priority=Priority.CALL)) for a, m in caused
+            )
+
+    recorder.hook = decide_after_commit
+    await bus.until(lambda: all(master.device(d.addr).polls >= 2 for d in devices))
+    await bus.until(lambda: not any(master.device(d.addr).resyncing for d in devices))
+    caller.queue(KeyEvent(KeyCode.CALL_NEXT))
+    await bus.until(lambda: len(sent) == 3 and all(t.done() for t in sent))
+    i = next(n for n, f in enumerate(bus.frames) if f.dst == 7 and f.cmd == Command.KEYPAD_SHOW)
+    assert [(f.dst, f.cmd) for f in bus.frames[i : i + 3]] == [
+        (7, Command.KEYPAD_SHOW),
+        (3, Command.SHOW_TEXT),
+        (5, Command.PAD_CLERK),
+    ]
+
+
+async def test_a_display_that_answers_commands_needs_no_heartbeat_poll(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(timing, "DISPLAY_POLL_S", 0.1)
+    master, bus, _ = make_bus((3, STRIP), (7, CALLER))
+    master.set_active(3, True)
+    await bus.until(lambda: master.device(3).polls >= 2 and not master.device(3).resyncing)
+    polls = master.device(3).polls
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 0.35
+    while loop.time() < end:
+        await master.request(3, ClearRequest(0), priority=Priority.CALL)
+        await asyncio.sleep(0.02)
+    # Answered commands every ~20 ms are its heartbeat: its 0.1 s poll never came due.
+    assert master.device(3).polls == polls
+    await bus.until(lambda: master.device(3).polls > polls)  # and polls resume afterwards
+
+
+async def test_poll_periods_follow_the_options_when_the_line_is_not_eager(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+) -> None:
+    master, bus, (caller,) = make_bus((7, CALLER), start=False, eager_polling=False)
+    master.add_device(7, CALLER, uid=caller.uid, poll_interval=0.06)
+    master.start()
+    await bus.until(lambda: master.device(7).polls >= 2 and not caller.fifo)
+    loop = asyncio.get_running_loop()
+    polls, started = master.device(7).polls, loop.time()
+    await bus.until(lambda: master.device(7).polls >= polls + 4)
+    # 4 polls at least 60 ms apart (the test's default period is 4 ms).
+    assert loop.time() - started >= 4 * 0.06 * 0.95
+    assert master.device(7).period == 0.06
