@@ -103,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _with_database(args: argparse.Namespace, work: str) -> int:
-    from hall.storage.db import connect_pool, migrate
+    from hall.app import migrate_all
+    from hall.storage.db import connect_pool
 
     settings = Settings(database_url=args.database_url, data_dir=args.data_dir)
     dsn, server = await resolve_database(settings)
@@ -111,7 +112,7 @@ async def _with_database(args: argparse.Namespace, work: str) -> int:
         pool = await connect_pool(dsn, min_size=1, max_size=2)
         try:
             async with pool.acquire() as conn:
-                applied = await migrate(conn)
+                applied = await migrate_all(conn)
                 if work == "migrate":
                     print(
                         f"已应用 {len(applied)} 个迁移"
