@@ -50,3 +50,29 @@ END $$;
 
 CREATE TRIGGER tickets_kiosk_print_job AFTER INSERT ON tickets
     FOR EACH ROW EXECUTE FUNCTION kiosk_print_job_for_ticket();
+
+-- What each printer said last (DLE EOT), and its append-only alarm log for the manager.
+CREATE TABLE kiosk_printer_status (
+    hall_id     text NOT NULL REFERENCES halls (id),
+    printer     text NOT NULL,
+    kiosk       text NOT NULL,
+    state       text NOT NULL DEFAULT 'unknown' CHECK (state IN (
+                    'unknown', 'ok', 'near_end', 'paper_out', 'cover_open', 'error',
+                    'offline', 'no_answer')),
+    since       timestamptz NOT NULL,
+    checked_at  timestamptz,
+    PRIMARY KEY (hall_id, printer)
+);
+
+CREATE TABLE kiosk_printer_alarms (
+    id       bigserial PRIMARY KEY,
+    hall_id  text NOT NULL REFERENCES halls (id),
+    printer  text NOT NULL,
+    kiosk    text NOT NULL,
+    -- the state the printer entered: a problem, near_end (a warning) or ok (recovered)
+    kind     text NOT NULL,
+    at       timestamptz NOT NULL
+);
+CREATE INDEX kiosk_printer_alarms_hall ON kiosk_printer_alarms (hall_id, id DESC);
+CREATE TRIGGER kiosk_printer_alarms_append_only BEFORE UPDATE OR DELETE ON kiosk_printer_alarms
+    FOR EACH ROW EXECUTE FUNCTION forbid_change();
