@@ -29,6 +29,7 @@ from hall.web import api
 from hall.web.access import AccessSettings, setup_access
 from hall.web.bridge import setup_bridge
 from hall.web.live import setup_live
+from hall.web.pairing import setup_pairing
 from hall.web.problems import problem_middleware
 from hall.web.routes import register
 from hall.web.state import CLOCK, DIRECTORY, NOTIFIER, POOL, QUEUE
@@ -137,6 +138,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_access(app, settings.access)
     setup_live(app)
     setup_bridge(app)
+    setup_pairing(app)
     for feature in FEATURES:
         install(app, feature)
     return app

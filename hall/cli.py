@@ -93,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--counter", type=int, action="append", dest="counters", help="counter no.")
     _database_args(add)
 
+    from hall.cli_devices import add_parser as add_device_parser
+
+    _database_args(add_device_parser(sub))
+
     from hall.cli_bridge import add_parser as add_bridge_parser
 
     add_bridge_parser(sub)
@@ -130,6 +134,10 @@ async def _with_database(args: argparse.Namespace, work: str) -> int:
                     from hall.cli_users import add_user
 
                     return await add_user(conn, args)
+                if work == "device_pair":
+                    from hall.cli_devices import pair_device
+
+                    return await pair_device(conn, args)
             raise AssertionError(work)
         finally:
             await pool.close()
@@ -209,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return asyncio.run(_with_database(args, "config_load"))
             case "user":
                 return asyncio.run(_with_database(args, "user_add"))
+            case "device":
+                return asyncio.run(_with_database(args, "device_pair"))
             case "bridge":
                 from hall.cli_bridge import run_bridge
 
