@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from hall.features import Feature, Listener, Migrations
-from kiosk import web
+from kiosk import pages, web
 from kiosk.service import CHANNEL
 
 FEATURE = Feature(
     name="kiosk",
-    routes=web.ROUTES,
+    routes=(*web.ROUTES, *pages.ROUTES),
     migrations=Migrations("kiosk", first=30, last=39),
     tasks=(web.printing,),
     listeners=(Listener(CHANNEL, web.on_print_notify),),

@@ -105,18 +105,24 @@ def wrap(text: str, columns: int) -> list[str]:
     return lines
 
 
-def wait_text(facts: TicketFacts) -> str:
-    """A range, not a false precision; honest when no window serves the service now."""
-    if not facts.served_now:
-        return "当前暂无窗口办理此业务，请留意叫号"
-    seconds = facts.estimated_wait_s
+def wait_range(seconds: float | None, people_ahead: int | None) -> str:
+    """The estimate as a range, not a false precision. ``seconds`` is None when no open
+    window serves the queue: then it says so instead of "0 people ahead, 0 s"."""
     if seconds is None:
-        return "等候时间暂无法估计"
+        return "当前暂无窗口办理此业务，请留意叫号" if people_ahead is not None else ""
     if seconds < 60:
-        return "即将叫到您，请留意叫号"
+        return "即将叫到您，请留意叫号" if people_ahead is not None else "无需等候"
     low = max(1, math.floor(seconds * 0.75 / 60))
     high = max(low + 1, math.ceil(seconds * 1.25 / 60))
     return f"预计等候约 {low} 至 {high} 分钟"
+
+
+def wait_text(facts: TicketFacts) -> str:
+    if not facts.served_now:
+        return wait_range(None, 0)
+    if facts.estimated_wait_s is None:
+        return "等候时间暂无法估计"
+    return wait_range(facts.estimated_wait_s, facts.people_ahead or 0)
 
 
 def _fill(line: str, facts: TicketFacts) -> str:

@@ -137,6 +137,14 @@ EXPECTED: dict[str, frozenset[str]] = {
     "kiosk_print_jobs": TEST_HALL_STAFF,
     "kiosk_reprint": TEST_HALL_STAFF,
     "kiosk_cancel_print_job": TEST_HALL_STAFF,
+    # kiosk feature: pages are public (they check /api/v1/me); the kiosk API is for a paired
+    # kiosk device only, in whichever hall it belongs to (the hall comes from the device)
+    "root": EVERYONE,
+    "kiosk_page": EVERYONE,
+    "kiosk_files": EVERYONE,
+    "ticket_page": EVERYONE,
+    "kiosk_info": frozenset({"kiosk", "kiosk_north"}),
+    "kiosk_issue": frozenset({"kiosk", "kiosk_north"}),
 }
 
 
@@ -189,6 +197,7 @@ async def _samples(
         "issue_ticket": {"service": "BDC"},
         "kiosk_reprint": {"number": "A001"},
         "pairing_approve": {"kind": "kiosk", "device_id": "k1"},
+        "kiosk_issue": {"service": "BDC"},
         "login": {"job_no": "victim", "password": PASSWORD},
         "device_login": {"token": device_token},
         "create_device_token": {"kind": "bridge", "hall": "test", "device_id": "edge1"},

@@ -1,0 +1,46 @@
+// The citizen's ticket page (/t/{token}, opened from the ticket's QR): follows the ticket.
+const POLL_MS = 3000;
+const token = location.pathname.split("/").pop();
+const $ = (id) => document.getElementById(id);
+
+function range(seconds) {
+  if (seconds === null) return "当前暂无窗口办理此业务，请留意叫号";
+  if (seconds < 60) return "即将叫到您，请留意叫号";
+  const low = Math.max(1, Math.floor(seconds * 0.75 / 60));
+  const high = Math.max(low + 1, Math.ceil(seconds * 1.25 / 60));
+  return `预计等候约 ${low} 至 ${high} 分钟`;
+}
+
+function show(t) {
+  $("service").textContent = t.service_name;
+  $("number").textContent = t.number;
+  $("state").textContent = t.state_label;
+  const call = $("call");
+  const called = t.state === "called" && t.counter !== null;
+  const text = called ? `请到${t.counter}号窗口` : "";
+  if (call.textContent !== text) {
+    call.textContent = text;
+    call.className = called ? "on" : "";
+  }
+  const waiting = t.state === "waiting";
+  $("ahead").textContent = waiting && t.people_ahead !== null
+    ? `您前面还有 ${t.people_ahead} 人` : "";
+  $("wait").textContent = waiting ? range(t.estimated_wait_s) : "";
+}
+
+async function poll() {
+  try {
+    const resp = await fetch(`/api/v1/tickets/${encodeURIComponent(token)}`,
+                             { headers: { "Accept": "application/json" } });
+    const data = await resp.json().catch(() => ({}));
+    if (resp.ok) { show(data); $("banner").textContent = ""; }
+    else if (resp.status === 404) { $("number").textContent = "—";
+      $("banner").textContent = data.detail || "未找到该号码"; return; }
+    else throw new Error(resp.status);
+  } catch (err) {
+    $("banner").textContent = "网络不稳定，正在重试…";
+  }
+  setTimeout(poll, POLL_MS);
+}
+
+poll();
