@@ -117,6 +117,15 @@ def wait_range(seconds: float | None, people_ahead: int | None) -> str:
     return f"预计等候约 {low} 至 {high} 分钟"
 
 
+def service_wait_text(seconds: float | None) -> str:
+    """A queue's expected wait for someone taking a ticket now (kiosk buttons)."""
+    if seconds is None:
+        return "暂无窗口办理"
+    if seconds < 60:
+        return "无需等候"
+    return wait_range(seconds, 0).removeprefix("预计等候")
+
+
 def wait_text(facts: TicketFacts) -> str:
     if not facts.served_now:
         return wait_range(None, 0)

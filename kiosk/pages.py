@@ -29,7 +29,7 @@ from hall.web.api import API, check_kiosk_offers, json, parse_body, ticket_out
 from hall.web.routes import Access, Route
 from hall.web.schemas import TicketOut
 from hall.web.state import CLOCK, DIRECTORY, QUEUE
-from kiosk.layout import wait_range
+from kiosk.layout import service_wait_text, wait_range
 from kiosk.web import PRINT
 
 PAGES = Path(__file__).resolve().parent / "pages"
@@ -123,7 +123,7 @@ async def kiosk_info(request: web.Request) -> web.Response:
                 prefix=s.prefix,
                 waiting=s.waiting,
                 estimated_wait_s=s.estimated_wait_s,
-                wait_text=wait_range(s.estimated_wait_s, s.waiting),
+                wait_text=service_wait_text(s.estimated_wait_s),
                 available=reason is None,
                 reason=reason,
             )

@@ -47,7 +47,7 @@ function render(info) {
     const meta = document.createElement("span");
     meta.className = s.available ? "meta" : "reason";
     meta.textContent = s.available
-      ? `等候 ${s.waiting} 人${s.wait_text ? " · " + s.wait_text.replace("预计等候", "") : ""}`
+      ? `等候 ${s.waiting} 人\n${s.wait_text}`
       : s.reason;
     b.append(name, meta);
     b.addEventListener("click", () => take(s.code));

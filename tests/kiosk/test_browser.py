@@ -106,6 +106,7 @@ async def test_pair_tap_and_follow_the_ticket(
             await page.wait_for_selector(".svc[data-service=BDC]", timeout=10_000)
             names = await page.locator(".svc .name").all_text_contents()
             assert names == ["不动产登记", "税务"]  # only k1's services
+            assert not await page.is_visible("#done")  # no empty ticket card on the start screen
             assert "token" not in page.url and "hd1_" not in page.url
 
             # A double tap issues one ticket, printed on the kiosk's printer.

@@ -156,3 +156,11 @@ def test_status_from_the_emulators_answers(
 def test_a_byte_that_is_no_status_answer_is_refused() -> None:
     with pytest.raises(StatusError):
         decode_status({1: 0x41})  # 'A': text echoed by a wrong device, not a status
+
+
+def test_service_wait_text_on_kiosk_buttons() -> None:
+    from kiosk.layout import service_wait_text
+
+    assert service_wait_text(None) == "暂无窗口办理"
+    assert service_wait_text(20) == "无需等候"
+    assert service_wait_text(600) == "约 7 至 13 分钟"
