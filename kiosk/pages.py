@@ -28,7 +28,8 @@ from hall.web.access import audit_with_action, principal_of
 from hall.web.api import API, check_kiosk_offers, json, parse_body, ticket_out
 from hall.web.routes import Access, Route
 from hall.web.schemas import TicketOut
-from hall.web.state import CLOCK, DIRECTORY, QUEUE
+from hall.web.state import CLOCK, DIRECTORY, POOL, QUEUE
+from kiosk import repo
 from kiosk.layout import service_wait_text, wait_range
 from kiosk.web import PRINT
 
@@ -58,6 +59,8 @@ class KioskOut(BaseModel):
     kiosk: str
     kiosk_name: str
     services: list[KioskServiceOut]
+    printer_notice: str | None
+    """Shown above the services when the kiosk's printer cannot print now."""
 
 
 class KioskTicketBody(BaseModel):
@@ -128,12 +131,21 @@ async def kiosk_info(request: web.Request) -> web.Response:
                 reason=reason,
             )
         )
+    states = [
+        p.state
+        for p in await repo.printer_states(request.app[POOL], rules.hall.id)
+        if p.kiosk == kiosk.id
+    ]
+    notice = None
+    if states and states[0] not in ("ok", "near_end", "unknown"):
+        notice = "打印机暂时无法出票，取号后请拍照或扫码保存屏幕上的号码"
     body = KioskOut(
         hall=rules.hall.id,
         hall_name=rules.hall.name,
         kiosk=kiosk.id,
         kiosk_name=kiosk.name,
         services=out,
+        printer_notice=notice,
     )
     response = json(body)
     response.headers["Cache-Control"] = "no-store"

@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 PROBE_S = 2.0
 """How often a printer that cannot print is asked again (cheap: three status bytes)."""
+IDLE_PROBE_S = 60.0
+"""How often an idle printer is asked, so paper out or near its end is known before a tap."""
 CHANNEL = "kiosk_print"
 
 Key = tuple[str, str]  # (hall, kiosk)
@@ -73,6 +75,7 @@ class PrintService:
         *,
         opener: Opener = open_channel,
         probe_s: float = PROBE_S,
+        idle_probe_s: float = IDLE_PROBE_S,
         status_timeout_s: float | None = None,
     ) -> None:
         self.pool = pool
@@ -80,6 +83,7 @@ class PrintService:
         self.queue = queue
         self.clock = clock
         self.probe_s = probe_s
+        self.idle_probe_s = idle_probe_s
         self.changed = asyncio.Condition()
         self.workers: dict[Key, _Worker] = {}
         for printer in directory.config.printers:
@@ -135,18 +139,32 @@ class PrintService:
     # --- the worker -----------------------------------------------------------------------
 
     async def _run(self, key: Key, worker: _Worker) -> None:
+        idle_check = False
         while True:
             held = False
             try:
+                if idle_check:
+                    await self.probe(key)
                 held = await self.drain(key)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 log.exception("printer %s: printing failed; trying again", worker.printer.name)
                 held = True
-            timeout = self.probe_s if held else None
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
+            idle_check = False
+            try:
+                async with asyncio.timeout(self.probe_s if held else self.idle_probe_s):
                     await worker.wake.wait()
+            except TimeoutError:
+                idle_check = not held
             worker.wake.clear()
+
+    async def probe(self, key: Key) -> str:
+        """Ask an idle printer how it is; a change is stored and raises an alarm."""
+        worker = self.workers[key]
+        state = state_of(await worker.driver.status())
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self._note_state(conn, worker, state)
+        await self._changed()
+        return state
 
     async def drain(self, key: Key) -> bool:
         """Print the kiosk's jobs until none is left (False) or the printer stops (True)."""

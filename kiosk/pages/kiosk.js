@@ -61,7 +61,7 @@ async function refresh() {
     if (r.status === 401 || r.status === 403) { location.replace("/pair"); return; }
     if (!r.ok) throw new Error(r.data.detail || r.status);
     render(r.data);
-    banner("");
+    banner(r.data.printer_notice || "");
   } catch (err) {
     banner("网络故障，正在重新连接服务器…");
   }

@@ -69,6 +69,9 @@ async def test_one_ticket_per_tap_and_a_virtual_ticket_when_the_printer_fails(
     assert ticket["qr_svg"].lstrip().startswith("<?xml") or "<svg" in ticket["qr_svg"]
     assert ticket["page_url"] == f"http://hall.test/t/{ticket['ticket']['token']}"
 
+    info = await (await client.get("/api/v1/kiosk", headers=k1)).json()
+    assert info["printer_notice"].startswith("打印机暂时无法出票")
+
     again = await client.post("/api/v1/kiosk/tickets", json={"service": "BDC"}, headers=tap)
     assert again.status == 200
     assert (await again.json())["ticket"]["number"] == "A001"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
 
@@ -93,8 +95,6 @@ async def test_a_printer_that_cannot_print_holds_the_job_and_prints_it_on_recove
 
 async def _wait_printed(bench: Bench, pool: asyncpg.Pool, count: int) -> None:
     """Until ``count`` jobs are printed; the worker probes every 50 ms."""
-    import asyncio
-
     async with asyncio.timeout(10):
         async with bench.service.changed:
             while (
@@ -211,3 +211,36 @@ async def test_ticket_and_job_are_one_statement(pool: asyncpg.Pool, clock: Fixed
             " VALUES (999, 'test', 'k1', now(), now())"
         )
     assert await states(pool) == [(view.ticket.display_number, "queued", None)]
+
+
+async def test_an_idle_printer_is_probed_so_paper_out_is_known_before_a_tap(
+    bench: Bench, pool: asyncpg.Pool
+) -> None:
+    key = ("test", "k1")
+    bench.printer.set_condition(PAPER_NEAR_END)
+    assert await bench.service.probe(key) == "near_end"
+    bench.printer.set_condition(PAPER_OUT)
+    assert await bench.service.probe(key) == "paper_out"
+    assert await bench.service.probe(key) == "paper_out"  # no second alarm
+    bench.printer.set_condition(OK)
+    assert await bench.service.probe(key) == "ok"
+    assert await alarm_kinds(pool) == ["near_end", "paper_out", "ok"]
+    assert bench.printer.jobs == []
+
+
+async def test_the_worker_probes_by_itself_when_idle(pool: asyncpg.Pool, clock: FixedClock) -> None:
+    printer = EscPosPrinter(chinese_default=False)
+    printer.set_condition(PAPER_OUT)
+    async with LineEndpoint(printer) as endpoint:
+        port = await endpoint.serve_tcp()
+        directory = Directory(kiosk_config(f"tcp://127.0.0.1:{port}"))
+        service = PrintService(
+            pool, directory, QueueService(pool, directory, clock), clock, idle_probe_s=0.05
+        )
+        await service.start()
+        try:
+            async with asyncio.timeout(10), service.changed:
+                while [s.state for s in await repo.printer_states(pool, "test")] != ["paper_out"]:
+                    await service.changed.wait()
+        finally:
+            await service.stop()
