@@ -115,6 +115,18 @@ async def hold(
     )
 
 
+async def cancel_printing(
+    conn: asyncpg.Connection | asyncpg.Pool, job_id: int, reason: str, now: datetime
+) -> None:
+    await conn.execute(
+        "UPDATE kiosk_print_jobs SET state = 'cancelled', reason = $2, updated_at = $3"
+        " WHERE id = $1 AND state = 'printing'",
+        job_id,
+        reason,
+        now,
+    )
+
+
 async def hold_queued(
     conn: asyncpg.Connection | asyncpg.Pool, hall_id: str, kiosk: str, reason: str, now: datetime
 ) -> int:

@@ -185,9 +185,14 @@ class PrintService:
             await self._changed()
             try:
                 data = await self.render(job)
-            except NotFound:
+            except Exception:
+                # A ticket this code cannot lay out (a config it did not expect) would block
+                # every job behind it: it is cancelled and logged; the citizen has the ticket
+                # on the kiosk screen, and staff can reprint once the cause is fixed.
+                log.exception("print job %d cannot be rendered; cancelled", job.id)
                 async with self.pool.acquire() as conn:
-                    await repo.hold(conn, job.id, "no_ticket", self.clock.now())
+                    await repo.cancel_printing(conn, job.id, "render_error", self.clock.now())
+                await self._changed()
                 continue
             outcome = await worker.driver.print_job(data, status)
             await self._finish(worker, job, outcome)

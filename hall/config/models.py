@@ -328,7 +328,7 @@ class TicketText(_Model):
     header: list[TicketLine] = ["{hall}"]
     footer: list[TicketLine] = ["请留意叫号，过号请重新取号"]
     after_qr: list[TicketLine] = ["当日有效"]
-    page_url: str | None = None
+    page_url: Annotated[str, Field(max_length=200)] | None = None
     """The citizen's ticket page as phones reach it, with ``{token}``, e.g.
     ``http://10.1.2.3:8080/t/{token}``; printed as a QR code (none when unset)."""
 

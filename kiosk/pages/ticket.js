@@ -1,5 +1,8 @@
 // The citizen's ticket page (/t/{token}, opened from the ticket's QR): follows the ticket.
-const POLL_MS = 3000;
+// Phones in a hall often share one address (the hall's Wi-Fi): poll gently, slower when the
+// page is in the background, and wait as long as a 429 says.
+const POLL_MS = 4000;
+const HIDDEN_POLL_MS = 15000;
 const token = location.pathname.split("/").pop();
 const $ = (id) => document.getElementById(id);
 
@@ -28,19 +31,35 @@ function show(t) {
   $("wait").textContent = waiting ? range(t.estimated_wait_s) : "";
 }
 
+let timer = 0;
+let inFlight = false;
+
+function schedule(ms) {
+  clearTimeout(timer);
+  timer = setTimeout(poll, ms);
+}
+
 async function poll() {
+  if (inFlight) return;
+  inFlight = true;
+  let wait = document.hidden ? HIDDEN_POLL_MS : POLL_MS;
   try {
     const resp = await fetch(`/api/v1/tickets/${encodeURIComponent(token)}`,
                              { headers: { "Accept": "application/json" } });
     const data = await resp.json().catch(() => ({}));
     if (resp.ok) { show(data); $("banner").textContent = ""; }
+    else if (resp.status === 429) {
+      wait = Math.max(wait, 1000 * (Number(resp.headers.get("Retry-After")) || 10));
+    }
     else if (resp.status === 404) { $("number").textContent = "—";
-      $("banner").textContent = data.detail || "未找到该号码"; return; }
+      $("banner").textContent = data.detail || "未找到该号码"; inFlight = false; return; }
     else throw new Error(resp.status);
   } catch (err) {
     $("banner").textContent = "网络不稳定，正在重试…";
   }
-  setTimeout(poll, POLL_MS);
+  inFlight = false;
+  schedule(wait);
 }
 
+document.addEventListener("visibilitychange", () => { if (!document.hidden) schedule(0); });
 poll();

@@ -244,3 +244,21 @@ async def test_the_worker_probes_by_itself_when_idle(pool: asyncpg.Pool, clock: 
                     await service.changed.wait()
         finally:
             await service.stop()
+
+
+async def test_a_ticket_that_cannot_be_rendered_does_not_block_the_queue(
+    bench: Bench, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = bench.service.render
+    broken = {"A001"}
+
+    async def render(job: repo.JobRow) -> bytes:
+        if job.number in broken:
+            raise ValueError("a layout this code did not expect")
+        return await real(job)
+
+    monkeypatch.setattr(bench.service, "render", render)
+    first, second = await bench.issue(), await bench.issue()
+    assert await bench.settled(first) == "cancelled"
+    assert await bench.settled(second) == "printed"
+    assert await states(pool) == [("A001", "cancelled", "render_error"), ("A002", "printed", None)]
