@@ -10,6 +10,6 @@ FEATURE = Feature(
     name="kiosk",
     routes=(*web.ROUTES, *pages.ROUTES),
     migrations=Migrations("kiosk", first=30, last=39),
-    tasks=(web.printing,),
+    tasks=(web.printing, pages.issuing),
     listeners=(Listener(CHANNEL, web.on_print_notify),),
 )

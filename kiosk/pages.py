@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import io
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
@@ -30,10 +31,12 @@ from hall.web.routes import Access, Route
 from hall.web.schemas import TicketOut
 from hall.web.state import CLOCK, DIRECTORY, POOL, QUEUE
 from kiosk import repo
+from kiosk.issuing import KioskIssuer
 from kiosk.layout import service_wait_text, wait_range
 from kiosk.web import PRINT
 
 PAGES = Path(__file__).resolve().parent / "pages"
+ISSUER = web.AppKey("kiosk_issuer", KioskIssuer)
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
 # How long the kiosk's answer waits for the printer's verdict: a ticket at 9600 baud takes
 # about 0.4 s; a silent printer is declared after its 0.3 s status timeout.
@@ -49,6 +52,8 @@ class KioskServiceOut(BaseModel):
     estimated_wait_s: float | None
     wait_text: str
     available: bool
+    needs_id: bool
+    """Limited per person a day: the page asks for the resident ID number first."""
     reason: str | None
     """Why it cannot be taken now (closed, sold out), with the next opening when known."""
 
@@ -66,6 +71,8 @@ class KioskOut(BaseModel):
 class KioskTicketBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
     service: Annotated[str, Field(min_length=1, max_length=32)]
+    id_number: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+    """Only for services with a per-person daily limit; hashed, never stored or logged."""
 
 
 class PrintOut(BaseModel):
@@ -128,6 +135,7 @@ async def kiosk_info(request: web.Request) -> web.Response:
                 estimated_wait_s=s.estimated_wait_s,
                 wait_text=service_wait_text(s.estimated_wait_s),
                 available=reason is None,
+                needs_id=svc.per_person_daily_limit is not None,
                 reason=reason,
             )
         )
@@ -175,11 +183,12 @@ async def kiosk_issue(request: web.Request) -> web.Response:
         raise InvalidInput("每次取号需要 8 到 80 个字符的 Idempotency-Key")
     check_kiosk_offers(request, rules.hall.id, kiosk.id, body.service)
     await audit_with_action(request, 201)
-    view = await request.app[QUEUE].issue(
+    view = await request.app[ISSUER].issue(
         IssueTicket(
             hall_id=rules.hall.id, service_code=body.service, kiosk=kiosk.id, idempotency_key=key
         ),
-        actor=principal_of(request).actor,
+        principal_of(request).actor,
+        body.id_number,
     )
     job = await request.app[PRINT].wait_settled(view.ticket.id, PRINT_WAIT_S)
     if job is None:
@@ -204,6 +213,12 @@ async def kiosk_issue(request: web.Request) -> web.Response:
     response = json(out, status=200 if view.replayed else 201)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+async def issuing(app: web.Application) -> AsyncIterator[None]:
+    """Task: the kiosk's issuer (per-person limits) for the app's lifetime."""
+    app[ISSUER] = KioskIssuer(app[POOL], app[DIRECTORY], app[QUEUE], app[CLOCK])
+    yield
 
 
 # --- pages -----------------------------------------------------------------------------------

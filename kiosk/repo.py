@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 import asyncpg
 
@@ -315,3 +315,37 @@ async def ticket_of_number(
         day,
     )
     return None if row is None else (row["id"], row["kiosk"])
+
+
+async def lock_person(conn: asyncpg.Connection, key: str) -> None:
+    """Serialise the tickets of one person for one service and day until the transaction ends."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 11))", key)
+
+
+async def tickets_of_person(
+    conn: asyncpg.Connection, hall_id: str, service: str, day: date, id_hash: str
+) -> int:
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM kiosk_id_tickets i JOIN tickets t ON t.id = i.ticket_id"
+        " WHERE i.hall_id = $1 AND i.service_code = $2 AND i.business_day = $3"
+        " AND i.id_hash = $4 AND t.state <> 'cancelled'",
+        hall_id,
+        service,
+        day,
+        id_hash,
+    )
+    return count
+
+
+async def add_person_ticket(
+    conn: asyncpg.Connection, ticket_id: int, hall_id: str, service: str, day: date, id_hash: str
+) -> None:
+    await conn.execute(
+        "INSERT INTO kiosk_id_tickets (ticket_id, hall_id, service_code, business_day, id_hash)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (ticket_id) DO NOTHING",
+        ticket_id,
+        hall_id,
+        service,
+        day,
+        id_hash,
+    )

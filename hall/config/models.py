@@ -260,6 +260,9 @@ class Service(_Model):
     number_width: Annotated[int, Field(ge=2, le=5)] = 3
     number_start: Annotated[int, Field(ge=0, le=9999)] = 1
     daily_quota: Annotated[int, Field(ge=1, le=99999)] | None = None
+    per_person_daily_limit: Annotated[int, Field(ge=1, le=20)] | None = None
+    """Tickets one person (resident ID number) may take for this service a day; kiosks then
+    ask for the ID number, which is kept only as a keyed hash."""
     hours: list[Period] | None = None
     purposes: Annotated[list[Purpose], Field(min_length=1)] = list(Purpose)
     priority_classes: list[Code] = []

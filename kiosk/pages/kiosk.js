@@ -50,7 +50,7 @@ function render(info) {
       ? `等候 ${s.waiting} 人\n${s.wait_text}`
       : s.reason;
     b.append(name, meta);
-    b.addEventListener("click", () => take(s.code));
+    b.addEventListener("click", () => (s.needs_id ? askId(s) : take(s.code)));
     return b;
   }));
 }
@@ -84,6 +84,7 @@ function showTicket(t) {
 }
 
 function home() {
+  closeId();
   $("ticket").hidden = true;
   $("start").hidden = false;
   refresh();
@@ -94,7 +95,56 @@ function armIdle() {
   idleTimer = setTimeout(home, IDLE_MS);
 }
 
-async function take(service) {
+// --- ID number pad (services with a per-person daily limit); card readers that type work too
+let idService = null;
+let idDigits = "";
+
+function showId() {
+  // Only the count and the last two characters are shown, for the people standing behind.
+  const shown = idDigits.length > 2 ? "•".repeat(idDigits.length - 2) + idDigits.slice(-2)
+    : idDigits;
+  $("id-value").textContent = shown;
+  $("id-ok").disabled = idDigits.length !== 18;
+}
+
+function askId(s) {
+  idService = s.code;
+  idDigits = "";
+  $("id-title").textContent = `「${s.name}」每人每日限量，请输入身份证号码`;
+  showId();
+  $("idpad").hidden = false;
+  armIdle();
+}
+
+function closeId() {
+  $("idpad").hidden = true;
+  idService = null;
+  idDigits = "";
+}
+
+function idKey(k) {
+  if (k === "del") idDigits = idDigits.slice(0, -1);
+  else if (idDigits.length < 18 && (/^[0-9]$/.test(k) || (k === "X" && idDigits.length === 17)))
+    idDigits += k;
+  showId();
+}
+
+document.querySelectorAll(".keys button").forEach((b) =>
+  b.addEventListener("click", () => idKey(b.dataset.k)));
+$("id-cancel").addEventListener("click", closeId);
+$("id-ok").addEventListener("click", () => {
+  const service = idService, id = idDigits;
+  closeId();
+  if (service && id.length === 18) take(service, id);
+});
+document.addEventListener("keydown", (e) => {
+  if ($("idpad").hidden) return;
+  if (e.key === "Enter") $("id-ok").click();
+  else if (e.key === "Backspace") idKey("del");
+  else if (/^[0-9xX]$/.test(e.key)) idKey(e.key.toUpperCase());
+});
+
+async function take(service, idNumber = null) {
   if (busy) return;  // one ticket per tap: a second tap while the first is out does nothing
   busy = true;
   document.querySelectorAll(".svc").forEach((b) => { b.disabled = true; });
@@ -102,8 +152,8 @@ async function take(service) {
   try {
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
-        const r = await api("POST", "/api/v1/kiosk/tickets", { service },
-                            { "Idempotency-Key": key });
+        const body = idNumber ? { service, id_number: idNumber } : { service };
+        const r = await api("POST", "/api/v1/kiosk/tickets", body, { "Idempotency-Key": key });
         if (r.ok) { banner(""); showTicket(r.data); return; }
         if (r.status >= 500) throw new Error(r.data.detail || r.status);
         banner(r.data.detail || "暂时无法取号");
@@ -125,7 +175,9 @@ async function main() {
   tick();
   setInterval(tick, 1000);
   $("done").addEventListener("click", home);
-  document.addEventListener("pointerdown", () => { if (!$("ticket").hidden) armIdle(); });
+  document.addEventListener("pointerdown", () => {
+    if (!$("ticket").hidden || !$("idpad").hidden) armIdle();
+  });
   for (;;) {
     try {
       const me = await api("GET", "/api/v1/me");

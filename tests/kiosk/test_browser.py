@@ -45,6 +45,9 @@ def config(printer: tuple[EscPosPrinter, int]) -> HallConfig:
         mode="json", exclude_none=True
     )
     data["halls"][0]["ticket"].pop("page_url")  # the QR then points at this server
+    for svc in data["halls"][0]["services"]:
+        if svc["code"] == "TAX":
+            svc["per_person_daily_limit"] = 1  # the page asks for the ID number
     return HallConfig.model_validate(data)
 
 
@@ -55,6 +58,7 @@ async def server(
     path = write_config_toml(config.model_dump(mode="json", exclude_none=True), tmp_path / "h.toml")
     proc = ServerProcess(
         ["serve", "--database-url", database_url, "--config", str(path)],
+        env={"HALL_SECRET_KEY": "cd" * 32},
         log_path=tmp_path / "server.log",
     )
     await proc.start()
@@ -122,6 +126,11 @@ async def test_pair_tap_and_follow_the_ticket(
             await page.click("#done")
             emulator.set_condition(PAPER_OUT)
             await page.click(".svc[data-service=TAX]")
+            await page.wait_for_selector("#idpad:not([hidden])")
+            assert await page.is_disabled("#id-ok")
+            await page.keyboard.type("11010519491231002x")  # as a card reader types it
+            assert await page.text_content("#id-value") == "•" * 16 + "2X"
+            await page.keyboard.press("Enter")
             await page.wait_for_selector("#ticket:not([hidden]) #t-qr svg", timeout=10_000)
             assert await page.text_content("#t-number") == "B001"
             assert "咨询台" in ((await page.text_content("#t-print")) or "")
