@@ -1,4 +1,5 @@
-"""The composition root: create_app(settings) wires storage, services and the web edge."""
+"""The composition root: create_app(settings) wires storage, services, the web edge and the
+feature slices (the only kernel module that imports a feature package)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 from aiohttp import web
 
+import kiosk.feature
 from hall.config.loader import load_config
 from hall.config.models import HallConfig
 from hall.domain.errors import Unavailable
+from hall.features import Feature, install, migration_sources
 from hall.ports import Clock, SystemClock
 from hall.services.directory import Directory
 from hall.services.queue import QueueService
@@ -26,11 +30,25 @@ from hall.web import api
 from hall.web.access import AccessSettings, setup_access
 from hall.web.bridge import setup_bridge
 from hall.web.live import setup_live
+from hall.web.pairing import setup_pairing
 from hall.web.problems import problem_middleware
 from hall.web.routes import register
 from hall.web.state import CLOCK, DIRECTORY, NOTIFIER, POOL, QUEUE
 
 log = logging.getLogger(__name__)
+
+FEATURES: tuple[Feature, ...] = (kiosk.feature.FEATURE,)
+"""Every feature slice, in the order its tasks start."""
+
+
+def feature_migrations() -> list[tuple[str, str]]:
+    """(name, sql) of every feature's migrations folder, checked against its number range."""
+    return [file for source in migration_sources(FEATURES) for file in source.files()]
+
+
+async def migrate_all(conn: asyncpg.Connection) -> list[str]:
+    """Apply the kernel's and the features' pending migrations (start-up, ``hall db migrate``)."""
+    return await migrate(conn, feature_migrations())
 
 
 @dataclass
@@ -81,7 +99,7 @@ def create_app(settings: Settings) -> web.Application:
             raise
         try:
             async with pool.acquire() as conn:
-                await migrate(conn)
+                await migrate_all(conn)
                 config = settings.config
                 if config is None and settings.config_path is not None:
                     config = load_config(settings.config_path)
@@ -142,4 +160,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_access(app, settings.access)
     setup_live(app)
     setup_bridge(app)
+    setup_pairing(app)
+    for feature in FEATURES:
+        install(app, feature)
     return app

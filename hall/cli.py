@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--counter", type=int, action="append", dest="counters", help="counter no.")
     _database_args(add)
 
+    from hall.cli_devices import add_parser as add_device_parser
+
+    _database_args(add_device_parser(sub))
+
     from hall.cli_bridge import add_parser as add_bridge_parser
 
     add_bridge_parser(sub)
@@ -106,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _with_database(args: argparse.Namespace, work: str) -> int:
-    from hall.storage.db import connect_pool, migrate
+    from hall.app import migrate_all
+    from hall.storage.db import connect_pool
 
     settings = Settings(database_url=args.database_url, data_dir=args.data_dir)
     dsn, server = await resolve_database(settings)
@@ -114,7 +119,7 @@ async def _with_database(args: argparse.Namespace, work: str) -> int:
         pool = await connect_pool(dsn, min_size=1, max_size=2)
         try:
             async with pool.acquire() as conn:
-                applied = await migrate(conn)
+                applied = await migrate_all(conn)
                 if work == "migrate":
                     print(
                         f"已应用 {len(applied)} 个迁移"
@@ -132,6 +137,10 @@ async def _with_database(args: argparse.Namespace, work: str) -> int:
                     from hall.cli_users import add_user
 
                     return await add_user(conn, args)
+                if work == "device_pair":
+                    from hall.cli_devices import pair_device
+
+                    return await pair_device(conn, args)
             raise AssertionError(work)
         finally:
             await pool.close()
@@ -215,6 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return asyncio.run(_with_database(args, "config_load"))
             case "user":
                 return asyncio.run(_with_database(args, "user_add"))
+            case "device":
+                return asyncio.run(_with_database(args, "device_pair"))
             case "bridge":
                 from hall.cli_bridge import run_bridge
 

@@ -20,6 +20,16 @@ if [ ! -x /usr/bin/chromium ]; then
     fi
 fi
 
+# Pages are Chinese: without a CJK font headless Chromium draws boxes in screenshots.
+if [ -x /usr/bin/chromium ] && command -v fc-list >/dev/null && [ -z "$(fc-list :lang=zh)" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null \
+            || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null; }
+    else
+        echo "warning: no CJK font (apt package fonts-noto-cjk); screenshots will show boxes" >&2
+    fi
+fi
+
 echo "== ruff"
 .venv/bin/ruff check .
 echo "== mypy --strict"

@@ -20,11 +20,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from hall.app import Settings, create_app
+from hall.app import Settings, create_app, migrate_all
 from hall.config.models import HallConfig
 from hall.ports import FixedClock
 from hall.storage.config_store import apply_config
-from hall.storage.db import connect_pool, migrate
+from hall.storage.db import connect_pool
 from hall.storage.embedded import EmbeddedPostgres
 from tests.factories import hall_config
 
@@ -49,7 +49,7 @@ def database_url() -> Iterator[str]:
     async def prepare() -> None:
         conn = await asyncpg.connect(dsn)
         try:
-            await migrate(conn)
+            await migrate_all(conn)
         finally:
             await conn.close()
 

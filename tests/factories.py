@@ -53,6 +53,8 @@ def hall_config(
         "call_policy": {"priority_ratio": priority_ratio, "max_recalls": 2},
         "services": services,
         "counters": window_list,
+        # The kiosk the tests' kiosk device tokens stand for: every service of the hall.
+        "kiosks": [{"id": "k1", "name": "取号机"}],
     }
     hall.update(extra_hall or {})
     return HallConfig.model_validate(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 import itertools
 import re
+import string
 from collections.abc import Sequence
 from datetime import date, time
 from decimal import Decimal
@@ -262,6 +263,9 @@ class Service(_Model):
     number_width: Annotated[int, Field(ge=2, le=5)] = 3
     number_start: Annotated[int, Field(ge=0, le=9999)] = 1
     daily_quota: Annotated[int, Field(ge=1, le=99999)] | None = None
+    per_person_daily_limit: Annotated[int, Field(ge=1, le=20)] | None = None
+    """Tickets one person (resident ID number) may take for this service a day; kiosks then
+    ask for the ID number, which is kept only as a keyed hash."""
     hours: list[Period] | None = None
     purposes: Annotated[list[Purpose], Field(min_length=1)] = list(Purpose)
     priority_classes: list[Code] = []
@@ -316,6 +320,55 @@ class Screen(_Model):
     """Number of latest calls shown."""
 
 
+TICKET_FIELDS = frozenset({"hall", "service", "zone", "date"})
+TicketLine = Annotated[str, Field(max_length=48)]
+
+
+class TicketText(_Model):
+    """Text printed on a hall's paper tickets around the number, people ahead, wait and time.
+
+    Lines may use ``{hall}``, ``{service}``, ``{zone}`` and ``{date}``; the kiosk lays them
+    out for the printer's paper width.
+    """
+
+    header: list[TicketLine] = ["{hall}"]
+    footer: list[TicketLine] = ["请留意叫号，过号请重新取号"]
+    after_qr: list[TicketLine] = ["当日有效"]
+    page_url: Annotated[str, Field(max_length=200)] | None = None
+    """The citizen's ticket page as phones reach it, with ``{token}``, e.g.
+    ``http://10.1.2.3:8080/t/{token}``; printed as a QR code (none when unset)."""
+
+    @field_validator("header", "footer", "after_qr")
+    @classmethod
+    def _fields(cls, lines: list[str]) -> list[str]:
+        for line in lines:
+            _check_placeholders(line, TICKET_FIELDS)
+        return lines
+
+    @field_validator("page_url")
+    @classmethod
+    def _page_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        _check_placeholders(value, frozenset({"token"}))
+        if "{token}" not in value or not value.startswith(("http://", "https://")):
+            raise ValueError("page_url must be an http(s) URL containing {token}")
+        return value
+
+
+def _check_placeholders(text: str, allowed: frozenset[str]) -> None:
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+    except ValueError as exc:
+        raise ValueError(f"{text!r}: {exc}") from None
+    unknown = names - allowed
+    if unknown:
+        raise ValueError(
+            f"{text!r} uses unknown field(s) {', '.join(sorted(unknown))}; "
+            f"allowed: {', '.join(sorted(allowed))}"
+        )
+
+
 class Hall(_Model):
     id: Code
     name: Annotated[str, Field(min_length=1, max_length=60)]
@@ -336,6 +389,7 @@ class Hall(_Model):
     counters: list[Counter] = []
     kiosks: list[Kiosk] = []
     screens: list[Screen] = []
+    ticket: TicketText = TicketText()
 
     @field_validator("timezone")
     @classmethod

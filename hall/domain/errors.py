@@ -117,6 +117,13 @@ class Forbidden(HallError):
     title = "无权执行此操作"
 
 
+class NotOfferedHere(Forbidden):
+    """A kiosk asked for a service its config does not list (or is not configured)."""
+
+    code = "not_offered_here"
+    title = "本机不提供此业务"
+
+
 class RateLimited(HallError):
     """Too many requests from this client."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from importlib import resources
 from typing import Any, TypeVar
 
@@ -143,8 +143,23 @@ def migration_files() -> list[tuple[str, str]]:
     return files
 
 
-async def migrate(conn: asyncpg.Connection) -> list[str]:
-    """Apply pending migrations in order, each in its own transaction; return their names."""
+def _all_migrations(extra: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The kernel's migrations and ``extra`` ones (feature folders), in file-name order."""
+    files = migration_files() + list(extra)
+    names = [name for name, _ in files]
+    clash = sorted({n for n in names if names.count(n) > 1})
+    if clash:
+        raise ValueError(f"migration file names used twice: {', '.join(clash)}")
+    return sorted(files)
+
+
+async def migrate(conn: asyncpg.Connection, extra: Iterable[tuple[str, str]] = ()) -> list[str]:
+    """Apply pending migrations in order, each in its own transaction; return their names.
+
+    ``extra`` are the (name, sql) files of the feature slices' folders (hall.app passes them);
+    number ranges keep their names apart and in a sensible order.
+    """
+    files = _all_migrations(extra)
     applied_now: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
     try:
@@ -154,7 +169,7 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
                    applied_at timestamptz NOT NULL DEFAULT now())"""
         )
         done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
-        for name, sql in migration_files():
+        for name, sql in files:
             if name in done:
                 continue
             async with conn.transaction():

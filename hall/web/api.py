@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel
 
-from hall.domain.errors import InvalidInput
+from hall.domain.errors import InvalidInput, NotOfferedHere
 from hall.domain.tickets import COUNTER_STATE_LABELS, Ticket
 from hall.services.queue import (
     ActionParams,
@@ -122,6 +122,19 @@ def kiosk_of(request: web.Request, claimed: str | None) -> str | None:
     return claimed
 
 
+def check_kiosk_offers(request: web.Request, hall_id: str, kiosk_id: str, service: str) -> None:
+    """A kiosk device issues only the services its config lists (all when it lists none)."""
+    if principal_of(request).kind != "kiosk":
+        return  # staff may issue any service, also when naming the kiosk they stand at
+    kiosk = queue(request).directory.hall(hall_id).hall.kiosk(kiosk_id)
+    if kiosk is None:
+        raise NotOfferedHere(f"取号机 {kiosk_id} 未在大厅配置中", kiosk=kiosk_id)
+    if kiosk.services and service not in kiosk.services:
+        raise NotOfferedHere(
+            "本机不提供此业务，请到其他取号机或咨询台办理", kiosk=kiosk_id, service=service
+        )
+
+
 def clerk_of(request: web.Request, claimed: str | None) -> str | None:
     """A clerk opens a window as themselves; supervisors may open it for a named clerk."""
     principal = principal_of(request)
@@ -173,6 +186,9 @@ async def issue_ticket(request: web.Request) -> web.Response:
     key = request.headers.get("Idempotency-Key") or body.idempotency_key
     if key is not None and not 8 <= len(key) <= 80:
         raise InvalidInput("Idempotency-Key 长度必须在 8 到 80 之间")
+    kiosk = kiosk_of(request, body.kiosk)
+    if kiosk is not None:
+        check_kiosk_offers(request, request.match_info["hall"], kiosk, body.service)
     await audit_with_action(request, 201)  # a replay commits nothing and is audited after
     view = await queue(request).issue(
         IssueTicket(
@@ -182,7 +198,7 @@ async def issue_ticket(request: web.Request) -> web.Response:
             priority_class=body.priority_class,
             appointment_start=body.appointment_start,
             appointment_end=body.appointment_end,
-            kiosk=kiosk_of(request, body.kiosk),
+            kiosk=kiosk,
             idempotency_key=key,
         ),
         actor=actor_of(request),

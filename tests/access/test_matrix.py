@@ -44,7 +44,7 @@ def _staff(
     return make
 
 
-def _device(kind: str, hall: str = "test", device_id: str = "dev1") -> Credentials:
+def _device(kind: str, hall: str = "test", device_id: str = "k1") -> Credentials:
     async def make(client: Client) -> dict[str, str]:
         assert kind in ("kiosk", "display", "bridge")
         return await device_headers(client, kind, hall=hall, device_id=device_id)  # type: ignore[arg-type]
@@ -126,6 +126,25 @@ EXPECTED: dict[str, frozenset[str]] = {
     "create_device_token": ADMIN_ONLY,
     "revoke_device_token": ADMIN_ONLY,
     "audit": ADMIN_ONLY,
+    # device pairing: the browser's own pairing cookie is its credential; a manager approves
+    "pair_page": EVERYONE,
+    "pairing_start": EVERYONE,
+    "pairing_status": EVERYONE,
+    "pairing_claim": EVERYONE,
+    "pairing_approve": frozenset({"manager", "admin"}),
+    # kiosk feature: printers and print jobs (补打, cancel) for the hall's staff
+    "kiosk_printers": TEST_HALL_STAFF,
+    "kiosk_print_jobs": TEST_HALL_STAFF,
+    "kiosk_reprint": TEST_HALL_STAFF,
+    "kiosk_cancel_print_job": TEST_HALL_STAFF,
+    # kiosk feature: pages are public (they check /api/v1/me); the kiosk API is for a paired
+    # kiosk device only, in whichever hall it belongs to (the hall comes from the device)
+    "root": EVERYONE,
+    "kiosk_page": EVERYONE,
+    "kiosk_files": EVERYONE,
+    "ticket_page": EVERYONE,
+    "kiosk_info": frozenset({"kiosk", "kiosk_north"}),
+    "kiosk_issue": frozenset({"kiosk", "kiosk_north"}),
 }
 
 
@@ -160,14 +179,25 @@ async def _samples(
     await create_staff(client, "victim", roles=("clerk",))
     victim_session, _, _ = await open_session(client, "victim")
     victim_device, device_token = await create_device(client, "display", device_id="victim")
-    common = {"hall": "test", "number": "1", "action": "open", "token": ticket, "path": "live.js"}
+    common = {
+        "hall": "test",
+        "number": "1",
+        "action": "open",
+        "token": ticket,
+        "path": "live.js",
+        "code": "123456",
+    }
     params = {
         "revoke_session": {**common, "id": str(victim_session)},
         "revoke_device_token": {**common, "id": str(victim_device)},
+        "kiosk_cancel_print_job": {**common, "id": "1"},
         "": common,
     }
     bodies: dict[str, dict[str, Any]] = {
         "issue_ticket": {"service": "BDC"},
+        "kiosk_reprint": {"number": "A001"},
+        "pairing_approve": {"kind": "kiosk", "device_id": "k1"},
+        "kiosk_issue": {"service": "BDC"},
         "login": {"job_no": "victim", "password": PASSWORD},
         "device_login": {"token": device_token},
         "create_device_token": {"kind": "bridge", "hall": "test", "device_id": "edge1"},

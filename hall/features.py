@@ -1,0 +1,121 @@
+"""The contract between the kernel and a feature slice (kiosk/, counters/, display/, …).
+
+Each feature package exports one ``FEATURE`` (in its ``feature.py``) that lists everything it
+adds to the server: its routes, its migrations folder with its own number range, background
+tasks that live as long as the app, and handlers of database notifications. The composition
+root (``hall/app.py``) is the only kernel module that names features; it hands each
+``FEATURE`` to :func:`install`. Nothing else in ``hall/`` imports a feature.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import re
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from importlib.abc import Traversable
+
+from aiohttp import web
+
+from hall.web.routes import Route, register
+from hall.web.state import NOTIFIER
+
+Task = Callable[[web.Application], AsyncIterator[None]]
+"""An aiohttp ``cleanup_ctx`` step: set up, ``yield`` while the app runs, then clean up."""
+
+_NUMBERED = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+@dataclass(frozen=True, slots=True)
+class Migrations:
+    """A feature's migrations folder and the file numbers it may use (both ends included)."""
+
+    package: str
+    folder: str = "migrations"
+    first: int = 30
+    last: int = 39
+
+    def files(self) -> list[tuple[str, str]]:
+        """(name, sql) of each migration, in order; a misnamed or out-of-range file raises."""
+        root: Traversable = resources.files(self.package) / self.folder
+        out: list[tuple[str, str]] = []
+        for entry in root.iterdir():
+            if not entry.name.endswith(".sql"):
+                continue
+            match = _NUMBERED.match(entry.name)
+            if match is None or not self.first <= int(match.group(1)) <= self.last:
+                raise ValueError(
+                    f"migration {self.package}/{self.folder}/{entry.name} must be named "
+                    f"NNNN_name.sql with NNNN in {self.first:04d}-{self.last:04d}"
+                )
+            out.append((entry.name, entry.read_text(encoding="utf-8")))
+        return sorted(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """Call ``handler(app, payload)`` for each NOTIFY on ``channel`` (in the event loop)."""
+
+    channel: str
+    handler: Callable[[web.Application, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    """Everything one feature slice adds to the app."""
+
+    name: str
+    routes: Sequence[Route] = ()
+    migrations: Migrations | None = None
+    tasks: Sequence[Task] = ()
+    """Started in order after the kernel's database and LISTEN connection, stopped before."""
+    listeners: Sequence[Listener] = field(default_factory=tuple)
+
+
+def check_ranges(features: Sequence[Feature]) -> None:
+    """Refuse overlapping migration ranges and duplicate feature names."""
+    seen: dict[str, Feature] = {}
+    for feature in features:
+        if feature.name in seen:
+            raise ValueError(f"feature {feature.name!r} installed twice")
+        seen[feature.name] = feature
+    ranges = sorted(
+        (f.migrations.first, f.migrations.last, f.name) for f in features if f.migrations
+    )
+    if any(first < 30 for first, _, _ in ranges):
+        raise ValueError("feature migrations must be numbered 0030 or higher")
+    for (_, last, name), (first, _, other) in itertools.pairwise(ranges):
+        if first <= last:
+            raise ValueError(f"features {name!r} and {other!r} share migration numbers")
+
+
+def migration_sources(features: Sequence[Feature]) -> list[Migrations]:
+    check_ranges(features)
+    return [f.migrations for f in features if f.migrations is not None]
+
+
+def install(app: web.Application, feature: Feature) -> None:
+    """Register a feature's routes, tasks and listeners on the app (before it starts)."""
+    register(app, list(feature.routes))
+    for task in feature.tasks:
+        app.cleanup_ctx.append(task)
+    if feature.listeners:
+        app.cleanup_ctx.append(_listening(feature.listeners))
+
+
+def _listening(listeners: Sequence[Listener]) -> Task:
+    async def run(app: web.Application) -> AsyncIterator[None]:
+        notifier = app[NOTIFIER]
+        subs = [
+            await notifier.subscribe(item.channel, functools.partial(item.handler, app))
+            for item in listeners
+        ]
+        try:
+            yield
+        finally:
+            for sub in subs:
+                await notifier.unsubscribe(sub)
+
+    return run

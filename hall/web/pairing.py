@@ -1,0 +1,259 @@
+"""Device pairing for browser devices (kiosk page, hall TV, web pads): no token in any URL.
+
+1. A browser opens ``/pair``; the page asks ``POST /api/v1/pairing`` for a six-digit code and
+   gets an HttpOnly pairing cookie (its secret) with it. The code is shown in large type.
+2. A manager of the hall (or an admin) approves the code for a configured kiosk or screen:
+   ``POST /api/v1/halls/{hall}/pairings/{code}/approve`` or ``hall device pair CODE``.
+3. The page, polling ``GET /api/v1/pairing``, sees the approval and calls
+   ``POST /api/v1/pairing/claim``: the server creates the device token and sets it as the
+   device cookie (the one ``/api/v1/device-login`` sets), once. Revoking the token (admin API)
+   ends the page's access as for any device token.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from hall.config.models import Hall
+from hall.domain.errors import InvalidInput, NotFound
+from hall.security import tokens
+from hall.storage import access_repo, pairing_repo
+from hall.web.access import ACCESS, DEVICE_COOKIE_NAME, client_address, principal_of
+from hall.web.api import API, json, parse_body
+from hall.web.auth_api import DEVICE_COOKIE_MAX_AGE
+from hall.web.routes import Access, Route, register
+from hall.web.state import CLOCK, DIRECTORY, POOL
+
+PAIRING_COOKIE = "hall_pairing"
+PAIRING_TTL = timedelta(minutes=10)
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+class PairingOut(BaseModel):
+    state: Literal["waiting", "approved", "paired"]
+    code: str
+    expires_at: datetime
+    kind: str | None = None
+    hall: str | None = None
+    device_id: str | None = None
+    next: str | None = None
+    """Where the page goes once paired: /kiosk or the hall's TV page."""
+
+
+class ApproveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    kind: Literal["kiosk", "display"]
+    device_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")]
+
+
+def device_name(hall: Hall, kind: str, device_id: str) -> str:
+    """The configured name of the kiosk or screen; InvalidInput when it is not configured."""
+    if kind == "kiosk":
+        kiosk = hall.kiosk(device_id)
+        if kiosk is None:
+            raise InvalidInput(f"大厅 {hall.id} 的配置中没有取号机 {device_id}")
+        return kiosk.name
+    screen = hall.screen(device_id)
+    if screen is None:
+        raise InvalidInput(f"大厅 {hall.id} 的配置中没有显示屏 {device_id}")
+    return screen.name
+
+
+def next_page(kind: str | None, hall: str | None) -> str | None:
+    if kind == "kiosk":
+        return "/kiosk"
+    if kind == "display" and hall:
+        return f"/tv/{hall}"
+    return None
+
+
+def _out(p: pairing_repo.Pairing) -> PairingOut:
+    state: Literal["waiting", "approved", "paired"] = (
+        "paired" if p.claimed_at else "approved" if p.approved_at else "waiting"
+    )
+    return PairingOut(
+        state=state,
+        code=p.code,
+        expires_at=p.expires_at,
+        kind=p.kind,
+        hall=p.hall_id,
+        device_id=p.device_id,
+        next=next_page(p.kind, p.hall_id),
+    )
+
+
+async def _current(request: web.Request) -> pairing_repo.Pairing:
+    secret = request.cookies.get(PAIRING_COOKIE, "")
+    found = (
+        await pairing_repo.by_secret(request.app[POOL], tokens.token_hash(secret))
+        if 20 <= len(secret) <= 100
+        else None
+    )
+    now = request.app[CLOCK].now()
+    if found is None or (found.claimed_at is None and found.expires_at <= now):
+        raise NotFound("配对码已失效，请刷新页面获取新的配对码")
+    return found
+
+
+# --- handlers ---------------------------------------------------------------------------------
+
+
+async def pair_page(request: web.Request) -> web.Response:
+    body = (STATIC / "pair.html").read_text(encoding="utf-8")
+    response = web.Response(text=body, content_type="text/html", charset="utf-8")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def start_pairing(request: web.Request) -> web.Response:
+    now = request.app[CLOCK].now()
+    secret = secrets.token_urlsafe(32)
+    async with request.app[POOL].acquire() as conn:
+        for _ in range(20):
+            pairing = await pairing_repo.start(
+                conn,
+                code=f"{secrets.randbelow(1_000_000):06d}",
+                secret_hash=tokens.token_hash(secret),
+                now=now,
+                expires_at=now + PAIRING_TTL,
+                user_agent=request.headers.get("User-Agent", "")[:200] or None,
+                ip=client_address(request),
+            )
+            if pairing is not None:
+                break
+        else:
+            raise InvalidInput("暂时无法生成配对码，请稍后再试")
+    response = json(_out(pairing), status=201)
+    response.set_cookie(
+        PAIRING_COOKIE,
+        secret,
+        max_age=int(PAIRING_TTL.total_seconds()),
+        path=f"{API}/pairing",
+        httponly=True,
+        samesite="Strict",
+        secure=request.app[ACCESS].settings.cookie_secure,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def pairing_status(request: web.Request) -> web.Response:
+    response = json(_out(await _current(request)))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def claim_pairing(request: web.Request) -> web.Response:
+    pairing = await _current(request)
+    if pairing.approved_at is None or pairing.claimed_at is not None:
+        raise NotFound("配对码尚未批准或已使用")
+    assert pairing.hall_id and pairing.device_id
+    kind: access_repo.DeviceKind = "kiosk" if pairing.kind == "kiosk" else "display"
+    hall = request.app[DIRECTORY].hall(pairing.hall_id).hall
+    name = device_name(hall, kind, pairing.device_id)
+    now = request.app[CLOCK].now()
+    token = tokens.new_token(tokens.DEVICE_PREFIX)
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        device = await access_repo.create_device_token(
+            conn,
+            kind=kind,
+            hall_id=pairing.hall_id,
+            device_id=pairing.device_id,
+            name=name,
+            token_hash=tokens.token_hash(token),
+            created_by=f"pairing:{pairing.id}",
+            now=now,
+        )
+        if not await pairing_repo.claim(conn, pairing.id, device.id, now):
+            raise NotFound("配对码尚未批准或已使用")
+    out = _out(pairing).model_copy(update={"state": "paired"})
+    response = json(out)
+    response.set_cookie(
+        DEVICE_COOKIE_NAME,
+        token,
+        max_age=DEVICE_COOKIE_MAX_AGE,
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        secure=request.app[ACCESS].settings.cookie_secure,
+    )
+    response.del_cookie(PAIRING_COOKIE, path=f"{API}/pairing")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def approve_pairing(request: web.Request) -> web.Response:
+    hall = request.app[DIRECTORY].hall(request.match_info["hall"]).hall
+    code = request.match_info["code"]
+    if not (len(code) == 6 and code.isdigit()):
+        raise InvalidInput("配对码是 6 位数字", parameter="code")
+    body = await parse_body(request, ApproveBody)
+    device_name(hall, body.kind, body.device_id)
+    pairing = await pairing_repo.approve(
+        request.app[POOL],
+        code=code,
+        kind=body.kind,
+        hall_id=hall.id,
+        device_id=body.device_id,
+        by=principal_of(request).actor,
+        now=request.app[CLOCK].now(),
+    )
+    if pairing is None:
+        raise NotFound(f"没有等待批准的配对码 {code}（可能已过期）", pairing_code=code)
+    return json(_out(pairing))
+
+
+ROUTES = [
+    Route("GET", "/pair", pair_page, "pair_page", "设备配对页面", Access.PUBLIC, in_openapi=False),
+    Route(
+        "POST",
+        f"{API}/pairing",
+        start_pairing,
+        "pairing_start",
+        "浏览器设备申请配对码（设置配对 Cookie）",
+        Access.PUBLIC,
+        response=PairingOut,
+        tags=("devices",),
+    ),
+    Route(
+        "GET",
+        f"{API}/pairing",
+        pairing_status,
+        "pairing_status",
+        "本浏览器的配对状态（凭配对 Cookie）",
+        Access.PUBLIC,
+        response=PairingOut,
+        tags=("devices",),
+    ),
+    Route(
+        "POST",
+        f"{API}/pairing/claim",
+        claim_pairing,
+        "pairing_claim",
+        "已批准的配对：领取设备 Cookie",
+        Access.PUBLIC,
+        response=PairingOut,
+        tags=("devices",),
+    ),
+    Route(
+        "POST",
+        f"{API}/halls/{{hall}}/pairings/{{code}}/approve",
+        approve_pairing,
+        "pairing_approve",
+        "批准配对码，绑定到配置中的取号机或显示屏",
+        Access.MANAGER,
+        body=ApproveBody,
+        response=PairingOut,
+        tags=("devices",),
+    ),
+]
+
+
+def setup_pairing(app: web.Application) -> None:
+    register(app, ROUTES)

@@ -1,0 +1,15 @@
+"""FEATURE: what the kiosk slice adds to the server (wired by hall/app.py)."""
+
+from __future__ import annotations
+
+from hall.features import Feature, Listener, Migrations
+from kiosk import pages, web
+from kiosk.service import CHANNEL
+
+FEATURE = Feature(
+    name="kiosk",
+    routes=(*web.ROUTES, *pages.ROUTES),
+    migrations=Migrations("kiosk", first=30, last=39),
+    tasks=(web.printing, pages.issuing),
+    listeners=(Listener(CHANNEL, web.on_print_notify),),
+)

@@ -1,0 +1,198 @@
+"""Screenshots of the citizen's pages for docs/: run ``.venv/bin/python scripts/screenshots.py``.
+
+Starts a throwaway embedded PostgreSQL, an ESC/POS printer emulator and ``hall serve`` with a
+small hall, pairs a kiosk (its device cookie is injected), issues a few tickets and takes, in
+headless Chromium (/usr/bin/chromium): the kiosk in portrait (1080×1920) and landscape
+(1920×1080), a ticket on the kiosk screen, the pairing page and the citizen's ticket page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._support import admin_headers, embedded_database, server_process
+from firmware_bridge.emulators.line import LineEndpoint
+from firmware_bridge.emulators.printer import EscPosPrinter
+from hall.security import tokens
+from hall.storage import access_repo
+from hall.storage.db import connect_pool
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+
+
+def config_toml(printer_port: int) -> str:
+    return f"""
+[[halls]]
+id = "demo"
+name = "XX县政务服务中心"
+issue_outside_hours = true
+kiosks = [
+  {{ id = "k1", name = "一楼1号取号机", services = ["bdc", "tax", "soc", "med", "car", "gjj"] }},
+]
+
+[[halls.services]]
+code = "bdc"
+name = "不动产登记"
+prefix = "A"
+zone = "二楼综合受理区"
+
+[[halls.services]]
+code = "tax"
+name = "税务办理"
+prefix = "B"
+
+[[halls.services]]
+code = "soc"
+name = "社保医保"
+prefix = "C"
+
+[[halls.services]]
+code = "med"
+name = "医疗报销"
+prefix = "D"
+daily_quota = 1
+
+[[halls.services]]
+code = "car"
+name = "车驾管业务"
+prefix = "E"
+
+[[halls.services]]
+code = "gjj"
+name = "公积金"
+prefix = "F"
+
+[[halls.counters]]
+number = 1
+services = [{{ code = "bdc" }}, {{ code = "tax" }}]
+
+[[halls.counters]]
+number = 2
+services = [{{ code = "soc" }}, {{ code = "med" }}, {{ code = "gjj" }}]
+
+[[staff]]
+job_no = "c001"
+name = "王小明"
+halls = ["demo"]
+
+[[staff]]
+job_no = "c002"
+name = "李芳"
+halls = ["demo"]
+
+[[printers]]
+name = "p1"
+hall = "demo"
+kiosk = "k1"
+url = "tcp://127.0.0.1:{printer_port}"
+"""
+
+
+async def device_token(dsn: str) -> str:
+    token = tokens.new_token(tokens.DEVICE_PREFIX)
+    pool = await connect_pool(dsn, min_size=1, max_size=1)
+    try:
+        await access_repo.create_device_token(
+            pool,
+            kind="kiosk",
+            hall_id="demo",
+            device_id="k1",
+            name="k1",
+            token_hash=tokens.token_hash(token),
+            created_by="scripts/screenshots.py",
+            now=datetime.now(UTC),
+        )
+    finally:
+        await pool.close()
+    return token
+
+
+async def run(out: Path) -> list[Path]:
+    from playwright.async_api import async_playwright
+
+    written: list[Path] = []
+    printer = EscPosPrinter(chinese_default=False)
+    with embedded_database() as dsn:
+        async with LineEndpoint(printer) as endpoint:
+            port = await endpoint.serve_tcp()
+            async with server_process(dsn, config_toml(port)) as url:
+                token = await device_token(dsn)
+                admin = await admin_headers(url, dsn)
+                async with aiohttp.ClientSession(headers=admin) as staff:
+                    for counter, clerk in ((1, "c001"), (2, "c002")):
+                        async with staff.post(
+                            f"{url}/api/v1/halls/demo/counters/{counter}/open",
+                            json={"clerk": clerk},
+                        ) as resp:
+                            assert resp.status == 200, await resp.text()
+                headers = {"Authorization": f"Bearer {token}"}
+                async with aiohttp.ClientSession(headers=headers) as api:
+                    for service in ["bdc"] * 7 + ["tax"] * 3 + ["soc"] * 4 + ["med"]:
+                        key = {"Idempotency-Key": str(uuid.uuid4())}
+                        async with api.post(
+                            f"{url}/api/v1/kiosk/tickets", json={"service": service}, headers=key
+                        ) as resp:
+                            assert resp.status == 201, await resp.text()
+                            last = await resp.json()
+                async with async_playwright() as pw:
+                    browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                    try:
+                        for name, size in (
+                            ("kiosk-portrait", {"width": 1080, "height": 1920}),
+                            ("kiosk-landscape", {"width": 1920, "height": 1080}),
+                        ):
+                            context = await browser.new_context(viewport=size, locale="zh-CN")
+                            await context.add_cookies(
+                                [{"name": "hall_device", "value": token, "url": url}]
+                            )
+                            page = await context.new_page()
+                            await page.goto(f"{url}/kiosk")
+                            await page.wait_for_selector(".svc[data-service=bdc]")
+                            written.append(out / f"{name}.png")
+                            await page.screenshot(path=str(written[-1]))
+                            if name == "kiosk-portrait":
+                                await page.click(".svc[data-service=bdc]")
+                                await page.wait_for_selector("#ticket:not([hidden])")
+                                written.append(out / "kiosk-ticket.png")
+                                await page.screenshot(path=str(written[-1]))
+                            await context.close()
+                        pair = await browser.new_page(viewport={"width": 1080, "height": 1920})
+                        await pair.goto(f"{url}/pair")
+                        await pair.wait_for_function(
+                            "/^\\d{6}$/.test(document.querySelector('#code').textContent)"
+                        )
+                        written.append(out / "pair.png")
+                        await pair.screenshot(path=str(written[-1]))
+                        phone = await browser.new_page(viewport={"width": 390, "height": 844})
+                        await phone.goto(f"{url}/t/{last['ticket']['token']}")
+                        await phone.wait_for_function(
+                            "document.querySelector('#number').textContent !== '…'"
+                        )
+                        written.append(out / "ticket-page.png")
+                        await phone.screenshot(path=str(written[-1]))
+                    finally:
+                        await browser.close()
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs")
+    args = parser.parse_args()
+    for path in asyncio.run(run(args.out)):
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

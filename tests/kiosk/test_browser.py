@@ -1,0 +1,153 @@
+"""The kiosk in headless Chromium: pair it, tap a service, see the ticket; a double tap issues
+one ticket; paper out gives a virtual ticket; the ticket page follows a call live."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+
+from firmware_bridge.emulators.line import LineEndpoint
+from firmware_bridge.emulators.printer import OK, PAPER_OUT, EscPosPrinter
+from hall.config.models import HallConfig
+from tests.access_helpers import admin_bearer_in
+from tests.kiosk.conftest import kiosk_config, numbers_of
+from tests.live.helpers import write_config_toml
+from tests.servers import ServerProcess
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update"]  # fmt: skip
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed"),
+]
+
+
+@pytest.fixture
+async def printer() -> AsyncIterator[tuple[EscPosPrinter, int]]:
+    emulator = EscPosPrinter(chinese_default=False)
+    async with LineEndpoint(emulator) as endpoint:
+        yield emulator, await endpoint.serve_tcp()
+
+
+@pytest.fixture
+def config(printer: tuple[EscPosPrinter, int]) -> HallConfig:
+    data: dict[str, Any] = kiosk_config(f"tcp://127.0.0.1:{printer[1]}").model_dump(
+        mode="json", exclude_none=True
+    )
+    data["halls"][0]["ticket"].pop("page_url")  # the QR then points at this server
+    for svc in data["halls"][0]["services"]:
+        if svc["code"] == "TAX":
+            svc["per_person_daily_limit"] = 1  # the page asks for the ID number
+    return HallConfig.model_validate(data)
+
+
+@pytest.fixture
+async def server(
+    database_url: str, pool: asyncpg.Pool, config: HallConfig, tmp_path: Path
+) -> AsyncIterator[ServerProcess]:
+    path = write_config_toml(config.model_dump(mode="json", exclude_none=True), tmp_path / "h.toml")
+    proc = ServerProcess(
+        ["serve", "--database-url", database_url, "--config", str(path)],
+        env={"HALL_SECRET_KEY": "cd" * 32},
+        log_path=tmp_path / "server.log",
+    )
+    await proc.start()
+    try:
+        yield proc
+    finally:
+        if proc.proc is not None and proc.proc.poll() is None:
+            proc.proc.send_signal(signal.SIGCONT)
+        await proc.stop()
+
+
+async def test_pair_tap_and_follow_the_ticket(
+    server: ServerProcess, pool: asyncpg.Pool, printer: tuple[EscPosPrinter, int]
+) -> None:
+    from playwright.async_api import async_playwright
+
+    emulator, _ = printer
+    admin = await admin_bearer_in(pool, "kiosk-admin")
+    async with (
+        aiohttp.ClientSession(headers=admin) as api,
+        async_playwright() as pw,
+    ):
+
+        async def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+            async with api.post(f"{server.url}/api/v1/halls/test{path}", json=body) as resp:
+                data: dict[str, Any] = await resp.json()
+                assert resp.status in (200, 201), data
+                return data
+
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = await browser.new_context(
+                viewport={"width": 1080, "height": 1920}, locale="zh-CN"
+            )
+            page = await context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+
+            # An unpaired browser lands on /pair and shows a code; a manager approves it.
+            await page.goto(f"{server.url}/kiosk")
+            await page.wait_for_url("**/pair", timeout=10_000)
+            await page.wait_for_function(
+                "/^\\d{6}$/.test(document.querySelector('#code').textContent)", timeout=10_000
+            )
+            code = (await page.text_content("#code")) or ""
+            assert code not in page.url
+            await post(f"/pairings/{code}/approve", {"kind": "kiosk", "device_id": "k1"})
+            await page.wait_for_url("**/kiosk", timeout=10_000)
+            await page.wait_for_selector(".svc[data-service=BDC]", timeout=10_000)
+            names = await page.locator(".svc .name").all_text_contents()
+            assert names == ["不动产登记", "税务"]  # only k1's services
+            assert not await page.is_visible("#done")  # no empty ticket card on the start screen
+            assert "token" not in page.url and "hd1_" not in page.url
+
+            # A double tap issues one ticket, printed on the kiosk's printer.
+            await page.dblclick(".svc[data-service=BDC]")
+            await page.wait_for_selector("#ticket:not([hidden])", timeout=10_000)
+            assert await page.text_content("#t-number") == "A001"
+            assert await page.text_content("#t-print") == "请取走您的小票"
+            assert await pool.fetchval("SELECT count(*) FROM tickets") == 1
+            assert [numbers_of(j) for j in emulator.jobs] == ["A001"]
+            token = await pool.fetchval("SELECT token FROM tickets WHERE display_number = 'A001'")
+
+            # Paper out: the next citizen gets the number and QR on screen.
+            await page.click("#done")
+            emulator.set_condition(PAPER_OUT)
+            await page.click(".svc[data-service=TAX]")
+            await page.wait_for_selector("#idpad:not([hidden])")
+            assert await page.is_disabled("#id-ok")
+            await page.keyboard.type("11010519491231002x")  # as a card reader types it
+            assert await page.text_content("#id-value") == "•" * 16 + "2X"
+            await page.keyboard.press("Enter")
+            await page.wait_for_selector("#ticket:not([hidden]) #t-qr svg", timeout=10_000)
+            assert await page.text_content("#t-number") == "B001"
+            assert "咨询台" in ((await page.text_content("#t-print")) or "")
+            emulator.set_condition(OK)
+
+            # The citizen's phone follows A001 and sees the call.
+            phone = await browser.new_page(viewport={"width": 390, "height": 844})
+            await phone.goto(f"{server.url}/t/{token}")
+            await phone.wait_for_function(
+                "document.querySelector('#number').textContent === 'A001'", timeout=10_000
+            )
+            assert "您前面还有 0 人" in ((await phone.text_content("#ahead")) or "")
+            await post("/counters/1/open", {"clerk": "c001"})
+            await post("/counters/1/call_next", {})
+            await phone.wait_for_function(
+                "document.querySelector('#call').textContent === '请到1号窗口'", timeout=10_000
+            )
+            assert errors == []
+        finally:
+            await browser.close()

@@ -1,0 +1,106 @@
+"""The feature-slice mechanism: FEATURE objects, their migration folders and the import rule."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from hall.app import FEATURES, feature_migrations
+from hall.features import Feature, Migrations, check_ranges
+from hall.storage.db import _all_migrations
+
+ROOT = Path(__file__).resolve().parents[2]
+FEATURE_PACKAGES = ("kiosk", "counters", "display", "evaluator")
+# Device rules still imported by the kernel's device service: to be inverted through FEATURE
+# handlers (style.md). Nothing may be added here.
+KNOWN_KERNEL_IMPORTS = {
+    ("hall/services/devices.py", "counters"),
+    ("hall/services/devices.py", "display"),
+    ("hall/services/devices.py", "evaluator"),
+}
+
+
+def _imported_top_packages(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_kernel_imports_no_feature_except_the_composition_root() -> None:
+    offending = set()
+    for path in sorted((ROOT / "hall").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel == "hall/app.py":
+            continue
+        for package in _imported_top_packages(path) & set(FEATURE_PACKAGES):
+            offending.add((rel, package))
+    assert offending == KNOWN_KERNEL_IMPORTS
+
+
+def test_features_import_no_other_feature() -> None:
+    for package in FEATURE_PACKAGES:
+        others = set(FEATURE_PACKAGES) - {package}
+        for path in sorted((ROOT / package).rglob("*.py")):
+            assert not _imported_top_packages(path) & others, path
+
+
+def test_kiosk_migrations_come_from_its_own_folder_in_its_range() -> None:
+    names = [name for name, _ in feature_migrations()]
+    assert "0030_print_jobs.sql" in names
+    assert all(30 <= int(name[:4]) <= 39 for name in names)
+    assert [f.name for f in FEATURES] == ["kiosk"]
+
+
+async def test_migrate_applies_the_feature_folders(pool: asyncpg.Pool) -> None:
+    applied = {r["name"] for r in await pool.fetch("SELECT name FROM schema_migrations")}
+    assert "0030_print_jobs.sql" in applied
+    assert "0001_core.sql" in applied
+    assert await pool.fetchval("SELECT to_regclass('kiosk_print_jobs')::text") == (
+        "kiosk_print_jobs"
+    )
+
+
+def _package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *files: str) -> str:
+    pkg = tmp_path / "fakefeature"
+    (pkg / "migrations").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    for name in files:
+        (pkg / "migrations" / name).write_text("SELECT 1;")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "fakefeature"
+
+
+def test_a_migration_outside_the_range_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = _package(tmp_path, monkeypatch, "0040_a.sql", "0052_b.sql")
+    with pytest.raises(ValueError, match=r"0052_b\.sql"):
+        Migrations(package, first=40, last=49).files()
+    assert Migrations(package, first=40, last=59).files() == [
+        ("0040_a.sql", "SELECT 1;"),
+        ("0052_b.sql", "SELECT 1;"),
+    ]
+
+
+def test_overlapping_ranges_and_kernel_numbers_are_refused() -> None:
+    a = Feature("a", migrations=Migrations("a", first=30, last=39))
+    b = Feature("b", migrations=Migrations("b", first=35, last=44))
+    with pytest.raises(ValueError, match="share migration numbers"):
+        check_ranges([a, b])
+    with pytest.raises(ValueError, match="0030 or higher"):
+        check_ranges([Feature("c", migrations=Migrations("c", first=20, last=29))])
+    with pytest.raises(ValueError, match="twice"):
+        check_ranges([a, a])
+
+
+def test_a_feature_file_named_like_a_kernel_one_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"0001_core\.sql"):
+        _all_migrations([("0001_core.sql", "SELECT 1;")])
