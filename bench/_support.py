@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any, cast
 
 import aiohttp
 
@@ -34,10 +40,12 @@ class KeepAliveClient:
     lacks. This one writes a request and reads one Content-Length response, nothing more.
     """
 
-    def __init__(self, url: str, headers: dict[str, str]) -> None:
+    def __init__(self, url: str, headers: dict[str, str], local_host: str | None = None) -> None:
         rest = url.removeprefix("http://")
         host, _, port = rest.partition(":")
         self.host, self.port = host, int(port or 80)
+        # A source address of its own (127.x.y.z is all loopback): one terminal per address.
+        self.local_addr = None if local_host is None else (local_host, 0)
         extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         self._head = f"Host: {rest}\r\nContent-Type: application/json\r\n{extra}"
         self._reader: asyncio.StreamReader | None = None
@@ -45,11 +53,19 @@ class KeepAliveClient:
 
     async def post(self, path: str, body: bytes = b"{}") -> tuple[int, bytes]:
         """POST ``body`` to ``path``; (status, response body)."""
+        return await self.request("POST", path, body)
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        return await self.request("GET", path, b"")
+
+    async def request(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
         if self._writer is None:
-            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+            self._reader, self._writer = await asyncio.open_connection(
+                self.host, self.port, local_addr=self.local_addr
+            )
         assert self._reader is not None
         self._writer.write(
-            f"POST {path} HTTP/1.1\r\n{self._head}Content-Length: {len(body)}\r\n\r\n".encode()
+            f"{method} {path} HTTP/1.1\r\n{self._head}Content-Length: {len(body)}\r\n\r\n".encode()
             + body
         )
         status_line = await self._reader.readline()
@@ -180,10 +196,23 @@ BENCH_SERVICES = (
 )
 
 
-def hall_toml(counters: int, hall_id: str = "bench", services: int = 2) -> str:
+def hall_toml(
+    counters: int, hall_id: str = "bench", services: int = 2, kiosks: int = 0, screens: int = 0
+) -> str:
     """A one-hall config with ``counters`` windows, each serving the first ``services`` of
-    ``BENCH_SERVICES`` (each its own number group), open at any hour."""
-    return halls_toml([(hall_id, counters, services)])
+    ``BENCH_SERVICES`` (each its own number group), open at any hour; with ``kiosks`` kiosks
+    (ids k001…) and ``screens`` hall screens (ids s001…)."""
+    text = halls_toml([(hall_id, counters, services)])
+    # Arrays of the hall's own keys come before its sub-tables (TOML).
+    extra = []
+    if kiosks:
+        entries = (f'{{ id = "k{n:03d}", name = "{n}号取号机" }}' for n in range(1, kiosks + 1))
+        extra.append(f"kiosks = [{', '.join(entries)}]\n")
+    if screens:
+        entries = (f'{{ id = "s{n:03d}", name = "{n}号屏" }}' for n in range(1, screens + 1))
+        extra.append(f"screens = [{', '.join(entries)}]\n")
+    anchor = "issue_outside_hours = true\n"
+    return text.replace(anchor, anchor + "".join(extra), 1)
 
 
 def halls_toml(halls: list[tuple[str, int, int]]) -> str:
@@ -212,15 +241,30 @@ def halls_toml(halls: list[tuple[str, int, int]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@dataclass(frozen=True)
+class Served:
+    """A running ``hall serve``: its base URL, process id and log file."""
+
+    url: str
+    pid: int
+    log: Path
+
+
 @contextlib.asynccontextmanager
-async def server_process(
-    dsn: str, config_text: str, extra_args: tuple[str, ...] = ()
-) -> AsyncIterator[str]:
-    """Run ``hall serve`` on a loopback port; yields its base URL."""
+async def served(
+    dsn: str | None, config_text: str, extra_args: tuple[str, ...] = ()
+) -> AsyncIterator[Served]:
+    """Run ``hall serve`` on a loopback port until the block ends.
+
+    Without ``dsn`` the server starts (or finds) its embedded PostgreSQL, as shipped: pass
+    ``--data-dir`` in ``extra_args``.
+    """
     workdir = Path(tempfile.mkdtemp(prefix="hall-bench-cfg-"))
     config = workdir / "hall.toml"
     config.write_text(config_text, encoding="utf-8")
+    log = workdir / "server.log"
     port = free_port()
+    database = ["--database-url", dsn] if dsn is not None else []
     # Popen returns at once; readiness is polled below, so the loop is not held up.
     proc = subprocess.Popen(  # noqa: ASYNC220
         [
@@ -230,21 +274,20 @@ async def server_process(
             "serve",
             "--port",
             str(port),
-            "--database-url",
-            dsn,
+            *database,
             "--config",
             str(config),
             *extra_args,
         ],
         stdout=subprocess.DEVNULL,
-        stderr=open(workdir / "server.log", "wb"),  # noqa: SIM115, ASYNC230
+        stderr=open(log, "wb"),  # noqa: SIM115, ASYNC230
     )
     url = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as session:
-            for _ in range(600):
+            for _ in range(1200):
                 if proc.poll() is not None:
-                    raise RuntimeError((workdir / "server.log").read_text()[-2000:])
+                    raise RuntimeError(log.read_text()[-2000:])
                 try:
                     async with session.get(f"{url}/healthz") as resp:
                         if resp.status == 200:
@@ -254,7 +297,7 @@ async def server_process(
                 await asyncio.sleep(0.05)
             else:
                 raise TimeoutError("server did not start")
-        yield url
+        yield Served(url, proc.pid, log)
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -318,3 +361,238 @@ def _safe_cpu(pid: int, *, children: bool = False) -> float:
         return _cpu_of(pid, children=children)
     except (OSError, IndexError, ValueError):
         return 0.0  # the process has gone; what it used is in its parent's children's time
+
+
+@contextlib.asynccontextmanager
+async def server_process(
+    dsn: str, config_text: str, extra_args: tuple[str, ...] = ()
+) -> AsyncIterator[str]:
+    """Run ``hall serve`` on ``dsn`` on a loopback port; yields its base URL."""
+    async with served(dsn, config_text, extra_args) as server:
+        yield server.url
+
+
+class LiveSocket(asyncio.Protocol):
+    """A minimal client of the live feed (docs/live.md), for load generators.
+
+    A hall's displays each take every event: a hundred of them at a thousand events per
+    second is a hundred thousand frames a second for the bench to read, on the cores the
+    server needs. So this reads frames straight off the transport and takes ``seq`` and
+    ``prev_seq`` from the head of each event (the hub writes them first) without parsing the
+    rest; snapshots and pings, a few a second, are parsed as JSON. It checks the feed's
+    promise: every event once, in order (``prev_seq`` equal to the seq it holds).
+    """
+
+    _EVENT_HEAD = b'{"type":"event","seq":'
+    _PREV = b',"prev_seq":'
+    _AT = b'"at":'
+
+    def __init__(self, sample_every: int = 16) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.closed: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._buf = bytearray()
+        self._upgraded = False
+        self.first_seq: int | None = None  # seq of the first snapshot
+        self.started = asyncio.Event()  # set by the first snapshot, or when the socket closes
+        self.seq = 0  # seq the client holds
+        self.events = 0
+        self.gaps = 0  # events whose prev_seq was not the seq held: something was lost
+        self.snapshots = 0  # snapshots after the first (the server lost track, or a resync)
+        self.reached: asyncio.Event = asyncio.Event()
+        self.target: int | None = None
+        self.lags_ms: list[float] = []  # event time (commit) → arrival, one in sample_every
+        self._sample_every = sample_every
+
+    # -- handshake -------------------------------------------------------------------------
+
+    @classmethod
+    async def connect(
+        cls, url: str, path: str, token: str, local_host: str | None = None
+    ) -> LiveSocket:
+        host, _, port = url.removeprefix("http://").partition(":")
+        loop = asyncio.get_running_loop()
+        transport, sock = await loop.create_connection(
+            cls, host, int(port), local_addr=None if local_host is None else (local_host, 0)
+        )
+        sock.transport = transport
+        key = base64.b64encode(os.urandom(16)).decode()
+        transport.write(
+            (
+                f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {token}\r\n\r\n"
+            ).encode()
+        )
+        await sock.opened
+        return sock
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.started.set()
+        if not self.opened.done():
+            self.opened.set_exception(exc or ConnectionError("closed during the handshake"))
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    # -- frames ----------------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        buf = self._buf
+        buf += data
+        if not self._upgraded:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            status = bytes(buf[: buf.find(b"\r\n")])
+            if b" 101 " not in status:
+                self.opened.set_exception(ConnectionError(status.decode(errors="replace")))
+                assert self.transport is not None
+                self.transport.close()
+                return
+            del buf[: end + 4]
+            self._upgraded = True
+            self.opened.set_result(None)
+        pos, size = 0, len(buf)
+        while size - pos >= 2:
+            opcode, n, head = buf[pos] & 0x0F, buf[pos + 1] & 0x7F, 2
+            if n == 126:
+                if size - pos < 4:
+                    break
+                n, head = int.from_bytes(buf[pos + 2 : pos + 4]), 4
+            elif n == 127:
+                if size - pos < 10:
+                    break
+                n, head = int.from_bytes(buf[pos + 2 : pos + 10]), 10
+            if size - pos < head + n:
+                break
+            payload = bytes(buf[pos + head : pos + head + n])
+            pos += head + n
+            self._frame(opcode, payload)
+        del buf[:pos]
+
+    def _frame(self, opcode: int, payload: bytes) -> None:
+        if opcode == 0x1:
+            if payload.startswith(self._EVENT_HEAD):
+                self._event(payload)
+            else:
+                self._message(json.loads(payload))
+        elif opcode == 0x8:
+            code = int.from_bytes(payload[:2]) if len(payload) >= 2 else None
+            if not self.closed.done():
+                self.closed.set_result(code)
+            self.send(0x8, payload[:2])
+            if self.transport is not None:
+                self.transport.close()
+        elif opcode == 0x9:
+            self.send(0xA, payload)
+
+    def _event(self, payload: bytes) -> None:
+        start = len(self._EVENT_HEAD)
+        comma = payload.index(b",", start)
+        seq = int(payload[start:comma])
+        after = comma + len(self._PREV)
+        prev = int(payload[after : payload.index(b",", after)])
+        if prev != self.seq:
+            self.gaps += 1
+        self.seq = seq
+        self.events += 1
+        if self.events % self._sample_every == 0:
+            at = payload.find(self._AT)
+            if at > 0:
+                at = payload.index(b'"', at + len(self._AT)) + 1
+                stamp = payload[at : payload.index(b'"', at)].decode()
+                sent = datetime.fromisoformat(stamp).timestamp()
+                self.lags_ms.append((time.time() - sent) * 1000)
+        self._check_target()
+
+    def _message(self, data: dict[str, Any]) -> None:
+        kind = data.get("type")
+        if kind == "snapshot":
+            if self.first_seq is None:
+                self.first_seq = data["seq"]
+                self.started.set()
+            else:
+                self.snapshots += 1
+            self.seq = data["seq"]
+            self._check_target()
+        elif kind == "ping":
+            self.send_json({"type": "pong", "t": data["t"], "seq": self.seq})
+
+    def _check_target(self) -> None:
+        if self.target is not None and self.seq >= self.target:
+            self.reached.set()
+
+    def wait_for(self, seq: int) -> asyncio.Event:
+        """An event set once the client holds ``seq`` or later."""
+        self.target = seq
+        self._check_target()
+        return self.reached
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def send_json(self, message: dict[str, Any]) -> None:
+        self.send(0x1, json.dumps(message).encode())
+
+    def send(self, opcode: int, payload: bytes) -> None:
+        """One masked frame (RFC 6455 §5.3: every client frame is masked); small ones only."""
+        if self.transport is None or self.transport.is_closing():
+            return
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        assert len(masked) < 126
+        self.transport.write(bytes((0x80 | opcode, 0x80 | len(masked))) + mask + masked)
+
+    def close(self) -> None:
+        self.send(0x8, (1000).to_bytes(2))
+        if self.transport is not None:
+            self.transport.close()
+
+
+@dataclass
+class ProcessUsage:
+    """CPU seconds and memory of a process (and, for PostgreSQL, its children), from /proc."""
+
+    cpu_s: float
+    rss_bytes: int
+    peak_rss_bytes: int
+    pss_bytes: int
+
+
+def _status_kb(pid: int, field: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def process_usage(pid: int, with_children: bool = False) -> ProcessUsage:
+    """CPU so far (user + system) and memory of ``pid``; ``with_children`` adds its live
+    children and the CPU of children it has reaped (a postmaster and its backends).
+
+    RSS counts shared pages once per process, so for a process tree ``pss_bytes`` (shared
+    pages split between their users) is the honest total.
+    """
+    pids = [pid, *(_children(pid) if with_children else [])]
+    cpu = _safe_cpu(pid, children=with_children) + sum(_safe_cpu(p) for p in pids[1:])
+    return ProcessUsage(
+        cpu_s=cpu,
+        rss_bytes=sum(_status_kb(p, "VmRSS") for p in pids) * 1024,
+        peak_rss_bytes=_status_kb(pid, "VmHWM") * 1024,
+        pss_bytes=sum(_pss_kb(p) for p in pids) * 1024,
+    )
