@@ -151,10 +151,31 @@ async def clerk(n: int, terminal: Terminal, cycle_s: float, stop: asyncio.Event)
         answer = await terminal.post("call_next", f"{path}/call_next")
         if answer is not None and answer[0] == 200:
             await asyncio.sleep(think(walk))
-            await terminal.post("start", f"{path}/start")
+            ok = await terminal.post("start", f"{path}/start")
             await asyncio.sleep(think(serve))
-            await terminal.post("finish", f"{path}/finish")
+            if ok is not None and ok[0] == 200:
+                ok = await terminal.post("finish", f"{path}/finish")
+            answer = ok
+        if answer is None or (answer[0] != 200 and b'"queue_empty"' not in answer[1]):
+            # Timed out or refused: the request may still have been done. Like a clerk
+            # reloading the page, read the window's state and finish what is open, so one
+            # error is counted once and not again by every later step.
+            await recover(terminal, path)
         await asyncio.sleep(think(file))
+
+
+async def recover(terminal: Terminal, path: str) -> None:
+    with contextlib.suppress(OSError, TimeoutError, ValueError, asyncio.IncompleteReadError):
+        async with asyncio.timeout(REQUEST_TIMEOUT_S):
+            status, answer = await terminal.client.get(path)
+        if status != 200:
+            return
+        state = json.loads(answer)["state"]
+        if state == "calling":
+            await terminal.post("start", f"{path}/start")
+            state = "serving"
+        if state == "serving":
+            await terminal.post("finish", f"{path}/finish")
 
 
 async def kiosk(terminal: Terminal, interval_s: float, stop: asyncio.Event) -> None:
