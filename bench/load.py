@@ -462,6 +462,15 @@ async def load(
 
     conn = await asyncpg.connect(dsn)
     try:
+        # Events get their seq right after commit (hall.storage.sequencer): wait, bounded,
+        # until everything committed is numbered, then that is what every client must reach.
+        for _ in range(100):
+            pending = await conn.fetchval(
+                "SELECT count(*) FROM events WHERE hall_id = $1 AND seq IS NULL", HALL
+            )
+            if not pending:
+                break
+            await asyncio.sleep(0.1)
         final_seq = await conn.fetchval("SELECT last_seq FROM halls WHERE id = $1", HALL)
         waiting = await conn.fetchval(
             "SELECT count(*) FROM tickets WHERE hall_id = $1 AND state = 'waiting'", HALL
