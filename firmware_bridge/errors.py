@@ -65,3 +65,7 @@ class DeviceOfflineError(BridgeError):
 
 class BusClosedError(BridgeError):
     """The bus master was stopped or its link was lost."""
+
+
+class OutboxError(BridgeError):
+    """The edge bridge's local outbox could not store or remove an item (disk full, I/O)."""

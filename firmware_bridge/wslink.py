@@ -11,15 +11,26 @@ database before the device is acknowledged. While the server is unreachable it r
 the event is in the outbox: the devices keep working and keep showing their last content, and
 the queue is delivered when the link returns.
 
+When the outbox cannot store an item (the disk is full, an I/O error, or the optional size
+cap is reached) the event is not safe at the edge, so ``deliver`` raises and the device is
+not acknowledged: it keeps the event and sends it again at a later poll (HB1.md §8.3). While
+the link is up, such an event is sent to the server directly instead, and acknowledged to the
+device once the server has committed it, so the hall keeps working on a full disk. The
+condition is logged at ERROR once, and reported to the server as an ``outbox_full`` alarm of
+the bridge (``outbox_ok`` when writes succeed again), shown in the devices API; these alarms,
+and device alarms that could not be stored, wait in memory until the server has them.
+
 Messages (JSON text frames), bridge → server: ``hello``, ``event`` {id, event, age_s}, ``alarm``
 {id, alarm}, ``report`` {report}; server → bridge: ``welcome``, ``ack`` {id, outcome, beep},
 ``nack`` {id}, ``desired`` {bus, address, commands}, ``set_address`` {bus, uid, address}.
+Outbox items have positive ids; items sent without the outbox have negative ids.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import random
@@ -41,6 +52,7 @@ from firmware_bridge.bridge import (
     UpEvent,
     requests_from_json,
 )
+from firmware_bridge.errors import OutboxError
 from firmware_bridge.transport import Backoff
 
 _LOGGER = logging.getLogger(__name__)
@@ -50,12 +62,22 @@ _LOGGER = logging.getLogger(__name__)
 DELIVER_WAIT_S = 2.0
 # Connect attempts back off like serial lines do, capped so a returning server is found soon.
 RECONNECT = Backoff(initial_s=0.2, max_s=10.0, stable_s=10.0)
+# Alarms kept in memory while the outbox cannot take them; beyond this the oldest are dropped
+# (and logged): a bus whose devices flap must not exhaust the edge PC's memory as well.
+MAX_MEMORY_ALARMS = 256
+# Alarms about the bridge itself rather than one device (bus "" and address 0 on the wire).
+OUTBOX_FULL = "outbox_full"
+OUTBOX_OK = "outbox_ok"
 
 
 class DurableQueue:
-    """An append-only outbox in SQLite; items survive a crash or power cut once ``put`` returns."""
+    """An append-only outbox in SQLite; items survive a crash or power cut once ``put`` returns.
 
-    def __init__(self, path: Path) -> None:
+    ``max_bytes`` caps the database file (SQLite's ``max_page_count``), so a long outage cannot
+    fill the edge PC's disk; at the cap ``put`` fails as on a full disk.
+    """
+
+    def __init__(self, path: Path, max_bytes: int | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
@@ -66,12 +88,19 @@ class DurableQueue:
             "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT,"
             " kind TEXT NOT NULL, body TEXT NOT NULL)"
         )
+        if max_bytes is not None:
+            (page_size,) = self._db.execute("PRAGMA page_size").fetchone()
+            self._db.execute(f"PRAGMA max_page_count = {max(1, max_bytes // int(page_size))}")
 
     def put(self, kind: str, body: dict[str, Any]) -> int:
+        """Store an item durably and return its id; :class:`OutboxError` if it cannot."""
         with self._lock:
-            cur = self._db.execute(
-                "INSERT INTO outbox (kind, body) VALUES (?, ?)", (kind, json.dumps(body))
-            )
+            try:
+                cur = self._db.execute(
+                    "INSERT INTO outbox (kind, body) VALUES (?, ?)", (kind, json.dumps(body))
+                )
+            except sqlite3.Error as exc:  # SQLITE_FULL, SQLITE_IOERR, read-only, …
+                raise OutboxError(f"{self.path}: {exc}") from exc
             assert cur.lastrowid is not None
             return cur.lastrowid
 
@@ -85,7 +114,10 @@ class DurableQueue:
 
     def delete(self, item_id: int) -> None:
         with self._lock:
-            self._db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
+            try:
+                self._db.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
+            except sqlite3.Error as exc:  # a delete writes to the WAL too
+                raise OutboxError(f"{self.path}: {exc}") from exc
 
     def __len__(self) -> int:
         with self._lock:
@@ -106,6 +138,8 @@ class LinkStats:
     nacked: int = 0
     duplicates: int = 0
     queued_offline: int = 0
+    outbox_failures: int = 0  # items the outbox could not store
+    sent_direct: int = 0  # events sent without the outbox (it was failing, the link was up)
 
 
 class WebSocketLink:
@@ -119,10 +153,11 @@ class WebSocketLink:
         *,
         backoff: Backoff = RECONNECT,
         deliver_wait_s: float = DELIVER_WAIT_S,
+        outbox_max_bytes: int | None = None,
     ) -> None:
         self.url = url
         self._token = token
-        self.queue = DurableQueue(data_dir / "bridge-outbox.sqlite3")
+        self.queue = DurableQueue(data_dir / "bridge-outbox.sqlite3", outbox_max_bytes)
         self.backoff = backoff
         self.deliver_wait_s = deliver_wait_s
         self.stats = LinkStats()
@@ -134,6 +169,9 @@ class WebSocketLink:
         self._sent_upto = 0  # highest outbox id sent on the current connection
         self._task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.outbox_problem: str | None = None  # why the outbox refuses items, while it does
+        self._memory_ids = itertools.count(-1, -1)  # ids of items sent without the outbox
+        self._memory_alarms: dict[int, dict[str, Any]] = {}  # sent until the server acks
 
     def attach(self, bridge: Bridge) -> None:
         """Use ``bridge`` for what comes down and connect it upward through this link."""
@@ -171,7 +209,12 @@ class WebSocketLink:
     # -- Upstream --------------------------------------------------------------------------
 
     async def deliver(self, event: UpEvent) -> EventResult:
-        item_id = await asyncio.to_thread(self.queue.put, "event", event.to_json())
+        try:
+            item_id = await asyncio.to_thread(self.queue.put, "event", event.to_json())
+        except OutboxError as exc:
+            self._outbox_failed(exc)
+            return await self._deliver_direct(event, exc)
+        self._outbox_works()
         if not self.connected.is_set():
             self.stats.queued_offline += 1
             self._wake.set()
@@ -188,8 +231,72 @@ class WebSocketLink:
         finally:
             self._waiters.pop(item_id, None)
 
+    async def _deliver_direct(self, event: UpEvent, problem: OutboxError) -> EventResult:
+        """The outbox cannot take the event: hand it to the server without it, and return
+        only once the server has committed it. Raises when it cannot (link down, no ack in
+        time): the device is then not acknowledged and sends the event again later."""
+        ws = self._ws
+        if ws is None or not self.connected.is_set():
+            raise problem
+        item_id = next(self._memory_ids)
+        fut: asyncio.Future[EventResult] = asyncio.get_running_loop().create_future()
+        self._waiters[item_id] = fut
+        message = {"type": "event", "id": item_id, "event": event.to_json(), "age_s": 0.0}
+        try:
+            async with asyncio.timeout(self.deliver_wait_s):
+                await ws.send(json.dumps(message))
+                result = await asyncio.shield(fut)
+        except (TimeoutError, ConnectionClosed) as exc:
+            raise problem from exc
+        finally:
+            self._waiters.pop(item_id, None)
+        if result.outcome == "nack":
+            raise problem
+        self.stats.sent_direct += 1
+        return result
+
     async def alarm(self, alarm: AlarmReport) -> None:
-        await asyncio.to_thread(self.queue.put, "alarm", alarm.to_json())
+        try:
+            await asyncio.to_thread(self.queue.put, "alarm", alarm.to_json())
+        except OutboxError as exc:
+            self._outbox_failed(exc)
+            self._remember_alarm(alarm)
+        else:
+            self._outbox_works()
+        self._wake.set()
+
+    # -- the outbox failing --------------------------------------------------------------------
+
+    def _outbox_failed(self, exc: OutboxError) -> None:
+        self.stats.outbox_failures += 1
+        if self.outbox_problem is not None:
+            return
+        self.outbox_problem = str(exc)
+        _LOGGER.error(
+            "bridge outbox cannot store events (%s): device events are acknowledged only once "
+            "the server has them, and not at all while the server is unreachable; free disk "
+            "space on this PC",
+            exc,
+        )
+        self._remember_alarm(
+            AlarmReport("", 0, OUTBOX_FULL, f"网关本地队列无法写入：{exc}"[:200], None, time.time())
+        )
+
+    def _outbox_works(self) -> None:
+        if self.outbox_problem is None:
+            return
+        self.outbox_problem = None
+        _LOGGER.warning("bridge outbox %s stores events again", self.queue.path)
+        self._remember_alarm(
+            AlarmReport("", 0, OUTBOX_OK, "网关本地队列恢复写入", None, time.time())
+        )
+
+    def _remember_alarm(self, alarm: AlarmReport) -> None:
+        """Keep an alarm in memory until the server acknowledges it."""
+        self._memory_alarms[next(self._memory_ids)] = alarm.to_json()
+        while len(self._memory_alarms) > MAX_MEMORY_ALARMS:
+            dropped = self._memory_alarms.pop(next(iter(self._memory_alarms)))
+            _LOGGER.error("alarm dropped, too many waiting in memory: %r", dropped)
         self._wake.set()
 
     def report(self, report: Report) -> None:
@@ -253,9 +360,15 @@ class WebSocketLink:
                 await sender
 
     async def _sender(self, ws: ClientConnection) -> None:
-        """Send outbox items in order; after a reconnect, everything not acked is resent."""
+        """Send outbox items in order; after a reconnect, everything not acked is resent.
+        Alarms held in memory go first, once per connection."""
+        sent_alarms: set[int] = set()
         while True:
             self._wake.clear()
+            for alarm_id, alarm in list(self._memory_alarms.items()):
+                if alarm_id not in sent_alarms:
+                    await ws.send(json.dumps({"type": "alarm", "id": alarm_id, "alarm": alarm}))
+                    sent_alarms.add(alarm_id)
             items = await asyncio.to_thread(self.queue.after, self._sent_upto)
             for item_id, kind, body in items:
                 message: dict[str, Any] = {"type": kind, "id": item_id, kind: body}
@@ -273,7 +386,15 @@ class WebSocketLink:
         kind = msg.get("type")
         if kind == "ack":
             item_id = int(msg["id"])
-            self.queue.delete(item_id)
+            if item_id > 0:
+                try:
+                    self.queue.delete(item_id)
+                except OutboxError as exc:
+                    # It stays queued and is sent again after a reconnect; the server knows
+                    # it and answers "duplicate".
+                    _LOGGER.warning("acknowledged item %d stays in the outbox: %s", item_id, exc)
+            else:
+                self._memory_alarms.pop(item_id, None)
             self.stats.acked += 1
             outcome = str(msg.get("outcome", ""))
             if outcome == "duplicate":
@@ -284,7 +405,13 @@ class WebSocketLink:
         elif kind == "nack":
             # Transient server failure: resend from this item on (the server dedups).
             self.stats.nacked += 1
-            self._sent_upto = min(self._sent_upto, int(msg["id"]) - 1)
+            item_id = int(msg["id"])
+            if item_id > 0:
+                self._sent_upto = min(self._sent_upto, item_id - 1)
+            else:
+                fut = self._waiters.get(item_id)
+                if fut is not None and not fut.done():
+                    fut.set_result(EventResult("nack"))
             self._wake.set()
         elif kind == "desired" and self._bridge is not None:
             commands = requests_from_json(msg["commands"])

@@ -30,6 +30,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--config", type=Path, required=True, help="hall config naming the buses")
     p.add_argument("--hall", help="only the buses of this hall (default: every bus)")
     p.add_argument("--data-dir", type=Path, default=None, help="where the event outbox lives")
+    p.add_argument(
+        "--outbox-max-mb",
+        type=int,
+        default=None,
+        help="cap the event outbox file (default: until the disk is full); at the cap it "
+        "raises the same outbox_full alarm as a full disk",
+    )
 
 
 def server_url(server: str) -> str:
@@ -50,7 +57,13 @@ async def run_bridge(args: argparse.Namespace) -> int:
     if not buses:
         raise ValueError("配置中没有串口总线（[[buses]]）")
     bridge = Bridge(buses, devices)
-    link = WebSocketLink(server_url(args.server), args.token, args.data_dir or default_data_dir())
+    cap = getattr(args, "outbox_max_mb", None)
+    link = WebSocketLink(
+        server_url(args.server),
+        args.token,
+        args.data_dir or default_data_dir(),
+        outbox_max_bytes=None if cap is None else cap * 1024 * 1024,
+    )
     link.attach(bridge)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -145,10 +145,12 @@ class DeviceService:
                 await devices_repo.alarms_of_hall(conn, hall_id),
             )
 
-    async def record_alarm(self, alarm: AlarmReport) -> None:
+    async def record_alarm(self, alarm: AlarmReport, hall_id: str | None = None) -> None:
+        """Store a device alarm (its hall is its bus's), or with ``hall_id`` an alarm of an
+        edge bridge itself."""
         if alarm.kind in _REGISTRY_ALARMS:
             return  # raised by record_report from the stored registry, exactly once
-        hall_id = self.wiring.hall_of_bus(alarm.bus)
+        hall_id = hall_id or self.wiring.hall_of_bus(alarm.bus)
         at = datetime.fromtimestamp(alarm.at, UTC)
         await devices_repo.add_alarm(
             self.pool,

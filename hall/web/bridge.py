@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -33,8 +34,10 @@ from firmware_bridge.bridge import (
     UpEvent,
     requests_to_json,
 )
+from firmware_bridge.master import AlarmKind
 from firmware_bridge.messages import Request
 from firmware_bridge.transport import Backoff
+from firmware_bridge.wslink import OUTBOX_FULL, OUTBOX_OK
 from hall.config.models import HallConfig
 from hall.domain.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from hall.services.devices import WIRE_CLASS, DeviceService
@@ -97,11 +100,17 @@ def bridge_specs(config: HallConfig) -> tuple[list[BusSpec], list[DeviceSpec]]:
     return buses, devices
 
 
+# Alarm kinds a bridge may report: its master's about devices, and its own about its outbox.
+DEVICE_ALARMS = frozenset(k.value for k in AlarmKind) | {"fault"}
+BRIDGE_ALARMS = frozenset({OUTBOX_FULL, OUTBOX_OK})
+
+
 class _RemoteSession:
     """One edge bridge connected over the websocket."""
 
-    def __init__(self, hall_id: str, ws: web.WebSocketResponse) -> None:
+    def __init__(self, hall_id: str, ws: web.WebSocketResponse, device_id: str = "") -> None:
         self.hall_id = hall_id
+        self.device_id = device_id  # the bridge token's device id, e.g. "edge1"
         self.ws = ws
         self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=4096)
 
@@ -371,7 +380,7 @@ async def bridge_socket(request: web.Request) -> web.StreamResponse:
     hall_id = principal.halls[0]
     ws = web.WebSocketResponse(max_msg_size=MAX_BRIDGE_MESSAGE, heartbeat=10.0)
     await ws.prepare(request)
-    session = _RemoteSession(hall_id, ws)
+    session = _RemoteSession(hall_id, ws, principal.device_id or "bridge")
     writer = asyncio.create_task(session.writer(), name=f"bridge-writer-{hall_id}")
     hub.sessions.add(session)
     try:
@@ -420,8 +429,15 @@ async def _on_message(
             )
         elif kind == "alarm":
             alarm = AlarmReport.from_json(data["alarm"])
-            _check_bus(hub, session, alarm.bus)
-            await hub.service.record_alarm(alarm)
+            if alarm.kind in BRIDGE_ALARMS:
+                # About the bridge, not a device: filed under the bridge's own id.
+                alarm = dataclasses.replace(alarm, bus=session.device_id, address=0, uid=None)
+                await hub.service.record_alarm(alarm, session.hall_id)
+            elif alarm.kind in DEVICE_ALARMS:
+                _check_bus(hub, session, alarm.bus)
+                await hub.service.record_alarm(alarm)
+            else:
+                raise InvalidInput(f"未知的告警类型 {alarm.kind[:40]}")
             session.send({"type": "ack", "id": item_id, "outcome": "applied"})
     except (InvalidInput, NotFound, Forbidden) as exc:
         # Nothing will ever make it acceptable: acknowledge so the edge queue moves on.
