@@ -119,6 +119,25 @@ class DurableQueue:
             except sqlite3.Error as exc:  # a delete writes to the WAL too
                 raise OutboxError(f"{self.path}: {exc}") from exc
 
+    def can_store(self, size: int = 1024) -> bool:
+        """Whether an item of ``size`` bytes would fit now (tried, then rolled back).
+
+        Exact under the size cap; on a full disk SQLite may only fail when it writes the WAL
+        at commit, so a later ``put`` can still fail (and the alarm is raised again).
+        """
+        with self._lock:
+            try:
+                self._db.execute("BEGIN")
+                try:
+                    self._db.execute(
+                        "INSERT INTO outbox (kind, body) VALUES ('probe', ?)", ("x" * size,)
+                    )
+                finally:
+                    self._db.execute("ROLLBACK")
+            except sqlite3.Error:
+                return False
+            return True
+
     def __len__(self) -> int:
         with self._lock:
             (n,) = self._db.execute("SELECT count(*) FROM outbox").fetchone()
@@ -393,6 +412,8 @@ class WebSocketLink:
                     # It stays queued and is sent again after a reconnect; the server knows
                     # it and answers "duplicate".
                     _LOGGER.warning("acknowledged item %d stays in the outbox: %s", item_id, exc)
+                if self.outbox_problem is not None and self.queue.can_store():
+                    self._outbox_works()  # the delete made room
             else:
                 self._memory_alarms.pop(item_id, None)
             self.stats.acked += 1
