@@ -123,8 +123,10 @@ async def test_ratings_during_a_link_cut_are_stored_once_when_it_returns(
         client, link, proxy = edge.client, edge.link, edge.proxy
         await eventually(link.connected.is_set, "bridge connected")
         await finish_a_visit_at_every_counter(client)
-        for n, pad in pads.by_counter.items():
-            await eventually(lambda pad=pad: pad.rating is not None, f"rating screen at {n}")
+        await eventually(
+            lambda: all(p.rating is not None for p in pads.by_counter.values()),
+            "rating screens on every pad",
+        )
 
         await eventually(lambda: len(link.queue) == 0, "boot events delivered")
         before = await events_per_pad(client, pads)
@@ -143,8 +145,10 @@ async def test_ratings_during_a_link_cut_are_stored_once_when_it_returns(
         await eventually(lambda: walked_away.rating is None, "rating timed out", within=40.0)
 
         # Every pad is acknowledged from the outbox while the server has none of it.
-        for n, pad in pads.by_counter.items():
-            await eventually(lambda pad=pad: not pad.pending_events, f"pad {n} acknowledged")
+        await eventually(
+            lambda: not any(p.pending_events for p in pads.by_counter.values()),
+            "every pad acknowledged",
+        )
         assert len(link.queue) == len(COUNTERS)
         assert await fetch(client, "SELECT 1 FROM ratings") == []
 
