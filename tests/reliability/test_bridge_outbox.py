@@ -127,6 +127,10 @@ async def test_outbox_full_during_an_outage_alarms_once_and_loses_nothing(
         await eventually(alarmed, "outbox_full, then outbox_ok, in the devices API")
         full = await alarms(edge.client, kind="outbox_full")
         assert "database or disk is full" in full[0]["detail"]
+        print(
+            f"outbox full after {pressed - 1} keys; {link.stats.outbox_failures} refused writes;"
+            f" {pressed} keys and 1 rating stored once, {link.stats.sent_direct} sent directly"
+        )
 
 
 async def test_outbox_failing_with_the_link_up_sends_events_directly(
