@@ -15,8 +15,14 @@ fresh ``--data-dir``), one hall with 200 windows, 20 kiosks and 100 screens, and
 Think times are set so the offered load is ``--rate`` operations per second (default 1,200):
 a ticket is four operations (issue, call_next, start, finish), so every clerk serves one
 ticket per ``4 × clerks / rate`` seconds and kiosks issue 3 % more tickets than that, on top
-of a starting backlog, so the queue does not run dry. A call_next that finds the queue empty
-is the expected domain answer (409 queue_empty), counted apart, not an error.
+of a starting backlog, so the queue does not run dry. The think times start when an answer
+arrives, as a person's do, so slow answers lower the load actually offered. A call_next that
+finds the queue empty is the expected domain answer (409 queue_empty): counted as an
+operation (the server answered it) and apart, not as an error. A clerk whose request failed
+reads its window and finishes what is open, so one failure is counted once.
+
+The websocket clients cost the load generator CPU on the same machine (their CPU seconds are
+reported): on two cores, the figures are of the server, PostgreSQL and all clients together.
 
 Counted as errors: any other non-2xx answer, any exception (timeout, reset), any event a
 websocket did not get (a gap in prev_seq, a websocket closed or behind at the end), and
