@@ -29,28 +29,6 @@ from hall.storage.embedded import EmbeddedPostgres
 from tests.factories import hall_config
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--long",
-        action="store_true",
-        default=False,
-        help="also run the long variants of the reliability tests (minutes each)",
-    )
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "long: a long variant, run only with --long")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--long"):
-        return
-    skip = pytest.mark.skip(reason="long variant: run with --long")
-    for item in items:
-        if "long" in item.keywords:
-            item.add_marker(skip)
-
-
 def _ram_dir() -> Path:
     base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
     return Path(tempfile.mkdtemp(prefix="hall-test-", dir=base))

@@ -3,8 +3,9 @@
 Four counters each finish a visit, so each pad asks for a rating; then the link to the server
 is cut. Meanwhile three citizens rate and the fourth walks away (the pad's rating timeout,
 sent as "not rated"). The pads are acknowledged from the edge outbox; when the link returns
-every rating is stored exactly once. The short variant cuts for 1.5 s; ``--long`` cuts for
-five minutes with the production reconnect backoff (up to 10 s between attempts).
+every rating is stored exactly once. The short variant cuts for 1.5 s; ``pytest --long``
+(tests/reliability/conftest.py) cuts for five minutes with the production reconnect backoff
+(up to 10 s between attempts).
 """
 
 from __future__ import annotations
@@ -107,22 +108,16 @@ async def finish_a_visit_at_every_counter(client: Client) -> None:
             await queue.act("test", n, action, "tests", clerk)
 
 
-@pytest.mark.parametrize(
-    "cut_s",
-    [
-        pytest.param(1.5, id="short"),
-        pytest.param(300.0, id="5min", marks=[pytest.mark.long, pytest.mark.timeout(600)]),
-    ],
-)
 async def test_ratings_during_a_link_cut_are_stored_once_when_it_returns(
     make_app: AppMaker,
     config: HallConfig,
     pads: Pads,
     tmp_path: Path,
-    cut_s: float,
+    long_run: bool,
     record_property: Callable[[str, object], None],
 ) -> None:
-    long = cut_s > 60
+    long = long_run
+    cut_s = 300.0 if long else 1.5
     backoff: Backoff = RECONNECT if long else QUICK
     async with edge_bridge(make_app, config, tmp_path / "edge", backoff=backoff) as edge:
         client, link, proxy = edge.client, edge.link, edge.proxy
