@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Collection, Sequence
@@ -11,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from hall.domain.errors import Unavailable
 from hall.domain.policy import Candidate
 from hall.domain.tickets import CounterState, CounterStatus, Event, EventType, Ticket, TicketState
 from hall.storage.access_repo import AUDIT_COLUMNS
@@ -632,6 +634,7 @@ async def recent_calls(conn: asyncpg.Connection, hall_id: str, limit: int) -> li
 
 # The advisory lock (class, key) under which sequence_events runs (migration 0006).
 _SEQUENCER_LOCK = "7101002, hashtext($1)"
+_SEQUENCER_LOCK_WAIT_S = 10.0
 
 
 async def sequence_events(conn: asyncpg.Connection, hall_id: str) -> int:
@@ -652,7 +655,13 @@ async def sequenced_read(conn: asyncpg.Connection, hall_id: str) -> AsyncIterato
     load) is retried.
     """
     try:
-        await conn.execute(f"SELECT pg_advisory_lock({_SEQUENCER_LOCK})", hall_id)
+        # A sequencer run holds the lock for one short statement; behind anything longer,
+        # give up (the caller answers 503 or retries) rather than wait without end.
+        try:
+            async with asyncio.timeout(_SEQUENCER_LOCK_WAIT_S):
+                await conn.execute(f"SELECT pg_advisory_lock({_SEQUENCER_LOCK})", hall_id)
+        except TimeoutError:
+            raise Unavailable("大厅数据正在更新，请稍后重试") from None
         for attempt in range(5):
             tx = conn.transaction(isolation="repeatable_read")
             await tx.start()
