@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from aiohttp import web
@@ -31,9 +32,10 @@ from hall.web.access import AccessSettings, setup_access
 from hall.web.bridge import setup_bridge
 from hall.web.live import setup_live
 from hall.web.pairing import setup_pairing
-from hall.web.problems import problem_middleware
+from hall.web.problems import last_resort_middleware, problem_middleware
 from hall.web.routes import register
-from hall.web.state import CLOCK, DIRECTORY, NOTIFIER, POOL, QUEUE
+from hall.web.state import CLOCK, DIRECTORY, NOTIFIER, POOL, QUEUE, READ_TIMEOUT
+from hall.web.validation import edge_middleware
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,19 @@ class Settings:
     sequence at commit, so more connections than this mostly add lock waits (bench/core.py:
     10 connections gave 1.7x the throughput of 40)."""
     access: AccessSettings = field(default_factory=AccessSettings)
+    read_timeout_s: float = 15.0
+    """A request whose headers or body take longer than this to arrive is dropped (slowloris):
+    headers through the server's keep-alive timer (``server_options``), bodies by the edge."""
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for ``web.run_app``/``AppRunner`` that belong to the app's settings.
+
+    aiohttp closes a connection whose request headers are incomplete when the keep-alive timer
+    fires (it runs from the connection's start and from each response); so the keep-alive
+    timeout is also the header read timeout.
+    """
+    return {"keepalive_timeout": settings.read_timeout_s}
 
 
 EMBEDDED = web.AppKey("embedded", EmbeddedPostgres)
@@ -80,8 +95,11 @@ async def resolve_database(settings: Settings) -> tuple[str, EmbeddedPostgres | 
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[problem_middleware], client_max_size=64 * 1024)
+    app = web.Application(
+        middlewares=[last_resort_middleware, problem_middleware], client_max_size=64 * 1024
+    )
     app[CLOCK] = settings.clock
+    app[READ_TIMEOUT] = settings.read_timeout_s
     app[NOTIFIER] = Notifier()
     dsn_of_app: list[str] = []
 
@@ -158,6 +176,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(sequencing)
     register(app, api.ROUTES)
     setup_access(app, settings.access)
+    # Inside the access middleware, so refused hostile input is audited like any refusal.
+    app.middlewares.append(edge_middleware)
     setup_live(app)
     setup_bridge(app)
     setup_pairing(app)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from hall.app import Settings, create_app, resolve_database
+from hall.app import Settings, create_app, resolve_database, server_options
 from hall.config.models import HallConfig
 from hall.security.logfilter import install_pii_filter
 
@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=Path, help="hall config TOML to apply at start-up")
     serve.add_argument("--access-log", action="store_true", help="log every HTTP request")
     serve.add_argument(
+        "--read-timeout",
+        type=float,
+        default=15.0,
+        help="seconds a request's headers or body may take to arrive (slow clients are dropped)",
+    )
+    serve.add_argument(
         "--pool-size", type=int, default=10, help="database connections of this process"
     )
     _database_args(serve)
@@ -62,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="refuse tickets outside business hours, as a real hall does",
     )
     demo.add_argument("--access-log", action="store_true", help="log every HTTP request")
+    demo.add_argument(
+        "--read-timeout",
+        type=float,
+        default=15.0,
+        help="seconds a request's headers or body may take to arrive (slow clients are dropped)",
+    )
     demo.add_argument(
         "--admin-password",
         default=DEMO_ADMIN_PASSWORD,
@@ -168,6 +180,7 @@ def _serve(args: argparse.Namespace, *, demo: bool) -> int:
             config = demo_config(config, any_hour=not args.office_hours_only)
     settings = Settings(database_url=args.database_url, data_dir=args.data_dir, config=config)
     settings.pool_size = getattr(args, "pool_size", settings.pool_size)
+    settings.read_timeout_s = args.read_timeout
     if demo:
         from hall.web.access import AccessSettings
 
@@ -184,6 +197,7 @@ def _serve(args: argparse.Namespace, *, demo: bool) -> int:
         port=args.port,
         print=None if demo else print,
         access_log=logging.getLogger("aiohttp.access") if args.access_log else None,
+        **server_options(settings),
     )
     return 0
 

@@ -30,6 +30,14 @@ class InvalidInput(HallError):
     title = "请求内容不正确"
 
 
+class RequestTimeout(InvalidInput):
+    """The request body did not arrive within the read timeout (a slow or stalled client)."""
+
+    code = "request_timeout"
+    status = 408
+    title = "请求读取超时"
+
+
 class NotFound(HallError):
     """The named hall, service, counter or ticket does not exist."""
 

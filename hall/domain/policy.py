@@ -111,7 +111,9 @@ def appointment_open(candidate: Candidate, settings: PolicySettings, now: dateti
     if start is None:
         return False
     end = candidate.appointment_end or start
-    return start - settings.appointment_early <= now <= end + settings.appointment_late
+    # Compared as differences: two datetimes always subtract, while a stored slot near
+    # datetime.min or datetime.max overflows when a grace time is added to it.
+    return start - now <= settings.appointment_early and now - end <= settings.appointment_late
 
 
 def _validate(counter: CounterContext, settings: PolicySettings) -> None:

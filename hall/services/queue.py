@@ -14,7 +14,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -36,6 +36,7 @@ from hall.domain.errors import (
     QuotaExhausted,
 )
 from hall.domain.estimate import estimate_wait, mean_service_seconds
+from hall.domain.pii import mask_text
 from hall.domain.policy import CounterContext, new_normal_since_priority, rank_with_reasons
 from hall.domain.tickets import (
     ACTIVE_STATES,
@@ -327,6 +328,9 @@ class QueueService:
         rules = self.directory.hall(hall_id)
         rules.counter(counter_number)
         p = params or ActionParams()
+        if p.reason:
+            # Free text is shown on screens and sent to every feed: never a personal number.
+            p = replace(p, reason=mask_text(p.reason))
         handler = getattr(self, f"_do_{action.value}")
         if uow is not None:
             # Its commit writes the request's audit row, with the events it buffers.

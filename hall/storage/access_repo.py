@@ -9,6 +9,9 @@ from typing import Any, Literal
 
 import asyncpg
 
+from hall.domain.pii import mask_text
+from hall.domain.text import clean_json, clean_text
+
 SessionKind = Literal["cookie", "bearer"]
 
 # Servers cache session lookups briefly; revocations and staff changes are announced here so
@@ -411,19 +414,26 @@ async def find_device_token(
 
 
 async def revoke_device_token(
-    conn: asyncpg.Connection | asyncpg.Pool, token_id: int, by: str, now: datetime
+    conn: asyncpg.Connection | asyncpg.Pool,
+    token_id: int,
+    by: str,
+    now: datetime,
+    halls: Sequence[str] = (),
 ) -> bool:
+    """Revoke a token; with ``halls``, only a token of one of those halls (else False)."""
     done = await conn.fetchval(
         """WITH r AS (
                UPDATE device_tokens SET revoked_at = COALESCE(revoked_at, $3),
                                         revoked_by = COALESCE(revoked_by, $2)
-               WHERE id = $1 RETURNING id)
+               WHERE id = $1 AND (cardinality($6::text[]) = 0 OR hall_id = ANY($6::text[]))
+               RETURNING id)
            SELECT true FROM r WHERE pg_notify($4, $5 || id::text) IS NOT NULL""",
         token_id,
         by,
         now,
         ACCESS_CHANNEL,
         DEVICE_PREFIX,
+        list(halls),
     )
     return bool(done)
 
@@ -438,18 +448,22 @@ AUDIT_COLUMNS = (
 
 
 def audit_values(e: AuditEntry) -> tuple[object, ...]:
-    """An audit row's values in the order of ``AUDIT_COLUMNS``."""
+    """An audit row's values in the order of ``AUDIT_COLUMNS``.
+
+    Whatever a refused request carried is stored: text is cleaned of what PostgreSQL refuses
+    (NUL, lone surrogates, NaN in jsonb) and personal numbers are masked, actor included.
+    """
     return (
         e.at,
-        e.actor,
+        mask_text(clean_text(e.actor)),
         e.actor_kind,
         e.session_id,
-        e.route,
-        e.method,
-        e.path,
-        e.params,
-        e.remote,
-        (e.user_agent or "")[:200] or None,
+        clean_text(e.route),
+        clean_text(e.method),
+        mask_text(clean_text(e.path)),
+        clean_json(e.params),
+        clean_text(e.remote) if e.remote is not None else None,
+        clean_text((e.user_agent or "")[:200]) or None,
         e.status,
     )
 

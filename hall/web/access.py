@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import hmac
-import json as _json
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -24,6 +23,7 @@ from pydantic import ValidationError
 
 from hall.domain.errors import Forbidden, HallError, RateLimited, Unauthorized
 from hall.domain.pii import mask_text
+from hall.domain.text import clean_text
 from hall.security import tokens
 from hall.security.logfilter import install_pii_filter
 from hall.security.passwords import DEFAULT_PARAMS, ScryptParams, hash_password
@@ -34,6 +34,7 @@ from hall.web.problems import Handler, from_hall_error
 from hall.web.routes import Access, Route, register, route_of
 from hall.web.session_cache import SessionCache, cache_lifecycle
 from hall.web.state import CLOCK, NOTIFIER, POOL
+from hall.web.validation import ascii_int_or_none, load_json, read_body, stored_header
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ ACCESS_TABLE: dict[Access, dict[Role, Scope]] = {
         Role.KIOSK_OPERATOR: _H,
         Role.DUTY_MANAGER: _H,
         Role.MANAGER: _H,
-        Role.ADMIN: Scope.ANY,
+        Role.ADMIN: _H,
     },
     Access.DISPLAY: {
         Role.DISPLAY: _H,
@@ -119,23 +120,23 @@ ACCESS_TABLE: dict[Access, dict[Role, Scope]] = {
         Role.KIOSK_OPERATOR: _H,
         Role.DUTY_MANAGER: _H,
         Role.MANAGER: _H,
-        Role.ADMIN: Scope.ANY,
+        Role.ADMIN: _H,
     },
     Access.COUNTER_CLERK: {
         Role.CLERK: Scope.COUNTER,
         Role.DUTY_MANAGER: _H,
         Role.MANAGER: _H,
-        Role.ADMIN: Scope.ANY,
+        Role.ADMIN: _H,
     },
     Access.HALL_STAFF: {
         Role.CLERK: _H,
         Role.KIOSK_OPERATOR: _H,
         Role.DUTY_MANAGER: _H,
         Role.MANAGER: _H,
-        Role.ADMIN: Scope.ANY,
+        Role.ADMIN: _H,
     },
-    Access.MANAGER: {Role.MANAGER: _H, Role.ADMIN: Scope.ANY},
-    Access.ADMIN: {Role.ADMIN: Scope.ANY},
+    Access.MANAGER: {Role.MANAGER: _H, Role.ADMIN: _H},
+    Access.ADMIN: {Role.ADMIN: _H},
     Access.DEVICE: {Role.KIOSK: _H, Role.DISPLAY: _H, Role.BRIDGE: _H},
     Access.AUTHENTICATED: {role: Scope.ANY for role in Role if role is not Role.ANONYMOUS},
 }
@@ -200,6 +201,19 @@ def staff_roles(names: tuple[str, ...]) -> frozenset[Role]:
     return frozenset(Role(n) for n in names if n in _STAFF_ROLE_NAMES)
 
 
+def require_every_hall(principal: Principal) -> None:
+    """Deployment-wide administration (all sessions, the whole audit log) is for admins of
+    every hall; an admin limited to some halls administers only those."""
+    if principal.halls:
+        raise Forbidden("此操作仅限负责全部大厅的管理员")
+
+
+def require_hall(principal: Principal, hall: str) -> None:
+    """A hall named in a body (not the path) must be one of the caller's halls."""
+    if not principal.in_hall(hall):
+        raise Forbidden(f"无权管理大厅 {hall}")
+
+
 def allowed(access: Access, principal: Principal, hall: str | None, counter: int | None) -> bool:
     """Whether ``principal`` may call an endpoint with this rule for this hall and counter."""
     grants = ACCESS_TABLE[access]
@@ -242,6 +256,10 @@ class AccessSettings:
     """Password checks running at once; each scrypt call takes tens of MiB."""
     trusted_proxies: frozenset[str] = frozenset()
     """Addresses of reverse proxies (the extranet gateway) whose X-Forwarded-For is believed."""
+    allowed_origins: frozenset[str] = frozenset()
+    """Origins (``scheme://host[:port]``) other than the server's own whose pages may open the
+    websockets; a browser handshake from any other origin gets 403. Clients that send no
+    Origin (the bridge, scripts) are not affected."""
     bootstrap_admin: tuple[str, str] | None = None
     """(job number, password) of an admin created at start-up when no admin can log in yet."""
     session_cache_s: float = 5.0
@@ -382,8 +400,35 @@ def client_address(request: web.Request) -> str | None:
 
 
 def _counter_param(request: web.Request) -> int | None:
-    raw = request.match_info.get("number")
-    return int(raw) if raw is not None and raw.isdigit() and len(raw) <= 6 else None
+    return ascii_int_or_none(request.match_info.get("number"), 6)
+
+
+class OriginRejected(Forbidden):
+    """A browser on another site tried to open a websocket (cross-site websocket hijacking)."""
+
+    code = "origin_rejected"
+    title = "不允许从其他网站连接"
+
+
+def check_origin(request: web.Request, settings: AccessSettings) -> None:
+    """Refuse a websocket handshake whose ``Origin`` is neither this server nor allowed.
+
+    Browsers always send Origin on a websocket handshake and a page cannot forge it; the
+    bridge and other programs send none and are authenticated by their tokens alone. The
+    host and port are compared (a TLS-terminating proxy changes the scheme the server sees).
+    """
+    if request.headers.get("Upgrade", "").lower() != "websocket":
+        return
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return
+    origin = origin.strip().lower()
+    if origin in {o.lower().rstrip("/") for o in settings.allowed_origins}:
+        return
+    _, sep, netloc = origin.partition("://")
+    if sep and netloc and netloc == request.host.lower():
+        return
+    raise OriginRejected(f"来源 {clean_text(origin[:100])} 不能连接本服务器的实时推送")
 
 
 def _rate_limited(request: web.Request, wait: int) -> web.Response:
@@ -416,8 +461,9 @@ async def _audit_params(request: web.Request) -> dict[str, Any]:
     if not request.body_exists or request.content_type != "application/json":
         return params
     try:
-        body = _json.loads(await request.read())  # already read by the handler: cached
-    except (ValueError, UnicodeDecodeError, web.HTTPException):
+        # Already read by the handler (cached), unless the request was refused before.
+        body = load_json(await read_body(request))
+    except (HallError, UnicodeDecodeError, web.HTTPException):
         return params
     if isinstance(body, dict):
         for key in AUDIT_BODY_KEYS & body.keys():
@@ -442,7 +488,7 @@ async def _audit_entry(
         path=request.path,
         params=await _audit_params(request),
         remote=client_address(request),
-        user_agent=request.headers.get("User-Agent"),
+        user_agent=stored_header(request, "User-Agent"),
         status=status,
     )
 
@@ -518,6 +564,7 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
     slot_token = PENDING_AUDIT.set(slot)
     status = 500
     try:
+        check_origin(request, state.settings)
         if not allowed(
             route.access, principal, request.match_info.get("hall"), _counter_param(request)
         ):

@@ -21,23 +21,30 @@ from hall.storage.db import database_ok
 from hall.web import schemas
 from hall.web.access import Role, audit_with_action, principal_of
 from hall.web.routes import Access, Route
-from hall.web.state import POOL, QUEUE
+from hall.web.state import CLOCK, POOL, QUEUE
+from hall.web.validation import (
+    ascii_int,
+    check_appointment,
+    check_json_depth,
+    check_text_tree,
+    read_body,
+)
 
 B = TypeVar("B", bound=BaseModel)
-MAX_BODY = 16 * 1024
 SUPERVISOR_ROLES = frozenset({Role.ADMIN, Role.MANAGER, Role.DUTY_MANAGER})
 API = "/api/v1"
 
 
 async def parse_body(request: web.Request, model: type[B]) -> B:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise InvalidInput("请求内容过大")
-    raw = await request.read()
+    raw = await read_body(request)
     if not raw.strip():
         raw = b"{}"
     if request.content_type not in ("application/json", "application/octet-stream", ""):
         raise InvalidInput("请求内容必须是 JSON（Content-Type: application/json）")
-    return model.model_validate_json(raw)
+    check_json_depth(raw)
+    body = model.model_validate_json(raw)
+    check_text_tree(body.model_dump())
+    return body
 
 
 def json(model: BaseModel, status: int = 200) -> web.Response:
@@ -103,10 +110,7 @@ def counter_out(view: CounterView) -> schemas.CounterOut:
 
 
 def _int(request: web.Request, name: str) -> int:
-    raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 6:
-        raise InvalidInput(f"{name} 必须是数字", parameter=name)
-    return int(raw)
+    return ascii_int(request.match_info.get(name), name, 6)
 
 
 def actor_of(request: web.Request) -> str:
@@ -186,6 +190,7 @@ async def issue_ticket(request: web.Request) -> web.Response:
     key = request.headers.get("Idempotency-Key") or body.idempotency_key
     if key is not None and not 8 <= len(key) <= 80:
         raise InvalidInput("Idempotency-Key 长度必须在 8 到 80 之间")
+    check_appointment(body.appointment_start, body.appointment_end, request.app[CLOCK].now())
     kiosk = kiosk_of(request, body.kiosk)
     if kiosk is not None:
         check_kiosk_offers(request, request.match_info["hall"], kiosk, body.service)

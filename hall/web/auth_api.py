@@ -19,6 +19,7 @@ from hall.domain.errors import (
     NotFound,
     Unauthorized,
 )
+from hall.domain.pii import mask_text
 from hall.security import tokens
 from hall.security.passwords import (
     hash_password,
@@ -37,10 +38,13 @@ from hall.web.access import (
     client_address,
     device_csrf_token,
     principal_of,
+    require_every_hall,
+    require_hall,
 )
 from hall.web.api import API, json, json_list, parse_body
 from hall.web.routes import Access, Route
 from hall.web.state import CLOCK, DIRECTORY, POOL
+from hall.web.validation import ascii_int, stored_header
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +52,7 @@ AUDIT_PAGE_MAX = 200
 
 
 def _id_param(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 18:
-        raise InvalidInput("id 必须是数字", parameter="id")
-    return int(raw)
+    return ascii_int(request.match_info.get("id"), "id", 18)
 
 
 async def _check_password(request: web.Request, password: str, stored: str | None) -> bool:
@@ -126,7 +127,7 @@ async def login(request: web.Request) -> web.Response:
     cookie_token = tokens.new_token(tokens.SESSION_PREFIX)
     bearer_token = tokens.new_token(tokens.SESSION_PREFIX)
     csrf = secrets.token_urlsafe(24)
-    user_agent = request.headers.get("User-Agent")
+    user_agent = stored_header(request, "User-Agent")
     async with pool.acquire() as conn, conn.transaction():
         pairs: tuple[tuple[SessionKind, str], ...] = (
             ("cookie", cookie_token),
@@ -277,11 +278,13 @@ async def me(request: web.Request) -> web.Response:
 
 
 async def list_sessions(request: web.Request) -> web.Response:
+    require_every_hall(principal_of(request))
     rows = await access_repo.live_sessions(request.app[POOL], request.app[CLOCK].now())
     return json_list([s.SessionOut(**r) for r in rows])
 
 
 async def revoke_session(request: web.Request) -> web.Response:
+    require_every_hall(principal_of(request))
     revoked = await access_repo.revoke_login(
         request.app[POOL], _id_param(request), principal_of(request).actor, request.app[CLOCK].now()
     )
@@ -293,6 +296,7 @@ async def revoke_session(request: web.Request) -> web.Response:
 
 async def create_device_token(request: web.Request) -> web.Response:
     body = await parse_body(request, s.DeviceTokenBody)
+    require_hall(principal_of(request), body.hall)
     rules = request.app[DIRECTORY].hall(body.hall)
     hall = rules.hall
     name = body.name
@@ -332,8 +336,13 @@ async def create_device_token(request: web.Request) -> web.Response:
 
 
 async def revoke_device_token(request: web.Request) -> web.Response:
+    principal = principal_of(request)
     done = await access_repo.revoke_device_token(
-        request.app[POOL], _id_param(request), principal_of(request).actor, request.app[CLOCK].now()
+        request.app[POOL],
+        _id_param(request),
+        principal.actor,
+        request.app[CLOCK].now(),
+        halls=principal.halls,
     )
     if not done:
         raise NotFound("设备令牌不存在", id=request.match_info["id"])
@@ -344,18 +353,18 @@ def _query_int(request: web.Request, name: str, default: int | None) -> int | No
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or len(raw) > 18:
-        raise InvalidInput(f"{name} 必须是正整数", parameter=name)
-    return int(raw)
+    return ascii_int(raw, name, 18)
 
 
 async def audit(request: web.Request) -> web.Response:
+    require_every_hall(principal_of(request))
     limit = min(_query_int(request, "limit", 50) or 50, AUDIT_PAGE_MAX)
     rows = await access_repo.audit_page(
         request.app[POOL],
         before_id=_query_int(request, "before", None),
         limit=limit + 1,
-        actor=request.query.get("actor") or None,
+        # Actors are stored masked (a job number may look like a phone number).
+        actor=mask_text(request.query["actor"]) if request.query.get("actor") else None,
         route=request.query.get("route") or None,
     )
     items = [s.AuditOut(**r) for r in rows[:limit]]

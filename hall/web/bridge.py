@@ -47,6 +47,7 @@ from hall.storage.uow import NOTIFY_CHANNEL
 from hall.web.access import principal_of
 from hall.web.routes import Access, Route, register
 from hall.web.state import CLOCK, DIRECTORY, NOTIFIER, POOL, QUEUE
+from hall.web.validation import load_json
 
 log = logging.getLogger(__name__)
 
@@ -385,15 +386,23 @@ async def bridge_socket(request: web.Request) -> web.StreamResponse:
     hub.sessions.add(session)
     try:
         async for msg in ws:
+            if msg.type is WSMsgType.ERROR:
+                break  # aiohttp closes it (1009 for a message over the size limit)
             if msg.type is not WSMsgType.TEXT:
-                break
-            try:
-                data = json.loads(msg.data)
-                kind = data["type"]
-            except (ValueError, KeyError, TypeError):
                 await ws.close(code=4400, message=b"bad message")
                 break
-            await _on_message(hub, session, kind, data)
+            try:
+                data = load_json(msg.data)
+                kind = data["type"]
+            except (InvalidInput, KeyError, TypeError):
+                await ws.close(code=4400, message=b"bad message")
+                break
+            try:
+                await _on_message(hub, session, kind, data)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                # A message of the right type with the wrong shape: a protocol error too.
+                await ws.close(code=4400, message=b"bad message")
+                break
     finally:
         hub.sessions.discard(session)
         writer.cancel()

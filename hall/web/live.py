@@ -37,6 +37,7 @@ from hall.web.access import allowed, principal_of, session_principal
 from hall.web.live_state import FoldError, ScreenState, full_event, public_event
 from hall.web.routes import Access, Route, register
 from hall.web.state import DIRECTORY, NOTIFIER, POOL, QUEUE
+from hall.web.validation import load_json
 
 log = logging.getLogger(__name__)
 
@@ -399,6 +400,16 @@ class LiveHub:
         self.unsubscribe(client)
         self._spawn(self._close(client, code, reason), f"live-close-{client.hall}")
 
+    async def close_now(self, client: Client, code: int, reason: str) -> None:
+        """Close a client from its own handler, waiting for the close frame to go out.
+
+        (``drop`` closes in the background; a handler that returned first would let aiohttp
+        close the socket with 1000 instead of ``code``.)"""
+        if not client.dropped:
+            client.dropped = True
+            self.unsubscribe(client)
+        await self._close(client, code, reason)
+
     async def _close(self, client: Client, code: int, reason: str) -> None:
         client.dropped = True
         transport = client.transport
@@ -454,7 +465,7 @@ def parse_channel(request: web.Request, hall_id: str) -> str:
     if channel in CHANNELS:
         return channel
     prefix, _, number = channel.partition(":")
-    if prefix == "counter" and number.isdigit() and len(number) <= 6:
+    if prefix == "counter" and number.isascii() and number.isdigit() and len(number) <= 6:
         request.app[DIRECTORY].hall(hall_id).counter(int(number))  # NotFound if unknown
         return f"counter:{int(number)}"
     raise InvalidInput("channel 只能是 display、dashboard 或 counter:窗口号", parameter="channel")
@@ -482,14 +493,16 @@ async def live_socket(request: web.Request) -> web.StreamResponse:
     try:
         async for msg in ws:
             client.last_heard = time.monotonic()
+            if msg.type is WSMsgType.ERROR:
+                break  # aiohttp already closes it (1009 for a message over the size limit)
             if msg.type is not WSMsgType.TEXT:
-                hub.drop(client, CLOSE_PROTOCOL, "只接受 JSON 文本消息")
+                await hub.close_now(client, CLOSE_PROTOCOL, "只接受 JSON 文本消息")
                 break
             kind = _message_type(msg.data)
             if kind == "resync":
                 hub.resync(client)
             elif kind is None:
-                hub.drop(client, CLOSE_PROTOCOL, "消息格式错误")
+                await hub.close_now(client, CLOSE_PROTOCOL, "消息格式错误")
                 break
             # "pong" and unknown types only count as signs of life.
     finally:
@@ -517,8 +530,8 @@ def text_frame(text: str) -> bytes:
 
 def _message_type(data: str) -> str | None:
     try:
-        value = json.loads(data)
-    except ValueError:
+        value = load_json(data)
+    except InvalidInput:
         return None
     if not isinstance(value, dict) or not isinstance(value.get("type"), str):
         return None

@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from hall.config.models import Purpose
 from hall.services.queue import CounterAction
+
+_ISO_ZONED = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|z|[+-]\d{2}:?\d{2})$"
+)
+
+
+def _zoned_iso(value: object) -> object:
+    """Times are ISO 8601 strings with a zone: no epoch numbers, no naive local times."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_ZONED.match(value):
+        raise ValueError("必须是带时区的 ISO 8601 时间，例如 2026-11-24T10:00:00+08:00")
+    return value
+
+
+ZonedTime = Annotated[datetime, BeforeValidator(_zoned_iso)]
 
 
 class Body(BaseModel):
@@ -25,8 +42,8 @@ class IssueTicketBody(Body):
     service: Annotated[str, Field(min_length=1, max_length=32)]
     purpose: Purpose = Purpose.APPLY
     priority_class: Annotated[str, Field(min_length=1, max_length=32)] | None = None
-    appointment_start: datetime | None = None
-    appointment_end: datetime | None = None
+    appointment_start: ZonedTime | None = None
+    appointment_end: ZonedTime | None = None
     kiosk: Annotated[str, Field(min_length=1, max_length=32)] | None = None
     idempotency_key: Annotated[str, Field(min_length=8, max_length=80)] | None = None
 

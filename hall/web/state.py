@@ -16,3 +16,5 @@ QUEUE = web.AppKey("queue", QueueService)
 CLOCK = web.AppKey("clock", Clock)
 NOTIFIER = web.AppKey("notifier", Notifier)
 """The process's one LISTEN connection (hall.storage.notify), started after the pool."""
+READ_TIMEOUT = web.AppKey("read_timeout", float)
+"""Seconds a request body may take to arrive (``Settings.read_timeout_s``)."""
