@@ -40,7 +40,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 __all__ = [
     "CALL_ORDERS",
@@ -111,9 +111,17 @@ def appointment_open(candidate: Candidate, settings: PolicySettings, now: dateti
     if start is None:
         return False
     end = candidate.appointment_end or start
+    start, end = _zoned(start, now), _zoned(end, now)
     # Compared as differences: two datetimes always subtract, while a stored slot near
     # datetime.min or datetime.max overflows when a grace time is added to it.
     return start - now <= settings.appointment_early and now - end <= settings.appointment_late
+
+
+def _zoned(t: datetime, now: datetime) -> datetime:
+    """``t`` comparable with ``now``: the driver returns the extreme timestamps without a zone."""
+    if (t.tzinfo is None) == (now.tzinfo is None):
+        return t
+    return t.replace(tzinfo=None) if now.tzinfo is None else t.replace(tzinfo=UTC)
 
 
 def _validate(counter: CounterContext, settings: PolicySettings) -> None:
