@@ -10,9 +10,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from hall.config.models import HallConfig
-from tests.access.conftest import roomy_settings
 from tests.access.conftest import config as two_hall_config
+from tests.access.conftest import roomy_settings
 from tests.conftest import AppFactory
 
 Client = TestClient[web.Request, web.Application]
