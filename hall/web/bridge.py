@@ -17,9 +17,9 @@ import dataclasses
 import json
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from aiohttp import WSMsgType, web
 from pydantic import BaseModel, Field
@@ -50,6 +50,7 @@ from hall.web.state import CLOCK, DIRECTORY, NOTIFIER, POOL, QUEUE
 from hall.web.validation import load_json
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BridgeMode = Literal["auto", "inprocess", "remote", "off"]
 MAX_BRIDGE_MESSAGE = 64 * 1024
@@ -427,7 +428,7 @@ async def _on_message(
     item_id = data.get("id")
     try:
         if kind == "event":
-            event = UpEvent.from_json(data["event"])
+            event = _parse_item(UpEvent.from_json, data, "event")
             _check_bus(hub, session, event.bus)
             age = data.get("age_s", 0.0)
             result = await hub.service.handle_event(
@@ -437,7 +438,7 @@ async def _on_message(
                 {"type": "ack", "id": item_id, "outcome": result.outcome, "beep": result.beep}
             )
         elif kind == "alarm":
-            alarm = AlarmReport.from_json(data["alarm"])
+            alarm = _parse_item(AlarmReport.from_json, data, "alarm")
             if alarm.kind in BRIDGE_ALARMS:
                 # About the bridge, not a device: filed under the bridge's own id.
                 alarm = dataclasses.replace(alarm, bus=session.device_id, address=0, uid=None)
@@ -455,6 +456,14 @@ async def _on_message(
     except Exception:
         log.exception("bridge item %s of %s failed", item_id, session.hall_id)
         session.send({"type": "nack", "id": item_id})
+
+
+def _parse_item(parse: Callable[[dict[str, Any]], T], data: dict[str, Any], key: str) -> T:
+    """An event or alarm of the link; a malformed one is refused (acknowledged), not retried."""
+    try:
+        return parse(data[key])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise InvalidInput(f"设备网关消息 {key} 格式错误") from None
 
 
 def _check_bus(hub: BridgeHub, session: _RemoteSession, bus: str) -> None:
