@@ -142,7 +142,8 @@ def check_appointment(start: datetime | None, end: datetime | None, now: datetim
         )
 
 
-def _check_params(request: web.Request) -> None:
+def check_params(request: web.Request) -> None:
+    """Refuse path, query and header values the rules above do not allow."""
     for name, value in request.match_info.items():
         _check_param(name, value)
     for name, value in request.query.items():
@@ -165,5 +166,5 @@ def _check_param(name: str, value: str, what: str = "") -> None:
 @web.middleware
 async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse path and query parameters (and stored headers) no handler can use."""
-    _check_params(request)
+    check_params(request)
     return await handler(request)

@@ -34,7 +34,7 @@ async def test_a_reason_with_personal_numbers_is_masked_everywhere(
     )
     assert paused.status == 200
     answer = await paused.text()
-    feed = []
+    feed: list[str] = []
     while len(feed) < 2:  # the open, then the pause
         message = await ws.receive_str(timeout=10)
         if json.loads(message)["type"] == "event":
