@@ -32,7 +32,11 @@ from hall.web.access import AccessSettings, setup_access
 from hall.web.bridge import setup_bridge
 from hall.web.live import setup_live
 from hall.web.pairing import setup_pairing
-from hall.web.problems import last_resort_middleware, problem_middleware
+from hall.web.problems import (
+    last_resort_middleware,
+    problem_middleware,
+    quiet_bad_http_requests,
+)
 from hall.web.routes import register
 from hall.web.state import CLOCK, DIRECTORY, NOTIFIER, POOL, QUEUE, READ_TIMEOUT
 from hall.web.validation import edge_middleware
@@ -98,6 +102,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         middlewares=[last_resort_middleware, problem_middleware], client_max_size=64 * 1024
     )
+    quiet_bad_http_requests()
     app[CLOCK] = settings.clock
     app[READ_TIMEOUT] = settings.read_timeout_s
     app[NOTIFIER] = Notifier()

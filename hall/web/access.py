@@ -367,16 +367,20 @@ async def authenticate(request: web.Request) -> Principal:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized("Authorization 头格式应为 Bearer <令牌>")
+        if not token.isascii():  # tokens are ASCII; header bytes that are not UTF-8 too
+            raise Unauthorized("登录凭据无效，请重新登录")
         if token.startswith(tokens.DEVICE_PREFIX):
             return await _device_principal(request, token)
         if token.startswith(tokens.SESSION_PREFIX):
             return await _session_principal(request, token, "bearer")
         raise Unauthorized("登录凭据无效，请重新登录")
     cookie = request.cookies.get(COOKIE_NAME)
+    if cookie and not cookie.isascii():
+        raise Unauthorized("登录凭据无效，请重新登录")
     if cookie:
         return await _session_principal(request, cookie, "cookie")
     device_cookie = request.cookies.get(DEVICE_COOKIE_NAME)
-    if device_cookie and device_cookie.startswith(tokens.DEVICE_PREFIX):
+    if device_cookie and device_cookie.startswith(tokens.DEVICE_PREFIX) and device_cookie.isascii():
         return await _device_principal(request, device_cookie, "cookie")
     return ANONYMOUS
 
@@ -579,7 +583,11 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
         ):
             sent = request.headers.get(CSRF_HEADER, "")
             expected = principal.csrf_token or ""
-            if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+            if (
+                not expected
+                or not sent.isascii()
+                or not hmac.compare_digest(sent.encode(), expected.encode())
+            ):
                 raise CsrfRejected()
         response = await handler(request)
         status = response.status

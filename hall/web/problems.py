@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import ValidationError
 
 from hall.domain.errors import HallError, InvalidInput
@@ -161,3 +162,28 @@ async def last_resort_middleware(request: web.Request, handler: Handler) -> web.
     except Exception:
         log.exception("unexpected error in %s %s", request.method, request.path)
         return problem(500, HallError.code, HallError.title, "服务器内部错误，请稍后重试")
+
+
+class _BadHttpRequestFilter(logging.Filter):
+    """aiohttp logs a request it cannot parse (answered 400 by its parser) with a traceback at
+    ERROR; that is the client's fault, so it becomes one WARNING line without a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and 400 <= (exc.code or 400) < 500:
+            record.msg = "malformed HTTP request (%s) from %s: %s"
+            remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            record.args = (exc.code, remote, exc.message)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+_BAD_HTTP_FILTER = _BadHttpRequestFilter()
+
+
+def quiet_bad_http_requests() -> None:
+    """Install the filter on aiohttp's server logger (idempotent)."""
+    server_log = logging.getLogger("aiohttp.server")
+    if _BAD_HTTP_FILTER not in server_log.filters:
+        server_log.addFilter(_BAD_HTTP_FILTER)

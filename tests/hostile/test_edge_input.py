@@ -241,6 +241,62 @@ async def test_undecodable_header_bytes_are_stored_cleaned(hostile_client: Clien
     assert agent is not None and agent.startswith("kiosk ")
 
 
+async def _raw(client: Client, request: bytes) -> bytes:
+    import asyncio
+
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    writer.write(request)
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    return answer
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"Authorization: Bearer hs1_\xff\xfe",
+        b"Authorization: Bearer \xff",
+        b"Cookie: hall_session=hs1_\xff",
+        b"Cookie: hall_device=hd1_\xc3\x28",
+        b"Idempotency-Key: abcdefgh\xff\xfe",
+        b"Idempotency-Key: abc\x01defghi",
+        b"X-Forwarded-For: \xff",
+    ],
+)
+async def test_undecodable_credentials_and_keys_are_problems(
+    hostile_client: Client, header: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = b'{"service":"BDC"}'
+    answer = await _raw(
+        hostile_client,
+        b"POST /api/v1/halls/test/tickets HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: application/json\r\n" + header + b"\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body,
+    )
+    status = int(answer.split(b" ", 2)[1])
+    assert 400 <= status < 500, answer[:300]
+    assert_no_tracebacks(caplog)
+
+
+async def test_a_csrf_header_that_is_not_utf8_is_refused(
+    hostile_client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.access_helpers import create_staff, open_session
+
+    await create_staff(hostile_client, "c001", counters=(1,))
+    _, token, _ = await open_session(hostile_client, "c001", "cookie")
+    answer = await _raw(
+        hostile_client,
+        b"POST /api/v1/halls/test/counters/1/open HTTP/1.1\r\nHost: x\r\n"
+        b"Cookie: hall_session=" + token.encode() + b"\r\nX-CSRF-Token: \xff\xfe\r\n"
+        b"Content-Length: 0\r\nConnection: close\r\n\r\n",
+    )
+    assert answer.startswith(b"HTTP/1.1 403"), answer[:300]
+    assert b"csrf_rejected" in answer
+    assert_no_tracebacks(caplog)
+
+
 # --- item 3: refused requests are audited whatever their body holds ------------------------
 
 REFUSED_BODIES = [
