@@ -320,3 +320,34 @@ async def test_a_refused_request_is_audited_whatever_its_body_holds(
     assert [(r["actor"], r["status"]) for r in rows] == [("c001", 403)]
     assert rows[0]["params"]["number"] == "2"
     assert_no_tracebacks(caplog)
+
+
+# --- the last resort ------------------------------------------------------------------------
+
+
+async def test_an_unexpected_exception_is_a_problem_500_without_a_traceback(
+    database_url: str, pool: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    import json
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from hall.app import Settings, create_app
+    from hall.web.routes import Access, Route, register
+    from tests.factories import hall_config
+    from tests.hostile.conftest import CJK
+
+    async def broken(request: web.Request) -> web.Response:
+        raise RuntimeError("secret internals")
+
+    app = create_app(Settings(database_url=database_url, config=hall_config()))
+    register(app, [Route("GET", "/api/v1/broken", broken, "broken", "坏", Access.PUBLIC)])
+    async with TestClient(TestServer(app)) as client:
+        response = await client.get("/api/v1/broken")
+        body = await response.text()
+    assert response.status == 500
+    assert response.content_type == "application/problem+json"
+    assert "Traceback" not in body and "secret internals" not in body
+    assert CJK.search(json.loads(body)["detail"])
+    assert [r.exc_info[0] for r in caplog.records if r.exc_info] == [RuntimeError]
