@@ -138,7 +138,7 @@ async def reprint(request: web.Request) -> web.Response:
 async def cancel_job(request: web.Request) -> web.Response:
     hall_id = _hall(request)
     raw = request.match_info["id"]
-    if not raw.isdigit() or len(raw) > 12:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
         raise InvalidInput("id 必须是数字", parameter="id")
     await request.app[PRINT].cancel(hall_id, int(raw), actor_of(request))
     job = await repo.job(request.app[POOL], int(raw))

@@ -191,7 +191,7 @@ async def claim_pairing(request: web.Request) -> web.Response:
 async def approve_pairing(request: web.Request) -> web.Response:
     hall = request.app[DIRECTORY].hall(request.match_info["hall"]).hall
     code = request.match_info["code"]
-    if not (len(code) == 6 and code.isdigit()):
+    if not (len(code) == 6 and code.isascii() and code.isdigit()):
         raise InvalidInput("配对码是 6 位数字", parameter="code")
     body = await parse_body(request, ApproveBody)
     device_name(hall, body.kind, body.device_id)

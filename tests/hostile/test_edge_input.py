@@ -192,6 +192,8 @@ STAFF_CASES: list[tuple[str, str, Any]] = [
     ("POST", f"{H}/counters/1/open", b'{"clerk":' + b'{"a":' * 3000 + b"1" + b"}" * 3001),
     ("POST", "/api/v1/device-tokens", b"[" * 5000 + b"]" * 5000),
     ("POST", f"{H}/tickets", b'{"service":"BDC","priority_class":NaN}'),
+    ("POST", f"{H}/print-jobs/%C2%B2/cancel", None),
+    ("POST", f"{H}/pairings/%C2%B2%C2%B2%C2%B2%C2%B2%C2%B2%C2%B2/approve", b"{}"),
 ]
 
 
