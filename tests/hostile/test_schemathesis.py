@@ -6,8 +6,8 @@ real HTTP on loopback. Every answer must be below 500 and, when it is an error, 
 the server log (captured in-process) must hold no traceback.
 
 ``HALL_HOSTILE_EXAMPLES`` sets the examples per operation, mode and role: the default 5 sends
-about 210 requests per role (about 2 minutes for the six roles on a loaded 2-core machine);
-30 sends about 1,260 per role (16 minutes). Run with ``-s`` to see the figures per role.
+about 310 requests per role over the 31 operations (under 2 minutes for the six roles on a
+loaded 2-core machine); 30 sends six times as many. Run with ``-s`` to see the figures.
 """
 
 from __future__ import annotations
