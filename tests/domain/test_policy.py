@@ -473,3 +473,14 @@ def test_ratio_alternates_one_priority_per_n_normal(
     last_p = sequence.rfind("P")
     common = min(last_n, last_p) + 1  # after this only one kind is left
     assert sequence[:common] == expected[:common]
+
+
+def test_rank_lists_a_ticket_read_twice_once() -> None:
+    # A ticket can reach the ranking twice (e.g. read through two of the counter's queues);
+    # listing it twice would have the counter try it again after losing it.
+    targeted, booked = cand(1, target=5), cand(2, slot=0)
+    elderly, normal = cand(3, waited=5, priority=True), cand(4, "B", waited=9)
+    candidates = [targeted, booked, elderly, normal]
+    doubled = [c for c in candidates for _ in range(2)]
+    assert rank(doubled, COUNTER, SETTINGS, NOW) == rank(candidates, COUNTER, SETTINGS, NOW)
+    assert rank(doubled, COUNTER, SETTINGS, NOW) == [targeted, booked, normal, elderly]
