@@ -629,3 +629,16 @@ def test_replay_keeps_appointment_slots_and_every_kind_of_move() -> None:
     assert (second.state, second.target_counter, second.parked_by) == (TicketState.WAITING, 5, 3)
     # Events without a ticket (counter events) are skipped by the ticket replay.
     assert replay_tickets([*log, event(E.COUNTER_OPENED, T0, ticket_id=None)]) == rebuilt
+
+
+def test_stored_names_of_states_and_events() -> None:
+    # These strings are in the database (tickets.state, counters.state, events.type) and in the
+    # live feed: renaming one loses history.
+    assert {str(s) for s in TicketState} == set(TICKET_LABELS)
+    assert {str(s) for s in CounterState} == set(COUNTER_LABELS)
+    assert {str(e) for e in EventType} == {
+        "ticket.issued",
+        *(e for e, _ in TICKET_ALLOWED),
+        *(e for e, _ in COUNTER_ALLOWED),
+    }
+    assert len(EventType) == 14
