@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -484,3 +485,22 @@ def test_rank_lists_a_ticket_read_twice_once() -> None:
     doubled = [c for c in candidates for _ in range(2)]
     assert rank(doubled, COUNTER, SETTINGS, NOW) == rank(candidates, COUNTER, SETTINGS, NOW)
     assert rank(doubled, COUNTER, SETTINGS, NOW) == [targeted, booked, normal, elderly]
+
+
+@pytest.mark.parametrize(
+    ("counter", "policy", "message"),
+    [
+        (replace(COUNTER, call_order="random"), SETTINGS, "unknown call order 'random'"),
+        (COUNTER, replace(SETTINGS, priority_ratio=-1), "priority_ratio must be >= 0"),
+        (
+            replace(COUNTER, normal_since_priority=-1),
+            SETTINGS,
+            "normal_since_priority must be >= 0",
+        ),
+    ],
+)
+def test_bad_settings_say_exactly_what_is_wrong(
+    counter: CounterContext, policy: PolicySettings, message: str
+) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        rank([cand(1)], counter, policy, NOW)
