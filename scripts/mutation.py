@@ -511,7 +511,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
     parser.add_argument("--only", type=int, nargs="*", help="run only these mutant numbers")
     parser.add_argument("--json", type=Path, help="write the results here")
-    parser.add_argument("--timeout-factor", type=float, default=5.0)
+    parser.add_argument("--timeout-factor", type=float, default=3.0)
     parser.add_argument(
         "--pytest-args", nargs=argparse.REMAINDER, default=[], help="more pytest options (last)"
     )
@@ -559,6 +559,10 @@ def _run(args: argparse.Namespace, base: Path) -> int:
             "-p",
             "no:cacheprovider",
             "--hypothesis-profile=mutation",
+            # No per-test timeout: on a loaded machine it would "kill" mutants; the runner's
+            # own limit per run catches mutants that loop.
+            "-p",
+            "no:timeout",
             *args.pytest_args,
         ]
         # Two phases: the module's own tests kill most mutants in a fraction of the time; a
