@@ -36,7 +36,10 @@ def test_every_digit_counts_towards_the_check_character() -> None:
         ("110105190001011231", True),  # born 1 January 1900: the first date accepted
         ("110105189912311237", False),  # 31 December 1899 (check character right)
         ("445381199111111232", True),
-        ("445381199111311238", False),  # 31 November
+        # Impossible dates, each with the right check character for its 17 digits:
+        ("445381199111311234", False),  # 31 November
+        ("445381199102291235", False),  # 29 February 1991
+        ("445381199202291232", True),  # 29 February 1992 (a leap year)
         ("4453811991111112321", False),  # 19 characters
         ("44538119911111123", False),
         ("44538119911111123A", False),

@@ -137,6 +137,10 @@ def test_appointment_without_end_uses_start() -> None:
     assert not appointment_open(c, SETTINGS, NOW + timedelta(seconds=1))
 
 
+def test_walk_in_has_no_open_appointment() -> None:
+    assert appointment_open(cand(1), SETTINGS, NOW) is False
+
+
 def test_late_appointment_is_a_normal_ticket() -> None:
     late = cand(1, "A", 5, slot=-60)
     older = cand(2, "A", 10)
