@@ -158,6 +158,12 @@ HISTORIES: dict[str, list[tuple[EventType, int]]] = {
     "recalled twice": [(E.TICKET_CALLED, 60), (E.TICKET_RECALLED, 90), (E.TICKET_RECALLED, 95)],
     "serving": [(E.TICKET_CALLED, 60), (E.TICKET_RECALLED, 70), (E.TICKET_STARTED, 100)],
     "parked": [(E.TICKET_CALLED, 60), (E.TICKET_STARTED, 100), (E.TICKET_PARKED, 300)],
+    "parked after recalls": [
+        (E.TICKET_CALLED, 60),
+        (E.TICKET_RECALLED, 70),
+        (E.TICKET_RECALLED, 80),
+        (E.TICKET_PARKED, 90),
+    ],
     "done": [(E.TICKET_CALLED, 60), (E.TICKET_STARTED, 100), (E.TICKET_FINISHED, 400)],
     "no show": [(E.TICKET_CALLED, 60), (E.TICKET_NO_SHOW, 400)],
     "cancelled": [(E.TICKET_CANCELLED, 30)],
