@@ -23,6 +23,7 @@ CONTRACT: dict[type[HallError], tuple[str, int, str]] = {
     errors.IdempotencyMismatch: ("idempotency_mismatch", 409, "幂等键已用于不同的请求"),
     errors.Unauthorized: ("unauthorized", 401, "请先登录"),
     errors.Forbidden: ("forbidden", 403, "无权执行此操作"),
+    errors.NotOfferedHere: ("not_offered_here", 403, "本机不提供此业务"),
     errors.RateLimited: ("rate_limited", 429, "请求过于频繁，请稍后再试"),
     errors.AccountLocked: ("account_locked", 423, "账号已锁定"),
     errors.Unavailable: ("unavailable", 503, "服务暂不可用"),
