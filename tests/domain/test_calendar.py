@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -399,3 +399,21 @@ def test_programming_errors_say_exactly_what_is_wrong(
 ) -> None:
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         call()
+
+
+class _NoOffset(tzinfo):
+    """A time zone object that does not know its offset: as unusable as no zone at all."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> str | None:
+        return None
+
+
+def test_a_zone_without_an_offset_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"^an aware datetime is required$"):
+        business_day(datetime(2026, 1, 5, 9, 0, tzinfo=_NoOffset()), SHANGHAI, BOUNDARY)
