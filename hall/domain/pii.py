@@ -8,6 +8,7 @@ first three and last four digits (``138****5678``).
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 
 __all__ = [
@@ -23,8 +24,10 @@ __all__ = [
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
 
-_ID_SHAPE = re.compile(r"^[1-9]\d{16}[\dX]$")
-_MOBILE_SHAPE = re.compile(r"^1[3-9]\d{9}$")
+# ASCII digits only: NFKC has already turned full-width ones into ASCII; other scripts' digits
+# (which ``\d`` would match and ``int`` would read) are not a number's spelling here.
+_ID_SHAPE = re.compile(r"^[1-9]\d{16}[\dX]$", re.ASCII)
+_MOBILE_SHAPE = re.compile(r"^1[3-9]\d{9}$", re.ASCII)
 _PHONE_PREFIX = re.compile(r"^(?:\+|00)?86")
 
 # For free text (log lines): any 18-character ID-shaped run and any mainland mobile number,
@@ -36,8 +39,9 @@ _MOBILE_IN_TEXT = re.compile(
 
 
 def normalize_id_number(raw: str) -> str:
-    """Strip spaces and upper-case the check character; no validation."""
-    return "".join(raw.split()).upper()
+    """Full-width characters (as a Chinese IME types them) to ASCII, spaces stripped, the check
+    character upper-cased; no validation."""
+    return "".join(unicodedata.normalize("NFKC", raw).split()).upper()
 
 
 def id_number_valid(raw: str) -> bool:
@@ -57,7 +61,7 @@ def id_number_valid(raw: str) -> bool:
 
 def normalize_phone(raw: str) -> str | None:
     """The 11-digit mainland mobile number in ``raw`` (spaces, dashes, +86 allowed), or None."""
-    digits = re.sub(r"[\s\-()]", "", raw)
+    digits = re.sub(r"[\s\-()]", "", unicodedata.normalize("NFKC", raw))
     digits = _PHONE_PREFIX.sub("", digits) if len(digits) > 11 else digits
     return digits if _MOBILE_SHAPE.match(digits) else None
 

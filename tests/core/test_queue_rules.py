@@ -104,9 +104,33 @@ async def test_park_and_call_back(service: QueueService, clock: FixedClock) -> N
     await service.act("test", 1, A.PARK, "c001", ActionParams(reason="回家取材料"))
     assert await call(service, 1) == second
     await service.act("test", 1, A.CALL_BACK, "c001", ActionParams(number=first))
+    # The called-back ticket is the oldest waiting one, but it belongs to counter 1 now:
+    # counter 2 (same services) gets the next walk-in instead.
+    third = await take(service, clock)
+    await service.act("test", 2, A.OPEN, "c001")
+    assert await call(service, 2) == third
     view = await service.act("test", 1, A.CALL_NEXT, "c001")
     assert view.ticket is not None and view.ticket.display_number == first
     assert view.ticket.recall_count == 0
+
+
+async def test_wait_estimate_uses_measured_service_times(
+    service: QueueService, clock: FixedClock
+) -> None:
+    await service.act("test", 1, A.OPEN, "c001")
+    for minutes in (2, 4, 9):
+        await take(service, clock)
+        await service.act("test", 1, A.CALL_NEXT, "c001")
+        await service.act("test", 1, A.START, "c001")
+        clock.set(clock.now() + timedelta(minutes=minutes))
+        await service.act("test", 1, A.FINISH, "c001")
+    for _ in range(3):
+        await take(service, clock)
+    bdc = next(s for s in await service.services("test") if s.code == "BDC")
+    # Three measured services of 2, 4 and 9 minutes: the trimmed mean is 4 minutes (not the
+    # configured default); three people wait for the one open counter.
+    assert bdc.waiting == 3
+    assert bdc.estimated_wait_s == 3 * 4 * 60
 
 
 async def test_recall_limit_then_no_show(service: QueueService, clock: FixedClock) -> None:

@@ -10,7 +10,13 @@ import pytest
 
 from hall.config.models import HallConfig
 from hall.domain.errors import HallError
-from hall.domain.tickets import replay_tickets
+from hall.domain.tickets import (
+    CounterState,
+    CounterStatus,
+    EventType,
+    apply_counter,
+    replay_tickets,
+)
 from hall.ports import FixedClock
 from hall.services.directory import Directory
 from hall.services.queue import ActionParams, CounterAction, IssueTicket, QueueService
@@ -34,7 +40,19 @@ async def test_replay_of_a_random_day_equals_stored_state(
         if rng.random() < 0.35:
             code = rng.choice(["BDC", "TAX", "SOC", "MED"])
             prio = "elderly" if code == "BDC" and rng.random() < 0.2 else None
-            await service.issue(IssueTicket(hall_id="test", service_code=code, priority_class=prio))
+            start = end = None
+            if rng.random() < 0.25:  # checked in for a booked slot, open now or soon
+                start = clock.now() + timedelta(minutes=rng.randint(-20, 30))
+                end = start + timedelta(minutes=rng.choice([15, 30]))
+            await service.issue(
+                IssueTicket(
+                    hall_id="test",
+                    service_code=code,
+                    priority_class=prio,
+                    appointment_start=start,
+                    appointment_end=end,
+                )
+            )
             continue
         counter = rng.choice(counters)
         state = await pool.fetchval(
@@ -88,11 +106,36 @@ async def test_replay_of_a_random_day_equals_stored_state(
                 await repo.issued_today(conn, "test", r["service_code"], r["business_day"])
                 == (r["n"])
             )
+        stored_counters = {
+            c.number: c
+            for c in map(
+                repo.counter_from_record,
+                await conn.fetch("SELECT *, state::text AS state FROM counters"),
+            )
+        }
     assert {k: v for k, v in tallied.items() if v} == {r["service_code"]: r["n"] for r in recount}
     rebuilt = replay_tickets(events)
     assert rebuilt == stored
     states = {t.state for t in stored.values()}
     assert len(states) >= 5, states  # the scenario really exercised the lifecycle
+    kinds = {e.type for e in events}
+    assert {
+        EventType.TICKET_RECALLED,
+        EventType.TICKET_TRANSFERRED,
+        EventType.TICKET_PARKED,
+        EventType.TICKET_CALLED_BACK,
+    } <= kinds
+    assert sum(t.appointment_start is not None for t in stored.values()) >= 10
+    # Counters too: every event at a counter but a call-back (which only moves the ticket)
+    # folds into its status, from the closed state each counter starts the day in.
+    replayed = {
+        n: CounterStatus("test", n, CounterState.CLOSED, stored_counters[n].state_since)
+        for n in counters
+    }
+    for e in events:
+        if e.counter_number is not None and e.type is not EventType.TICKET_CALLED_BACK:
+            replayed[e.counter_number] = apply_counter(replayed[e.counter_number], e)
+    assert replayed == {n: stored_counters[n] for n in counters}
     assert failures > 0
     seqs = await pool.fetch("SELECT seq FROM events WHERE hall_id = 'test' ORDER BY seq")
     assert [r["seq"] for r in seqs] == list(range(1, len(seqs) + 1))

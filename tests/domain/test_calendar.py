@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -354,3 +356,64 @@ def test_next_opening_is_first_open_quarter(
     if got is not None:
         assert got >= at
         assert is_open(got, SHANGHAI, periods, NATIONAL_DAY_2026)
+
+
+def test_next_opening_searches_exactly_sixty_days_ahead() -> None:
+    # From Thursday 8 October, the 60th day is Monday 7 December: still found, the 61st not.
+    on_day_60 = WorkingCalendar.of(working_weekdays=[], workdays=[date(2026, 12, 7)])
+    assert next_opening(sh(2026, 10, 8, 18, 0), SHANGHAI, HOURS, on_day_60) == sh(
+        2026, 12, 7, 8, 30
+    )
+    on_day_61 = WorkingCalendar.of(working_weekdays=[], workdays=[date(2026, 12, 8)])
+    assert next_opening(sh(2026, 10, 8, 18, 0), SHANGHAI, HOURS, on_day_61) is None
+
+
+def test_default_calendar_works_monday_to_friday() -> None:
+    week = [date(2026, 11, 23) + timedelta(days=i) for i in range(7)]  # Monday .. Sunday
+    assert [WEEKDAYS.is_working_day(d) for d in week] == [True] * 5 + [False] * 2
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda: WorkingCalendar.of(working_weekdays=[8, 0, 1]),
+            "weekdays must be 1..7 (Monday=1), got [0, 8]",
+        ),
+        (
+            lambda: WEEKDAYS.add_working_days(date(2026, 1, 5), -2),
+            "n must be >= 0, got -2",
+        ),
+        (
+            lambda: WorkingCalendar.of(working_weekdays=[]).next_working_day(date(2026, 1, 5)),
+            "the calendar has no working day after 2026-01-05",
+        ),
+        (
+            lambda: business_day(datetime(2026, 1, 5, 9, 0), SHANGHAI, BOUNDARY),
+            "an aware datetime is required",
+        ),
+    ],
+)
+def test_programming_errors_say_exactly_what_is_wrong(
+    call: Callable[[], object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        call()
+
+
+class _NoOffset(tzinfo):
+    """A time zone object that does not know its offset: as unusable as no zone at all."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> str | None:
+        return None
+
+
+def test_a_zone_without_an_offset_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"^an aware datetime is required$"):
+        business_day(datetime(2026, 1, 5, 9, 0, tzinfo=_NoOffset()), SHANGHAI, BOUNDARY)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 from hypothesis import given
@@ -22,10 +23,16 @@ def test_wait_none_without_serving_counter() -> None:
 
 
 @pytest.mark.parametrize(
-    ("position", "mean"), [(-1, 300.0), (1, -1.0), (1, math.nan), (1, math.inf)]
+    ("position", "mean", "message"),
+    [
+        (-1, 300.0, "position must be >= 0, got -1"),
+        (1, -1.0, "mean service time must be finite and >= 0, got -1.0"),
+        (1, math.nan, "mean service time must be finite and >= 0, got nan"),
+        (1, math.inf, "mean service time must be finite and >= 0, got inf"),
+    ],
 )
-def test_wait_rejects_bad_input(position: int, mean: float) -> None:
-    with pytest.raises(ValueError, match="must be"):
+def test_wait_rejects_bad_input(position: int, mean: float, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         estimate_wait(position, mean, 1)
 
 
@@ -56,6 +63,21 @@ def test_mean_trims_outliers() -> None:
     assert mean_service_seconds(durations, 480.0) == 300.0
 
 
+def test_mean_trims_a_tenth_at_each_end() -> None:
+    # 20 values: the two lowest and the two highest go, whatever their size.
+    durations = [100.0] * 16 + [10.0, 20.0, 1000.0, 2000.0]
+    assert mean_service_seconds(durations, 480.0) == 100.0
+    # 19 values: a tenth rounds down to one at each end.
+    durations = [100.0] * 15 + [10.0, 20.0, 1000.0, 2000.0]
+    assert mean_service_seconds(durations, 480.0) == (20.0 + 1500.0 + 1000.0) / 17
+
+
+def test_mean_default_window_is_the_newest_twenty() -> None:
+    newest = [100.0 * i for i in range(1, 21)]  # 100 … 2000
+    # Trimmed to 300 … 1800: an older 21st value (however long) does not count.
+    assert mean_service_seconds([*newest, 5000.0], 480.0) == 1050.0
+
+
 def test_mean_uses_newest_window_only() -> None:
     newest = [120.0, 120.0, 120.0]
     older = [900.0] * 10
@@ -64,8 +86,9 @@ def test_mean_uses_newest_window_only() -> None:
 
 
 def test_mean_window_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="window"):
+    with pytest.raises(ValueError, match=r"^window must be >= 1, got 0$"):
         mean_service_seconds([1.0, 2.0, 3.0], 480.0, window=0)
+    assert mean_service_seconds([7.0, 1.0, 2.0, 3.0], 480.0, window=1) == 480.0
 
 
 @given(st.lists(st.floats(0, 36_000), min_size=3, max_size=40), st.integers(3, 40))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -134,6 +135,10 @@ def test_appointment_without_end_uses_start() -> None:
     c = Candidate(1, "A", NOW, False, None, NOW - 15 * MIN, None)
     assert appointment_open(c, SETTINGS, NOW)
     assert not appointment_open(c, SETTINGS, NOW + timedelta(seconds=1))
+
+
+def test_walk_in_has_no_open_appointment() -> None:
+    assert appointment_open(cand(1), SETTINGS, NOW) is False
 
 
 def test_late_appointment_is_a_normal_ticket() -> None:
@@ -473,3 +478,33 @@ def test_ratio_alternates_one_priority_per_n_normal(
     last_p = sequence.rfind("P")
     common = min(last_n, last_p) + 1  # after this only one kind is left
     assert sequence[:common] == expected[:common]
+
+
+def test_rank_lists_a_ticket_read_twice_once() -> None:
+    # A ticket can reach the ranking twice (e.g. read through two of the counter's queues);
+    # listing it twice would have the counter try it again after losing it.
+    targeted, booked = cand(1, target=5), cand(2, slot=0)
+    elderly, normal = cand(3, waited=5, priority=True), cand(4, "B", waited=9)
+    candidates = [targeted, booked, elderly, normal]
+    doubled = [c for c in candidates for _ in range(2)]
+    assert rank(doubled, COUNTER, SETTINGS, NOW) == rank(candidates, COUNTER, SETTINGS, NOW)
+    assert rank(doubled, COUNTER, SETTINGS, NOW) == [targeted, booked, normal, elderly]
+
+
+@pytest.mark.parametrize(
+    ("counter", "policy", "message"),
+    [
+        (replace(COUNTER, call_order="random"), SETTINGS, "unknown call order 'random'"),
+        (COUNTER, replace(SETTINGS, priority_ratio=-1), "priority_ratio must be >= 0"),
+        (
+            replace(COUNTER, normal_since_priority=-1),
+            SETTINGS,
+            "normal_since_priority must be >= 0",
+        ),
+    ],
+)
+def test_bad_settings_say_exactly_what_is_wrong(
+    counter: CounterContext, policy: PolicySettings, message: str
+) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        rank([cand(1)], counter, policy, NOW)

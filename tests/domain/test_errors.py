@@ -1,0 +1,51 @@
+"""The error hierarchy is part of the API: codes and statuses are what clients switch on."""
+
+from __future__ import annotations
+
+import pytest
+
+from hall.domain import errors
+from hall.domain.errors import HallError
+
+# class -> (code, HTTP status, zh-CN title), as documented for API clients.
+CONTRACT: dict[type[HallError], tuple[str, int, str]] = {
+    errors.HallError: ("hall_error", 500, "服务器内部错误"),
+    errors.InvalidInput: ("invalid_input", 422, "请求内容不正确"),
+    errors.NotFound: ("not_found", 404, "对象不存在"),
+    errors.Conflict: ("conflict", 409, "当前状态不允许此操作"),
+    errors.IllegalTransition: ("illegal_transition", 409, "当前状态不允许此操作"),
+    errors.QuotaExhausted: ("quota_exhausted", 409, "该业务今日号源已取完"),
+    errors.OutsideHours: ("outside_hours", 409, "当前不在办公时间"),
+    errors.QueueEmpty: ("queue_empty", 409, "当前没有等候的号码"),
+    errors.CounterBusy: ("counter_busy", 409, "窗口当前有正在处理的号码"),
+    errors.NoActiveTicket: ("no_active_ticket", 409, "窗口当前没有正在处理的号码"),
+    errors.PurposeNotAllowed: ("purpose_not_allowed", 409, "该业务不受理此类事项"),
+    errors.IdempotencyMismatch: ("idempotency_mismatch", 409, "幂等键已用于不同的请求"),
+    errors.Unauthorized: ("unauthorized", 401, "请先登录"),
+    errors.Forbidden: ("forbidden", 403, "无权执行此操作"),
+    errors.NotOfferedHere: ("not_offered_here", 403, "本机不提供此业务"),
+    errors.RateLimited: ("rate_limited", 429, "请求过于频繁，请稍后再试"),
+    errors.AccountLocked: ("account_locked", 423, "账号已锁定"),
+    errors.Unavailable: ("unavailable", 503, "服务暂不可用"),
+}
+
+
+def test_every_error_class_is_in_the_contract() -> None:
+    defined = {v for v in vars(errors).values() if isinstance(v, type) and issubclass(v, HallError)}
+    assert defined == set(CONTRACT)
+
+
+@pytest.mark.parametrize("cls", list(CONTRACT), ids=lambda c: c.__name__)
+def test_code_status_and_title(cls: type[HallError]) -> None:
+    code, status, title = CONTRACT[cls]
+    err = cls()
+    assert (err.code, err.status, err.title) == (code, status, title)
+    assert err.detail == title and str(err) == title  # no detail: the title is the message
+    assert err.fields == {}
+
+
+def test_detail_and_fields_are_kept() -> None:
+    err = errors.QuotaExhausted("「不动产登记」今日号源已取完（共 200 个）", quota=200)
+    assert err.detail == str(err) == "「不动产登记」今日号源已取完（共 200 个）"
+    assert err.fields == {"quota": 200}
+    assert isinstance(err, errors.Conflict)
