@@ -17,7 +17,7 @@ from hall.services.queue import (
     QueueService,
     TicketView,
 )
-from hall.storage.db import database_ok
+from hall.storage.db import OUTAGE_RETRY_AFTER_S, database_ok
 from hall.web import schemas
 from hall.web.access import Role, audit_with_action, principal_of
 from hall.web.routes import Access, Route
@@ -156,7 +156,13 @@ def queue(request: web.Request) -> QueueService:
 
 async def healthz(request: web.Request) -> web.Response:
     db = await database_ok(request.app[POOL])
-    return json(schemas.HealthOut(ok=bool(db["ok"]), database=db), status=200 if db["ok"] else 503)
+    response = json(
+        schemas.HealthOut(ok=bool(db["ok"]), database=db), status=200 if db["ok"] else 503
+    )
+    if not db["ok"]:
+        # Load balancers and watchdogs wait as long as any other request is told to.
+        response.headers["Retry-After"] = str(OUTAGE_RETRY_AFTER_S)
+    return response
 
 
 async def list_halls(request: web.Request) -> web.Response:

@@ -15,6 +15,8 @@ from hall.domain.errors import Unavailable
 from hall.storage.db import OUTAGE_DETAIL
 from hall.storage.uow import run_in_transaction
 from hall.web.problems import problem_middleware
+from hall.web.state import POOL
+from tests.conftest import AppFactory
 
 LOST = [
     ConnectionRefusedError(111, "Connection refused"),
@@ -62,3 +64,13 @@ async def test_connection_lost_mid_transaction_is_unavailable(pool: asyncpg.Pool
             await run_in_transaction(pool, work)
     assert caught.value.fields["retry_after_s"] > 0
     assert await pool.fetchval("SELECT 1") == 1  # the pool replaced the dead connection
+
+
+async def test_healthz_says_when_to_look_again(make_client: AppFactory) -> None:
+    """A watchdog polling /healthz during an outage is told to wait, like any request."""
+    client = await make_client()
+    await client.app[POOL].close()  # every query now fails as during an outage
+    response = await client.get("/healthz")
+    assert response.status == 503
+    assert int(response.headers["Retry-After"]) > 0
+    assert (await response.json())["ok"] is False
