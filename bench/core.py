@@ -196,11 +196,12 @@ async def cycle(url: str, headers: dict[str, str], args: argparse.Namespace) -> 
         await load(url, headers, counters, args.seconds, None, saturated)
     print(f"cycle: {counters} counters; warm-up (not counted): {warm.operations} operations")
     figures: dict[str, float] = {"counters": counters, "offered_ops_per_s": args.rate}
-    figures.update(paced.report())
+    # The deep scenario reports issue_* figures of its own: these carry the scenario's name.
+    figures.update({f"cycle_{key}": value for key, value in paced.report().items()})
     sat = saturated.report()
-    figures["saturation_ops_per_s"] = sat["ops_per_s"]
-    figures["saturation_p99_ms"] = sat["p99_ms"]
-    figures["saturation_errors"] = sat["errors"]
+    figures["cycle_saturation_ops_per_s"] = sat["ops_per_s"]
+    figures["cycle_saturation_p99_ms"] = sat["p99_ms"]
+    figures["cycle_saturation_errors"] = sat["errors"]
     return figures
 
 
