@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import asyncpg
-import pytest
 
 from hall.storage.db import LISTEN_APPLICATION_NAME
 from hall.storage.notify import Notifier
@@ -36,16 +34,6 @@ class Recorder:
             while self.log != entries:
                 self.changed.clear()
                 await self.changed.wait()
-
-
-@pytest.fixture
-async def notifier(database_url: str) -> AsyncIterator[Notifier]:
-    notifier = Notifier(check_s=0.5, backoff_s=(0.05, 0.2))
-    notifier.start(database_url)
-    try:
-        yield notifier
-    finally:
-        await notifier.close()
 
 
 async def listen_backends(pool: asyncpg.Pool) -> list[int]:

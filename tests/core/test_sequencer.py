@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import asyncpg
-import pytest
 
 from hall.config.models import HallConfig
 from hall.ports import FixedClock
@@ -39,16 +37,6 @@ class Published:
             while self.seq < seq:
                 self.changed.clear()
                 await self.changed.wait()
-
-
-@pytest.fixture
-async def notifier(database_url: str) -> AsyncIterator[Notifier]:
-    notifier = Notifier(check_s=0.5, backoff_s=(0.05, 0.2))
-    notifier.start(database_url)
-    try:
-        yield notifier
-    finally:
-        await notifier.close()
 
 
 async def start_sequencer(notifier: Notifier, pool: asyncpg.Pool) -> tuple[Sequencer, Published]:
