@@ -11,6 +11,7 @@ from hall.domain.errors import HallError
 CONTRACT: dict[type[HallError], tuple[str, int, str]] = {
     errors.HallError: ("hall_error", 500, "服务器内部错误"),
     errors.InvalidInput: ("invalid_input", 422, "请求内容不正确"),
+    errors.RequestTimeout: ("request_timeout", 408, "请求读取超时"),
     errors.NotFound: ("not_found", 404, "对象不存在"),
     errors.Conflict: ("conflict", 409, "当前状态不允许此操作"),
     errors.IllegalTransition: ("illegal_transition", 409, "当前状态不允许此操作"),
