@@ -228,12 +228,9 @@ class QueueService:
         issued: repo.Issued | None,
     ) -> TicketView:
         """The view of a ticket just issued (its place came with it), or replayed."""
-        if issued is None or issued.ahead is None:
-            return await self._view(conn, rules, ticket, token, replayed=issued is None)
-        svc = rules.service(ticket.service_code)
-        mean = mean_service_seconds(issued.recent, svc.default_service_minutes * 60)
-        wait = estimate_wait(issued.ahead, mean, issued.serving)
-        return TicketView(ticket, token, svc.name, issued.ahead, wait)
+        if issued is None:
+            return await self._view(conn, rules, ticket, token, replayed=True)
+        return await self._view(conn, rules, ticket, token, position=issued.position)
 
     async def _issue_on(
         self,
@@ -592,14 +589,19 @@ class QueueService:
         token: str,
         *,
         replayed: bool = False,
+        position: tuple[int, int, list[float]] | None = None,
     ) -> TicketView:
+        """The ticket with its place in the queue; ``position`` when it is already known
+        (as ``repo.queue_position`` answers), else read."""
         svc = rules.service(ticket.service_code)
         ahead: int | None = None
         wait: float | None = None
         if ticket.state is TicketState.WAITING:
-            ahead, serving, recent = await repo.queue_position(
-                conn, ticket, list(rules.counters_serving(svc.code))
-            )
+            if position is None:
+                position = await repo.queue_position(
+                    conn, ticket, list(rules.counters_serving(svc.code))
+                )
+            ahead, serving, recent = position
             mean = mean_service_seconds(recent, svc.default_service_minutes * 60)
             wait = estimate_wait(ahead, mean, serving)
         return TicketView(ticket, token, svc.name, ahead, wait, replayed)

@@ -40,6 +40,34 @@ def counter_from_record(r: asyncpg.Record) -> CounterStatus:
     )
 
 
+# "People ahead" is counted directly only up to this many; past it, from the service's tally.
+_COUNTED_DIRECTLY = 100
+RECENT_SERVICES = 20  # finished tickets whose service times feed a wait estimate
+
+
+def _waiting_sql(hall: str, service: str) -> str:
+    """Scalar subquery: a service's waiting tickets, from the tallies of migration 0007."""
+    return f"""(SELECT coalesce(sum(q.waiting), 0) FROM queue_tallies q
+        WHERE q.hall_id = {hall} AND q.service_code = {service})"""
+
+
+def _open_counters_sql(hall: str, numbers: str) -> str:
+    """Scalar subquery: how many of the counters numbered in an int[] are open."""
+    return f"""(SELECT count(*) FROM counters
+        WHERE hall_id = {hall} AND active AND number = ANY({numbers}::int[])
+          AND state IN ('idle', 'calling', 'serving'))"""
+
+
+def _recent_seconds_sql(hall: str, service: str, limit: str) -> str:
+    """Scalar subquery: service times in seconds of a service's last finished tickets,
+    newest first (an index read on tickets_finished that stops at the limit)."""
+    return f"""(SELECT coalesce(array_agg(r.d), '{{}}') FROM (
+        SELECT extract(epoch FROM f.finished_at - f.serve_started_at)::float8 AS d
+        FROM tickets f WHERE f.hall_id = {hall} AND f.service_code = {service}
+          AND f.state = 'done' AND f.serve_started_at IS NOT NULL
+        ORDER BY f.finished_at DESC LIMIT {limit}) r)"""
+
+
 _ISSUE_ONE_STATEMENT = """
 WITH n AS (
     INSERT INTO number_counters AS c (hall_id, number_group, business_day, last_value, issued)
@@ -66,35 +94,25 @@ WITH n AS (
 SELECT t.id, t.seq, t.display_number,
     -- Where the new ticket stands, as of this statement (which does not see the ticket):
     -- the service's waiting tally less those queued behind it, counted up to the bound.
-    (SELECT coalesce(sum(waiting), 0) FROM queue_tallies
-      WHERE hall_id = $1 AND service_code = $5) AS waiting_before,
+    {waiting} AS waiting_before,
     (SELECT count(*) FROM (
         SELECT 1 FROM tickets w
         WHERE w.hall_id = $1 AND w.service_code = $5 AND w.state = 'waiting'
           AND w.queue_key > $11
         LIMIT {bound}) b) AS behind,
-    (SELECT count(*) FROM counters
-      WHERE hall_id = $1 AND active AND number = ANY($20::int[])
-        AND state IN ('idle', 'calling', 'serving')) AS serving,
-    (SELECT coalesce(array_agg(d), '{{}}') FROM (
-        SELECT extract(epoch FROM finished_at - serve_started_at)::float8 AS d
-        FROM tickets WHERE hall_id = $1 AND service_code = $5 AND state = 'done'
-          AND serve_started_at IS NOT NULL
-        ORDER BY finished_at DESC LIMIT {recent}) r) AS recent
+    {serving} AS serving,
+    {recent} AS recent
 FROM t
 """
 _ISSUE_AUDIT_CTE = f""", a AS (
     INSERT INTO audit_log ({AUDIT_COLUMNS})
     SELECT $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31 FROM t
 )"""
-# "People ahead" is counted directly only up to this many; past it, from the service's tally.
-_COUNTED_DIRECTLY = 100
-RECENT_SERVICES = 20  # finished tickets whose service times feed a wait estimate
-
 _ISSUE_ONE_STATEMENT = (
-    _ISSUE_ONE_STATEMENT.replace("{bound}", str(_COUNTED_DIRECTLY))
-    .replace("{recent}", str(RECENT_SERVICES))
-    .replace("{{}}", "{}")
+    _ISSUE_ONE_STATEMENT.replace("{waiting}", _waiting_sql("$1", "$5"))
+    .replace("{bound}", str(_COUNTED_DIRECTLY))
+    .replace("{serving}", _open_counters_sql("$1", "$20"))
+    .replace("{recent}", _recent_seconds_sql("$1", "$5", str(RECENT_SERVICES)))
 )
 _ISSUE_PLAIN = _ISSUE_ONE_STATEMENT.replace("{audit}", "")
 _ISSUE_AUDITED = _ISSUE_ONE_STATEMENT.replace("{audit}", _ISSUE_AUDIT_CTE)
@@ -110,6 +128,11 @@ class Issued:
     ahead: int | None  # None when too many are queued behind it to say cheaply
     serving: int  # open counters among those serving its service
     recent: list[float]  # latest service times of its service, seconds, newest first
+
+    @property
+    def position(self) -> tuple[int, int, list[float]] | None:
+        """What ``queue_position`` would answer for it now, None when not known cheaply."""
+        return None if self.ahead is None else (self.ahead, self.serving, self.recent)
 
 
 async def issue_in_one_statement(
@@ -509,6 +532,17 @@ async def head_queue_key(conn: asyncpg.Connection, hall_id: str, service: str) -
     return value
 
 
+_QUEUE_POSITION = f"""SELECT
+    {_waiting_sql("$1", "$2")} AS waiting,
+    (SELECT count(*) FROM (
+        SELECT 1 FROM tickets
+        WHERE hall_id = $1 AND service_code = $2 AND state = 'waiting'
+          AND (queue_key, id) > ($3, $4)
+        LIMIT $7) b) AS behind,
+    {_open_counters_sql("$1", "$5")} AS serving,
+    {_recent_seconds_sql("$1", "$2", "$6")} AS recent"""
+
+
 async def queue_position(
     conn: asyncpg.Connection, t: Ticket, counters: list[int], recent: int = RECENT_SERVICES
 ) -> tuple[int, int, list[float]]:
@@ -521,22 +555,7 @@ async def queue_position(
     is counted in full, and that read is bounded by the answer.
     """
     row = await conn.fetchrow(
-        """SELECT
-             (SELECT coalesce(sum(waiting), 0) FROM queue_tallies
-               WHERE hall_id = $1 AND service_code = $2) AS waiting,
-             (SELECT count(*) FROM (
-                SELECT 1 FROM tickets
-                WHERE hall_id = $1 AND service_code = $2 AND state = 'waiting'
-                  AND (queue_key, id) > ($3, $4)
-                LIMIT $7) b) AS behind,
-             (SELECT count(*) FROM counters
-               WHERE hall_id = $1 AND active AND number = ANY($5::int[])
-                 AND state IN ('idle', 'calling', 'serving')) AS serving,
-             (SELECT coalesce(array_agg(s), '{}') FROM (
-                SELECT extract(epoch FROM finished_at - serve_started_at)::float8 AS s
-                FROM tickets WHERE hall_id = $1 AND service_code = $2 AND state = 'done'
-                  AND serve_started_at IS NOT NULL
-                ORDER BY finished_at DESC LIMIT $6) r) AS recent""",
+        _QUEUE_POSITION,
         t.hall_id,
         t.service_code,
         t.queue_key,
@@ -562,22 +581,17 @@ async def queue_position(
 
 
 async def service_stats(
-    conn: asyncpg.Connection, hall_id: str, day: date, recent: int = 20
+    conn: asyncpg.Connection, hall_id: str, day: date, recent: int = RECENT_SERVICES
 ) -> dict[str, tuple[int, int, list[float]]]:
     """Per active service: (waiting now, issued on ``day``, recent service seconds newest
     first), from the tallies of migration 0007 and the last finished tickets."""
     rows = await conn.fetch(
-        """SELECT s.code,
-             (SELECT coalesce(sum(q.waiting), 0) FROM queue_tallies q
-               WHERE q.hall_id = s.hall_id AND q.service_code = s.code) AS waiting,
+        f"""SELECT s.code,
+             {_waiting_sql("s.hall_id", "s.code")} AS waiting,
              (SELECT coalesce(max(d.issued), 0) FROM service_days d
                WHERE d.hall_id = s.hall_id AND d.service_code = s.code
                  AND d.business_day = $2) AS issued,
-             (SELECT coalesce(array_agg(d), '{}') FROM (
-                SELECT extract(epoch FROM finished_at - serve_started_at)::float8 AS d
-                FROM tickets t WHERE t.hall_id = s.hall_id AND t.service_code = s.code
-                  AND t.state = 'done' AND t.serve_started_at IS NOT NULL
-                ORDER BY t.finished_at DESC LIMIT $3) r) AS recent
+             {_recent_seconds_sql("s.hall_id", "s.code", "$3")} AS recent
            FROM services s WHERE s.hall_id = $1 AND s.active""",
         hall_id,
         day,
