@@ -196,6 +196,32 @@ BENCH_SERVICES = (
 )
 
 
+async def kiosk_device_token(dsn: str, hall_id: str, device_id: str, created_by: str) -> str:
+    """A kiosk device token stored straight into the database (no pairing); the token."""
+    from datetime import UTC, datetime
+
+    from hall.security import tokens
+    from hall.storage import access_repo
+    from hall.storage.db import connect_pool
+
+    token = tokens.new_token(tokens.DEVICE_PREFIX)
+    pool = await connect_pool(dsn, min_size=1, max_size=1)
+    try:
+        await access_repo.create_device_token(
+            pool,
+            kind="kiosk",
+            hall_id=hall_id,
+            device_id=device_id,
+            name=device_id,
+            token_hash=tokens.token_hash(token),
+            created_by=created_by,
+            now=datetime.now(UTC),
+        )
+    finally:
+        await pool.close()
+    return token
+
+
 def hall_toml(
     counters: int, hall_id: str = "bench", services: int = 2, kiosks: int = 0, screens: int = 0
 ) -> str:

@@ -18,7 +18,6 @@ import json
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +25,9 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._support import embedded_database, percentile, server_process
+from bench._support import embedded_database, kiosk_device_token, percentile, server_process
 from firmware_bridge.emulators.line import LineEndpoint
 from firmware_bridge.emulators.printer import EscPosPrinter, PrintJob
-from hall.security import tokens
-from hall.storage import access_repo
-from hall.storage.db import connect_pool
 
 BAUD = 9600
 STATUS_BYTES_TO_PRINTER = 6 * 3  # DLE EOT 1, 2, 4 before and after the job
@@ -67,25 +63,6 @@ url = "tcp://127.0.0.1:{printer_port}"
 """
 
 
-async def kiosk_token(dsn: str) -> str:
-    token = tokens.new_token(tokens.DEVICE_PREFIX)
-    pool = await connect_pool(dsn, min_size=1, max_size=1)
-    try:
-        await access_repo.create_device_token(
-            pool,
-            kind="kiosk",
-            hall_id="bench",
-            device_id="k1",
-            name="k1",
-            token_hash=tokens.token_hash(token),
-            created_by="bench/print",
-            now=datetime.now(UTC),
-        )
-    finally:
-        await pool.close()
-    return token
-
-
 async def run(taps: int, gap_s: float) -> dict[str, Any]:
     printer = EscPosPrinter(chinese_default=False)
     cuts: asyncio.Queue[tuple[float, PrintJob]] = asyncio.Queue()
@@ -98,7 +75,7 @@ async def run(taps: int, gap_s: float) -> dict[str, Any]:
         async with LineEndpoint(printer, line_baud=BAUD) as endpoint:
             port = await endpoint.serve_tcp()
             async with server_process(dsn, config_toml(port)) as url:
-                token = await kiosk_token(dsn)
+                token = await kiosk_device_token(dsn, "bench", "k1", "bench/print")
                 headers = {"Authorization": f"Bearer {token}"}
                 async with aiohttp.ClientSession(headers=headers) as api:
                     for _ in range(taps):

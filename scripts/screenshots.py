@@ -12,19 +12,15 @@ import argparse
 import asyncio
 import sys
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._support import admin_headers, embedded_database, server_process
+from bench._support import admin_headers, embedded_database, kiosk_device_token, server_process
 from firmware_bridge.emulators.line import LineEndpoint
 from firmware_bridge.emulators.printer import EscPosPrinter
-from hall.security import tokens
-from hall.storage import access_repo
-from hall.storage.db import connect_pool
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -99,25 +95,6 @@ url = "tcp://127.0.0.1:{printer_port}"
 """
 
 
-async def device_token(dsn: str) -> str:
-    token = tokens.new_token(tokens.DEVICE_PREFIX)
-    pool = await connect_pool(dsn, min_size=1, max_size=1)
-    try:
-        await access_repo.create_device_token(
-            pool,
-            kind="kiosk",
-            hall_id="demo",
-            device_id="k1",
-            name="k1",
-            token_hash=tokens.token_hash(token),
-            created_by="scripts/screenshots.py",
-            now=datetime.now(UTC),
-        )
-    finally:
-        await pool.close()
-    return token
-
-
 async def run(out: Path) -> list[Path]:
     from playwright.async_api import async_playwright
 
@@ -127,7 +104,7 @@ async def run(out: Path) -> list[Path]:
         async with LineEndpoint(printer) as endpoint:
             port = await endpoint.serve_tcp()
             async with server_process(dsn, config_toml(port)) as url:
-                token = await device_token(dsn)
+                token = await kiosk_device_token(dsn, "demo", "k1", "scripts/screenshots.py")
                 admin = await admin_headers(url, dsn)
                 async with aiohttp.ClientSession(headers=admin) as staff:
                     for counter, clerk in ((1, "c001"), (2, "c002")):
