@@ -13,6 +13,9 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+import counters.feature
+import display.feature
+import evaluator.feature
 import kiosk.feature
 from hall.config.loader import load_config
 from hall.config.models import HallConfig
@@ -43,7 +46,12 @@ from hall.web.validation import edge_middleware
 
 log = logging.getLogger(__name__)
 
-FEATURES: tuple[Feature, ...] = (kiosk.feature.FEATURE,)
+FEATURES: tuple[Feature, ...] = (
+    kiosk.feature.FEATURE,
+    counters.feature.FEATURE,
+    display.feature.FEATURE,
+    evaluator.feature.FEATURE,
+)
 """Every feature slice, in the order its tasks start."""
 
 

@@ -2,7 +2,8 @@
 
 Each feature package exports one ``FEATURE`` (in its ``feature.py``) that lists everything it
 adds to the server: its routes, its migrations folder with its own number range, background
-tasks that live as long as the app, and handlers of database notifications. The composition
+tasks that live as long as the app, handlers of database notifications, and the rules of the
+device classes it owns. The composition
 root (``hall/app.py``) is the only kernel module that names features; it hands each
 ``FEATURE`` to :func:`install`. Nothing else in ``hall/`` imports a feature.
 """
@@ -19,8 +20,9 @@ from importlib.abc import Traversable
 
 from aiohttp import web
 
+from hall.services.device_roles import DeviceRole
 from hall.web.routes import Route, register
-from hall.web.state import NOTIFIER
+from hall.web.state import DEVICE_ROLES, NOTIFIER
 
 Task = Callable[[web.Application], AsyncIterator[None]]
 """An aiohttp ``cleanup_ctx`` step: set up, ``yield`` while the app runs, then clean up."""
@@ -72,6 +74,8 @@ class Feature:
     tasks: Sequence[Task] = ()
     """Started in order after the kernel's database and LISTEN connection, stopped before."""
     listeners: Sequence[Listener] = field(default_factory=tuple)
+    device_roles: Sequence[DeviceRole] = ()
+    """What its device classes do with their events and show (hall.services.device_roles)."""
 
 
 def check_ranges(features: Sequence[Feature]) -> None:
@@ -99,6 +103,7 @@ def migration_sources(features: Sequence[Feature]) -> list[Migrations]:
 def install(app: web.Application, feature: Feature) -> None:
     """Register a feature's routes, tasks and listeners on the app (before it starts)."""
     register(app, list(feature.routes))
+    app[DEVICE_ROLES] = (*app.get(DEVICE_ROLES, ()), *feature.device_roles)
     for task in feature.tasks:
         app.cleanup_ctx.append(task)
     if feature.listeners:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hall.features import Feature, Listener, Migrations
 from kiosk import pages, web
+from kiosk.keys import KIOSK_KEYS
 from kiosk.service import CHANNEL
 
 FEATURE = Feature(
@@ -12,4 +13,5 @@ FEATURE = Feature(
     migrations=Migrations("kiosk", first=30, last=39),
     tasks=(web.printing, pages.issuing),
     listeners=(Listener(CHANNEL, web.on_print_notify),),
+    device_roles=(KIOSK_KEYS,),
 )

@@ -11,33 +11,29 @@ savepoint; the key stays, so a re-delivery does not try it again later.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
 
-from counters.keypad import KeyRefused, keypad_requests, plan_key
-from display.screen import screen_requests
-from display.strip import strip_requests
-from evaluator.pad import PadView, pad_requests, ticket_of_session
 from firmware_bridge.bridge import AlarmReport, EventResult, Report, UpEvent
 from firmware_bridge.constants import DeviceClass as WireClass
 from firmware_bridge.constants import EventType as WireEvent
 from firmware_bridge.errors import DecodeError
-from firmware_bridge.messages import (
-    FaultEvent,
-    KeyEvent,
-    RatingEvent,
-    RatingTimeoutEvent,
-    Request,
-    decode_event,
-)
+from firmware_bridge.messages import FaultEvent, KeyEvent, Request, decode_event
 from hall.config.models import Bus, Device, DeviceClass, HallConfig
 from hall.domain.errors import HallError, NotFound
 from hall.ports import Clock
+from hall.services.device_roles import (
+    DeviceContext,
+    DeviceEvent,
+    DeviceRole,
+    Scene,
+    roles_by_class,
+)
 from hall.services.directory import Directory
-from hall.services.queue import ActionParams, CounterAction, IssueTicket, QueueService
+from hall.services.queue import QueueService
 from hall.storage import devices_repo, repo
 from hall.storage.devices_repo import AlarmRow, DeviceRow
 from hall.storage.uow import UnitOfWork, run_in_transaction
@@ -46,8 +42,6 @@ log = logging.getLogger(__name__)
 
 # Alarms the master raises that the registry check raises itself, once and across restarts.
 _REGISTRY_ALARMS = frozenset({"uid_changed", "duplicate_uid"})
-# Site-defined kiosk keys: 0x80 + i issues a ticket for the kiosk's i-th service.
-KIOSK_KEY_BASE = 0x80
 # A key press that waited longer than this in an edge bridge's outbox (server unreachable) is
 # stored but has no effect: a 叫号 or a ticket minutes late would confuse the hall (HB/1 §8.4
 # makes callers refuse keys while host-lost for the same reason).
@@ -101,12 +95,19 @@ class Registry:
 
 class DeviceService:
     def __init__(
-        self, pool: asyncpg.Pool, directory: Directory, queue: QueueService, clock: Clock
+        self,
+        pool: asyncpg.Pool,
+        directory: Directory,
+        queue: QueueService,
+        clock: Clock,
+        roles: Sequence[DeviceRole] = (),
     ) -> None:
         self.pool = pool
         self.directory = directory
         self.queue = queue
         self.clock = clock
+        self.roles = roles_by_class(roles)
+        self.context = DeviceContext(directory, queue, clock)
         self.wiring = Wiring.from_config(directory.config)
         self._staff = {s.job_no: s.name for s in directory.config.staff}
         # Called with a hall id after a committed device event changed what devices show.
@@ -284,16 +285,9 @@ class DeviceService:
             log.warning("event from unconfigured device %s/%d", ev.bus, ev.address)
             return EventResult("ignored")
         actor = f"device:{ev.bus}/{ev.address}"
-        cls = device.device_class
         if isinstance(event, KeyEvent) and age_s > KEY_MAX_AGE_S:
             log.warning("key from %s/%d waited %.0f s; ignored", ev.bus, ev.address, age_s)
             return EventResult("rejected:stale")
-        if isinstance(event, KeyEvent) and cls is DeviceClass.CALLER and device.counter:
-            return await self._caller_key(uow, hall_id, device.counter, event, actor)
-        if isinstance(event, KeyEvent) and cls is DeviceClass.KIOSK and device.kiosk:
-            return await self._kiosk_key(uow, hall_id, device.kiosk, event, actor)
-        if isinstance(event, RatingEvent | RatingTimeoutEvent) and device.counter:
-            return await self._rating(uow, hall_id, device.counter, event, ev.uid, now)
         if isinstance(event, FaultEvent):
             await devices_repo.add_alarm(
                 uow.conn,
@@ -306,128 +300,41 @@ class DeviceService:
                 at=now,
             )
             return EventResult("applied")
+        role = self.roles.get(device.device_class)
+        if role is not None and role.handle is not None:
+            result = await role.handle(
+                self.context,
+                uow,
+                DeviceEvent(hall_id, device, event, ev.uid, actor, now),
+            )
+            if result is not None:
+                return result
         if ev.evt_type not in _KNOWN_EVENTS:
             log.warning("unknown event type 0x%02X from %s/%d", ev.evt_type, ev.bus, ev.address)
         return EventResult("ignored")
-
-    async def _caller_key(
-        self, uow: UnitOfWork, hall_id: str, counter: int, event: KeyEvent, actor: str
-    ) -> EventResult:
-        found = await repo.counter(uow.conn, hall_id, counter, for_update=True)
-        if found is None:
-            raise NotFound(f"{counter}号窗口不存在", counter=counter)
-        status, _ = found
-        try:
-            steps = plan_key(int(event.key), event.arg, str(status.state))
-        except KeyRefused:
-            return EventResult("rejected:key_refused", beep=True)
-        for step in steps:
-            await self.queue.act(
-                hall_id,
-                counter,
-                CounterAction(step.action),
-                status.clerk or actor,
-                ActionParams(number=step.number, to_counter=step.to_counter, reason=step.reason),
-                uow=uow,
-            )
-        return EventResult("applied")
-
-    async def _kiosk_key(
-        self, uow: UnitOfWork, hall_id: str, kiosk_id: str, event: KeyEvent, actor: str
-    ) -> EventResult:
-        rules = self.directory.hall(hall_id)
-        kiosk = next((k for k in rules.hall.kiosks if k.id == kiosk_id), None)
-        codes = (kiosk.services if kiosk and kiosk.services else None) or [
-            s.code for s in rules.hall.services
-        ]
-        index = int(event.key) - KIOSK_KEY_BASE
-        if not 0 <= index < len(codes):
-            return EventResult("rejected:key_refused", beep=True)
-        await self.queue.issue(
-            IssueTicket(hall_id=hall_id, service_code=codes[index], kiosk=kiosk_id),
-            actor=actor,
-            uow=uow,
-        )
-        return EventResult("applied")
-
-    async def _rating(
-        self,
-        uow: UnitOfWork,
-        hall_id: str,
-        counter: int,
-        event: RatingEvent | RatingTimeoutEvent,
-        uid: str,
-        now: datetime,
-    ) -> EventResult:
-        # §12.4: accepted only for the session this pad was given, i.e. a visit finished here.
-        ticket = await devices_repo.finished_at_counter(
-            uow.conn, hall_id, counter, ticket_of_session(event.session_id)
-        )
-        if ticket is None:
-            return EventResult("rejected:unknown_session")
-        rated = isinstance(event, RatingEvent)
-        stored = await devices_repo.insert_rating(
-            uow.conn,
-            hall_id=hall_id,
-            ticket_id=ticket.id,
-            counter=counter,
-            clerk=ticket.clerk,
-            level=event.level if isinstance(event, RatingEvent) else None,
-            not_rated_reason=None if rated else "timeout",
-            reasons=event.reasons if isinstance(event, RatingEvent) else 0,
-            dims=list(event.dims) if isinstance(event, RatingEvent) and event.dims else None,
-            device_uid=uid,
-            rated_at=now,
-        )
-        return EventResult("applied" if stored else "rejected:already_rated")
 
     # --- desired state ----------------------------------------------------------------------
 
     async def desired(self, hall_id: str) -> dict[tuple[str, int], tuple[Request, ...]]:
         """What every configured device of the hall should show now."""
         rules = self.directory.hall(hall_id)
-        now = self.clock.now()
         devices = self.wiring.of_hall(hall_id)
         async with self.pool.acquire() as conn:
             views = {v.number: v for v in await devices_repo.counter_views(conn, hall_id)}
             calls: list[tuple[str, int]] = []
-            if any(d.device_class is DeviceClass.SCREEN for d in devices):
+            if any(self._shows_calls(d) for d in devices):
                 calls = [
                     (r["number"], r["counter_number"])
                     for r in await repo.recent_calls(conn, hall_id, RECENT_CALLS)
                 ]
+        scene = Scene(rules, views, calls, self._staff, self.clock.now())
         out: dict[tuple[str, int], tuple[Request, ...]] = {}
-        screens = {s.id: s for s in rules.hall.screens}
         for dev in devices:
-            key = (dev.bus, dev.address)
-            view = views.get(dev.counter) if dev.counter is not None else None
-            if dev.device_class is DeviceClass.STRIP and view is not None:
-                out[key] = strip_requests(view.number, view.state, view.ticket_number)
-            elif dev.device_class is DeviceClass.CALLER and view is not None:
-                out[key] = keypad_requests(view.state, view.ticket_number)
-            elif dev.device_class is DeviceClass.PAD and view is not None:
-                matter = None
-                if view.service_code is not None:
-                    matter = rules.service(view.service_code).name
-                out[key] = pad_requests(
-                    PadView(
-                        counter=view.number,
-                        state=view.state,
-                        clerk_no=view.clerk,
-                        clerk_name=self._staff.get(view.clerk or ""),
-                        ticket_id=view.ticket_id,
-                        ticket_number=view.ticket_number,
-                        matter=matter,
-                        last_done_id=view.last_done_id,
-                        last_done_at=view.last_done_at,
-                        last_done_rated=view.last_done_rated,
-                    ),
-                    now,
-                )
-            elif dev.device_class is DeviceClass.SCREEN and dev.screen in screens:
-                screen = screens[dev.screen]
-                shown = [c for c in calls if not screen.counters or c[1] in screen.counters]
-                out[key] = screen_requests(shown, screen.rows)
-            else:
-                out[key] = ()
+            role = self.roles.get(dev.device_class)
+            render = role.render if role is not None else None
+            out[(dev.bus, dev.address)] = render(scene, dev) if render is not None else ()
         return out
+
+    def _shows_calls(self, device: Device) -> bool:
+        role = self.roles.get(device.device_class)
+        return role is not None and role.shows_calls

@@ -40,13 +40,14 @@ from firmware_bridge.transport import Backoff
 from firmware_bridge.wslink import OUTBOX_FULL, OUTBOX_OK
 from hall.config.models import HallConfig
 from hall.domain.errors import Forbidden, InvalidInput, NotFound, Unavailable
+from hall.services.device_roles import DeviceRole
 from hall.services.devices import WIRE_CLASS, DeviceService
 from hall.storage.notify import Subscription
 from hall.storage.sequencer import writer_hall
 from hall.storage.uow import NOTIFY_CHANNEL
 from hall.web.access import principal_of
 from hall.web.routes import Access, Route, register
-from hall.web.state import CLOCK, DIRECTORY, NOTIFIER, POOL, QUEUE
+from hall.web.state import CLOCK, DEVICE_ROLES, DIRECTORY, NOTIFIER, POOL, QUEUE
 from hall.web.validation import load_json
 
 log = logging.getLogger(__name__)
@@ -162,7 +163,8 @@ class BridgeHub:
 
     async def start(self) -> None:
         app = self.app
-        self._service = DeviceService(app[POOL], app[DIRECTORY], app[QUEUE], app[CLOCK])
+        roles: tuple[DeviceRole, ...] = app.get(DEVICE_ROLES, ())
+        self._service = DeviceService(app[POOL], app[DIRECTORY], app[QUEUE], app[CLOCK], roles)
         self.service.on_change = self.mark
         await self.service.sync_registry()
         config = app[DIRECTORY].config

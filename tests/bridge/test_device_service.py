@@ -173,7 +173,9 @@ async def test_a_device_taken_out_of_the_config_leaves_the_registry(
     body = config.model_dump(mode="json", by_alias=True, exclude_unset=True)
     body["devices"] = [d for d in body["devices"] if d["address"] != 6]
     smaller = Directory(HallConfig.model_validate(body))
-    await DeviceService(svc.pool, smaller, svc.queue, svc.clock).sync_registry()
+    await DeviceService(
+        svc.pool, smaller, svc.queue, svc.clock, tuple(svc.roles.values())
+    ).sync_registry()
 
     registry = await svc.registry("test")
     assert {d.address for d in registry.devices} == {1, 2, 3, 4, 5}

@@ -1,0 +1,97 @@
+"""The contract between the kernel's device service and the feature slices' device rules.
+
+The kernel receives every device event exactly once and computes what every device should
+show, but it does not know what a caller key, a rating or a kiosk key means, nor what a strip
+says: each feature slice declares a :class:`DeviceRole` for the device classes it owns
+(counters/: callers, display/: strips and hall screens, evaluator/: pads, kiosk/: kiosk key
+boards) in its ``FEATURE``, and the composition root hands them to the device service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from firmware_bridge.bridge import EventResult
+from firmware_bridge.messages import Event, Request
+from hall.config.models import Device, DeviceClass
+from hall.ports import Clock
+from hall.services.directory import Directory, HallRules
+from hall.services.queue import QueueService
+from hall.storage.devices_repo import CounterDeviceView
+from hall.storage.uow import UnitOfWork
+
+__all__ = [
+    "DeviceContext",
+    "DeviceEvent",
+    "DeviceRole",
+    "EventHandler",
+    "EventResult",
+    "Renderer",
+    "Scene",
+    "roles_by_class",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceContext:
+    """The kernel services a device role may use while it handles an event."""
+
+    directory: Directory
+    queue: QueueService
+    clock: Clock
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEvent:
+    """A decoded event of a configured device of ``hall_id``."""
+
+    hall_id: str
+    device: Device
+    event: Event
+    uid: str
+    actor: str
+    """Who the audit log names when no clerk is signed in: ``device:BUS/ADDRESS``."""
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Scene:
+    """What a hall's devices are rendered from, read once per desired-state pass."""
+
+    rules: HallRules
+    counters: Mapping[int, CounterDeviceView]
+    recent_calls: Sequence[tuple[str, int]]
+    """(display number, counter) of the latest calls, newest first; read only when the hall
+    has a device that shows them (``DeviceRole.shows_calls``)."""
+    staff_names: Mapping[str, str]
+    now: datetime
+
+
+EventHandler = Callable[[DeviceContext, UnitOfWork, DeviceEvent], Awaitable[EventResult | None]]
+"""Runs inside the event's transaction (under a savepoint); ``None`` means "not mine".
+
+A refusal raises a ``HallError``: the effect is rolled back, the event's key stays stored and
+the device beeps."""
+Renderer = Callable[[Scene, Device], tuple[Request, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRole:
+    """A feature's rules for one device class."""
+
+    device_class: DeviceClass
+    handle: EventHandler | None = None
+    render: Renderer | None = None
+    shows_calls: bool = False
+
+
+def roles_by_class(roles: Sequence[DeviceRole]) -> dict[DeviceClass, DeviceRole]:
+    """One role per device class; two features claiming the same class is a wiring error."""
+    out: dict[DeviceClass, DeviceRole] = {}
+    for role in roles:
+        if role.device_class in out:
+            raise ValueError(f"two device roles for {role.device_class}")
+        out[role.device_class] = role
+    return out
