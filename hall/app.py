@@ -41,6 +41,7 @@ from hall.web.problems import (
     quiet_bad_http_requests,
 )
 from hall.web.routes import register
+from hall.web.start_page import setup_start_page
 from hall.web.state import CLOCK, DIRECTORY, NOTIFIER, POOL, QUEUE, READ_TIMEOUT
 from hall.web.validation import edge_middleware
 
@@ -194,6 +195,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_live(app)
     setup_bridge(app)
     setup_pairing(app)
+    setup_start_page(app)
     for feature in FEATURES:
         install(app, feature)
     return app

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from hall.services.device_roles import DeviceRole
 from hall.web.routes import Route, register
+from hall.web.start_page import PageHook, PageLink, add_pages
 from hall.web.state import DEVICE_ROLES, NOTIFIER
 
 Task = Callable[[web.Application], AsyncIterator[None]]
@@ -75,6 +76,10 @@ class Feature:
     """Started in order after the kernel's database and LISTEN connection, stopped before."""
     listeners: Sequence[Listener] = field(default_factory=tuple)
     device_roles: Sequence[DeviceRole] = ()
+    pages: Sequence[PageLink] = ()
+    """Pages the start page lists for every hall."""
+    page_hooks: Sequence[PageHook] = ()
+    """ES modules this feature plugs into other features' pages (hall.web.start_page)."""
     """What its device classes do with their events and show (hall.services.device_roles)."""
 
 
@@ -104,6 +109,7 @@ def install(app: web.Application, feature: Feature) -> None:
     """Register a feature's routes, tasks and listeners on the app (before it starts)."""
     register(app, list(feature.routes))
     app[DEVICE_ROLES] = (*app.get(DEVICE_ROLES, ()), *feature.device_roles)
+    add_pages(app, feature.pages, feature.page_hooks)
     for task in feature.tasks:
         app.cleanup_ctx.append(task)
     if feature.listeners:

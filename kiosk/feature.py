@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hall.features import Feature, Listener, Migrations
+from hall.web.start_page import Audience, PageLink
 from kiosk import pages, web
 from kiosk.keys import KIOSK_KEYS
 from kiosk.service import CHANNEL
@@ -14,4 +15,5 @@ FEATURE = Feature(
     tasks=(web.printing, pages.issuing),
     listeners=(Listener(CHANNEL, web.on_print_notify),),
     device_roles=(KIOSK_KEYS,),
+    pages=(PageLink("/kiosk", "取号机（触摸屏取号）", Audience.DEVICE),),
 )

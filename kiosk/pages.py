@@ -242,10 +242,6 @@ async def ticket_page(request: web.Request) -> web.Response:
     return _page("ticket.html", "我的排队号")
 
 
-async def root(request: web.Request) -> web.Response:
-    raise web.HTTPFound("/kiosk")
-
-
 async def page_file(request: web.Request) -> web.StreamResponse:
     name = request.match_info["path"]
     path = (PAGES / name).resolve()
@@ -259,7 +255,6 @@ async def page_file(request: web.Request) -> web.StreamResponse:
 
 
 ROUTES = [
-    Route("GET", "/", root, "root", "首页：转到取号页面", Access.PUBLIC, in_openapi=False),
     Route("GET", "/kiosk", kiosk_page, "kiosk_page", "取号机页面", Access.PUBLIC, in_openapi=False),
     Route(
         "GET",

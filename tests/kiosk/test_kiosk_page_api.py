@@ -101,6 +101,5 @@ async def test_staff_cannot_use_the_kiosk_api_and_pages_are_served(client: Clien
     assert (await client.get("/kiosk/kiosk.js")).status == 200
     assert (await client.get("/kiosk/..%2Fservice.py")).status == 404
     assert (await client.get("/kiosk/nothing.js")).status == 404
-    root = await client.get("/", allow_redirects=False)
-    assert (root.status, root.headers["Location"]) == (302, "/kiosk")
+    assert 'href="/kiosk"' in await (await client.get("/")).text()
     assert (await client.get("/t/abcdefghijklmnop")).status == 200
