@@ -53,6 +53,7 @@ from hall.domain.tickets import (
 )
 from hall.ports import Clock
 from hall.services.directory import Directory, HallRules
+from hall.services.group_commit import BatchAborted, GroupCommit
 from hall.storage import repo
 from hall.storage.access_repo import AuditEntry, audit_values
 from hall.storage.uow import PENDING_AUDIT, UnitOfWork, acquire
@@ -151,10 +152,13 @@ class ServiceOverview:
 
 
 class QueueService:
-    def __init__(self, pool: asyncpg.Pool, directory: Directory, clock: Clock) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, directory: Directory, clock: Clock, *, group_commit: bool = True
+    ) -> None:
         self.pool = pool
         self.directory = directory
         self.clock = clock
+        self.group_commit = GroupCommit(pool) if group_commit else None
 
     # --- issuing --------------------------------------------------------------------------
 
@@ -196,16 +200,36 @@ class QueueService:
         shared_quota = svc.daily_quota is not None and svc.group != svc.code
         slot = PENDING_AUDIT.get()
         audit = slot.entry if slot is not None and not slot.committed else None
+
+        async def issue_on(conn: asyncpg.Connection) -> TicketView:
+            ticket, token, issued = await self._issue_on(
+                conn, rules, cmd, actor, svc, now, day, fingerprint, audit=audit
+            )
+            return await self._issued_view(conn, rules, ticket, token, issued)
+
+        def audited(view: TicketView) -> TicketView:
+            # The audit row went in with a new ticket; a replay wrote nothing.
+            if slot is not None and audit is not None and not view.replayed:
+                slot.committed = True
+            return view
+
+        if not shared_quota and self.group_commit is not None:
+            # Tickets of one service share a transaction while the previous one flushes
+            # (hall.services.group_commit); a failed batch is redone one by one. One service
+            # per batch: a batch then locks the rows one ticket would (its number group's
+            # counter, its service's tallies), so it cannot deadlock with a transfer that
+            # locks two services' tallies.
+            key = (cmd.hall_id, svc.group, svc.code)
+            with contextlib.suppress(BatchAborted):
+                return audited(await self.group_commit.run(key, issue_on))
         async with self.pool.acquire() as conn:
             for attempt in range(2):
                 try:
                     async with contextlib.AsyncExitStack() as stack:
                         if shared_quota:
                             await stack.enter_async_context(conn.transaction())
-                        ticket, token, issued = await self._issue_on(
-                            conn, rules, cmd, actor, svc, now, day, fingerprint, audit=audit
-                        )
-                    break
+                        view = await issue_on(conn)
+                    return audited(view)
                 except asyncpg.UniqueViolationError as exc:
                     # Two requests with one idempotency key raced: nothing was written, and
                     # the next pass answers with the winner's ticket.
@@ -213,11 +237,7 @@ class QueueService:
                         raise
                     if "idempotency" not in str(exc.constraint_name):
                         raise
-            else:
-                raise AssertionError("unreachable")
-            if slot is not None and audit is not None and issued is not None:
-                slot.committed = True
-            return await self._issued_view(conn, rules, ticket, token, issued)
+            raise AssertionError("unreachable")
 
     async def _issued_view(
         self,
@@ -409,6 +429,7 @@ class QueueService:
                         EventType.TICKET_CALLED,
                         {"reason": reason},
                         tally=new_normal_since_priority(counter_ctx, reason),
+                        skip_locked=True,
                     )
                 except repo.TicketChanged:
                     taken.add(candidate.ticket_id)
@@ -649,6 +670,7 @@ class _ActionContext:
         counter: CounterStatus | None = None,
         tally: int | None = None,
         ticket: tuple[Ticket, Ticket] | None = None,
+        skip_locked: bool = False,
     ) -> None:
         await repo.write_action(
             self.conn,
@@ -659,6 +681,7 @@ class _ActionContext:
             ticket=None if ticket is None else repo.TicketWrite(*ticket),
             events=[event],
             audit=None if self.audit is None else audit_values(self.audit),
+            skip_locked=skip_locked,
         )
 
     async def counter_event(self, type_: EventType, details: dict[str, Any]) -> CounterView:
@@ -688,13 +711,16 @@ class _ActionContext:
         details: dict[str, Any],
         *,
         tally: int | None = None,
+        skip_locked: bool = False,
     ) -> CounterView:
         """Apply an event to a ticket and to this counter; TicketChanged when the ticket
-        left the state it was read in."""
+        left the state it was read in (or, with ``skip_locked``, is being changed)."""
         event = self.event(type_, ticket, details)
         after = apply_ticket(ticket, event)
         status = apply_counter(self.status, event)
-        await self.write(event, counter=status, tally=tally, ticket=(ticket, after))
+        await self.write(
+            event, counter=status, tally=tally, ticket=(ticket, after), skip_locked=skip_locked
+        )
         return CounterView(status, after if after.state in ACTIVE_STATES else None)
 
     async def ticket_event(

@@ -379,6 +379,7 @@ async def write_action(
     ticket: TicketWrite | None,
     events: Sequence[Event],
     audit: tuple[object, ...] | None = None,
+    skip_locked: bool = False,
 ) -> None:
     """Write a counter action in one statement: counter, ticket, events and audit row, all or
     nothing. Raises CounterChanged or TicketChanged, having written nothing, when what the
@@ -390,6 +391,11 @@ async def write_action(
     a lost race is an answer, not an error in PostgreSQL's log. Outside a transaction the
     statement commits by itself, so no lock outlives it. Event seqs come from the insert
     trigger of migration 0004.
+
+    ``skip_locked`` (call-next): a ticket another transaction has locked is being taken by
+    another counter, so it counts as changed at once instead of after that transaction's
+    commit; the caller tries its next candidate without queueing behind the other counter's
+    WAL flush. Were that transaction to roll back, the ticket is still waiting, and first.
     """
     a = SqlArgs()
     parts: list[str] = []
@@ -411,7 +417,7 @@ async def write_action(
             SELECT 1 FROM tickets
             WHERE id = {a(t.id)} AND state = {a(str(ticket.before.state))}::ticket_state
               AND {counter_ok}
-            FOR UPDATE)"""
+            FOR UPDATE{" SKIP LOCKED" if skip_locked else ""})"""
         )
         ticket_ok = "EXISTS (SELECT 1 FROM lt)"
     parts.append(f"ok AS (SELECT {counter_ok} AS counter_ok, {ticket_ok} AS ticket_ok)")
