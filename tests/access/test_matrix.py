@@ -139,7 +139,8 @@ EXPECTED: dict[str, frozenset[str]] = {
     "kiosk_cancel_print_job": TEST_HALL_STAFF,
     # kiosk feature: pages are public (they check /api/v1/me); the kiosk API is for a paired
     # kiosk device only, in whichever hall it belongs to (the hall comes from the device)
-    "root": EVERYONE,
+    "start_page": EVERYONE,
+    "page_hooks": EVERYONE,
     "kiosk_page": EVERYONE,
     "kiosk_files": EVERYONE,
     "ticket_page": EVERYONE,
@@ -186,6 +187,7 @@ async def _samples(
         "token": ticket,
         "path": "live.js",
         "code": "123456",
+        "slot": "counter.finish",
     }
     params = {
         "revoke_session": {**common, "id": str(victim_session)},
