@@ -369,6 +369,43 @@ def _check_placeholders(text: str, allowed: frozenset[str]) -> None:
         )
 
 
+class CounterRules(_Model):
+    """What the clerk terminal and callers offer at this hall's counters."""
+
+    pause_reasons: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=20)]], Field(min_length=1)
+    ] = ["午休", "会议", "业务咨询", "其他"]
+    """Reasons a clerk picks from when pausing (暂停服务); the first is the keypad's."""
+    transfer_to_closed: bool = False
+    """Accept a transfer to a closed counter (the ticket waits until it opens); else refuse."""
+
+
+class DeductionRules(_Model):
+    """Assessment points taken per alarm kind (0 = none); the hall's own regulation decides."""
+
+    idle_with_queue: Annotated[float, Field(ge=0, le=100)] = 2
+    long_service: Annotated[float, Field(ge=0, le=100)] = 0
+    unattended: Annotated[float, Field(ge=0, le=100)] = 5
+    no_shows: Annotated[float, Field(ge=0, le=100)] = 0
+    late_sign_in: Annotated[float, Field(ge=0, le=100)] = 2
+
+
+class Supervision(_Model):
+    """Electronic supervision (电子监察): alarm thresholds and point deductions."""
+
+    idle_with_queue_minutes: Annotated[int, Field(ge=1, le=600)] = 10
+    """Alarm when a counter is open and idle this long while its queues have people waiting."""
+    service_over_minutes: Annotated[int, Field(ge=1, le=600)] = 30
+    """Alarm when one service (from start) runs longer than this."""
+    unattended_minutes: Annotated[int, Field(ge=1, le=600)] = 15
+    """Alarm when, in business hours, a counter stays closed or paused this long."""
+    no_shows_in_row: Annotated[int, Field(ge=1, le=50)] = 3
+    """Alarm when a counter marks this many no-shows in a row."""
+    sign_in_grace_minutes: Annotated[int, Field(ge=0, le=240)] = 5
+    """A counter first opened later than a business period's start plus this is late."""
+    deductions: DeductionRules = DeductionRules()
+
+
 class Hall(_Model):
     id: Code
     name: Annotated[str, Field(min_length=1, max_length=60)]
@@ -390,6 +427,8 @@ class Hall(_Model):
     kiosks: list[Kiosk] = []
     screens: list[Screen] = []
     ticket: TicketText = TicketText()
+    counter_rules: CounterRules = CounterRules()
+    supervision: Supervision = Supervision()
 
     @field_validator("timezone")
     @classmethod

@@ -97,7 +97,7 @@ TICKET_STATE_LABELS: Mapping[TicketState, str] = {
     _S.PARKED: "已挂起",
 }
 COUNTER_STATE_LABELS: Mapping[CounterState, str] = {
-    _C.CLOSED: "暂停服务",
+    _C.CLOSED: "窗口关闭",
     _C.IDLE: "空闲",
     _C.CALLING: "呼叫中",
     _C.SERVING: "服务中",

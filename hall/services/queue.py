@@ -495,6 +495,16 @@ class QueueService:
             counter = ctx.rules.counter(p.to_counter)
             if p.to_counter == ctx.status.number:
                 raise InvalidInput("不能转给本窗口")
+            found = await repo.counter(ctx.conn, ctx.rules.hall.id, p.to_counter)
+            if (
+                found is not None
+                and found[0].state is CounterState.CLOSED
+                and not ctx.rules.hall.counter_rules.transfer_to_closed
+            ):
+                raise Conflict(
+                    f"{p.to_counter}号窗口当前窗口关闭，不能转入；请转给已开启的窗口或转业务",
+                    to_counter=p.to_counter,
+                )
             if p.to_service is None and not any(s.code == target_code for s in counter.services):
                 target_code = counter.services[0].code
         key = await ctx.placement(ticket, target_code, target.transfer_placement)
@@ -694,8 +704,13 @@ class _ActionContext:
             skip_locked=skip_locked,
         )
 
+    def left_state(self) -> dict[str, Any]:
+        """The state a counter leaves and how long it was in it (supervision reads these)."""
+        held = max(0.0, (self.now - self.status.state_since).total_seconds())
+        return {"from_state": str(self.status.state), "duration_s": round(held, 3)}
+
     async def counter_event(self, type_: EventType, details: dict[str, Any]) -> CounterView:
-        event = self.event(type_, None, details)
+        event = self.event(type_, None, {**details, **self.left_state()})
         status = apply_counter(self.status, event)
         await self.write(event, counter=status)
         return CounterView(status, None)
@@ -728,6 +743,8 @@ class _ActionContext:
         event = self.event(type_, ticket, details)
         after = apply_ticket(ticket, event)
         status = apply_counter(self.status, event)
+        if status.state is not self.status.state:
+            event = replace(event, details={**event.details, **self.left_state()})
         await self.write(
             event, counter=status, tally=tally, ticket=(ticket, after), skip_locked=skip_locked
         )

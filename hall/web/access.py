@@ -542,6 +542,19 @@ def _unlisted(request: web.Request) -> bool:
     return not isinstance(info.route.resource, web.StaticResource)
 
 
+def _refusal(access: Access, principal: Principal, request: web.Request) -> str | None:
+    """Why a staff member is refused, in words they can act on (None: the generic text)."""
+    hall = request.match_info.get("hall")
+    if principal.kind != "staff":
+        return None
+    if not principal.in_hall(hall):
+        return f"您不属于大厅 {clean_text(str(hall)[:32])}"
+    counter = _counter_param(request)
+    if access is Access.COUNTER_CLERK and counter is not None:
+        return f"您未被分配到 {counter} 号窗口"
+    return None
+
+
 @web.middleware
 async def access_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     route = route_of(request)
@@ -584,7 +597,7 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
         ):
             if not principal.authenticated:
                 raise auth_error or Unauthorized()
-            raise Forbidden()
+            raise Forbidden(_refusal(route.access, principal, request))
         # Public endpoints (login) act with no one's authority, so there is nothing to forge.
         if (
             request.method in UNSAFE_METHODS

@@ -48,7 +48,7 @@ TICKET_LABELS = {
     "parked": "已挂起",
 }
 COUNTER_LABELS = {
-    "closed": "暂停服务",
+    "closed": "窗口关闭",
     "idle": "空闲",
     "calling": "呼叫中",
     "serving": "服务中",

@@ -1,0 +1,229 @@
+"""The clerk's pages (/login, /password, /counter) and the terminal's read API.
+
+The terminal acts through the kernel's counter actions (POST /api/v1/halls/{hall}/counters/
+{number}/{action}); what it reads here is one answer with everything its screen shows, read
+again whenever the counter's live channel reports a change, so the screen is the database.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from counters import repo
+from hall.domain.errors import Forbidden, NotFound
+from hall.domain.tickets import COUNTER_STATE_LABELS, TICKET_STATE_LABELS, CounterState
+from hall.services.directory import HallRules
+from hall.web.access import Principal, principal_of
+from hall.web.api import API, SUPERVISOR_ROLES
+from hall.web.routes import Access, Route
+from hall.web.state import CLOCK, DIRECTORY, POOL, QUEUE
+from hall.web.validation import ascii_int
+
+PAGES = Path(__file__).resolve().parent / "pages"
+STATIC_PREFIX = "/counters/static"
+_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
+
+
+def state_label(state: str, pause_reason: str | None = None) -> str:
+    """窗口关闭 and 暂停服务 are different things: a paused counter says why."""
+    label = COUNTER_STATE_LABELS[CounterState(state)]
+    if state == CounterState.PAUSED and pause_reason:
+        return f"{label}（{pause_reason}）"
+    return label
+
+
+class DeskCounterOut(BaseModel):
+    hall: str
+    hall_name: str
+    number: int
+    name: str
+    state: str
+    state_label: str
+
+
+def _halls_of(request: web.Request, principal: Principal) -> list[HallRules]:
+    directory = request.app[DIRECTORY]
+    return [
+        directory.hall(h.id) for h in directory.config.halls if principal.in_hall(h.id)
+    ]
+
+
+def _may_work_at(principal: Principal, number: int) -> bool:
+    return bool(principal.roles & SUPERVISOR_ROLES) or number in principal.counters
+
+
+async def my_counters(request: web.Request) -> web.Response:
+    """GET /api/v1/me/counters: the counters the signed-in staff member may work at."""
+    principal = principal_of(request)
+    if principal.kind != "staff":
+        raise Forbidden("仅工作人员账号可以使用窗口终端")
+    out: list[dict[str, Any]] = []
+    for rules in _halls_of(request, principal):
+        states = await repo.counter_states(request.app[POOL], rules.hall.id)
+        for counter in rules.hall.counters:
+            if not _may_work_at(principal, counter.number):
+                continue
+            state, reason = states.get(counter.number, ("closed", None))
+            out.append(
+                DeskCounterOut(
+                    hall=rules.hall.id,
+                    hall_name=rules.hall.name,
+                    number=counter.number,
+                    name=counter.display_name,
+                    state=state,
+                    state_label=state_label(state, reason),
+                ).model_dump()
+            )
+    return web.json_response(out, headers={"Cache-Control": "no-store"})
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+async def desk(request: web.Request) -> web.Response:
+    """GET …/counters/{number}/desk: everything the clerk terminal shows, read at once."""
+    hall_id = request.match_info["hall"]
+    number = ascii_int(request.match_info.get("number"), "number", 6)
+    rules = request.app[DIRECTORY].hall(hall_id)
+    config = rules.counter(number)
+    pool = request.app[POOL]
+    view = await request.app[QUEUE].counter(hall_id, number)
+    status, ticket = view.status, view.ticket
+    codes = [s.code for s in config.services]
+    heads = await repo.queue_heads(pool, hall_id, number, codes)
+    states = await repo.counter_states(pool, hall_id)
+    names = await repo.staff_names(pool, [status.clerk] if status.clerk else [])
+    now = request.app[CLOCK].now()
+    services = {s.code: s.name for s in rules.hall.services}
+    queues = []
+    for code in codes:
+        head = heads.get(code)
+        oldest = head.oldest_issued_at if head else None
+        queues.append(
+            {
+                "code": code,
+                "name": services[code],
+                "waiting": head.waiting if head else 0,
+                "longest_wait_s": None if oldest is None else (now - oldest).total_seconds(),
+                "next": head.next if head else [],
+            }
+        )
+    current = None
+    if ticket is not None:
+        current = {
+            "id": ticket.id,
+            "number": ticket.display_number,
+            "service_code": ticket.service_code,
+            "service_name": services.get(ticket.service_code, ticket.service_code),
+            "state": str(ticket.state),
+            "state_label": TICKET_STATE_LABELS[ticket.state],
+            "priority_class": ticket.priority_class,
+            "recall_count": ticket.recall_count,
+            "issued_at": _iso(ticket.issued_at),
+            "called_at": _iso(ticket.called_at),
+            "serve_started_at": _iso(ticket.serve_started_at),
+            "notes": await repo.ticket_notes(pool, ticket.id),
+        }
+    body = {
+        "hall": hall_id,
+        "hall_name": rules.hall.name,
+        "number": number,
+        "name": config.display_name,
+        "state": str(status.state),
+        "state_label": state_label(str(status.state), status.pause_reason),
+        "state_since": _iso(status.state_since),
+        "pause_reason": status.pause_reason,
+        "clerk": status.clerk,
+        "clerk_name": names.get(status.clerk or ""),
+        "ticket": current,
+        "queues": queues,
+        "sent_here": await repo.sent_here(pool, hall_id, number),
+        "parked": await repo.parked(pool, hall_id, number),
+        "max_recalls": rules.hall.call_policy.max_recalls,
+        "pause_reasons": list(rules.hall.counter_rules.pause_reasons),
+        "transfer_to_closed": rules.hall.counter_rules.transfer_to_closed,
+        "counters": [
+            {
+                "number": c.number,
+                "name": c.display_name,
+                "state": states.get(c.number, ("closed", None))[0],
+                "state_label": state_label(*states.get(c.number, ("closed", None))),
+            }
+            for c in rules.hall.counters
+            if c.number != number
+        ],
+        "services": [{"code": s.code, "name": s.name} for s in rules.hall.services],
+        "server_time": now.isoformat(),
+    }
+    return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+
+def _page(name: str, title: str) -> web.Response:
+    text = (PAGES / name).read_text(encoding="utf-8").replace("{{title}}", html.escape(title))
+    response = web.Response(text=text, content_type="text/html", charset="utf-8")
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+async def login_page(request: web.Request) -> web.Response:
+    return _page("login.html", "工作人员登录")
+
+
+async def password_page(request: web.Request) -> web.Response:
+    return _page("password.html", "修改密码")
+
+
+async def counter_page(request: web.Request) -> web.Response:
+    return _page("counter.html", "窗口终端")
+
+
+async def static_file(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    path = (PAGES / name).resolve()
+    if not path.is_relative_to(PAGES) or not path.is_file() or path.suffix not in _TYPES:
+        raise NotFound("文件不存在")
+    response = web.FileResponse(path)
+    response.content_type = _TYPES[path.suffix]
+    response.charset = "utf-8"
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+ROUTES = [
+    Route("GET", "/login", login_page, "login_page", "工作人员登录页面", Access.PUBLIC,
+          in_openapi=False),
+    Route("GET", "/password", password_page, "password_page", "修改密码页面", Access.PUBLIC,
+          in_openapi=False),
+    Route("GET", "/counter", counter_page, "counter_page", "窗口终端页面", Access.PUBLIC,
+          in_openapi=False),
+    Route("GET", STATIC_PREFIX + "/{name}", static_file, "counters_static", "窗口终端静态文件",
+          Access.PUBLIC, in_openapi=False),
+    Route(
+        "GET",
+        f"{API}/me/counters",
+        my_counters,
+        "my_counters",
+        "本人可以登录的窗口及其状态",
+        Access.AUTHENTICATED,
+        tags=("counters",),
+    ),
+    Route(
+        "GET",
+        f"{API}/halls/{{hall}}/counters/{{number}}/desk",
+        desk,
+        "counter_desk",
+        "窗口终端所需的全部信息：状态、当前号码、所办业务的队列、可转窗口",
+        Access.COUNTER_CLERK,
+        tags=("counters",),
+    ),
+]  # fmt: skip
