@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+from counters import web
 from counters.devices import CALLER
 from hall.features import Feature
+from hall.web.start_page import Audience, PageLink
 
-FEATURE = Feature(name="counters", device_roles=(CALLER,))
+FEATURE = Feature(
+    name="counters",
+    routes=tuple(web.ROUTES),
+    device_roles=(CALLER,),
+    pages=(
+        PageLink("/login", "工作人员登录", Audience.CLERK),
+        PageLink("/counter?hall={hall}", "窗口终端（叫号、办结、转办、暂停）", Audience.CLERK),
+        PageLink("/password", "修改密码", Audience.CLERK),
+    ),
+)

@@ -22,11 +22,13 @@ class QueueHead:
 async def queue_heads(
     conn: asyncpg.Connection | asyncpg.Pool, hall_id: str, counter: int, services: list[str]
 ) -> dict[str, QueueHead]:
-    """Per service the counter serves: waiting count, oldest ticket, the next numbers in queue
-    order of arrival (priority and transferred tickets flagged; tickets sent to another window left out)."""
+    """Per service the counter serves: waiting count, oldest ticket, the next numbers in
+    order of arrival (priority and transferred tickets flagged; tickets sent to another
+    window left out)."""
     rows = await conn.fetch(
         """SELECT t.service_code, count(*) OVER w AS waiting, min(t.issued_at) OVER w AS oldest,
-                  row_number() OVER (PARTITION BY t.service_code ORDER BY t.queue_key, t.id) AS rank,
+                  row_number() OVER (PARTITION BY t.service_code
+                                     ORDER BY t.queue_key, t.id) AS rank,
                   t.display_number, t.priority_class, t.target_counter,
                   (t.queue_key <> t.issued_at) AS transferred
            FROM tickets t
@@ -113,6 +115,8 @@ async def counter_states(
     return {r["number"]: (r["state"], r["pause_reason"]) for r in rows}
 
 
-async def staff_names(conn: asyncpg.Connection | asyncpg.Pool, job_nos: list[str]) -> dict[str, str]:
+async def staff_names(
+    conn: asyncpg.Connection | asyncpg.Pool, job_nos: list[str]
+) -> dict[str, str]:
     rows = await conn.fetch("SELECT job_no, name FROM staff WHERE job_no = ANY($1)", job_nos)
     return {r["job_no"]: r["name"] for r in rows}

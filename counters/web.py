@@ -49,9 +49,7 @@ class DeskCounterOut(BaseModel):
 
 def _halls_of(request: web.Request, principal: Principal) -> list[HallRules]:
     directory = request.app[DIRECTORY]
-    return [
-        directory.hall(h.id) for h in directory.config.halls if principal.in_hall(h.id)
-    ]
+    return [directory.hall(h.id) for h in directory.config.halls if principal.in_hall(h.id)]
 
 
 def _may_work_at(principal: Principal, number: int) -> bool:
