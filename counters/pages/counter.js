@@ -188,16 +188,18 @@ async function run(action) {
   if (button && button.disabled) return;
   showError("");
   try {
-    let body = {};
-    if (action === "call") body = await askNumber("特呼", "请输入号码，例如 A012");
-    else if (action === "call_back") body = await askCallBack();
-    else if (action === "pause") body = await askPause();
-    else if (action === "transfer") body = await askTransfer();
-    else if (action === "finish") return await finish();
-    if (body === null) return; // cancelled
+    // Actions that ask first act inside their dialog: a refusal is shown there, and the
+    // clerk corrects the entry or cancels.
+    const asks = { call: askNumber, call_back: askCallBack, pause: askPause, transfer: askTransfer };
+    if (action === "finish") return await finish();
+    if (asks[action]) {
+      const done = await asks[action]((body) => act(action, body));
+      if (done !== null) flash(DONE_TEXT[action]);
+      return;
+    }
     busy = true;
     render();
-    await act(action, body);
+    await act(action, {});
     flash(DONE_TEXT[action]);
   } catch (e) {
     showError(e.message);
@@ -342,16 +344,16 @@ function input(id, placeholder = "", maxLength = 20) {
   return el;
 }
 
-function askNumber(title, placeholder) {
-  const number = input("d-number", placeholder, 10);
-  return dialog(title, [field("号码", number)], async () => {
+function askNumber(submit) {
+  const number = input("d-number", "请输入号码，例如 A012", 10);
+  return dialog("特呼", [field("号码", number)], async () => {
     const value = number.value.trim().toUpperCase();
     if (!value) throw new Error("请输入号码");
-    return { number: value };
+    return submit({ number: value });
   });
 }
 
-function askCallBack() {
+function askCallBack(submit) {
   const number = input("d-number", "挂起的号码", 10);
   if (desk.parked.length) number.value = desk.parked[0].number;
   const hint = document.createElement("p");
@@ -359,11 +361,11 @@ function askCallBack() {
   return dialog("回呼挂起的号码", [hint, field("号码", number)], async () => {
     const value = number.value.trim().toUpperCase();
     if (!value) throw new Error("请输入号码");
-    return { number: value };
+    return submit({ number: value });
   });
 }
 
-function askPause() {
+function askPause(submit) {
   let chosen = desk.pause_reasons[0];
   const box = document.createElement("div");
   box.className = "choices";
@@ -390,12 +392,12 @@ function askPause() {
     }
   });
   box.tabIndex = -1;
-  const p = dialog("暂停服务：请选择原因", [box], async () => ({ reason: chosen }));
+  const p = dialog("暂停服务：请选择原因", [box], async () => submit({ reason: chosen }));
   box.focus();
   return p;
 }
 
-function askTransfer() {
+function askTransfer(submit) {
   const target = document.createElement("select");
   target.id = "d-target";
   const add = (value, text, disabled = false) => {
@@ -422,7 +424,7 @@ function askTransfer() {
     const [kind, value] = target.value.split(":");
     const body = kind === "c" ? { to_counter: Number(value) } : { to_service: value };
     if (note.value.trim()) body.reason = note.value.trim();
-    return body;
+    return submit(body);
   });
 }
 
@@ -486,7 +488,12 @@ document.addEventListener("keydown", (e) => {
       e.preventDefault();
       dialogDone && dialogDone(false);
     }
-    return; // Enter submits the form
+    // Enter confirms from anywhere in the dialog (a note's textarea too; Shift+Enter: new line).
+    if (e.key === "Enter" && !e.shiftKey && e.target.id !== "dialog-cancel") {
+      e.preventDefault();
+      dialogDone && dialogDone(true);
+    }
+    return;
   }
   if ($("terminal").hidden) return;
   let action = null;
