@@ -157,9 +157,12 @@ async def test_a_clerk_works_a_counter_from_the_browser(
             await page.wait_for_function(
                 "document.querySelector('#t-recalls').textContent.startsWith('已重呼 1 / 2')"
             )
-            assert await pool.fetchval(
-                "SELECT recall_count FROM tickets WHERE display_number = 'A001'"
-            ) == 1
+            assert (
+                await pool.fetchval(
+                    "SELECT recall_count FROM tickets WHERE display_number = 'A001'"
+                )
+                == 1
+            )
             await tv.wait_for(lambda s: bool(s.state and s.state["recent_calls"][0]["recall"]))
 
             await page.keyboard.press("F4")  # start
@@ -183,9 +186,10 @@ async def test_a_clerk_works_a_counter_from_the_browser(
             await agree(page, "calling", "A002")
             await page.keyboard.press("F6")
             await agree(page, "idle", None)
-            assert await pool.fetchval(
-                "SELECT state::text FROM tickets WHERE display_number = 'A002'"
-            ) == "done"
+            assert (
+                await pool.fetchval("SELECT state::text FROM tickets WHERE display_number = 'A002'")
+                == "done"
+            )
 
             # Pause with the second configured reason, then resume.
             await page.keyboard.press("Alt+p")
