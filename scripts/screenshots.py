@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._support import admin_headers, embedded_database, kiosk_device_token, server_process
 from firmware_bridge.emulators.line import LineEndpoint
 from firmware_bridge.emulators.printer import EscPosPrinter
+from scripts.shots_counters import counter_shots
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -158,6 +159,7 @@ async def run(out: Path) -> list[Path]:
                         )
                         written.append(out / "ticket-page.png")
                         await phone.screenshot(path=str(written[-1]))
+                        written += await counter_shots(browser, url, dsn, out)
                     finally:
                         await browser.close()
     return written

@@ -1,0 +1,58 @@
+"""Screenshots of the clerk's pages (called by scripts/screenshots.py): the start page, the
+login page, the clerk terminal at 1366×768 serving a ticket, and its transfer dialog."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from hall.security.passwords import ScryptParams, hash_password
+from hall.storage import access_repo
+
+PASSWORD = "shots-clerk-1"
+
+
+async def counter_shots(browser: Any, url: str, dsn: str, out: Path) -> list[Path]:
+    """Counter 1 of hall "demo" must be open for c001, with tickets waiting."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await access_repo.save_account(
+            conn,
+            "c001",
+            password_hash=hash_password(PASSWORD, ScryptParams(n=2**4, r=8, p=1)),
+            name="王小明",
+            roles=["clerk"],
+            halls=["demo"],
+            counters=[1],
+        )
+    finally:
+        await conn.close()
+    written: list[Path] = []
+    context = await browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    page = await context.new_page()
+    await page.goto(f"{url}/")
+    written.append(out / "start-page.png")
+    await page.screenshot(path=str(written[-1]))
+    await page.goto(f"{url}/counter?hall=demo")
+    await page.wait_for_url("**/login?next=*")
+    await page.fill("#job_no", "c001")
+    written.append(out / "login.png")
+    await page.screenshot(path=str(written[-1]))
+    await page.fill("#password", PASSWORD)
+    await page.press("#password", "Enter")
+    await page.wait_for_selector("#state[data-state=idle]")
+    await page.keyboard.press("F1")
+    await page.wait_for_selector("#state[data-state=calling]")
+    await page.keyboard.press("F4")
+    await page.wait_for_selector("#state[data-state=serving]")
+    await page.wait_for_selector("#link[data-status=connected]")
+    written.append(out / "counter-terminal.png")
+    await page.screenshot(path=str(written[-1]))
+    await page.keyboard.press("F8")
+    await page.wait_for_selector("#dialog:not([hidden]) #d-target")
+    written.append(out / "counter-transfer.png")
+    await page.screenshot(path=str(written[-1]))
+    await context.close()
+    return written
