@@ -101,8 +101,8 @@ async def test_a_clerk_works_a_counter_from_the_browser(
             try:
                 await page.wait_for_selector(f"#state[data-state={state}]", timeout=10_000)
             except Exception:
-                shown = await page.text_content("#error"), await page.text_content("#dialog-error")
-                raise AssertionError(f"page never showed {state}; errors: {shown}") from None
+                said = await page.text_content("#error"), await page.text_content("#dialog-error")
+                raise AssertionError(f"page never showed {state}; errors: {said}") from None
             assert await page.text_content("#t-number") == (number or "—")
 
             def shown(s: Subscriber) -> bool:
