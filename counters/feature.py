@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from counters import web
 from counters.devices import CALLER
-from hall.features import Feature
+from hall.features import Feature, Migrations
 from hall.web.start_page import Audience, PageLink
 
 FEATURE = Feature(
     name="counters",
     routes=tuple(web.ROUTES),
+    migrations=Migrations("counters", first=40, last=49),
     device_roles=(CALLER,),
     pages=(
         PageLink("/login", "工作人员登录", Audience.CLERK),

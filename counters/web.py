@@ -10,17 +10,17 @@ from __future__ import annotations
 import html
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
-from counters import repo
+from counters import repo, signin
 from hall.domain.errors import Forbidden, NotFound
 from hall.domain.tickets import COUNTER_STATE_LABELS, TICKET_STATE_LABELS, CounterState
 from hall.services.directory import HallRules
-from hall.web.access import Principal, principal_of
-from hall.web.api import API, SUPERVISOR_ROLES
+from hall.web.access import ACCESS, Principal, principal_of
+from hall.web.api import API, SUPERVISOR_ROLES, parse_body
 from hall.web.routes import Access, Route
 from hall.web.state import CLOCK, DIRECTORY, POOL, QUEUE
 from hall.web.validation import ascii_int
@@ -225,3 +225,59 @@ ROUTES = [
         tags=("counters",),
     ),
 ]  # fmt: skip
+
+
+# --- device credentials (admin) ---------------------------------------------------------------
+
+
+class DeviceCredentialsBody(BaseModel):
+    """Set a credential with a value, remove it with null, leave it alone by omitting it."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    pin: Annotated[str, Field(pattern=r"^\d{4,12}$")] | None = None
+    """Typed on a caller as ``job_no*pin``."""
+    card: Annotated[str, Field(pattern=r"^[0-9A-Fa-f: ]{2,80}$")] | None = None
+    """IC/RF card serial as hex (as the card reader shows it)."""
+    badge: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    """The content of the staff badge's code."""
+
+
+class DeviceCredentialsOut(BaseModel):
+    job_no: str
+    kinds: list[str]
+    """Which credentials the staff member has (never their values)."""
+
+
+async def set_device_credentials(request: web.Request) -> web.Response:
+    """PUT /api/v1/staff/{job_no}/device-credentials: PIN, card and badge, stored hashed."""
+    job_no = request.match_info["job_no"]
+    body = await parse_body(request, DeviceCredentialsBody)
+    pool = request.app[POOL]
+    now = request.app[CLOCK].now()
+    params = request.app[ACCESS].settings.password_params
+    async with pool.acquire() as conn, conn.transaction():
+        if not await signin.staff_exists(conn, job_no):
+            raise NotFound(f"工号 {job_no} 不存在或已停用")
+        for kind in ("pin", "card", "badge"):
+            if kind in body.model_fields_set:
+                await signin.set_credential(conn, job_no, kind, getattr(body, kind), now, params)
+        kinds = await conn.fetch(
+            "SELECT kind FROM staff_device_credentials WHERE job_no = $1 ORDER BY kind", job_no
+        )
+    out = DeviceCredentialsOut(job_no=job_no, kinds=[r["kind"] for r in kinds])
+    return web.json_response(out.model_dump(), headers={"Cache-Control": "no-store"})
+
+
+ROUTES.append(
+    Route(
+        "PUT",
+        f"{API}/staff/{{job_no}}/device-credentials",
+        set_device_credentials,
+        "device_credentials",
+        "设置工作人员在呼叫器上登录用的密码(PIN)、IC卡号和工牌码（只保存哈希）",
+        Access.ADMIN,
+        body=DeviceCredentialsBody,
+        response=DeviceCredentialsOut,
+        tags=("counters",),
+    )
+)

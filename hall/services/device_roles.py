@@ -85,6 +85,9 @@ class DeviceRole:
     handle: EventHandler | None = None
     render: Renderer | None = None
     shows_calls: bool = False
+    sign_in: EventHandler | None = None
+    """LOGIN/LOGOUT (HB1.md §11) of a device of any class bound to a counter, when that
+    class's own handler does not take it (a pad's LOGIN): at most one role declares it."""
 
 
 def roles_by_class(roles: Sequence[DeviceRole]) -> dict[DeviceClass, DeviceRole]:

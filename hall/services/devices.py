@@ -21,7 +21,14 @@ from firmware_bridge.bridge import AlarmReport, EventResult, Report, UpEvent
 from firmware_bridge.constants import DeviceClass as WireClass
 from firmware_bridge.constants import EventType as WireEvent
 from firmware_bridge.errors import DecodeError
-from firmware_bridge.messages import FaultEvent, KeyEvent, Request, decode_event
+from firmware_bridge.messages import (
+    FaultEvent,
+    KeyEvent,
+    LoginEvent,
+    LogoutEvent,
+    Request,
+    decode_event,
+)
 from hall.config.models import Bus, Device, DeviceClass, HallConfig
 from hall.domain.errors import HallError, NotFound
 from hall.ports import Clock
@@ -107,6 +114,10 @@ class DeviceService:
         self.queue = queue
         self.clock = clock
         self.roles = roles_by_class(roles)
+        sign_ins = [r.sign_in for r in roles if r.sign_in is not None]
+        if len(sign_ins) > 1:
+            raise ValueError("two device roles handle sign-in")
+        self.sign_in = sign_ins[0] if sign_ins else None
         self.context = DeviceContext(directory, queue, clock)
         self.wiring = Wiring.from_config(directory.config)
         self._staff = {s.job_no: s.name for s in directory.config.staff}
@@ -309,6 +320,16 @@ class DeviceService:
             )
             if result is not None:
                 return result
+        if (
+            self.sign_in is not None
+            and device.counter is not None
+            and isinstance(event, LoginEvent | LogoutEvent)
+        ):
+            result = await self.sign_in(
+                self.context, uow, DeviceEvent(hall_id, device, event, ev.uid, actor, now)
+            )
+            if result is not None:
+                return result
         if ev.evt_type not in _KNOWN_EVENTS:
             log.warning("unknown event type 0x%02X from %s/%d", ev.evt_type, ev.bus, ev.address)
         return EventResult("ignored")
@@ -327,7 +348,14 @@ class DeviceService:
                     (r["number"], r["counter_number"])
                     for r in await repo.recent_calls(conn, hall_id, RECENT_CALLS)
                 ]
-        scene = Scene(rules, views, calls, self._staff, self.clock.now())
+            names = self._staff
+            missing = [v.clerk for v in views.values() if v.clerk and v.clerk not in names]
+            if missing:  # staff added with `hall user add` rather than in the config
+                rows = await conn.fetch(
+                    "SELECT job_no, name FROM staff WHERE job_no = ANY($1)", missing
+                )
+                names = {**names, **{r["job_no"]: r["name"] for r in rows}}
+        scene = Scene(rules, views, calls, names, self.clock.now())
         out: dict[tuple[str, int], tuple[Request, ...]] = {}
         for dev in devices:
             role = self.roles.get(dev.device_class)

@@ -146,6 +146,28 @@ EXPECTED: dict[str, frozenset[str]] = {
     "ticket_page": EVERYONE,
     "kiosk_info": frozenset({"kiosk", "kiosk_north"}),
     "kiosk_issue": frozenset({"kiosk", "kiosk_north"}),
+    # counters feature: pages are public (they check /api/v1/me); the terminal's read API
+    # like the counter actions; one's own counters for staff; device credentials for admins
+    "start_page": EVERYONE,
+    "page_hooks": EVERYONE,
+    "login_page": EVERYONE,
+    "password_page": EVERYONE,
+    "counter_page": EVERYONE,
+    "counters_static": EVERYONE,
+    "counter_desk": frozenset({"clerk", "duty_manager", "manager", "admin"}),
+    "my_counters": frozenset(
+        {
+            "clerk",
+            "clerk_counter2",
+            "clerk_north",
+            "kiosk_operator",
+            "duty_manager",
+            "manager",
+            "manager_north",
+            "admin",
+        }
+    ),
+    "device_credentials": ADMIN_ONLY,
 }
 
 
@@ -187,6 +209,8 @@ async def _samples(
         "token": ticket,
         "path": "live.js",
         "code": "123456",
+        "name": "counter.js",
+        "job_no": "victim",
         "slot": "counter.finish",
     }
     params = {
@@ -204,6 +228,7 @@ async def _samples(
         "device_login": {"token": device_token},
         "create_device_token": {"kind": "bridge", "hall": "test", "device_id": "edge1"},
         "change_password": {"current_password": PASSWORD, "new_password": "matrix-new-pass-1"},
+        "device_credentials": {"pin": "1234"},
     }
     return params, bodies
 
