@@ -84,13 +84,14 @@ async def test_transfer_keeps_number_and_goes_to_the_front(
 async def test_transfer_to_a_specific_counter(service: QueueService, clock: FixedClock) -> None:
     first = await take(service, clock)
     other = await take(service, clock)
-    for n in (1, 2):
+    for n in (1, 2, 3):
         await service.act("test", n, A.OPEN, "c001")
+    await service.act("test", 3, A.PAUSE, "c001", ActionParams(reason="会议"))
     await service.act("test", 1, A.CALL_NEXT, "c001")
     await service.act("test", 1, A.TRANSFER, "c001", ActionParams(to_counter=3))
     # Counter 2 does not get the ticket reserved for counter 3.
     assert (await service.act("test", 2, A.CALL_NEXT, "c001")).ticket.display_number == other  # type: ignore[union-attr]
-    await service.act("test", 3, A.OPEN, "c001")
+    await service.act("test", 3, A.RESUME, "c001")
     view = await service.act("test", 3, A.CALL_NEXT, "c001")
     assert view.ticket is not None and view.ticket.display_number == first
 
