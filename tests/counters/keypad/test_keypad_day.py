@@ -12,18 +12,7 @@ from firmware_bridge.bridge import EventResult, UpEvent
 from firmware_bridge.constants import EventType, KeyCode, LoginMethod
 from hall.services.devices import DeviceService
 from tests.access_helpers import admin_headers, create_staff
-from tests.bridge.conftest import (  # noqa: F401  (fixtures used by name)
-    AppMaker,
-    Client,
-    Rig,
-    config,
-    eventually,
-    fast_timing,
-    fetch,
-    issue,
-    make_app,
-    rig,
-)
+from tests.bridge.conftest import AppMaker, Client, Rig, eventually, fetch, issue
 
 
 async def counter_is(client: Client, state: str, number: str | None = None) -> bool:
@@ -42,7 +31,9 @@ async def state_of(client: Client, number: str) -> str:
 
 
 async def test_a_day_on_the_keypad(
-    make_app: AppMaker, rig: Rig, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    make_app: AppMaker,
+    rig: Rig,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     key_outcomes: list[str] = []
     original = DeviceService.handle_event
@@ -154,9 +145,7 @@ async def test_a_day_on_the_keypad(
     # Each key was applied once although delivered twice; the fourth ticket was never called.
     assert key_outcomes.count("applied") == 12
     assert await state_of(client, numbers[3]) == "waiting"
-    called = await fetch(
-        client, "SELECT count(*) AS n FROM events WHERE type = 'ticket.called'"
-    )
+    called = await fetch(client, "SELECT count(*) AS n FROM events WHERE type = 'ticket.called'")
     assert called[0]["n"] == 4
     log = await fetch(
         client, "SELECT kind, method, job_no, outcome, reason FROM device_sign_ins ORDER BY id"
