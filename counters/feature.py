@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from counters import web
 from counters.devices import CALLER
+from counters.supervision import supervising
 from hall.features import Feature, Migrations
 from hall.web.start_page import Audience, PageLink
 
@@ -11,6 +12,7 @@ FEATURE = Feature(
     name="counters",
     routes=tuple(web.ROUTES),
     migrations=Migrations("counters", first=40, last=49),
+    tasks=(supervising,),
     device_roles=(CALLER,),
     pages=(
         PageLink("/login", "工作人员登录", Audience.CLERK),

@@ -8,15 +8,16 @@ again whenever the counter's live channel reports a change, so the screen is the
 from __future__ import annotations
 
 import html
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from counters import repo, signin
-from hall.domain.errors import Forbidden, NotFound
+from counters import repo, signin, supervision
+from hall.domain.calendar import business_day
+from hall.domain.errors import Forbidden, InvalidInput, NotFound
 from hall.domain.tickets import COUNTER_STATE_LABELS, TICKET_STATE_LABELS, CounterState
 from hall.services.directory import HallRules
 from hall.web.access import ACCESS, Principal, principal_of
@@ -281,3 +282,77 @@ ROUTES.append(
         tags=("counters",),
     )
 )
+
+
+# --- supervision (电子监察) -----------------------------------------------------------------
+
+
+async def supervision_alarms(request: web.Request) -> web.Response:
+    """GET …/supervision/alarms[?open=1][&limit=N]: alarms of the hall, newest first."""
+    hall_id = request.match_info["hall"]
+    request.app[DIRECTORY].hall(hall_id)
+    only_open = request.query.get("open") in ("1", "true")
+    limit = min(ascii_int(request.query.get("limit", "200"), "limit", 4), 1000)
+    rows = await request.app[POOL].fetch(
+        """SELECT id, kind, counter_number, clerk, ticket_id, raised_at, cleared_at, detail, points
+           FROM supervision_alarms WHERE hall_id = $1 AND ($2 = false OR cleared_at IS NULL)
+           ORDER BY raised_at DESC, id DESC LIMIT $3""",
+        hall_id,
+        only_open,
+        limit,
+    )
+    body = [
+        {
+            "id": r["id"],
+            "kind": r["kind"],
+            "label": supervision.KINDS.get(r["kind"], r["kind"]),
+            "counter": r["counter_number"],
+            "clerk": r["clerk"],
+            "ticket_id": r["ticket_id"],
+            "raised_at": r["raised_at"].isoformat(),
+            "cleared_at": _iso(r["cleared_at"]),
+            "detail": r["detail"],
+            "points": r["points"],
+        }
+        for r in rows
+    ]
+    return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+
+async def supervision_day(request: web.Request) -> web.Response:
+    """GET …/supervision/day[?date=YYYY-MM-DD]: per clerk and per counter figures of a day."""
+    rules = request.app[DIRECTORY].hall(request.match_info["hall"])
+    raw = request.query.get("date")
+    if raw is None:
+        now = request.app[CLOCK].now()
+        day = business_day(now, rules.tz, rules.hall.day_boundary)
+    else:
+        try:
+            day = date.fromisoformat(raw)
+        except ValueError:
+            raise InvalidInput("date 应为 YYYY-MM-DD", parameter="date") from None
+    async with request.app[POOL].acquire() as conn:
+        body = await supervision.day_figures(conn, rules, day)
+    return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+
+ROUTES += [
+    Route(
+        "GET",
+        f"{API}/halls/{{hall}}/supervision/alarms",
+        supervision_alarms,
+        "supervision_alarms",
+        "电子监察告警（open=1 只列未解除的）",
+        Access.MANAGER,
+        tags=("supervision",),
+    ),
+    Route(
+        "GET",
+        f"{API}/halls/{{hall}}/supervision/day",
+        supervision_day,
+        "supervision_day",
+        "电子监察日统计：每位工作人员的登录/退出时间、各原因暂停时长、办结数、告警与扣分",
+        Access.MANAGER,
+        tags=("supervision",),
+    ),
+]

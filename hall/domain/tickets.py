@@ -54,6 +54,9 @@ class EventType(enum.StrEnum):
     COUNTER_PAUSED = "counter.paused"
     COUNTER_RESUMED = "counter.resumed"
     COUNTER_CLOSED = "counter.closed"
+    # Electronic supervision (电子监察): an alarm raised or cleared at a counter; staff only.
+    SUPERVISION_ALARM = "supervision.alarm"
+    SUPERVISION_CLEARED = "supervision.cleared"
 
 
 _S = TicketState

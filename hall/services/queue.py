@@ -707,7 +707,12 @@ class _ActionContext:
     def left_state(self) -> dict[str, Any]:
         """The state a counter leaves and how long it was in it (supervision reads these)."""
         held = max(0.0, (self.now - self.status.state_since).total_seconds())
-        return {"from_state": str(self.status.state), "duration_s": round(held, 3)}
+        out: dict[str, Any] = {"from_state": str(self.status.state), "duration_s": round(held, 3)}
+        if self.status.clerk:
+            out["counter_clerk"] = self.status.clerk
+        if self.status.pause_reason:
+            out["pause_reason"] = self.status.pause_reason
+        return out
 
     async def counter_event(self, type_: EventType, details: dict[str, Any]) -> CounterView:
         event = self.event(type_, None, {**details, **self.left_state()})

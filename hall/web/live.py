@@ -28,7 +28,7 @@ import asyncpg
 from aiohttp import WSMsgType, web
 
 from hall.domain.errors import Forbidden, InvalidInput, Unavailable
-from hall.domain.tickets import Event
+from hall.domain.tickets import Event, EventType
 from hall.storage import access_repo, repo
 from hall.storage.notify import Subscription
 from hall.storage.sequencer import sequenced
@@ -54,6 +54,8 @@ CHANNELS = ("display", "dashboard")  # plus "counter:N"
 LIVE_ACCESS = Access.DISPLAY  # the live route's rule, checked at open and on account changes
 EVENTS_BATCH = 500  # events read per query while catching up
 MAX_CLIENT_MESSAGE = 4096  # pongs and resync requests are tiny
+# Events for the manager dashboard only: supervision alarms name clerks and carry their reasons.
+STAFF_ONLY_EVENTS = frozenset({EventType.SUPERVISION_ALARM, EventType.SUPERVISION_CLEARED})
 
 
 @dataclass
@@ -99,6 +101,8 @@ class Client:
     device_token_id: int | None = None
 
     def wants(self, event: Event) -> bool:
+        if event.type in STAFF_ONLY_EVENTS:
+            return self.channel == "dashboard"
         if self.counter is None:
             return True
         return (

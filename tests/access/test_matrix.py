@@ -168,6 +168,8 @@ EXPECTED: dict[str, frozenset[str]] = {
         }
     ),
     "device_credentials": ADMIN_ONLY,
+    "supervision_alarms": frozenset({"manager", "admin"}),
+    "supervision_day": frozenset({"manager", "admin"}),
 }
 
 
