@@ -85,7 +85,11 @@ async def test_dashboard_channel_carries_full_events(live_client: Client) -> Non
     await open_counters(live_client, 1)
     await dash.wait_seq(1)
     assert dash.events[0]["event"]["actor"] == "live-admin"
-    assert dash.events[0]["event"]["details"] == {"clerk": "c001"}
+    assert dash.events[0]["event"]["details"] == {
+        "clerk": "c001",
+        "from_state": "closed",
+        "duration_s": 0.0,
+    }
     await dash.close()
     # Display devices do not get clerks' names and reasons.
     url = "/api/v1/halls/test/live?channel=dashboard"
