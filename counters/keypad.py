@@ -13,6 +13,8 @@ from firmware_bridge.messages import NO_WAITING, KeypadShowRequest, Request
 
 # What a caller shows when its counter has no ticket (7-segment: digits, space and '-').
 NO_TICKET = "----"
+CLOSED_SHOWN = ""
+PAUSED_SHOWN = "PAUSE"
 PAUSE_REASON = "呼叫器暂停"
 LED_OFF, LED_STEADY, LED_BLINK = 0, 1, 2
 
@@ -78,8 +80,10 @@ def keypad_requests(state: str, ticket_number: str | None) -> tuple[Request, ...
     and at 9600 baud refreshing it on every caller costs a transaction (~45 ms of line time)
     per caller per change, which would delay the polls that carry key presses.
     """
-    if state in ("closed", "paused"):
-        return (KeypadShowRequest(NO_TICKET, NO_WAITING, LED_OFF),)
+    if state == "closed":  # 窗口关闭: a dark display
+        return (KeypadShowRequest(CLOSED_SHOWN, NO_WAITING, LED_OFF),)
+    if state == "paused":  # 暂停服务: not to be mistaken for closed, nor for "----" (host lost)
+        return (KeypadShowRequest(PAUSED_SHOWN, NO_WAITING, LED_OFF),)
     shown = (ticket_number or NO_TICKET)[:8]
     led = LED_BLINK if state == "calling" else LED_STEADY
     return (KeypadShowRequest(shown, NO_WAITING, led),)

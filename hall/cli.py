@@ -190,6 +190,12 @@ def _serve(args: argparse.Namespace, *, demo: bool) -> int:
         base = f"http://{args.host}:{args.port}"
         print(f"大厅演示已启动：{base}/api/v1/halls  （Ctrl+C 退出）")
         print(f"管理员登录：工号 admin，密码 {args.admin_password}（POST {base}/api/v1/login）")
+        from hall.web.start_page import PAGES
+
+        print(f"首页：{base}/")
+        for hall in config.halls if config is not None else []:
+            for page in app.get(PAGES, ()):
+                print(f"  {hall.name} · {page.title}：{base}{page.path.replace('{hall}', hall.id)}")
     _install_uvloop()
     web.run_app(
         app,

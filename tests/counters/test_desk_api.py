@@ -130,3 +130,11 @@ async def test_counter_events_carry_the_state_they_leave_and_its_duration(
         ("ticket.recalled", None, None),
         ("ticket.started", "calling", 30.0),
     ]
+
+
+def test_the_caller_display_tells_closed_from_paused() -> None:
+    from counters.keypad import keypad_requests
+
+    closed, paused, idle = (keypad_requests(s, None)[0] for s in ("closed", "paused", "idle"))
+    assert len({closed.ticket, paused.ticket, idle.ticket}) == 3  # type: ignore[attr-defined]
+    assert paused.ticket == "PAUSE"  # type: ignore[attr-defined]
