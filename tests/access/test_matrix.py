@@ -148,8 +148,6 @@ EXPECTED: dict[str, frozenset[str]] = {
     "kiosk_issue": frozenset({"kiosk", "kiosk_north"}),
     # counters feature: pages are public (they check /api/v1/me); the terminal's read API
     # like the counter actions; one's own counters for staff; device credentials for admins
-    "start_page": EVERYONE,
-    "page_hooks": EVERYONE,
     "login_page": EVERYONE,
     "password_page": EVERYONE,
     "counter_page": EVERYONE,
