@@ -31,6 +31,11 @@ export async function api(method, path, body) {
     throw new ApiError(0, { detail: "无法连接服务器，请检查网络" });
   }
   const data = resp.status === 204 ? {} : await resp.json().catch(() => ({}));
+  if (resp.status === 401 && !path.startsWith("/api/v1/login") && !path.startsWith("/api/v1/me")) {
+    // The session ended (idle timeout, logout elsewhere): log in again and come back.
+    const next = location.pathname + location.search;
+    location.replace(`/login?next=${encodeURIComponent(next)}`);
+  }
   if (!resp.ok) throw new ApiError(resp.status, data);
   return data;
 }
