@@ -156,9 +156,13 @@ async def test_alarms_reach_the_dashboard_channel_only(client: Client, clock: Fi
         await run(client)
         while True:
             msg = await ws.receive_json(timeout=10)
-            if msg["type"] == "event" and msg["event"]["type"] == "supervision.alarm":
+            if (
+                msg["type"] == "event"
+                and msg["event"]["type"] == "supervision.alarm"
+                and msg["event"]["counter"] == 1
+            ):
                 break
-        assert msg["event"]["counter"] == 1
+        # (the other counters, never opened today, have late sign-in alarms of their own)
         assert msg["event"]["details"]["kind"] == "idle_with_queue"
         assert msg["event"]["details"]["points"] == 2.0
     finally:

@@ -646,5 +646,7 @@ def test_stored_names_of_states_and_events() -> None:
         "ticket.issued",
         *(e for e, _ in TICKET_ALLOWED),
         *(e for e, _ in COUNTER_ALLOWED),
+        "supervision.alarm",
+        "supervision.cleared",
     }
-    assert len(EventType) == 14
+    assert len(EventType) == 16
