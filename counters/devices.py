@@ -67,7 +67,7 @@ async def sign_in(ctx: DeviceContext, uow: UnitOfWork, ev: DeviceEvent) -> Event
     try:
         if isinstance(ev.event, LoginEvent):
             cred = parse_login(int(ev.event.method), ev.event.cred)
-            job_no = await identify(uow.conn, ev.hall_id, counter, cred)
+            job_no = await identify(uow.conn, ev.hall_id, counter, cred, ev.now)
             if status.state is CounterState.CLOSED:
                 await ctx.queue.act(
                     ev.hall_id, counter, CounterAction.OPEN, job_no,

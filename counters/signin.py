@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -30,7 +30,12 @@ REFUSALS = {
     "wrong_credential": "卡号、工牌或密码不正确",
     "counter_in_use": "本窗口已由其他工作人员登录",
     "ticket_in_hand": "请先办结或转出当前号码再退出",
+    "locked": "密码错误次数过多，请稍后再试或联系管理员",
 }
+# Wrong PINs, cards or badges for one job number (or at one counter, for cards and badges)
+# within LOCK_WINDOW that make a further attempt refused unchecked until the window passes.
+LOCK_AFTER = 5
+LOCK_WINDOW = timedelta(minutes=15)
 
 
 class SignInRefused(Exception):
@@ -112,8 +117,29 @@ async def staff_exists(conn: asyncpg.Connection, job_no: str) -> bool:
     )
 
 
-async def identify(conn: asyncpg.Connection, hall_id: str, counter: int, cred: Credential) -> str:
+async def recent_failures(
+    conn: asyncpg.Connection, hall_id: str, counter: int, job_no: str | None, now: datetime
+) -> int:
+    """Wrong credentials in the lock window: for a job number anywhere, else at the counter."""
+    value = await conn.fetchval(
+        """SELECT count(*) FROM device_sign_ins
+           WHERE reason = 'wrong_credential' AND at > $1
+             AND CASE WHEN $2::text IS NULL THEN hall_id = $3 AND counter_number = $4
+                      ELSE job_no = $2 END""",
+        now - LOCK_WINDOW,
+        job_no,
+        hall_id,
+        counter,
+    )
+    return int(value or 0)
+
+
+async def identify(
+    conn: asyncpg.Connection, hall_id: str, counter: int, cred: Credential, now: datetime
+) -> str:
     """The job number of the clerk the credential belongs to, bound to this window."""
+    if await recent_failures(conn, hall_id, counter, cred.job_no, now) >= LOCK_AFTER:
+        raise SignInRefused("locked", cred.job_no)
     bound = await staff_bound_to(conn, hall_id, counter)
     if cred.job_no is not None:
         staff = bound.get(cred.job_no)
