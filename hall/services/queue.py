@@ -159,10 +159,11 @@ class QueueService:
         self.directory = directory
         self.clock = clock
         self.group_commit = GroupCommit(pool) if group_commit else None
-        # Tickets this process's counters are calling right now: another counter of this
-        # process passes them over without a round trip (other processes meet the row lock,
-        # which call-next skips too).
-        self._calling: set[int] = set()
+        # Tickets this process's counters are calling right now, with the counter: another
+        # counter of this process passes them over without a round trip (other processes
+        # meet the row lock, which call-next skips too). A second press at the same counter
+        # does not: its counter's lock decides, and it answers "busy", not "queue empty".
+        self._calling: dict[int, tuple[str, int]] = {}
 
     # --- issuing --------------------------------------------------------------------------
 
@@ -427,10 +428,11 @@ class QueueService:
             for candidate, reason in ranked:
                 # The next best is as good a choice as a fresh read would give: taking a
                 # ticket changes nobody else's place in the ranking.
-                if candidate.ticket_id in self._calling:
+                me = (ctx.rules.hall.id, config.number)
+                if self._calling.get(candidate.ticket_id, me) != me:
                     taken.add(candidate.ticket_id)
                     continue
-                self._calling.add(candidate.ticket_id)
+                self._calling.setdefault(candidate.ticket_id, me)
                 try:
                     return await ctx.try_ticket_event(
                         tickets[candidate.ticket_id],
@@ -442,7 +444,8 @@ class QueueService:
                 except repo.TicketChanged:
                     taken.add(candidate.ticket_id)
                 finally:
-                    self._calling.discard(candidate.ticket_id)
+                    if self._calling.get(candidate.ticket_id) == me:
+                        del self._calling[candidate.ticket_id]
             if len(taken) == lost:
                 raise QueueEmpty()  # nothing eligible was there to try
         raise Conflict("同时叫号的窗口过多，请重试")
