@@ -17,6 +17,7 @@ import counters.feature
 import display.feature
 import evaluator.feature
 import kiosk.feature
+import manager.feature
 from hall.config.loader import load_config
 from hall.config.models import HallConfig
 from hall.domain.errors import Unavailable
@@ -52,6 +53,7 @@ FEATURES: tuple[Feature, ...] = (
     counters.feature.FEATURE,
     display.feature.FEATURE,
     evaluator.feature.FEATURE,
+    manager.feature.FEATURE,
 )
 """Every feature slice, in the order its tasks start."""
 
