@@ -106,5 +106,7 @@ tfoot td {{ font-weight: bold; }}
 <tbody>{"".join(body)}{empty}</tbody>
 <tfoot><tr>{total}</tr></tfoot></table>
 <p class="note">{html.escape(_cases_line(report))}。
-等待时间：取号至首次叫号；办理时间：开始办理至办结；服务水平：办结号码中等待不超过该业务目标等待时间的比例；满意率：评价为 3 级及以上的占已评价数。</p>
+等待时间：取号至首次叫号；办理时间：开始办理至办结；
+服务水平：办结号码中等待不超过该业务目标等待时间的比例；
+满意率：评价为 3 级及以上的占已评价数。</p>
 </body></html>"""
