@@ -89,6 +89,7 @@ async def _recompute(pool: asyncpg.Pool, config: HallConfig, by: Dimension) -> d
             "transferred": tr is not None,
         }
         end = closing.get(t["id"])
+        key: str | None
         if by is Dimension.HALL:
             key = HALL
         elif by is Dimension.DAY:
