@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date
-from typing import Literal
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from aiohttp import web
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
-from hall.domain.errors import InvalidInput
+from hall.domain.errors import InvalidInput, NotFound
 from hall.services.directory import HallRules
-from hall.web.api import API, json
+from hall.web.access import principal_of
+from hall.web.api import API, json, parse_body
 from hall.web.routes import Access, Route
-from hall.web.state import DIRECTORY, POOL
-from manager import export
+from hall.web.state import CLOCK, DIRECTORY, POOL, QUEUE
+from manager import dashboard, export
 from manager.periods import Period, parse_period
 from manager.reports import Dimension, Report, build_report, parse_dimension, staff_names
 from manager.staffing import staffing
@@ -137,7 +139,105 @@ async def staffing_advice(request: web.Request) -> web.Response:
     return web.Response(text=body, content_type="application/json")
 
 
+class AlarmOut(BaseModel):
+    key: str
+    kind: str
+    severity: Literal["warning", "critical"]
+    message: str
+    since: datetime | None
+    acked: bool
+
+
+class DashboardOut(BaseModel):
+    hall: str
+    hall_name: str
+    day: date
+    now: datetime
+    services: list[dict[str, Any]]
+    counters: list[dict[str, Any]]
+    charts: dict[str, Any]
+    alarms: list[AlarmOut]
+
+
+class AckBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    key: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+async def dashboard_data(request: web.Request) -> web.Response:
+    rules = _rules(request)
+    now = request.app[CLOCK].now()
+    overview = await request.app[QUEUE].services(rules.hall.id)
+    async with request.app[POOL].acquire() as conn:
+        data = await dashboard.figures(conn, rules, now, overview)
+        alarms = await dashboard.alarms(conn, rules, now, data)
+    return json(DashboardOut(**data, alarms=[AlarmOut(**asdict(a)) for a in alarms]))
+
+
+async def acknowledge(request: web.Request) -> web.Response:
+    rules = _rules(request)
+    body = await parse_body(request, AckBody)
+    now = request.app[CLOCK].now()
+    async with request.app[POOL].acquire() as conn:
+        await dashboard.acknowledge(conn, rules.hall.id, body.key, principal_of(request).actor, now)
+    return web.json_response({"key": body.key, "acked": True})
+
+
+PAGES = Path(__file__).resolve().parent / "pages"
+_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".txt": "text/plain"}
+
+
+async def manage_page(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(PAGES / "manage.html", headers={"Cache-Control": "no-cache"})
+
+
+async def page_file(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["path"]
+    path = (PAGES / name).resolve()
+    if not path.is_relative_to(PAGES) or not path.is_file() or path.suffix not in _TYPES:
+        raise NotFound("文件不存在")
+    response = web.FileResponse(path)
+    response.content_type = _TYPES[path.suffix]
+    response.charset = "utf-8"
+    # The vendored library never changes under its versioned folder name.
+    cache = "public, max-age=31536000, immutable" if "/vendor/" in path.as_posix() else "no-cache"
+    response.headers["Cache-Control"] = cache
+    return response
+
+
 ROUTES = [
+    Route(
+        "GET", "/manage", manage_page, "manage_page", "管理看板", Access.PUBLIC, in_openapi=False
+    ),
+    Route(
+        "GET",
+        "/manage/{path:[A-Za-z0-9_./-]+}",
+        page_file,
+        "manage_files",
+        "管理看板的脚本、样式与图表库",
+        Access.PUBLIC,
+        in_openapi=False,
+    ),
+    Route(
+        "GET",
+        f"{API}/halls/{{hall}}/dashboard",
+        dashboard_data,
+        "manager_dashboard",
+        "管理看板数据：业务、窗口、告警与图表",
+        Access.MANAGER,
+        response=DashboardOut,
+        tags=("manager",),
+    ),
+    Route(
+        "POST",
+        f"{API}/halls/{{hall}}/alarms/ack",
+        acknowledge,
+        "manager_alarm_ack",
+        "确认告警",
+        Access.MANAGER,
+        body=AckBody,
+        tags=("manager",),
+    ),
     Route(
         "GET",
         f"{API}/halls/{{hall}}/reports",

@@ -5,15 +5,14 @@
 CREATE INDEX manager_counter_opened
     ON events (hall_id, counter_number, id) WHERE type = 'counter.opened';
 
--- Alarms acknowledged on the dashboard, whatever slice raised them. ``source`` names the
--- table or feed (device_alarms, …) and ``alarm_id`` its row; the alarm rows themselves stay
--- append-only in their own slice.
+-- Alarms acknowledged on the dashboard, whatever raised them. An alarm is a condition with a
+-- stable key (``wait:BDC:1234`` for a service's oldest waiting ticket, ``device:bus1:3:<since>``,
+-- ``printer:p1:<since>``, or a key from another slice's ``alarms_<slice>`` view); acknowledging
+-- stores the key, so the same condition stays acknowledged and a new one shows again.
 CREATE TABLE manager_alarm_acks (
-    source     text NOT NULL,
-    alarm_id   bigint NOT NULL,
     hall_id    text NOT NULL REFERENCES halls (id),
+    key        text NOT NULL CHECK (length(key) <= 200),
     acked_by   text NOT NULL,
     acked_at   timestamptz NOT NULL,
-    note       text NOT NULL DEFAULT '',
-    PRIMARY KEY (source, alarm_id)
+    PRIMARY KEY (hall_id, key)
 );
