@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from hall.features import Feature, Migrations
-from manager import web
+from manager import admin, web
 
 FEATURE = Feature(
     name="manager",
-    routes=(*web.ROUTES,),
+    routes=(*web.ROUTES, *admin.ROUTES),
     migrations=Migrations("manager", first=70, last=79),
 )
