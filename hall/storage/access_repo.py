@@ -338,8 +338,9 @@ async def set_disabled(
     job number has no login."""
     async with conn.transaction():
         found = await conn.fetchval(
-            """UPDATE staff_credentials SET disabled_at = CASE WHEN $2::boolean THEN $3::timestamptz END
-               WHERE job_no = $1 RETURNING true""",
+            """UPDATE staff_credentials
+                  SET disabled_at = CASE WHEN $2::boolean THEN $3::timestamptz END
+                WHERE job_no = $1 RETURNING true""",
             job_no,
             disabled,
             now,
