@@ -31,6 +31,7 @@ from hall.services.queue import ServiceOverview
 
 QUEUE_ALARM_LENGTH = 50
 IDLE_ALARM_S = 300
+MIN_SERVICE_S = 60.0
 WAIT_BUCKETS_MIN = (5, 10, 20, 30, 60)
 STATE_LABELS = {
     "closed": "窗口关闭",
@@ -229,7 +230,8 @@ async def _charts(
         * 60.0
         / max(1, len(rules.hall.services))
     )
-    per_counter_hour = 3600.0 / (mean or default)
+    # A handful of instant finishes (a clerk testing the keys) must not promise thousands.
+    per_counter_hour = 3600.0 / max(MIN_SERVICE_S, mean or default)
     waits = [
         r["w"]
         for r in await conn.fetch(
@@ -248,7 +250,9 @@ async def _charts(
     labels += [f"{a}-{b}分" for a, b in itertools.pairwise(WAIT_BUCKETS_MIN)]
     labels.append(f"≥{WAIT_BUCKETS_MIN[-1]}分")
     open_by_hour = await _open_by_hour(conn, rules, start, now)
-    hours = list(range(7, 20))
+    opening = [p.open.hour for p in rules.hall.business_hours] or [8]
+    closing = [p.close.hour for p in rules.hall.business_hours] or [18]
+    hours = list(range(min([*opening, *arrivals]), max([*closing, *arrivals]) + 1))
     return {
         "hours": hours,
         "arrivals": [arrivals.get(h, 0) for h in hours],
@@ -285,10 +289,12 @@ async def _open_by_hour(
         changes.setdefault(r["counter_number"], []).append((r["at"], r["type"] == "counter.opened"))
     out: dict[int, int] = {}
     local_day = start.astimezone(rules.tz).date()
-    for hour in range(7, 20):
+    for hour in range(24):
         at = datetime.combine(local_day, time(hour, 30), rules.tz)
         if at > now:
-            break
+            if at - timedelta(minutes=30) > now:
+                break
+            at = now  # the hour under way: as it is now
         count = 0
         for number, is_open_now in current.items():
             timeline = changes.get(number)

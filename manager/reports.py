@@ -264,6 +264,8 @@ async def build_report(
     assert total is not None
     labels = _labels(rules, by, names or {})
     out = [_row(r, labels.get(r["key"], r["key"])) for r in rows]
+    if by is Dimension.COUNTER:  # window 2 before window 10
+        out.sort(key=lambda row: (len(row.key), row.key))
     return Report(
         hall_id=rules.hall.id,
         hall_name=rules.hall.name,

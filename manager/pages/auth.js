@@ -84,6 +84,7 @@ export function escapeHtml(text) {
 
 export function minutes(seconds) {
   if (seconds === null || seconds === undefined) return "—";
+  if (seconds < 60) return `${Math.round(seconds)}秒`;
   const m = Math.floor(seconds / 60);
   if (m < 60) return `${m}分`;
   return `${Math.floor(m / 60)}时${m % 60}分`;
