@@ -125,59 +125,69 @@ class Report:
 
 
 # The per-ticket facts every report groups. $1 hall, $2/$3 first/last business day, $4/$5 an
-# event time window that surely contains the period's events (only narrows the scan),
-# $6/$7 service codes and their target waits in seconds.
+# event time window that surely contains the period's events (it only narrows the scan),
+# $6/$7 service codes and their target waits in seconds. One pass over the window's closing
+# and transfer events gives each ticket its closing counter and first transfer.
 _FACTS = """
 WITH t AS (
     SELECT id, service_code, state, business_day, issued_at, first_called_at,
            serve_started_at, finished_at
       FROM tickets
      WHERE hall_id = $1 AND business_day BETWEEN $2 AND $3
-), closing AS (
-    SELECT DISTINCT ON (e.ticket_id) e.ticket_id, e.id, e.counter_number
-      FROM events e JOIN t ON t.id = e.ticket_id
+), ev AS (
+    SELECT e.ticket_id,
+           max(e.id) FILTER (WHERE e.type <> 'ticket.transferred') AS close_id,
+           (array_agg(e.counter_number ORDER BY e.id DESC)
+               FILTER (WHERE e.type <> 'ticket.transferred'))[1] AS counter,
+           min(e.id) FILTER (WHERE e.type = 'ticket.transferred') AS transfer_id,
+           (array_agg(e.counter_number ORDER BY e.id)
+               FILTER (WHERE e.type = 'ticket.transferred'))[1] AS transfer_counter,
+           (array_agg(e.details ->> 'from_service' ORDER BY e.id)
+               FILTER (WHERE e.type = 'ticket.transferred'))[1] AS from_service
+      FROM events e
      WHERE e.hall_id = $1 AND e.at >= $4 AND e.at < $5
-       AND e.type IN ('ticket.finished', 'ticket.no_show', 'ticket.cancelled')
-     ORDER BY e.ticket_id, e.id DESC
-), transfer AS (
-    SELECT DISTINCT ON (e.ticket_id) e.ticket_id, e.id, e.counter_number,
-           e.details ->> 'from_service' AS from_service
-      FROM events e JOIN t ON t.id = e.ticket_id
-     WHERE e.hall_id = $1 AND e.at >= $4 AND e.at < $5 AND e.type = 'ticket.transferred'
-     ORDER BY e.ticket_id, e.id
+       AND e.type IN ('ticket.finished', 'ticket.no_show', 'ticket.cancelled',
+                      'ticket.transferred')
+     GROUP BY e.ticket_id
 ), target AS (
     SELECT * FROM unnest($6::text[], $7::float8[]) AS g (code, wait_s)
 ), facts AS (
     SELECT t.id,
            t.business_day,
            t.state,
-           coalesce(tr.from_service, t.service_code) AS service,
+           coalesce(ev.from_service, t.service_code) AS service,
            extract(epoch FROM t.first_called_at - t.issued_at)::float8 AS wait_s,
            CASE WHEN t.state = 'done'
                 THEN extract(epoch FROM t.finished_at - t.serve_started_at)::float8 END
                AS service_s,
-           c.counter_number AS counter,
-           (SELECT o.details ->> 'clerk' FROM events o
-             WHERE o.hall_id = $1 AND o.type = 'counter.opened'
-               AND o.counter_number = c.counter_number AND o.id < c.id
-             ORDER BY o.id DESC LIMIT 1) AS clerk,
-           tr.ticket_id IS NOT NULL AS transferred,
-           tr.counter_number AS transfer_counter,
-           CASE WHEN tr.ticket_id IS NOT NULL THEN
-               (SELECT o.details ->> 'clerk' FROM events o
-                 WHERE o.hall_id = $1 AND o.type = 'counter.opened'
-                   AND o.counter_number = tr.counter_number AND o.id < tr.id
-                 ORDER BY o.id DESC LIMIT 1) END AS transfer_clerk,
+           ev.counter,
+           ev.close_id,
+           ev.transfer_id IS NOT NULL AS transferred,
+           ev.transfer_counter,
+           ev.transfer_id,
            r.level
       FROM t
-      LEFT JOIN closing c ON c.ticket_id = t.id
-      LEFT JOIN transfer tr ON tr.ticket_id = t.id
+      LEFT JOIN ev ON ev.ticket_id = t.id
       LEFT JOIN ratings r ON r.ticket_id = t.id
 ), judged AS (
     SELECT f.*, f.state = 'done' AND f.wait_s <= coalesce(g.wait_s, 1200) AS in_target
+           {clerks}
       FROM facts f LEFT JOIN target g ON g.code = f.service
 )
 """
+
+# Only the clerk report looks the clerks up: the clerk who had opened the counter before the
+# ticket's closing event (and before its transfer), one index probe each.
+_CLERKS = """,
+           (SELECT o.details ->> 'clerk' FROM events o
+             WHERE o.hall_id = $1 AND o.type = 'counter.opened'
+               AND o.counter_number = f.counter AND o.id < f.close_id
+             ORDER BY o.id DESC LIMIT 1) AS clerk,
+           CASE WHEN f.transferred THEN
+               (SELECT o.details ->> 'clerk' FROM events o
+                 WHERE o.hall_id = $1 AND o.type = 'counter.opened'
+                   AND o.counter_number = f.transfer_counter AND o.id < f.transfer_id
+                 ORDER BY o.id DESC LIMIT 1) END AS transfer_clerk"""
 
 _FIGURES = """
     count(*)::int AS issued,
@@ -209,30 +219,44 @@ _KEYS: dict[Dimension, tuple[str, str]] = {
 
 
 def _query(by: Dimension) -> str:
+    """One statement: a row per key (``is_total`` false) and the hall's total (true)."""
     key, transfer_key = _KEYS[by]
-    if by in (Dimension.COUNTER, Dimension.CLERK):
-        # Rows per closing counter; transfers counted where they were made.
-        return f"""{_FACTS}
+    facts = _FACTS.replace("{clerks}", _CLERKS if by is Dimension.CLERK else "")
+    grouped = f"""{facts}
 , grouped AS (
-    SELECT {key} AS key, {_FIGURES} FROM judged WHERE counter IS NOT NULL GROUP BY 1
-), moved AS (
+    SELECT CASE WHEN counter IS NULL THEN NULL ELSE {key} END AS key,
+           GROUPING(CASE WHEN counter IS NULL THEN NULL ELSE {key} END) = 1 AS is_total,
+           {_FIGURES}
+      FROM judged
+     GROUP BY GROUPING SETS ((CASE WHEN counter IS NULL THEN NULL ELSE {key} END), ())
+)"""
+    if by not in (Dimension.COUNTER, Dimension.CLERK):
+        grouped = grouped.replace("CASE WHEN counter IS NULL THEN NULL ELSE " + key + " END", key)
+        return f"""{grouped}
+SELECT * FROM grouped ORDER BY is_total, key"""
+    # Per counter or clerk: rows of tickets closed there (issued is not theirs to count),
+    # transfers counted where they were made; the total is the whole hall's.
+    return f"""{grouped}
+, moved AS (
     SELECT {transfer_key} AS key, count(*)::int AS n
       FROM judged WHERE transferred AND transfer_counter IS NOT NULL GROUP BY 1
+), per_key AS (
+    SELECT coalesce(g.key, m.key) AS key, false AS is_total, NULL::int AS issued,
+           coalesce(g.served, 0) AS served, coalesce(g.no_show, 0) AS no_show,
+           coalesce(g.cancelled, 0) AS cancelled, coalesce(m.n, 0) AS transferred,
+           g.wait_p50_s, g.wait_p90_s, g.wait_max_s, g.service_p50_s, g.service_p90_s,
+           g.service_max_s, g.service_level, coalesce(g.rated, 0) AS rated,
+           coalesce(g.satisfied, 0) AS satisfied, coalesce(g.bad, 0) AS bad
+      FROM (SELECT * FROM grouped WHERE NOT is_total AND key IS NOT NULL) g
+      FULL JOIN moved m ON m.key = g.key
 )
-SELECT coalesce(g.key, m.key) AS key, NULL::int AS issued,
-       coalesce(g.served, 0) AS served, coalesce(g.no_show, 0) AS no_show,
-       coalesce(g.cancelled, 0) AS cancelled, coalesce(m.n, 0) AS transferred,
-       g.wait_p50_s, g.wait_p90_s, g.wait_max_s, g.service_p50_s, g.service_p90_s,
-       g.service_max_s, g.service_level, coalesce(g.rated, 0) AS rated,
-       coalesce(g.satisfied, 0) AS satisfied, coalesce(g.bad, 0) AS bad
-  FROM grouped g FULL JOIN moved m ON m.key = g.key
- ORDER BY 1"""
-    return f"""{_FACTS}
-SELECT {key} AS key, {_FIGURES} FROM judged GROUP BY 1 ORDER BY 1"""
-
-
-_TOTAL = f"""{_FACTS}
-SELECT $1::text AS key, {_FIGURES} FROM judged"""
+SELECT * FROM per_key
+UNION ALL
+SELECT key, is_total, issued, served, no_show, cancelled, transferred, wait_p50_s, wait_p90_s,
+       wait_max_s, service_p50_s, service_p90_s, service_max_s, service_level, rated,
+       satisfied, bad
+  FROM grouped WHERE is_total
+ORDER BY is_total, key"""
 
 
 def event_window(rules: HallRules, period: Period) -> tuple[datetime, datetime]:
@@ -259,9 +283,9 @@ async def build_report(
     start, end = event_window(rules, period)
     codes, waits = _targets(rules)
     args: tuple[Any, ...] = (rules.hall.id, period.first, period.last, start, end, codes, waits)
-    rows = await conn.fetch(_query(by), *args)
-    total = await conn.fetchrow(_TOTAL, *args)
-    assert total is not None
+    found = await conn.fetch(_query(by), *args)
+    rows = [r for r in found if not r["is_total"]]
+    [total] = [r for r in found if r["is_total"]]
     labels = _labels(rules, by, names or {})
     out = [_row(r, labels.get(r["key"], r["key"])) for r in rows]
     if by is Dimension.COUNTER:  # window 2 before window 10
@@ -272,7 +296,7 @@ async def build_report(
         period=period,
         by=by,
         rows=out,
-        total=_row(total, "合计"),
+        total=_row(total, "合计", rules.hall.id),
         cases=await case_figures(conn, rules, period),
     )
 
@@ -289,11 +313,11 @@ def _labels(rules: HallRules, by: Dimension, names: dict[str, str]) -> dict[str,
     return {}
 
 
-def _row(r: asyncpg.Record, label: str) -> ReportRow:
+def _row(r: asyncpg.Record, label: str, key: str | None = None) -> ReportRow:
     rated = int(r["rated"])
     satisfied = int(r["satisfied"])
     return ReportRow(
-        key=str(r["key"]),
+        key=key if key is not None else str(r["key"]),
         label=label,
         issued=r["issued"],
         served=r["served"],
