@@ -219,9 +219,12 @@ async def _charts(
             tz,
         )
     }
+    # Capacity per working counter from the last week's service times (today's first few
+    # finishes say little), at least a minute each.
     mean = await conn.fetchval(
         """SELECT avg(extract(epoch FROM finished_at - serve_started_at))::float8
-             FROM tickets WHERE hall_id = $1 AND business_day = $2 AND state = 'done'""",
+             FROM tickets WHERE hall_id = $1 AND business_day BETWEEN $2 - 7 AND $2
+              AND state = 'done'""",
         hall_id,
         day,
     )
@@ -230,7 +233,6 @@ async def _charts(
         * 60.0
         / max(1, len(rules.hall.services))
     )
-    # A handful of instant finishes (a clerk testing the keys) must not promise thousands.
     per_counter_hour = 3600.0 / max(MIN_SERVICE_S, mean or default)
     waits = [
         r["w"]
@@ -291,10 +293,9 @@ async def _open_by_hour(
     local_day = start.astimezone(rules.tz).date()
     for hour in range(24):
         at = datetime.combine(local_day, time(hour, 30), rules.tz)
-        if at > now:
-            if at - timedelta(minutes=30) > now:
-                break
-            at = now  # the hour under way: as it is now
+        if at - timedelta(minutes=30) > now:
+            break
+        at = min(at, now)  # the hour under way: as it is now
         count = 0
         for number, is_open_now in current.items():
             timeline = changes.get(number)

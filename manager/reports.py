@@ -283,7 +283,12 @@ async def build_report(
     start, end = event_window(rules, period)
     codes, waits = _targets(rules)
     args: tuple[Any, ...] = (rules.hall.id, period.first, period.last, start, end, codes, waits)
-    found = await conn.fetch(_query(by), *args)
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        # The work pool plans generically (hall.storage.db); a report's best plan depends on
+        # its period, so plan it for the values at hand.
+        await conn.execute("SET LOCAL plan_cache_mode = auto")
+        found = await conn.fetch(_query(by), *args)
+        cases = await case_figures(conn, rules, period)
     rows = [r for r in found if not r["is_total"]]
     [total] = [r for r in found if r["is_total"]]
     labels = _labels(rules, by, names or {})
@@ -297,7 +302,7 @@ async def build_report(
         by=by,
         rows=out,
         total=_row(total, "合计", rules.hall.id),
-        cases=await case_figures(conn, rules, period),
+        cases=cases,
     )
 
 

@@ -72,9 +72,11 @@ async def staffing(
     conn: asyncpg.Connection, rules: HallRules, period: Period, goal: float = 0.8
 ) -> list[StaffingRow]:
     start, end = event_window(rules, period)
-    rows = await conn.fetch(
-        _OBSERVED, rules.hall.id, period.first, period.last, start, end, rules.hall.timezone
-    )
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        await conn.execute("SET LOCAL plan_cache_mode = auto")  # see reports.build_report
+        rows = await conn.fetch(
+            _OBSERVED, rules.hall.id, period.first, period.last, start, end, rules.hall.timezone
+        )
     services = {s.code: s for s in rules.hall.services}
     out: list[StaffingRow] = []
     for r in rows:

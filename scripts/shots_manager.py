@@ -70,6 +70,20 @@ async def manager_shots(out: Path) -> list[Path]:
                         await post(f"/counters/{number}/start", {})
                     if number == 9:
                         await post(f"/counters/{number}/pause", {"reason": "午休"})
+            # Staged device trouble, so the alarm list has something to show: a window strip
+            # that stopped answering (as the bridge records it).
+            import asyncpg
+
+            conn = await asyncpg.connect(dsn)
+            try:
+                await conn.execute(
+                    """INSERT INTO devices (hall_id, bus, address, device_class, counter_number,
+                                            state, state_since)
+                       VALUES ($1, 'rs485-1', 12, 'strip', 12, 'offline', now())""",
+                    HALL,
+                )
+            finally:
+                await conn.close()
             async with async_playwright() as pw:
                 browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 try:

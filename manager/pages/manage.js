@@ -48,7 +48,7 @@ function renderCounters() {
       <div>${escapeHtml(c.clerk_name || c.clerk || "")}</div>
       <div><span class="ticket">${escapeHtml(c.ticket || "")}</span>
         <span class="timer" data-for="${c.ticket_for_s ?? ""}">${since(c.ticket_for_s)}</span></div>
-      <div>办结 <span class="served">${c.served_today}</span>${c.mean_service_s ? ` · 均 ${minutes(c.mean_service_s)}` : ""}</div>
+      <div>办结 <span class="served">${c.served_today}</span>${c.mean_service_s ? ` 均${minutes(c.mean_service_s)}` : ""}</div>
       <div>${rating}${c.bad_today ? ` · 差评 ${c.bad_today}` : ""}</div>
     </div>`;
   }).join("");
