@@ -126,68 +126,82 @@ class Report:
 
 # The per-ticket facts every report groups. $1 hall, $2/$3 first/last business day, $4/$5 an
 # event time window that surely contains the period's events (it only narrows the scan),
-# $6/$7 service codes and their target waits in seconds. One pass over the window's closing
-# and transfer events gives each ticket its closing counter and first transfer.
+# $6/$7 service codes and their target waits in seconds. One scan of the window's closing
+# and transfer events gives each ticket its last closing event and its first transfer.
 _FACTS = """
 WITH t AS (
     SELECT id, service_code, state, business_day, issued_at, first_called_at,
            serve_started_at, finished_at
       FROM tickets
      WHERE hall_id = $1 AND business_day BETWEEN $2 AND $3
-), ev AS (
-    SELECT e.ticket_id,
-           max(e.id) FILTER (WHERE e.type <> 'ticket.transferred') AS close_id,
-           (array_agg(e.counter_number ORDER BY e.id DESC)
-               FILTER (WHERE e.type <> 'ticket.transferred'))[1] AS counter,
-           min(e.id) FILTER (WHERE e.type = 'ticket.transferred') AS transfer_id,
-           (array_agg(e.counter_number ORDER BY e.id)
-               FILTER (WHERE e.type = 'ticket.transferred'))[1] AS transfer_counter,
-           (array_agg(e.details ->> 'from_service' ORDER BY e.id)
-               FILTER (WHERE e.type = 'ticket.transferred'))[1] AS from_service
+), evs AS MATERIALIZED (
+    SELECT e.ticket_id, e.id, e.type = 'ticket.transferred' AS is_transfer, e.counter_number,
+           CASE WHEN e.type = 'ticket.transferred' THEN e.details ->> 'from_service' END
+               AS from_service
       FROM events e
      WHERE e.hall_id = $1 AND e.at >= $4 AND e.at < $5
        AND e.type IN ('ticket.finished', 'ticket.no_show', 'ticket.cancelled',
                       'ticket.transferred')
-     GROUP BY e.ticket_id
+), closing AS (
+    SELECT DISTINCT ON (ticket_id) ticket_id, id, counter_number
+      FROM evs WHERE NOT is_transfer ORDER BY ticket_id, id DESC
+), transfer AS (
+    SELECT DISTINCT ON (ticket_id) ticket_id, id, counter_number, from_service
+      FROM evs WHERE is_transfer ORDER BY ticket_id, id
 ), target AS (
     SELECT * FROM unnest($6::text[], $7::float8[]) AS g (code, wait_s)
 ), facts AS (
     SELECT t.id,
            t.business_day,
            t.state,
-           coalesce(ev.from_service, t.service_code) AS service,
+           coalesce(tr.from_service, t.service_code) AS service,
            extract(epoch FROM t.first_called_at - t.issued_at)::float8 AS wait_s,
            CASE WHEN t.state = 'done'
                 THEN extract(epoch FROM t.finished_at - t.serve_started_at)::float8 END
                AS service_s,
-           ev.counter,
-           ev.close_id,
-           ev.transfer_id IS NOT NULL AS transferred,
-           ev.transfer_counter,
-           ev.transfer_id,
+           c.counter_number AS counter,
+           c.id AS close_id,
+           tr.ticket_id IS NOT NULL AS transferred,
+           tr.counter_number AS transfer_counter,
+           tr.id AS transfer_id,
            r.level
       FROM t
-      LEFT JOIN ev ON ev.ticket_id = t.id
+      LEFT JOIN closing c ON c.ticket_id = t.id
+      LEFT JOIN transfer tr ON tr.ticket_id = t.id
       LEFT JOIN ratings r ON r.ticket_id = t.id
-), judged AS (
+){clerks}, judged AS (
     SELECT f.*, f.state = 'done' AND f.wait_s <= coalesce(g.wait_s, 1200) AS in_target
-           {clerks}
-      FROM facts f LEFT JOIN target g ON g.code = f.service
+           {clerk_columns}
+      FROM facts f LEFT JOIN target g ON g.code = f.service{clerk_joins}
 )
 """
 
 # Only the clerk report looks the clerks up: the clerk who had opened the counter before the
-# ticket's closing event (and before its transfer), one index probe each.
-_CLERKS = """,
-           (SELECT o.details ->> 'clerk' FROM events o
-             WHERE o.hall_id = $1 AND o.type = 'counter.opened'
-               AND o.counter_number = f.counter AND o.id < f.close_id
-             ORDER BY o.id DESC LIMIT 1) AS clerk,
-           CASE WHEN f.transferred THEN
-               (SELECT o.details ->> 'clerk' FROM events o
-                 WHERE o.hall_id = $1 AND o.type = 'counter.opened'
-                   AND o.counter_number = f.transfer_counter AND o.id < f.transfer_id
-                 ORDER BY o.id DESC LIMIT 1) END AS transfer_clerk"""
+# ticket's closing event (and before its transfer). The counters' openings and the tickets'
+# events form one stream per counter in event order; each event takes the clerk of the last
+# opening before it (a running count of openings numbers the stretches between them).
+_CLERKS = """
+, stream AS (
+    SELECT o.counter_number AS counter, o.id, o.details ->> 'clerk' AS clerk
+      FROM events o
+     WHERE o.hall_id = $1 AND o.type = 'counter.opened' AND o.at < $5
+    UNION ALL
+    SELECT counter, close_id, NULL FROM facts WHERE counter IS NOT NULL
+    UNION ALL
+    SELECT transfer_counter, transfer_id, NULL FROM facts WHERE transfer_counter IS NOT NULL
+), stretches AS (
+    SELECT counter, id, clerk,
+           count(clerk) OVER (PARTITION BY counter ORDER BY id) AS stretch
+      FROM stream
+), clerk_at AS (
+    SELECT counter, id, first_value(clerk) OVER (PARTITION BY counter, stretch ORDER BY id)
+               AS clerk
+      FROM stretches
+)"""
+_CLERK_COLUMNS = ", c1.clerk AS clerk, c2.clerk AS transfer_clerk"
+_CLERK_JOINS = """
+      LEFT JOIN clerk_at c1 ON c1.counter = f.counter AND c1.id = f.close_id
+      LEFT JOIN clerk_at c2 ON c2.counter = f.transfer_counter AND c2.id = f.transfer_id"""
 
 _FIGURES = """
     count(*)::int AS issued,
@@ -221,7 +235,12 @@ _KEYS: dict[Dimension, tuple[str, str]] = {
 def _query(by: Dimension) -> str:
     """One statement: a row per key (``is_total`` false) and the hall's total (true)."""
     key, transfer_key = _KEYS[by]
-    facts = _FACTS.replace("{clerks}", _CLERKS if by is Dimension.CLERK else "")
+    clerks = by is Dimension.CLERK
+    facts = (
+        _FACTS.replace("{clerks}", _CLERKS if clerks else "")
+        .replace("{clerk_columns}", _CLERK_COLUMNS if clerks else "")
+        .replace("{clerk_joins}", _CLERK_JOINS if clerks else "")
+    )
     grouped = f"""{facts}
 , grouped AS (
     SELECT CASE WHEN counter IS NULL THEN NULL ELSE {key} END AS key,
