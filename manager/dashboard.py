@@ -223,7 +223,7 @@ async def _charts(
     # finishes say little), at least a minute each.
     mean = await conn.fetchval(
         """SELECT avg(extract(epoch FROM finished_at - serve_started_at))::float8
-             FROM tickets WHERE hall_id = $1 AND business_day BETWEEN $2 - 7 AND $2
+             FROM tickets WHERE hall_id = $1 AND business_day BETWEEN $2::date - 7 AND $2::date
               AND state = 'done'""",
         hall_id,
         day,

@@ -7,10 +7,12 @@ import csv
 import io
 import re
 import zipfile
+from datetime import timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from hall.ports import FixedClock
 from tests.access_helpers import admin_headers, staff_headers
 
 DAY = "2026-11-24"  # the clock fixture's business day
@@ -130,3 +132,29 @@ async def test_staffing_advice_next_to_counters_working(client: TestClient[Any, 
     assert bdc["counters_working"] == 1.0
     assert bdc["needed"] >= 1
     assert bdc["target_wait_s"] == 1200.0
+
+
+async def test_dashboard_figures_and_a_wait_alarm_acknowledged(
+    client: TestClient[Any, Any], clock: FixedClock
+) -> None:
+    headers = await admin_headers(client)
+    await _serve_two(client, headers)  # leaves TAX waiting
+    url = "/api/v1/halls/test/dashboard"
+    body = await (await client.get(url, headers=headers)).json()
+    services = {s["code"]: s for s in body["services"]}
+    assert services["TAX"]["waiting"] == 1 and services["BDC"]["served_today"] == 1
+    window = next(c for c in body["counters"] if c["number"] == 1)
+    assert (window["state_label"], window["clerk"], window["served_today"]) == ("空闲", "c001", 1)
+    assert sum(body["charts"]["arrivals"]) == 3
+    assert body["alarms"] == []
+
+    clock.set(clock.now() + timedelta(minutes=25))  # TAX's target wait is 20 minutes
+    body = await (await client.get(url, headers=headers)).json()
+    kinds = {a["kind"]: a for a in body["alarms"]}
+    assert kinds["queue_wait"]["message"] == "「税务」最长等待 25 分钟，超过目标 20 分钟"
+    assert kinds["counter_idle"]["message"].startswith("1号窗口空闲 25 分钟，但有 1 人在等候")
+    key = kinds["queue_wait"]["key"]
+    r = await client.post("/api/v1/halls/test/alarms/ack", json={"key": key}, headers=headers)
+    assert r.status == 200
+    body = await (await client.get(url, headers=headers)).json()
+    assert [a["acked"] for a in body["alarms"] if a["key"] == key] == [True]
