@@ -255,11 +255,16 @@ async def _charts(
     opening = [p.open.hour for p in rules.hall.business_hours] or [8]
     closing = [p.close.hour for p in rules.hall.business_hours] or [18]
     hours = list(range(min([*opening, *arrivals]), max([*closing, *arrivals]) + 1))
+    current = now.astimezone(rules.tz).hour
     return {
         "hours": hours,
-        "arrivals": [arrivals.get(h, 0) for h in hours],
+        # Hours still to come have no figures yet (null), rather than zeros.
+        "arrivals": [arrivals.get(h, 0) if h <= current else None for h in hours],
         "capacity": [
-            round(hourly[h]["counters"] * per_counter_hour, 1) if h in hourly else 0 for h in hours
+            round(hourly[h]["counters"] * per_counter_hour, 1)
+            if h in hourly
+            else (0 if h <= current else None)
+            for h in hours
         ],
         "counters_open": [open_by_hour.get(h) for h in hours],
         "wait_labels": labels,
