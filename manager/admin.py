@@ -26,7 +26,7 @@ from hall.domain.errors import InvalidInput, NotFound, RequestTimeout
 from hall.security.passwords import hash_password, password_problem
 from hall.storage import access_repo
 from hall.storage.config_store import apply_config, latest_config, live_refusals, restart_needed
-from hall.web.access import principal_of, require_every_hall
+from hall.web.access import ACCESS, principal_of, require_every_hall
 from hall.web.api import API, json_list, parse_body
 from hall.web.api import json as json_out
 from hall.web.routes import Access, Route
@@ -143,11 +143,12 @@ async def _staff_action(request: web.Request, disabled: bool) -> web.Response:
     if disabled and job_no == principal_of(request).actor:
         raise InvalidInput("不能停用自己的账号")
     async with request.app[POOL].acquire() as conn:
-        found = await access_repo.set_disabled(
+        ended = await access_repo.set_disabled(
             conn, job_no, disabled, principal_of(request).actor, request.app[CLOCK].now()
         )
-    if not found:
+    if ended is None:
         raise NotFound(f"工号 {job_no} 没有登录账号")
+    request.app[ACCESS].sessions.drop(ended)  # here at once; other servers by the notice
     return web.json_response({"job_no": job_no, "disabled": disabled})
 
 

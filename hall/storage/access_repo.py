@@ -333,9 +333,10 @@ async def revoke_login(
 
 async def set_disabled(
     conn: asyncpg.Connection, job_no: str, disabled: bool, by: str, now: datetime
-) -> bool:
-    """Disable (ending every live session at once) or enable a staff login; False when the
-    job number has no login."""
+) -> list[int] | None:
+    """Disable (ending every live session at once) or enable a staff login. Returns the ids of
+    the sessions ended (for this process's cache; other servers are told), None when the job
+    number has no login."""
     async with conn.transaction():
         found = await conn.fetchval(
             """UPDATE staff_credentials
@@ -346,19 +347,21 @@ async def set_disabled(
             now,
         )
         if not found:
-            return False
+            return None
+        ended: list[int] = []
         if disabled:
-            await conn.execute(
+            rows = await conn.fetch(
                 """WITH r AS (UPDATE sessions SET revoked_at = $2, revoked_by = $3
                                WHERE job_no = $1 AND revoked_at IS NULL RETURNING id)
-                   SELECT pg_notify($4, id::text) FROM r""",
+                   SELECT id FROM r WHERE pg_notify($4, id::text) IS NOT NULL""",
                 job_no,
                 now,
                 by,
                 ACCESS_CHANNEL,
             )
+            ended = sorted(r["id"] for r in rows)
         await announce_staff_change(conn)
-    return True
+    return ended
 
 
 async def announce_staff_change(conn: asyncpg.Connection | asyncpg.Pool) -> None:
