@@ -305,15 +305,16 @@ async def run(days: int, tickets: int, counters: int, ram: bool) -> dict[str, An
 
     config = hall_config(counters)
     with embedded_database(ram=ram) as dsn:
-        conn = await asyncpg.connect(dsn)
+        setup = await connect_pool(dsn, min_size=1, max_size=1)
         try:
-            await migrate_all(conn)
-            await apply_config(conn, config)
-            # The generated days are the input, not what is measured: commit them without
-            # waiting for each WAL flush (reset before the reports are timed).
-            await conn.execute(_DATABASE_SETTING.format("SET synchronous_commit = off"))
+            async with setup.acquire() as conn:
+                await migrate_all(conn)
+                await apply_config(conn, config)
+                # The generated days are the input, not what is measured: commit them without
+                # waiting for each WAL flush (reset before the reports are timed).
+                await conn.execute(_DATABASE_SETTING.format("SET synchronous_commit = off"))
         finally:
-            await conn.close()
+            await setup.close()
         dates = working_days(date(2026, 11, 27), days)
         pool = await connect_pool(dsn, max_size=4)
         try:
