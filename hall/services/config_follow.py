@@ -60,14 +60,15 @@ class ConfigFollower:
 
     async def reload(self) -> bool:
         """Put the latest snapshot in force if it is newer; True when it changed."""
+        current = self.directory.snapshot_id
         async with self.pool.acquire() as conn:
+            latest = await conn.fetchval("SELECT max(id) FROM config_snapshots")
+            if latest is None or (current is not None and latest <= current):
+                return False  # e.g. this process's own load at start-up
             found = await latest_snapshot(conn)
         if found is None:
             return False
         snapshot_id, config = found
-        current = self.directory.snapshot_id
-        if current is not None and snapshot_id <= current:
-            return False
         self.directory.replace(config, snapshot_id)
         self.reloads += 1
         log.info("configuration snapshot %d in force", snapshot_id)
