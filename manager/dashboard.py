@@ -9,6 +9,8 @@ Alarms are conditions that hold now, each with a stable key (acknowledging store
 - devices: HB/1 devices offline or suspect, from the kernel's ``devices`` table;
 - printers: kiosk printers not ``ok`` (paper low or out, cover open, no answer), from the
   ``kiosk_printer_status`` table when it exists;
+- supervision: open rows of the counters slice's ``supervision_alarms`` when it exists (they
+  replace the dashboard's own idle-counter check);
 - any other slice: every view named ``alarms_<slice>`` with the columns ``hall_id text,
   key text, kind text, severity text ('warning' | 'critical'), message text (zh-CN),
   since timestamptz``, listing the conditions that hold now (counters' supervision,
@@ -344,7 +346,26 @@ async def alarms(
                     None,
                 )
             )
-    for c in data["counters"]:
+    # The counters slice's electronic supervision (电子监察), when installed, watches idle
+    # counters itself: its open alarms replace the dashboard's own idle check.
+    supervised = await conn.fetchval("SELECT to_regclass('supervision_alarms') IS NOT NULL")
+    if supervised:
+        rows = await conn.fetch(
+            """SELECT id, counter_number, detail, raised_at FROM supervision_alarms
+                WHERE hall_id = $1 AND cleared_at IS NULL ORDER BY raised_at""",
+            rules.hall.id,
+        )
+        found.extend(
+            Alarm(
+                f"supervision:{r['id']}",
+                "supervision",
+                "warning",
+                f"电子监察：{r['counter_number']}号窗口 {r['detail']}",
+                r["raised_at"],
+            )
+            for r in rows
+        )
+    for c in data["counters"] if not supervised else []:
         since = datetime.fromisoformat(c["state_since"])
         queued = sum(waiting[code]["waiting"] for code in c["services"] if code in waiting)
         if c["state"] == "idle" and queued and (now - since).total_seconds() > IDLE_ALARM_S:

@@ -219,7 +219,6 @@ async def _samples(
     await create_staff(client, "victim", roles=("clerk",))
     victim_session, _, _ = await open_session(client, "victim")
     victim_device, device_token = await create_device(client, "display", device_id="victim")
-    await create_staff(client, "m-target", roles=("clerk",))
     common = {
         "hall": "test",
         "number": "1",
@@ -230,7 +229,6 @@ async def _samples(
         "name": "counter.js",
         "job_no": "victim",
         "slot": "counter.finish",
-        "job_no": "m-target",
     }
     params = {
         "revoke_session": {**common, "id": str(victim_session)},
