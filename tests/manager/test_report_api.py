@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from hall.ports import FixedClock
+from hall.web.state import POOL
 from tests.access_helpers import admin_headers, staff_headers
 
 DAY = "2026-11-24"  # the clock fixture's business day
@@ -152,7 +153,15 @@ async def test_dashboard_figures_and_a_wait_alarm_acknowledged(
     body = await (await client.get(url, headers=headers)).json()
     kinds = {a["kind"]: a for a in body["alarms"]}
     assert kinds["queue_wait"]["message"] == "「税务」最长等待 25 分钟，超过目标 20 分钟"
-    assert kinds["counter_idle"]["message"].startswith("1号窗口空闲 25 分钟，但有 1 人在等候")
+    # Idle windows are the counters slice's electronic supervision: its open alarms show.
+    await client.app[POOL].execute(
+        """INSERT INTO supervision_alarms (hall_id, kind, counter_number, raised_at, detail)
+           VALUES ('test', 'idle_with_queue', 1, $1, '空闲 25 分钟，1 人等候')""",
+        clock.now(),
+    )
+    body = await (await client.get(url, headers=headers)).json()
+    kinds = {a["kind"]: a for a in body["alarms"]}
+    assert kinds["supervision"]["message"] == "电子监察：1号窗口 空闲 25 分钟，1 人等候"
     key = kinds["queue_wait"]["key"]
     r = await client.post("/api/v1/halls/test/alarms/ack", json={"key": key}, headers=headers)
     assert r.status == 200
