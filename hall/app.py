@@ -17,11 +17,13 @@ import counters.feature
 import display.feature
 import evaluator.feature
 import kiosk.feature
+import manager.feature
 from hall.config.loader import load_config
 from hall.config.models import HallConfig
 from hall.domain.errors import Unavailable
 from hall.features import Feature, install, migration_sources
 from hall.ports import Clock, SystemClock
+from hall.services.config_follow import ConfigFollower
 from hall.services.directory import Directory
 from hall.services.queue import QueueService
 from hall.storage.config_store import apply_config, latest_config
@@ -52,6 +54,7 @@ FEATURES: tuple[Feature, ...] = (
     counters.feature.FEATURE,
     display.feature.FEATURE,
     evaluator.feature.FEATURE,
+    manager.feature.FEATURE,
 )
 """Every feature slice, in the order its tasks start."""
 
@@ -96,6 +99,7 @@ def server_options(settings: Settings) -> dict[str, Any]:
 EMBEDDED = web.AppKey("embedded", EmbeddedPostgres)
 SEQUENCER = web.AppKey("sequencer", Sequencer)
 SUPERVISOR = web.AppKey("supervisor", Supervisor)
+CONFIG_FOLLOWER = web.AppKey("config_follower", ConfigFollower)
 
 
 async def resolve_database(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
@@ -144,7 +148,8 @@ def create_app(settings: Settings) -> web.Application:
                         "没有大厅配置：请先运行 hall config load FILE 或使用 --config"
                     )
             app[POOL] = pool
-            app[DIRECTORY] = Directory(config)
+            snapshot_id = await pool.fetchval("SELECT max(id) FROM config_snapshots")
+            app[DIRECTORY] = Directory(config, snapshot_id)
             app[QUEUE] = QueueService(pool, app[DIRECTORY], settings.clock)
             if server is not None:
 
@@ -185,9 +190,20 @@ def create_app(settings: Settings) -> web.Application:
         finally:
             await sequencer.close()
 
+    async def config_following(app: web.Application) -> AsyncIterator[None]:
+        # A config loaded anywhere (CLI, admin page, another process) comes into force here.
+        follower = ConfigFollower(app[POOL], app[DIRECTORY], app[NOTIFIER])
+        app[CONFIG_FOLLOWER] = follower
+        await follower.start()
+        try:
+            yield
+        finally:
+            await follower.close()
+
     app.cleanup_ctx.append(database)
     app.cleanup_ctx.append(notifications)
     app.cleanup_ctx.append(sequencing)
+    app.cleanup_ctx.append(config_following)
     register(app, api.ROUTES)
     setup_access(app, settings.access)
     # Inside the access middleware, so refused hostile input is audited like any refusal.

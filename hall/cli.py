@@ -140,10 +140,18 @@ async def _with_database(args: argparse.Namespace, work: str) -> int:
                     return 0
                 if work == "config_load":
                     from hall.config.loader import load_config
-                    from hall.storage.config_store import apply_config
+                    from hall.storage.config_store import (
+                        apply_config,
+                        latest_config,
+                        restart_needed,
+                    )
 
-                    changed = await apply_config(conn, load_config(args.file))
-                    print("配置已更新" if changed else "配置无变化")
+                    loaded = load_config(args.file)
+                    running = await latest_config(conn)
+                    changed = await apply_config(conn, loaded)
+                    print("配置已更新，运行中的服务将在数秒内生效" if changed else "配置无变化")
+                    for note in restart_needed(running, loaded) if changed else []:
+                        print(f"注意：{note}")
                     return 0
                 if work == "user_add":
                     from hall.cli_users import add_user

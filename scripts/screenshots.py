@@ -168,9 +168,16 @@ async def run(out: Path) -> list[Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
+    parser.add_argument("--only", choices=("kiosk", "manager"), help="one set of pages only")
     args = parser.parse_args()
-    for path in asyncio.run(run(args.out)):
-        print(f"wrote {path}")
+    if args.only != "manager":
+        for path in asyncio.run(run(args.out)):
+            print(f"wrote {path}")
+    if args.only != "kiosk":
+        from scripts.shots_manager import manager_shots
+
+        for path in asyncio.run(manager_shots(args.out)):
+            print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -109,6 +109,14 @@ class IdempotencyMismatch(Conflict):
     title = "幂等键已用于不同的请求"
 
 
+class ConfigNotLive(Conflict):
+    """A configuration change that running servers cannot take now (e.g. removing a counter
+    with a ticket in hand); the running configuration is untouched."""
+
+    code = "config_not_live"
+    title = "此配置修改不能在运行中生效"
+
+
 class Unauthorized(HallError):
     """No valid credentials were presented."""
 

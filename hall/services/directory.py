@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import time, timedelta
 from functools import cached_property
@@ -79,11 +80,41 @@ class HallRules:
 
 
 class Directory:
-    """All halls of a deployment, by id."""
+    """All halls of a deployment, by id.
 
-    def __init__(self, config: HallConfig) -> None:
+    One object per server process, shared by every service; a configuration loaded while
+    the server runs replaces its contents in place (``replace``), so every holder sees it.
+    A request that already took its ``HallRules`` finishes with them.
+    """
+
+    def __init__(self, config: HallConfig, snapshot_id: int | None = None) -> None:
         self.config = config
+        self.snapshot_id = snapshot_id
+        """Id of the config snapshot in force (None: not from the database)."""
         self._halls = {h.id: HallRules(h) for h in config.halls}
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+
+    def replace(self, config: HallConfig, snapshot_id: int) -> None:
+        """Put a newly loaded configuration in force."""
+        halls = {h.id: HallRules(h) for h in config.halls}
+        self.config, self._halls, self.snapshot_id = config, halls, snapshot_id
+        for wanted, future in list(self._waiters):
+            if wanted <= snapshot_id and not future.done():
+                future.set_result(None)
+        self._waiters = [(w, f) for w, f in self._waiters if not f.done()]
+
+    async def wait_for_snapshot(self, snapshot_id: int, timeout_s: float) -> None:
+        """Return once snapshot ``snapshot_id`` (or a later one) is in force; TimeoutError
+        after ``timeout_s``."""
+        if self.snapshot_id is not None and self.snapshot_id >= snapshot_id:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((snapshot_id, future))
+        try:
+            async with asyncio.timeout(timeout_s):
+                await future
+        finally:
+            self._waiters = [(w, f) for w, f in self._waiters if f is not future]
 
     def hall(self, hall_id: str) -> HallRules:
         try:

@@ -331,6 +331,39 @@ async def revoke_login(
     return sorted(r["id"] for r in rows) or None
 
 
+async def set_disabled(
+    conn: asyncpg.Connection, job_no: str, disabled: bool, by: str, now: datetime
+) -> list[int] | None:
+    """Disable (ending every live session at once) or enable a staff login. Returns the ids of
+    the sessions ended (for this process's cache; other servers are told), None when the job
+    number has no login."""
+    async with conn.transaction():
+        found = await conn.fetchval(
+            """UPDATE staff_credentials
+                  SET disabled_at = CASE WHEN $2::boolean THEN $3::timestamptz END
+                WHERE job_no = $1 RETURNING true""",
+            job_no,
+            disabled,
+            now,
+        )
+        if not found:
+            return None
+        ended: list[int] = []
+        if disabled:
+            rows = await conn.fetch(
+                """WITH r AS (UPDATE sessions SET revoked_at = $2, revoked_by = $3
+                               WHERE job_no = $1 AND revoked_at IS NULL RETURNING id)
+                   SELECT id FROM r WHERE pg_notify($4, id::text) IS NOT NULL""",
+                job_no,
+                now,
+                by,
+                ACCESS_CHANNEL,
+            )
+            ended = sorted(r["id"] for r in rows)
+        await announce_staff_change(conn)
+    return ended
+
+
 async def announce_staff_change(conn: asyncpg.Connection | asyncpg.Pool) -> None:
     """Tell every server to forget cached sessions (accounts or roles may have changed);
     inside a transaction the notice goes out at commit."""

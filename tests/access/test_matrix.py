@@ -168,6 +168,23 @@ EXPECTED: dict[str, frozenset[str]] = {
     "device_credentials": ADMIN_ONLY,
     "supervision_alarms": frozenset({"manager", "admin"}),
     "supervision_day": frozenset({"manager", "admin"}),
+    # manager feature: the dashboard page is public (it checks /api/v1/me); reports, staffing
+    # advice, dashboard data and alarm acknowledgement for the hall's managers; staff and the
+    # hall config for admins
+    "manage_page": EVERYONE,
+    "manage_files": EVERYONE,
+    "manager_report": frozenset({"manager", "admin"}),
+    "manager_staffing": frozenset({"manager", "admin"}),
+    "manager_dashboard": frozenset({"manager", "admin"}),
+    "manager_alarm_ack": frozenset({"manager", "admin"}),
+    "manager_staff": ADMIN_ONLY,
+    "manager_staff_save": ADMIN_ONLY,
+    "manager_staff_disable": ADMIN_ONLY,
+    "manager_staff_enable": ADMIN_ONLY,
+    "manager_staff_password": ADMIN_ONLY,
+    "manager_config": ADMIN_ONLY,
+    "manager_config_check": ADMIN_ONLY,
+    "manager_config_apply": ADMIN_ONLY,
 }
 
 
@@ -229,6 +246,14 @@ async def _samples(
         "create_device_token": {"kind": "bridge", "hall": "test", "device_id": "edge1"},
         "change_password": {"current_password": PASSWORD, "new_password": "matrix-new-pass-1"},
         "device_credentials": {"pin": "1234"},
+        "manager_alarm_ack": {"key": "matrix:1"},
+        "manager_staff_save": {
+            "job_no": "m-new",
+            "name": "新员工",
+            "roles": ["clerk"],
+            "password": "matrix-new-pass-2",
+        },
+        "manager_staff_password": {"password": "matrix-new-pass-3"},
     }
     return params, bodies
 

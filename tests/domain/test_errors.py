@@ -14,6 +14,7 @@ CONTRACT: dict[type[HallError], tuple[str, int, str]] = {
     errors.RequestTimeout: ("request_timeout", 408, "请求读取超时"),
     errors.NotFound: ("not_found", 404, "对象不存在"),
     errors.Conflict: ("conflict", 409, "当前状态不允许此操作"),
+    errors.ConfigNotLive: ("config_not_live", 409, "此配置修改不能在运行中生效"),
     errors.IllegalTransition: ("illegal_transition", 409, "当前状态不允许此操作"),
     errors.QuotaExhausted: ("quota_exhausted", 409, "该业务今日号源已取完"),
     errors.OutsideHours: ("outside_hours", 409, "当前不在办公时间"),

@@ -13,7 +13,7 @@ from hall.features import Feature, Migrations, check_ranges
 from hall.storage.db import _all_migrations
 
 ROOT = Path(__file__).resolve().parents[2]
-FEATURE_PACKAGES = ("kiosk", "counters", "display", "evaluator")
+FEATURE_PACKAGES = ("kiosk", "counters", "display", "evaluator", "manager")
 KNOWN_KERNEL_IMPORTS: set[tuple[str, str]] = set()
 
 
@@ -55,6 +55,15 @@ def test_kiosk_migrations_come_from_its_own_folder_in_its_range() -> None:
     assert "0030_print_jobs.sql" in names
     assert all(30 <= int(name[:4]) <= 39 for name in names)
     assert "kiosk" in [f.name for f in FEATURES]
+
+
+def test_manager_migrations_come_from_its_own_folder_in_its_range() -> None:
+    from manager.feature import FEATURE as MANAGER
+
+    assert MANAGER.migrations is not None
+    names = [name for name, _ in MANAGER.migrations.files()]
+    assert names == ["0070_manager_reports.sql"]
+    assert "0070_manager_reports.sql" in [name for name, _ in feature_migrations()]
 
 
 async def test_migrate_applies_the_feature_folders(pool: asyncpg.Pool) -> None:

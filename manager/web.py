@@ -1,0 +1,263 @@
+"""The manager's HTTP API: reports (JSON, CSV, XLSX, printable HTML) and staffing advice."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from hall.domain.errors import InvalidInput, NotFound
+from hall.services.directory import HallRules
+from hall.web.access import principal_of
+from hall.web.api import API, json, parse_body
+from hall.web.routes import Access, Route
+from hall.web.state import CLOCK, DIRECTORY, POOL, QUEUE
+from manager import dashboard, export
+from manager.periods import Period, parse_period
+from manager.reports import Dimension, Report, build_report, parse_dimension, staff_names
+from manager.staffing import staffing
+
+FORMATS = ("json", "csv", "xlsx", "html")
+
+
+class ReportRowOut(BaseModel):
+    key: str
+    label: str
+    issued: int | None
+    served: int
+    no_show: int
+    cancelled: int
+    transferred: int
+    wait_p50_s: float | None
+    wait_p90_s: float | None
+    wait_max_s: float | None
+    service_p50_s: float | None
+    service_p90_s: float | None
+    service_max_s: float | None
+    service_level: float | None
+    rated: int
+    satisfied: int
+    bad: int
+    satisfaction: float | None
+
+
+class ReportOut(BaseModel):
+    hall: str
+    hall_name: str
+    first: date
+    last: date
+    by: Literal["hall", "day", "service", "counter", "clerk"]
+    rows: list[ReportRowOut]
+    total: ReportRowOut
+    cases: dict[str, float | None] | None
+    """按时办结率 / 现场办结率; null until the evaluator's case view exists."""
+
+
+class StaffingRowOut(BaseModel):
+    service: str
+    service_name: str
+    hour: int
+    arrivals_per_hour: float
+    service_s: float
+    target_wait_s: float
+    needed: int
+    counters_working: float
+    predicted_level: float
+
+
+def _rules(request: web.Request) -> HallRules:
+    return request.app[DIRECTORY].hall(request.match_info["hall"])
+
+
+def _period(request: web.Request) -> Period:
+    return parse_period(request.query.get("from"), request.query.get("to"))
+
+
+async def report(request: web.Request) -> web.StreamResponse:
+    rules = _rules(request)
+    period = _period(request)
+    by = parse_dimension(request.query.get("by"))
+    fmt = request.query.get("format", "json")
+    if fmt not in FORMATS:
+        raise InvalidInput(
+            f"未知的导出格式「{fmt[:10]}」，可选：json、csv、xlsx、html", format=fmt[:10]
+        )
+    async with request.app[POOL].acquire() as conn:
+        names = await staff_names(conn) if by is Dimension.CLERK else {}
+        found = await build_report(conn, rules, period, by, names)
+    if fmt == "csv":
+        return _download(export.to_csv(found), found, "csv", "text/csv; charset=utf-8")
+    if fmt == "xlsx":
+        return _download(
+            export.to_xlsx(found),
+            found,
+            "xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+    if fmt == "html":
+        return web.Response(text=export.to_html(found), content_type="text/html")
+    return json(report_out(found))
+
+
+def report_out(found: Report) -> ReportOut:
+    return ReportOut(
+        hall=found.hall_id,
+        hall_name=found.hall_name,
+        first=found.period.first,
+        last=found.period.last,
+        by=found.by.value,
+        rows=[ReportRowOut(**asdict(r)) for r in found.rows],
+        total=ReportRowOut(**asdict(found.total)),
+        cases=found.cases,
+    )
+
+
+def _download(body: bytes, found: Report, ext: str, content_type: str) -> web.Response:
+    name = f"report-{found.hall_id}-{found.by.value}-{found.period.first}-{found.period.last}"
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = content_type
+    response.headers["Content-Disposition"] = (
+        f"attachment; filename=\"{name}.{ext}\"; filename*=UTF-8''{quote(name)}.{ext}"
+    )
+    return response
+
+
+async def staffing_advice(request: web.Request) -> web.Response:
+    rules = _rules(request)
+    period = _period(request)
+    raw = request.query.get("goal", "80")
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 99:
+        raise InvalidInput("目标服务水平 goal 必须是 1 到 99 之间的整数（百分比）", goal=raw[:10])
+    async with request.app[POOL].acquire() as conn:
+        rows = await staffing(conn, rules, period, int(raw) / 100)
+    body = "[" + ",".join(StaffingRowOut(**asdict(r)).model_dump_json() for r in rows) + "]"
+    return web.Response(text=body, content_type="application/json")
+
+
+class AlarmOut(BaseModel):
+    key: str
+    kind: str
+    severity: Literal["warning", "critical"]
+    message: str
+    since: datetime | None
+    acked: bool
+
+
+class DashboardOut(BaseModel):
+    hall: str
+    hall_name: str
+    day: date
+    now: datetime
+    services: list[dict[str, Any]]
+    counters: list[dict[str, Any]]
+    charts: dict[str, Any]
+    alarms: list[AlarmOut]
+
+
+class AckBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    key: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+async def dashboard_data(request: web.Request) -> web.Response:
+    rules = _rules(request)
+    now = request.app[CLOCK].now()
+    overview = await request.app[QUEUE].services(rules.hall.id)
+    async with request.app[POOL].acquire() as conn:
+        data = await dashboard.figures(conn, rules, now, overview)
+        alarms = await dashboard.alarms(conn, rules, now, data)
+    return json(DashboardOut(**data, alarms=[AlarmOut(**asdict(a)) for a in alarms]))
+
+
+async def acknowledge(request: web.Request) -> web.Response:
+    rules = _rules(request)
+    body = await parse_body(request, AckBody)
+    now = request.app[CLOCK].now()
+    async with request.app[POOL].acquire() as conn:
+        await dashboard.acknowledge(conn, rules.hall.id, body.key, principal_of(request).actor, now)
+    return web.json_response({"key": body.key, "acked": True})
+
+
+PAGES = Path(__file__).resolve().parent / "pages"
+_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".txt": "text/plain"}
+
+
+async def manage_page(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(PAGES / "manage.html", headers={"Cache-Control": "no-cache"})
+
+
+async def page_file(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["path"]
+    path = (PAGES / name).resolve()
+    if not path.is_relative_to(PAGES) or not path.is_file() or path.suffix not in _TYPES:
+        raise NotFound("文件不存在")
+    response = web.FileResponse(path)
+    response.content_type = _TYPES[path.suffix]
+    response.charset = "utf-8"
+    # The vendored library never changes under its versioned folder name.
+    cache = "public, max-age=31536000, immutable" if "/vendor/" in path.as_posix() else "no-cache"
+    response.headers["Cache-Control"] = cache
+    return response
+
+
+ROUTES = [
+    Route(
+        "GET", "/manage", manage_page, "manage_page", "管理看板", Access.PUBLIC, in_openapi=False
+    ),
+    Route(
+        "GET",
+        "/manage/{path:[A-Za-z0-9_./-]+}",
+        page_file,
+        "manage_files",
+        "管理看板的脚本、样式与图表库",
+        Access.PUBLIC,
+        in_openapi=False,
+    ),
+    Route(
+        "GET",
+        f"{API}/halls/{{hall}}/dashboard",
+        dashboard_data,
+        "manager_dashboard",
+        "管理看板数据：业务、窗口、告警与图表",
+        Access.MANAGER,
+        response=DashboardOut,
+        tags=("manager",),
+    ),
+    Route(
+        "POST",
+        f"{API}/halls/{{hall}}/alarms/ack",
+        acknowledge,
+        "manager_alarm_ack",
+        "确认告警",
+        Access.MANAGER,
+        body=AckBody,
+        tags=("manager",),
+    ),
+    Route(
+        "GET",
+        f"{API}/halls/{{hall}}/reports",
+        report,
+        "manager_report",
+        "运行报表：?from=2026-11-01&to=2026-11-30&by=service|counter|clerk|day|hall"
+        "&format=json|csv|xlsx|html",
+        Access.MANAGER,
+        response=ReportOut,
+        tags=("manager",),
+    ),
+    Route(
+        "GET",
+        f"{API}/halls/{{hall}}/staffing",
+        staffing_advice,
+        "manager_staffing",
+        "窗口配置建议（Erlang C）：?from=&to=&goal=80",
+        Access.MANAGER,
+        response=StaffingRowOut,
+        response_list=True,
+        tags=("manager",),
+    ),
+]

@@ -1,0 +1,185 @@
+"""Report figures equal an independent recomputation in Python over days generated through
+the real queue service (bench/reports.py), for every dimension."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from datetime import date
+from typing import Any
+
+import asyncpg
+import pytest
+
+from bench.reports import HALL, generate, hall_config, working_days
+from hall.config.models import HallConfig
+from hall.services.directory import Directory
+from manager.periods import period
+from manager.reports import Dimension, ReportRow, build_report, staff_names
+
+DAYS = working_days(date(2026, 11, 20), 2)
+
+
+@pytest.fixture
+def config() -> HallConfig:
+    return hall_config(counters=8)
+
+
+@pytest.fixture
+async def generated(pool: asyncpg.Pool, config: HallConfig) -> asyncpg.Pool:
+    results = await generate(pool, config, DAYS, tickets_per_day=70, seed=3)
+    assert sum(r.issued for r in results) > 100
+    return pool
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks (what percentile_cont does)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    pos = q * (len(ordered) - 1)
+    low = math.floor(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+async def _recompute(pool: asyncpg.Pool, config: HallConfig, by: Dimension) -> dict[str, Any]:
+    tickets = await pool.fetch("SELECT * FROM tickets WHERE hall_id = $1", HALL)
+    events = await pool.fetch("SELECT * FROM events WHERE hall_id = $1 ORDER BY id", HALL)
+    ratings = {r["ticket_id"]: r["level"] for r in await pool.fetch("SELECT * FROM ratings")}
+    targets = {s.code: s.target_wait_minutes * 60 for s in config.halls[0].services}
+    opened: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    closing: dict[int, Any] = {}
+    first_transfer: dict[int, Any] = {}
+    for e in events:
+        if e["type"] == "counter.opened":
+            opened[e["counter_number"]].append((e["id"], e["details"]["clerk"]))
+        if e["ticket_id"] is None:
+            continue
+        if e["type"] in ("ticket.finished", "ticket.no_show", "ticket.cancelled"):
+            closing[e["ticket_id"]] = e  # the last one wins
+        if e["type"] == "ticket.transferred" and e["ticket_id"] not in first_transfer:
+            first_transfer[e["ticket_id"]] = e
+
+    def clerk_at(counter: int, before: int) -> str:
+        found = [clerk for eid, clerk in opened[counter] if eid < before]
+        return found[-1] if found else "?"
+
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    moved: dict[str, int] = defaultdict(int)
+    for t in tickets:
+        if not DAYS[0] <= t["business_day"] <= DAYS[-1]:
+            continue
+        tr = first_transfer.get(t["id"])
+        service = tr["details"]["from_service"] if tr else t["service_code"]
+        wait = (
+            (t["first_called_at"] - t["issued_at"]).total_seconds()
+            if t["first_called_at"]
+            else None
+        )
+        served = t["state"] == "done"
+        fact = {
+            "state": t["state"],
+            "wait": wait,
+            "service_s": (t["finished_at"] - t["serve_started_at"]).total_seconds()
+            if served
+            else None,
+            "in_target": served and wait is not None and wait <= targets[service],
+            "level": ratings.get(t["id"]),
+            "transferred": tr is not None,
+        }
+        end = closing.get(t["id"])
+        key: str | None
+        if by is Dimension.HALL:
+            key = HALL
+        elif by is Dimension.DAY:
+            key = t["business_day"].isoformat()
+        elif by is Dimension.SERVICE:
+            key = service
+        elif by is Dimension.COUNTER:
+            key = str(end["counter_number"]) if end else None
+            if tr:
+                moved[str(tr["counter_number"])] += 1
+        else:
+            key = clerk_at(end["counter_number"], end["id"]) if end else None
+            if tr:
+                moved[clerk_at(tr["counter_number"], tr["id"])] += 1
+        if key is not None:
+            groups[key].append(fact)
+    out: dict[str, Any] = {}
+    for key in sorted(set(groups) | set(moved)):
+        facts = groups.get(key, [])
+        waits = [f["wait"] for f in facts if f["wait"] is not None]
+        services = [f["service_s"] for f in facts if f["service_s"] is not None]
+        served_n = sum(f["state"] == "done" for f in facts)
+        levels = [f["level"] for f in facts if f["level"] is not None]
+        per_counter = by in (Dimension.COUNTER, Dimension.CLERK)
+        out[key] = {
+            "issued": None if per_counter else len(facts),
+            "served": served_n,
+            "no_show": sum(f["state"] == "no_show" for f in facts),
+            "cancelled": sum(f["state"] == "cancelled" for f in facts),
+            "transferred": moved[key] if per_counter else sum(f["transferred"] for f in facts),
+            "wait_p50_s": _pct(waits, 0.5),
+            "wait_p90_s": _pct(waits, 0.9),
+            "wait_max_s": max(waits) if waits else None,
+            "service_p50_s": _pct(services, 0.5),
+            "service_p90_s": _pct(services, 0.9),
+            "service_max_s": max(services) if services else None,
+            "service_level": sum(f["in_target"] for f in facts) / served_n if served_n else None,
+            "rated": len(levels),
+            "satisfied": sum(level >= 3 for level in levels),
+            "bad": sum(level <= 2 for level in levels),
+            "satisfaction": sum(level >= 3 for level in levels) / len(levels) if levels else None,
+        }
+    return out
+
+
+def _figures(row: ReportRow) -> dict[str, Any]:
+    return {
+        name: getattr(row, name)
+        for name in (
+            "issued", "served", "no_show", "cancelled", "transferred", "wait_p50_s",
+            "wait_p90_s", "wait_max_s", "service_p50_s", "service_p90_s", "service_max_s",
+            "service_level", "rated", "satisfied", "bad", "satisfaction",
+        )
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("by", list(Dimension))
+async def test_report_equals_a_recomputation_in_python(
+    generated: asyncpg.Pool, config: HallConfig, by: Dimension
+) -> None:
+    rules = Directory(config).hall(HALL)
+    async with generated.acquire() as conn:
+        report = await build_report(
+            conn, rules, period(DAYS[0], DAYS[-1]), by, await staff_names(conn)
+        )
+    expected = await _recompute(generated, config, by)
+    got = {row.key: _figures(row) for row in report.rows}
+    assert set(got) == set(expected)
+    for key, figures in expected.items():
+        for name, value in figures.items():
+            if value is None:
+                assert got[key][name] is None, (by, key, name)
+            else:
+                assert got[key][name] == pytest.approx(value, rel=1e-9, abs=1e-6), (by, key, name)
+    # The data is rich enough that every kind of outcome is exercised.
+    total = report.total
+    assert total.served and total.no_show and total.transferred and total.rated and total.bad
+    assert total.issued == sum(r.issued or 0 for r in report.rows) or by in (
+        Dimension.COUNTER,
+        Dimension.CLERK,
+    )
+
+
+async def test_one_day_of_the_period_is_that_day_only(
+    generated: asyncpg.Pool, config: HallConfig
+) -> None:
+    rules = Directory(config).hall(HALL)
+    async with generated.acquire() as conn:
+        both = await build_report(conn, rules, period(DAYS[0], DAYS[-1]), Dimension.DAY)
+        first = await build_report(conn, rules, period(DAYS[0], DAYS[0]), Dimension.HALL)
+    assert [row.key for row in both.rows] == [d.isoformat() for d in DAYS]
+    assert first.total.issued == both.rows[0].issued
+    assert first.total.served == both.rows[0].served
