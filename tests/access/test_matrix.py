@@ -132,6 +132,10 @@ EXPECTED: dict[str, frozenset[str]] = {
     "pairing_status": EVERYONE,
     "pairing_claim": EVERYONE,
     "pairing_approve": frozenset({"manager", "admin"}),
+    # the admin page lists codes and the hall's paired devices, and revokes them (its managers)
+    "devices_page": EVERYONE,
+    "pairing_list": frozenset({"manager", "admin"}),
+    "hall_device_revoke": frozenset({"manager", "admin"}),
     # kiosk feature: printers and print jobs (补打, cancel) for the hall's staff
     "kiosk_printers": TEST_HALL_STAFF,
     "kiosk_print_jobs": TEST_HALL_STAFF,
@@ -216,6 +220,7 @@ async def _samples(
     params = {
         "revoke_session": {**common, "id": str(victim_session)},
         "revoke_device_token": {**common, "id": str(victim_device)},
+        "hall_device_revoke": {**common, "id": str(victim_device)},
         "kiosk_cancel_print_job": {**common, "id": "1"},
         "": common,
     }
