@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from hall.features import Feature, Listener, Migrations
 from hall.web.start_page import Audience, PageLink
-from kiosk import pages, web
+from kiosk import guide_web, pages, web
 from kiosk.keys import KIOSK_KEYS
 from kiosk.service import CHANNEL
 
 FEATURE = Feature(
     name="kiosk",
-    routes=(*web.ROUTES, *pages.ROUTES),
+    routes=(*web.ROUTES, *pages.ROUTES, *guide_web.ROUTES),
     migrations=Migrations("kiosk", first=30, last=39),
     tasks=(web.printing, pages.issuing),
     listeners=(Listener(CHANNEL, web.on_print_notify),),

@@ -9,6 +9,9 @@ from datetime import date, datetime
 import asyncpg
 
 OPEN_STATES = ("queued", "printing", "held")
+# A job the printer cannot print now is held for later, but a notice slip is cancelled: the
+# kiosk shows it on screen, and nobody comes back for it.
+_HELD = "CASE WHEN kind = 'notice' THEN 'cancelled' ELSE 'held' END"
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,8 +23,10 @@ class PrinterRow:
 
 @dataclass(frozen=True, slots=True)
 class JobRow:
+    """A print job; a notice slip has no ticket (ticket_id, token, number None) but a matter."""
+
     id: int
-    ticket_id: int
+    ticket_id: int | None
     hall_id: str
     kiosk: str
     kind: str
@@ -30,12 +35,13 @@ class JobRow:
     attempts: int
     created_at: datetime
     printed_at: datetime | None
-    token: str
-    number: str
+    token: str | None
+    number: str | None
+    matter: str | None = None
 
 
 _JOB = """j.id, j.ticket_id, j.hall_id, j.kiosk, j.kind, j.state, j.reason, j.attempts,
-          j.created_at, j.printed_at, t.token, t.display_number AS number"""
+          j.created_at, j.printed_at, t.token, t.display_number AS number, j.matter"""
 
 
 def _job(row: asyncpg.Record) -> JobRow:
@@ -86,7 +92,7 @@ async def claim_next(
                               WHERE hall_id = $1 AND kiosk = $2 AND state IN ('queued', 'held')
                               ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
              RETURNING *)
-            SELECT {_JOB} FROM claimed j JOIN tickets t ON t.id = j.ticket_id""",
+            SELECT {_JOB} FROM claimed j LEFT JOIN tickets t ON t.id = j.ticket_id""",
         hall_id,
         kiosk,
         now,
@@ -107,7 +113,7 @@ async def hold(
     conn: asyncpg.Connection | asyncpg.Pool, job_id: int, reason: str, now: datetime
 ) -> None:
     await conn.execute(
-        "UPDATE kiosk_print_jobs SET state = 'held', reason = $2, updated_at = $3"
+        f"UPDATE kiosk_print_jobs SET state = {_HELD}, reason = $2, updated_at = $3"
         " WHERE id = $1 AND state = 'printing'",
         job_id,
         reason,
@@ -133,7 +139,7 @@ async def hold_queued(
     """While the printer cannot print, every queued job of the kiosk is held at once, so the
     kiosk page shows its citizen the ticket on screen instead of waiting."""
     result: str = await conn.execute(
-        "UPDATE kiosk_print_jobs SET state = 'held', reason = $3, updated_at = $4"
+        f"UPDATE kiosk_print_jobs SET state = {_HELD}, reason = $3, updated_at = $4"
         " WHERE hall_id = $1 AND kiosk = $2 AND state = 'queued'",
         hall_id,
         kiosk,
@@ -232,7 +238,7 @@ async def alarms(
 
 async def job(conn: asyncpg.Connection | asyncpg.Pool, job_id: int) -> JobRow | None:
     row = await conn.fetchrow(
-        f"SELECT {_JOB} FROM kiosk_print_jobs j JOIN tickets t ON t.id = j.ticket_id"
+        f"SELECT {_JOB} FROM kiosk_print_jobs j LEFT JOIN tickets t ON t.id = j.ticket_id"
         " WHERE j.id = $1",
         job_id,
     )
@@ -243,7 +249,7 @@ async def latest_job_of_ticket(
     conn: asyncpg.Connection | asyncpg.Pool, ticket_id: int
 ) -> JobRow | None:
     row = await conn.fetchrow(
-        f"SELECT {_JOB} FROM kiosk_print_jobs j JOIN tickets t ON t.id = j.ticket_id"
+        f"SELECT {_JOB} FROM kiosk_print_jobs j LEFT JOIN tickets t ON t.id = j.ticket_id"
         " WHERE j.ticket_id = $1 ORDER BY j.id DESC LIMIT 1",
         ticket_id,
     )
@@ -254,7 +260,7 @@ async def jobs_of_hall(
     conn: asyncpg.Connection | asyncpg.Pool, hall_id: str, states: Sequence[str], limit: int = 200
 ) -> list[JobRow]:
     rows = await conn.fetch(
-        f"SELECT {_JOB} FROM kiosk_print_jobs j JOIN tickets t ON t.id = j.ticket_id"
+        f"SELECT {_JOB} FROM kiosk_print_jobs j LEFT JOIN tickets t ON t.id = j.ticket_id"
         " WHERE j.hall_id = $1 AND j.state = ANY($2::text[]) ORDER BY j.id DESC LIMIT $3",
         hall_id,
         list(states),
@@ -279,6 +285,27 @@ async def add_reprint(
         kiosk,
         now,
         by,
+    )
+    await conn.execute(
+        "SELECT pg_notify('kiosk_print', json_build_object('hall', $1::text, 'kiosk', $2::text)"
+        "::text)",
+        hall_id,
+        kiosk,
+    )
+    return job_id
+
+
+async def add_notice(
+    conn: asyncpg.Connection | asyncpg.Pool, hall_id: str, kiosk: str, matter: str, now: datetime
+) -> int:
+    """A notice slip (一次性告知单) of ``matter`` for the kiosk's printer."""
+    job_id: int = await conn.fetchval(
+        "INSERT INTO kiosk_print_jobs (hall_id, kiosk, kind, matter, created_at, updated_at)"
+        " VALUES ($1, $2, 'notice', $3, $4, $4) RETURNING id",
+        hall_id,
+        kiosk,
+        matter,
+        now,
     )
     await conn.execute(
         "SELECT pg_notify('kiosk_print', json_build_object('hall', $1::text, 'kiosk', $2::text)"

@@ -26,7 +26,7 @@ from hall.domain.errors import InvalidInput, NotFound
 from hall.ports import Clock
 from hall.services.directory import Directory
 from hall.services.queue import QueueService
-from kiosk import repo
+from kiosk import guide, repo
 from kiosk.escpos import Encoding, PrinterStatus, encode
 from kiosk.layout import Template, TicketFacts, ticket_lines
 from kiosk.printer import Opener, Outcome, PrinterDriver, open_channel
@@ -239,7 +239,11 @@ class PrintService:
     # --- rendering ------------------------------------------------------------------------
 
     async def render(self, job: repo.JobRow) -> bytes:
-        """The job's ticket as ESC/POS bytes, with its place in the queue as of now."""
+        """The job's ticket (with its place in the queue as of now) or notice slip as ESC/POS
+        bytes."""
+        if job.kind == "notice":
+            return self.render_notice(job)
+        assert job.token is not None  # every job but a notice has its ticket
         view = await self.queue.ticket_status(job.token)
         rules = self.directory.hall(job.hall_id)
         svc = rules.service(view.ticket.service_code)
@@ -260,6 +264,44 @@ class PrintService:
             reprint=job.kind == "reprint",
         )
         return encode(ticket_lines(facts, template_of(rules.hall), paper), encoding)
+
+    def _paper(self, hall_id: str, kiosk: str) -> tuple[int, Encoding]:
+        worker = self.workers.get((hall_id, kiosk))
+        if worker is None:
+            return 80, Encoding.GBK
+        return worker.printer.paper_width, Encoding(str(worker.printer.encoding))
+
+    def render_notice(self, job: repo.JobRow) -> bytes:
+        rules = self.directory.hall(job.hall_id)
+        kiosk = rules.hall.kiosk(job.kiosk)
+        entries = guide.entries_for(self.directory.config, rules.hall, kiosk) if kiosk else []
+        entry = next((e for e in entries if e.matter.impl_code == job.matter), None)
+        if entry is None:
+            raise NotFound(f"事项 {job.matter} 不在本机的办事指南中", matter=job.matter)
+        paper, encoding = self._paper(job.hall_id, job.kiosk)
+        facts = guide.NoticeFacts(rules.hall.name, entry, self.clock.now().astimezone(rules.tz))
+        return encode(guide.notice_lines(facts, paper), encoding)
+
+    async def notice(self, hall_id: str, kiosk: str, matter: str) -> int:
+        """Queue the notice slip (一次性告知单) of ``matter`` on the kiosk's printer."""
+        if (hall_id, kiosk) not in self.workers:
+            raise NotFound("本机没有打印机，请拍照保存告知单", kiosk=kiosk)
+        async with self.pool.acquire() as conn:
+            return await repo.add_notice(conn, hall_id, kiosk, matter, self.clock.now())
+
+    async def wait_job(self, job_id: int, timeout_s: float) -> repo.JobRow | None:
+        """The job once printed, held or cancelled, or as it is at the timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            async with self.changed:
+                job = await repo.job(self.pool, job_id)
+                left = deadline - loop.time()
+                if job is None or job.state not in ("queued", "printing") or left <= 0:
+                    return job
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(left, 0.5)):
+                        await self.changed.wait()
 
     # --- queries and staff actions --------------------------------------------------------
 

@@ -172,6 +172,9 @@ EXPECTED: dict[str, frozenset[str]] = {
     "device_credentials": ADMIN_ONLY,
     "supervision_alarms": frozenset({"manager", "admin"}),
     "supervision_day": frozenset({"manager", "admin"}),
+    "kiosk_guide": frozenset({"kiosk", "kiosk_north"}),
+    "kiosk_guide_matter": frozenset({"kiosk", "kiosk_north"}),
+    "kiosk_notice": frozenset({"kiosk", "kiosk_north"}),
 }
 
 
@@ -229,6 +232,7 @@ async def _samples(
         "kiosk_reprint": {"number": "A001"},
         "pairing_approve": {"kind": "kiosk", "device_id": "k1"},
         "kiosk_issue": {"service": "BDC"},
+        "kiosk_notice": {"matter": "T0001"},
         "login": {"job_no": "victim", "password": PASSWORD},
         "device_login": {"token": device_token},
         "create_device_token": {"kind": "bridge", "hall": "test", "device_id": "edge1"},
