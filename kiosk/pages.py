@@ -24,7 +24,7 @@ from hall.config.models import Kiosk
 from hall.domain.calendar import next_opening
 from hall.domain.errors import Forbidden, InvalidInput, NotFound
 from hall.services.directory import HallRules
-from hall.services.queue import IssueTicket
+from hall.services.queue import IssueTicket, TicketView
 from hall.web.access import audit_with_action, principal_of
 from hall.web.api import API, check_kiosk_offers, json, parse_body, ticket_out
 from hall.web.routes import Access, Route
@@ -101,6 +101,8 @@ class KioskTicketOut(BaseModel):
     page_url: str
     qr_svg: str
     print: PrintOut
+    note: str | None = None
+    """A word for the citizen beside the ticket (e.g. an appointment checked in late)."""
 
 
 def kiosk_of_request(request: web.Request) -> tuple[HallRules, Kiosk]:
@@ -220,6 +222,13 @@ async def kiosk_issue(request: web.Request) -> web.Response:
         principal_of(request).actor,
         body.id_number,
     )
+    return await ticket_response(request, rules, view)
+
+
+async def ticket_response(
+    request: web.Request, rules: HallRules, view: TicketView, note: str | None = None
+) -> web.Response:
+    """The kiosk's answer for a ticket: it, its page and QR, and the printer's verdict."""
     job = await request.app[PRINT].wait_settled(view.ticket.id, PRINT_WAIT_S)
     if job is None:
         printed = PrintOut(
@@ -239,6 +248,7 @@ async def kiosk_issue(request: web.Request) -> web.Response:
         page_url=url,
         qr_svg=qr_svg(url),
         print=printed,
+        note=note,
     )
     response = json(out, status=200 if view.replayed else 201)
     response.headers["Cache-Control"] = "no-store"

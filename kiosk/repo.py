@@ -376,3 +376,108 @@ async def add_person_ticket(
         day,
         id_hash,
     )
+
+
+# --- appointments (migrations/0033) --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentRow:
+    id: int
+    hall_id: str
+    code: str
+    service_code: str
+    slot_start: datetime
+    slot_end: datetime
+    phone_masked: str | None
+    name_masked: str | None
+    ticket_id: int | None
+    checked_in_at: datetime | None
+
+
+_APPT = """id, hall_id, code, service_code, slot_start, slot_end, phone_masked, name_masked,
+           ticket_id, checked_in_at"""
+
+
+async def save_appointment(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    *,
+    hall_id: str,
+    code: str,
+    service: str,
+    slot_start: datetime,
+    slot_end: datetime,
+    phone_hash: str | None,
+    phone_masked: str | None,
+    name_masked: str | None,
+    by: str,
+    now: datetime,
+) -> AppointmentRow | None:
+    """Add a booking, or update it while it is not checked in; None once it is."""
+    row = await conn.fetchrow(
+        f"""INSERT INTO kiosk_appointments (hall_id, code, service_code, slot_start, slot_end,
+                   phone_hash, phone_masked, name_masked, created_at, created_by)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            ON CONFLICT (hall_id, code) DO UPDATE SET service_code = $3, slot_start = $4,
+                   slot_end = $5, phone_hash = $6, phone_masked = $7, name_masked = $8
+             WHERE kiosk_appointments.checked_in_at IS NULL
+            RETURNING {_APPT}""",
+        hall_id,
+        code,
+        service,
+        slot_start,
+        slot_end,
+        phone_hash,
+        phone_masked,
+        name_masked,
+        now,
+        by,
+    )
+    return None if row is None else AppointmentRow(**dict(row))
+
+
+async def appointment_for_check_in(
+    conn: asyncpg.Connection,
+    hall_id: str,
+    *,
+    code: str | None = None,
+    phone_hash: str | None = None,
+    day_start: datetime | None = None,
+    day_end: datetime | None = None,
+) -> AppointmentRow | None:
+    """The booking with ``code``, or the first of the day's not checked in with this phone;
+    locked until the transaction ends (two kiosks cannot both check it in)."""
+    if code is not None:
+        row = await conn.fetchrow(
+            f"SELECT {_APPT} FROM kiosk_appointments WHERE hall_id = $1 AND code = $2 FOR UPDATE",
+            hall_id,
+            code,
+        )
+    else:
+        row = await conn.fetchrow(
+            f"""SELECT {_APPT} FROM kiosk_appointments
+                 WHERE hall_id = $1 AND phone_hash = $2 AND slot_start >= $3
+                   AND slot_start < $4
+                 ORDER BY (checked_in_at IS NOT NULL), slot_start LIMIT 1 FOR UPDATE""",
+            hall_id,
+            phone_hash,
+            day_start,
+            day_end,
+        )
+    return None if row is None else AppointmentRow(**dict(row))
+
+
+async def mark_checked_in(
+    conn: asyncpg.Connection, appointment_id: int, ticket_id: int, now: datetime
+) -> None:
+    await conn.execute(
+        "UPDATE kiosk_appointments SET ticket_id = $2, checked_in_at = $3 WHERE id = $1",
+        appointment_id,
+        ticket_id,
+        now,
+    )
+
+
+async def token_of_ticket(conn: asyncpg.Connection | asyncpg.Pool, ticket_id: int) -> str:
+    token: str = await conn.fetchval("SELECT token FROM tickets WHERE id = $1", ticket_id)
+    return token

@@ -126,6 +126,7 @@ async function refresh() {
 }
 
 function showTicket(t) {
+  $("t-note").textContent = t.note || "";
   $("t-service").textContent = t.ticket.service_name;
   $("t-number").textContent = t.ticket.number;
   $("t-ahead").textContent = t.ticket.people_ahead === null ? ""
@@ -148,6 +149,7 @@ function showTicket(t) {
 function home() {
   closeId();
   closePriority();
+  closeAppt();
   for (const id of ["ticket", "guide", "matter"]) $(id).hidden = true;
   $("start").hidden = false;
   $("tabs").hidden = false;
@@ -427,12 +429,83 @@ $("tab-guide").addEventListener("click", () => openGuide());
 $("t-guide").addEventListener("click", () => openGuide(ticketService || ""));
 letterKeys();
 
+// --- appointment check-in (预约签到): booking code or phone, keypad or a scanner that types ---
+let apptMode = "code";
+let apptValue = "";
+
+function showAppt() {
+  $("appt-value").textContent = apptMode === "phone" && apptValue.length > 7
+    ? apptValue.slice(0, 3) + "****" + apptValue.slice(7) : apptValue;
+  $("appt-ok").disabled = apptMode === "phone" ? apptValue.length !== 11 : apptValue.length < 4;
+  $("appt-by-code").className = apptMode === "code" ? "on" : "";
+  $("appt-by-phone").className = apptMode === "phone" ? "on" : "";
+}
+
+function apptKey(k) {
+  if (k === "del") apptValue = apptValue.slice(0, -1);
+  else if (k === "clear") apptValue = "";
+  else if (apptValue.length < (apptMode === "phone" ? 11 : 16)) apptValue += k;
+  showAppt();
+  armIdle();
+}
+
+function openAppt() {
+  apptMode = "code";
+  apptValue = "";
+  showAppt();
+  $("appt").hidden = false;
+  armIdle();
+}
+
+function closeAppt() { $("appt").hidden = true; apptValue = ""; }
+
+async function checkIn() {
+  if (busy) return;
+  const body = apptMode === "phone" ? { phone: apptValue } : { code: apptValue };
+  closeAppt();
+  busy = true;
+  try {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        const r = await api("POST", "/api/v1/kiosk/appointments", body);
+        if (r.ok) { banner(""); showTicket(r.data); return; }
+        if (r.status >= 500) throw new Error(r.data.detail || r.status);
+        banner(r.data.detail || "暂时无法签到");
+        setTimeout(() => banner(""), 8000);
+        return;
+      } catch (err) {
+        banner("网络故障，正在重试签到…");
+        await new Promise((ok) => setTimeout(ok, RETRY_MS));
+      }
+    }
+    banner("暂时无法连接服务器，请稍后再试或到咨询台签到");
+  } finally {
+    busy = false;
+  }
+}
+
+document.querySelectorAll("#appt-keys button").forEach((b) =>
+  b.addEventListener("click", () => apptKey(b.dataset.k)));
+$("appt-open").addEventListener("click", openAppt);
+$("appt-cancel").addEventListener("click", closeAppt);
+$("appt-ok").addEventListener("click", checkIn);
+$("appt-by-code").addEventListener("click", () => { apptMode = "code"; apptValue = ""; showAppt(); });
+$("appt-by-phone").addEventListener("click", () => { apptMode = "phone"; apptValue = ""; showAppt(); });
+document.addEventListener("keydown", (e) => {
+  if ($("appt").hidden) return;
+  if (e.key === "Enter") { if (!$("appt-ok").disabled) checkIn(); }
+  else if (e.key === "Backspace") apptKey("del");
+  else if (/^[0-9A-Za-z]$/.test(e.key) && (apptMode === "code" || /[0-9]/.test(e.key)))
+    apptKey(e.key.toUpperCase());
+});
+
 async function main() {
   tick();
   setInterval(tick, 1000);
   $("done").addEventListener("click", home);
   document.addEventListener("pointerdown", () => {
-    if ($("start").hidden || !$("idpad").hidden || !$("prio").hidden) armIdle();
+    if ($("start").hidden || !$("idpad").hidden || !$("prio").hidden || !$("appt").hidden)
+      armIdle();
   });
   for (;;) {
     try {

@@ -175,6 +175,8 @@ EXPECTED: dict[str, frozenset[str]] = {
     "kiosk_guide": frozenset({"kiosk", "kiosk_north"}),
     "kiosk_guide_matter": frozenset({"kiosk", "kiosk_north"}),
     "kiosk_notice": frozenset({"kiosk", "kiosk_north"}),
+    "kiosk_check_in": frozenset({"kiosk", "kiosk_north"}),
+    "kiosk_add_appointment": frozenset({"manager", "admin"}),
 }
 
 
@@ -233,6 +235,13 @@ async def _samples(
         "pairing_approve": {"kind": "kiosk", "device_id": "k1"},
         "kiosk_issue": {"service": "BDC"},
         "kiosk_notice": {"matter": "T0001"},
+        "kiosk_check_in": {"code": "NONE01"},
+        "kiosk_add_appointment": {
+            "code": "M0001",
+            "service": "BDC",
+            "slot_start": "2026-11-24T10:00:00+08:00",
+            "slot_end": "2026-11-24T10:30:00+08:00",
+        },
         "login": {"job_no": "victim", "password": PASSWORD},
         "device_login": {"token": device_token},
         "create_device_token": {"kind": "bridge", "hall": "test", "device_id": "edge1"},

@@ -8,6 +8,7 @@ with several service groups shows the groups first; a priority ticket is chosen 
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -236,5 +237,54 @@ async def test_the_server_refuses_what_the_kiosk_does_not_offer(
             assert result["longQuery"] == 422
             assert await pool.fetchval("SELECT count(*) FROM tickets") == 0
             assert await pool.fetchval("SELECT count(*) FROM kiosk_print_jobs") == 0
+        finally:
+            await browser.close()
+
+
+async def test_appointment_check_in_on_the_keypad(
+    page_server: ServerProcess, pool: asyncpg.Pool
+) -> None:
+    import aiohttp
+    from playwright.async_api import async_playwright
+
+    admin = await admin_bearer_in(pool, "appt-admin")
+    now = datetime.now(UTC)
+    async with (
+        aiohttp.ClientSession(headers=admin) as api,
+        api.post(
+            f"{page_server.url}/api/v1/halls/test/appointments",
+            json={
+                "code": "204817",
+                "service": "BDC",
+                "slot_start": (now + timedelta(minutes=5)).isoformat(),
+                "slot_end": (now + timedelta(minutes=35)).isoformat(),
+                "phone": "13812345678",
+            },
+        ) as resp,
+    ):
+        assert resp.status == 201, await resp.text()
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1920, "height": 1080})
+            await paired_kiosk(page, page_server, pool)
+            await page.click("#appt-open")
+            for digit in "999999":
+                await page.click(f"#appt-keys button[data-k='{digit}']")
+            await page.click("#appt-ok")
+            await page.wait_for_function(
+                "document.querySelector('#banner').textContent.includes('未找到')", timeout=10_000
+            )
+            await page.click("#appt-open")
+            await page.click("#appt-by-phone")
+            assert await page.is_disabled("#appt-ok")
+            await page.keyboard.type("13812345678")  # as a scanner or keyboard types it
+            assert await page.text_content("#appt-value") == "138****5678"
+            await page.keyboard.press("Enter")
+            await page.wait_for_selector("#ticket:not([hidden])", timeout=10_000)
+            assert await page.text_content("#t-number") == "A001"
+            assert await page.text_content("#t-note") == "签到成功，预约号将优先叫号"
+            row = await pool.fetchrow("SELECT priority_class, appointment_start FROM tickets")
+            assert row["appointment_start"] is not None
         finally:
             await browser.close()
