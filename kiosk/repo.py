@@ -70,12 +70,17 @@ async def sync_printers(
         )
 
 
-async def requeue_interrupted(conn: asyncpg.Connection | asyncpg.Pool, now: datetime) -> int:
-    """Jobs left 'printing' by a crash are printed again (a ticket twice beats none)."""
+async def requeue_interrupted(
+    conn: asyncpg.Connection | asyncpg.Pool, now: datetime, hall_id: str, kiosk: str
+) -> int:
+    """The kiosk's jobs left 'printing' by a process that stopped are printed again (a ticket
+    twice beats none). Only the printer's new lease holder calls this."""
     result: str = await conn.execute(
         "UPDATE kiosk_print_jobs SET state = 'queued', reason = 'interrupted', updated_at = $1"
-        " WHERE state = 'printing'",
+        " WHERE state = 'printing' AND hall_id = $2 AND kiosk = $3",
         now,
+        hall_id,
+        kiosk,
     )
     return int(result.split()[-1])
 
