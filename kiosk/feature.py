@@ -25,4 +25,5 @@ FEATURE = Feature(
     ),
     device_roles=(KIOSK_KEYS,),
     pages=(PageLink("/kiosk", "取号机（触摸屏取号）", Audience.DEVICE),),
+    on_shutdown=(follow.closing,),
 )

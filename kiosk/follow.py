@@ -60,8 +60,19 @@ class HallChanges:
 
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
+        self.closing = False
+
+    def close(self) -> None:
+        """The server is stopping: every poll answers now instead of holding."""
+        self.closing = True
+        for hall_id in list(self._events):
+            self.moved(hall_id)
 
     def event(self, hall_id: str) -> asyncio.Event:
+        if self.closing:
+            done = asyncio.Event()
+            done.set()
+            return done
         found = self._events.get(hall_id)
         if found is None:
             found = self._events[hall_id] = asyncio.Event()
@@ -79,6 +90,11 @@ CHANGES = web.AppKey("kiosk_hall_changes", HallChanges)
 async def following(app: web.Application) -> AsyncIterator[None]:
     app[CHANGES] = HallChanges()
     yield
+
+
+async def closing(app: web.Application) -> None:
+    """On shutdown: polls answer at once, so the server does not wait out their hold."""
+    app[CHANGES].close()
 
 
 def on_hall_events(app: web.Application, payload: str) -> None:
@@ -142,7 +158,7 @@ async def follow(request: web.Request) -> web.Response:
         view = await queue.ticket_status(token)
         out = live_view(view)
         left = deadline - loop.time()
-        if out.version != since or out.final or left <= 0:
+        if out.version != since or out.final or left <= 0 or changes.closing:
             break
         if moved is None:
             hall_id = view.ticket.hall_id  # now known: read again with its event in hand
@@ -152,7 +168,7 @@ async def follow(request: web.Request) -> web.Response:
             async with asyncio.timeout(left):
                 await moved.wait()
         gap = MIN_GAP_S - (loop.time() - read_at)
-        if gap > 0 and loop.time() + gap < deadline:
+        if gap > 0 and loop.time() + gap < deadline and not changes.closing:
             await asyncio.sleep(gap)  # rate limit: a busy hall moves many times a second
     response = json(out)
     response.headers["Cache-Control"] = "no-store"

@@ -52,7 +52,7 @@ function serviceButton(s) {
   if (s.available && s.priority_classes.length) {
     const p = document.createElement("span");
     p.className = "prio";
-    p.textContent = "老弱病残孕等可优先，请点此后选择";
+    p.textContent = "老年人、残疾人等可选优先";
     b.append(p);
   }
   b.addEventListener("click", () => choose(s));

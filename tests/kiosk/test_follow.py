@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
+import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from kiosk import follow
-from tests.access_helpers import admin_headers
+from tests.access_helpers import admin_bearer_in, admin_headers
+from tests.servers import ServerProcess
 
 Client = TestClient[web.Request, web.Application]
 FIELDS = {
@@ -94,3 +97,29 @@ async def test_odd_follow_input_is_a_clear_4xx(client: Client) -> None:
     assert (await client.get("/api/v1/tickets/" + "x" * 30 + "/follow")).status == 404
     resp = await client.get("/api/v1/tickets/" + "x" * 30 + "/follow?since=" + "v" * 65)
     assert resp.status == 422
+
+
+@pytest.mark.slow
+async def test_a_stopping_server_answers_held_polls_at_once(
+    page_server: ServerProcess, pool: asyncpg.Pool
+) -> None:
+    admin = await admin_bearer_in(pool, "follow-stop")
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            f"{page_server.url}/api/v1/halls/test/tickets", json={"service": "BDC"}, headers=admin
+        ) as resp:
+            token = (await resp.json())["token"]
+        url = f"{page_server.url}/api/v1/tickets/{token}/follow"
+        async with session.get(url) as resp:
+            version = (await resp.json())["version"]
+        held = asyncio.ensure_future(session.get(url, params={"since": version}))
+        await asyncio.wait([held], timeout=1)  # it holds (nothing changes)
+        assert not held.done()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await page_server.stop()
+        assert loop.time() - started < 10  # not the poll's 25 s hold, nor the 20 s kill
+        assert page_server.proc is not None and page_server.proc.returncode == 0
+        answer = await asyncio.wait_for(held, 5)
+        assert answer.status == 200
+        assert (await answer.json())["version"] == version
