@@ -8,6 +8,7 @@ citizen comes once ("最多跑一次").
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ class GuideEntry:
         return str(self.matter.category) if self.matter.category else OTHER_CATEGORY
 
 
+@functools.lru_cache(maxsize=8192)
 def search_keys(name: str) -> tuple[str, ...]:
     """Lower-case keys of a name: the hanzi, full pinyin and initials, without punctuation."""
     bare = _NOT_SEARCHABLE.sub("", name)
