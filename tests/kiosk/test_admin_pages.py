@@ -7,6 +7,7 @@ import os
 
 import asyncpg
 import pytest
+from playwright.async_api import Dialog
 
 from hall.security.passwords import hash_password
 from hall.storage import access_repo
@@ -62,8 +63,16 @@ async def test_manager_approves_and_revokes_a_kiosk_from_the_page(
             await admin.wait_for_selector("#login:not([hidden])", timeout=10_000)
             await admin.fill("#job-no", "m01")
             await admin.fill("#password", "wrong-password-1")
-            admin.once("dialog", lambda d: d.accept())
+            dialogs: list[str] = []
+
+            async def answer(dialog: Dialog) -> None:
+                dialogs.append(dialog.message)
+                await dialog.accept()
+
+            admin.once("dialog", answer)
             await admin.click("#login button")
+            # The answer clears the password field (and says why): only then type again.
+            await admin.wait_for_function("document.querySelector('#password').value === ''")
             assert await admin.is_visible("#login")  # a wrong password does not get in
             await admin.fill("#password", PASSWORD)
             await admin.click("#login button")
@@ -102,6 +111,7 @@ async def test_manager_approves_and_revokes_a_kiosk_from_the_page(
             await kiosk.click(".svc[data-service=BDC]")
             await kiosk.wait_for_url("**/pair", timeout=15_000)
             assert await pool.fetchval("SELECT count(*) FROM tickets") == 0
+            assert dialogs[0] == "工号或密码错误"
             assert errors == []
         finally:
             await browser.close()
