@@ -158,11 +158,14 @@ async def kiosk_guide_shots(
     await shot(admin_page, "admin-devices")
 
     # A citizen's phone while the ticket is called.
-    async with (
-        aiohttp.ClientSession(headers=admin) as staff,
-        staff.post(f"{url}/api/v1/halls/demo/counters/1/call_next", json={}) as resp,
-    ):
-        assert resp.status == 200, await resp.text()
+    async with aiohttp.ClientSession(headers=admin) as staff:
+        # Counter 2, whatever the other screenshots left it doing, calls its next ticket.
+        base = f"{url}/api/v1/halls/demo/counters/2"
+        for action in ("open", "resume", "no_show", "finish"):
+            async with staff.post(f"{base}/{action}", json={}) as resp:
+                pass  # refusals (already open, nothing to finish) are fine here
+        async with staff.post(f"{base}/call_next", json={}) as resp:
+            assert resp.status == 200, await resp.text()
     conn = await asyncpg.connect(dsn)
     try:  # the token is the citizen's (from the ticket's QR); no staff API shows it
         token = await conn.fetchval("SELECT token FROM tickets WHERE state = 'called' LIMIT 1")
