@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from importlib.abc import Traversable
@@ -27,6 +27,9 @@ from hall.web.state import DEVICE_ROLES, NOTIFIER
 
 Task = Callable[[web.Application], AsyncIterator[None]]
 """An aiohttp ``cleanup_ctx`` step: set up, ``yield`` while the app runs, then clean up."""
+Hook = Callable[[web.Application], Awaitable[None]]
+"""An aiohttp ``on_shutdown`` handler: end long-lived requests before the server waits for
+them (websockets, long polls)."""
 
 _NUMBERED = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -81,6 +84,8 @@ class Feature:
     page_hooks: Sequence[PageHook] = ()
     """ES modules this feature plugs into other features' pages (hall.web.start_page)."""
     """What its device classes do with their events and show (hall.services.device_roles)."""
+    on_shutdown: Sequence[Hook] = ()
+    """Run when the server starts to stop: end long-lived requests (long polls)."""
 
 
 def check_ranges(features: Sequence[Feature]) -> None:
@@ -114,6 +119,8 @@ def install(app: web.Application, feature: Feature) -> None:
         app.cleanup_ctx.append(task)
     if feature.listeners:
         app.cleanup_ctx.append(_listening(feature.listeners))
+    for hook in feature.on_shutdown:
+        app.on_shutdown.append(hook)
 
 
 def _listening(listeners: Sequence[Listener]) -> Task:

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 from hall.features import Feature, Listener, Migrations
 from hall.web.start_page import Audience, PageLink
-from kiosk import pages, web
+from kiosk import appointments_web, follow, guide_web, pages, web
 from kiosk.keys import KIOSK_KEYS
 from kiosk.service import CHANNEL
 
 FEATURE = Feature(
     name="kiosk",
-    routes=(*web.ROUTES, *pages.ROUTES),
+    routes=(
+        *web.ROUTES,
+        *pages.ROUTES,
+        *guide_web.ROUTES,
+        *appointments_web.ROUTES,
+        *follow.ROUTES,
+    ),
     migrations=Migrations("kiosk", first=30, last=39),
-    tasks=(web.printing, pages.issuing),
-    listeners=(Listener(CHANNEL, web.on_print_notify),),
+    tasks=(web.printing, pages.issuing, appointments_web.desk, follow.following),
+    listeners=(
+        Listener(CHANNEL, web.on_print_notify),
+        Listener(follow.EVENTS_CHANNEL, follow.on_hall_events),
+    ),
     device_roles=(KIOSK_KEYS,),
     pages=(PageLink("/kiosk", "取号机（触摸屏取号）", Audience.DEVICE),),
+    on_shutdown=(follow.closing,),
 )

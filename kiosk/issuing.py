@@ -68,6 +68,9 @@ class KioskIssuer:
         self._fixed = hasher
         self._lazy = _LazyHasher()
 
+    def hasher(self) -> PiiHasher:
+        return self._fixed or self._lazy.get()
+
     def needs_id(self, hall_id: str, service: str) -> bool:
         svc = self.directory.hall(hall_id).service(service)
         return svc.per_person_daily_limit is not None
@@ -80,8 +83,7 @@ class KioskIssuer:
             return await self.queue.issue(cmd, actor=actor)
         if not id_number:
             raise IdNumberRequired(f"「{svc.name}」每人每日限取 {limit} 个号，请输入身份证号码")
-        hasher = self._fixed or self._lazy.get()
-        id_hash = hasher.id_number(id_number)  # InvalidInput for a wrong number
+        id_hash = self.hasher().id_number(id_number)  # InvalidInput for a wrong number
         day = business_day(self.clock.now(), rules.tz, rules.hall.day_boundary)
 
         async def work(uow: UnitOfWork) -> TicketView:

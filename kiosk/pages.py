@@ -24,7 +24,7 @@ from hall.config.models import Kiosk
 from hall.domain.calendar import next_opening
 from hall.domain.errors import Forbidden, InvalidInput, NotFound
 from hall.services.directory import HallRules
-from hall.services.queue import IssueTicket
+from hall.services.queue import IssueTicket, TicketView
 from hall.web.access import audit_with_action, principal_of
 from hall.web.api import API, check_kiosk_offers, json, parse_body, ticket_out
 from hall.web.routes import Access, Route
@@ -42,11 +42,21 @@ _TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
 # about 0.4 s; a silent printer is declared after its 0.3 s status timeout.
 PRINT_WAIT_S = 4.0
 HELP_TEXT = "打印机暂时无法出票，请拍照或扫码保存号码；如需帮助请到咨询台"
+OTHER_GROUP = "其他业务"
+APPOINTMENT_CLASS = "appointment"
+"""Taken by appointment check-in only, never chosen on the kiosk's priority list."""
+
+
+class PriorityOut(BaseModel):
+    code: str
+    name: str
 
 
 class KioskServiceOut(BaseModel):
     code: str
     name: str
+    category: str
+    """The group the kiosk lists it under (config ``category``; 其他业务 when unset)."""
     prefix: str
     waiting: int
     estimated_wait_s: float | None
@@ -56,6 +66,8 @@ class KioskServiceOut(BaseModel):
     """Limited per person a day: the page asks for the resident ID number first."""
     reason: str | None
     """Why it cannot be taken now (closed, sold out), with the next opening when known."""
+    priority_classes: list[PriorityOut]
+    """Priority classes a citizen may choose here (the kiosk's ``priority`` is on)."""
 
 
 class KioskOut(BaseModel):
@@ -73,6 +85,8 @@ class KioskTicketBody(BaseModel):
     service: Annotated[str, Field(min_length=1, max_length=32)]
     id_number: Annotated[str, Field(min_length=1, max_length=32)] | None = None
     """Only for services with a per-person daily limit; hashed, never stored or logged."""
+    priority_class: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+    """A priority class the service allows, on a kiosk that offers priority tickets."""
 
 
 class PrintOut(BaseModel):
@@ -87,9 +101,11 @@ class KioskTicketOut(BaseModel):
     page_url: str
     qr_svg: str
     print: PrintOut
+    note: str | None = None
+    """A word for the citizen beside the ticket (e.g. an appointment checked in late)."""
 
 
-def _kiosk_of_request(request: web.Request) -> tuple[HallRules, Kiosk]:
+def kiosk_of_request(request: web.Request) -> tuple[HallRules, Kiosk]:
     principal = principal_of(request)
     if principal.kind != "kiosk" or not principal.halls or principal.device_id is None:
         raise Forbidden("此页面只供已配对的取号机使用，请先在 /pair 配对")
@@ -110,10 +126,11 @@ def _when(at: datetime, now: datetime, rules: HallRules) -> str:
 
 
 async def kiosk_info(request: web.Request) -> web.Response:
-    rules, kiosk = _kiosk_of_request(request)
+    rules, kiosk = kiosk_of_request(request)
     now = request.app[CLOCK].now()
     overview = {s.code: s for s in await request.app[QUEUE].services(rules.hall.id)}
     codes = kiosk.services or [s.code for s in rules.hall.services]
+    priority_names = {p.code: p.name for p in request.app[DIRECTORY].config.priority_classes}
     out = []
     for code in codes:
         s = overview.get(code)
@@ -126,10 +143,17 @@ async def kiosk_info(request: web.Request) -> web.Response:
             reason = "不在办理时间" + (f"，{_when(opens, now, rules)} 开始取号" if opens else "")
         elif s.quota_left == 0:
             reason = "今日号源已取完，请明天再来"
+        classes = [
+            PriorityOut(code=c, name=priority_names.get(c, c))
+            for c in svc.priority_classes
+            if kiosk.priority and c != APPOINTMENT_CLASS
+        ]
         out.append(
             KioskServiceOut(
                 code=s.code,
                 name=s.name,
+                category=svc.category or OTHER_GROUP,
+                priority_classes=classes,
                 prefix=s.prefix,
                 waiting=s.waiting,
                 estimated_wait_s=s.estimated_wait_s,
@@ -176,20 +200,35 @@ def page_url(request: web.Request, rules: HallRules, token: str) -> str:
 
 
 async def kiosk_issue(request: web.Request) -> web.Response:
-    rules, kiosk = _kiosk_of_request(request)
+    rules, kiosk = kiosk_of_request(request)
     body = await parse_body(request, KioskTicketBody)
     key = request.headers.get("Idempotency-Key")
     if key is None or not 8 <= len(key) <= 80:
         raise InvalidInput("每次取号需要 8 到 80 个字符的 Idempotency-Key")
     check_kiosk_offers(request, rules.hall.id, kiosk.id, body.service)
+    if body.priority_class is not None and (
+        not kiosk.priority or body.priority_class == APPOINTMENT_CLASS
+    ):
+        raise InvalidInput("本机不提供优先取号，请到咨询台办理", priority_class=body.priority_class)
     await audit_with_action(request, 201)
     view = await request.app[ISSUER].issue(
         IssueTicket(
-            hall_id=rules.hall.id, service_code=body.service, kiosk=kiosk.id, idempotency_key=key
+            hall_id=rules.hall.id,
+            service_code=body.service,
+            kiosk=kiosk.id,
+            idempotency_key=key,
+            priority_class=body.priority_class,
         ),
         principal_of(request).actor,
         body.id_number,
     )
+    return await ticket_response(request, rules, view)
+
+
+async def ticket_response(
+    request: web.Request, rules: HallRules, view: TicketView, note: str | None = None
+) -> web.Response:
+    """The kiosk's answer for a ticket: it, its page and QR, and the printer's verdict."""
     job = await request.app[PRINT].wait_settled(view.ticket.id, PRINT_WAIT_S)
     if job is None:
         printed = PrintOut(
@@ -209,6 +248,7 @@ async def kiosk_issue(request: web.Request) -> web.Response:
         page_url=url,
         qr_svg=qr_svg(url),
         print=printed,
+        note=note,
     )
     response = json(out, status=200 if view.replayed else 201)
     response.headers["Cache-Control"] = "no-store"

@@ -9,6 +9,9 @@ from datetime import date, datetime
 import asyncpg
 
 OPEN_STATES = ("queued", "printing", "held")
+# A job the printer cannot print now is held for later, but a notice slip is cancelled: the
+# kiosk shows it on screen, and nobody comes back for it.
+_HELD = "CASE WHEN kind = 'notice' THEN 'cancelled' ELSE 'held' END"
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,8 +23,10 @@ class PrinterRow:
 
 @dataclass(frozen=True, slots=True)
 class JobRow:
+    """A print job; a notice slip has no ticket (ticket_id, token, number None) but a matter."""
+
     id: int
-    ticket_id: int
+    ticket_id: int | None
     hall_id: str
     kiosk: str
     kind: str
@@ -30,12 +35,13 @@ class JobRow:
     attempts: int
     created_at: datetime
     printed_at: datetime | None
-    token: str
-    number: str
+    token: str | None
+    number: str | None
+    matter: str | None = None
 
 
 _JOB = """j.id, j.ticket_id, j.hall_id, j.kiosk, j.kind, j.state, j.reason, j.attempts,
-          j.created_at, j.printed_at, t.token, t.display_number AS number"""
+          j.created_at, j.printed_at, t.token, t.display_number AS number, j.matter"""
 
 
 def _job(row: asyncpg.Record) -> JobRow:
@@ -64,12 +70,17 @@ async def sync_printers(
         )
 
 
-async def requeue_interrupted(conn: asyncpg.Connection | asyncpg.Pool, now: datetime) -> int:
-    """Jobs left 'printing' by a crash are printed again (a ticket twice beats none)."""
+async def requeue_interrupted(
+    conn: asyncpg.Connection | asyncpg.Pool, now: datetime, hall_id: str, kiosk: str
+) -> int:
+    """The kiosk's jobs left 'printing' by a process that stopped are printed again (a ticket
+    twice beats none). Only the printer's new lease holder calls this."""
     result: str = await conn.execute(
         "UPDATE kiosk_print_jobs SET state = 'queued', reason = 'interrupted', updated_at = $1"
-        " WHERE state = 'printing'",
+        " WHERE state = 'printing' AND hall_id = $2 AND kiosk = $3",
         now,
+        hall_id,
+        kiosk,
     )
     return int(result.split()[-1])
 
@@ -86,7 +97,7 @@ async def claim_next(
                               WHERE hall_id = $1 AND kiosk = $2 AND state IN ('queued', 'held')
                               ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
              RETURNING *)
-            SELECT {_JOB} FROM claimed j JOIN tickets t ON t.id = j.ticket_id""",
+            SELECT {_JOB} FROM claimed j LEFT JOIN tickets t ON t.id = j.ticket_id""",
         hall_id,
         kiosk,
         now,
@@ -107,7 +118,7 @@ async def hold(
     conn: asyncpg.Connection | asyncpg.Pool, job_id: int, reason: str, now: datetime
 ) -> None:
     await conn.execute(
-        "UPDATE kiosk_print_jobs SET state = 'held', reason = $2, updated_at = $3"
+        f"UPDATE kiosk_print_jobs SET state = {_HELD}, reason = $2, updated_at = $3"
         " WHERE id = $1 AND state = 'printing'",
         job_id,
         reason,
@@ -133,7 +144,7 @@ async def hold_queued(
     """While the printer cannot print, every queued job of the kiosk is held at once, so the
     kiosk page shows its citizen the ticket on screen instead of waiting."""
     result: str = await conn.execute(
-        "UPDATE kiosk_print_jobs SET state = 'held', reason = $3, updated_at = $4"
+        f"UPDATE kiosk_print_jobs SET state = {_HELD}, reason = $3, updated_at = $4"
         " WHERE hall_id = $1 AND kiosk = $2 AND state = 'queued'",
         hall_id,
         kiosk,
@@ -232,7 +243,7 @@ async def alarms(
 
 async def job(conn: asyncpg.Connection | asyncpg.Pool, job_id: int) -> JobRow | None:
     row = await conn.fetchrow(
-        f"SELECT {_JOB} FROM kiosk_print_jobs j JOIN tickets t ON t.id = j.ticket_id"
+        f"SELECT {_JOB} FROM kiosk_print_jobs j LEFT JOIN tickets t ON t.id = j.ticket_id"
         " WHERE j.id = $1",
         job_id,
     )
@@ -243,7 +254,7 @@ async def latest_job_of_ticket(
     conn: asyncpg.Connection | asyncpg.Pool, ticket_id: int
 ) -> JobRow | None:
     row = await conn.fetchrow(
-        f"SELECT {_JOB} FROM kiosk_print_jobs j JOIN tickets t ON t.id = j.ticket_id"
+        f"SELECT {_JOB} FROM kiosk_print_jobs j LEFT JOIN tickets t ON t.id = j.ticket_id"
         " WHERE j.ticket_id = $1 ORDER BY j.id DESC LIMIT 1",
         ticket_id,
     )
@@ -254,7 +265,7 @@ async def jobs_of_hall(
     conn: asyncpg.Connection | asyncpg.Pool, hall_id: str, states: Sequence[str], limit: int = 200
 ) -> list[JobRow]:
     rows = await conn.fetch(
-        f"SELECT {_JOB} FROM kiosk_print_jobs j JOIN tickets t ON t.id = j.ticket_id"
+        f"SELECT {_JOB} FROM kiosk_print_jobs j LEFT JOIN tickets t ON t.id = j.ticket_id"
         " WHERE j.hall_id = $1 AND j.state = ANY($2::text[]) ORDER BY j.id DESC LIMIT $3",
         hall_id,
         list(states),
@@ -279,6 +290,27 @@ async def add_reprint(
         kiosk,
         now,
         by,
+    )
+    await conn.execute(
+        "SELECT pg_notify('kiosk_print', json_build_object('hall', $1::text, 'kiosk', $2::text)"
+        "::text)",
+        hall_id,
+        kiosk,
+    )
+    return job_id
+
+
+async def add_notice(
+    conn: asyncpg.Connection | asyncpg.Pool, hall_id: str, kiosk: str, matter: str, now: datetime
+) -> int:
+    """A notice slip (一次性告知单) of ``matter`` for the kiosk's printer."""
+    job_id: int = await conn.fetchval(
+        "INSERT INTO kiosk_print_jobs (hall_id, kiosk, kind, matter, created_at, updated_at)"
+        " VALUES ($1, $2, 'notice', $3, $4, $4) RETURNING id",
+        hall_id,
+        kiosk,
+        matter,
+        now,
     )
     await conn.execute(
         "SELECT pg_notify('kiosk_print', json_build_object('hall', $1::text, 'kiosk', $2::text)"
@@ -349,3 +381,108 @@ async def add_person_ticket(
         day,
         id_hash,
     )
+
+
+# --- appointments (migrations/0033) --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentRow:
+    id: int
+    hall_id: str
+    code: str
+    service_code: str
+    slot_start: datetime
+    slot_end: datetime
+    phone_masked: str | None
+    name_masked: str | None
+    ticket_id: int | None
+    checked_in_at: datetime | None
+
+
+_APPT = """id, hall_id, code, service_code, slot_start, slot_end, phone_masked, name_masked,
+           ticket_id, checked_in_at"""
+
+
+async def save_appointment(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    *,
+    hall_id: str,
+    code: str,
+    service: str,
+    slot_start: datetime,
+    slot_end: datetime,
+    phone_hash: str | None,
+    phone_masked: str | None,
+    name_masked: str | None,
+    by: str,
+    now: datetime,
+) -> AppointmentRow | None:
+    """Add a booking, or update it while it is not checked in; None once it is."""
+    row = await conn.fetchrow(
+        f"""INSERT INTO kiosk_appointments (hall_id, code, service_code, slot_start, slot_end,
+                   phone_hash, phone_masked, name_masked, created_at, created_by)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            ON CONFLICT (hall_id, code) DO UPDATE SET service_code = $3, slot_start = $4,
+                   slot_end = $5, phone_hash = $6, phone_masked = $7, name_masked = $8
+             WHERE kiosk_appointments.checked_in_at IS NULL
+            RETURNING {_APPT}""",
+        hall_id,
+        code,
+        service,
+        slot_start,
+        slot_end,
+        phone_hash,
+        phone_masked,
+        name_masked,
+        now,
+        by,
+    )
+    return None if row is None else AppointmentRow(**dict(row))
+
+
+async def appointment_for_check_in(
+    conn: asyncpg.Connection,
+    hall_id: str,
+    *,
+    code: str | None = None,
+    phone_hash: str | None = None,
+    day_start: datetime | None = None,
+    day_end: datetime | None = None,
+) -> AppointmentRow | None:
+    """The booking with ``code``, or the first of the day's not checked in with this phone;
+    locked until the transaction ends (two kiosks cannot both check it in)."""
+    if code is not None:
+        row = await conn.fetchrow(
+            f"SELECT {_APPT} FROM kiosk_appointments WHERE hall_id = $1 AND code = $2 FOR UPDATE",
+            hall_id,
+            code,
+        )
+    else:
+        row = await conn.fetchrow(
+            f"""SELECT {_APPT} FROM kiosk_appointments
+                 WHERE hall_id = $1 AND phone_hash = $2 AND slot_start >= $3
+                   AND slot_start < $4
+                 ORDER BY (checked_in_at IS NOT NULL), slot_start LIMIT 1 FOR UPDATE""",
+            hall_id,
+            phone_hash,
+            day_start,
+            day_end,
+        )
+    return None if row is None else AppointmentRow(**dict(row))
+
+
+async def mark_checked_in(
+    conn: asyncpg.Connection, appointment_id: int, ticket_id: int, now: datetime
+) -> None:
+    await conn.execute(
+        "UPDATE kiosk_appointments SET ticket_id = $2, checked_in_at = $3 WHERE id = $1",
+        appointment_id,
+        ticket_id,
+        now,
+    )
+
+
+async def token_of_ticket(conn: asyncpg.Connection | asyncpg.Pool, ticket_id: int) -> str:
+    token: str = await conn.fetchval("SELECT token FROM tickets WHERE id = $1", ticket_id)
+    return token

@@ -1,7 +1,11 @@
 """Print jobs: one worker per configured printer prints its kiosk's jobs in order.
 
 A job exists from the ticket's own INSERT (migration 0030), so it is in the database before
-anyone is told about the ticket. The worker checks the printer (DLE EOT) before and after
+anyone is told about the ticket. Several server processes may share one database: each
+printer is driven by one process at a time, the holder of its lease (a session advisory lock
+on the service's lease connection). The others try to take the lease every ``probe_s``; the
+process that takes it first prints again any job the previous holder left half-done (its
+session ended, so its lock did). The worker checks the printer (DLE EOT) before and after
 each job; a printer with paper out, cover open, an error or no answer holds the job and every
 job queued behind it (the kiosk page then shows the ticket on screen), records an alarm, and
 is probed every ``probe_s`` until it can print again, when the held jobs print in order.
@@ -26,7 +30,7 @@ from hall.domain.errors import InvalidInput, NotFound
 from hall.ports import Clock
 from hall.services.directory import Directory
 from hall.services.queue import QueueService
-from kiosk import repo
+from kiosk import guide, repo
 from kiosk.escpos import Encoding, PrinterStatus, encode
 from kiosk.layout import Template, TicketFacts, ticket_lines
 from kiosk.printer import Opener, Outcome, PrinterDriver, open_channel
@@ -63,6 +67,12 @@ class _Worker:
     driver: PrinterDriver
     wake: asyncio.Event
     task: asyncio.Task[None] | None = None
+    leased: bool = False
+    """This process holds the printer's lease and may print on it."""
+
+
+LEASE_CLASS = 30
+"""First key of the printers' advisory locks (two-int keyspace; 30: the kiosk's range)."""
 
 
 class PrintService:
@@ -86,6 +96,8 @@ class PrintService:
         self.idle_probe_s = idle_probe_s
         self.changed = asyncio.Condition()
         self.workers: dict[Key, _Worker] = {}
+        self._lease_conn: asyncpg.pool.PoolConnectionProxy | None = None
+        self._lease_lock = asyncio.Lock()
         for printer in directory.config.printers:
             if printer.url is None:
                 log.warning("printer %s: HB/1 tunnels are not supported yet", printer.name)
@@ -104,9 +116,6 @@ class PrintService:
         ]
         async with self.pool.acquire() as conn:
             await repo.sync_printers(conn, rows, now)
-            interrupted = await repo.requeue_interrupted(conn, now)
-        if interrupted:
-            log.warning("%d print job(s) interrupted by a stop are printed again", interrupted)
         for key, worker in self.workers.items():
             worker.wake.set()  # jobs queued or held before this start
             worker.task = asyncio.create_task(self._run(key, worker), name=f"printer {key}")
@@ -119,6 +128,54 @@ class PrintService:
         for worker in self.workers.values():
             worker.task = None
             await worker.driver.close()
+        await self._drop_leases()
+
+    # --- leases: one process prints on a printer ------------------------------------------
+
+    async def _drop_leases(self) -> None:
+        """Forget every lease and give back the lease connection (its session's locks end)."""
+        conn, self._lease_conn = self._lease_conn, None
+        for worker in self.workers.values():
+            worker.leased = False
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.execute("SELECT pg_advisory_unlock_all()")
+            with contextlib.suppress(Exception):
+                await self.pool.release(conn)
+
+    async def lease(self, key: Key) -> bool:
+        """Whether this process may print on the printer now: it holds the lease (still, as
+        the lease connection answers) or has just taken it."""
+        worker = self.workers[key]
+        async with self._lease_lock:
+            try:
+                if self._lease_conn is None:
+                    self._lease_conn = await self.pool.acquire()
+                conn = self._lease_conn
+                if worker.leased:
+                    await conn.fetchval("SELECT 1")  # the session, and so its locks, lives
+                    return True
+                name = f"kiosk-printer/{worker.printer.hall}/{worker.printer.name}"
+                got = await conn.fetchval(
+                    "SELECT pg_try_advisory_lock($1, hashtext($2))", LEASE_CLASS, name
+                )
+                if not got:
+                    return False
+                worker.leased = True
+                hall_id, kiosk = key
+                # The previous holder's session ended mid-job: print that job again (a ticket
+                # twice beats none). Nobody else prints on this printer now.
+                interrupted = await repo.requeue_interrupted(
+                    self.pool, self.clock.now(), hall_id, kiosk
+                )
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                log.warning("printer leases lost with their database connection")
+                await self._drop_leases()
+                return False
+        log.info("printer %s: this process prints on it", worker.printer.name)
+        if interrupted:
+            log.warning("%d print job(s) interrupted by a stop are printed again", interrupted)
+        return True
 
     def wake(self, hall_id: str, kiosk: str) -> None:
         """Look for jobs of this kiosk now."""
@@ -143,9 +200,12 @@ class PrintService:
         while True:
             held = False
             try:
-                if idle_check:
-                    await self.probe(key)
-                held = await self.drain(key)
+                if not await self.lease(key):
+                    held = True  # another process prints here: ask again at the probe period
+                else:
+                    if idle_check:
+                        await self.probe(key)
+                    held = await self.drain(key)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 log.exception("printer %s: printing failed; trying again", worker.printer.name)
                 held = True
@@ -174,6 +234,8 @@ class PrintService:
             async with self.pool.acquire() as conn:
                 if not await repo.has_open_jobs(conn, hall_id, kiosk):
                     return False
+            if not await self.lease(key):
+                return True  # the lease was lost: whoever holds it now prints
             status = await worker.driver.status()
             if status is None or not status.can_print:
                 await self._stopped(worker, state_of(status))
@@ -239,7 +301,11 @@ class PrintService:
     # --- rendering ------------------------------------------------------------------------
 
     async def render(self, job: repo.JobRow) -> bytes:
-        """The job's ticket as ESC/POS bytes, with its place in the queue as of now."""
+        """The job's ticket (with its place in the queue as of now) or notice slip as ESC/POS
+        bytes."""
+        if job.kind == "notice":
+            return self.render_notice(job)
+        assert job.token is not None  # every job but a notice has its ticket
         view = await self.queue.ticket_status(job.token)
         rules = self.directory.hall(job.hall_id)
         svc = rules.service(view.ticket.service_code)
@@ -260,6 +326,44 @@ class PrintService:
             reprint=job.kind == "reprint",
         )
         return encode(ticket_lines(facts, template_of(rules.hall), paper), encoding)
+
+    def _paper(self, hall_id: str, kiosk: str) -> tuple[int, Encoding]:
+        worker = self.workers.get((hall_id, kiosk))
+        if worker is None:
+            return 80, Encoding.GBK
+        return worker.printer.paper_width, Encoding(str(worker.printer.encoding))
+
+    def render_notice(self, job: repo.JobRow) -> bytes:
+        rules = self.directory.hall(job.hall_id)
+        kiosk = rules.hall.kiosk(job.kiosk)
+        entries = guide.entries_for(self.directory.config, rules.hall, kiosk) if kiosk else []
+        entry = next((e for e in entries if e.matter.impl_code == job.matter), None)
+        if entry is None:
+            raise NotFound(f"事项 {job.matter} 不在本机的办事指南中", matter=job.matter)
+        paper, encoding = self._paper(job.hall_id, job.kiosk)
+        facts = guide.NoticeFacts(rules.hall.name, entry, self.clock.now().astimezone(rules.tz))
+        return encode(guide.notice_lines(facts, paper), encoding)
+
+    async def notice(self, hall_id: str, kiosk: str, matter: str) -> int:
+        """Queue the notice slip (一次性告知单) of ``matter`` on the kiosk's printer."""
+        if (hall_id, kiosk) not in self.workers:
+            raise NotFound("本机没有打印机，请拍照保存告知单", kiosk=kiosk)
+        async with self.pool.acquire() as conn:
+            return await repo.add_notice(conn, hall_id, kiosk, matter, self.clock.now())
+
+    async def wait_job(self, job_id: int, timeout_s: float) -> repo.JobRow | None:
+        """The job once printed, held or cancelled, or as it is at the timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            async with self.changed:
+                job = await repo.job(self.pool, job_id)
+                left = deadline - loop.time()
+                if job is None or job.state not in ("queued", "printing") or left <= 0:
+                    return job
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(left, 0.5)):
+                        await self.changed.wait()
 
     # --- queries and staff actions --------------------------------------------------------
 

@@ -56,7 +56,10 @@ class ReprintBody(BaseModel):
 
 class PrintJobOut(BaseModel):
     id: int
-    number: str
+    number: str | None
+    """The ticket's number; None for a notice slip (一次性告知单)."""
+    matter: str | None
+    """The notice slip's matter (实施编码); None for a ticket."""
     kiosk: str
     kind: str
     state: str
@@ -79,6 +82,7 @@ def _job_out(job: repo.JobRow) -> PrintJobOut:
     return PrintJobOut(
         id=job.id,
         number=job.number,
+        matter=job.matter,
         kiosk=job.kiosk,
         kind=job.kind,
         state=job.state,

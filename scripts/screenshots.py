@@ -3,7 +3,9 @@
 Starts a throwaway embedded PostgreSQL, an ESC/POS printer emulator and ``hall serve`` with a
 small hall, pairs a kiosk (its device cookie is injected), issues a few tickets and takes, in
 headless Chromium (/usr/bin/chromium): the kiosk in portrait (1080×1920) and landscape
-(1920×1080), a ticket on the kiosk screen, the pairing page and the citizen's ticket page.
+(1920×1080), a ticket on the kiosk screen, the pairing page and the citizen's ticket page;
+then scripts/shots_kiosk.py: the service guide, appointment check-in, the admin pairing page
+and a called ticket's page.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from bench._support import admin_headers, embedded_database, kiosk_device_token,
 from firmware_bridge.emulators.line import LineEndpoint
 from firmware_bridge.emulators.printer import EscPosPrinter
 from scripts.shots_counters import counter_shots
+from scripts.shots_kiosk import GUIDE_TOML, kiosk_guide_shots
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -29,44 +32,60 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 
 
 def config_toml(printer_port: int) -> str:
-    return f"""
+    return (
+        f"""
 [[halls]]
 id = "demo"
 name = "XX县政务服务中心"
 issue_outside_hours = true
-kiosks = [
-  {{ id = "k1", name = "一楼1号取号机", services = ["bdc", "tax", "soc", "med", "car", "gjj"] }},
-]
+
+[[halls.kiosks]]
+id = "k1"
+name = "一楼1号取号机"
+priority = true
+services = ["bdc", "tax", "soc", "med", "car", "gjj"]
+
+[[halls.screens]]
+id = "s1"
+name = "一楼大厅电视"
 
 [[halls.services]]
 code = "bdc"
+category = "不动产"
 name = "不动产登记"
 prefix = "A"
 zone = "二楼综合受理区"
+department = "zrzy"
+priority_classes = ["elderly", "disabled", "military", "appointment"]
 
 [[halls.services]]
 code = "tax"
+category = "税务"
 name = "税务办理"
 prefix = "B"
 
 [[halls.services]]
 code = "soc"
+category = "社保医保"
 name = "社保医保"
 prefix = "C"
 
 [[halls.services]]
 code = "med"
+category = "社保医保"
 name = "医疗报销"
 prefix = "D"
 daily_quota = 1
 
 [[halls.services]]
 code = "car"
+category = "公安"
 name = "车驾管业务"
 prefix = "E"
 
 [[halls.services]]
 code = "gjj"
+category = "社保医保"
 name = "公积金"
 prefix = "F"
 
@@ -94,6 +113,8 @@ hall = "demo"
 kiosk = "k1"
 url = "tcp://127.0.0.1:{printer_port}"
 """
+        + GUIDE_TOML
+    )
 
 
 async def run(out: Path) -> list[Path]:
@@ -141,6 +162,10 @@ async def run(out: Path) -> list[Path]:
                             await page.screenshot(path=str(written[-1]))
                             if name == "kiosk-portrait":
                                 await page.click(".svc[data-service=bdc]")
+                                await page.wait_for_selector("#prio:not([hidden])")
+                                written.append(out / "kiosk-priority.png")
+                                await page.screenshot(path=str(written[-1]))
+                                await page.click("#prio-options button[data-priority='']")
                                 await page.wait_for_selector("#ticket:not([hidden])")
                                 written.append(out / "kiosk-ticket.png")
                                 await page.screenshot(path=str(written[-1]))
@@ -160,6 +185,7 @@ async def run(out: Path) -> list[Path]:
                         written.append(out / "ticket-page.png")
                         await phone.screenshot(path=str(written[-1]))
                         written += await counter_shots(browser, url, dsn, out)
+                        written += await kiosk_guide_shots(browser, url, dsn, token, admin, out)
                     finally:
                         await browser.close()
     return written

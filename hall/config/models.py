@@ -275,6 +275,9 @@ class Service(_Model):
     zone: str | None = None
     department: Code | None = None
     """Department that owns this queue (None: shared, e.g. comprehensive acceptance)."""
+    category: Annotated[str, Field(min_length=1, max_length=12)] | None = None
+    """Kiosk group (业务分类) the service is listed under, e.g. "社保医保"; kiosks show the
+    groups first when their services have more than one."""
 
     @property
     def group(self) -> str:
@@ -304,6 +307,8 @@ class Kiosk(_Model):
     zone: str | None = None
     services: list[Code] = []
     """Services offered on this kiosk, in screen order; empty = every service of the hall."""
+    priority: bool = False
+    """Offer priority tickets (爱心通道: the classes each service allows) on this kiosk."""
 
 
 class Screen(_Model):
@@ -577,6 +582,9 @@ class Material(_Model):
     note: Annotated[str, Field(max_length=200)] | None = None
 
 
+GuideLine = Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class MatterRoute(_Model):
     """Where a matter is handled in one hall: the queues that take it."""
 
@@ -603,6 +611,12 @@ class Matter(_Model):
     fees: list[Fee] = []
     """Empty = free of charge (不收费)."""
     materials: list[Material] = []
+    conditions: Annotated[list[GuideLine], Field(max_length=30)] = []
+    """Conditions for acceptance (受理条件), one per line, as the service guide prints them."""
+    process: Annotated[list[GuideLine], Field(max_length=30)] = []
+    """Steps of the procedure (办理流程), in order."""
+    legal_basis: Annotated[str, Field(max_length=1000)] | None = None
+    """Legal basis (设定依据)."""
     guide: Annotated[str, Field(max_length=4000)] = ""
     visits: Annotated[int, Field(ge=0, le=10)] = 1
     """Visits needed (跑动次数); 0 = 零跑动."""
@@ -634,6 +648,10 @@ class Matter(_Model):
                 self.promised_days,
             )
         issues.unique([(("routes", i, "hall"), r.hall) for i, r in enumerate(self.routes)], "hall")
+        issues.unique(
+            [(("materials", i, "name"), m.name) for i, m in enumerate(self.materials)],
+            "material",
+        )
         issues.raise_if_any()
         return self
 

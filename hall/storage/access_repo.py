@@ -446,6 +446,18 @@ async def find_device_token(
     return device
 
 
+async def device_tokens_of_hall(
+    conn: asyncpg.Connection | asyncpg.Pool, hall_id: str
+) -> list[DeviceToken]:
+    """The hall's live device tokens (paired browsers, bridges), newest first."""
+    rows = await conn.fetch(
+        f"""SELECT {_DEVICE_COLUMNS} FROM device_tokens
+            WHERE hall_id = $1 AND revoked_at IS NULL ORDER BY id DESC LIMIT 500""",
+        hall_id,
+    )
+    return [_device(r) for r in rows]
+
+
 async def revoke_device_token(
     conn: asyncpg.Connection | asyncpg.Pool,
     token_id: int,

@@ -106,3 +106,25 @@ async def claim(
         now,
     )
     return result.endswith(" 1")
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A code a browser shows, not yet approved (for the admin page)."""
+
+    code: str
+    created_at: datetime
+    expires_at: datetime
+    user_agent: str | None
+    ip: str | None
+
+
+async def pending(conn: asyncpg.Connection | asyncpg.Pool, now: datetime) -> list[Pending]:
+    """Live codes waiting for approval, newest first. Codes belong to no hall until approved."""
+    rows = await conn.fetch(
+        "SELECT code, created_at, expires_at, user_agent, ip FROM device_pairings"
+        " WHERE approved_at IS NULL AND claimed_at IS NULL AND expires_at > $1"
+        " ORDER BY created_at DESC LIMIT 50",
+        now,
+    )
+    return [Pending(**dict(r)) for r in rows]

@@ -8,6 +8,10 @@
    ``POST /api/v1/pairing/claim``: the server creates the device token and sets it as the
    device cookie (the one ``/api/v1/device-login`` sets), once. Revoking the token (admin API)
    ends the page's access as for any device token.
+
+The admin page ``/admin/devices`` (static/devices.html) does step 2 in a browser for a hall's
+managers: it lists the codes waiting, approves one for a configured kiosk or TV, and lists and
+revokes the hall's paired devices.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from hall.web.api import API, json, parse_body
 from hall.web.auth_api import DEVICE_COOKIE_MAX_AGE
 from hall.web.routes import Access, Route, register
 from hall.web.state import CLOCK, DIRECTORY, POOL
+from hall.web.validation import ascii_int
 
 PAIRING_COOKIE = "hall_pairing"
 PAIRING_TTL = timedelta(minutes=10)
@@ -99,6 +104,41 @@ async def _current(request: web.Request) -> pairing_repo.Pairing:
     if found is None or (found.claimed_at is None and found.expires_at <= now):
         raise NotFound("配对码已失效，请刷新页面获取新的配对码")
     return found
+
+
+class PendingOut(BaseModel):
+    code: str
+    created_at: datetime
+    expires_at: datetime
+    user_agent: str | None
+    ip: str | None
+
+
+class TargetOut(BaseModel):
+    """A configured kiosk or screen a code can be approved for."""
+
+    kind: Literal["kiosk", "display"]
+    device_id: str
+    name: str
+    paired: int
+    """Live device tokens it has now."""
+
+
+class PairedOut(BaseModel):
+    id: int
+    kind: str
+    device_id: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class DevicesOut(BaseModel):
+    hall: str
+    hall_name: str
+    pending: list[PendingOut]
+    targets: list[TargetOut]
+    paired: list[PairedOut]
 
 
 # --- handlers ---------------------------------------------------------------------------------
@@ -209,7 +249,108 @@ async def approve_pairing(request: web.Request) -> web.Response:
     return json(_out(pairing))
 
 
+async def devices_page(request: web.Request) -> web.Response:
+    body = (STATIC / "devices.html").read_text(encoding="utf-8")
+    response = web.Response(text=body, content_type="text/html", charset="utf-8")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def hall_devices(request: web.Request) -> web.Response:
+    """What the admin page shows: codes waiting, configured targets, paired devices."""
+    hall = request.app[DIRECTORY].hall(request.match_info["hall"]).hall
+    pool = request.app[POOL]
+    waiting = await pairing_repo.pending(pool, request.app[CLOCK].now())
+    tokens_ = await access_repo.device_tokens_of_hall(pool, hall.id)
+    count: dict[tuple[str, str], int] = {}
+    for t in tokens_:
+        count[t.kind, t.device_id] = count.get((t.kind, t.device_id), 0) + 1
+    targets = [
+        TargetOut(kind="kiosk", device_id=k.id, name=k.name, paired=count.get(("kiosk", k.id), 0))
+        for k in hall.kiosks
+    ] + [
+        TargetOut(
+            kind="display", device_id=s.id, name=s.name, paired=count.get(("display", s.id), 0)
+        )
+        for s in hall.screens
+    ]
+    out = DevicesOut(
+        hall=hall.id,
+        hall_name=hall.name,
+        pending=[_pending_out(p) for p in waiting],
+        targets=targets,
+        paired=[
+            PairedOut(
+                id=t.id,
+                kind=t.kind,
+                device_id=t.device_id,
+                name=t.name,
+                created_at=t.created_at,
+                last_used_at=t.last_used_at,
+            )
+            for t in tokens_
+        ],
+    )
+    response = json(out)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _pending_out(p: pairing_repo.Pending) -> PendingOut:
+    return PendingOut(
+        code=p.code,
+        created_at=p.created_at,
+        expires_at=p.expires_at,
+        user_agent=p.user_agent,
+        ip=p.ip,
+    )
+
+
+async def revoke_hall_device(request: web.Request) -> web.Response:
+    """Revoke one of the hall's device tokens: its pages lose access at their next request."""
+    hall = request.app[DIRECTORY].hall(request.match_info["hall"]).hall
+    token_id = ascii_int(request.match_info.get("id"), "id", 18)
+    done = await access_repo.revoke_device_token(
+        request.app[POOL],
+        token_id,
+        principal_of(request).actor,
+        request.app[CLOCK].now(),
+        halls=[hall.id],
+    )
+    if not done:
+        raise NotFound("该大厅没有这个设备令牌", id=str(token_id))
+    return web.Response(status=204)
+
+
 ROUTES = [
+    Route(
+        "GET",
+        "/admin/devices",
+        devices_page,
+        "devices_page",
+        "设备配对管理页面",
+        Access.PUBLIC,
+        in_openapi=False,
+    ),
+    Route(
+        "GET",
+        f"{API}/halls/{{hall}}/pairings",
+        hall_devices,
+        "pairing_list",
+        "等待批准的配对码、可配对的取号机与显示屏、已配对的设备",
+        Access.MANAGER,
+        response=DevicesOut,
+        tags=("devices",),
+    ),
+    Route(
+        "POST",
+        f"{API}/halls/{{hall}}/device-tokens/{{id}}/revoke",
+        revoke_hall_device,
+        "hall_device_revoke",
+        "吊销本大厅的一个设备令牌（已配对的取号机、显示屏）",
+        Access.MANAGER,
+        tags=("devices",),
+    ),
     Route("GET", "/pair", pair_page, "pair_page", "设备配对页面", Access.PUBLIC, in_openapi=False),
     Route(
         "POST",

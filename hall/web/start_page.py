@@ -71,7 +71,10 @@ class PageHook:
             raise ValueError(f"page-hook module must be a path on this server: {self.module!r}")
 
 
-KERNEL_PAGES = (PageLink("/pair", "设备配对（取号机、电视、评价平板）", Audience.DEVICE),)
+KERNEL_PAGES = (
+    PageLink("/pair", "设备配对（取号机、电视、评价平板）", Audience.DEVICE),
+    PageLink("/admin/devices", "设备配对管理（批准配对码、吊销设备）", Audience.MANAGER),
+)
 
 PAGES = web.AppKey("pages", tuple[PageLink, ...])
 HOOKS = web.AppKey("page_hooks", tuple[PageHook, ...])

@@ -132,6 +132,10 @@ EXPECTED: dict[str, frozenset[str]] = {
     "pairing_status": EVERYONE,
     "pairing_claim": EVERYONE,
     "pairing_approve": frozenset({"manager", "admin"}),
+    # the admin page lists codes and the hall's paired devices, and revokes them (its managers)
+    "devices_page": EVERYONE,
+    "pairing_list": frozenset({"manager", "admin"}),
+    "hall_device_revoke": frozenset({"manager", "admin"}),
     # kiosk feature: printers and print jobs (补打, cancel) for the hall's staff
     "kiosk_printers": TEST_HALL_STAFF,
     "kiosk_print_jobs": TEST_HALL_STAFF,
@@ -144,6 +148,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     "kiosk_page": EVERYONE,
     "kiosk_files": EVERYONE,
     "ticket_page": EVERYONE,
+    "ticket_follow": EVERYONE,
     "kiosk_info": frozenset({"kiosk", "kiosk_north"}),
     "kiosk_issue": frozenset({"kiosk", "kiosk_north"}),
     # counters feature: pages are public (they check /api/v1/me); the terminal's read API
@@ -185,6 +190,11 @@ EXPECTED: dict[str, frozenset[str]] = {
     "manager_config": ADMIN_ONLY,
     "manager_config_check": ADMIN_ONLY,
     "manager_config_apply": ADMIN_ONLY,
+    "kiosk_guide": frozenset({"kiosk", "kiosk_north"}),
+    "kiosk_guide_matter": frozenset({"kiosk", "kiosk_north"}),
+    "kiosk_notice": frozenset({"kiosk", "kiosk_north"}),
+    "kiosk_check_in": frozenset({"kiosk", "kiosk_north"}),
+    "kiosk_add_appointment": frozenset({"manager", "admin"}),
 }
 
 
@@ -233,6 +243,7 @@ async def _samples(
     params = {
         "revoke_session": {**common, "id": str(victim_session)},
         "revoke_device_token": {**common, "id": str(victim_device)},
+        "hall_device_revoke": {**common, "id": str(victim_device)},
         "kiosk_cancel_print_job": {**common, "id": "1"},
         "": common,
     }
@@ -241,6 +252,14 @@ async def _samples(
         "kiosk_reprint": {"number": "A001"},
         "pairing_approve": {"kind": "kiosk", "device_id": "k1"},
         "kiosk_issue": {"service": "BDC"},
+        "kiosk_notice": {"matter": "T0001"},
+        "kiosk_check_in": {"code": "NONE01"},
+        "kiosk_add_appointment": {
+            "code": "M0001",
+            "service": "BDC",
+            "slot_start": "2026-11-24T10:00:00+08:00",
+            "slot_end": "2026-11-24T10:30:00+08:00",
+        },
         "login": {"job_no": "victim", "password": PASSWORD},
         "device_login": {"token": device_token},
         "create_device_token": {"kind": "bridge", "hall": "test", "device_id": "edge1"},

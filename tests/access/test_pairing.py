@@ -126,3 +126,38 @@ async def test_hall_device_pair_approves_from_the_command_line(
         assert await pair_device(conn, wrong) == 1
     assert (await (await client.get("/api/v1/pairing")).json())["state"] == "approved"
     assert (await client.post("/api/v1/pairing/claim")).status == 200
+
+
+async def test_the_admin_api_lists_codes_targets_and_devices_of_its_own_hall_only(
+    access_client: Client,
+) -> None:
+    client = access_client
+    code = (await (await client.post("/api/v1/pairing")).json())["code"]
+    manager = await staff_headers(client, "p-mgr4", roles=("manager",))
+    listed = await (await client.get("/api/v1/halls/test/pairings", headers=manager)).json()
+    assert [p["code"] for p in listed["pending"]] == [code]
+    targets = {(t["kind"], t["device_id"]) for t in listed["targets"]}
+    assert ("kiosk", "k1") in targets
+    assert listed["paired"] == []
+
+    url = f"/api/v1/halls/test/pairings/{code}/approve"
+    ok = await client.post(url, json={"kind": "kiosk", "device_id": "k1"}, headers=manager)
+    assert ok.status == 200
+    assert (await client.post("/api/v1/pairing/claim")).status == 200
+    listed = await (await client.get("/api/v1/halls/test/pairings", headers=manager)).json()
+    assert listed["pending"] == []
+    [device] = listed["paired"]
+    assert (device["kind"], device["device_id"]) == ("kiosk", "k1")
+    assert [t["paired"] for t in listed["targets"] if t["device_id"] == "k1"] == [1]
+    assert "token" not in str(device)
+
+    # A manager of another hall can neither see nor revoke it; this hall's manager can.
+    other = await staff_headers(client, "p-mgr5", roles=("manager",), halls=("north",))
+    revoke = f"/api/v1/halls/test/device-tokens/{device['id']}/revoke"
+    assert (await client.post(revoke, headers=other)).status == 403
+    north = f"/api/v1/halls/north/device-tokens/{device['id']}/revoke"
+    assert (await client.post(north, headers=other)).status in (404, 422)
+    assert (await client.get("/api/v1/me")).status == 200
+    assert (await client.post(revoke, headers=manager)).status == 204
+    assert (await client.get("/api/v1/me")).status == 401  # the paired page is out
+    assert (await client.post(revoke, headers=manager)).status == 204  # idempotent

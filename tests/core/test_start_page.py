@@ -30,6 +30,7 @@ async def test_the_start_page_lists_each_hall_with_the_features_pages(
         for hall in config.halls:
             assert f'href="{page.path.replace("{hall}", hall.id)}"' in text
     assert 'href="/pair"' in text
+    assert 'href="/admin/devices"' in text
 
 
 async def test_page_hooks_list_the_modules_of_a_slot(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -17,6 +19,8 @@ from hall.services.directory import Directory
 from hall.services.queue import IssueTicket, QueueService, TicketView
 from kiosk.service import PrintService
 from tests.factories import hall_config
+from tests.live.helpers import write_config_toml
+from tests.servers import ServerProcess
 
 PAGE_URL = "http://hall.test/t/{token}"
 
@@ -91,3 +95,50 @@ async def bench(pool: asyncpg.Pool, clock: FixedClock) -> AsyncIterator[Bench]:
     finally:
         await service.stop()
         await endpoint.close()
+
+
+# --- browser tests: a real server process with the kiosk's printer emulated on TCP --------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update"]  # fmt: skip
+
+
+@pytest.fixture
+async def page_printer() -> AsyncIterator[tuple[EscPosPrinter, int]]:
+    emulator = EscPosPrinter(chinese_default=False)
+    async with LineEndpoint(emulator) as endpoint:
+        yield emulator, await endpoint.serve_tcp()
+
+
+@pytest.fixture
+def page_config(page_printer: tuple[EscPosPrinter, int]) -> HallConfig:
+    data: dict[str, Any] = kiosk_config(f"tcp://127.0.0.1:{page_printer[1]}").model_dump(
+        mode="json", exclude_none=True
+    )
+    data["halls"][0]["ticket"].pop("page_url")  # the QR then points at this server
+    for svc in data["halls"][0]["services"]:
+        if svc["code"] == "TAX":
+            svc["per_person_daily_limit"] = 1  # the page asks for the ID number
+    return HallConfig.model_validate(data)
+
+
+@pytest.fixture
+async def page_server(
+    database_url: str, pool: asyncpg.Pool, page_config: HallConfig, tmp_path: Path
+) -> AsyncIterator[ServerProcess]:
+    path = write_config_toml(
+        page_config.model_dump(mode="json", exclude_none=True), tmp_path / "h.toml"
+    )
+    proc = ServerProcess(
+        ["serve", "--database-url", database_url, "--config", str(path)],
+        env={"HALL_SECRET_KEY": "cd" * 32},
+        log_path=tmp_path / "server.log",
+    )
+    await proc.start()
+    try:
+        yield proc
+    finally:
+        if proc.proc is not None and proc.proc.poll() is None:
+            proc.proc.send_signal(signal.SIGCONT)
+        await proc.stop()

@@ -4,26 +4,16 @@ one ticket; paper out gives a virtual ticket; the ticket page follows a call liv
 from __future__ import annotations
 
 import os
-import signal
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import asyncpg
 import pytest
 
-from firmware_bridge.emulators.line import LineEndpoint
 from firmware_bridge.emulators.printer import OK, PAPER_OUT, EscPosPrinter
-from hall.config.models import HallConfig
 from tests.access_helpers import admin_bearer_in
-from tests.kiosk.conftest import kiosk_config, numbers_of
-from tests.live.helpers import write_config_toml
+from tests.kiosk.conftest import CHROMIUM, CHROMIUM_ARGS, numbers_of
 from tests.servers import ServerProcess
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update"]  # fmt: skip
 
 pytestmark = [
     pytest.mark.browser,
@@ -32,50 +22,13 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-async def printer() -> AsyncIterator[tuple[EscPosPrinter, int]]:
-    emulator = EscPosPrinter(chinese_default=False)
-    async with LineEndpoint(emulator) as endpoint:
-        yield emulator, await endpoint.serve_tcp()
-
-
-@pytest.fixture
-def config(printer: tuple[EscPosPrinter, int]) -> HallConfig:
-    data: dict[str, Any] = kiosk_config(f"tcp://127.0.0.1:{printer[1]}").model_dump(
-        mode="json", exclude_none=True
-    )
-    data["halls"][0]["ticket"].pop("page_url")  # the QR then points at this server
-    for svc in data["halls"][0]["services"]:
-        if svc["code"] == "TAX":
-            svc["per_person_daily_limit"] = 1  # the page asks for the ID number
-    return HallConfig.model_validate(data)
-
-
-@pytest.fixture
-async def server(
-    database_url: str, pool: asyncpg.Pool, config: HallConfig, tmp_path: Path
-) -> AsyncIterator[ServerProcess]:
-    path = write_config_toml(config.model_dump(mode="json", exclude_none=True), tmp_path / "h.toml")
-    proc = ServerProcess(
-        ["serve", "--database-url", database_url, "--config", str(path)],
-        env={"HALL_SECRET_KEY": "cd" * 32},
-        log_path=tmp_path / "server.log",
-    )
-    await proc.start()
-    try:
-        yield proc
-    finally:
-        if proc.proc is not None and proc.proc.poll() is None:
-            proc.proc.send_signal(signal.SIGCONT)
-        await proc.stop()
-
-
 async def test_pair_tap_and_follow_the_ticket(
-    server: ServerProcess, pool: asyncpg.Pool, printer: tuple[EscPosPrinter, int]
+    page_server: ServerProcess, pool: asyncpg.Pool, page_printer: tuple[EscPosPrinter, int]
 ) -> None:
     from playwright.async_api import async_playwright
 
-    emulator, _ = printer
+    emulator, _ = page_printer
+    server = page_server
     admin = await admin_bearer_in(pool, "kiosk-admin")
     async with (
         aiohttp.ClientSession(headers=admin) as api,
