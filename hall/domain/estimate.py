@@ -1,16 +1,35 @@
 """Queue position and wait estimates shown on tickets, kiosks and screens (standard library only).
 
-The estimate is deliberately simple and monotone: ``wait = people ahead × mean service time ÷
-counters serving the queue``. The mean comes from the latest finished services of the queue,
-trimmed so that one forgotten "finish" press or one instant skip does not swing it.
+Two estimators live here:
+
+* :func:`estimate_wait`, the naive one: ``people ahead × mean service time ÷ counters serving
+  the queue``. Kept as the baseline that ``bench/eta.py`` measures ours against.
+* :func:`forecast_wait`, the one citizens are shown: it plays the queues forward over the
+  counters that are open now, knowing which services each counter serves (and so what else
+  competes for it), the priority ratio, and each queue's recent time per ticket at the
+  counter; it answers a range, not a false precision.
+
+Means come from the latest finished services of a queue, trimmed so that one forgotten
+"finish" press or one instant skip does not swing them.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-__all__ = ["MIN_SAMPLES", "estimate_wait", "mean_service_seconds"]
+__all__ = [
+    "MIN_SAMPLES",
+    "OpenCounter",
+    "QueueState",
+    "WaitForecast",
+    "estimate_wait",
+    "forecast_wait",
+    "mean_service_seconds",
+    "spread",
+]
 
 MIN_SAMPLES = 3
 """Fewer valid recent durations than this and the configured default is used."""
@@ -49,3 +68,147 @@ def mean_service_seconds(
     trim = max(1, len(values) // 10)
     kept = values[trim : len(values) - trim]
     return math.fsum(kept) / len(kept)
+
+
+# --- the forecast shown to citizens ------------------------------------------------------
+
+PAUSE_GUESS_S = 600.0
+"""How long a paused counter is assumed to stay away in all (a clerk's short break)."""
+DEFAULT_CV = 0.6
+"""Spread (standard deviation ÷ mean) of service times assumed with too few samples."""
+RANGE_FLOOR = 0.2
+"""Relative half-width every range keeps at least: arrivals of priority citizens, pauses and
+no-shows move a wait in ways the queue alone cannot tell."""
+RANGE_MIN_S = 60.0
+"""Absolute half-width every range keeps at least (a range is shown in whole minutes)."""
+_MAX_STEPS = 4000
+
+
+@dataclass(frozen=True, slots=True)
+class OpenCounter:
+    """A counter that serves the ticket's service and is open (or briefly paused) now."""
+
+    number: int
+    services: tuple[tuple[str, int], ...]  # (service code, weight) in configured order
+    call_order: str  # "order" | "weighted"
+    busy_s: float  # seconds until it is free to call (0 when idle)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueState:
+    """What the forecast knows about the queues when a ticket is issued (or looked at)."""
+
+    service: str
+    priority: bool  # the ticket has a priority class
+    normal_ahead: int  # normal tickets of its service queued before it
+    priority_waiting: int  # priority tickets of its service waiting (called ahead by ratio)
+    waiting: Mapping[str, float]  # other services' waiting tickets these counters will serve
+    service_s: Mapping[str, float]  # mean counter time per ticket of each service
+    cv: float = DEFAULT_CV  # spread of the ticket's own service times
+    priority_ratio: int = 3  # 1 priority call per this many normal ones; 0 = always first
+
+
+@dataclass(frozen=True, slots=True)
+class WaitForecast:
+    """An expected wait with the range shown to citizens (seconds)."""
+
+    seconds: float
+    low_s: float
+    high_s: float
+    calls_before: int  # calls the forecast expects before this ticket's
+
+
+def spread(recent_durations: Sequence[float], *, window: int = 20) -> float:
+    """Coefficient of variation of the recent durations (trimmed like the mean), or the
+    default with too few of them."""
+    values = sorted(float(d) for d in recent_durations[:window] if math.isfinite(d) and d >= 0)
+    if len(values) < MIN_SAMPLES:
+        return DEFAULT_CV
+    trim = max(1, len(values) // 10) if len(values) >= 10 else 0
+    kept = values[trim : len(values) - trim] if trim else values
+    mean = math.fsum(kept) / len(kept)
+    if mean <= 0:
+        return DEFAULT_CV
+    var = math.fsum((v - mean) ** 2 for v in kept) / max(1, len(kept) - 1)
+    return min(2.0, math.sqrt(var) / mean)
+
+
+def forecast_wait(state: QueueState, counters: Sequence[OpenCounter]) -> WaitForecast | None:
+    """When the ticket is likely called, by playing the queues forward; None when no open
+    counter serves its service.
+
+    Each open counter serving the ticket's service calls in turn as it becomes free, as the
+    call policy would: a priority ticket of the service when one is due by the ratio (every
+    counter is taken to be half-way through its ratio), else a normal ticket from the first
+    of its services with anyone waiting ("order") or from the one with the most waiting per
+    weight ("weighted", the longest queue has the oldest head). Each call keeps the counter
+    for the service's mean time. Future arrivals are not known and not guessed; the range
+    widens with the spread of service times and never falls below ``RANGE_FLOOR`` and
+    ``RANGE_MIN_S``.
+    """
+    if state.normal_ahead < 0 or state.priority_waiting < 0:
+        raise ValueError("counts must be >= 0")
+    if state.priority_ratio < 0:
+        raise ValueError("priority_ratio must be >= 0")
+    serving = [c for c in counters if any(code == state.service for code, _ in c.services)]
+    if not serving:
+        return None
+    target = state.service
+    # Tickets each counter may call before the target, per service. The target's own queue
+    # holds the normals ahead plus the target itself (a normal ticket) or the priority ones.
+    counts: dict[str, float] = {k: max(0.0, float(v)) for k, v in state.waiting.items()}
+    counts[target] = float(state.normal_ahead + (0 if state.priority else 1))
+    priority_left = float(state.priority_waiting + (1 if state.priority else 0))
+    total = sum(counts.values()) + priority_left
+    unit = max(1.0, math.ceil(total / _MAX_STEPS))  # batch calls on absurdly long queues
+    served_by = {
+        code: sum(1 for c in serving if any(s == code for s, _ in c.services)) for code in counts
+    }
+    ratio = state.priority_ratio
+    since = {c.number: ratio // 2 for c in serving}
+    heap = [(max(0.0, c.busy_s), i) for i, c in enumerate(serving)]
+    heapq.heapify(heap)
+    calls = 0
+    while heap:
+        at, i = heapq.heappop(heap)
+        counter = serving[i]
+        mine = [(code, w) for code, w in counter.services if counts.get(code, 0.0) > 0]
+        due = ratio == 0 or since[counter.number] >= ratio
+        take_priority = priority_left > 0 and (due or not mine)
+        if take_priority:
+            if state.priority and priority_left <= unit:
+                return _forecast(at, calls, state)
+            priority_left -= unit
+            since[counter.number] = 0
+            code = target
+        elif not mine:
+            continue  # nothing more for this counter before the target: it drops out
+        else:
+            if counter.call_order == "weighted":
+                code = max(mine, key=lambda cw: cw[1] * counts[cw[0]] / served_by[cw[0]])[0]
+            else:
+                code = mine[0][0]
+            if code == target and not state.priority and counts[target] <= unit:
+                return _forecast(at, calls, state)
+            counts[code] -= unit
+            since[counter.number] += 1
+        calls += int(unit)
+        duration = state.service_s.get(code, state.service_s.get(target, 0.0))
+        heapq.heappush(heap, (at + unit * duration, i))
+    # Only reachable for a priority ticket when no counter would ever take priority: cannot
+    # happen (a counter serving the service takes a priority ticket when nothing else waits).
+    return None
+
+
+def _forecast(seconds: float, calls: int, state: QueueState) -> WaitForecast:
+    own = state.service_s.get(state.service, 0.0)
+    # Summed service times spread like cv/sqrt(n) around their mean; the whole forecast also
+    # carries the model's own error (RANGE_FLOOR), and a floor in seconds.
+    relative = RANGE_FLOOR + 1.28 * state.cv / math.sqrt(max(1, calls))
+    half = max(RANGE_MIN_S, seconds * relative, min(own, seconds) * 0.5)
+    return WaitForecast(
+        seconds=seconds,
+        low_s=max(0.0, seconds - half),
+        high_s=seconds + half,
+        calls_before=calls,
+    )
