@@ -29,6 +29,7 @@ __all__ = [
     "forecast_wait",
     "mean_service_seconds",
     "spread",
+    "typical_seconds",
 ]
 
 MIN_SAMPLES = 3
@@ -106,6 +107,7 @@ class QueueState:
     service_s: Mapping[str, float]  # mean counter time per ticket of each service
     cv: float = DEFAULT_CV  # spread of the ticket's own service times
     priority_ratio: int = 3  # 1 priority call per this many normal ones; 0 = always first
+    priority_share: float = 0.0  # of the service's tickets, the priority ones (recently)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +143,8 @@ def forecast_wait(state: QueueState, counters: Sequence[OpenCounter]) -> WaitFor
     call policy would: a priority ticket of the service when one is due by the ratio (every
     counter is taken to be half-way through its ratio), else a normal ticket from the first
     of its services with anyone waiting ("order") or from the one with the most waiting per
-    weight ("weighted", the longest queue has the oldest head). Each call keeps the counter
+    weight ("weighted": the queue with the most work per counter has the oldest head). Each
+    call keeps the counter
     for the service's mean time. Future arrivals are not known and not guessed; the range
     widens with the spread of service times and never falls below ``RANGE_FLOOR`` and
     ``RANGE_MIN_S``.
@@ -157,15 +160,28 @@ def forecast_wait(state: QueueState, counters: Sequence[OpenCounter]) -> WaitFor
     # Tickets each counter may call before the target, per service. The target's own queue
     # holds the normals ahead plus the target itself (a normal ticket) or the priority ones.
     counts: dict[str, float] = {k: max(0.0, float(v)) for k, v in state.waiting.items()}
+    ratio = state.priority_ratio
     counts[target] = float(state.normal_ahead + (0 if state.priority else 1))
     priority_left = float(state.priority_waiting + (1 if state.priority else 0))
+    if not state.priority and state.priority_share > 0:
+        # Priority citizens who come while it waits are called before it too: as many per
+        # normal call as they are among the service's tickets (at most what the ratio lets
+        # through ahead of normal ones).
+        cap = 1.0 if ratio == 0 else 1.0 / (ratio + 1)
+        share = min(state.priority_share, cap, 0.9)
+        priority_left += state.normal_ahead * share / (1.0 - share)
     total = sum(counts.values()) + priority_left
     unit = max(1.0, math.ceil(total / _MAX_STEPS))  # batch calls on absurdly long queues
     served_by = {
         code: sum(1 for c in serving if any(s == code for s, _ in c.services)) for code in counts
     }
-    ratio = state.priority_ratio
     since = {c.number: ratio // 2 for c in serving}
+
+    def head_wait(code: str) -> float:
+        # How long the head of a queue has waited, roughly: the longer and slower the queue
+        # is for the counters that serve it, the older its head.
+        return counts[code] * state.service_s.get(code, 0.0) / served_by[code]
+
     heap = [(max(0.0, c.busy_s), i) for i, c in enumerate(serving)]
     heapq.heapify(heap)
     calls = 0
@@ -185,7 +201,7 @@ def forecast_wait(state: QueueState, counters: Sequence[OpenCounter]) -> WaitFor
             continue  # nothing more for this counter before the target: it drops out
         else:
             if counter.call_order == "weighted":
-                code = max(mine, key=lambda cw: cw[1] * counts[cw[0]] / served_by[cw[0]])[0]
+                code = max(mine, key=lambda cw: cw[1] * head_wait(cw[0]))[0]
             else:
                 code = mine[0][0]
             if code == target and not state.priority and counts[target] <= unit:
@@ -212,3 +228,23 @@ def _forecast(seconds: float, calls: int, state: QueueState) -> WaitForecast:
         high_s=seconds + half,
         calls_before=calls,
     )
+
+
+def typical_seconds(
+    recent_durations: Sequence[float], default_seconds: float, *, window: int = 20
+) -> float:
+    """Mean of the most recent durations without the absurd ones, default when too few.
+
+    Unlike :func:`mean_service_seconds` it keeps the long tail that service times have (a
+    trimmed mean of skewed times is biased low, and so is every wait built on it): only
+    values beyond four times the median either way (a forgotten "finish", an instant skip)
+    are dropped.
+    """
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    values = sorted(float(d) for d in recent_durations[:window] if math.isfinite(d) and d >= 0)
+    if len(values) < MIN_SAMPLES:
+        return default_seconds
+    median = values[len(values) // 2]
+    kept = [v for v in values if median / 4 <= v <= median * 4] or values
+    return math.fsum(kept) / len(kept)

@@ -36,7 +36,9 @@ from hall.domain.errors import (
     QuotaExhausted,
 )
 from hall.domain.estimate import (
+    DEFAULT_CV,
     PAUSE_GUESS_S,
+    RANGE_MIN_S,
     OpenCounter,
     QueueState,
     WaitForecast,
@@ -44,6 +46,7 @@ from hall.domain.estimate import (
     forecast_wait,
     mean_service_seconds,
     spread,
+    typical_seconds,
 )
 from hall.domain.pii import mask_text
 from hall.domain.policy import CounterContext, new_normal_since_priority, rank_with_reasons
@@ -180,10 +183,10 @@ class QueueService:
         # Estimates given at issue, written by this server's next issue statement (or by
         # flush_estimates): recording them costs the hot path no round trip of its own.
         self._estimates: list[repo.EstimateRow] = []
-        # Latest mean time at the counter (and its spread) per (hall, service), as the
-        # statements that read a service's recent tickets saw it; other services' means in a
-        # forecast come from here.
-        self._pace: dict[tuple[str, str], tuple[float, float]] = {}
+        # Latest mean time at the counter, its spread and its share of priority tickets,
+        # per (hall, service), as the statements that read a service's recent tickets
+        # saw them; other services' means in a forecast come from here.
+        self._pace: dict[tuple[str, str], tuple[float, float, float]] = {}
 
     async def flush_estimates(self) -> None:
         """Write the estimates not yet stored (at shutdown, and before measuring them)."""
@@ -621,9 +624,11 @@ class QueueService:
             _, _, recent = stats.get(svc.code, (0, 0, []))
             if recent:
                 cycles = [c for _, c in recent]
+                known = self._pace.get((hall_id, svc.code))
                 self._pace[(hall_id, svc.code)] = (
-                    mean_service_seconds(cycles, svc.default_service_minutes * 60),
-                    spread(cycles),
+                    typical_seconds(cycles, svc.default_service_minutes * 60),
+                    spread(cycles, window=repo.RECENT_SERVICES),
+                    0.0 if known is None else known[2],
                 )
         result = []
         for svc in rules.hall.services:
@@ -730,8 +735,9 @@ class QueueService:
         )  # fmt: skip
         cycles = [c for _, c in facts.recent]
         self._pace[(rules.hall.id, svc.code)] = (
-            mean_service_seconds(cycles, default),
-            spread(cycles),
+            typical_seconds(cycles, default, window=repo.RECENT_SERVICES),
+            spread(cycles, window=repo.RECENT_SERVICES),
+            facts.priority_share,
         )
         priority = ticket.priority_class is not None
         # Those ahead include the priority tickets queued before it, which are counted apart
@@ -780,7 +786,7 @@ class QueueService:
         """Our estimate for a ticket of ``code`` (see ``forecast_wait``), from what one
         statement read: the counters serving it that are open or paused, and the waiting of
         the other services they serve (a share of it: other counters serve those too)."""
-        mean, cv = self._pace_of(rules, code)
+        mean, cv, share = self._pace_of(rules, code)
         serving = set(rules.counters_serving(code))
         open_counters: list[OpenCounter] = []
         for number, state, elapsed in counters:
@@ -822,24 +828,30 @@ class QueueService:
                 service_s=service_s,
                 cv=cv,
                 priority_ratio=rules.policy.priority_ratio,
+                priority_share=share,
             ),
             open_counters,
         )
-        if forecast is not None and appointment_start is not None:
-            # Checked in for a slot: called once the slot opens, by the next free counter.
+        if forecast is None:
+            return None
+        if appointment_start is not None:
+            # Checked in for a slot: called once the slot opens by the next free counter,
+            # if the queue has not reached it before.
             opens = (appointment_start - rules.policy.appointment_early - now).total_seconds()
             first_free = min((c.busy_s for c in open_counters), default=0.0)
             at = max(0.0, opens, first_free)
-            half = max(60.0, 0.5 * mean)
-            forecast = WaitForecast(at, max(0.0, at - half), at + half, 0)
+            if at < forecast.seconds:
+                half = max(RANGE_MIN_S, 0.5 * mean)
+                forecast = WaitForecast(at, max(0.0, at - half), at + half, 0)
         return forecast
 
-    def _pace_of(self, rules: HallRules, code: str) -> tuple[float, float]:
-        """Mean time at the counter per ticket of a service, and its spread, as last seen."""
+    def _pace_of(self, rules: HallRules, code: str) -> tuple[float, float, float]:
+        """Mean time at the counter per ticket of a service, its spread and its share of
+        priority tickets, as last seen."""
         found = self._pace.get((rules.hall.id, code))
         if found is not None:
             return found
-        return rules.service(code).default_service_minutes * 60, 0.6
+        return rules.service(code).default_service_minutes * 60, DEFAULT_CV, 0.0
 
 
 def _competing(rules: HallRules, code: str) -> list[str]:

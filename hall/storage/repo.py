@@ -42,7 +42,7 @@ def counter_from_record(r: asyncpg.Record) -> CounterStatus:
 
 # "People ahead" is counted directly only up to this many; past it, from the service's tally.
 _COUNTED_DIRECTLY = 100
-RECENT_SERVICES = 20  # finished tickets whose service times feed a wait estimate
+RECENT_SERVICES = 40  # finished tickets whose service times feed a wait estimate
 
 
 def _waiting_sql(hall: str, service: str) -> str:
@@ -52,14 +52,15 @@ def _waiting_sql(hall: str, service: str) -> str:
 
 
 def _recent_seconds_sql(hall: str, service: str, limit: str) -> str:
-    """Scalar subquery: (service time, time at the counter) in seconds of a service's last
-    finished tickets, newest first, as a 2-D array (an index read on tickets_finished that
-    stops at the limit). Time at the counter runs from the first call to the finish, so it
-    holds the walk to the window and recalls too (migration 0008's estimates use it)."""
-    return f"""(SELECT coalesce(array_agg(ARRAY[r.d, r.c]), '{{}}') FROM (
+    """Scalar subquery: [service time, time at the counter, priority (1 or 0)] of a service's
+    last finished tickets, newest first, as a 2-D array (an index read on tickets_finished
+    that stops at the limit). Time at the counter runs from the first call to the finish, so
+    it holds the walk to the window and recalls too."""
+    return f"""(SELECT coalesce(array_agg(ARRAY[r.d, r.c, r.p]), '{{}}') FROM (
         SELECT extract(epoch FROM f.finished_at - f.serve_started_at)::float8 AS d,
                extract(epoch FROM f.finished_at
-                   - coalesce(f.first_called_at, f.serve_started_at))::float8 AS c
+                   - coalesce(f.first_called_at, f.serve_started_at))::float8 AS c,
+               (f.priority_class IS NOT NULL)::int::float8 AS p
         FROM tickets f WHERE f.hall_id = {hall} AND f.service_code = {service}
           AND f.state = 'done' AND f.serve_started_at IS NOT NULL
         ORDER BY f.finished_at DESC LIMIT {limit}) r)"""
@@ -168,6 +169,7 @@ class QueueFacts:
     recent: list[tuple[float, float]]  # (service time, time at the counter) of its service's
     # latest finished tickets, seconds, newest first
     others: dict[str, int]  # waiting tickets of the other services those counters serve
+    priority_share: float = 0.0  # of those latest finished tickets, the priority ones
 
     @property
     def serving(self) -> int:
@@ -206,7 +208,11 @@ def _counters_now(value: list[list[Any]]) -> list[tuple[int, str, float]]:
 
 
 def _recent(value: list[list[float]]) -> list[tuple[float, float]]:
-    return [(float(d), float(c)) for d, c in value]
+    return [(float(d), float(c)) for d, c, _ in value]
+
+
+def _priority_share(value: list[list[float]]) -> float:
+    return sum(p for _, _, p in value) / len(value) if value else 0.0
 
 
 async def issue_in_one_statement(
@@ -268,6 +274,7 @@ async def issue_in_one_statement(
             counters=_counters_now(row["counters_now"]),
             recent=_recent(row["recent"]),
             others={k: int(v) for k, v in row["others_waiting"].items()},
+            priority_share=_priority_share(row["recent"]),
         )
     return Issued(id=row["id"], seq=row["seq"], number=row["display_number"], facts=facts)
 
@@ -686,6 +693,7 @@ async def queue_position(
         counters=_counters_now(row["counters_now"]),
         recent=_recent(row["recent"]),
         others={k: int(v) for k, v in row["others_waiting"].items()},
+        priority_share=_priority_share(row["recent"]),
     )
 
 
