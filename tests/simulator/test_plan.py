@@ -45,7 +45,7 @@ def test_arrivals_fill_the_business_hours_with_a_morning_peak(hall: Hall) -> Non
 def test_citizens_ask_only_for_what_their_service_offers(hall: Hall) -> None:
     plan = plan_day(hall, DAY, 3, Behaviour(tickets_per_day=1500))
     tz = ZoneInfo(hall.timezone)
-    kinds = Counter()
+    kinds: Counter[str] = Counter()
     for c in plan.citizens:
         svc = hall.service(c.service)
         assert svc is not None
