@@ -6,11 +6,16 @@ const HIDDEN_POLL_MS = 15000;
 const token = location.pathname.split("/").pop();
 const $ = (id) => document.getElementById(id);
 
-function range(seconds) {
+// The estimate's own range (wait_low_s … wait_high_s) in whole minutes, as kiosk/layout.py
+// words it; ±25 % around estimated_wait_s when a server gives no range.
+function range(t) {
+  const seconds = t.estimated_wait_s;
   if (seconds === null) return "当前暂无窗口办理此业务，请留意叫号";
-  if (seconds < 60) return "即将叫到您，请留意叫号";
-  const low = Math.max(1, Math.floor(seconds * 0.75 / 60));
-  const high = Math.max(low + 1, Math.ceil(seconds * 1.25 / 60));
+  const lowS = t.wait_low_s ?? seconds * 0.75;
+  const highS = t.wait_high_s ?? seconds * 1.25;
+  if (seconds < 60 && highS < 120) return "即将叫到您，请留意叫号";
+  const low = Math.max(1, Math.floor(lowS / 60));
+  const high = Math.max(low + 1, Math.ceil(highS / 60));
   return `预计等候约 ${low} 至 ${high} 分钟`;
 }
 
@@ -28,7 +33,7 @@ function show(t) {
   const waiting = t.state === "waiting";
   $("ahead").textContent = waiting && t.people_ahead !== null
     ? `您前面还有 ${t.people_ahead} 人` : "";
-  $("wait").textContent = waiting ? range(t.estimated_wait_s) : "";
+  $("wait").textContent = waiting ? range(t) : "";
 }
 
 let timer = 0;
