@@ -82,7 +82,7 @@ RANGE_FLOOR = 0.2
 no-shows move a wait in ways the queue alone cannot tell."""
 RANGE_MIN_S = 60.0
 """Absolute half-width every range keeps at least (a range is shown in whole minutes)."""
-_MAX_STEPS = 4000
+_MAX_STEPS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,26 +142,30 @@ def forecast_wait(state: QueueState, counters: Sequence[OpenCounter]) -> WaitFor
     Each open counter serving the ticket's service calls in turn as it becomes free, as the
     call policy would: a priority ticket of the service when one is due by the ratio (every
     counter is taken to be half-way through its ratio), else a normal ticket from the first
-    of its services with anyone waiting ("order") or from the one with the most waiting per
-    weight ("weighted": the queue with the most work per counter has the oldest head). Each
-    call keeps the counter
-    for the service's mean time. Future arrivals are not known and not guessed; the range
-    widens with the spread of service times and never falls below ``RANGE_FLOOR`` and
+    of its services with anyone waiting ("order") or from the one with the most work per
+    counter and weight ("weighted": that queue has the oldest head). Each call keeps the
+    counter for the service's mean time. Priority citizens still to come are expected at
+    ``priority_share``; other arrivals are not guessed. Past ``_MAX_STEPS`` calls the rest of
+    the target's line is extrapolated at the pace it moved so far (the cost stays bounded
+    whatever the queue). The range widens
+    with the spread of service times and never falls below ``RANGE_FLOOR`` and
     ``RANGE_MIN_S``.
     """
     if state.normal_ahead < 0 or state.priority_waiting < 0:
         raise ValueError("counts must be >= 0")
     if state.priority_ratio < 0:
         raise ValueError("priority_ratio must be >= 0")
-    serving = [c for c in counters if any(code == state.service for code, _ in c.services)]
+    target = state.service
+    serving = [c for c in counters if any(code == target for code, _ in c.services)]
     if not serving:
         return None
-    target = state.service
-    # Tickets each counter may call before the target, per service. The target's own queue
-    # holds the normals ahead plus the target itself (a normal ticket) or the priority ones.
-    counts: dict[str, float] = {k: max(0.0, float(v)) for k, v in state.waiting.items()}
     ratio = state.priority_ratio
-    counts[target] = float(state.normal_ahead + (0 if state.priority else 1))
+    # Queues by index: 0 is the target's service. Its count holds the normals ahead plus the
+    # target itself when it is a normal ticket; priority tickets are counted apart.
+    codes = [target] + [k for k in state.waiting if k != target]
+    index = {code: n for n, code in enumerate(codes)}
+    counts = [float(state.normal_ahead + (0 if state.priority else 1))]
+    counts += [max(0.0, float(state.waiting[k])) for k in codes[1:]]
     priority_left = float(state.priority_waiting + (1 if state.priority else 0))
     if not state.priority and state.priority_share > 0:
         # Priority citizens who come while it waits are called before it too: as many per
@@ -170,47 +174,60 @@ def forecast_wait(state: QueueState, counters: Sequence[OpenCounter]) -> WaitFor
         cap = 1.0 if ratio == 0 else 1.0 / (ratio + 1)
         share = min(state.priority_share, cap, 0.9)
         priority_left += state.normal_ahead * share / (1.0 - share)
-    total = sum(counts.values()) + priority_left
-    unit = max(1.0, math.ceil(total / _MAX_STEPS))  # batch calls on absurdly long queues
-    served_by = {
-        code: sum(1 for c in serving if any(s == code for s, _ in c.services)) for code in counts
-    }
-    since = {c.number: ratio // 2 for c in serving}
-
-    def head_wait(code: str) -> float:
-        # How long the head of a queue has waited, roughly: the longer and slower the queue
-        # is for the counters that serve it, the older its head.
-        return counts[code] * state.service_s.get(code, 0.0) / served_by[code]
-
+    own_s = state.service_s.get(target, 0.0)
+    durations = [state.service_s.get(code, own_s) for code in codes]
+    served_by = [0] * len(codes)
+    plans: list[tuple[list[tuple[int, int]], bool]] = []
+    for c in serving:
+        mine = [(index[code], w) for code, w in c.services if code in index]
+        for n, _ in mine:
+            served_by[n] += 1
+        plans.append((mine, c.call_order == "weighted"))
+    since = [ratio // 2] * len(serving)
     heap = [(max(0.0, c.busy_s), i) for i, c in enumerate(serving)]
     heapq.heapify(heap)
-    calls = 0
+    calls = 0.0
+    taken = 0.0  # tickets of the target's own line (normal, or priority for a priority one)
     while heap:
         at, i = heapq.heappop(heap)
-        counter = serving[i]
-        mine = [(code, w) for code, w in counter.services if counts.get(code, 0.0) > 0]
-        due = ratio == 0 or since[counter.number] >= ratio
-        take_priority = priority_left > 0 and (due or not mine)
-        if take_priority:
-            if state.priority and priority_left <= unit:
-                return _forecast(at, calls, state)
-            priority_left -= unit
-            since[counter.number] = 0
-            code = target
-        elif not mine:
-            continue  # nothing more for this counter before the target: it drops out
+        if calls >= _MAX_STEPS and taken > 0 and at > 0:
+            # Long queues: the rest at the pace the target's line has moved so far.
+            left = priority_left if state.priority else counts[0]
+            return _forecast(at + left * at / taken, round(calls + left), state)
+        mine, weighted = plans[i]
+        if priority_left > 0 and (
+            ratio == 0 or since[i] >= ratio or not any(counts[n] > 0 for n, _ in mine)
+        ):
+            if state.priority and priority_left <= 1.0:
+                return _forecast(at, round(calls), state)
+            priority_left -= 1.0
+            since[i] = 0
+            pick = 0
+            taken += 1.0 if state.priority else 0.0
         else:
-            if counter.call_order == "weighted":
-                code = max(mine, key=lambda cw: cw[1] * head_wait(cw[0]))[0]
-            else:
-                code = mine[0][0]
-            if code == target and not state.priority and counts[target] <= unit:
-                return _forecast(at, calls, state)
-            counts[code] -= unit
-            since[counter.number] += 1
-        calls += int(unit)
-        duration = state.service_s.get(code, state.service_s.get(target, 0.0))
-        heapq.heappush(heap, (at + unit * duration, i))
+            pick = -1
+            best = -1.0
+            for n, w in mine:
+                if counts[n] <= 0:
+                    continue
+                if not weighted:
+                    pick = n
+                    break
+                # How long the head of a queue has waited, roughly: the more work per
+                # counter it holds, the older its head.
+                score = w * counts[n] * durations[n] / served_by[n]
+                if score > best:
+                    pick, best = n, score
+            if pick < 0:
+                continue  # nothing more for this counter before the target: it drops out
+            if pick == 0 and not state.priority and counts[0] <= 1.0:
+                return _forecast(at, round(calls), state)
+            counts[pick] -= 1.0
+            since[i] += 1
+            if pick == 0 and not state.priority:
+                taken += 1.0
+        calls += 1.0
+        heapq.heappush(heap, (at + durations[pick], i))
     # Only reachable for a priority ticket when no counter would ever take priority: cannot
     # happen (a counter serving the service takes a priority ticket when nothing else waits).
     return None

@@ -718,15 +718,6 @@ async def service_stats(
     return {r["code"]: (int(r["waiting"]), r["issued"], _recent(r["recent"])) for r in rows}
 
 
-async def open_counter_numbers(conn: asyncpg.Connection, hall_id: str) -> set[int]:
-    rows = await conn.fetch(
-        "SELECT number FROM counters WHERE hall_id = $1 AND active"
-        " AND state IN ('idle', 'calling', 'serving')",
-        hall_id,
-    )
-    return {r["number"] for r in rows}
-
-
 async def counters_now(
     conn: asyncpg.Connection, hall_id: str, at: datetime
 ) -> list[tuple[int, str, float]]:

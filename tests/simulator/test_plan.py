@@ -88,3 +88,23 @@ def test_working_days_skip_weekends_and_holidays(hall: Hall) -> None:
         date(2026, 10, 8),  # 国庆节 1-7 October
         date(2026, 10, 9),
     ]
+
+
+def test_no_kernel_or_feature_module_imports_the_simulator() -> None:
+    """The simulator is tooling: ``hall demo`` reaches it through an entry point only."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    offending = []
+    for package in ("hall", "kiosk", "counters", "display", "evaluator", "firmware_bridge"):
+        for path in sorted((root / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    names = [node.module]
+                if any(n.split(".")[0] == "simulator" for n in names):
+                    offending.append(str(path.relative_to(root)))
+    assert offending == []
