@@ -195,7 +195,7 @@ class Engine:
                 await action()
             except DriverError as exc:
                 self.stats.errors += 1
-                log.debug("simulated action refused: %s", exc)
+                log.warning("simulated action refused: %s", exc)
 
     def _at(self, at: datetime, action: Callable[[], Awaitable[None]]) -> None:
         self._seq += 1
@@ -239,9 +239,11 @@ class Engine:
         await self._try_call(desk)
 
     async def _closing(self, shift: Shift) -> None:
+        """Closing time: an idle clerk asks once more (the server, not the engine's picture,
+        says whether anyone still waits) and closes when nobody does."""
         desk = self._desks[shift.counter]
-        if desk.state == "idle" and not self._work_for(desk):
-            await self._close(desk)
+        if desk.state == "idle" and not desk.woken:
+            await self._try_call(desk)
 
     async def _close(self, desk: _Desk) -> None:
         await self.driver.act(desk.number, "close", self.now)

@@ -192,7 +192,8 @@ def forecast_wait(state: QueueState, counters: Sequence[OpenCounter]) -> WaitFor
         at, i = heapq.heappop(heap)
         if calls >= _MAX_STEPS and taken > 0 and at > 0:
             # Long queues: the rest at the pace the target's line has moved so far.
-            left = priority_left if state.priority else counts[0]
+            # Calls of the line still before the target's own.
+            left = max(0.0, (priority_left if state.priority else counts[0]) - 1.0)
             return _forecast(at + left * at / taken, round(calls + left), state)
         mine, weighted = plans[i]
         if priority_left > 0 and (

@@ -200,6 +200,14 @@ def test_forecast_range_holds_the_estimate_and_narrows_with_more_calls() -> None
     assert (many.high_s - many.low_s) / many.seconds >= 2 * RANGE_FLOOR
 
 
+def test_forecast_of_a_very_long_queue_goes_on_at_the_pace_so_far() -> None:
+    """Past a bounded number of calls the rest is extrapolated: exact for a steady queue."""
+    one = forecast_wait(_state(normal_ahead=999), [_counter(1, "A")])
+    assert one is not None and one.seconds == 999 * 300.0 and one.calls_before == 999
+    two = forecast_wait(_state(normal_ahead=5000), [_counter(1, "A"), _counter(2, "A")])
+    assert two is not None and two.seconds == pytest.approx(5000 * 300.0 / 2, rel=0.01)
+
+
 def test_forecast_rejects_bad_counts() -> None:
     with pytest.raises(ValueError, match="counts must be >= 0"):
         forecast_wait(_state(normal_ahead=-1), [_counter(1, "A")])
