@@ -58,11 +58,11 @@ async def simulate(
 async def outcomes(pool: asyncpg.Pool, hall_id: str) -> list[Outcome]:
     """Every ticket that was called once and given an estimate at issue."""
     rows = await pool.fetch(
-        """SELECT service_code, priority_class IS NOT NULL AS priority,
-                  extract(epoch FROM first_called_at - issued_at)::float8 AS actual,
-                  estimate_s, estimate_low_s, estimate_high_s, naive_estimate_s
-           FROM tickets WHERE hall_id = $1 AND first_called_at IS NOT NULL
-             AND estimate_s IS NOT NULL ORDER BY id""",
+        """SELECT t.service_code, t.priority_class IS NOT NULL AS priority,
+                  extract(epoch FROM t.first_called_at - t.issued_at)::float8 AS actual,
+                  e.estimate_s, e.low_s, e.high_s, e.naive_s
+           FROM tickets t JOIN ticket_estimates e ON e.ticket_id = t.id
+           WHERE t.hall_id = $1 AND t.first_called_at IS NOT NULL ORDER BY t.id""",
         hall_id,
     )
     return [
@@ -71,9 +71,9 @@ async def outcomes(pool: asyncpg.Pool, hall_id: str) -> list[Outcome]:
             r["priority"],
             r["actual"],
             r["estimate_s"],
-            r["estimate_low_s"],
-            r["estimate_high_s"],
-            r["naive_estimate_s"],
+            r["low_s"],
+            r["high_s"],
+            r["naive_s"],
         )
         for r in rows
     ]

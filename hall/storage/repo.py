@@ -113,11 +113,9 @@ WITH n AS (
     RETURNING id, seq, display_number
 ), est AS (
     -- Estimates given with tickets this server issued before (migration 0008).
-    UPDATE tickets k SET estimate_s = v.s, estimate_low_s = v.lo, estimate_high_s = v.hi,
-        naive_estimate_s = v.naive
-    FROM unnest($22::bigint[], $23::real[], $24::real[], $25::real[], $26::real[])
-        AS v(id, s, lo, hi, naive)
-    WHERE k.id = v.id
+    INSERT INTO ticket_estimates (ticket_id, estimate_s, low_s, high_s, naive_s)
+    SELECT * FROM unnest($22::bigint[], $23::real[], $24::real[], $25::real[], $26::real[])
+    ON CONFLICT (ticket_id) DO NOTHING
 ), e AS (
     INSERT INTO events (hall_id, type, at, actor, ticket_id, details)
     SELECT $1, 'ticket.issued', $11, $18, t.id,
@@ -735,11 +733,9 @@ async def counters_now(
 async def write_estimates(conn: asyncpg.Connection, estimates: Sequence[EstimateRow]) -> None:
     """Store estimates given at issue (migration 0008) outside an issue statement."""
     await conn.execute(
-        """UPDATE tickets k SET estimate_s = v.s, estimate_low_s = v.lo,
-               estimate_high_s = v.hi, naive_estimate_s = v.naive
-           FROM unnest($1::bigint[], $2::real[], $3::real[], $4::real[], $5::real[])
-               AS v(id, s, lo, hi, naive)
-           WHERE k.id = v.id""",
+        """INSERT INTO ticket_estimates (ticket_id, estimate_s, low_s, high_s, naive_s)
+           SELECT * FROM unnest($1::bigint[], $2::real[], $3::real[], $4::real[], $5::real[])
+           ON CONFLICT (ticket_id) DO NOTHING""",
         [e.ticket_id for e in estimates],
         [e.seconds for e in estimates],
         [e.low_s for e in estimates],
