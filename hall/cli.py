@@ -90,7 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=60.0,
         help="simulated seconds per second of the living hall (default 60)",
     )
-    demo.add_argument("--no-sim", action="store_true", help="an idle hall: no simulated people")
+    demo.add_argument(
+        "--no-sim",
+        action="store_true",
+        help="an idle hall: the plain server, no emulated devices and no simulated people",
+    )
     demo.add_argument("--seed", default="demo", help="seed of the simulated days")
     _database_args(demo)
 
@@ -228,7 +232,7 @@ async def run_demo(
     from hall.security.ratelimit import BucketSpec
     from hall.web.access import AccessSettings
 
-    plugin = demo_plugin(args)
+    plugin = None if args.no_sim else demo_plugin(args)
     config = demo_config(
         load_config(args.config), any_hour=not args.office_hours_only, devices=plugin is not None
     )

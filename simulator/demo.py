@@ -204,7 +204,7 @@ class LivingHall:
             f"模拟设备：{self.wiring.devices} 台串口设备（{len(self.wiring.ports)} 个 pty），"
             f"评价器所在窗口 {sorted(self.wiring.pads)}",
         ]
-        if self.simulate:
+        if self.simulate:  # always, as hall demo runs it (--no-sim leaves the plugin out)
             self._session = aiohttp.ClientSession()
             driver = await self._driver(app, base)
             ticket = await driver.issue(_visitor(hall.services[0].code, hall.services[0]), _now())
