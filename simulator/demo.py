@@ -61,9 +61,10 @@ RATING_WAIT_S = 10.0  # how long a simulated citizen waits for the pad's rating 
 
 
 def demo_pages(hall_id: str, ticket_token: str | None) -> list[tuple[str, str]]:
-    """Every page the demo prints, (title, path): the one list to adjust at merge."""
+    """The pages the living hall prints after the kernel's own list (the start page and the
+    features' ``PageLink`` pages), (title, path): the one list to adjust at merge — drop
+    what the features' lists come to hold."""
     pages = [
-        ("首页（全部页面）", "/"),
         ("取号机（自动配对为 k1）", "/demo/pair/kiosk/k1"),
         ("大厅电视（自动配对为 s1）", "/demo/pair/display/s1"),
         ("窗口工作台", "/counter"),

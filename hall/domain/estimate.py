@@ -82,7 +82,7 @@ RANGE_FLOOR = 0.2
 no-shows move a wait in ways the queue alone cannot tell."""
 RANGE_MIN_S = 60.0
 """Absolute half-width every range keeps at least (a range is shown in whole minutes)."""
-_MAX_STEPS = 100
+_MAX_STEPS = 400
 
 
 @dataclass(frozen=True, slots=True)

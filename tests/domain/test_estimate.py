@@ -224,7 +224,8 @@ def test_forecast_monotone(
     ahead: int, priority: int, other: int, counters: int, ratio: int
 ) -> None:
     """More people ahead never shortens the forecast; another open counter never lengthens
-    it; the range always holds it."""
+    it; the range always holds it (queues within the calls played exactly, _MAX_STEPS; past
+    them the rest is extrapolated)."""
     desks = [_counter(n, "B", "A", order="weighted") for n in range(1, counters + 1)]
     state = _state(
         normal_ahead=ahead, priority_waiting=priority, waiting={"B": other}, priority_ratio=ratio
