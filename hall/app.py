@@ -4,6 +4,7 @@ feature slices (the only kernel module that imports a feature package)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -165,6 +166,9 @@ def create_app(settings: Settings) -> web.Application:
         finally:
             if supervisor is not None:
                 await supervisor.close()
+            if QUEUE in app:
+                with contextlib.suppress(Exception):  # a statistic: never blocks a shutdown
+                    await app[QUEUE].flush_estimates()
             await pool.close()
             if server is not None:
                 # Gives this process's lease back; the server stops only when no other

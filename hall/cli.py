@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from aiohttp import web
 
 from hall.app import Settings, create_app, resolve_database, server_options
 from hall.config.models import HallConfig
 from hall.security.logfilter import install_pii_filter
+from hall.security.passwords import ScryptParams
 
 EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "examples" / "county-hall.toml"
 log = logging.getLogger("hall")
 DEMO_ADMIN_PASSWORD = "hall-demo"  # a demo on loopback; `hall serve` never creates accounts
+DEMO_PASSWORD_PARAMS = ScryptParams(n=2**10, r=8, p=1)
 
 
 def _database_args(p: argparse.ArgumentParser) -> None:
@@ -79,6 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEMO_ADMIN_PASSWORD,
         help="password of the demo administrator 'admin' (created when no admin exists)",
     )
+    demo.add_argument(
+        "--speed",
+        type=float,
+        default=60.0,
+        help="simulated seconds per second of the living hall (default 60)",
+    )
+    demo.add_argument(
+        "--no-sim",
+        action="store_true",
+        help="an idle hall: the plain server, no emulated devices and no simulated people",
+    )
+    demo.add_argument("--seed", default="demo", help="seed of the simulated days")
     _database_args(demo)
 
     db = sub.add_parser("db", help="database tasks")
@@ -169,47 +186,141 @@ async def _with_database(args: argparse.Namespace, work: str) -> int:
             await asyncio.to_thread(server.stop)
 
 
-def demo_config(config: HallConfig, *, any_hour: bool) -> HallConfig:
-    """The example hall as a demo runs it: no real serial ports or printers are opened (the
-    example names LAN addresses of a real hall), and tickets at any hour unless asked."""
+def demo_config(config: HallConfig, *, any_hour: bool, devices: bool = False) -> HallConfig:
+    """The example hall as a demo runs it: tickets at any hour unless asked, and no real
+    serial ports or printers (the example names LAN addresses of a real hall): they are
+    dropped, or kept (``devices``) for a demo plugin that puts emulators in their place."""
     halls = config.halls
     if any_hour:
         halls = [h.model_copy(update={"issue_outside_hours": True}) for h in halls]
+    if devices:
+        return config.model_copy(update={"halls": halls})
     return config.model_copy(update={"halls": halls, "buses": [], "devices": [], "printers": []})
 
 
-def _serve(args: argparse.Namespace, *, demo: bool) -> int:
+class DemoPlugin(Protocol):
+    """What an installed ``hall.demo`` entry point adds to ``hall demo`` (the simulator's
+    living hall): the kernel knows it only by this shape, never by import."""
+
+    async def wire(self, config: HallConfig) -> HallConfig:
+        """The demo config with its devices and printers put on emulators."""
+        ...
+
+    def install(self, app: web.Application) -> None:
+        """Add routes to the app before it starts."""
+        ...
+
+    async def start(self, app: web.Application, base: str) -> list[str]:
+        """Once the port listens: start, and say what to print."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def demo_plugin(args: argparse.Namespace) -> DemoPlugin | None:
+    """The installed ``hall.demo`` plugin, made for these arguments; None when there is none."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="hall.demo"):
+        plugin: DemoPlugin = entry.load()(args)
+        return plugin
+    return None
+
+
+async def run_demo(
+    args: argparse.Namespace,
+    *,
+    stop: asyncio.Event | None = None,
+    ready: Callable[[str, web.Application], None] | None = None,
+) -> int:
+    """``hall demo``: the server on the example hall, with the living hall when the plugin is
+    installed; prints the pages only once the port listens; runs until ``stop`` (default:
+    Ctrl-C or SIGTERM) and then stops everything."""
+    from hall.config.loader import load_config
+    from hall.security.ratelimit import BucketSpec
+    from hall.web.access import AccessSettings
+
+    plugin = None if args.no_sim else demo_plugin(args)
+    config = demo_config(
+        load_config(args.config), any_hour=not args.office_hours_only, devices=plugin is not None
+    )
+    if plugin is not None:
+        config = await plugin.wire(config)
+    settings = Settings(database_url=args.database_url, data_dir=args.data_dir, config=config)
+    settings.read_timeout_s = args.read_timeout
+    settings.access = AccessSettings(
+        bootstrap_admin=("admin", args.admin_password),
+        # A demo on loopback: every login comes from this machine (one per window at start),
+        # and its throwaway passwords need not cost each login tens of MiB and a second.
+        login_rate=BucketSpec(100, 1),
+        password_params=DEMO_PASSWORD_PARAMS,
+    )
+    app = create_app(settings)
+    if plugin is not None:
+        plugin.install(app)
+    runner = web.AppRunner(
+        app,
+        access_log=logging.getLogger("aiohttp.access") if args.access_log else None,
+        **server_options(settings),
+    )
+    loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+    if stop is None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, stop.set)
+                handled.append(sig)
+    try:
+        await runner.setup()
+        site = web.TCPSite(runner, args.host, args.port)
+        await site.start()
+        port = runner.addresses[0][1] if runner.addresses else args.port
+        base = f"http://{args.host}:{port}"
+        lines = [
+            f"大厅演示已启动：{base}/  （Ctrl+C 退出）",
+            f"管理员登录：工号 admin，密码 {args.admin_password}（{base}/login）",
+        ]
+        from hall.web.start_page import PAGES
+
+        lines.append(f"首页：{base}/")
+        for hall in config.halls:
+            for page in app.get(PAGES, ()):
+                path = page.path.replace("{hall}", hall.id)
+                lines.append(f"  {hall.name} · {page.title}：{base}{path}")
+        if plugin is not None:
+            lines += await plugin.start(app, base)
+        else:
+            lines.append(f"接口：{base}/api/v1/halls")
+        print("\n".join(lines), flush=True)
+        if ready is not None:
+            ready(base, app)
+        await stop.wait()
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+        if plugin is not None:
+            await plugin.close()
+        await runner.cleanup()
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
     config = None
     if args.config is not None:
         from hall.config.loader import load_config
 
         config = load_config(args.config)
-        if demo:
-            config = demo_config(config, any_hour=not args.office_hours_only)
     settings = Settings(database_url=args.database_url, data_dir=args.data_dir, config=config)
     settings.pool_size = getattr(args, "pool_size", settings.pool_size)
     settings.read_timeout_s = args.read_timeout
-    if demo:
-        from hall.web.access import AccessSettings
-
-        settings.access = AccessSettings(bootstrap_admin=("admin", args.admin_password))
     app = create_app(settings)
-    if demo:
-        base = f"http://{args.host}:{args.port}"
-        print(f"大厅演示已启动：{base}/api/v1/halls  （Ctrl+C 退出）")
-        print(f"管理员登录：工号 admin，密码 {args.admin_password}（POST {base}/api/v1/login）")
-        from hall.web.start_page import PAGES
-
-        print(f"首页：{base}/")
-        for hall in config.halls if config is not None else []:
-            for page in app.get(PAGES, ()):
-                print(f"  {hall.name} · {page.title}：{base}{page.path.replace('{hall}', hall.id)}")
     _install_uvloop()
     web.run_app(
         app,
         host=args.host,
         port=args.port,
-        print=None if demo else print,
+        print=print,
         access_log=logging.getLogger("aiohttp.access") if args.access_log else None,
         **server_options(settings),
     )
@@ -235,9 +346,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         match args.command:
             case "serve":
-                return _serve(args, demo=False)
+                return _serve(args)
             case "demo":
-                return _serve(args, demo=True)
+                _install_uvloop()
+                return asyncio.run(run_demo(args))
             case "db" if args.db_command == "migrate":
                 return asyncio.run(_with_database(args, "migrate"))
             case "db":

@@ -126,7 +126,11 @@ def live_view(view: TicketView) -> TicketLiveOut:
         "state": str(t.state),
         "state_label": view.state_label,
         "people_ahead": view.people_ahead if waiting else None,
-        "wait_text": wait_range(view.estimated_wait_s, view.people_ahead) if waiting else "",
+        "wait_text": wait_range(
+            view.estimated_wait_s, view.people_ahead, view.wait_low_s, view.wait_high_s
+        )
+        if waiting
+        else "",
         "counter": t.counter_number,
         "call_text": call,
         "note": note,

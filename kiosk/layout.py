@@ -77,6 +77,8 @@ class TicketFacts:
     zone: str | None = None
     people_ahead: int | None = None
     estimated_wait_s: float | None = None
+    wait_low_s: float | None = None  # the range the estimate comes with, when it has one
+    wait_high_s: float | None = None
     served_now: bool = True
     """False when no open window serves the service: the ticket says so instead of a wait."""
     reprint: bool = False
@@ -105,25 +107,35 @@ def wrap(text: str, columns: int) -> list[str]:
     return lines
 
 
-def wait_range(seconds: float | None, people_ahead: int | None) -> str:
-    """The estimate as a range, not a false precision. ``seconds`` is None when no open
-    window serves the queue: then it says so instead of "0 people ahead, 0 s"."""
+def wait_range(
+    seconds: float | None,
+    people_ahead: int | None,
+    low_s: float | None = None,
+    high_s: float | None = None,
+) -> str:
+    """The estimate as a range, not a false precision: the estimator's own range when it gives
+    one, else ±25 %. ``seconds`` is None when no open window serves the queue: then it says
+    so instead of "0 people ahead, 0 s"."""
     if seconds is None:
         return "当前暂无窗口办理此业务，请留意叫号" if people_ahead is not None else ""
-    if seconds < 60:
+    if seconds < 60 and (high_s is None or high_s < 120):
         return "即将叫到您，请留意叫号" if people_ahead is not None else "无需等候"
-    low = max(1, math.floor(seconds * 0.75 / 60))
-    high = max(low + 1, math.ceil(seconds * 1.25 / 60))
+    if low_s is None or high_s is None:
+        low_s, high_s = seconds * 0.75, seconds * 1.25
+    low = max(1, math.floor(low_s / 60))
+    high = max(low + 1, math.ceil(high_s / 60))
     return f"预计等候约 {low} 至 {high} 分钟"
 
 
-def service_wait_text(seconds: float | None) -> str:
+def service_wait_text(
+    seconds: float | None, low_s: float | None = None, high_s: float | None = None
+) -> str:
     """A queue's expected wait for someone taking a ticket now (kiosk buttons)."""
     if seconds is None:
         return "暂无窗口办理"
-    if seconds < 60:
+    if seconds < 60 and (high_s is None or high_s < 120):
         return "无需等候"
-    return wait_range(seconds, 0).removeprefix("预计等候")
+    return wait_range(seconds, 0, low_s, high_s).removeprefix("预计等候")
 
 
 def wait_text(facts: TicketFacts) -> str:
@@ -131,7 +143,9 @@ def wait_text(facts: TicketFacts) -> str:
         return wait_range(None, 0)
     if facts.estimated_wait_s is None:
         return "等候时间暂无法估计"
-    return wait_range(facts.estimated_wait_s, facts.people_ahead or 0)
+    return wait_range(
+        facts.estimated_wait_s, facts.people_ahead or 0, facts.wait_low_s, facts.wait_high_s
+    )
 
 
 def _fill(line: str, facts: TicketFacts) -> str:

@@ -157,7 +157,7 @@ async def kiosk_info(request: web.Request) -> web.Response:
                 prefix=s.prefix,
                 waiting=s.waiting,
                 estimated_wait_s=s.estimated_wait_s,
-                wait_text=service_wait_text(s.estimated_wait_s),
+                wait_text=service_wait_text(s.estimated_wait_s, s.wait_low_s, s.wait_high_s),
                 available=reason is None,
                 needs_id=svc.per_person_daily_limit is not None,
                 reason=reason,
@@ -244,7 +244,12 @@ async def ticket_response(
     waiting = view.people_ahead is not None
     out = KioskTicketOut(
         ticket=ticket_out(view),
-        wait_text=wait_range(view.estimated_wait_s, view.people_ahead if waiting else None),
+        wait_text=wait_range(
+            view.estimated_wait_s,
+            view.people_ahead if waiting else None,
+            view.wait_low_s,
+            view.wait_high_s,
+        ),
         page_url=url,
         qr_svg=qr_svg(url),
         print=printed,

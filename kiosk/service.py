@@ -322,6 +322,8 @@ class PrintService:
             issued_at=view.ticket.issued_at.astimezone(rules.tz),
             people_ahead=view.people_ahead,
             estimated_wait_s=view.estimated_wait_s,
+            wait_low_s=view.wait_low_s,
+            wait_high_s=view.wait_high_s,
             served_now=not waiting or view.estimated_wait_s is not None,
             reprint=job.kind == "reprint",
         )

@@ -35,7 +35,19 @@ from hall.domain.errors import (
     QueueEmpty,
     QuotaExhausted,
 )
-from hall.domain.estimate import estimate_wait, mean_service_seconds
+from hall.domain.estimate import (
+    DEFAULT_CV,
+    PAUSE_GUESS_S,
+    RANGE_MIN_S,
+    OpenCounter,
+    QueueState,
+    WaitForecast,
+    estimate_wait,
+    forecast_wait,
+    mean_service_seconds,
+    spread,
+    typical_seconds,
+)
 from hall.domain.pii import mask_text
 from hall.domain.policy import CounterContext, new_normal_since_priority, rank_with_reasons
 from hall.domain.tickets import (
@@ -99,8 +111,11 @@ class TicketView:
     token: str
     service_name: str
     people_ahead: int | None
-    estimated_wait_s: float | None
+    estimated_wait_s: float | None  # the middle of the range below
     replayed: bool = False
+    wait_low_s: float | None = None  # the range shown to citizens
+    wait_high_s: float | None = None
+    naive_wait_s: float | None = None  # people ahead × mean service time ÷ open counters
 
     @property
     def state_label(self) -> str:
@@ -149,6 +164,8 @@ class ServiceOverview:
     open_now: bool
     quota_left: int | None
     purposes: tuple[str, ...]
+    wait_low_s: float | None = None
+    wait_high_s: float | None = None
 
 
 class QueueService:
@@ -164,6 +181,25 @@ class QueueService:
         # meet the row lock, which call-next skips too). A second press at the same counter
         # does not: its counter's lock decides, and it answers "busy", not "queue empty".
         self._calling: dict[int, tuple[str, int]] = {}
+        # Estimates given at issue, written by this server's next issue statement (or by
+        # flush_estimates): recording them costs the hot path no round trip of its own.
+        self._estimates: list[repo.EstimateRow] = []
+        # Latest mean time at the counter, its spread and its share of priority tickets,
+        # per (hall, service), as the statements that read a service's recent tickets
+        # saw them; other services' means in a forecast come from here.
+        self._pace: dict[tuple[str, str], tuple[float, float, float]] = {}
+
+    async def flush_estimates(self) -> None:
+        """Write the estimates not yet stored (at shutdown, and before measuring them)."""
+        pending, self._estimates = self._estimates, []
+        if not pending:
+            return
+        try:
+            async with self.pool.acquire() as conn:
+                await repo.write_estimates(conn, pending)
+        except BaseException:
+            self._estimates[:0] = pending
+            raise
 
     # --- issuing --------------------------------------------------------------------------
 
@@ -255,7 +291,18 @@ class QueueService:
         """The view of a ticket just issued (its place came with it), or replayed."""
         if issued is None:
             return await self._view(conn, rules, ticket, token, replayed=True)
-        return await self._view(conn, rules, ticket, token, position=issued.position)
+        view = await self._view(conn, rules, ticket, token, position=issued.position)
+        if view.estimated_wait_s is not None:
+            self._estimates.append(
+                repo.EstimateRow(
+                    ticket.id,
+                    view.estimated_wait_s,
+                    view.wait_low_s if view.wait_low_s is not None else view.estimated_wait_s,
+                    view.wait_high_s if view.wait_high_s is not None else view.estimated_wait_s,
+                    view.naive_wait_s,
+                )
+            )
+        return view
 
     async def _issue_on(
         self,
@@ -283,30 +330,42 @@ class QueueService:
         own_group = svc.group == svc.code
         details = _issued_details(cmd, svc, day)
         token = secrets.token_urlsafe(16)
-        row = await repo.issue_in_one_statement(
-            conn,
-            hall_id=cmd.hall_id,
-            number_group=svc.group,
-            business_day=day,
-            number_start=svc.number_start,
-            service_code=svc.code,
-            prefix=svc.prefix,
-            width=svc.number_width,
-            token=token,
-            purpose=str(cmd.purpose),
-            priority_class=cmd.priority_class,
-            issued_at=now,
-            appointment_start=cmd.appointment_start,
-            appointment_end=cmd.appointment_end,
-            kiosk=cmd.kiosk,
-            idempotency_key=cmd.idempotency_key,
-            idempotency_hash=fingerprint if cmd.idempotency_key else None,
-            quota=svc.daily_quota if own_group else None,
-            actor=actor,
-            details=details,
-            counters=rules.counters_serving(svc.code),
-            audit=None if audit is None else audit_values(audit),
-        )
+        estimates, self._estimates = self._estimates, []
+        try:
+            row = await repo.issue_in_one_statement(
+                conn,
+                hall_id=cmd.hall_id,
+                number_group=svc.group,
+                business_day=day,
+                number_start=svc.number_start,
+                service_code=svc.code,
+                prefix=svc.prefix,
+                width=svc.number_width,
+                token=token,
+                purpose=str(cmd.purpose),
+                priority_class=cmd.priority_class,
+                issued_at=now,
+                appointment_start=cmd.appointment_start,
+                appointment_end=cmd.appointment_end,
+                kiosk=cmd.kiosk,
+                idempotency_key=cmd.idempotency_key,
+                idempotency_hash=fingerprint if cmd.idempotency_key else None,
+                quota=svc.daily_quota if own_group else None,
+                actor=actor,
+                details=details,
+                counters=rules.counters_serving(svc.code),
+                others=_competing(rules, svc.code),
+                estimates=estimates,
+                audit=None if audit is None else audit_values(audit),
+            )
+        except BaseException:
+            # Nothing was written (or it is rolled back): the next statement takes them.
+            self._estimates[:0] = estimates
+            raise
+        if row is None or (svc.daily_quota is not None and not own_group):
+            # A quota refusal writes nothing, and a shared group's transaction may still
+            # roll back: keep the estimates for a later statement (rewriting one is harmless).
+            self._estimates[:0] = estimates
         # A shared group's counter row stays locked until the caller's transaction ends, so
         # this count sees every ticket of the service; raising rolls the number back.
         if (
@@ -563,24 +622,46 @@ class QueueService:
         day = business_day(now, rules.tz, rules.hall.day_boundary)
         async with self.pool.acquire() as conn:
             stats = await repo.service_stats(conn, hall_id, day)
-            open_counters = await repo.open_counter_numbers(conn, hall_id)
+            counters = await repo.counters_now(conn, hall_id, now)
+        for svc in rules.hall.services:
+            _, _, recent = stats.get(svc.code, (0, 0, []))
+            if recent:
+                cycles = [c for _, c in recent]
+                known = self._pace.get((hall_id, svc.code))
+                self._pace[(hall_id, svc.code)] = (
+                    typical_seconds(cycles, svc.default_service_minutes * 60),
+                    spread(cycles, window=repo.RECENT_SERVICES),
+                    0.0 if known is None else known[2],
+                )
         result = []
         for svc in rules.hall.services:
             n, issued, recent = stats.get(svc.code, (0, 0, []))
-            serving = len(open_counters.intersection(rules.counters_serving(svc.code)))
-            mean = mean_service_seconds(recent, svc.default_service_minutes * 60)
             left = None if svc.daily_quota is None else max(0, svc.daily_quota - issued)
+            # Someone taking a ticket now: behind everyone waiting (priority ones included).
+            forecast = self._forecast(
+                rules,
+                svc.code,
+                priority=False,
+                normal_ahead=n,
+                priority_waiting=0,
+                counters=counters,
+                others={c: float(stats.get(c, (0, 0, []))[0]) for c in _competing(rules, svc.code)},
+                appointment_start=None,
+                now=now,
+            )
             result.append(
                 ServiceOverview(
                     code=svc.code,
                     name=svc.name,
                     prefix=svc.prefix,
                     waiting=n,
-                    estimated_wait_s=estimate_wait(n, mean, serving),
+                    estimated_wait_s=None if forecast is None else forecast.seconds,
                     open_now=rules.hall.issue_outside_hours
                     or is_open(now, rules.tz, rules.periods(svc), rules.calendar),
                     quota_left=left,
                     purposes=tuple(str(x) for x in svc.purposes),
+                    wait_low_s=None if forecast is None else forecast.low_s,
+                    wait_high_s=None if forecast is None else forecast.high_s,
                 )
             )
         return result
@@ -633,22 +714,157 @@ class QueueService:
         token: str,
         *,
         replayed: bool = False,
-        position: tuple[int, int, list[float]] | None = None,
+        position: repo.QueueFacts | None = None,
     ) -> TicketView:
         """The ticket with its place in the queue; ``position`` when it is already known
         (as ``repo.queue_position`` answers), else read."""
         svc = rules.service(ticket.service_code)
-        ahead: int | None = None
-        wait: float | None = None
-        if ticket.state is TicketState.WAITING:
-            if position is None:
-                position = await repo.queue_position(
-                    conn, ticket, list(rules.counters_serving(svc.code))
+        if ticket.state is not TicketState.WAITING:
+            return TicketView(ticket, token, svc.name, None, None, replayed)
+        now = self.clock.now()
+        if position is None:
+            position = await repo.queue_position(
+                conn,
+                ticket,
+                list(rules.counters_serving(svc.code)),
+                others=_competing(rules, svc.code),
+                at=now,
+            )
+        facts = position
+        default = svc.default_service_minutes * 60
+        naive = estimate_wait(
+            facts.ahead, mean_service_seconds([d for d, _ in facts.recent], default),
+            facts.serving,
+        )  # fmt: skip
+        cycles = [c for _, c in facts.recent]
+        self._pace[(rules.hall.id, svc.code)] = (
+            typical_seconds(cycles, default, window=repo.RECENT_SERVICES),
+            spread(cycles, window=repo.RECENT_SERVICES),
+            facts.priority_share,
+        )
+        priority = ticket.priority_class is not None
+        # Those ahead include the priority tickets queued before it, which are counted apart
+        # (for a normal ticket all waiting priority ones: the ratio calls them first anyway).
+        normal_ahead = facts.ahead - facts.priority_waiting
+        forecast = self._forecast(
+            rules,
+            svc.code,
+            priority=priority,
+            normal_ahead=max(0, normal_ahead),
+            priority_waiting=facts.priority_waiting,
+            counters=facts.counters,
+            others={k: float(v) for k, v in facts.others.items()},
+            appointment_start=ticket.appointment_start,
+            now=now,
+        )
+        if forecast is None:
+            return TicketView(
+                ticket, token, svc.name, facts.ahead, None, replayed, None, None, naive
+            )
+        return TicketView(
+            ticket,
+            token,
+            svc.name,
+            facts.ahead,
+            forecast.seconds,
+            replayed,
+            forecast.low_s,
+            forecast.high_s,
+            naive,
+        )
+
+    def _forecast(
+        self,
+        rules: HallRules,
+        code: str,
+        *,
+        priority: bool,
+        normal_ahead: int,
+        priority_waiting: int,
+        counters: list[tuple[int, str, float]],
+        others: dict[str, float],
+        appointment_start: datetime | None,
+        now: datetime,
+    ) -> WaitForecast | None:
+        """Our estimate for a ticket of ``code`` (see ``forecast_wait``), from what one
+        statement read: the counters serving it that are open or paused, and the waiting of
+        the other services they serve (a share of it: other counters serve those too)."""
+        mean, cv, share = self._pace_of(rules, code)
+        serving = set(rules.counters_serving(code))
+        open_counters: list[OpenCounter] = []
+        for number, state, elapsed in counters:
+            if number not in serving:
+                continue
+            config = rules.counter(number)
+            if state == "idle":
+                busy = 0.0
+            elif state == "paused":
+                busy = max(60.0, PAUSE_GUESS_S - elapsed)
+            else:  # calling or serving: what is left of a visit already under way
+                busy = max(mean - elapsed, 0.3 * mean)
+            open_counters.append(
+                OpenCounter(
+                    number=number,
+                    services=tuple((s.code, s.weight) for s in config.services),
+                    call_order=str(config.call_order),
+                    busy_s=busy,
                 )
-            ahead, serving, recent = position
-            mean = mean_service_seconds(recent, svc.default_service_minutes * 60)
-            wait = estimate_wait(ahead, mean, serving)
-        return TicketView(ticket, token, svc.name, ahead, wait, replayed)
+            )
+        if not any(state in repo.OPEN_STATES for number, state, _ in counters if number in serving):
+            return None  # only paused counters: say no counter serves it now
+        shared: dict[str, float] = {}
+        for other, waiting in others.items():
+            if other == code:
+                continue
+            everyone = len(rules.counters_serving(other)) or 1
+            here = sum(1 for c in open_counters if any(s == other for s, _ in c.services))
+            shared[other] = waiting * here / everyone
+        service_s = {c: self._pace_of(rules, c)[0] for c in shared}
+        service_s[code] = mean
+        forecast = forecast_wait(
+            QueueState(
+                service=code,
+                priority=priority,
+                normal_ahead=normal_ahead,
+                priority_waiting=priority_waiting,
+                waiting=shared,
+                service_s=service_s,
+                cv=cv,
+                priority_ratio=rules.policy.priority_ratio,
+                priority_share=share,
+            ),
+            open_counters,
+        )
+        if forecast is None:
+            return None
+        if appointment_start is not None:
+            # Checked in for a slot: called once the slot opens by the next free counter,
+            # if the queue has not reached it before.
+            opens = (appointment_start - rules.policy.appointment_early - now).total_seconds()
+            first_free = min((c.busy_s for c in open_counters), default=0.0)
+            at = max(0.0, opens, first_free)
+            if at < forecast.seconds:
+                half = max(RANGE_MIN_S, 0.5 * mean)
+                forecast = WaitForecast(at, max(0.0, at - half), at + half, 0)
+        return forecast
+
+    def _pace_of(self, rules: HallRules, code: str) -> tuple[float, float, float]:
+        """Mean time at the counter per ticket of a service, its spread and its share of
+        priority tickets, as last seen."""
+        found = self._pace.get((rules.hall.id, code))
+        if found is not None:
+            return found
+        return rules.service(code).default_service_minutes * 60, DEFAULT_CV, 0.0
+
+
+def _competing(rules: HallRules, code: str) -> list[str]:
+    """The other services of the counters that serve ``code``."""
+    found: dict[str, None] = {}
+    for number in rules.counters_serving(code):
+        for ref in rules.counter(number).services:
+            if ref.code != code:
+                found[ref.code] = None
+    return list(found)
 
 
 @dataclass

@@ -7,7 +7,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
@@ -42,7 +42,7 @@ def counter_from_record(r: asyncpg.Record) -> CounterStatus:
 
 # "People ahead" is counted directly only up to this many; past it, from the service's tally.
 _COUNTED_DIRECTLY = 100
-RECENT_SERVICES = 20  # finished tickets whose service times feed a wait estimate
+RECENT_SERVICES = 40  # finished tickets whose service times feed a wait estimate
 
 
 def _waiting_sql(hall: str, service: str) -> str:
@@ -51,21 +51,47 @@ def _waiting_sql(hall: str, service: str) -> str:
         WHERE q.hall_id = {hall} AND q.service_code = {service})"""
 
 
-def _open_counters_sql(hall: str, numbers: str) -> str:
-    """Scalar subquery: how many of the counters numbered in an int[] are open."""
-    return f"""(SELECT count(*) FROM counters
-        WHERE hall_id = {hall} AND active AND number = ANY({numbers}::int[])
-          AND state IN ('idle', 'calling', 'serving'))"""
-
-
 def _recent_seconds_sql(hall: str, service: str, limit: str) -> str:
-    """Scalar subquery: service times in seconds of a service's last finished tickets,
-    newest first (an index read on tickets_finished that stops at the limit)."""
-    return f"""(SELECT coalesce(array_agg(r.d), '{{}}') FROM (
-        SELECT extract(epoch FROM f.finished_at - f.serve_started_at)::float8 AS d
+    """Scalar subquery: [service time, time at the counter, priority (1 or 0)] of a service's
+    last finished tickets, newest first, as a 2-D array (an index read on tickets_finished
+    that stops at the limit). Time at the counter runs from the first call to the finish, so
+    it holds the walk to the window and recalls too."""
+    return f"""(SELECT coalesce(array_agg(ARRAY[r.d, r.c, r.p]), '{{}}') FROM (
+        SELECT extract(epoch FROM f.finished_at - f.serve_started_at)::float8 AS d,
+               extract(epoch FROM f.finished_at
+                   - coalesce(f.first_called_at, f.serve_started_at))::float8 AS c,
+               (f.priority_class IS NOT NULL)::int::float8 AS p
         FROM tickets f WHERE f.hall_id = {hall} AND f.service_code = {service}
           AND f.state = 'done' AND f.serve_started_at IS NOT NULL
         ORDER BY f.finished_at DESC LIMIT {limit}) r)"""
+
+
+def _counters_now_sql(hall: str, numbers: str, at: str) -> str:
+    """Scalar subquery: [number, state, seconds in that state] of the counters numbered in an
+    int[] that are open or paused (a JSON array)."""
+    return f"""(SELECT coalesce(jsonb_agg(jsonb_build_array(number, state,
+            extract(epoch FROM {at} - state_since)::float8)), '[]'::jsonb) FROM counters
+        WHERE hall_id = {hall} AND active AND number = ANY({numbers}::int[])
+          AND state IN ('idle', 'calling', 'serving', 'paused'))"""
+
+
+def _priority_waiting_sql(hall: str, service: str, before: str | None = None) -> str:
+    """Scalar subquery: a service's waiting priority tickets (queued before a (key, id) when
+    given), counted up to the bound by an index read on tickets_queue_heads."""
+    where = "" if before is None else f" AND (p.queue_key, p.id) < {before}"
+    return f"""(SELECT count(*) FROM (
+        SELECT 1 FROM tickets p
+        WHERE p.hall_id = {hall} AND p.service_code = {service} AND p.state = 'waiting'
+          AND p.target_counter IS NULL AND (p.priority_class IS NOT NULL){where}
+        LIMIT {_COUNTED_DIRECTLY}) x)"""
+
+
+def _others_waiting_sql(hall: str, services: str) -> str:
+    """Scalar subquery: waiting tickets of each service in a text[], as a JSON object."""
+    return f"""(SELECT coalesce(jsonb_object_agg(o.service_code, o.n), '{{}}'::jsonb) FROM (
+        SELECT service_code, sum(waiting) AS n FROM queue_tallies
+        WHERE hall_id = {hall} AND service_code = ANY({services}::text[])
+        GROUP BY service_code) o)"""
 
 
 _ISSUE_ONE_STATEMENT = """
@@ -85,6 +111,11 @@ WITH n AS (
         $8, $9, $10, $11, $11, $12, $13, $14, $15, $17
     FROM n
     RETURNING id, seq, display_number
+), est AS (
+    -- Estimates given with tickets this server issued before (migration 0008).
+    INSERT INTO ticket_estimates (ticket_id, estimate_s, low_s, high_s, naive_s)
+    SELECT * FROM unnest($22::bigint[], $23::real[], $24::real[], $25::real[], $26::real[])
+    ON CONFLICT (ticket_id) DO NOTHING
 ), e AS (
     INSERT INTO events (hall_id, type, at, actor, ticket_id, details)
     SELECT $1, 'ticket.issued', $11, $18, t.id,
@@ -100,22 +131,59 @@ SELECT t.id, t.seq, t.display_number,
         WHERE w.hall_id = $1 AND w.service_code = $5 AND w.state = 'waiting'
           AND w.queue_key > $11
         LIMIT {bound}) b) AS behind,
-    {serving} AS serving,
+    {priority} AS priority_waiting,
+    {counters} AS counters_now,
+    {others} AS others_waiting,
     {recent} AS recent
 FROM t
 """
 _ISSUE_AUDIT_CTE = f""", a AS (
     INSERT INTO audit_log ({AUDIT_COLUMNS})
-    SELECT $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31 FROM t
+    SELECT $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37 FROM t
 )"""
 _ISSUE_ONE_STATEMENT = (
     _ISSUE_ONE_STATEMENT.replace("{waiting}", _waiting_sql("$1", "$5"))
     .replace("{bound}", str(_COUNTED_DIRECTLY))
-    .replace("{serving}", _open_counters_sql("$1", "$20"))
+    .replace("{priority}", _priority_waiting_sql("$1", "$5"))
+    .replace("{counters}", _counters_now_sql("$1", "$20", "$11"))
+    .replace("{others}", _others_waiting_sql("$1", "$21"))
     .replace("{recent}", _recent_seconds_sql("$1", "$5", str(RECENT_SERVICES)))
 )
 _ISSUE_PLAIN = _ISSUE_ONE_STATEMENT.replace("{audit}", "")
 _ISSUE_AUDITED = _ISSUE_ONE_STATEMENT.replace("{audit}", _ISSUE_AUDIT_CTE)
+
+
+OPEN_STATES = frozenset({"idle", "calling", "serving"})
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFacts:
+    """Where a waiting ticket stands and what its wait depends on, as one statement saw it."""
+
+    ahead: int  # waiting tickets of its service queued before it
+    priority_waiting: int  # priority tickets of its service waiting (before it, if priority)
+    counters: list[tuple[int, str, float]]  # open or paused counters serving it: number,
+    # state, seconds in that state
+    recent: list[tuple[float, float]]  # (service time, time at the counter) of its service's
+    # latest finished tickets, seconds, newest first
+    others: dict[str, int]  # waiting tickets of the other services those counters serve
+    priority_share: float = 0.0  # of those latest finished tickets, the priority ones
+
+    @property
+    def serving(self) -> int:
+        """Open counters among those serving its service (paused ones not counted)."""
+        return sum(1 for _, state, _ in self.counters if state in OPEN_STATES)
+
+
+@dataclass(frozen=True, slots=True)
+class EstimateRow:
+    """The estimate a ticket was given at issue (migration 0008)."""
+
+    ticket_id: int
+    seconds: float
+    low_s: float
+    high_s: float
+    naive_s: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,14 +193,24 @@ class Issued:
     id: int
     seq: int
     number: str
-    ahead: int | None  # None when too many are queued behind it to say cheaply
-    serving: int  # open counters among those serving its service
-    recent: list[float]  # latest service times of its service, seconds, newest first
+    facts: QueueFacts | None  # None when too many are queued behind it to say cheaply
 
     @property
-    def position(self) -> tuple[int, int, list[float]] | None:
+    def position(self) -> QueueFacts | None:
         """What ``queue_position`` would answer for it now, None when not known cheaply."""
-        return None if self.ahead is None else (self.ahead, self.serving, self.recent)
+        return self.facts
+
+
+def _counters_now(value: list[list[Any]]) -> list[tuple[int, str, float]]:
+    return [(int(n), str(state), max(0.0, float(secs))) for n, state, secs in value]
+
+
+def _recent(value: list[list[float]]) -> list[tuple[float, float]]:
+    return [(float(d), float(c)) for d, c, _ in value]
+
+
+def _priority_share(value: list[list[float]]) -> float:
+    return sum(p for _, _, p in value) / len(value) if value else 0.0
 
 
 async def issue_in_one_statement(
@@ -158,10 +236,14 @@ async def issue_in_one_statement(
     actor: str,
     details: dict[str, Any],
     counters: Sequence[int],
+    others: Sequence[str] = (),
+    estimates: Sequence[EstimateRow] = (),
     audit: tuple[object, ...] | None = None,
 ) -> Issued | None:
     """Number, insert and log a ticket in one autocommitted statement, and say where it
-    stands among the waiting tickets of its service (open counters among ``counters``).
+    stands among the waiting tickets of its service: open counters among ``counters``, and
+    the waiting of ``others`` (the other services those counters serve). ``estimates`` of
+    tickets issued before are written by the same statement.
 
     The number counter's row lock lasts only while PostgreSQL runs this statement and
     commits, never across a round trip to the application. None when the day's quota of a
@@ -171,7 +253,10 @@ async def issue_in_one_statement(
     args: list[object] = [
         hall_id, number_group, business_day, number_start, service_code, prefix, width,
         token, purpose, priority_class, issued_at, appointment_start, appointment_end, kiosk,
-        idempotency_key, quota, idempotency_hash, actor, details, list(counters),
+        idempotency_key, quota, idempotency_hash, actor, details, list(counters), list(others),
+        [e.ticket_id for e in estimates], [e.seconds for e in estimates],
+        [e.low_s for e in estimates], [e.high_s for e in estimates],
+        [e.naive_s for e in estimates],
     ]  # fmt: skip
     if audit is not None:
         args.extend(audit)
@@ -179,14 +264,17 @@ async def issue_in_one_statement(
     if row is None:
         return None
     behind = row["behind"]
-    return Issued(
-        id=row["id"],
-        seq=row["seq"],
-        number=row["display_number"],
-        ahead=int(row["waiting_before"]) - behind if behind < _COUNTED_DIRECTLY else None,
-        serving=row["serving"],
-        recent=[float(x) for x in row["recent"]],
-    )
+    facts = None
+    if behind < _COUNTED_DIRECTLY:
+        facts = QueueFacts(
+            ahead=int(row["waiting_before"]) - behind,
+            priority_waiting=row["priority_waiting"],
+            counters=_counters_now(row["counters_now"]),
+            recent=_recent(row["recent"]),
+            others={k: int(v) for k, v in row["others_waiting"].items()},
+            priority_share=_priority_share(row["recent"]),
+        )
+    return Issued(id=row["id"], seq=row["seq"], number=row["display_number"], facts=facts)
 
 
 async def issued_today(conn: asyncpg.Connection, hall_id: str, service: str, day: date) -> int:
@@ -545,20 +633,31 @@ _QUEUE_POSITION = f"""SELECT
         WHERE hall_id = $1 AND service_code = $2 AND state = 'waiting'
           AND (queue_key, id) > ($3, $4)
         LIMIT $7) b) AS behind,
-    {_open_counters_sql("$1", "$5")} AS serving,
+    {_priority_waiting_sql("$1", "$2")} AS priority_waiting,
+    {_priority_waiting_sql("$1", "$2", "($3, $4)")} AS priority_before,
+    {_counters_now_sql("$1", "$5", "$9")} AS counters_now,
+    {_others_waiting_sql("$1", "$8")} AS others_waiting,
     {_recent_seconds_sql("$1", "$2", "$6")} AS recent"""
 
 
 async def queue_position(
-    conn: asyncpg.Connection, t: Ticket, counters: list[int], recent: int = RECENT_SERVICES
-) -> tuple[int, int, list[float]]:
-    """People ahead of a waiting ticket, open counters among ``counters``, and the most recent
-    service durations of its service (newest first), in one round trip.
+    conn: asyncpg.Connection,
+    t: Ticket,
+    counters: list[int],
+    recent: int = RECENT_SERVICES,
+    *,
+    others: Sequence[str] = (),
+    at: datetime | None = None,
+) -> QueueFacts:
+    """People ahead of a waiting ticket, the open or paused counters among ``counters``, the
+    waiting of ``others``, and the most recent service durations of its service (newest
+    first), in one round trip; counter times are measured up to ``at`` (default: now).
 
     People ahead are the service's waiting tally less the ticket and those behind it, counted
     by an index read that stops after ``_COUNTED_DIRECTLY`` rows: a new ticket (at the back)
     costs the same whatever the queue. Only a ticket with that many both ahead and behind it
-    is counted in full, and that read is bounded by the answer.
+    is counted in full, and that read is bounded by the answer. For a priority ticket the
+    priority count is of those queued before it, for a normal one of all waiting.
     """
     row = await conn.fetchrow(
         _QUEUE_POSITION,
@@ -569,6 +668,8 @@ async def queue_position(
         counters,
         recent,
         _COUNTED_DIRECTLY,
+        list(others),
+        at or datetime.now(UTC),
     )
     assert row is not None
     if row["behind"] < _COUNTED_DIRECTLY:
@@ -583,14 +684,23 @@ async def queue_position(
             t.queue_key,
             t.id,
         )
-    return ahead, row["serving"], [float(x) for x in row["recent"]]
+    priority = row["priority_before"] if t.priority_class is not None else row["priority_waiting"]
+    return QueueFacts(
+        ahead=ahead,
+        priority_waiting=priority,
+        counters=_counters_now(row["counters_now"]),
+        recent=_recent(row["recent"]),
+        others={k: int(v) for k, v in row["others_waiting"].items()},
+        priority_share=_priority_share(row["recent"]),
+    )
 
 
 async def service_stats(
     conn: asyncpg.Connection, hall_id: str, day: date, recent: int = RECENT_SERVICES
-) -> dict[str, tuple[int, int, list[float]]]:
-    """Per active service: (waiting now, issued on ``day``, recent service seconds newest
-    first), from the tallies of migration 0007 and the last finished tickets."""
+) -> dict[str, tuple[int, int, list[tuple[float, float]]]]:
+    """Per active service: (waiting now, issued on ``day``, recent (service time, time at the
+    counter) in seconds, newest first), from the tallies of migration 0007 and the last
+    finished tickets."""
     rows = await conn.fetch(
         f"""SELECT s.code,
              {_waiting_sql("s.hall_id", "s.code")} AS waiting,
@@ -603,18 +713,35 @@ async def service_stats(
         day,
         recent,
     )
-    return {
-        r["code"]: (int(r["waiting"]), r["issued"], [float(x) for x in r["recent"]]) for r in rows
-    }
+    return {r["code"]: (int(r["waiting"]), r["issued"], _recent(r["recent"])) for r in rows}
 
 
-async def open_counter_numbers(conn: asyncpg.Connection, hall_id: str) -> set[int]:
+async def counters_now(
+    conn: asyncpg.Connection, hall_id: str, at: datetime
+) -> list[tuple[int, str, float]]:
+    """Every open or paused counter of the hall: number, state, seconds in that state."""
     rows = await conn.fetch(
-        "SELECT number FROM counters WHERE hall_id = $1 AND active"
-        " AND state IN ('idle', 'calling', 'serving')",
+        "SELECT number, state::text AS state,"
+        " extract(epoch FROM $2 - state_since)::float8 AS secs FROM counters"
+        " WHERE hall_id = $1 AND active AND state IN ('idle', 'calling', 'serving', 'paused')",
         hall_id,
+        at,
     )
-    return {r["number"] for r in rows}
+    return [(r["number"], r["state"], max(0.0, r["secs"])) for r in rows]
+
+
+async def write_estimates(conn: asyncpg.Connection, estimates: Sequence[EstimateRow]) -> None:
+    """Store estimates given at issue (migration 0008) outside an issue statement."""
+    await conn.execute(
+        """INSERT INTO ticket_estimates (ticket_id, estimate_s, low_s, high_s, naive_s)
+           SELECT * FROM unnest($1::bigint[], $2::real[], $3::real[], $4::real[], $5::real[])
+           ON CONFLICT (ticket_id) DO NOTHING""",
+        [e.ticket_id for e in estimates],
+        [e.seconds for e in estimates],
+        [e.low_s for e in estimates],
+        [e.high_s for e in estimates],
+        [e.naive_s for e in estimates],
+    )
 
 
 async def waiting_counts(conn: asyncpg.Connection, hall_id: str) -> dict[str, int]:

@@ -77,6 +77,8 @@ def ticket_out(view: TicketView) -> schemas.TicketOut:
         recall_count=t.recall_count,
         people_ahead=view.people_ahead,
         estimated_wait_s=view.estimated_wait_s,
+        wait_low_s=view.wait_low_s,
+        wait_high_s=view.wait_high_s,
         replayed=view.replayed,
     )
 
@@ -182,6 +184,8 @@ async def list_services(request: web.Request) -> web.Response:
                 prefix=s.prefix,
                 waiting=s.waiting,
                 estimated_wait_s=s.estimated_wait_s,
+                wait_low_s=s.wait_low_s,
+                wait_high_s=s.wait_high_s,
                 open_now=s.open_now,
                 quota_left=s.quota_left,
                 purposes=list(s.purposes),

@@ -74,7 +74,19 @@ class TicketOut(Out):
     target_counter: int | None
     recall_count: int
     people_ahead: int | None
-    estimated_wait_s: float | None
+    estimated_wait_s: float | None = Field(
+        description="Expected wait in seconds until the ticket is called: the middle of "
+        "[wait_low_s, wait_high_s]. Null when not waiting, or when no open counter serves "
+        "the queue now. Show citizens the range, not this number."
+    )
+    wait_low_s: float | None = Field(
+        default=None,
+        description="Low end of the expected wait, seconds (null with estimated_wait_s).",
+    )
+    wait_high_s: float | None = Field(
+        default=None,
+        description="High end of the expected wait, seconds (null with estimated_wait_s).",
+    )
     replayed: bool = False
 
 
@@ -83,7 +95,19 @@ class ServiceOut(Out):
     name: str
     prefix: str
     waiting: int
-    estimated_wait_s: float | None
+    estimated_wait_s: float | None = Field(
+        description="Expected wait in seconds of someone taking a ticket now: the middle of "
+        "[wait_low_s, wait_high_s]. Null when no open counter serves "
+        "the queue now. Show citizens the range, not this number."
+    )
+    wait_low_s: float | None = Field(
+        default=None,
+        description="Low end of the expected wait, seconds (null with estimated_wait_s).",
+    )
+    wait_high_s: float | None = Field(
+        default=None,
+        description="High end of the expected wait, seconds (null with estimated_wait_s).",
+    )
     open_now: bool
     quota_left: int | None
     purposes: list[str]

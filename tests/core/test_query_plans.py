@@ -172,5 +172,5 @@ async def test_people_ahead_from_the_tally_matches_a_full_count(
         )
         for index in (0, 1, 250, 499, 500, 598, 599):
             ticket = repo.ticket_from_record(rows[index])
-            ahead, _, _ = await repo.queue_position(conn, ticket, [1])
-            assert ahead == index, index
+            facts = await repo.queue_position(conn, ticket, [1])
+            assert facts.ahead == index, index

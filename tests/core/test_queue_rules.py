@@ -128,10 +128,13 @@ async def test_wait_estimate_uses_measured_service_times(
     for _ in range(3):
         await take(service, clock)
     bdc = next(s for s in await service.services("test") if s.code == "BDC")
-    # Three measured services of 2, 4 and 9 minutes: the trimmed mean is 4 minutes (not the
-    # configured default); three people wait for the one open counter.
+    # Three measured services of 2, 4 and 9 minutes: their mean is 5 minutes (not the
+    # configured default; the long one is kept, service times have a long tail); three
+    # people wait for the one open counter, so someone taking a ticket now waits 15 minutes.
     assert bdc.waiting == 3
-    assert bdc.estimated_wait_s == 3 * 4 * 60
+    assert bdc.estimated_wait_s == 3 * 5 * 60
+    assert bdc.wait_low_s is not None and bdc.wait_high_s is not None
+    assert bdc.wait_low_s < 15 * 60 < bdc.wait_high_s
 
 
 async def test_recall_limit_then_no_show(service: QueueService, clock: FixedClock) -> None:

@@ -9,7 +9,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hall.domain.estimate import estimate_wait, mean_service_seconds
+from hall.domain.estimate import (
+    DEFAULT_CV,
+    RANGE_FLOOR,
+    RANGE_MIN_S,
+    OpenCounter,
+    QueueState,
+    estimate_wait,
+    forecast_wait,
+    mean_service_seconds,
+    spread,
+    typical_seconds,
+)
 
 
 def test_wait_scales_with_position_and_counters() -> None:
@@ -98,3 +109,147 @@ def test_mean_within_range_of_window(durations: list[float], window: int) -> Non
     # Summing floats may land one ulp outside, e.g. the mean of [0.2] * 3.
     slack = 1e-12 * max(1.0, max(used))
     assert min(used) - slack <= mean <= max(used) + slack
+
+
+# --- the forecast shown to citizens ------------------------------------------------------
+
+
+def _counter(number: int, *services: str, busy: float = 0.0, order: str = "order") -> OpenCounter:
+    return OpenCounter(number, tuple((s, 1) for s in services), order, busy)
+
+
+def _state(**overrides: object) -> QueueState:
+    values: dict[str, object] = {
+        "service": "A",
+        "priority": False,
+        "normal_ahead": 0,
+        "priority_waiting": 0,
+        "waiting": {},
+        "service_s": {"A": 300.0, "B": 600.0},
+        "priority_ratio": 3,
+    }
+    values.update(overrides)
+    return QueueState(**values)  # type: ignore[arg-type]
+
+
+def test_forecast_none_without_an_open_counter_of_the_service() -> None:
+    assert forecast_wait(_state(normal_ahead=3), []) is None
+    assert forecast_wait(_state(normal_ahead=3), [_counter(1, "B")]) is None
+
+
+def test_forecast_of_one_queue_is_the_naive_estimate() -> None:
+    """One service on its own counters: people ahead × mean ÷ counters, as before."""
+    counters = [_counter(1, "A"), _counter(2, "A")]
+    forecast = forecast_wait(_state(normal_ahead=6), counters)
+    assert forecast is not None
+    assert forecast.seconds == estimate_wait(6, 300.0, 2) == 900.0
+    assert forecast.calls_before == 6
+
+
+def test_forecast_counts_the_other_services_of_shared_counters() -> None:
+    """A counter that serves B first ("order") calls the B tickets before the A ones."""
+    counters = [_counter(1, "B", "A")]
+    alone = forecast_wait(_state(normal_ahead=2), counters)
+    shared = forecast_wait(_state(normal_ahead=2, waiting={"B": 2}), counters)
+    assert alone is not None and shared is not None
+    assert alone.seconds == 2 * 300.0
+    assert shared.seconds == 2 * 600.0 + 2 * 300.0
+
+
+def test_forecast_interleaves_priority_tickets_by_the_ratio() -> None:
+    counters = [_counter(1, "A")]
+    # Ratio 3: the counter (taken to be half-way, 1 normal call since its last priority one)
+    # calls 2 normal, then the priority one, then the last normal before this ticket.
+    normal = forecast_wait(_state(normal_ahead=3, priority_waiting=1), counters)
+    assert normal is not None and normal.seconds == 4 * 300.0
+    # A priority ticket waits only for the priority ones ahead of it and the ratio.
+    first = forecast_wait(_state(priority=True, normal_ahead=5, priority_waiting=0), counters)
+    assert first is not None and first.seconds == 2 * 300.0
+    # Ratio 0: priority always first.
+    always = forecast_wait(
+        _state(priority=True, normal_ahead=5, priority_waiting=1, priority_ratio=0), counters
+    )
+    assert always is not None and always.seconds == 300.0
+
+
+def test_forecast_expects_priority_citizens_still_to_come() -> None:
+    counters = [_counter(1, "A")]
+    none = forecast_wait(_state(normal_ahead=9), counters)
+    some = forecast_wait(_state(normal_ahead=9, priority_share=0.1), counters)
+    assert none is not None and some is not None
+    assert some.seconds == 10 * 300.0  # one priority citizen expected among the nine
+    assert none.seconds == 9 * 300.0
+
+
+def test_forecast_waits_for_busy_and_paused_counters() -> None:
+    busy = forecast_wait(_state(normal_ahead=0), [_counter(1, "A", busy=120.0)])
+    assert busy is not None and busy.seconds == 120.0
+    # The idle counter takes the first ticket, the one free in 120 s the second.
+    two = forecast_wait(_state(normal_ahead=1), [_counter(1, "A"), _counter(2, "A", busy=120.0)])
+    assert two is not None and two.seconds == 120.0
+
+
+def test_forecast_range_holds_the_estimate_and_narrows_with_more_calls() -> None:
+    one = forecast_wait(_state(normal_ahead=1, cv=0.7), [_counter(1, "A")])
+    many = forecast_wait(_state(normal_ahead=40, cv=0.7), [_counter(1, "A")])
+    assert one is not None and many is not None
+    for f in (one, many):
+        assert 0 <= f.low_s <= f.seconds <= f.high_s
+        assert f.high_s - f.seconds >= RANGE_MIN_S
+    assert (many.high_s - many.low_s) / many.seconds < (one.high_s - one.low_s) / one.seconds
+    assert (many.high_s - many.low_s) / many.seconds >= 2 * RANGE_FLOOR
+
+
+def test_forecast_of_a_very_long_queue_goes_on_at_the_pace_so_far() -> None:
+    """Past a bounded number of calls the rest is extrapolated: exact for a steady queue."""
+    one = forecast_wait(_state(normal_ahead=999), [_counter(1, "A")])
+    assert one is not None and one.seconds == 999 * 300.0 and one.calls_before == 999
+    two = forecast_wait(_state(normal_ahead=5000), [_counter(1, "A"), _counter(2, "A")])
+    assert two is not None and two.seconds == pytest.approx(5000 * 300.0 / 2, rel=0.01)
+
+
+def test_forecast_rejects_bad_counts() -> None:
+    with pytest.raises(ValueError, match="counts must be >= 0"):
+        forecast_wait(_state(normal_ahead=-1), [_counter(1, "A")])
+
+
+@given(
+    st.integers(0, 300),
+    st.integers(0, 20),
+    st.integers(0, 30),
+    st.integers(1, 8),
+    st.integers(0, 5),
+)
+def test_forecast_monotone(
+    ahead: int, priority: int, other: int, counters: int, ratio: int
+) -> None:
+    """More people ahead never shortens the forecast; another open counter never lengthens
+    it; the range always holds it (queues within the calls played exactly, _MAX_STEPS; past
+    them the rest is extrapolated)."""
+    desks = [_counter(n, "B", "A", order="weighted") for n in range(1, counters + 1)]
+    state = _state(
+        normal_ahead=ahead, priority_waiting=priority, waiting={"B": other}, priority_ratio=ratio
+    )
+    base = forecast_wait(state, desks)
+    more = forecast_wait(_state(**{**_fields(state), "normal_ahead": ahead + 1}), desks)
+    extra = forecast_wait(state, [*desks, _counter(99, "A")])
+    assert base is not None and more is not None and extra is not None
+    assert more.seconds >= base.seconds >= extra.seconds >= 0
+    assert base.low_s <= base.seconds <= base.high_s
+
+
+def _fields(state: QueueState) -> dict[str, object]:
+    return {name: getattr(state, name) for name in state.__slots__}
+
+
+def test_typical_keeps_the_long_tail_and_drops_the_absurd() -> None:
+    assert typical_seconds([], 480.0) == 480.0
+    assert typical_seconds([120.0, 240.0, 540.0], 480.0) == 300.0  # trimmed mean says 240
+    # A forgotten finish (10 h) and an instant skip (1 s) are dropped.
+    assert typical_seconds([300.0] * 10 + [36_000.0, 1.0], 480.0) == 300.0
+
+
+def test_spread_of_recent_times() -> None:
+    assert spread([]) == DEFAULT_CV
+    assert spread([300.0] * 5) == 0.0
+    assert 0.3 < spread([100.0, 300.0, 500.0] * 4) < 0.9

@@ -164,3 +164,6 @@ def test_service_wait_text_on_kiosk_buttons() -> None:
     assert service_wait_text(None) == "暂无窗口办理"
     assert service_wait_text(20) == "无需等候"
     assert service_wait_text(600) == "约 7 至 13 分钟"
+    # The estimator's own range, when it gives one, instead of ±25 %.
+    assert service_wait_text(600, 300, 1500) == "约 5 至 25 分钟"
+    assert service_wait_text(30, 0, 150) == "约 1 至 3 分钟"

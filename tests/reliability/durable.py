@@ -42,8 +42,9 @@ async def durable_data_dir() -> AsyncIterator[Path]:
 
 
 def demo_server(data_dir: Path, log_path: Path, port: int | None = None) -> ServerProcess:
-    """``hall demo`` (the example county hall, admin/hall-demo) on ``data_dir``."""
-    args = ["demo", "--data-dir", str(data_dir)]
+    """``hall demo --no-sim`` (the plain example county hall, admin/hall-demo: no emulated
+    devices, nobody simulated) on ``data_dir``."""
+    args = ["demo", "--no-sim", "--data-dir", str(data_dir)]
     if port is None:
         return ServerProcess(args, log_path=log_path)
     return ServerProcess(args, log_path=log_path, port=port)

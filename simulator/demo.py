@@ -1,0 +1,403 @@
+"""``hall demo`` as a living hall: devices on ptys, simulated citizens and clerks.
+
+The kernel's ``hall demo`` finds this through the ``hall.demo`` entry point (the kernel never
+imports the simulator). It
+
+* puts every HB/1 device of the example hall (strips, hall screens, callers, pads, kiosk key
+  boards) on emulators behind pseudo-terminals that the server's own bridge opens as its
+  serial buses, and kiosk k1's ticket printer on an ESC/POS emulator on a pty too;
+* adds ``/demo/pair/{kind}/{device}``, which pairs the browser it is opened in as that kiosk
+  or hall screen (the demo's stand-in for approving a pairing code) and opens its page;
+* creates the demo logins (a clerk per window, a manager) and, unless ``--no-sim``, runs the
+  simulator in real time × ``--speed`` through the HTTP API as kiosk k1 and the clerks, the
+  citizens rating on the emulated pads of the windows that have one.
+
+The URLs printed are listed once, in ``demo_pages``: the lead adjusts that list when the
+counter terminal, TV, web pad and dashboard pages land.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+from aiohttp import web
+
+from firmware_bridge.emulators.base import Hb1Device
+from firmware_bridge.emulators.bus import Hb1Bus
+from firmware_bridge.emulators.display import ScreenEmulator, StripEmulator
+from firmware_bridge.emulators.keypad import CallerEmulator, KioskEmulator
+from firmware_bridge.emulators.line import LineEndpoint
+from firmware_bridge.emulators.pad import PadEmulator
+from firmware_bridge.emulators.printer import EscPosPrinter
+from firmware_bridge.pty import VirtualPort
+from hall.config.models import DeviceClass, HallConfig
+from hall.domain.errors import NotFound
+from hall.security import tokens
+from hall.security.passwords import hash_password
+from hall.storage import access_repo
+from hall.web.access import ACCESS, DEVICE_COOKIE_NAME
+from hall.web.auth_api import DEVICE_COOKIE_MAX_AGE
+from hall.web.pairing import device_name, next_page
+from hall.web.routes import Access, Route, register
+from hall.web.state import CLOCK, DIRECTORY, POOL
+from simulator.drivers import HttpDriver
+from simulator.engine import Engine, RealtimePace, TicketRef
+from simulator.plan import Citizen, plan_day
+
+log = logging.getLogger("simulator.demo")
+DEMO_PASSWORD = "hall-demo"
+MANAGER = "demo-manager"
+RATING_WAIT_S = 10.0  # how long a simulated citizen waits for the pad's rating screen
+
+
+def demo_pages(hall_id: str, ticket_token: str | None) -> list[tuple[str, str]]:
+    """The pages the living hall prints after the kernel's own list (the start page and the
+    features' ``PageLink`` pages), (title, path): the one list to adjust at merge — drop
+    what the features' lists come to hold."""
+    pages = [
+        ("取号机（自动配对为 k1）", "/demo/pair/kiosk/k1"),
+        ("大厅电视（自动配对为 s1）", "/demo/pair/display/s1"),
+        ("窗口工作台", "/counter"),
+        ("登录", "/login"),
+        ("评价器（网页）", "/pad"),
+        ("管理看板", "/manage"),
+        ("接口文档", "/api/v1/openapi.json"),
+    ]
+    if ticket_token:
+        pages.append(("市民的号票页面", f"/t/{ticket_token}"))
+    return pages
+
+
+@dataclass
+class _Wiring:
+    ports: list[VirtualPort] = field(default_factory=list)
+    endpoints: list[LineEndpoint] = field(default_factory=list)
+    pads: dict[int, PadEmulator] = field(default_factory=dict)
+    printers: dict[str, EscPosPrinter] = field(default_factory=dict)
+    devices: int = 0
+
+
+def _emulator(cls: DeviceClass, address: int, uid: str | None) -> Hb1Device:
+    raw = bytes.fromhex(uid) if uid else None
+    match cls:
+        case DeviceClass.STRIP:
+            return StripEmulator(address, raw)
+        case DeviceClass.SCREEN:
+            return ScreenEmulator(address, raw)
+        case DeviceClass.PAD:
+            return PadEmulator(address, raw)
+        case DeviceClass.CALLER:
+            return CallerEmulator(address, raw)
+        case DeviceClass.KIOSK:
+            return KioskEmulator(address, raw)
+    raise AssertionError(cls)
+
+
+class LivingHall:
+    """The ``hall.demo`` plugin (see the module docstring)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.speed: float = getattr(args, "speed", 60.0)
+        self.simulate: bool = not getattr(args, "no_sim", False)
+        self.seed: str = str(getattr(args, "seed", "demo"))
+        self.workdir = Path(tempfile.mkdtemp(prefix="hall-demo-"))
+        self.wiring = _Wiring()
+        self.hall_id = ""
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._session: aiohttp.ClientSession | None = None
+        self._engine: Engine | None = None
+        self.first_ticket: str | None = None
+
+    # --- before the server starts -----------------------------------------------------------
+
+    async def wire(self, config: HallConfig) -> HallConfig:
+        """The config with every bus on a pty of emulated devices, and the printers that an
+        emulator can stand in for on a pty (the others are left out: no LAN is dialled)."""
+        self.hall_id = config.halls[0].id
+        buses = []
+        for bus in config.buses:
+            devices = [d for d in config.devices if d.bus == bus.name]
+            emulators = []
+            for d in devices:
+                emu = _emulator(d.device_class, d.address, d.uid)
+                emulators.append(emu)
+                if isinstance(emu, PadEmulator) and d.counter is not None:
+                    self.wiring.pads[d.counter] = emu
+            endpoint = LineEndpoint(Hb1Bus(emulators, baud=bus.baudrate))
+            port = VirtualPort(str(self.workdir / f"tty-{bus.name}"))
+            await endpoint.attach_fd(port.plug().master_fd)
+            self.wiring.ports.append(port)
+            self.wiring.endpoints.append(endpoint)
+            self.wiring.devices += len(emulators)
+            buses.append(bus.model_copy(update={"url": port.link_path}))
+        printers = []
+        for printer in config.printers:
+            if printer.url is None:
+                continue  # behind a kiosk MCU (HB/1 tunnel printing is not built yet)
+            paper = EscPosPrinter()
+            endpoint = LineEndpoint(paper)
+            port = VirtualPort(str(self.workdir / f"lp-{printer.name}"))
+            await endpoint.attach_fd(port.plug().master_fd)
+            self.wiring.ports.append(port)
+            self.wiring.endpoints.append(endpoint)
+            self.wiring.printers[printer.name] = paper
+            printers.append(printer.model_copy(update={"url": port.link_path}))
+        return config.model_copy(update={"buses": buses, "printers": printers})
+
+    def install(self, app: web.Application) -> None:
+        """Add the demo's pairing shortcut to the app (before it starts)."""
+        register(
+            app,
+            [
+                Route(
+                    "GET",
+                    "/demo/pair/{kind}/{device}",
+                    _pair_here,
+                    "demo_pair",
+                    "演示：把本浏览器配对为取号机或大厅电视并打开其页面",
+                    Access.PUBLIC,
+                    in_openapi=False,
+                )
+            ],
+        )
+
+    # --- once it listens ----------------------------------------------------------------------
+
+    async def start(self, app: web.Application, base: str) -> list[str]:
+        """Demo logins and, unless idle, the simulation; the lines to print."""
+        pool = app[POOL]
+        hall = app[DIRECTORY].hall(self.hall_id).hall
+        # The demo server's own (cheap) password cost, so that logging in does not rehash.
+        digest = hash_password(DEMO_PASSWORD, app[ACCESS].settings.password_params)
+        async with pool.acquire() as conn:
+            for c in hall.counters:
+                await access_repo.save_account(
+                    conn,
+                    f"sim{c.number:02d}",
+                    password_hash=digest,
+                    name=f"模拟{c.number}号窗口",
+                    roles=["clerk"],
+                    halls=[hall.id],
+                    counters=[c.number],
+                )
+            await access_repo.save_account(
+                conn,
+                MANAGER,
+                password_hash=digest,
+                name="演示值班长",
+                roles=["manager"],
+                halls=[hall.id],
+                counters=[],
+            )
+        lines = [
+            f"演示登录（密码均为 {DEMO_PASSWORD}）：管理 {MANAGER}；"
+            f"各窗口 sim01…sim{max(c.number for c in hall.counters):02d}（sim07 = 7 号窗口）",
+            f"模拟设备：{self.wiring.devices} 台串口设备（{len(self.wiring.ports)} 个 pty），"
+            f"评价器所在窗口 {sorted(self.wiring.pads)}",
+        ]
+        if self.simulate:  # always, as hall demo runs it (--no-sim leaves the plugin out)
+            self._session = aiohttp.ClientSession()
+            driver = await self._driver(app, base)
+            ticket = await driver.issue(_visitor(hall.services[0].code, hall.services[0]), _now())
+            self.first_ticket = ticket.token
+            self._tasks.append(asyncio.create_task(self._run(app, driver)))
+            lines.append(f"模拟运行中：{self.speed:g} 倍速（--no-sim 关闭）")
+        else:
+            lines.append("空闲大厅：未运行模拟（去掉 --no-sim 即可看到办事群众和窗口）")
+        lines += [
+            f"  {title}：{base}{path}"
+            for title, path in demo_pages(self.hall_id, self.first_ticket)
+        ]
+        return lines
+
+    async def _driver(self, app: web.Application, base: str) -> HttpDriver:
+        assert self._session is not None
+        token = tokens.new_token(tokens.DEVICE_PREFIX)
+        await access_repo.create_device_token(
+            app[POOL],
+            kind="kiosk",
+            hall_id=self.hall_id,
+            device_id="k1",
+            name="演示模拟取号",
+            token_hash=tokens.token_hash(token),
+            created_by="demo",
+            now=datetime.now(UTC),
+        )
+        clerks: dict[int, dict[str, str]] = {}
+        for c in app[DIRECTORY].hall(self.hall_id).hall.counters:
+            body = {"job_no": f"sim{c.number:02d}", "password": DEMO_PASSWORD}
+            async with self._session.post(f"{base}/api/v1/login", json=body) as resp:
+                resp.raise_for_status()
+                clerks[c.number] = {"Authorization": f"Bearer {(await resp.json())['token']}"}
+        return HttpDriver(
+            self._session,
+            base,
+            self.hall_id,
+            {"Authorization": f"Bearer {token}"},
+            clerks,
+            kiosk="k1",
+            rate_hook=self._rate,
+        )
+
+    async def _run(self, app: web.Application, driver: HttpDriver) -> None:
+        hall = app[DIRECTORY].hall(self.hall_id).hall
+        try:
+            await _settle_counters(driver, hall.counters)
+            tz = ZoneInfo(hall.timezone)
+            today = datetime.now(tz).date()
+            # Drawn a day at a time, off the event loop (a day is 1,500 citizens).
+            plan = await asyncio.to_thread(plan_day, hall, today, self.seed)
+            start = min(s.opens for s in plan.shifts) - timedelta(minutes=1)
+            pace = RealtimePace(self.speed, start)
+
+            def server_time(at: datetime) -> datetime:
+                # When the pace reaches ``at``, on the server's (real) clock.
+                loop = asyncio.get_running_loop()
+                ahead = (at - start).total_seconds() / self.speed - (loop.time() - pace.wall0)
+                return _now() + timedelta(seconds=ahead)
+
+            driver.server_time = server_time
+            self._engine = Engine(hall, driver, pace)
+            self._engine.seed_waiting(await _waiting(driver))
+            day = today
+            while True:
+                await self._engine.run_day(plan)
+                day += timedelta(days=1)
+                plan = await asyncio.to_thread(plan_day, hall, day, self.seed)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the simulation stopped")
+
+    async def _rate(self, counter: int, ticket: TicketRef, level: int) -> None:
+        pad = self.wiring.pads.get(counter)
+        if pad is None:
+            return  # no pad at this window (the web pad is another page)
+
+        async def press() -> None:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + RATING_WAIT_S
+            while loop.time() < deadline:
+                if pad.rating is not None and pad.rate(level):
+                    return
+                await asyncio.sleep(0.05)
+
+        self._tasks.append(asyncio.create_task(press()))
+
+    @property
+    def stats(self) -> Any:
+        return None if self._engine is None else self._engine.stats
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            self._engine.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._session is not None:
+            await self._session.close()
+        for endpoint in self.wiring.endpoints:
+            with contextlib.suppress(Exception):
+                await endpoint.close()
+        for port in self.wiring.ports:
+            with contextlib.suppress(Exception):
+                port.unplug()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _visitor(code: str, svc: Any) -> Citizen:
+    purpose = "apply" if "apply" in [str(p) for p in svc.purposes] else str(svc.purposes[0])
+    return Citizen(0, _now(), code, purpose, None, None, 300.0, False, None, 0.0, None)
+
+
+async def _waiting(driver: HttpDriver) -> dict[str, int]:
+    url = f"{driver.base}/api/v1/halls/{driver.hall_id}/snapshot"
+    headers = next(iter(driver.clerk_headers.values()), {})
+    async with driver.session.get(url, headers=headers) as resp:
+        if resp.status != 200:
+            return {}
+        data = await resp.json()
+    return {k: int(v) for k, v in data.get("waiting", {}).items()}
+
+
+async def _settle_counters(driver: HttpDriver, counters: Any) -> None:
+    """A demo started again the same day: windows left open are tidied up and closed, so
+    the simulated clerks start their day as the plan says."""
+    for c in counters:
+        headers = driver.clerk_headers.get(c.number, {})
+        url = f"{driver.base}/api/v1/halls/{driver.hall_id}/counters/{c.number}"
+        async with driver.session.get(url, headers=headers) as resp:
+            if resp.status != 200:
+                continue
+            data = await resp.json()
+        state = (data.get("status") or data).get("state")
+        ticket = data.get("ticket")
+        steps: list[str] = []
+        if ticket and ticket.get("state") == "called":
+            steps.append("no_show")
+        elif ticket and ticket.get("state") == "serving":
+            steps.append("finish")
+        if state == "paused":
+            steps.append("resume")
+        if state not in (None, "closed"):
+            steps.append("close")
+        for step in steps:
+            with contextlib.suppress(Exception):
+                await driver.act(c.number, step, _now())
+
+
+async def _pair_here(request: web.Request) -> web.Response:
+    """Pair this browser as a configured kiosk or hall screen, then open its page."""
+    kind = request.match_info["kind"]
+    device = request.match_info["device"]
+    directory = request.app[DIRECTORY]
+    hall_id = directory.hall_ids()[0]
+    hall = directory.hall(hall_id).hall
+    if kind not in ("kiosk", "display"):
+        raise NotFound(f"没有这种设备：{kind}")
+    name = device_name(hall, kind, device)
+    token = tokens.new_token(tokens.DEVICE_PREFIX)
+    await access_repo.create_device_token(
+        request.app[POOL],
+        kind="kiosk" if kind == "kiosk" else "display",
+        hall_id=hall_id,
+        device_id=device,
+        name=name,
+        token_hash=tokens.token_hash(token),
+        created_by="demo",
+        now=request.app[CLOCK].now(),
+    )
+    response = web.Response(status=302, headers={"Location": next_page(kind, hall_id) or "/"})
+    response.set_cookie(
+        DEVICE_COOKIE_NAME,
+        token,
+        max_age=DEVICE_COOKIE_MAX_AGE,
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        secure=request.app[ACCESS].settings.cookie_secure,
+    )
+    return response
+
+
+def make(args: argparse.Namespace) -> LivingHall:
+    """The ``hall.demo`` entry point."""
+    return LivingHall(args)
+
+
+__all__ = ["DEMO_PASSWORD", "LivingHall", "demo_pages", "make"]

@@ -1,0 +1,131 @@
+"""``hall demo`` as a living hall: devices on ptys through the server's bridge, simulated
+citizens and clerks over HTTP; at high speed it issues, calls and rates within 30 s."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+from aiohttp import web
+
+from hall.cli import build_parser, run_demo
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update"]  # fmt: skip
+HALL = "xx-county"
+pytestmark = pytest.mark.slow
+
+
+class Demo:
+    def __init__(self) -> None:
+        self.stop = asyncio.Event()
+        self.up = asyncio.Event()
+        self.base = ""
+        self.app: web.Application | None = None
+        self.task: asyncio.Task[int] | None = None
+        self.printed = ""
+
+    def ready(self, base: str, app: web.Application) -> None:
+        self.base, self.app = base, app
+        self.up.set()
+
+
+@pytest.fixture
+async def demo(
+    database_url: str, pool: asyncpg.Pool, capsys: pytest.CaptureFixture[str]
+) -> AsyncIterator[Demo]:
+    args = build_parser().parse_args(
+        ["demo", "--port", "0", "--speed", "900", "--database-url", database_url]
+    )
+    running = Demo()
+    running.task = asyncio.create_task(run_demo(args, stop=running.stop, ready=running.ready))
+    await asyncio.wait(
+        [running.task, asyncio.create_task(running.up.wait())],
+        timeout=60,
+        return_when=asyncio.FIRST_COMPLETED,
+    )
+    assert running.up.is_set(), running.task.exception() if running.task.done() else "no start"
+    running.printed = capsys.readouterr().out
+    try:
+        yield running
+    finally:
+        running.stop.set()
+        assert await asyncio.wait_for(running.task, 30) == 0
+
+
+async def _snapshot(api: aiohttp.ClientSession, base: str) -> dict[str, Any]:
+    async with api.get(f"{base}/api/v1/halls/{HALL}/snapshot") as resp:
+        assert resp.status == 200
+        data: dict[str, Any] = await resp.json()
+        return data
+
+
+async def test_demo_at_high_speed_issues_calls_and_rates(demo: Demo, pool: asyncpg.Pool) -> None:
+    printed = demo.printed
+    assert f"大厅演示已启动：{demo.base}/" in printed
+    assert f"{demo.base}/demo/pair/display/s1" in printed
+    assert "sim01" in printed and "hall-demo" in printed
+    async with aiohttp.ClientSession() as anon:
+        body = {"job_no": "admin", "password": "hall-demo"}
+        async with anon.post(f"{demo.base}/api/v1/login", json=body) as resp:
+            token = (await resp.json())["token"]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    seen: dict[str, bool] = {}
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as api:
+        while loop.time() < deadline:
+            snap = await _snapshot(api, demo.base)
+            serving = [c for c in snap["counters"] if c["state"] in ("calling", "serving")]
+            rated = await pool.fetchval(
+                "SELECT count(*) FROM ratings WHERE hall_id = $1 AND device_uid IS NOT NULL", HALL
+            )
+            seen = {
+                "issued": sum(snap["waiting"].values()) > 0 or bool(snap["recent_calls"]),
+                "called": bool(snap["recent_calls"]) and bool(serving),
+                "rated": rated > 0,  # pressed on an emulated pad, through the bridge
+            }
+            if all(seen.values()):
+                break
+            await asyncio.sleep(0.5)
+    assert seen == {"issued": True, "called": True, "rated": True}
+    # The citizen's page of the ticket printed at start answers.
+    token_line = next(line for line in printed.splitlines() if "/t/" in line)
+    async with (
+        aiohttp.ClientSession() as anon,
+        anon.get(f"{demo.base}/api/v1/tickets/{token_line.rsplit('/t/', 1)[1].strip()}") as resp,
+    ):
+        assert resp.status == 200
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed")
+async def test_tv_page_follows_the_demo(demo: Demo) -> None:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(locale="zh-CN")
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            # The demo's shortcut pairs this browser as screen s1 and opens its page.
+            await page.goto(f"{demo.base}/demo/pair/display/s1")
+            await page.wait_for_url(f"**/tv/{HALL}", timeout=15_000)
+            await page.wait_for_function(
+                "document.querySelectorAll('#calls li').length >= 2", timeout=30_000
+            )
+            first = await page.text_content("#calls li")
+            await page.wait_for_function(
+                "(first) => document.querySelector('#calls li').textContent !== first",
+                arg=first,
+                timeout=30_000,
+            )
+            assert errors == []
+        finally:
+            await browser.close()
