@@ -513,6 +513,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--timeout-factor", type=float, default=3.0)
     parser.add_argument(
+        "--min-limit", type=float, default=10.0, help="least seconds a phase may run"
+    )
+    parser.add_argument(
         "--pytest-args", nargs=argparse.REMAINDER, default=[], help="more pytest options (last)"
     )
     args = parser.parse_args(argv)
@@ -568,16 +571,21 @@ def _run(args: argparse.Namespace, base: Path) -> int:
         # Two phases: the module's own tests kill most mutants in a fraction of the time; a
         # mutant they miss then meets the rest of the selection.
         phases = [[*options, *own], [*options, *others]] if own and others else [[*options, *tests]]
-        pytest_args = [*options, *tests]
-        rc, base_seconds = 0, 60.0
-        if not args.only:  # a re-check of a few mutants trusts the selection passes
-            pid = _run_child(pytest_args, None, path, None)
-            rc, base_seconds = _wait(pid, 1800)
-        if rc != 0:
-            print(f"{file}: the unmutated test selection fails (exit {rc}); fix that first")
-            return 2
-        limit = max(30.0, base_seconds * args.timeout_factor)
-        print(f"{file}: {len(mutants)} mutants, baseline {base_seconds:.1f}s", flush=True)
+        # Each phase has its own time limit, a multiple of its unmutated time: a mutant that
+        # loops (a dropped `day += 1`) is stopped after seconds, not after the whole
+        # selection's budget, which made slow files like calendar.py take hours.
+        limits: list[float] = []
+        for phase in phases:
+            rc, seconds = 0, 60.0
+            if not args.only:  # a re-check of a few mutants trusts the selection passes
+                pid = _run_child(phase, None, path, None)
+                rc, seconds = _wait(pid, 1800)
+            if rc != 0:
+                print(f"{file}: the unmutated test selection fails (exit {rc}); fix that first")
+                return 2
+            limits.append(max(args.min_limit, seconds * args.timeout_factor))
+        baseline = ", ".join(f"{limit / args.timeout_factor:.1f}s" for limit in limits)
+        print(f"{file}: {len(mutants)} mutants, baseline per phase {baseline}", flush=True)
         survived: list[dict[str, Any]] = []
         killed = timeouts = 0
         for n, m in enumerate(mutants, 1):
@@ -588,7 +596,7 @@ def _run(args: argparse.Namespace, base: Path) -> int:
             except (SyntaxError, ValueError, TypeError):
                 killed += 1  # does not even compile: any import kills it
                 continue
-            for phase in phases:
+            for phase, limit in zip(phases, limits, strict=True):
                 pid = _run_child(phase, module, path, code)
                 rc, _ = _wait(pid, limit)
                 if rc != 0:
