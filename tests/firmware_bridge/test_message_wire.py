@@ -8,6 +8,9 @@ from the hand-written codecs the declarations replaced.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -32,6 +35,7 @@ from firmware_bridge.constants import (
 )
 from firmware_bridge.errors import DecodeError, EncodeError
 from firmware_bridge.messages import (
+    EVENT_TYPES,
     REQUEST_TYPES,
     BitmapRequest,
     BootEvent,
@@ -203,6 +207,26 @@ def test_the_table_has_every_type() -> None:
         PassthruRxEvent,
         UnknownEvent,
     }
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        *REQUEST_TYPES.values(),
+        *EVENT_TYPES.values(),
+        StatusReply,
+        PollReply,
+        InfoReply,
+        ConfigReply,
+        Row,
+        ConfigItem,
+    ],
+    ids=lambda c: c.__name__,
+)
+def test_every_field_has_one_wire_type(cls: type[Any]) -> None:
+    # A field added without its wire type would be neither written nor read.
+    names = [name for name, _ in cls.layout()]
+    assert names == [f.name for f in dataclasses.fields(cls)]
 
 
 @pytest.mark.parametrize(("msg", "wire"), REQUESTS, ids=lambda v: type(v).__name__)
