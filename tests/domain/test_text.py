@@ -85,6 +85,17 @@ def test_clean_json_cuts_deeper_nesting_to_a_marker() -> None:
     assert clean_json({"a": _nested(MAX_JSON_DEPTH - 1)}) == {"a": _nested(MAX_JSON_DEPTH - 1)}
 
 
+def test_nested_objects_count_towards_the_depth_too() -> None:
+    value: object = "leaf"
+    for _ in range(MAX_JSON_DEPTH + 1):
+        value = {"k": value}
+    cleaned = clean_json(value)
+    for _ in range(MAX_JSON_DEPTH):
+        assert isinstance(cleaned, dict)
+        cleaned = cleaned["k"]
+    assert cleaned == "…"
+
+
 def test_json_depth_limit_is_the_documented_one() -> None:
     # docs/security.md, docs/live.md and docs/hardware.md promise 16 levels.
     assert MAX_JSON_DEPTH == 16
