@@ -538,6 +538,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--timeout-factor", type=float, default=3.0)
     parser.add_argument(
+        "--cpu-limits",
+        type=float,
+        nargs=2,
+        metavar=("OWN", "REST"),
+        help="CPU seconds per phase instead of measuring the unmutated runs (e.g. with --only)",
+    )
+    parser.add_argument(
         "--min-limit", type=float, default=5.0, help="least CPU seconds a phase may use"
     )
     parser.add_argument(
@@ -603,7 +610,9 @@ def _run(args: argparse.Namespace, base: Path) -> int:
         measured: list[str] = []
         for phase in phases:
             rc, cpu, wall = 0, 60.0, 60.0
-            if not args.only:  # a re-check of a few mutants trusts the selection passes
+            if args.cpu_limits:  # given: the unmutated CPU times of earlier runs
+                cpu = wall = args.cpu_limits[len(limits)] / args.timeout_factor
+            elif not args.only:  # a re-check of a few mutants trusts the selection passes
                 pid = _run_child(phase, None, path, None)
                 rc, cpu, wall = _wait(pid, Limit(3600.0, 3600.0))
             if rc != 0:
