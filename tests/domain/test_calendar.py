@@ -417,3 +417,22 @@ class _NoOffset(tzinfo):
 def test_a_zone_without_an_offset_is_refused() -> None:
     with pytest.raises(ValueError, match=r"^an aware datetime is required$"):
         business_day(datetime(2026, 1, 5, 9, 0, tzinfo=_NoOffset()), SHANGHAI, BOUNDARY)
+
+
+@pytest.mark.parametrize("zone", [None, _NoOffset()], ids=["naive", "no-offset"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda at: business_day(at, SHANGHAI, BOUNDARY),
+        lambda at: is_open(at, SHANGHAI, HOURS, WEEKDAYS),
+        lambda at: next_opening(at, SHANGHAI, HOURS, WEEKDAYS),
+    ],
+    ids=["business_day", "is_open", "next_opening"],
+)
+def test_every_instant_taking_function_refuses_a_time_without_zone(
+    call: Callable[[datetime], object], zone: tzinfo | None
+) -> None:
+    # Without the check a naive time would silently be read as the server's local time.
+    # Monday 2026-01-05 09:00 is inside the opening hours in any zone near Shanghai's.
+    with pytest.raises(ValueError, match=r"^an aware datetime is required$"):
+        call(datetime(2026, 1, 5, 9, 0, tzinfo=zone))
