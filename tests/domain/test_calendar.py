@@ -246,6 +246,12 @@ def test_local_instant_resolves_gap_and_overlap() -> None:
     assert local_instant(date(2026, 5, 20), time(8, 30), SHANGHAI) == utc(2026, 5, 20, 0, 30)
 
 
+def test_local_instant_gives_the_first_occurrence_whatever_the_fold_asked() -> None:
+    # A time that says "the second 01:30" still opens the hall at the first one.
+    got = local_instant(date(2026, 11, 1), time(1, 30, fold=1), NEW_YORK)
+    assert got == utc(2026, 11, 1, 5, 30)
+
+
 # --- opening hours ----------------------------------------------------------------------
 
 
