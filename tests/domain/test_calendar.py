@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import time as clock
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
@@ -244,6 +246,24 @@ def test_local_instant_resolves_gap_and_overlap() -> None:
     assert local_instant(date(2026, 3, 8), time(2, 30), NEW_YORK) == utc(2026, 3, 8, 7)
     assert local_instant(date(2026, 11, 1), time(1, 30), NEW_YORK) == utc(2026, 11, 1, 5, 30)
     assert local_instant(date(2026, 5, 20), time(8, 30), SHANGHAI) == utc(2026, 5, 20, 0, 30)
+
+
+@pytest.mark.parametrize("server_zone", ["Pacific/Honolulu", "Asia/Shanghai", "Pacific/Kiritimati"])
+def test_results_do_not_depend_on_the_servers_own_time_zone(server_zone: str) -> None:
+    # Every local time is resolved against the hall's zone, never the process's TZ.
+    saved = os.environ.get("TZ")
+    os.environ["TZ"] = server_zone
+    clock.tzset()
+    try:
+        assert local_instant(date(2026, 3, 8), time(2, 30), NEW_YORK) == utc(2026, 3, 8, 7)
+        assert local_instant(date(2026, 11, 1), time(1, 30), NEW_YORK) == utc(2026, 11, 1, 5, 30)
+        assert business_day(utc(2026, 11, 1, 5, 30), NEW_YORK, BOUNDARY) == date(2026, 10, 31)
+    finally:
+        if saved is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = saved
+        clock.tzset()
 
 
 def test_local_instant_gives_the_first_occurrence_whatever_the_fold_asked() -> None:
