@@ -336,6 +336,13 @@ def test_next_opening_in_dst_gap() -> None:
     assert got == utc(2026, 3, 8, 7, 0)
 
 
+def test_next_opening_first_pass_of_ambiguous_hour() -> None:
+    periods = ((time(1, 15), time(1, 45)),)
+    # 01:00 EDT: the hall opens at the first 01:15 (EDT, 05:15Z), not at the second (06:15Z)
+    got = next_opening(utc(2026, 11, 1, 5, 0), NEW_YORK, periods, EVERY_DAY)
+    assert got == utc(2026, 11, 1, 5, 15)
+
+
 def test_next_opening_second_pass_of_ambiguous_hour() -> None:
     periods = ((time(1, 15), time(1, 45)),)
     # 01:50 EDT, closed; the clock returns to 01:00 EST and reaches 01:15 again at 06:15Z
