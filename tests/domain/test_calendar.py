@@ -266,6 +266,12 @@ def test_results_do_not_depend_on_the_servers_own_time_zone(server_zone: str) ->
         clock.tzset()
 
 
+def test_local_instant_in_the_last_second_of_a_gap() -> None:
+    # 02:59:59 does not exist; the clock jumps over it one second after 01:59:59 EST.
+    got = local_instant(date(2026, 3, 8), time(2, 59, 59), NEW_YORK)
+    assert got == utc(2026, 3, 8, 7, 0, 0)
+
+
 def test_local_instant_gives_the_first_occurrence_whatever_the_fold_asked() -> None:
     # A time that says "the second 01:30" still opens the hall at the first one.
     got = local_instant(date(2026, 11, 1), time(1, 30, fold=1), NEW_YORK)
