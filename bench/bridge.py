@@ -184,9 +184,13 @@ class LineTally:
         self.counting = False
         self.line_s = 0.0
         self.frames = 0
+        # Of line_s: the displays' heartbeat POLLs, and line time by command (for the report).
+        self.heartbeat_s = 0.0
+        self.by_command: dict[str, float] = {}
 
     def start(self) -> None:
         self.counting, self.line_s, self.frames = True, 0.0, 0
+        self.heartbeat_s, self.by_command = 0.0, {}
 
     def stop(self, presses: int) -> tuple[float, int]:
         self.counting = False
@@ -206,6 +210,10 @@ class LineTally:
             line += timing.frame_time(BAUD, reply) + ta
         self.line_s += line
         self.frames += 1
+        if cmd == Command.POLL:
+            self.heartbeat_s += line
+        name = Command(cmd).name
+        self.by_command[name] = self.by_command.get(name, 0.0) + line
 
 
 async def run(args: argparse.Namespace, dsn: str) -> dict[str, float | int]:
@@ -305,6 +313,13 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, float | int]:
         both = calls + finishes
         # The shortest text shown gives the least SHOW_TEXT frame: a lower bound for every press.
         bounds = latency_bounds(BAUD, n_callers, 0.0, min(watch.text_bytes), other_load)
+        # Where the line time besides the callers' polls goes: the displays' heartbeats, which
+        # a hall pays whatever the clerks do, and the frames each press causes, which grow with
+        # the press rate (a press every ~6 s per caller here, far more than a clerk's pace).
+        heartbeat_load = tally.heartbeat_s / wall
+        press_rate = len(both) / wall
+        per_press_ms = (other_s - tally.heartbeat_s) / max(1, len(both)) * 1000
+        quiet = latency_bounds(BAUD, n_callers, 0.0, min(watch.text_bytes), heartbeat_load)
         figures: dict[str, float | int] = {
             "samples": len(both),
             "call_p50_ms": round(percentile(calls, 50), 1),
@@ -319,6 +334,10 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, float | int]:
             "lower_bound_p99_ms": round(bounds["p99"] * 1000, 1),
             "worst_case_ideal_ms": round(bounds["worst"] * 1000, 1),
             "bound_poll_cycle_ms": round(bounds["cycle"] * 1000, 1),
+            "lower_bound_p99_heartbeats_only_ms": round(quiet["p99"] * 1000, 1),
+            "heartbeat_traffic_pct": round(heartbeat_load * 100, 1),
+            "line_ms_per_press": round(per_press_ms, 1),
+            "presses_per_s": round(press_rate, 2),
             "show_text_min_text_bytes": min(watch.text_bytes),
             "bus_utilisation_pct": round(utilisation * 100, 1),
             "other_traffic_pct": round(other_load * 100, 1),
@@ -355,6 +374,16 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, float | int]:
         print(
             f"bus utilisation {figures['bus_utilisation_pct']} % at {BAUD} baud; frames other "
             f"than the callers' polls: {frames_seen}, {figures['other_traffic_pct']} % of the line"
+        )
+        by_cmd = ", ".join(
+            f"{name} {seconds / wall * 100:.1f} %"
+            for name, seconds in sorted(tally.by_command.items(), key=lambda kv: -kv[1])
+        )
+        print(
+            f"other traffic by command: {by_cmd}; each press puts "
+            f"{figures['line_ms_per_press']} ms on the line ({figures['presses_per_s']} "
+            f"presses/s); with the displays' heartbeats alone the p99 bound is "
+            f"{figures['lower_bound_p99_heartbeats_only_ms']} ms"
         )
         print(
             f"poll cycle of a caller: measured {figures['poll_cycle_ms']} ms "

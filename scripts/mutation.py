@@ -10,7 +10,7 @@ Usage (see scripts/mutation.sh, which is the documented entry point)::
 
     python scripts/mutation.py hall/domain/tickets.py [--tests tests/domain ...] [--list]
 
-A mutant is *killed* when the selection fails (or exceeds the time limit), *survived* when it
+A mutant is *killed* when the selection fails (or exceeds its CPU-time limit), *survived* when it
 passes. A line ending in ``# pragma: no mutate`` is not mutated (use only for code whose
 mutants are equivalent by construction, and say why next to it).
 """
@@ -464,18 +464,43 @@ _PROJECT_PACKAGES = {
 }
 
 
-def _wait(pid: int, limit: float) -> tuple[int | None, float]:
-    """Exit code (None on timeout) and seconds taken."""
+@dataclass(frozen=True)
+class Limit:
+    """How long one phase may run: CPU seconds (what a looping mutant burns; a loaded machine
+    stretches wall time, not the CPU time a run needs) and a generous wall-clock cap for a
+    mutant that hangs without burning CPU."""
+
+    cpu_s: float
+    wall_s: float
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a running child (Linux /proc), 0 when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime, stime (fields 14, 15)
+
+
+def _wait(pid: int, limit: Limit) -> tuple[int | None, float, float]:
+    """Exit code (None when stopped at the limit), CPU seconds and wall seconds taken."""
     start = time.monotonic()
     while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        wall = time.monotonic() - start
         if done:
-            return os.waitstatus_to_exitcode(status), time.monotonic() - start
-        if time.monotonic() - start > limit:
+            return os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime, wall
+        cpu = _cpu_seconds(pid)
+        if cpu > limit.cpu_s or wall > limit.wall_s:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
-            return None, time.monotonic() - start
+            return None, cpu, wall
         time.sleep(0.02)
 
 
@@ -512,6 +537,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", type=int, nargs="*", help="run only these mutant numbers")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--timeout-factor", type=float, default=3.0)
+    parser.add_argument(
+        "--cpu-limits",
+        type=float,
+        nargs=2,
+        metavar=("OWN", "REST"),
+        help="CPU seconds per phase instead of measuring the unmutated runs (e.g. with --only)",
+    )
+    parser.add_argument(
+        "--min-limit", type=float, default=5.0, help="least CPU seconds a phase may use"
+    )
     parser.add_argument(
         "--pytest-args", nargs=argparse.REMAINDER, default=[], help="more pytest options (last)"
     )
@@ -568,16 +603,30 @@ def _run(args: argparse.Namespace, base: Path) -> int:
         # Two phases: the module's own tests kill most mutants in a fraction of the time; a
         # mutant they miss then meets the rest of the selection.
         phases = [[*options, *own], [*options, *others]] if own and others else [[*options, *tests]]
-        pytest_args = [*options, *tests]
-        rc, base_seconds = 0, 60.0
-        if not args.only:  # a re-check of a few mutants trusts the selection passes
-            pid = _run_child(pytest_args, None, path, None)
-            rc, base_seconds = _wait(pid, 1800)
-        if rc != 0:
-            print(f"{file}: the unmutated test selection fails (exit {rc}); fix that first")
-            return 2
-        limit = max(30.0, base_seconds * args.timeout_factor)
-        print(f"{file}: {len(mutants)} mutants, baseline {base_seconds:.1f}s", flush=True)
+        # Each phase has its own time limit, a multiple of its unmutated time: a mutant that
+        # loops (a dropped `day += 1`) is stopped after seconds, not after the whole
+        # selection's budget, which made slow files like calendar.py take hours.
+        limits: list[Limit] = []
+        measured: list[str] = []
+        for phase in phases:
+            rc, cpu, wall = 0, 60.0, 60.0
+            if args.cpu_limits:  # given: the unmutated CPU times of earlier runs
+                cpu = wall = args.cpu_limits[len(limits)] / args.timeout_factor
+            elif not args.only:  # a re-check of a few mutants trusts the selection passes
+                pid = _run_child(phase, None, path, None)
+                rc, cpu, wall = _wait(pid, Limit(3600.0, 3600.0))
+            if rc != 0:
+                print(f"{file}: the unmutated test selection fails (exit {rc}); fix that first")
+                return 2
+            limits.append(
+                Limit(
+                    cpu_s=max(args.min_limit, cpu * args.timeout_factor),
+                    wall_s=max(300.0, wall * 10 * args.timeout_factor),
+                )
+            )
+            measured.append(f"{cpu:.1f}s CPU ({wall:.1f}s wall)")
+        baseline = ", ".join(measured)
+        print(f"{file}: {len(mutants)} mutants, baseline per phase {baseline}", flush=True)
         survived: list[dict[str, Any]] = []
         killed = timeouts = 0
         for n, m in enumerate(mutants, 1):
@@ -588,9 +637,9 @@ def _run(args: argparse.Namespace, base: Path) -> int:
             except (SyntaxError, ValueError, TypeError):
                 killed += 1  # does not even compile: any import kills it
                 continue
-            for phase in phases:
+            for phase, limit in zip(phases, limits, strict=True):
                 pid = _run_child(phase, module, path, code)
-                rc, _ = _wait(pid, limit)
+                rc, _, _ = _wait(pid, limit)
                 if rc != 0:
                     break
             if n % 25 == 0:

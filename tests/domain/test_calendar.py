@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import time as clock
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
@@ -246,6 +248,36 @@ def test_local_instant_resolves_gap_and_overlap() -> None:
     assert local_instant(date(2026, 5, 20), time(8, 30), SHANGHAI) == utc(2026, 5, 20, 0, 30)
 
 
+@pytest.mark.parametrize("server_zone", ["Pacific/Honolulu", "Asia/Shanghai", "Pacific/Kiritimati"])
+def test_results_do_not_depend_on_the_servers_own_time_zone(server_zone: str) -> None:
+    # Every local time is resolved against the hall's zone, never the process's TZ.
+    saved = os.environ.get("TZ")
+    os.environ["TZ"] = server_zone
+    clock.tzset()
+    try:
+        assert local_instant(date(2026, 3, 8), time(2, 30), NEW_YORK) == utc(2026, 3, 8, 7)
+        assert local_instant(date(2026, 11, 1), time(1, 30), NEW_YORK) == utc(2026, 11, 1, 5, 30)
+        assert business_day(utc(2026, 11, 1, 5, 30), NEW_YORK, BOUNDARY) == date(2026, 10, 31)
+    finally:
+        if saved is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = saved
+        clock.tzset()
+
+
+def test_local_instant_in_the_last_second_of_a_gap() -> None:
+    # 02:59:59 does not exist; the clock jumps over it one second after 01:59:59 EST.
+    got = local_instant(date(2026, 3, 8), time(2, 59, 59), NEW_YORK)
+    assert got == utc(2026, 3, 8, 7, 0, 0)
+
+
+def test_local_instant_gives_the_first_occurrence_whatever_the_fold_asked() -> None:
+    # A time that says "the second 01:30" still opens the hall at the first one.
+    got = local_instant(date(2026, 11, 1), time(1, 30, fold=1), NEW_YORK)
+    assert got == utc(2026, 11, 1, 5, 30)
+
+
 # --- opening hours ----------------------------------------------------------------------
 
 
@@ -308,6 +340,13 @@ def test_next_opening_in_dst_gap() -> None:
     periods = ((time(2, 30), time(4, 0)),)
     got = next_opening(utc(2026, 3, 8, 6, 0), NEW_YORK, periods, EVERY_DAY)
     assert got == utc(2026, 3, 8, 7, 0)
+
+
+def test_next_opening_first_pass_of_ambiguous_hour() -> None:
+    periods = ((time(1, 15), time(1, 45)),)
+    # 01:00 EDT: the hall opens at the first 01:15 (EDT, 05:15Z), not at the second (06:15Z)
+    got = next_opening(utc(2026, 11, 1, 5, 0), NEW_YORK, periods, EVERY_DAY)
+    assert got == utc(2026, 11, 1, 5, 15)
 
 
 def test_next_opening_second_pass_of_ambiguous_hour() -> None:
@@ -417,3 +456,22 @@ class _NoOffset(tzinfo):
 def test_a_zone_without_an_offset_is_refused() -> None:
     with pytest.raises(ValueError, match=r"^an aware datetime is required$"):
         business_day(datetime(2026, 1, 5, 9, 0, tzinfo=_NoOffset()), SHANGHAI, BOUNDARY)
+
+
+@pytest.mark.parametrize("zone", [None, _NoOffset()], ids=["naive", "no-offset"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda at: business_day(at, SHANGHAI, BOUNDARY),
+        lambda at: is_open(at, SHANGHAI, HOURS, WEEKDAYS),
+        lambda at: next_opening(at, SHANGHAI, HOURS, WEEKDAYS),
+    ],
+    ids=["business_day", "is_open", "next_opening"],
+)
+def test_every_instant_taking_function_refuses_a_time_without_zone(
+    call: Callable[[datetime], object], zone: tzinfo | None
+) -> None:
+    # Without the check a naive time would silently be read as the server's local time.
+    # Monday 2026-01-05 09:00 is inside the opening hours in any zone near Shanghai's.
+    with pytest.raises(ValueError, match=r"^an aware datetime is required$"):
+        call(datetime(2026, 1, 5, 9, 0, tzinfo=zone))
