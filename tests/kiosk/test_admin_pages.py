@@ -102,7 +102,10 @@ async def test_manager_approves_and_revokes_a_kiosk_from_the_page(
             await admin.wait_for_function(
                 "document.querySelector('#msg').textContent.includes('已吊销')"
             )
-            assert await admin.locator("#paired tr[data-device='kiosk:k1']").count() == 0
+            # The list is read again after the message: wait for the row to go.
+            await admin.locator("#paired tr[data-device='kiosk:k1']").wait_for(
+                state="detached", timeout=10_000
+            )
             revoked = await pool.fetchval(
                 "SELECT count(*) FROM device_tokens WHERE device_id = 'k1'"
                 " AND revoked_at IS NOT NULL AND revoked_by = 'm01'"
