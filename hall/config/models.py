@@ -325,6 +325,8 @@ class Screen(_Model):
     """Number of latest calls shown."""
     notices: list[Annotated[str, Field(min_length=1, max_length=200)]] = []
     """Scrolling notices of this screen, after the hall's own (``display.notices``)."""
+    voice: bool = True
+    """Whether a TV page paired as this screen says the calls (one speaker per area)."""
 
 
 CALL_TEXT_FIELDS = frozenset({"number", "counter"})

@@ -90,12 +90,15 @@ class VoiceHub:
         notifier: Notifier,
         clock: Clock,
         lengths: Mapping[str, float] | None = None,
+        speed: float = 1.0,
     ) -> None:
         self.pool = pool
         self.directory = directory
         self.notifier = notifier
         self.clock = clock
         self.lengths = lengths if lengths is not None else durations()
+        self.speed = speed
+        """Tests only: pace the queue this many times faster than the audio plays."""
         self._halls: dict[str, _HallQueue] = {}
         self._lock = asyncio.Lock()
         self._sub: Subscription | None = None
@@ -199,7 +202,7 @@ class VoiceHub:
                         listener(item)
                     except Exception:
                         log.exception("voice listener failed")
-                await asyncio.sleep(item.seconds(self.lengths))
+                await asyncio.sleep(item.seconds(self.lengths) / self.speed)
             hall.played.append(Played(item, start, time.monotonic(), silent))
             del hall.played[:-MAX_BACKLOG]
 
