@@ -80,6 +80,8 @@ class _HallQueue:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     played: list[Played] = field(default_factory=list)
+    played_count: int = 0
+    progress: asyncio.Condition = field(default_factory=asyncio.Condition)
 
 
 class VoiceHub:
@@ -119,6 +121,12 @@ class VoiceHub:
     def played(self, hall_id: str) -> list[Played]:
         hall = self._halls.get(hall_id)
         return list(hall.played) if hall else []
+
+    async def wait_played(self, hall_id: str, count: int) -> None:
+        """Until ``count`` announcements of the hall have finished (tests, benchmarks)."""
+        hall = await self._follow(hall_id)
+        async with hall.progress:
+            await hall.progress.wait_for(lambda: hall.played_count >= count)
 
     @contextlib.asynccontextmanager
     async def listen(self, hall_id: str, listener: Listener) -> AsyncIterator[None]:
@@ -205,6 +213,9 @@ class VoiceHub:
                 await asyncio.sleep(item.seconds(self.lengths) / self.speed)
             hall.played.append(Played(item, start, time.monotonic(), silent))
             del hall.played[:-MAX_BACKLOG]
+            async with hall.progress:
+                hall.played_count += 1
+                hall.progress.notify_all()
 
 
 VOICE = web.AppKey("display_voice", VoiceHub)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import shutil
 import subprocess
@@ -90,11 +91,7 @@ async def test_a_burst_of_20_calls_is_said_in_order_one_after_another(make_clien
             assert resp.status == 200, await resp.text()
         assert time.monotonic() - started < 1.0  # 20 calls from 20 counters within a second
 
-        async def drained() -> None:
-            while len(hub.played("test")) < COUNTERS:
-                await asyncio.sleep(0.05)
-
-        await asyncio.wait_for(drained(), timeout=60 * 5 / SPEED + 30)
+        await asyncio.wait_for(hub.wait_played("test", COUNTERS), timeout=300 / SPEED + 30)
     played = hub.played("test")
     # Every call announced once, in the order of the event log.
     seqs = [p.announcement.seq for p in played]
@@ -102,7 +99,7 @@ async def test_a_burst_of_20_calls_is_said_in_order_one_after_another(make_clien
     assert [s for _, s in heard] == seqs
     assert sorted(p.announcement.counter for p in played) == list(range(1, COUNTERS + 1))
     # None overlapping: each starts after the previous one ended.
-    for before, after in zip(played, played[1:], strict=False):
+    for before, after in itertools.pairwise(played):
         assert after.start >= before.end
     # Each took the playing time of its segments, measured on the audio (twice, with pauses).
     for p in played:
@@ -132,11 +129,7 @@ async def test_recall_is_announced_again_and_quiet_hours_are_silent(
             )
             assert resp.status == 200, await resp.text()
 
-        async def two() -> None:
-            while len(hub.played("test")) < 2:
-                await asyncio.sleep(0.02)
-
-        await asyncio.wait_for(two(), 10)
+        await asyncio.wait_for(hub.wait_played("test", 2), 10)
     assert [(a.number, a.counter, a.recall) for a in heard] == [
         ("A001", 1, False),
         ("A001", 1, True),
