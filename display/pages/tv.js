@@ -4,7 +4,7 @@ import { startVoice } from "/display/voice.js";
 
 const page = JSON.parse(document.getElementById("page-data").textContent);
 const shownCounters = new Set(page.counters.map((c) => c.number));
-const counterName = new Map(page.counters.map((c) => [c.number, c.name]));
+const counterName = new Map(page.counters.map((c) => [c.number, c.name || `${c.number}号窗口`]));
 const $ = (id) => document.getElementById(id);
 const portrait = () => innerHeight > innerWidth;
 window.tvLog = []; // calls seen by this page, for operators' consoles and tests
@@ -62,7 +62,8 @@ for (const c of page.counters) {
   const t = el("div", "tile closed");
   t.dataset.counter = String(c.number);
   const head = el("div", "head");
-  head.append(el("span", "no", `${c.number}`), el("span", "nm", c.name));
+  head.append(el("span", "no", `${c.number}`));
+  if (c.name) head.append(el("span", "nm", c.name)); // a configured name, not "N号窗口"
   t.append(head, el("div", "st", "—"));
   $("windows").append(t);
   tiles.set(c.number, t);
@@ -83,6 +84,12 @@ function layout() {
   layoutGrid($("windows"), page.counters.length, portrait() ? 2.0 : 2.2);
   for (const t of tiles.values()) fit(t);
   for (const w of waits.values()) fit(w);
+  // Recent calls: as many of the screen's rows as fit; a row is shown whole or not at all.
+  const box = $("recent").getBoundingClientRect();
+  for (const li of $("recent").children) {
+    li.hidden = false;
+    if (li.getBoundingClientRect().bottom > box.bottom + 1) li.hidden = true;
+  }
 }
 
 // --- live state ----------------------------------------------------------------------------
@@ -118,7 +125,11 @@ function render(state, event) {
       : [el("li", "empty", "请留意叫号")]),
   );
   // Recent calls of this screen's windows.
-  const recent = state.recent_calls.filter((r) => shownCounters.has(r.counter)).slice(0, page.rows);
+  // Recent calls of this screen's windows; a recalled number is listed once (newest).
+  const seen = new Set();
+  const recent = state.recent_calls
+    .filter((r) => shownCounters.has(r.counter) && !seen.has(r.number) && seen.add(r.number))
+    .slice(0, page.rows);
   $("recent").replaceChildren(
     ...recent.map((r) => {
       const li = el("li");
@@ -224,6 +235,8 @@ if (page.screen) $("screen-name").textContent = page.screen.name;
 
 addEventListener("resize", () => (lastState ? render(lastState, null) : layout()));
 layout();
+document.fonts.ready.then(layout); // glyph metrics change the boxes once the CJK font loads
+new ResizeObserver(() => layout()).observe($("now"));
 
 const client = new LiveClient(liveUrl(page.hall, "display"), {
   onState: render,
