@@ -23,7 +23,6 @@ from bench._display import (
 )
 from bench._support import admin_headers, embedded_database, server_process
 
-
 # The CJK font has loaded and the page has laid itself out again for it.
 SETTLED = "document.fonts.ready.then(() => new Promise((r) => requestAnimationFrame(r)))"
 
