@@ -178,11 +178,18 @@ let diagnosing = 0;
 async function diagnose() {
   const mine = ++diagnosing;
   let reason = "unreachable";
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), 1200); // a dead path answers nothing at all
   try {
-    const r = await fetch(`/tv/${encodeURIComponent(page.hall)}/status`, { cache: "no-store" });
+    const r = await fetch(`/tv/${encodeURIComponent(page.hall)}/status`, {
+      cache: "no-store",
+      signal: abort.signal,
+    });
     reason = r.status === 401 || r.status === 403 ? "unpaired" : "retrying";
   } catch (_) {
     reason = "unreachable";
+  } finally {
+    clearTimeout(timer);
   }
   if (mine !== diagnosing || client.status === "connected") return;
   showBanner(reason);
@@ -196,10 +203,14 @@ function showBanner(reason) {
   document.body.dataset.reason = reason;
 }
 
+let rediagnose = null;
+
 function onStatus(status) {
   document.body.dataset.status = status;
   if (status === "connected") {
     diagnosing++;
+    clearInterval(rediagnose);
+    rediagnose = null;
     $("banner").hidden = true;
     document.body.classList.remove("stale");
     delete document.body.dataset.reason;
@@ -207,6 +218,7 @@ function onStatus(status) {
     document.body.classList.add("stale");
     showBanner("retrying");
     diagnose();
+    if (!rediagnose) rediagnose = setInterval(diagnose, 5000); // the reason may change
   }
 }
 
@@ -241,7 +253,7 @@ new ResizeObserver(() => layout()).observe($("now"));
 const client = new LiveClient(liveUrl(page.hall, "display"), {
   onState: render,
   onStatus,
-  watchdogMs: 8000, // pings come every 5 s: the banner shows within 10 s of a silent link
+  watchdogMs: 7000, // pings come every 5 s: the banner and its reason show within 10 s
 });
 window.hallLive = client;
 client.start();
