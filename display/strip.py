@@ -12,7 +12,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from firmware_bridge.constants import Color, DisplayMode
-from firmware_bridge.messages import Request, SetIdleRequest, ShowTextRequest
+from firmware_bridge.messages import SetIdleRequest, ShowTextRequest
 from hall.config.models import DisplayText
 
 MAX_TEXT_BYTES = 255  # SHOW_TEXT's text is a u8 length + bytes (HB/1 §10.2), GBK on the wire
@@ -85,7 +85,7 @@ def _mode(shown: StripText, chars: int) -> DisplayMode:
 
 def strip_requests(
     counter: int, state: str, ticket_number: str | None, texts: DisplayText | None = None
-) -> tuple[Request, ...]:
+) -> tuple[SetIdleRequest, ShowTextRequest]:
     """The strip's desired state: its idle content, then what it shows now."""
     texts = texts or DisplayText()
     rest = idle_text(texts, counter, state)

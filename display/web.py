@@ -240,6 +240,6 @@ ROUTES = (
         "display_announcements",
         "语音叫号（服务器推送事件）：按大厅队列逐条播报，不重叠",
         Access.DISPLAY,
-        tags=("display",),
+        in_openapi=False,  # an endless event stream; described in docs/display.md
     ),
 )
