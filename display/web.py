@@ -24,7 +24,7 @@ from aiohttp import web
 from display.announce import Announcement, segment_dir
 from display.speech import VOICE, VoiceHub
 from hall.config.models import Hall, Screen
-from hall.domain.errors import Forbidden, NotFound, Unavailable
+from hall.domain.errors import NotFound, Unavailable
 from hall.web.access import Principal, allowed, principal_of
 from hall.web.api import API
 from hall.web.routes import Access, Route
@@ -94,9 +94,8 @@ async def tv_page(request: web.Request) -> web.StreamResponse:
     rules = request.app[DIRECTORY].hall(request.match_info["hall"])
     principal = principal_of(request)
     if not allowed(Access.DISPLAY, principal, rules.hall.id, None):
-        if not principal.authenticated:
-            raise web.HTTPSeeOther("/pair")
-        raise Forbidden(f"本设备无权显示大厅 {rules.hall.id}")
+        # Not paired as a screen of this hall (nor staff of it): pair this browser.
+        raise web.HTTPSeeOther("/pair")
     data = page_data(rules.hall, _screen_of(request, rules.hall, principal))
     title = html.escape(rules.hall.name)
     body = (PAGES / "tv.html").read_text(encoding="utf-8")
@@ -147,11 +146,24 @@ def announcement_json(item: Announcement, lengths: dict[str, float]) -> str:
 
 
 async def announcements(request: web.Request) -> web.StreamResponse:
-    """GET /api/v1/halls/{hall}/announcements: server-sent events, one ``announce`` per call
-    when the hall's queue reaches it (never two at once)."""
+    """GET /api/v1/halls/{hall}/announcements: with ``Accept: text/event-stream``, server-sent
+    events, one ``announce`` per call when the hall's queue reaches it (never two at once);
+    otherwise the latest announcements of this process as JSON."""
     hall_id = request.match_info["hall"]
     request.app[DIRECTORY].hall(hall_id)
     hub = request.app[VOICE]
+    if "text/event-stream" not in request.headers.get("Accept", ""):
+        # Not an event stream client: the latest announcements this process ran, as JSON.
+        return web.json_response(
+            [
+                {
+                    **json.loads(announcement_json(p.announcement, dict(hub.lengths))),
+                    "silent": p.silent,
+                }
+                for p in hub.played(hall_id)[-20:]
+            ],
+            headers={"Cache-Control": "no-store"},
+        )
     inbox: asyncio.Queue[Announcement | None] = asyncio.Queue()
     clients = request.app.get(SSE_CLIENTS)
     if clients is None:

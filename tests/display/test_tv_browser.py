@@ -217,7 +217,7 @@ async def test_unpaired_tv_shows_the_pairing_code_and_works_once_approved(
         aiohttp.ClientSession(headers=admin) as api,
         api.post(
             f"{server.url}/api/v1/halls/test/pairings/{code}/approve",
-            json={"kind": "display", "device_id": "tv"},
+            json={"kind": "tv", "device_id": "tv"},  # "tv" is another name for "display"
         ) as resp,
     ):
         assert resp.status == 200, await resp.text()
