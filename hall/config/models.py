@@ -507,8 +507,15 @@ class Hall(_Model):
         issues.unique(
             [(("screens", i, "id"), s.id) for i, s in enumerate(self.screens)], "screen id"
         )
-        issues.unique(
-            [(("counters", i, "name"), c.display_name) for i, c in enumerate(self.counters)],
+        first_of_number: dict[int, int] = {}
+        for i, c in enumerate(self.counters):
+            first_of_number.setdefault(c.number, i)
+        issues.unique(  # a repeated number is reported above, not again as a repeated name
+            [
+                (("counters", i, "name"), c.display_name)
+                for i, c in enumerate(self.counters)
+                if first_of_number[c.number] == i
+            ],
             "counter name (two windows would show the same name)",
         )
         known = {s.code for s in self.services}
