@@ -134,3 +134,37 @@ async def test_recall_is_announced_again_and_quiet_hours_are_silent(
         ("A001", 1, False),
         ("A001", 1, True),
     ]
+
+
+async def test_the_speaker_process_gets_each_call_and_renders_it_at_its_measured_length(
+    make_client: Any,
+) -> None:
+    import io
+    import wave
+
+    import aiohttp
+
+    from display.speaker import events, render
+    from tests.access_helpers import device_headers
+
+    client: Client = await make_client()
+    headers = await admin_headers(client)
+    await _open_and_issue(client, headers)
+    display = await device_headers(client, "display", device_id="tv")
+    url = str(client.make_url("")).rstrip("/")
+    async with aiohttp.ClientSession(headers=display) as session:
+        ready = asyncio.Event()
+        stream = events(session, url, "test", ready)
+        first = asyncio.ensure_future(anext(stream))
+        await asyncio.wait_for(ready.wait(), 10)  # the server has registered the stream
+        resp = await client.post(
+            "/api/v1/halls/test/counters/3/call_next", json={}, headers=headers
+        )
+        assert resp.status == 200
+        item = await asyncio.wait_for(first, 10)
+        await stream.aclose()
+    assert (item["number"], item["counter"], item["recall"]) == ("A001", 3, False)
+    wav = render(item)
+    with wave.open(io.BytesIO(wav)) as w:
+        seconds = w.getnframes() / w.getframerate()
+    assert abs(seconds - item["seconds"]) < 0.01
