@@ -22,7 +22,7 @@ import os
 import shlex
 import sys
 import wave
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,7 @@ def render(announcement: Mapping[str, Any], folder: Path | None = None) -> bytes
 
 async def events(
     session: aiohttp.ClientSession, url: str, hall: str, ready: asyncio.Event | None = None
-) -> AsyncIterator[dict[str, Any]]:
+) -> AsyncGenerator[dict[str, Any], None]:
     """The announcements of one connection, as they come; ``ready`` is set once the server
     has registered the stream (its first comment line)."""
     headers = {"Accept": "text/event-stream"}
