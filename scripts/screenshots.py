@@ -24,8 +24,8 @@ from bench._support import admin_headers, embedded_database, kiosk_device_token,
 from firmware_bridge.emulators.line import LineEndpoint
 from firmware_bridge.emulators.printer import EscPosPrinter
 from scripts.shots_counters import counter_shots
-from scripts.shots_kiosk import GUIDE_TOML, kiosk_guide_shots
 from scripts.shots_display import display_shots
+from scripts.shots_kiosk import GUIDE_TOML, kiosk_guide_shots
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
