@@ -77,9 +77,6 @@ class Feature:
     migrations: Migrations | None = None
     tasks: Sequence[Task] = ()
     """Started in order after the kernel's database and LISTEN connection, stopped before."""
-    on_shutdown: Sequence[Callable[[web.Application], Awaitable[None]]] = ()
-    """Run when the server begins to stop, before it waits for open requests to finish (end
-    long-lived responses such as event streams here)."""
     listeners: Sequence[Listener] = field(default_factory=tuple)
     device_roles: Sequence[DeviceRole] = ()
     pages: Sequence[PageLink] = ()
@@ -120,8 +117,6 @@ def install(app: web.Application, feature: Feature) -> None:
     add_pages(app, feature.pages, feature.page_hooks)
     for task in feature.tasks:
         app.cleanup_ctx.append(task)
-    for hook in feature.on_shutdown:
-        app.on_shutdown.append(hook)
     if feature.listeners:
         app.cleanup_ctx.append(_listening(feature.listeners))
     for hook in feature.on_shutdown:
