@@ -1,29 +1,55 @@
 """Device roles of the display slice: window strips follow their counter, hall screens list
-the latest calls of their own counters."""
+the latest calls of their own counters and services. A recall changes the role's generation,
+so the kernel re-sends the unchanged text and the device flashes it again."""
 
 from __future__ import annotations
 
-from display.screen import screen_requests
+from display.screen import screen_requests, shown_calls
 from display.strip import strip_requests
 from firmware_bridge.messages import Request
-from hall.config.models import Device, DeviceClass
+from hall.config.models import Device, DeviceClass, Screen
 from hall.services.device_roles import DeviceRole, Scene
+from hall.storage.devices_repo import CounterDeviceView
+
+
+def _view(scene: Scene, device: Device) -> CounterDeviceView | None:
+    return scene.counters.get(device.counter) if device.counter is not None else None
 
 
 def render_strip(scene: Scene, device: Device) -> tuple[Request, ...]:
-    view = scene.counters.get(device.counter) if device.counter is not None else None
+    view = _view(scene, device)
     if view is None:
         return ()
-    return strip_requests(view.number, view.state, view.ticket_number)
+    return strip_requests(view.number, view.state, view.ticket_number, scene.rules.hall.display)
+
+
+def strip_generation(scene: Scene, device: Device) -> int:
+    """Each recall of the ticket being called is a new generation."""
+    view = _view(scene, device)
+    return view.ticket_recalls if view is not None and view.state == "calling" else 0
+
+
+def _screen(scene: Scene, device: Device) -> Screen | None:
+    return next((s for s in scene.rules.hall.screens if s.id == device.screen), None)
 
 
 def render_screen(scene: Scene, device: Device) -> tuple[Request, ...]:
-    screen = next((s for s in scene.rules.hall.screens if s.id == device.screen), None)
+    screen = _screen(scene, device)
     if screen is None:
         return ()
-    shown = [c for c in scene.recent_calls if not screen.counters or c[1] in screen.counters]
-    return screen_requests(shown, screen.rows)
+    return screen_requests(shown_calls(screen, scene.recent_calls), screen.rows)
 
 
-STRIP = DeviceRole(DeviceClass.STRIP, render=render_strip)
-SCREEN = DeviceRole(DeviceClass.SCREEN, render=render_screen, shows_calls=True)
+def screen_generation(scene: Scene, device: Device) -> int:
+    """The seq of the newest call shown: a recall of the top row flashes it again."""
+    screen = _screen(scene, device)
+    if screen is None:
+        return 0
+    calls = shown_calls(screen, scene.recent_calls)
+    return calls[0].seq if calls else 0
+
+
+STRIP = DeviceRole(DeviceClass.STRIP, render=render_strip, generation=strip_generation)
+SCREEN = DeviceRole(
+    DeviceClass.SCREEN, render=render_screen, shows_calls=True, generation=screen_generation
+)

@@ -347,6 +347,7 @@ class Bridge:
         self._link: Upstream | None = None
         self._buses: dict[str, _Bus] = {}
         self._desired: dict[tuple[str, int], tuple[Request, ...]] = {}
+        self._generations: dict[tuple[str, int], int] = {}
         self._seen: dict[tuple[str, int], _Seen] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._reporter: asyncio.Task[None] | None = None
@@ -550,16 +551,23 @@ class Bridge:
 
     # -- downward --------------------------------------------------------------------------------
 
-    def apply_desired(self, bus: str, address: int, commands: Sequence[Request]) -> int:
+    def apply_desired(
+        self, bus: str, address: int, commands: Sequence[Request], generation: int = 0
+    ) -> int:
         """Make ``commands`` the device's desired state and send what changed; returns how many.
 
-        Commands already sent (equal to one of the previous desired state) are not repeated;
+        Commands already sent (equal to one of the previous desired state) are not repeated,
+        unless ``generation`` differs from the previous one: then all are sent again (a recall
+        shows the same text, but the device must flash it again);
         the master re-sends the whole state after a reboot, a return from offline or
         host-lost. Unknown devices are ignored (the server may know more buses than we run).
         """
         key = (bus, address)
         new = tuple(commands)
         old = self._desired.get(key, ())
+        if self._generations.get(key, 0) != generation:
+            old = ()
+        self._generations[key] = generation
         self._desired[key] = new
         self.stats.desired_updates += 1
         b = self._buses.get(bus)

@@ -436,7 +436,13 @@ class WebSocketLink:
             self._wake.set()
         elif kind == "desired" and self._bridge is not None:
             commands = requests_from_json(msg["commands"])
-            self._bridge.apply_desired(str(msg["bus"]), int(msg["address"]), commands)
+            generation = msg.get("generation", 0)
+            self._bridge.apply_desired(
+                str(msg["bus"]),
+                int(msg["address"]),
+                commands,
+                generation if isinstance(generation, int) else 0,
+            )
         elif kind == "set_address" and self._bridge is not None:
             coro = self._bridge.set_address(
                 str(msg["bus"]), bytes.fromhex(str(msg["uid"])), int(msg["address"])

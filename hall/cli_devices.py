@@ -18,13 +18,20 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argp
     device_sub = device.add_subparsers(dest="device_command", required=True)
     pair = device_sub.add_parser("pair", help="approve the code a browser shows at /pair")
     pair.add_argument("code", help="the six digits on the device's screen")
-    pair.add_argument("--kind", choices=["kiosk", "display"], required=True)
+    pair.add_argument(
+        "--kind",
+        choices=["kiosk", "display", "tv"],
+        required=True,
+        help="display and tv are the same: a TV page or screen paired as a configured screen",
+    )
     pair.add_argument("--id", dest="device_id", required=True, help="kiosk or screen id")
     pair.add_argument("--hall", help="hall id (default: the one hall that has this device)")
     return pair
 
 
 async def pair_device(conn: asyncpg.Connection, args: argparse.Namespace) -> int:
+    if args.kind == "tv":
+        args.kind = "display"
     config = await latest_config(conn)
     if config is None:
         print("没有大厅配置：请先运行 hall config load FILE")

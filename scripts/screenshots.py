@@ -24,6 +24,7 @@ from bench._support import admin_headers, embedded_database, kiosk_device_token,
 from firmware_bridge.emulators.line import LineEndpoint
 from firmware_bridge.emulators.printer import EscPosPrinter
 from scripts.shots_counters import counter_shots
+from scripts.shots_display import display_shots
 from scripts.shots_kiosk import GUIDE_TOML, kiosk_guide_shots
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -194,15 +195,20 @@ async def run(out: Path) -> list[Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
-    parser.add_argument("--only", choices=("kiosk", "manager"), help="one set of pages only")
+    parser.add_argument(
+        "--only", choices=("kiosk", "manager", "display"), help="one set of pages only"
+    )
     args = parser.parse_args()
-    if args.only != "manager":
+    if args.only in (None, "kiosk"):
         for path in asyncio.run(run(args.out)):
             print(f"wrote {path}")
-    if args.only != "kiosk":
+    if args.only in (None, "manager"):
         from scripts.shots_manager import manager_shots
 
         for path in asyncio.run(manager_shots(args.out)):
+            print(f"wrote {path}")
+    if args.only in (None, "display"):
+        for path in asyncio.run(display_shots(args.out)):
             print(f"wrote {path}")
 
 

@@ -323,6 +323,53 @@ class Screen(_Model):
     """Windows whose calls are shown; empty = every counter of the hall."""
     rows: Annotated[int, Field(ge=1, le=50)] = 6
     """Number of latest calls shown."""
+    notices: list[Annotated[str, Field(min_length=1, max_length=200)]] = []
+    """Scrolling notices of this screen, after the hall's own (``display.notices``)."""
+    voice: bool = True
+    """Whether a TV page paired as this screen says the calls (one speaker per area)."""
+
+
+CALL_TEXT_FIELDS = frozenset({"number", "counter"})
+
+
+class Voice(_Model):
+    """Call announcements (语音叫号), played by the TV pages and ``hall speaker``."""
+
+    enabled: bool = True
+    repeat: Annotated[int, Field(ge=1, le=5)] = 2
+    """How many times each call is said (domain.md §7.2: twice)."""
+    volume: Annotated[int, Field(ge=0, le=100)] = 80
+    """Percent of the player's full volume."""
+    pause_ms: Annotated[int, Field(ge=0, le=5000)] = 600
+    """Silence between two sayings of one call and between two calls."""
+    quiet_hours: list[Period] = []
+    """Local times when calls are shown but not said (e.g. a noon rest)."""
+
+
+class DisplayText(_Model):
+    """What window strips, hall screens and TV pages say (domain.md §7.2).
+
+    ``call_text``, ``idle_text`` and ``serving_text`` may use ``{number}`` (the ticket) and
+    ``{counter}`` (the window number)."""
+
+    call_text: Annotated[str, Field(min_length=1, max_length=40)] = "请{number}号到{counter}号窗口"
+    idle_text: Annotated[str, Field(max_length=40)] = "{counter}号窗口 欢迎光临"
+    serving_text: Annotated[str, Field(max_length=40)] = "正在办理 {number}"
+    paused_text: Annotated[str, Field(max_length=40)] = "暂停服务"
+    closed_text: Annotated[str, Field(max_length=40)] = "窗口关闭"
+    hold_s: Annotated[int, Field(ge=0, le=600)] = 10
+    """Seconds a call flashes on the window strip before the idle text (HB/1 §12)."""
+    strip_chars: Annotated[int, Field(ge=4, le=64)] = 10
+    """Full-width characters a window strip shows at once; longer texts scroll."""
+    notices: list[Annotated[str, Field(min_length=1, max_length=200)]] = []
+    """Scrolling notices (温馨提示) on every TV page of the hall."""
+    voice: Voice = Voice()
+
+    @field_validator("call_text", "idle_text", "serving_text")
+    @classmethod
+    def _placeholders(cls, value: str) -> str:
+        _check_placeholders(value, CALL_TEXT_FIELDS)
+        return value
 
 
 TICKET_FIELDS = frozenset({"hall", "service", "zone", "date"})
@@ -434,6 +481,7 @@ class Hall(_Model):
     ticket: TicketText = TicketText()
     counter_rules: CounterRules = CounterRules()
     supervision: Supervision = Supervision()
+    display: DisplayText = DisplayText()
 
     @field_validator("timezone")
     @classmethod
@@ -458,6 +506,17 @@ class Hall(_Model):
         issues.unique([(("kiosks", i, "id"), k.id) for i, k in enumerate(self.kiosks)], "kiosk id")
         issues.unique(
             [(("screens", i, "id"), s.id) for i, s in enumerate(self.screens)], "screen id"
+        )
+        first_of_number: dict[int, int] = {}
+        for i, c in enumerate(self.counters):
+            first_of_number.setdefault(c.number, i)
+        issues.unique(  # a repeated number is reported above, not again as a repeated name
+            [
+                (("counters", i, "name"), c.display_name)
+                for i, c in enumerate(self.counters)
+                if first_of_number[c.number] == i
+            ],
+            "counter name (two windows would show the same name)",
         )
         known = {s.code for s in self.services}
         numbers = {c.number for c in self.counters}

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from firmware_bridge.bridge import EventResult
 from firmware_bridge.messages import Event, Request
@@ -28,6 +29,8 @@ __all__ = [
     "DeviceRole",
     "EventHandler",
     "EventResult",
+    "Generation",
+    "RecentCall",
     "Renderer",
     "Scene",
     "roles_by_class",
@@ -56,15 +59,25 @@ class DeviceEvent:
     now: datetime
 
 
+class RecentCall(NamedTuple):
+    """One call or recall of the event log."""
+
+    seq: int
+    number: str
+    counter: int
+    service: str | None
+    recall: bool
+
+
 @dataclass(frozen=True, slots=True)
 class Scene:
     """What a hall's devices are rendered from, read once per desired-state pass."""
 
     rules: HallRules
     counters: Mapping[int, CounterDeviceView]
-    recent_calls: Sequence[tuple[str, int]]
-    """(display number, counter) of the latest calls, newest first; read only when the hall
-    has a device that shows them (``DeviceRole.shows_calls``)."""
+    recent_calls: Sequence[RecentCall]
+    """The latest calls and recalls, newest first; read only when the hall has a device that
+    shows them (``DeviceRole.shows_calls``)."""
     staff_names: Mapping[str, str]
     now: datetime
 
@@ -75,6 +88,9 @@ EventHandler = Callable[[DeviceContext, UnitOfWork, DeviceEvent], Awaitable[Even
 A refusal raises a ``HallError``: the effect is rolled back, the event's key stays stored and
 the device beeps."""
 Renderer = Callable[[Scene, Device], tuple[Request, ...]]
+Generation = Callable[[Scene, Device], int]
+"""A number that, when it changes, makes the device's whole desired state be sent again even
+if it equals what the device already shows (e.g. a recall: same text, but flash again)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +104,7 @@ class DeviceRole:
     sign_in: EventHandler | None = None
     """LOGIN/LOGOUT (HB1.md §11) of a device of any class bound to a counter, when that
     class's own handler does not take it (a pad's LOGIN): at most one role declares it."""
+    generation: Generation | None = None
 
 
 def roles_by_class(roles: Sequence[DeviceRole]) -> dict[DeviceClass, DeviceRole]:

@@ -36,6 +36,7 @@ from hall.services.device_roles import (
     DeviceContext,
     DeviceEvent,
     DeviceRole,
+    RecentCall,
     Scene,
     roles_by_class,
 )
@@ -92,6 +93,14 @@ class Wiring:
 
     def buses_of_hall(self, hall_id: str) -> list[Bus]:
         return [b for b in self.buses.values() if b.hall == hall_id]
+
+
+@dataclass(frozen=True, slots=True)
+class Desired:
+    """A device's desired state; a new ``generation`` re-sends it even when unchanged."""
+
+    commands: tuple[Request, ...]
+    generation: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,14 +347,24 @@ class DeviceService:
 
     async def desired(self, hall_id: str) -> dict[tuple[str, int], tuple[Request, ...]]:
         """What every configured device of the hall should show now."""
+        return {key: d.commands for key, d in (await self.desired_state(hall_id)).items()}
+
+    async def desired_state(self, hall_id: str) -> dict[tuple[str, int], Desired]:
+        """What every configured device of the hall should show now, with its generation."""
         rules = self.directory.hall(hall_id)
         devices = self.wiring.of_hall(hall_id)
         async with self.pool.acquire() as conn:
             views = {v.number: v for v in await devices_repo.counter_views(conn, hall_id)}
-            calls: list[tuple[str, int]] = []
+            calls: list[RecentCall] = []
             if any(self._shows_calls(d) for d in devices):
                 calls = [
-                    (r["number"], r["counter_number"])
+                    RecentCall(
+                        r["seq"] or 0,
+                        r["number"],
+                        r["counter_number"],
+                        r["service"],
+                        r["type"] == "ticket.recalled",
+                    )
                     for r in await repo.recent_calls(conn, hall_id, RECENT_CALLS)
                 ]
             names = self._staff
@@ -356,11 +375,14 @@ class DeviceService:
                 )
                 names = {**names, **{r["job_no"]: r["name"] for r in rows}}
         scene = Scene(rules, views, calls, names, self.clock.now())
-        out: dict[tuple[str, int], tuple[Request, ...]] = {}
+        out: dict[tuple[str, int], Desired] = {}
         for dev in devices:
             role = self.roles.get(dev.device_class)
-            render = role.render if role is not None else None
-            out[(dev.bus, dev.address)] = render(scene, dev) if render is not None else ()
+            if role is None or role.render is None:
+                out[(dev.bus, dev.address)] = Desired(())
+                continue
+            generation = role.generation(scene, dev) if role.generation is not None else 0
+            out[(dev.bus, dev.address)] = Desired(role.render(scene, dev), generation)
         return out
 
     def _shows_calls(self, device: Device) -> bool:

@@ -666,7 +666,7 @@ class QueueService:
             )
         return result
 
-    async def snapshot(self, hall_id: str, recent: int = 10) -> dict[str, Any]:
+    async def snapshot(self, hall_id: str, recent: int = 20) -> dict[str, Any]:
         """Everything a screen needs, consistent with one event ``seq``."""
         rules = self.directory.hall(hall_id)
         async with self.pool.acquire() as conn, repo.sequenced_read(conn, hall_id) as seq:

@@ -56,6 +56,8 @@ class CounterDeviceView:
     last_done_service: str | None
     last_done_at: datetime | None
     last_done_rated: bool
+    ticket_recalls: int = 0
+    """How often the active ticket was recalled (重呼): a new value means "call it again"."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,7 +355,8 @@ async def counter_views(
                   t.state::text AS ticket_state, t.service_code,
                   d.id AS last_done_id, d.display_number AS last_done_number,
                   d.service_code AS last_done_service, d.finished_at AS last_done_at,
-                  (r.id IS NOT NULL) AS last_done_rated
+                  (r.id IS NOT NULL) AS last_done_rated,
+                  COALESCE(t.recall_count, 0) AS ticket_recalls
            FROM counters c
            LEFT JOIN tickets t ON t.hall_id = c.hall_id AND t.counter_number = c.number
                 AND t.state IN ('called', 'serving')

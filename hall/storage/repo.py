@@ -770,7 +770,8 @@ async def counters_of_hall(conn: asyncpg.Connection, hall_id: str) -> list[async
 async def recent_calls(conn: asyncpg.Connection, hall_id: str, limit: int) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await conn.fetch(
         # The types are literals so that the partial index events_calls matches.
-        """SELECT e.seq, e.at, e.counter_number, e.type, e.details->>'display_number' AS number
+        """SELECT e.seq, e.at, e.counter_number, e.type, e.details->>'display_number' AS number,
+                  e.details->>'service_code' AS service
            FROM events e WHERE e.hall_id = $1 AND e.type IN ('ticket.called', 'ticket.recalled')
            ORDER BY e.seq DESC NULLS FIRST, e.id DESC LIMIT $2""",
         hall_id,

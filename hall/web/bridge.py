@@ -35,13 +35,12 @@ from firmware_bridge.bridge import (
     requests_to_json,
 )
 from firmware_bridge.master import AlarmKind
-from firmware_bridge.messages import Request
 from firmware_bridge.transport import Backoff
 from firmware_bridge.wslink import OUTBOX_FULL, OUTBOX_OK
 from hall.config.models import HallConfig
 from hall.domain.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from hall.services.device_roles import DeviceRole
-from hall.services.devices import WIRE_CLASS, DeviceService
+from hall.services.devices import WIRE_CLASS, Desired, DeviceService
 from hall.storage.notify import Subscription
 from hall.storage.sequencer import writer_hall
 from hall.storage.uow import NOTIFY_CHANNEL
@@ -144,7 +143,7 @@ class BridgeHub:
         self.bridge: Bridge | None = None
         self.sessions: set[_RemoteSession] = set()
         self.bus_stats: dict[str, dict[str, float | int | None]] = {}
-        self._pushed: dict[tuple[str, int], tuple[Request, ...]] = {}
+        self._pushed: dict[tuple[str, int], Desired] = {}
         self._dirty: dict[str, asyncio.Event] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._subscription: Subscription | None = None
@@ -244,34 +243,34 @@ class BridgeHub:
             await dirty.wait()
             dirty.clear()
             try:
-                desired = await self.service.desired(hall_id)
+                desired = await self.service.desired_state(hall_id)
             except Exception:
                 log.exception("desired device state of %s failed", hall_id)
                 await asyncio.sleep(1.0)
                 dirty.set()
                 continue
-            for (bus, address), commands in desired.items():
-                if self._pushed.get((bus, address)) == commands:
+            for (bus, address), state in desired.items():
+                if self._pushed.get((bus, address)) == state:
                     continue
-                self._pushed[(bus, address)] = commands
-                self._push(hall_id, bus, address, commands)
+                self._pushed[(bus, address)] = state
+                self._push(hall_id, bus, address, state)
 
-    def _push(self, hall_id: str, bus: str, address: int, commands: tuple[Request, ...]) -> None:
+    def _push(self, hall_id: str, bus: str, address: int, state: Desired) -> None:
         self.pushes += 1
         if self.bridge is not None:
-            self.bridge.apply_desired(bus, address, commands)
-        message = _desired_message(bus, address, commands)
+            self.bridge.apply_desired(bus, address, state.commands, state.generation)
+        message = _desired_message(bus, address, state)
         for session in self.sessions:
             if session.hall_id == hall_id:
                 session.send(message)
 
     def send_all(self, session: _RemoteSession) -> None:
         """A (re)connected bridge gets the whole desired state of its hall."""
-        for (bus, address), commands in self._pushed.items():
+        for (bus, address), state in self._pushed.items():
             if self.service.wiring.buses.get(bus) is not None and (
                 self.service.wiring.hall_of_bus(bus) == session.hall_id
             ):
-                session.send(_desired_message(bus, address, commands))
+                session.send(_desired_message(bus, address, state))
 
     async def set_address(self, hall_id: str, bus: str, uid: bytes, address: int) -> None:
         if self.service.wiring.hall_of_bus(bus) != hall_id:
@@ -300,12 +299,13 @@ class BridgeHub:
             self.mark(hall_id)
 
 
-def _desired_message(bus: str, address: int, commands: tuple[Request, ...]) -> dict[str, Any]:
+def _desired_message(bus: str, address: int, state: Desired) -> dict[str, Any]:
     return {
         "type": "desired",
         "bus": bus,
         "address": address,
-        "commands": requests_to_json(commands),
+        "commands": requests_to_json(state.commands),
+        "generation": state.generation,
     }
 
 

@@ -1,16 +1,13 @@
-"""Static files and the plain hall TV page that shows live calls (hall/web/static)."""
+"""Static files shared by pages of every slice (hall/web/static), e.g. the live client."""
 
 from __future__ import annotations
 
-import html
-import json
 from pathlib import Path
 
 from aiohttp import web
 
 from hall.domain.errors import NotFound
 from hall.web.routes import Access, Route, register
-from hall.web.state import DIRECTORY
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
@@ -31,23 +28,6 @@ async def static_file(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def tv_page(request: web.Request) -> web.Response:
-    """GET /tv/{hall}: the hall screen (综合屏) fed by /static/live.js."""
-    rules = request.app[DIRECTORY].hall(request.match_info["hall"])
-    services = {s.code: s.name for s in rules.hall.services}
-    # Inside <script> text, entities are not decoded: escape what could end the element.
-    data = (
-        json.dumps({"hall": rules.hall.id, "services": services}, ensure_ascii=False)
-        .replace("<", "\\u003c")
-        .replace(">", "\\u003e")
-        .replace("&", "\\u0026")
-    )
-    title = html.escape(rules.hall.name)
-    body = (STATIC_DIR / "tv.html").read_text(encoding="utf-8")
-    body = body.replace("{{title}}", title).replace("{{data}}", data)
-    return web.Response(text=body, content_type="text/html", charset="utf-8")
-
-
 def setup_pages(app: web.Application) -> None:
     register(
         app,
@@ -58,15 +38,6 @@ def setup_pages(app: web.Application) -> None:
                 static_file,
                 "static",
                 "静态文件",
-                Access.PUBLIC,
-                in_openapi=False,
-            ),
-            Route(
-                "GET",
-                "/tv/{hall}",
-                tv_page,
-                "tv",
-                "大厅综合屏页面",
                 Access.PUBLIC,
                 in_openapi=False,
             ),

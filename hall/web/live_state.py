@@ -21,7 +21,7 @@ from hall.domain.tickets import (
     apply_counter,
 )
 
-RECENT_CALLS = 10  # the snapshot's default length of the recent-calls list
+RECENT_CALLS = 20  # the snapshot's default length of the recent-calls list (screens filter it)
 
 # Ticket events that take a ticket off the counter it was active at.
 _ENDS_ACTIVE = frozenset(

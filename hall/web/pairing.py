@@ -53,7 +53,8 @@ class PairingOut(BaseModel):
 
 class ApproveBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-    kind: Literal["kiosk", "display"]
+    kind: Literal["kiosk", "display", "tv"]
+    """``tv`` is another name for ``display``: a TV page paired as one of the hall's screens."""
     device_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")]
 
 
@@ -234,11 +235,12 @@ async def approve_pairing(request: web.Request) -> web.Response:
     if not (len(code) == 6 and code.isascii() and code.isdigit()):
         raise InvalidInput("配对码是 6 位数字", parameter="code")
     body = await parse_body(request, ApproveBody)
-    device_name(hall, body.kind, body.device_id)
+    kind = "display" if body.kind == "tv" else body.kind
+    device_name(hall, kind, body.device_id)
     pairing = await pairing_repo.approve(
         request.app[POOL],
         code=code,
-        kind=body.kind,
+        kind=kind,
         hall_id=hall.id,
         device_id=body.device_id,
         by=principal_of(request).actor,

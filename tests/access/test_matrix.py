@@ -195,6 +195,12 @@ EXPECTED: dict[str, frozenset[str]] = {
     "kiosk_notice": frozenset({"kiosk", "kiosk_north"}),
     "kiosk_check_in": frozenset({"kiosk", "kiosk_north"}),
     "kiosk_add_appointment": frozenset({"manager", "admin"}),
+    # display feature: the TV page sends anyone not allowed to /pair; its files and voice
+    # segments are public; its status and announcements are for the hall's displays and staff
+    "display_voice": EVERYONE,
+    "display_files": EVERYONE,
+    "tv_status": TEST_HALL_STAFF | {"display", "bridge"},
+    "display_announcements": TEST_HALL_STAFF | {"display", "bridge"},
 }
 
 

@@ -41,7 +41,7 @@ def test_county_example_is_a_realistic_county_hall() -> None:
     comprehensive = [c for c in hall.counters if c.kind is CounterKind.COMPREHENSIVE]
     assert all(len(c.services) > 1 for c in comprehensive)
     assert len(hall.kiosks) == 3
-    assert len(hall.screens) == 2
+    assert len(hall.screens) == 4  # two LED hall screens, two TV pages
     # 2026 Spring Festival and its make-up Saturday, as data.
     assert date(2026, 2, 17) in hall.calendar.holidays
     assert date(2026, 2, 14) in hall.calendar.workdays

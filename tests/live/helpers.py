@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-RECENT = 10
+RECENT = 20
 
 
 def apply_patch(state: dict[str, Any], patch: Mapping[str, Any]) -> None:

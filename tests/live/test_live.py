@@ -325,11 +325,7 @@ async def test_shutdown_closes_websockets_with_going_away(live_client: Client) -
     assert await sub.wait_closed() == CLOSE_GOING_AWAY
 
 
-async def test_tv_page_and_static_files_are_served(live_client: Client) -> None:
-    resp = await live_client.get("/tv/test")
-    assert resp.status == 200
-    text = await resp.text()
-    assert "测试县政务服务中心" in text and "/static/live.js" in text
+async def test_static_files_are_served(live_client: Client) -> None:
     resp = await live_client.get("/static/live.js")
     assert resp.status == 200
     assert resp.content_type == "text/javascript"

@@ -6,7 +6,7 @@ const BACKOFF_FIRST_MS = 500;
 const BACKOFF_MAX_MS = 10000;
 
 /** Apply an event's patch to a snapshot state in place. */
-export function applyPatch(state, patch, recentLimit = 10) {
+export function applyPatch(state, patch, recentLimit = 20) {
   if (patch.counters) {
     for (const counter of patch.counters) {
       const i = state.counters.findIndex((c) => c.number === counter.number);

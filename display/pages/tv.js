@@ -1,0 +1,260 @@
+// Hall TV call page: live state from /static/live.js, laid out to fit one screen.
+import { LiveClient, liveUrl } from "/static/live.js";
+import { startVoice } from "/display/voice.js";
+
+const page = JSON.parse(document.getElementById("page-data").textContent);
+const shownCounters = new Set(page.counters.map((c) => c.number));
+const counterName = new Map(page.counters.map((c) => [c.number, c.name || `${c.number}号窗口`]));
+const $ = (id) => document.getElementById(id);
+const portrait = () => innerHeight > innerWidth;
+window.tvLog = []; // calls seen by this page, for operators' consoles and tests
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function callText(number, counter) {
+  return page.call_text.replaceAll("{number}", number).replaceAll("{counter}", String(counter));
+}
+
+/** Columns for n boxes in a w×h area so that boxes are as large as possible, ≥ ratio wide. */
+function bestColumns(n, w, h, ratio) {
+  let best = 1;
+  let bestSize = 0;
+  for (let cols = 1; cols <= n; cols++) {
+    const rows = Math.ceil(n / cols);
+    const size = Math.min(w / cols / ratio, h / rows); // box height possible
+    if (size > bestSize) {
+      bestSize = size;
+      best = cols;
+    }
+  }
+  return best;
+}
+
+function layoutGrid(box, n, ratio) {
+  if (!n) return;
+  const gap = 6;
+  const cols = bestColumns(n, box.clientWidth, box.clientHeight, ratio);
+  const rows = Math.ceil(n / cols);
+  const tileH = Math.max(8, (box.clientHeight - gap * (rows - 1)) / rows);
+  box.style.gridTemplateColumns = `repeat(${cols}, minmax(0, 1fr))`;
+  box.style.gridAutoRows = `${tileH}px`;
+  box.style.setProperty("--tile-h", `${tileH}px`);
+}
+
+/** Shrink an element's font until its text fits its box (never cut the text). */
+function fit(e) {
+  e.style.fontSize = "";
+  let size = parseFloat(getComputedStyle(e).fontSize);
+  while (size > 8 && (e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1)) {
+    size *= 0.9;
+    e.style.fontSize = `${size}px`;
+  }
+}
+
+// --- static parts: windows and services --------------------------------------------------
+const tiles = new Map();
+for (const c of page.counters) {
+  const t = el("div", "tile closed");
+  t.dataset.counter = String(c.number);
+  const head = el("div", "head");
+  head.append(el("span", "no", `${c.number}`));
+  if (c.name) head.append(el("span", "nm", c.name)); // a configured name, not "N号窗口"
+  t.append(head, el("div", "st", "—"));
+  $("windows").append(t);
+  tiles.set(c.number, t);
+}
+const waits = new Map();
+for (const s of page.services) {
+  const w = el("div", "wait");
+  w.dataset.service = s.code;
+  w.append(el("span", "nm", s.name), el("span", "n", "0"));
+  $("waiting").append(w);
+  waits.set(s.code, w);
+}
+
+function layout() {
+  const n = page.services.length;
+  const cols = portrait() ? Math.min(n, 4) : Math.min(n, Math.max(5, Math.ceil(n / 2)));
+  $("waiting").style.gridTemplateColumns = `repeat(${Math.max(cols, 1)}, minmax(0, 1fr))`;
+  layoutGrid($("windows"), page.counters.length, portrait() ? 2.0 : 2.2);
+  for (const t of tiles.values()) fit(t);
+  for (const w of waits.values()) fit(w);
+  // Recent calls: as many of the screen's rows as fit; a row is shown whole or not at all.
+  const box = $("recent").getBoundingClientRect();
+  for (const li of $("recent").children) {
+    li.hidden = false;
+    if (li.getBoundingClientRect().bottom > box.bottom + 1) li.hidden = true;
+  }
+}
+
+// --- live state ----------------------------------------------------------------------------
+const STATE_TEXT = { idle: "空闲", paused: "暂停服务", closed: "窗口关闭" };
+let lastState = null;
+
+function latestCallSeq(state, counter) {
+  const c = state.recent_calls.find((r) => r.counter === counter);
+  return c ? c.seq : 0;
+}
+
+function render(state, event) {
+  lastState = state;
+  const byNumber = new Map(state.counters.map((c) => [c.number, c]));
+  // Current calls: windows calling now, newest first.
+  const calling = state.counters
+    .filter((c) => shownCounters.has(c.number) && c.state === "calling" && c.ticket)
+    .sort((a, b) => latestCallSeq(state, b.number) - latestCallSeq(state, a.number))
+    .slice(0, portrait() ? 2 : 3);
+  $("current").replaceChildren(
+    ...(calling.length
+      ? calling.map((c) => {
+          const li = el("li");
+          li.dataset.counter = String(c.number);
+          li.append(
+            el("span", "num", c.ticket.number),
+            el("span", "to", `请到 ${c.number}号窗口`),
+            el("span", "name", counterName.get(c.number) || ""),
+          );
+          li.title = callText(c.ticket.number, c.number);
+          return li;
+        })
+      : [el("li", "empty", "请留意叫号")]),
+  );
+  // Recent calls of this screen's windows.
+  // Recent calls of this screen's windows; a recalled number is listed once (newest).
+  const seen = new Set();
+  const recent = state.recent_calls
+    .filter((r) => shownCounters.has(r.counter) && !seen.has(r.number) && seen.add(r.number))
+    .slice(0, page.rows);
+  $("recent").replaceChildren(
+    ...recent.map((r) => {
+      const li = el("li");
+      li.dataset.seq = String(r.seq);
+      li.append(el("span", "num", r.number), el("span", "to", `${r.counter}号窗口`));
+      if (r.recall) li.append(el("span", "recall", "重呼"));
+      return li;
+    }),
+  );
+  for (const [number, tile] of tiles) {
+    const c = byNumber.get(number);
+    const st = c ? c.state : "closed";
+    tile.className = `tile ${st}`;
+    let text = STATE_TEXT[st] || "";
+    if (c && c.ticket && st === "calling") text = `请 ${c.ticket.number}`;
+    else if (c && c.ticket && st === "serving") text = `办理 ${c.ticket.number}`;
+    tile.querySelector(".st").textContent = text;
+  }
+  for (const [code, w] of waits) w.querySelector(".n").textContent = `${state.waiting[code] ?? 0}人`;
+  document.body.dataset.seq = String(state.seq);
+  layout();
+  if (event && (event.type === "ticket.called" || event.type === "ticket.recalled")) {
+    if (!shownCounters.has(event.counter)) return;
+    window.tvLog.push({ ...event, seq: state.seq, t: performance.now() });
+    document.body.dataset.lastCall = `${event.number}@${event.counter}#${state.seq}`;
+    flash(document.querySelector(`#current li[data-counter="${event.counter}"]`));
+    flash(tiles.get(event.counter));
+  }
+}
+
+function flash(e) {
+  if (!e) return;
+  e.classList.remove("flash");
+  void e.offsetWidth; // restart the animation
+  e.classList.add("flash");
+}
+
+// --- connection banner -----------------------------------------------------------------------
+const REASONS = {
+  unreachable: "无法连接服务器，正在重试……画面可能不是最新，请以窗口叫号为准",
+  retrying: "实时连接中断，正在重新连接……画面可能不是最新",
+  unpaired: "本屏幕未配对或配对已被撤销，即将转到配对页面",
+};
+let diagnosing = 0;
+
+async function diagnose() {
+  const mine = ++diagnosing;
+  let reason = "unreachable";
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), 1200); // a dead path answers nothing at all
+  try {
+    const r = await fetch(`/tv/${encodeURIComponent(page.hall)}/status`, {
+      cache: "no-store",
+      signal: abort.signal,
+    });
+    reason = r.status === 401 || r.status === 403 ? "unpaired" : "retrying";
+  } catch (_) {
+    reason = "unreachable";
+  } finally {
+    clearTimeout(timer);
+  }
+  if (mine !== diagnosing || client.status === "connected") return;
+  showBanner(reason);
+  if (reason === "unpaired") setTimeout(() => location.assign("/pair"), 5000);
+}
+
+function showBanner(reason) {
+  const b = $("banner");
+  b.textContent = REASONS[reason];
+  b.hidden = false;
+  document.body.dataset.reason = reason;
+}
+
+let rediagnose = null;
+
+function onStatus(status) {
+  document.body.dataset.status = status;
+  if (status === "connected") {
+    diagnosing++;
+    clearInterval(rediagnose);
+    rediagnose = null;
+    $("banner").hidden = true;
+    document.body.classList.remove("stale");
+    delete document.body.dataset.reason;
+  } else if (status === "disconnected") {
+    document.body.classList.add("stale");
+    showBanner("retrying");
+    diagnose();
+    if (!rediagnose) rediagnose = setInterval(diagnose, 5000); // the reason may change
+  }
+}
+
+// --- clock and notices -----------------------------------------------------------------------
+const clockFormat = new Intl.DateTimeFormat("zh-CN", {
+  timeZone: page.timezone,
+  year: "numeric",
+  month: "long",
+  day: "numeric",
+  weekday: "long",
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
+  hour12: false,
+});
+function tick() {
+  $("clock").textContent = clockFormat.format(new Date());
+}
+tick();
+setInterval(tick, 1000);
+
+const notices = page.notices.length ? page.notices : [`欢迎来到${page.hall_name}，请留意叫号，过号请重新取号`];
+$("notices").textContent = notices.join("　　◆　　");
+$("notices").style.setProperty("--ticker-s", `${Math.max(20, notices.join("").length * 0.4)}s`);
+if (page.screen) $("screen-name").textContent = page.screen.name;
+
+addEventListener("resize", () => (lastState ? render(lastState, null) : layout()));
+layout();
+document.fonts.ready.then(layout); // glyph metrics change the boxes once the CJK font loads
+new ResizeObserver(() => layout()).observe($("now"));
+
+const client = new LiveClient(liveUrl(page.hall, "display"), {
+  onState: render,
+  onStatus,
+  watchdogMs: 7000, // pings come every 5 s: the banner and its reason show within 10 s
+});
+window.hallLive = client;
+client.start();
+if (page.voice.enabled) window.tvVoice = startVoice(page);

@@ -1,0 +1,43 @@
+"""Window strips on a real pty bus: the configured call text flashes with the HB/1 hold, the
+idle text is stored for after it, and a recall flashes the unchanged text again."""
+
+from __future__ import annotations
+
+from firmware_bridge.constants import DisplayMode, KeyCode
+from firmware_bridge.messages import SetIdleRequest, ShowTextRequest
+from tests.bridge.conftest import AppMaker, Rig, eventually, fetch, issue, open_counter
+
+
+def shows(strip_rig: Rig, since: int, text: str) -> list[ShowTextRequest]:
+    return [
+        e.request
+        for e in strip_rig.strip.log[since:]
+        if isinstance(e.request, ShowTextRequest) and e.request.text == text
+    ]
+
+
+async def test_a_recall_flashes_the_strip_again_with_the_same_text(
+    make_app: AppMaker, rig: Rig
+) -> None:
+    client = await make_app()
+    number = await issue(client)
+    await open_counter(client)
+    await eventually(lambda: rig.strip.text == "1号窗口 欢迎光临", "idle strip text")
+    assert rig.strip.idle_text() == "1号窗口 欢迎光临"  # stored by SET_IDLE for after a hold
+    assert any(isinstance(e.request, SetIdleRequest) for e in rig.strip.log)
+    call = f"请{number}号到1号窗口"
+
+    mark = len(rig.strip.log)
+    assert rig.caller.press_key(KeyCode.CALL_NEXT)
+    await eventually(lambda: rig.strip.text == call, "call on the strip")
+    assert rig.strip.flashing()
+    [first] = shows(rig, mark, call)
+    assert (first.mode, first.hold_s) == (DisplayMode.FLASH, 10)  # HB/1 §12: flash, hold 10 s
+
+    mark = len(rig.strip.log)
+    assert rig.caller.press_key(KeyCode.RECALL)
+    await eventually(lambda: len(shows(rig, mark, call)) == 1, "the call sent again on recall")
+    assert rig.strip.text == call
+    assert rig.strip.flashing()
+    rows = await fetch(client, "SELECT recall_count FROM tickets")
+    assert [r["recall_count"] for r in rows] == [1]
