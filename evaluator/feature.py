@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from evaluator import pages, upstream, web
 from evaluator.devices import PAD
-from hall.features import Feature
+from evaluator.repo import OUTBOX_CHANNEL
+from hall.features import Feature, Listener, Migrations
 
-FEATURE = Feature(name="evaluator", device_roles=(PAD,))
+FEATURE = Feature(
+    name="evaluator",
+    routes=(*web.ROUTES, *pages.ROUTES),
+    migrations=Migrations("evaluator", first=50, last=59),
+    tasks=(web.evaluator_service, upstream.sending, upstream.overdue_watch),
+    listeners=(Listener(OUTBOX_CHANNEL, upstream.on_outbox_notify),),
+    device_roles=(PAD,),
+)

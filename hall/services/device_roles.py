@@ -10,8 +10,10 @@ boards) in its ``FEATURE``, and the composition root hands them to the device se
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+
+import asyncpg
 
 from firmware_bridge.bridge import EventResult
 from firmware_bridge.messages import Event, Request
@@ -28,6 +30,7 @@ __all__ = [
     "DeviceRole",
     "EventHandler",
     "EventResult",
+    "Loader",
     "Renderer",
     "Scene",
     "roles_by_class",
@@ -67,6 +70,8 @@ class Scene:
     has a device that shows them (``DeviceRole.shows_calls``)."""
     staff_names: Mapping[str, str]
     now: datetime
+    extras: Mapping[DeviceClass, object] = field(default_factory=dict)
+    """What each role's ``load`` read for this pass (e.g. the pads' rating sessions)."""
 
 
 EventHandler = Callable[[DeviceContext, UnitOfWork, DeviceEvent], Awaitable[EventResult | None]]
@@ -75,6 +80,8 @@ EventHandler = Callable[[DeviceContext, UnitOfWork, DeviceEvent], Awaitable[Even
 A refusal raises a ``HallError``: the effect is rolled back, the event's key stays stored and
 the device beeps."""
 Renderer = Callable[[Scene, Device], tuple[Request, ...]]
+Loader = Callable[[asyncpg.Connection, str], Awaitable[object]]
+"""Reads what a role renders from beyond the kernel's scene, once per pass and hall."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +95,7 @@ class DeviceRole:
     sign_in: EventHandler | None = None
     """LOGIN/LOGOUT (HB1.md §11) of a device of any class bound to a counter, when that
     class's own handler does not take it (a pad's LOGIN): at most one role declares it."""
+    load: Loader | None = None
 
 
 def roles_by_class(roles: Sequence[DeviceRole]) -> dict[DeviceClass, DeviceRole]:
