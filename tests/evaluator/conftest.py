@@ -47,8 +47,9 @@ def evaluator_body(**evaluation: Any) -> dict[str, Any]:
             "promised_days": 0,
         },
     ]
-    body["staff"].append({"job_no": "m001", "name": "李主任", "roles": ["manager"],
-                          "halls": ["test"]})
+    body["staff"].append(
+        {"job_no": "m001", "name": "李主任", "roles": ["manager"], "halls": ["test"]}
+    )
     if evaluation:
         body["evaluation"] = evaluation
     return body

@@ -20,8 +20,12 @@ async def test_a_case_from_the_ticket_being_served_is_linked_and_due_in_working_
 
     response = await client.post(
         URL,
-        json={"ticket_id": ticket, "matter": "BDC-001", "applicant_name": "张三",
-              "applicant_phone": "13812345678"},
+        json={
+            "ticket_id": ticket,
+            "matter": "BDC-001",
+            "applicant_name": "张三",
+            "applicant_phone": "13812345678",
+        },
         headers=headers,
     )
 
@@ -29,10 +33,15 @@ async def test_a_case_from_the_ticket_being_served_is_linked_and_due_in_working_
     case = await response.json()
     # Accepted Tue 2026-11-24; 5 working days counted from Wed: Wed Thu Fri Mon Tue.
     assert (case["case_type_name"], case["promised_days"], case["due_on"]) == (
-        "承诺件", 5, "2026-12-01",
+        "承诺件",
+        5,
+        "2026-12-01",
     )
     assert (case["ticket_id"], case["ticket_number"], case["counter"], case["clerk"]) == (
-        ticket, "A001", 1, "c001",
+        ticket,
+        "A001",
+        1,
+        "c001",
     )
     assert case["status_name"] == "受理"
     assert case["number"].startswith("L20261124")
@@ -46,7 +55,9 @@ async def test_an_immediate_case_is_completed_on_the_spot(client: Client) -> Non
     )
     case = await response.json()
     assert (case["case_type_name"], case["status_name"], case["due_on"]) == (
-        "即办件", "办结", "2026-11-24",
+        "即办件",
+        "办结",
+        "2026-11-24",
     )
 
 
@@ -59,12 +70,17 @@ async def test_a_visit_may_produce_several_cases_and_finding_them_masks_the_citi
         body = {"ticket_id": ticket, "matter": matter, "applicant_phone": "138 1234 5678"}
         assert (await client.post(URL, json=body, headers=headers)).status == 201
 
-    by_ticket = await (await client.get(
-        f"/api/v1/halls/test/cases?ticket_id={ticket}", headers=headers)).json()
-    by_phone = await (await client.get(
-        "/api/v1/halls/test/cases?phone=13812345678", headers=headers)).json()
-    by_number = await (await client.get(
-        f"/api/v1/halls/test/cases?number={by_ticket[0]['number']}", headers=headers)).json()
+    by_ticket = await (
+        await client.get(f"/api/v1/halls/test/cases?ticket_id={ticket}", headers=headers)
+    ).json()
+    by_phone = await (
+        await client.get("/api/v1/halls/test/cases?phone=13812345678", headers=headers)
+    ).json()
+    by_number = await (
+        await client.get(
+            f"/api/v1/halls/test/cases?number={by_ticket[0]['number']}", headers=headers
+        )
+    ).json()
 
     assert len(by_ticket) == 2 and len(by_phone) == 2 and len(by_number) == 1
     assert {c["applicant_phone"] for c in by_phone} == {"138****5678"}
@@ -92,8 +108,12 @@ async def test_bad_cases_are_refused_in_chinese_and_write_nothing(
 async def test_a_case_number_is_unique_in_the_hall(client: Client, pool: asyncpg.Pool) -> None:
     ticket = await serve_one(client)
     headers = await clerk(client)
-    body = {"ticket_id": ticket, "matter": "BDC-001", "number": "SC2026000123",
-            "source": "upstream"}
+    body = {
+        "ticket_id": ticket,
+        "matter": "BDC-001",
+        "number": "SC2026000123",
+        "source": "upstream",
+    }
     assert (await client.post(URL, json=body, headers=headers)).status == 201
     again = await client.post(URL, json=body, headers=headers)
     assert again.status == 409
@@ -115,8 +135,9 @@ async def test_a_case_can_be_attached_after_the_visit_and_follows_its_status_flo
     ticket = await serve_one(client)
     await finish(client)
     headers = await clerk(client)
-    case = await (await client.post(
-        URL, json={"ticket_id": ticket, "matter": "BDC-001"}, headers=headers)).json()
+    case = await (
+        await client.post(URL, json={"ticket_id": ticket, "matter": "BDC-001"}, headers=headers)
+    ).json()
     status_url = f"/api/v1/halls/test/cases/{case['id']}/status"
 
     illegal = await client.post(status_url, json={"status": "collected"}, headers=headers)
@@ -130,7 +151,9 @@ async def test_a_case_can_be_attached_after_the_visit_and_follows_its_status_flo
         case["id"],
     )
     assert [tuple(r) for r in history] == [
-        (None, "accepted"), ("accepted", "reviewing"), ("reviewing", "completed"),
+        (None, "accepted"),
+        ("accepted", "reviewing"),
+        ("reviewing", "completed"),
         ("completed", "collected"),
     ]
     keys = await pool.fetch("SELECT key FROM upstream_outbox ORDER BY id")
@@ -141,5 +164,6 @@ async def test_cases_of_another_hall_and_bad_queries_are_refused(client: Client)
     headers = await manager(client)
     assert (await client.get("/api/v1/halls/test/cases", headers=headers)).status == 422
     assert (await client.get("/api/v1/halls/other/cases?number=1", headers=headers)).status in (
-        403, 404,
+        403,
+        404,
     )

@@ -27,8 +27,12 @@ async def served_with_case(client: Client, matter: str = "BDC-002") -> tuple[int
     ticket = await serve_one(client)
     response = await client.post(
         CASES,
-        json={"ticket_id": ticket, "matter": matter, "applicant_name": "张三",
-              "applicant_phone": "13812345678"},
+        json={
+            "ticket_id": ticket,
+            "matter": matter,
+            "applicant_name": "张三",
+            "applicant_phone": "13812345678",
+        },
         headers=await clerk(client),
     )
     assert response.status == 201, await response.text()
@@ -67,9 +71,7 @@ async def test_the_web_pad_rates_the_visit_under_a_random_session_once(
         json={"session": session, "level": 2, "reasons": ["slow", "attitude"]},
         headers=pad,
     )
-    again = await client.post(
-        f"{PAD}/ratings", json={"session": session, "level": 5}, headers=pad
-    )
+    again = await client.post(f"{PAD}/ratings", json={"session": session, "level": 5}, headers=pad)
     assert ok.status == 201, await ok.text()
     assert again.status == 409
     assert "本次服务已评价，不能重复评价" in (await again.json())["detail"]
@@ -81,9 +83,16 @@ async def test_the_web_pad_rates_the_visit_under_a_random_session_once(
     )
     assert row is not None
     assert dict(row) == {
-        "level": 2, "reason_codes": ["slow", "attitude"], "case_id": case["id"],
-        "ticket_id": ticket, "counter_number": 1, "clerk": "c001", "session_id": session,
-        "channel": "web_pad", "due_on": datetime(2026, 12, 15).date(), "owner": "c001",
+        "level": 2,
+        "reason_codes": ["slow", "attitude"],
+        "case_id": case["id"],
+        "ticket_id": ticket,
+        "counter_number": 1,
+        "clerk": "c001",
+        "session_id": session,
+        "channel": "web_pad",
+        "due_on": datetime(2026, 12, 15).date(),
+        "owner": "c001",
     }
     # After the rating the pad goes back to the clerk card.
     assert (await (await client.get(PAD, headers=pad)).json())["state"] == "idle"
@@ -173,9 +182,9 @@ async def test_a_bad_rating_deadline_skips_national_day_and_counts_the_make_up_s
     assert response.status == 201
     # 15 working days from Tue 9-29: 9-29, 9-30, (10-1..10-7 national day), 10-8, 10-9,
     # Sat 10-10 (make-up), 10-12..10-16, 10-19..10-23.
-    assert await pool.fetchval("SELECT due_on FROM bad_rating_tasks") == datetime(
-        2026, 10, 23
-    ).date()
+    assert (
+        await pool.fetchval("SELECT due_on FROM bad_rating_tasks") == datetime(2026, 10, 23).date()
+    )
 
 
 async def test_an_overdue_bad_rating_raises_one_alarm_and_only_the_owner_sees_the_contact(
@@ -190,18 +199,22 @@ async def test_an_overdue_bad_rating_raises_one_alarm_and_only_the_owner_sees_th
     )
     owner = await clerk(client)
     boss = await manager(client)
-    mine = (await (await client.get("/api/v1/halls/test/bad-rating-tasks", headers=owner)).json())
-    theirs = (await (await client.get("/api/v1/halls/test/bad-rating-tasks", headers=boss)).json())
+    mine = await (await client.get("/api/v1/halls/test/bad-rating-tasks", headers=owner)).json()
+    theirs = await (await client.get("/api/v1/halls/test/bad-rating-tasks", headers=boss)).json()
     assert (mine[0]["applicant_phone"], theirs[0]["applicant_phone"]) == (
-        "13812345678", "138****5678",
+        "13812345678",
+        "138****5678",
     )
     assert (mine[0]["applicant_name"], theirs[0]["applicant_name"]) == ("张三", "张*")
 
     heard: list[dict[str, Any]] = []
+    got = asyncio.Event()
     conn = await pool.acquire()
     try:
+
         def listen(*args: Any) -> None:
             heard.append(json.loads(args[3]))
+            got.set()
 
         await conn.add_listener("evaluator_alarms", listen)
         evaluator = client.app[EVALUATOR]
@@ -211,9 +224,7 @@ async def test_an_overdue_bad_rating_raises_one_alarm_and_only_the_owner_sees_th
         clock.set(datetime(2026, 12, 16, 2, 0, tzinfo=UTC))  # the day after the due date
         assert await evaluator.sweep_overdue() == 1
         assert await evaluator.sweep_overdue() == 0  # once per task
-        async with asyncio.timeout(5):
-            while not heard:
-                await asyncio.sleep(0.01)
+        await asyncio.wait_for(got.wait(), 5)
         await conn.remove_listener("evaluator_alarms", listen)
     finally:
         await pool.release(conn)
@@ -240,9 +251,12 @@ async def test_an_overdue_bad_rating_raises_one_alarm_and_only_the_owner_sees_th
         assert response.status == 200, (step, await response.text())
     done = await response.json()
     assert (done["status"], done["appeal_outcome"], done["return_visit_result"]) == (
-        "closed", "rejected", "basic",
+        "closed",
+        "rejected",
+        "basic",
     )
-    assert await (await client.get("/api/v1/halls/test/evaluator/alarms", headers=boss)).json() == []
+    alarms_url = "/api/v1/halls/test/evaluator/alarms"
+    assert await (await client.get(alarms_url, headers=boss)).json() == []
 
 
 async def test_managers_filter_ratings_and_clerks_cannot_read_them(client: Client) -> None:
