@@ -53,7 +53,7 @@ async def latest_sessions(conn: Conn, hall_id: str) -> dict[int, PadSession]:
         f"""SELECT {_SESSION_COLUMNS} FROM counters c
             JOIN LATERAL (SELECT p.id FROM pad_sessions p
                           WHERE p.hall_id = c.hall_id AND p.counter_number = c.number
-                          ORDER BY p.opened_at DESC, p.id DESC LIMIT 1) last ON true
+                          ORDER BY p.n DESC LIMIT 1) last ON true
             JOIN pad_sessions s ON s.id = last.id
             JOIN tickets t ON t.id = s.ticket_id
             WHERE c.hall_id = $1""",

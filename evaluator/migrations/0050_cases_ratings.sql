@@ -55,6 +55,7 @@ CREATE TRIGGER case_events_append_only BEFORE UPDATE OR DELETE ON case_events
 -- (ticket, window, clerk); the case is bound when the clerk finishes with one.
 CREATE TABLE pad_sessions (
     id              bigint PRIMARY KEY CHECK (id BETWEEN 1 AND 4294967295),
+    n               bigserial NOT NULL UNIQUE,  -- opening order (ids are random)
     hall_id         text NOT NULL REFERENCES halls (id),
     counter_number  integer NOT NULL,
     ticket_id       bigint NOT NULL REFERENCES tickets (id),
@@ -62,7 +63,7 @@ CREATE TABLE pad_sessions (
     opened_at       timestamptz NOT NULL,
     UNIQUE (hall_id, counter_number, ticket_id)
 );
-CREATE INDEX pad_sessions_counter ON pad_sessions (hall_id, counter_number, opened_at DESC);
+CREATE INDEX pad_sessions_counter ON pad_sessions (hall_id, counter_number, n DESC);
 
 CREATE FUNCTION evaluator_random_session() RETURNS bigint LANGUAGE sql VOLATILE AS $$
     SELECT ('x' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 8))::bit(32)::bigint

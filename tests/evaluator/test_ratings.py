@@ -269,7 +269,8 @@ async def test_managers_filter_ratings_and_clerks_cannot_read_them(client: Clien
         body: dict[str, Any] = {"session": session, "level": level}
         if level <= 2:
             body["reasons"] = ["unclear"]
-        assert (await client.post(f"{PAD}/ratings", json=body, headers=pad)).status == 201
+        rated = await client.post(f"{PAD}/ratings", json=body, headers=pad)
+        assert rated.status == 201, await rated.text()
     boss = await manager(client)
     base = "/api/v1/halls/test/ratings"
 
