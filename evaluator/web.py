@@ -155,6 +155,15 @@ class TaskBody(BaseModel):
     outcome: Literal["upheld", "rejected"] | None = None
 
 
+class MatterOut(BaseModel):
+    impl_code: str
+    code: str
+    name: str
+    kind: str
+    kind_name: str
+    promised_days: int
+
+
 class ReasonOut(BaseModel):
     code: str
     text: str
@@ -436,6 +445,31 @@ async def case_status(request: web.Request) -> web.Response:
     return json(case_out(request, row))
 
 
+async def list_matters(request: web.Request) -> web.Response:
+    """Matters of the catalogue routed to this hall (and to ``service`` when given)."""
+    hall = _hall(request)
+    service = _query_text(request, "service", 32)
+    out = []
+    for m in request.app[DIRECTORY].config.matters:
+        routes = [r for r in m.routes if r.hall == hall]
+        if m.routes and not routes:
+            continue
+        if service and routes and not any(service in r.services for r in routes):
+            continue
+        kind = CaseType.IMMEDIATE if m.kind.value == "immediate" else CaseType.PROMISED
+        out.append(
+            MatterOut(
+                impl_code=m.impl_code,
+                code=m.code,
+                name=m.name,
+                kind=str(kind),
+                kind_name=CASE_TYPE_NAMES[kind],
+                promised_days=m.promised_days,
+            )
+        )
+    return json_list(out)
+
+
 # --- handlers: ratings -------------------------------------------------------------------
 
 
@@ -660,6 +694,17 @@ ROUTES = [
         Access.COUNTER_CLERK,
         body=CaseBody,
         response=CaseOut,
+        tags=("cases",),
+    ),
+    Route(
+        "GET",
+        f"{H}/evaluator/matters",
+        list_matters,
+        "evaluator_matters",
+        "可建办件的事项（按业务筛选）",
+        Access.HALL_STAFF,
+        response=MatterOut,
+        response_list=True,
         tags=("cases",),
     ),
     Route(
