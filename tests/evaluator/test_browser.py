@@ -1,0 +1,163 @@
+"""The web rating pad and the managers' rating list in headless Chromium."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+
+from hall.config.models import HallConfig
+from hall.security.passwords import hash_password
+from hall.storage import access_repo
+from tests.access_helpers import FAST_SCRYPT, PASSWORD, admin_bearer_in
+from tests.evaluator.conftest import evaluator_body
+from tests.live.helpers import write_config_toml
+from tests.servers import ServerProcess
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update"]  # fmt: skip
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed"),
+]
+
+
+@pytest.fixture
+def config() -> HallConfig:
+    body = evaluator_body()
+    # The tablet pairs as a display of the hall (the kernel's pairing kinds are kiosk/display).
+    body["halls"][0]["screens"] = [{"id": "pad1", "name": "1号窗口评价平板", "rows": 3}]
+    return HallConfig.model_validate(body)
+
+
+@pytest.fixture
+async def server(
+    database_url: str, pool: asyncpg.Pool, config: HallConfig, tmp_path: Path
+) -> AsyncIterator[ServerProcess]:
+    path = write_config_toml(config.model_dump(mode="json", exclude_none=True), tmp_path / "h.toml")
+    proc = ServerProcess(
+        ["serve", "--database-url", database_url, "--config", str(path)],
+        env={"HALL_SECRET_KEY": "cd" * 32},
+        log_path=tmp_path / "server.log",
+    )
+    await proc.start()
+    try:
+        yield proc
+    finally:
+        await proc.stop()
+
+
+class Hall:
+    """The hall's API as an administrator drives it (clerk actions, pairing approvals)."""
+
+    def __init__(self, api: aiohttp.ClientSession, url: str) -> None:
+        self.api, self.url = api, url
+
+    async def post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        async with self.api.post(f"{self.url}/api/v1/halls/test{path}", json=body or {}) as resp:
+            data: dict[str, Any] = await resp.json()
+            assert resp.status in (200, 201), data
+            return data
+
+    async def visit(self, finish: bool = True) -> dict[str, Any]:
+        ticket = await self.post("/tickets", {"service": "BDC"})
+        await self.post("/counters/1/call_next")
+        await self.post("/counters/1/start")
+        if finish:
+            await self.post("/counters/1/finish")
+        return ticket
+
+
+async def test_the_web_pad_rates_a_visit_and_the_manager_sees_it_in_the_list(
+    server: ServerProcess, pool: asyncpg.Pool
+) -> None:
+    from playwright.async_api import async_playwright
+
+    admin = await admin_bearer_in(pool, "eval-admin")
+    async with pool.acquire() as conn:
+        await access_repo.save_account(
+            conn, "m001", password_hash=hash_password(PASSWORD, FAST_SCRYPT), name="李主任",
+            roles=["manager"], halls=["test"], counters=[],
+        )  # fmt: skip
+    async with aiohttp.ClientSession(headers=admin) as api, async_playwright() as pw:
+        hall = Hall(api, server.url)
+        await hall.post("/counters/1/open", {"clerk": "c001"})
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            tablet = await browser.new_context(
+                viewport={"width": 1280, "height": 800}, locale="zh-CN"
+            )
+            page = await tablet.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+
+            # Paired like the kiosk: the tablet shows a code at /pair, a manager approves it.
+            await page.goto(f"{server.url}/pair")
+            await page.wait_for_function(
+                "/^\\d{6}$/.test(document.querySelector('#code').textContent)", timeout=10_000
+            )
+            code = (await page.text_content("#code")) or ""
+            await hall.post(f"/pairings/{code}/approve", {"kind": "display", "device_id": "pad1"})
+            await page.wait_for_url("**/tv/test", timeout=10_000)
+            await page.goto(f"{server.url}/pad?counter=1")
+            await page.wait_for_function(
+                "document.querySelector('#clerk').textContent.includes('c001')", timeout=10_000
+            )
+
+            await hall.visit(finish=False)
+            await page.wait_for_function(
+                "document.querySelector('#body').textContent.includes('正在为 A001 办理')",
+                timeout=10_000,
+            )
+            await hall.post("/counters/1/finish")
+            await page.wait_for_selector(".levels button[data-level='2']", timeout=10_000)
+            assert await page.locator(".levels button").all_text_contents() == [
+                "★★★★★非常满意", "★★★★☆满意", "★★★☆☆基本满意", "★★☆☆☆不满意", "★☆☆☆☆非常不满意",
+            ]  # fmt: skip
+            await page.click(".levels button[data-level='2']")
+            await page.click("text=提交评价")  # no reason chosen yet
+            assert await page.text_content(".error") == "请至少选择一项不满意的原因"
+            await page.check("input[value='slow']")
+            await page.check("input[value='unclear']")
+            await page.screenshot(path=str(Path(server.log_path or ".").parent / "pad.png"))
+            await page.click("text=提交评价")
+            await page.wait_for_function(
+                "document.querySelector('#body').textContent.includes('感谢您的评价')",
+                timeout=10_000,
+            )
+            row = await pool.fetchrow(
+                "SELECT level, reason_codes, channel, counter_number FROM ratings"
+            )
+            assert row is not None
+            assert tuple(row) == (2, ["slow", "unclear"], "web_pad", 1)
+            assert await pool.fetchval("SELECT count(*) FROM bad_rating_tasks") == 1
+
+            # The manager logs in on the rating list and filters it.
+            desk = await browser.new_context(
+                viewport={"width": 1400, "height": 800}, locale="zh-CN"
+            )
+            manager = await desk.new_page()
+            manager.on("pageerror", lambda e: errors.append(str(e)))
+            await manager.goto(f"{server.url}/ratings?hall=test")
+            await manager.fill("#job", "m001")
+            await manager.fill("#pw", PASSWORD)
+            await manager.click("form.login button")
+            await manager.wait_for_selector("#list tbody tr", timeout=10_000)
+            cells = await manager.locator("#list tbody tr").first.locator("td").all_text_contents()
+            assert cells[1:7] == ["★★☆☆☆ 不满意", "办事效率低、一次性告知不清楚", "1", "c001",
+                                  "BDC", "A001"]  # fmt: skip
+            assert cells[8:] == ["平板", "#1"]
+            await manager.select_option("select[name=level]", "5")
+            await manager.click("form.filters button")
+            await manager.wait_for_selector("text=没有符合条件的评价", timeout=10_000)
+            assert errors == []
+        finally:
+            await browser.close()
