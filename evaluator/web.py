@@ -112,6 +112,8 @@ class RatingOut(BaseModel):
     task_id: int | None
     session_id: int | None
     rated_at: datetime
+    rated_at_text: str
+    """Local time of the hall, ``YYYY-MM-DD HH:MM``."""
 
 
 class TaskOut(BaseModel):
@@ -301,6 +303,7 @@ def _reason_texts(request: web.Request, codes: list[str]) -> list[str]:
 def rating_out(request: web.Request, r: asyncpg.Record) -> RatingOut:
     level = r["level"]
     codes = list(r["reason_codes"] or [])
+    tz = request.app[DIRECTORY].hall(r["hall_id"]).tz
     return RatingOut(
         id=r["id"],
         hall=r["hall_id"],
@@ -322,6 +325,7 @@ def rating_out(request: web.Request, r: asyncpg.Record) -> RatingOut:
         task_id=r["task_id"],
         session_id=r["session_id"],
         rated_at=r["rated_at"],
+        rated_at_text=f"{r['rated_at'].astimezone(tz):%Y-%m-%d %H:%M}",
     )
 
 

@@ -22,6 +22,7 @@ from bench._support import admin_headers, embedded_database, kiosk_device_token,
 from firmware_bridge.emulators.line import LineEndpoint
 from firmware_bridge.emulators.printer import EscPosPrinter
 from scripts.shots_counters import counter_shots
+from scripts.shots_evaluator import evaluator_shots
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -170,6 +171,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
     args = parser.parse_args()
     for path in asyncio.run(run(args.out)):
+        print(f"wrote {path}")
+    for path in asyncio.run(evaluator_shots(args.out)):
         print(f"wrote {path}")
 
 

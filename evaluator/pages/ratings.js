@@ -27,7 +27,7 @@ function table(rows) {
   return el("table", { id: "list" },
     el("thead", {}, el("tr", {}, ...head.map((h) => el("th", {}, h)))),
     el("tbody", {}, ...rows.map((r) => el("tr", { class: r.bad ? "bad" : "" },
-      cell(new Date(r.rated_at).toLocaleString("zh-CN", { hour12: false })),
+      cell(r.rated_at_text),
       el("td", {}, r.level ? `${stars(r.level)} ${r.level_name}` : "未评价（超时）"),
       cell(r.reason_texts.join("、")), cell(r.counter), cell(r.clerk), cell(r.service_code),
       cell(r.ticket_number), cell(r.case_number), cell(channel[r.channel] || r.channel),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -152,6 +153,7 @@ async def test_the_web_pad_rates_a_visit_and_the_manager_sees_it_in_the_list(
             await manager.click("form.login button")
             await manager.wait_for_selector("#list tbody tr", timeout=10_000)
             cells = await manager.locator("#list tbody tr").first.locator("td").all_text_contents()
+            assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", cells[0])  # hall's local time
             assert cells[1:7] == ["★★☆☆☆ 不满意", "办事效率低、一次性告知不清楚", "1", "c001",
                                   "BDC", "A001"]  # fmt: skip
             assert cells[8:] == ["平板", "#1"]
