@@ -6,6 +6,7 @@ from evaluator import pages, upstream, web
 from evaluator.devices import PAD
 from evaluator.repo import OUTBOX_CHANNEL
 from hall.features import Feature, Listener, Migrations
+from hall.web.start_page import Audience, PageHook, PageLink
 
 FEATURE = Feature(
     name="evaluator",
@@ -14,4 +15,13 @@ FEATURE = Feature(
     tasks=(web.evaluator_service, upstream.sending, upstream.overdue_watch),
     listeners=(Listener(OUTBOX_CHANNEL, upstream.on_outbox_notify),),
     device_roles=(PAD,),
+    pages=(
+        PageLink(
+            "/pad?hall={hall}&counter=1", "网页评价器（平板，配对后按窗口号打开）", Audience.DEVICE
+        ),
+        PageLink(
+            "/ratings?hall={hall}", "好差评管理（评价列表、差评整改、上报）", Audience.MANAGER
+        ),
+    ),
+    page_hooks=(PageHook("counter.finish", pages.CASE_FORM),),
 )
