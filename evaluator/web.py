@@ -20,10 +20,10 @@ from evaluator.domain import (
 )
 from evaluator.pad import SETTINGS
 from evaluator.service import Evaluator, LazyHasher, NewCase
-from hall.domain.errors import InvalidInput, NotFound
+from hall.domain.errors import Forbidden, InvalidInput, NotFound
 from hall.domain.pii import mask_phone
 from hall.web.access import principal_of
-from hall.web.api import API, json, json_list, parse_body
+from hall.web.api import API, SUPERVISOR_ROLES, json, json_list, parse_body
 from hall.web.routes import Access, Route
 from hall.web.state import CLOCK, DIRECTORY, POOL
 from hall.web.validation import ascii_int
@@ -384,9 +384,12 @@ def _query_date(request: web.Request, name: str) -> date | None:
     if raw is None:
         return None
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
         raise InvalidInput(f"参数 {name} 必须是 YYYY-MM-DD 日期", parameter=name) from None
+    if not date(2000, 1, 1) <= day <= date(2999, 12, 31):
+        raise InvalidInput(f"参数 {name} 超出可查询的日期范围", parameter=name)
+    return day
 
 
 # --- handlers: cases ---------------------------------------------------------------------
@@ -627,8 +630,11 @@ async def task_action(request: web.Request) -> web.Response:
             body.action, "outcome"
         )
         raise InvalidInput(f"此操作需要填写 {field}", parameter=field)
+    principal = principal_of(request)
+    if body.action == "decide_appeal" and not principal.roles & SUPERVISOR_ROLES:
+        raise Forbidden("申诉复核须由中心管理人员或值班长决定")
     row = await _svc(request).task_action(
-        hall, task_id, body.action, principal_of(request).actor, body.model_dump()
+        hall, task_id, body.action, principal.actor, body.model_dump()
     )
     return json(task_out(request, row))
 

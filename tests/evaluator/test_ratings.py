@@ -240,14 +240,18 @@ async def test_an_overdue_bad_rating_raises_one_alarm_and_only_the_owner_sees_th
     refused = await client.post(task, json={"action": "close"}, headers=owner)
     assert refused.status == 409
     steps = [
-        {"action": "visit", "result": "basic", "note": "已电话回访"},
-        {"action": "rectify", "text": "增加窗口高峰时段人手"},
-        {"action": "appeal", "reason": "排队时间系系统故障所致"},
-        {"action": "decide_appeal", "outcome": "rejected"},
-        {"action": "close"},
+        (owner, {"action": "visit", "result": "basic", "note": "已电话回访"}),
+        (owner, {"action": "rectify", "text": "增加窗口高峰时段人手"}),
+        (owner, {"action": "appeal", "reason": "排队时间系系统故障所致"}),
+        (boss, {"action": "decide_appeal", "outcome": "rejected"}),
+        (owner, {"action": "close"}),
     ]
-    for step in steps:
-        response = await client.post(task, json=step, headers=owner)
+    own_verdict = await client.post(
+        task, json={"action": "decide_appeal", "outcome": "upheld"}, headers=owner
+    )
+    assert own_verdict.status == 403  # checked below: the appeal is decided by a manager
+    for who, step in steps:
+        response = await client.post(task, json=step, headers=who)
         assert response.status == 200, (step, await response.text())
     done = await response.json()
     assert (done["status"], done["appeal_outcome"], done["return_visit_result"]) == (
@@ -292,5 +296,6 @@ async def test_managers_filter_ratings_and_clerks_cannot_read_them(client: Clien
     assert await get("?counter=2") == []
     assert (await client.get(f"{base}?level=9", headers=boss)).status == 422
     assert (await client.get(f"{base}?from=yesterday", headers=boss)).status == 422
+    assert (await client.get(f"{base}?to=9999-12-31", headers=boss)).status == 422  # no 500
     clerk_only = await staff_headers(client, "c002", roles=("clerk",), counters=(1,))
     assert (await client.get(base, headers=clerk_only)).status == 403
