@@ -163,3 +163,72 @@ async def test_the_web_pad_rates_a_visit_and_the_manager_sees_it_in_the_list(
             assert errors == []
         finally:
             await browser.close()
+
+
+async def test_the_finish_form_module_creates_the_case_or_blocks_finishing_in_chinese(
+    server: ServerProcess, pool: asyncpg.Pool
+) -> None:
+    """The counter terminal's side of page hook ``counter.finish``, played by a bare page."""
+    from playwright.async_api import async_playwright
+
+    admin = await admin_bearer_in(pool, "eval-admin")
+    async with pool.acquire() as conn:
+        await access_repo.save_account(
+            conn, "c001", password_hash=hash_password(PASSWORD, FAST_SCRYPT), name="王小明",
+            roles=["clerk"], halls=["test"], counters=[1],
+        )  # fmt: skip
+    async with aiohttp.ClientSession(headers=admin) as api, async_playwright() as pw:
+        hall = Hall(api, server.url)
+        await hall.post("/counters/1/open", {"clerk": "c001"})
+        await hall.post("/tickets", {"service": "BDC"})
+        active = (await hall.post("/counters/1/call_next"))["ticket"]
+        async with api.get(f"{server.url}/api/v1/page-hooks/counter.finish") as resp:
+            modules = (await resp.json())["modules"]
+        assert modules == ["/evaluator/static/case-form.js"]
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(locale="zh-CN")
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            await page.goto(f"{server.url}/evaluator/static/evaluator.css")
+            status = await page.evaluate(
+                """async (password) => (await fetch('/api/v1/login', {method: 'POST',
+                     headers: {'Content-Type': 'application/json'},
+                     body: JSON.stringify({job_no: 'c001', password})})).status""",
+                PASSWORD,
+            )
+            assert status == 200
+            ctx = {
+                "hall": "test",
+                "counter": 1,
+                "ticket": {"id": active["id"], "number": active["number"],
+                           "service_code": "BDC", "service_name": "不动产登记"},
+                "clerk": "c001",
+            }  # fmt: skip
+            mount = """async ([url, ctx]) => {
+                const box = document.createElement('div');
+                document.body.append(box);
+                const m = await import(url);
+                window.hook = await m.mount(box, ctx);
+                return [...box.querySelectorAll('select option')].map((o) => o.textContent);
+            }"""
+            options = await page.evaluate(mount, [modules[0], ctx])
+            assert options == [
+                "不建办件（咨询等）",
+                "不动产首次登记（承诺件，5个工作日）",
+                "不动产登记资料查询（即办件）",
+            ]
+            await page.select_option("select[name=matter]", "BDC-001")
+            await page.fill("input[name=number]", "SC2026000777")
+            await page.fill("input[name=applicant_phone]", "13812345678")
+            finish = "window.hook.beforeFinish().then(() => '', (e) => e.message)"
+            assert await page.evaluate(finish) == ""
+            row = await pool.fetchrow("SELECT number, ticket_id, counter_number, source FROM cases")
+            assert row is not None
+            assert tuple(row) == ("SC2026000777", active["id"], 1, "upstream")
+            # The same number again: the terminal gets the reason and does not finish.
+            assert await page.evaluate(finish) == "办件编号 SC2026000777 已被本大厅使用"
+            assert await pool.fetchval("SELECT count(*) FROM cases") == 1
+            assert errors == []
+        finally:
+            await browser.close()
