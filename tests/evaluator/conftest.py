@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import date
 from typing import Any
 
@@ -50,6 +51,9 @@ def evaluator_body(**evaluation: Any) -> dict[str, Any]:
     body["staff"].append(
         {"job_no": "m001", "name": "李主任", "roles": ["manager"], "halls": ["test"]}
     )
+    north = copy.deepcopy(body["halls"][0])  # a second hall, built the same way
+    north.update(id="north", name="北区便民服务中心")
+    body["halls"].append(north)
     if evaluation:
         body["evaluation"] = evaluation
     return body

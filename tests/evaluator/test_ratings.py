@@ -299,3 +299,18 @@ async def test_managers_filter_ratings_and_clerks_cannot_read_them(client: Clien
     assert (await client.get(f"{base}?to=9999-12-31", headers=boss)).status == 422  # no 500
     clerk_only = await staff_headers(client, "c002", roles=("clerk",), counters=(1,))
     assert (await client.get(base, headers=clerk_only)).status == 403
+
+
+async def test_a_rating_for_a_visit_of_another_hall_is_refused(
+    make_client: Any, pool: asyncpg.Pool, clock: FixedClock
+) -> None:
+    client = await make_client()
+    await serve_one(client)
+    await finish(client)
+    admin = await staff_headers(client, "a001", roles=("admin",), halls=())
+    session = (await (await client.get(PAD, headers=admin)).json())["session"]
+    north = PAD.replace("/halls/test/", "/halls/north/") + "/ratings"
+    response = await client.post(north, json={"session": session, "level": 5}, headers=admin)
+    assert response.status == 409
+    assert "没有待评价的服务" in (await response.json())["detail"]
+    assert await pool.fetchval("SELECT count(*) FROM ratings") == 0
