@@ -162,12 +162,16 @@ async def evaluator_shots(out: Path) -> list[Path]:
                     written.append(out / "evaluator-phone.png")
                     await phone.screenshot(path=str(written[-1]), full_page=True)
 
-                    desk = await browser.new_page(viewport={"width": 1400, "height": 700})
+                    desk = await browser.new_page(viewport={"width": 1400, "height": 900})
                     await desk.goto(f"{url}/ratings?hall=demo")
                     await desk.fill("#job", "m001")
                     await desk.fill("#pw", MANAGER_PASSWORD)
                     await desk.click("form.login button")
                     await desk.wait_for_selector("#list tbody tr")
+                    await desk.select_option("#case-search select", "phone")
+                    await desk.fill("#case-search input", "13812345678")
+                    await desk.click("#case-search button")
+                    await desk.wait_for_selector("#cases tbody tr")
                     written.append(out / "evaluator-ratings.png")
                     await desk.screenshot(path=str(written[-1]))
                 finally:

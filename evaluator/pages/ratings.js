@@ -58,6 +58,28 @@ async function load(form) {
     list.data.length ? table(list.data) : el("p", { class: "muted" }, "没有符合条件的评价"));
 }
 
+function caseSearch() {
+  const kind = el("select", { name: "kind" }, el("option", { value: "number" }, "办件编号"),
+    el("option", { value: "ticket" }, "排队号"), el("option", { value: "phone" }, "手机号"));
+  const value = el("input", { name: "value", size: 20 });
+  const result = el("div", { id: "cases" });
+  const form = el("form", { id: "case-search", class: "filters", onsubmit: async (e) => {
+    e.preventDefault();
+    const r = await api("GET", `/api/v1/halls/${hall}/cases?${kind.value}=${encodeURIComponent(value.value.trim())}`);
+    if (!r.ok) { result.replaceChildren(el("div", { class: "error" }, r.data.detail || "查询失败")); return; }
+    if (!r.data.length) { result.replaceChildren(el("p", { class: "muted" }, "没有找到办件")); return; }
+    const head = ["办件编号", "事项", "类型", "状态", "受理日期", "办结期限", "排队号", "窗口", "工作人员", "申请人", "手机号", "评价"];
+    result.replaceChildren(el("table", {},
+      el("thead", {}, el("tr", {}, ...head.map((h) => el("th", {}, h)))),
+      el("tbody", {}, ...r.data.map((c) => el("tr", {}, cell(c.number), cell(c.matter_name),
+        cell(c.case_type_name), cell(c.status_name), cell(c.accepted_on), cell(c.due_on),
+        cell(c.ticket_number), cell(c.counter), cell(c.clerk), cell(c.applicant_name),
+        cell(c.applicant_phone), cell(c.rating_id ? "已评价" : "未评价"))))));
+  } }, el("label", {}, "查询办件", kind), el("label", {}, "\u00a0", value),
+    el("button", { class: "primary" }, "查找"));
+  return el("section", {}, el("h2", {}, "办件查询"), form, result);
+}
+
 async function start() {
   const who = await me();
   if (!who || who.kind !== "staff") { loginForm(); return; }
@@ -68,12 +90,12 @@ async function start() {
   const field = (name, label, props = {}) => el("label", {}, label, el("input", { name, ...props }));
   const level = el("select", { name: "level" }, el("option", { value: "" }, "全部"),
     ...[5, 4, 3, 2, 1].map((n) => el("option", { value: String(n) }, `${n} 星`)));
-  const form = el("form", { class: "filters", onsubmit: (e) => { e.preventDefault(); load(form); } },
+  const form = el("form", { id: "filters", class: "filters", onsubmit: (e) => { e.preventDefault(); load(form); } },
     field("counter", "窗口", { inputmode: "numeric", size: 4 }), field("clerk", "工号", { size: 8 }),
     field("service", "业务", { size: 8 }), el("label", {}, "等级", level),
     field("from", "开始日期", { type: "date" }), field("to", "结束日期", { type: "date" }),
     el("button", { class: "primary" }, "查询"));
-  $("main").replaceChildren(form, el("div", { id: "result" }));
+  $("main").replaceChildren(el("h2", {}, "评价列表"), form, el("div", { id: "result" }), caseSearch());
   await load(form);
 }
 start();

@@ -158,7 +158,7 @@ async def test_the_web_pad_rates_a_visit_and_the_manager_sees_it_in_the_list(
                                   "BDC", "A001"]  # fmt: skip
             assert cells[8:] == ["平板", "#1"]
             await manager.select_option("select[name=level]", "5")
-            await manager.click("form.filters button")
+            await manager.click("#filters button")
             await manager.wait_for_selector("text=没有符合条件的评价", timeout=10_000)
             assert errors == []
         finally:
@@ -229,6 +229,16 @@ async def test_the_finish_form_module_creates_the_case_or_blocks_finishing_in_ch
             # The same number again: the terminal gets the reason and does not finish.
             assert await page.evaluate(finish) == "办件编号 SC2026000777 已被本大厅使用"
             assert await pool.fetchval("SELECT count(*) FROM cases") == 1
+
+            # Found again by the citizen's phone on the list page, masked.
+            await page.goto(f"{server.url}/ratings?hall=test")
+            await page.select_option("#case-search select", "phone")
+            await page.fill("#case-search input", "138 1234 5678")
+            await page.click("#case-search button")
+            await page.wait_for_selector("#cases tbody tr", timeout=10_000)
+            cells = await page.locator("#cases tbody tr td").all_text_contents()
+            assert cells[0] == "SC2026000777" and cells[3] == "受理"
+            assert "138****5678" in cells and "13812345678" not in " ".join(cells)
             assert errors == []
         finally:
             await browser.close()
