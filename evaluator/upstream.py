@@ -1,9 +1,9 @@
 """Store-and-forward of ratings and case status changes to the upstream 好差评 platform.
 
 Records are enqueued by triggers (migration 0050) in the transaction that writes the rating or
-the status change, so nothing is ever written without its outbox row. The sender takes one due
-record at a time under ``FOR UPDATE SKIP LOCKED`` (several server processes never send the same
-record at once), POSTs it as JSON with its idempotency key (``Idempotency-Key`` header and the
+the status change, so nothing is ever written without its outbox row. The sender locks a batch
+of due records under ``FOR UPDATE SKIP LOCKED`` (several server processes never send the same
+record at once), POSTs each as JSON with its idempotency key (``Idempotency-Key`` header and the
 ``key`` field), and marks it delivered only on a 2xx answer whose body is a JSON object that
 does not say ``ok: false``. Anything else (refusal, garbage, timeout, connection error) is
 retried with exponential backoff; after ``max_attempts`` tries the record is a dead letter and
@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 
 POLL_S = 1.0
 """How often due retries are looked for when no new record is announced."""
-BATCH = 50
+BATCH = 20
+"""Records sent concurrently per transaction."""
 
 CHANNEL_CODES = {"pad": "01", "web_pad": "02", "phone": "03"}
 
@@ -171,40 +172,50 @@ class Sender:
             return f"{type(exc).__name__}: {exc}"
 
     async def run_once(self) -> int:
-        """Send every due record once; returns how many were delivered."""
+        """Send every due record once; returns how many were delivered.
+
+        Up to ``BATCH`` due records are locked in one transaction and sent concurrently; each
+        is marked by its own answer, and the marks commit together. A crash before that commit
+        sends the batch again under the same keys."""
         upstream = self.config.evaluation.upstream
         if upstream is None:
             return 0
         delivered = 0
         while True:
             async with acquire(self.pool) as conn, conn.transaction():
-                rows = await repo.due_records(conn, 1)
+                rows = await repo.due_records(conn, BATCH)
                 if not rows:
                     return delivered
-                rec = rows[0]
-                body = mapped(
-                    await self.payload(conn, rec["kind"], rec["ref_id"]), upstream, rec["key"]
+                bodies = [
+                    mapped(await self.payload(conn, r["kind"], r["ref_id"]), upstream, r["key"])
+                    for r in rows
+                ]
+                errors = await asyncio.gather(
+                    *(self.post(upstream, r["key"], b) for r, b in zip(rows, bodies, strict=True))
                 )
-                error = await self.post(upstream, rec["key"], body)
-                if error is None:
-                    await repo.mark_delivered(conn, rec["id"])
-                    delivered += 1
-                    continue
-                attempts = rec["attempts"] + 1
-                dead = attempts >= upstream.max_attempts
-                await repo.mark_failed(conn, rec["id"], error, backoff(upstream, attempts), dead)
-                log.warning(
-                    "upstream record %s not delivered (try %d): %s", rec["key"], attempts, error
-                )
-                if dead:
-                    await repo.raise_alarm(
-                        conn,
-                        rec["hall_id"],
-                        "upstream_dead_letter",
-                        rec["id"],
-                        f"好差评上报失败 {attempts} 次，已转入死信：{rec['key']}（{error[:60]}）",
-                        self.clock.now(),
-                    )
+                for rec, error in zip(rows, errors, strict=True):
+                    if error is None:
+                        await repo.mark_delivered(conn, rec["id"])
+                        delivered += 1
+                    else:
+                        await self.failed(conn, upstream, rec, error)
+
+    async def failed(
+        self, conn: asyncpg.Connection, upstream: Upstream, rec: asyncpg.Record, error: str
+    ) -> None:
+        attempts = rec["attempts"] + 1
+        dead = attempts >= upstream.max_attempts
+        await repo.mark_failed(conn, rec["id"], error, backoff(upstream, attempts), dead)
+        log.warning("upstream record %s not delivered (try %d): %s", rec["key"], attempts, error)
+        if dead:
+            await repo.raise_alarm(
+                conn,
+                rec["hall_id"],
+                "upstream_dead_letter",
+                rec["id"],
+                f"好差评上报失败 {attempts} 次，已转入死信：{rec['key']}（{error[:60]}）",
+                self.clock.now(),
+            )
 
     async def loop(self) -> None:
         while True:
