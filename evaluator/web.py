@@ -559,6 +559,9 @@ async def pad_state(request: web.Request) -> web.Response:
 async def pad_rate(request: web.Request) -> web.Response:
     hall = _hall(request)
     counter = ascii_int(request.match_info.get("number"), "number", 6)
+    if principal_of(request).kind != "display":
+        # domain.md §4: voluntary, never rated for the citizen: only the tablet itself rates.
+        raise Forbidden("评价只能由市民在评价平板上提交，工作人员不能代为评价")
     body = await parse_body(request, PadRatingBody)
     rid = await _svc(request).rate_session(
         hall,

@@ -170,7 +170,8 @@ EXPECTED: dict[str, frozenset[str]] = {
     "supervision_day": frozenset({"manager", "admin"}),
     # evaluator feature: cases at the counter (its clerk), found by any staff of the hall;
     # ratings, alarms and the upstream outbox for managers; the web pad is a display device
-    # of the hall; the phone link's token is its credential; pages are public
+    # of the hall (only the tablet itself submits ratings); the phone link's token is its
+    # credential; pages are public
     "evaluator_create_case": frozenset({"clerk", "duty_manager", "manager", "admin"}),
     "evaluator_matters": TEST_HALL_STAFF,
     "evaluator_find_cases": TEST_HALL_STAFF,
@@ -178,7 +179,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     "evaluator_case_status": TEST_HALL_STAFF,
     "evaluator_list_ratings": frozenset({"manager", "admin"}),
     "evaluator_pad_state": TEST_HALL_STAFF | {"display", "bridge"},
-    "evaluator_pad_rate": TEST_HALL_STAFF | {"display", "bridge"},
+    "evaluator_pad_rate": frozenset({"display"}),  # staff never rate for the citizen
     "evaluator_phone_case": EVERYONE,
     "evaluator_phone_rate": EVERYONE,
     "evaluator_list_tasks": TEST_HALL_STAFF,

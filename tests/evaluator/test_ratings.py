@@ -302,15 +302,27 @@ async def test_managers_filter_ratings_and_clerks_cannot_read_them(client: Clien
 
 
 async def test_a_rating_for_a_visit_of_another_hall_is_refused(
-    make_client: Any, pool: asyncpg.Pool, clock: FixedClock
+    client: Client, pool: asyncpg.Pool
 ) -> None:
-    client = await make_client()
     await serve_one(client)
     await finish(client)
-    admin = await staff_headers(client, "a001", roles=("admin",), halls=())
-    session = (await (await client.get(PAD, headers=admin)).json())["session"]
+    session = (await (await client.get(PAD, headers=await pad_headers(client))).json())["session"]
+    north_pad = await device_headers(client, "display", hall="north", device_id="pad9")
     north = PAD.replace("/halls/test/", "/halls/north/") + "/ratings"
-    response = await client.post(north, json={"session": session, "level": 5}, headers=admin)
+    response = await client.post(north, json={"session": session, "level": 5}, headers=north_pad)
     assert response.status == 409
     assert "没有待评价的服务" in (await response.json())["detail"]
+    assert await pool.fetchval("SELECT count(*) FROM ratings") == 0
+
+
+async def test_staff_cannot_rate_for_the_citizen(client: Client, pool: asyncpg.Pool) -> None:
+    await serve_one(client)
+    await finish(client)
+    session = (await (await client.get(PAD, headers=await pad_headers(client))).json())["session"]
+    for headers in (await clerk(client), await manager(client)):
+        response = await client.post(
+            f"{PAD}/ratings", json={"session": session, "level": 5}, headers=headers
+        )
+        assert response.status == 403
+        assert "工作人员不能代为评价" in (await response.json())["detail"]
     assert await pool.fetchval("SELECT count(*) FROM ratings") == 0

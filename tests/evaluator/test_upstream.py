@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 
 from hall.config.models import HallConfig
+from tests.access_helpers import device_headers
 from tests.evaluator.conftest import Client, clerk, evaluator_body, finish, manager, serve_one
 from tests.evaluator.fake_upstream import FakeUpstream
 from tests.live.helpers import write_config_toml
@@ -57,7 +58,7 @@ async def until(pool: asyncpg.Pool, sql: str, expected: object, within_s: float 
 
 
 async def rate_visits(client: Client, levels: list[int]) -> None:
-    pad_headers = await manager(client)  # managers may use the web pad too
+    pad_headers = await device_headers(client, "display", device_id="pad1")
     for level in levels:
         await serve_one(client)
         await finish(client)
