@@ -16,9 +16,7 @@ FEATURE = Feature(
     listeners=(Listener(OUTBOX_CHANNEL, upstream.on_outbox_notify),),
     device_roles=(PAD,),
     pages=(
-        PageLink(
-            "/pad?hall={hall}&counter=1", "网页评价器（平板，配对后按窗口号打开）", Audience.DEVICE
-        ),
+        PageLink("/pad/{hall}", "网页评价器（平板；地址后加 ?counter=窗口号）", Audience.DEVICE),
         PageLink(
             "/ratings?hall={hall}", "好差评管理（评价列表、差评整改、上报）", Audience.MANAGER
         ),

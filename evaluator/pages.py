@@ -57,6 +57,15 @@ ROUTES = [
     ),
     Route(
         "GET",
+        "/pad/{hall}",
+        pad_page,
+        "evaluator_hall_pad_page",
+        "网页评价器（指定大厅）",
+        Access.PUBLIC,
+        in_openapi=False,
+    ),
+    Route(
+        "GET",
         "/r/{token}",
         phone_page,
         "evaluator_phone_page",

@@ -5,7 +5,8 @@ import { $, api, el, me, ratingWidget } from "/evaluator/static/common.js";
 
 const POLL_MS = 1000;
 const THANKS_MS = 4000;
-let hall = new URLSearchParams(location.search).get("hall") || "";
+let hall = new URLSearchParams(location.search).get("hall")
+  || (location.pathname.startsWith("/pad/") ? decodeURIComponent(location.pathname.slice(5)) : "");
 const counter = new URLSearchParams(location.search).get("counter") || "1";
 let shown = "";       // what is on screen: "idle", "serving:<session>", "rating:<session>", "thanks"
 let deadline = 0;

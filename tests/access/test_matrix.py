@@ -188,6 +188,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     "evaluator_outbox": frozenset({"manager", "admin"}),
     "evaluator_outbox_retry": frozenset({"manager", "admin"}),
     "evaluator_pad_page": EVERYONE,
+    "evaluator_hall_pad_page": EVERYONE,
     "evaluator_phone_page": EVERYONE,
     "evaluator_ratings_page": EVERYONE,
     "evaluator_static": EVERYONE,

@@ -108,7 +108,7 @@ async def test_the_web_pad_rates_a_visit_and_the_manager_sees_it_in_the_list(
             code = (await page.text_content("#code")) or ""
             await hall.post(f"/pairings/{code}/approve", {"kind": "display", "device_id": "pad1"})
             await page.wait_for_url("**/tv/test", timeout=10_000)
-            await page.goto(f"{server.url}/pad?counter=1")
+            await page.goto(f"{server.url}/pad/test?counter=1")
             await page.wait_for_function(
                 "document.querySelector('#clerk').textContent.includes('c001')", timeout=10_000
             )
