@@ -1,14 +1,20 @@
 """The rating pad's device role: ratings of the session this pad was given, and the pad's
-screen from its counter (the screen rules are in ``evaluator.pad``)."""
+screen from its counter and rating session (the screen rules are in ``evaluator.pad``)."""
 
 from __future__ import annotations
 
-from evaluator.pad import PadView, pad_requests, ticket_of_session
+from typing import cast
+
+import asyncpg
+
+from evaluator import repo
+from evaluator.domain import reasons_of_mask
+from evaluator.pad import SETTINGS, PadView, pad_requests
+from evaluator.service import rate_pad_session
 from firmware_bridge.bridge import EventResult
 from firmware_bridge.messages import RatingEvent, RatingTimeoutEvent, Request
 from hall.config.models import Device, DeviceClass
 from hall.services.device_roles import DeviceContext, DeviceEvent, DeviceRole, Scene
-from hall.storage import devices_repo
 from hall.storage.uow import UnitOfWork
 
 
@@ -16,33 +22,44 @@ async def handle_pad(ctx: DeviceContext, uow: UnitOfWork, ev: DeviceEvent) -> Ev
     event, counter = ev.event, ev.device.counter
     if not isinstance(event, RatingEvent | RatingTimeoutEvent) or counter is None:
         return None
-    # HB1.md §12.4: accepted only for the session this pad was given, i.e. a visit finished here.
-    ticket = await devices_repo.finished_at_counter(
-        uow.conn, ev.hall_id, counter, ticket_of_session(event.session_id)
-    )
-    if ticket is None:
-        return EventResult("rejected:unknown_session")
+    rules = ctx.directory.hall(ev.hall_id)
+    config = ctx.directory.config
     rated = isinstance(event, RatingEvent)
-    stored = await devices_repo.insert_rating(
+    level = event.level if isinstance(event, RatingEvent) else None
+    mask = event.reasons if isinstance(event, RatingEvent) else 0
+    codes = reasons_of_mask(mask, config.evaluation.bad_reasons) if level in (1, 2) else []
+    # HB1.md §12.4: accepted only for the session the host opened for this pad's counter,
+    # once its visit was finished there, and only once.
+    result = await rate_pad_session(
         uow.conn,
-        hall_id=ev.hall_id,
-        ticket_id=ticket.id,
+        rules,
+        config,
+        session_id=event.session_id,
         counter=counter,
-        clerk=ticket.clerk,
-        level=event.level if isinstance(event, RatingEvent) else None,
-        not_rated_reason=None if rated else "timeout",
-        reasons=event.reasons if isinstance(event, RatingEvent) else 0,
+        level=level if rated else None,
+        reasons_mask=mask,
+        reason_codes=codes,
         dims=list(event.dims) if isinstance(event, RatingEvent) and event.dims else None,
-        device_uid=ev.uid,
-        rated_at=ev.now,
+        channel="pad",
+        device=ev.uid,
+        now=ev.now,
+        today=ev.now.astimezone(rules.tz).date(),
     )
-    return EventResult("applied" if stored else "rejected:already_rated")
+    if isinstance(result, int):
+        return EventResult("applied")
+    return EventResult(f"rejected:{result}")
+
+
+async def load_sessions(conn: asyncpg.Connection, hall_id: str) -> object:
+    return await repo.latest_sessions(conn, hall_id)
 
 
 def render_pad(scene: Scene, device: Device) -> tuple[Request, ...]:
     view = scene.counters.get(device.counter) if device.counter is not None else None
     if view is None:
         return ()
+    sessions = cast(dict[int, repo.PadSession], scene.extras.get(DeviceClass.PAD, {}))
+    session = sessions.get(view.number)
     matter = None
     if view.service_code is not None:
         matter = scene.rules.service(view.service_code).name
@@ -55,12 +72,14 @@ def render_pad(scene: Scene, device: Device) -> tuple[Request, ...]:
             ticket_id=view.ticket_id,
             ticket_number=view.ticket_number,
             matter=matter,
-            last_done_id=view.last_done_id,
-            last_done_at=view.last_done_at,
-            last_done_rated=view.last_done_rated,
+            session_id=session.id if session else None,
+            session_ticket=session.ticket_id if session else None,
+            session_finished_at=session.finished_at if session else None,
+            session_rated=session.rated if session else False,
         ),
         scene.now,
+        SETTINGS.timeout_s,
     )
 
 
-PAD = DeviceRole(DeviceClass.PAD, handle=handle_pad, render=render_pad)
+PAD = DeviceRole(DeviceClass.PAD, handle=handle_pad, render=render_pad, load=load_sessions)

@@ -1,8 +1,10 @@
-"""Rating pad (评价器) screen from a counter's state (HB1.md §12, domain.md §4, §7.3).
+"""Rating pad (评价器) screen from a counter's state and its rating session (HB1.md §10.3, §12).
 
-A rating session is bound to one ticket (one service visit): its ``session_id`` is the
-ticket's id, so a RATING is tied to the visit without host-side session memory that a
-restart could lose, and a second rating of the same visit is refused by the ratings table.
+A call at a counter opens a pad session with a random non-zero u32 id (a trigger of migration
+0050 draws it and stores the binding to ticket, window and clerk); the case is bound when the
+rating is stored. The pad shows the visit under that id while it is served, and is asked to
+rate it once the ticket is finished there, until the timeout (then the pad reports
+RATING_TIMEOUT and the visit is stored as not rated).
 """
 
 from __future__ import annotations
@@ -17,7 +19,17 @@ from firmware_bridge.messages import (
     Request,
 )
 
-RATING_TIMEOUT_S = 30  # domain.md §7.3: 30–60 s, then "not rated"
+DEFAULT_TIMEOUT_S = 30  # domain.md §7.3: 30–60 s, then "not rated"
+
+
+@dataclass(slots=True)
+class PadSettings:
+    """Set from the config (``evaluation.rating_timeout_s``) when the app starts."""
+
+    timeout_s: int = DEFAULT_TIMEOUT_S
+
+
+SETTINGS = PadSettings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,21 +41,14 @@ class PadView:
     ticket_id: int | None
     ticket_number: str | None
     matter: str | None
-    last_done_id: int | None
-    last_done_at: datetime | None
-    last_done_rated: bool
+    session_id: int | None
+    """The counter's newest pad session."""
+    session_ticket: int | None
+    session_finished_at: datetime | None
+    session_rated: bool
 
 
-def session_id(ticket_id: int) -> int:
-    """The HB/1 rating session of a ticket (non-zero u32)."""
-    return ticket_id & 0xFFFFFFFF or 1
-
-
-def ticket_of_session(session: int) -> int:
-    return session
-
-
-def pad_requests(view: PadView, now: datetime) -> tuple[Request, ...]:
+def pad_requests(view: PadView, now: datetime, timeout_s: int) -> tuple[Request, ...]:
     """Clerk card, then the service in progress or the open rating request, if any."""
     window = f"{view.counter}号窗口"
     if view.clerk_no is None or view.state == "closed":
@@ -52,14 +57,16 @@ def pad_requests(view: PadView, now: datetime) -> tuple[Request, ...]:
     out: list[Request] = [
         PadClerkRequest(window, view.clerk_no, view.clerk_name or view.clerk_no, paused)
     ]
-    if view.ticket_id is not None and view.state in ("calling", "serving"):
-        out.append(
-            PadServiceRequest(
-                session_id(view.ticket_id), view.ticket_number or "", view.matter or ""
-            )
-        )
-    elif view.last_done_id is not None and not view.last_done_rated and view.last_done_at:
-        left = RATING_TIMEOUT_S - (now - view.last_done_at).total_seconds()
+    if view.session_id is None:
+        return tuple(out)
+    if (
+        view.ticket_id is not None
+        and view.ticket_id == view.session_ticket
+        and view.state in ("calling", "serving")
+    ):
+        out.append(PadServiceRequest(view.session_id, view.ticket_number or "", view.matter or ""))
+    elif view.session_finished_at is not None and not view.session_rated:
+        left = timeout_s - (now - view.session_finished_at).total_seconds()
         if left >= 1:
-            out.append(PadRateRequest(session_id(view.last_done_id), timeout_s=int(left)))
+            out.append(PadRateRequest(view.session_id, timeout_s=min(255, int(left))))
     return tuple(out)

@@ -39,8 +39,22 @@ def chime(out: Path) -> None:
         ding, dong = Path(tmp) / "ding.wav", Path(tmp) / "dong.wav"
         for path, freq in ((ding, "880"), (dong, "660")):
             subprocess.run(
-                ["sox", "-n", *FORMAT, str(path), "synth", "0.35", "sine", freq,
-                 "fade", "0.01", "0.35", "0.25", "vol", "0.4"],
+                [
+                    "sox",
+                    "-n",
+                    *FORMAT,
+                    str(path),
+                    "synth",
+                    "0.35",
+                    "sine",
+                    freq,
+                    "fade",
+                    "0.01",
+                    "0.35",
+                    "0.25",
+                    "vol",
+                    "0.4",
+                ],
                 check=True,
             )
         subprocess.run(["sox", str(ding), str(dong), str(out)], check=True)

@@ -25,6 +25,7 @@ from firmware_bridge.emulators.line import LineEndpoint
 from firmware_bridge.emulators.printer import EscPosPrinter
 from scripts.shots_counters import counter_shots
 from scripts.shots_display import display_shots
+from scripts.shots_evaluator import evaluator_shots
 from scripts.shots_kiosk import GUIDE_TOML, kiosk_guide_shots
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -196,7 +197,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
     parser.add_argument(
-        "--only", choices=("kiosk", "manager", "display"), help="one set of pages only"
+        "--only", choices=("kiosk", "manager", "display", "evaluator"), help="one set of pages only"
     )
     args = parser.parse_args()
     if args.only in (None, "kiosk"):
@@ -210,6 +211,10 @@ def main() -> None:
     if args.only in (None, "display"):
         for path in asyncio.run(display_shots(args.out)):
             print(f"wrote {path}")
+    for path in asyncio.run(run(args.out)):
+        print(f"wrote {path}")
+    for path in asyncio.run(evaluator_shots(args.out)):
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -14,10 +14,10 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from evaluator import repo as evaluator_repo
 from hall.config.models import Purpose
 from hall.domain.errors import HallError, QueueEmpty
 from hall.services.queue import ActionParams, CounterAction, IssueTicket, QueueService
-from hall.storage import devices_repo
 from simulator.engine import DriverError, QueueEmptyError, TicketRef
 from simulator.plan import Citizen
 
@@ -80,18 +80,18 @@ class ServiceDriver:
         if ticket.ticket_id is None:
             return
         async with self.pool.acquire() as conn:
-            await devices_repo.insert_rating(
+            # As the pad's use case stores a rating (evaluator.repo), without its device.
+            await evaluator_repo.insert_rating(
                 conn,
-                hall_id=self.hall_id,
-                ticket_id=ticket.ticket_id,
-                counter=counter,
-                clerk=f"sim{counter:02d}",
-                level=level,
-                not_rated_reason=None,
-                reasons=0,
-                dims=None,
-                device_uid=None,
-                rated_at=at,
+                {
+                    "hall_id": self.hall_id,
+                    "ticket_id": ticket.ticket_id,
+                    "counter": counter,
+                    "clerk": f"sim{counter:02d}",
+                    "level": level,
+                    "channel": "pad",
+                    "rated_at": at,
+                },
             )
 
 

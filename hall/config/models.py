@@ -870,6 +870,67 @@ class Printer(_Model):
         return self
 
 
+class BadReason(_Model):
+    """One 差评 reason option (GB/T 39734 Appendix A style); bit ``i`` of an HB/1 RATING's
+    ``reasons`` is the i-th entry of the list."""
+
+    code: Code
+    text: Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class Upstream(_Model):
+    """The upstream 好差评 platform (HTTP JSON): endpoint, credentials and field mapping."""
+
+    url: Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=300)]
+    token: Annotated[str, Field(min_length=1, max_length=300)] | None = None
+    """Sent as ``Authorization: Bearer``; keep the file readable only by the service."""
+    timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
+    """Tries before a record becomes a dead letter (with an alarm)."""
+    backoff_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    backoff_max_s: Annotated[float, Field(gt=0, le=86400)] = 600.0
+    field_map: dict[
+        Annotated[str, Field(min_length=1, max_length=40)],
+        Annotated[str, Field(min_length=1, max_length=80)],
+    ] = {}
+    """Our field name → the platform's; fields not listed keep our names."""
+    region_code: Annotated[str, Field(pattern=r"^\d{12}$")] | None = None
+
+
+DEFAULT_BAD_REASONS = [
+    ("slow", "办事效率低"),
+    ("attitude", "服务态度差"),
+    ("unclear", "一次性告知不清楚"),
+    ("runs", "多次跑动"),
+    ("rules", "办事流程繁琐"),
+    ("other", "其他"),
+]
+
+
+class Evaluation(_Model):
+    """Ratings (好差评), 差评 follow-up and the upstream sync."""
+
+    rating_timeout_s: Annotated[int, Field(ge=10, le=255)] = 30
+    bad_reasons: Annotated[list[BadReason], Field(min_length=1, max_length=16)] = [
+        BadReason(code=c, text=t) for c, t in DEFAULT_BAD_REASONS
+    ]
+    followup_days: Annotated[int, Field(ge=1, le=365)] = 15
+    """Working days to rectify and visit back after a 差评."""
+    followup_owner: Code | None = None
+    """Job number of who follows up 差评 (must be in ``staff``); unset: the rated clerk."""
+    upstream: Upstream | None = None
+
+    @model_validator(mode="after")
+    def _unique(self) -> Self:
+        issues = _Issues("Evaluation")
+        issues.unique(
+            [(("bad_reasons", i, "code"), r.code) for i, r in enumerate(self.bad_reasons)],
+            "reason code",
+        )
+        issues.raise_if_any()
+        return self
+
+
 class HallConfig(_Model):
     """The whole deployment: halls, shared catalogues, staff, device wiring."""
 
@@ -887,6 +948,7 @@ class HallConfig(_Model):
     buses: list[Bus] = []
     devices: list[Device] = []
     printers: list[Printer] = []
+    evaluation: Evaluation = Evaluation()
 
     @model_validator(mode="after")
     def _references(self) -> Self:
@@ -895,6 +957,13 @@ class HallConfig(_Model):
         self._check_catalogue(issues)
         self._check_staff(issues)
         self._check_wiring(issues)
+        owner = self.evaluation.followup_owner
+        if owner is not None and owner not in {s.job_no for s in self.staff}:
+            issues.add(
+                ("evaluation", "followup_owner"),
+                f"followup_owner names unknown staff {owner!r}",
+                owner,
+            )
         issues.raise_if_any()
         return self
 

@@ -10,9 +10,11 @@ boards) in its ``FEATURE``, and the composition root hands them to the device se
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
+
+import asyncpg
 
 from firmware_bridge.bridge import EventResult
 from firmware_bridge.messages import Event, Request
@@ -30,6 +32,7 @@ __all__ = [
     "EventHandler",
     "EventResult",
     "Generation",
+    "Loader",
     "RecentCall",
     "Renderer",
     "Scene",
@@ -80,6 +83,8 @@ class Scene:
     shows them (``DeviceRole.shows_calls``)."""
     staff_names: Mapping[str, str]
     now: datetime
+    extras: Mapping[DeviceClass, object] = field(default_factory=dict)
+    """What each role's ``load`` read for this pass (e.g. the pads' rating sessions)."""
 
 
 EventHandler = Callable[[DeviceContext, UnitOfWork, DeviceEvent], Awaitable[EventResult | None]]
@@ -91,6 +96,8 @@ Renderer = Callable[[Scene, Device], tuple[Request, ...]]
 Generation = Callable[[Scene, Device], int]
 """A number that, when it changes, makes the device's whole desired state be sent again even
 if it equals what the device already shows (e.g. a recall: same text, but flash again)."""
+Loader = Callable[[asyncpg.Connection, str], Awaitable[object]]
+"""Reads what a role renders from beyond the kernel's scene, once per pass and hall."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +112,7 @@ class DeviceRole:
     """LOGIN/LOGOUT (HB1.md §11) of a device of any class bound to a counter, when that
     class's own handler does not take it (a pad's LOGIN): at most one role declares it."""
     generation: Generation | None = None
+    load: Loader | None = None
 
 
 def roles_by_class(roles: Sequence[DeviceRole]) -> dict[DeviceClass, DeviceRole]:

@@ -374,7 +374,12 @@ class DeviceService:
                     "SELECT job_no, name FROM staff WHERE job_no = ANY($1)", missing
                 )
                 names = {**names, **{r["job_no"]: r["name"] for r in rows}}
-        scene = Scene(rules, views, calls, names, self.clock.now())
+            extras: dict[DeviceClass, object] = {}
+            for cls in {d.device_class for d in devices}:
+                role = self.roles.get(cls)
+                if role is not None and role.load is not None:
+                    extras[cls] = await role.load(conn, hall_id)
+        scene = Scene(rules, views, calls, names, self.clock.now(), extras)
         out: dict[tuple[str, int], Desired] = {}
         for dev in devices:
             role = self.roles.get(dev.device_class)

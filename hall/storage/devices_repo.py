@@ -1,4 +1,4 @@
-"""SQL for the device registry, device alarms, exactly-once event keys and ratings."""
+"""SQL for the device registry, device alarms, exactly-once event keys and what devices show."""
 
 from __future__ import annotations
 
@@ -58,13 +58,6 @@ class CounterDeviceView:
     last_done_rated: bool
     ticket_recalls: int = 0
     """How often the active ticket was recalled (重呼): a new value means "call it again"."""
-
-
-@dataclass(frozen=True, slots=True)
-class FinishedTicket:
-    id: int
-    display_number: str
-    clerk: str | None
 
 
 _DEVICE_COLUMNS = """hall_id, bus, address, uid, device_class, firmware, boot_id, counter_number,
@@ -277,71 +270,6 @@ async def outcome_of(
     return value
 
 
-# --- ratings -------------------------------------------------------------------------------
-
-
-async def finished_at_counter(
-    conn: asyncpg.Connection, hall_id: str, counter: int, ticket_id: int
-) -> FinishedTicket | None:
-    """The ticket, if it was finished at ``counter`` (the rating session it answers)."""
-    r = await conn.fetchrow(
-        """SELECT t.id, t.display_number, e.actor FROM tickets t
-           JOIN events e ON e.ticket_id = t.id AND e.type = 'ticket.finished'
-                AND e.counter_number = $2
-           WHERE t.hall_id = $1 AND t.id = $3
-           ORDER BY e.id DESC LIMIT 1""",
-        hall_id,
-        counter,
-        ticket_id,
-    )
-    if r is None:
-        return None
-    return FinishedTicket(r["id"], r["display_number"], r["actor"])
-
-
-async def insert_rating(
-    conn: asyncpg.Connection,
-    *,
-    hall_id: str,
-    ticket_id: int,
-    counter: int,
-    clerk: str | None,
-    level: int | None,
-    not_rated_reason: str | None,
-    reasons: int,
-    dims: list[int] | None,
-    device_uid: str | None,
-    rated_at: datetime,
-) -> bool:
-    """Store the visit's one rating; False if it already has one."""
-    inserted = await conn.fetchval(
-        """INSERT INTO ratings (hall_id, ticket_id, counter_number, clerk, level,
-                                not_rated_reason, reasons, dims, device_uid, rated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-           ON CONFLICT (ticket_id) DO NOTHING RETURNING true""",
-        hall_id,
-        ticket_id,
-        counter,
-        clerk,
-        level,
-        not_rated_reason,
-        reasons,
-        dims,
-        device_uid,
-        rated_at,
-    )
-    return bool(inserted)
-
-
-async def ratings_of_ticket(
-    conn: asyncpg.Connection | asyncpg.Pool, ticket_id: int
-) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await conn.fetch(
-        "SELECT * FROM ratings WHERE ticket_id = $1 ORDER BY id", ticket_id
-    )
-    return rows
-
-
 # --- what devices show ---------------------------------------------------------------------
 
 
@@ -355,7 +283,7 @@ async def counter_views(
                   t.state::text AS ticket_state, t.service_code,
                   d.id AS last_done_id, d.display_number AS last_done_number,
                   d.service_code AS last_done_service, d.finished_at AS last_done_at,
-                  (r.id IS NOT NULL) AS last_done_rated,
+                  EXISTS (SELECT 1 FROM ratings r WHERE r.ticket_id = d.id) AS last_done_rated,
                   COALESCE(t.recall_count, 0) AS ticket_recalls
            FROM counters c
            LEFT JOIN tickets t ON t.hall_id = c.hall_id AND t.counter_number = c.number
@@ -366,7 +294,6 @@ async def counter_views(
                 WHERE e.hall_id = c.hall_id AND e.counter_number = c.number
                   AND e.type = 'ticket.finished'
                 ORDER BY e.id DESC LIMIT 1) d ON true
-           LEFT JOIN ratings r ON r.ticket_id = d.id
            WHERE c.hall_id = $1 AND c.active ORDER BY c.number""",
         hall_id,
     )

@@ -201,6 +201,30 @@ EXPECTED: dict[str, frozenset[str]] = {
     "display_files": EVERYONE,
     "tv_status": TEST_HALL_STAFF | {"display", "bridge"},
     "display_announcements": TEST_HALL_STAFF | {"display", "bridge"},
+    # evaluator feature: cases at the counter (its clerk), found by any staff of the hall;
+    # ratings, alarms and the upstream outbox for managers; the web pad is a display device
+    # of the hall (only the tablet itself submits ratings); the phone link's token is its
+    # credential; pages are public
+    "evaluator_create_case": frozenset({"clerk", "duty_manager", "manager", "admin"}),
+    "evaluator_matters": TEST_HALL_STAFF,
+    "evaluator_find_cases": TEST_HALL_STAFF,
+    "evaluator_get_case": TEST_HALL_STAFF,
+    "evaluator_case_status": TEST_HALL_STAFF,
+    "evaluator_list_ratings": frozenset({"manager", "admin"}),
+    "evaluator_pad_state": TEST_HALL_STAFF | {"display", "bridge"},
+    "evaluator_pad_rate": frozenset({"display"}),  # staff never rate for the citizen
+    "evaluator_phone_case": EVERYONE,
+    "evaluator_phone_rate": EVERYONE,
+    "evaluator_list_tasks": TEST_HALL_STAFF,
+    "evaluator_task_action": TEST_HALL_STAFF,
+    "evaluator_alarms": frozenset({"manager", "admin"}),
+    "evaluator_outbox": frozenset({"manager", "admin"}),
+    "evaluator_outbox_retry": frozenset({"manager", "admin"}),
+    "evaluator_pad_page": EVERYONE,
+    "evaluator_hall_pad_page": EVERYONE,
+    "evaluator_phone_page": EVERYONE,
+    "evaluator_ratings_page": EVERYONE,
+    "evaluator_static": EVERYONE,
 }
 
 
@@ -245,6 +269,9 @@ async def _samples(
         "name": "counter.js",
         "job_no": "victim",
         "slot": "counter.finish",
+        "case": "1",
+        "task": "1",
+        "record": "1",
     }
     params = {
         "revoke_session": {**common, "id": str(victim_session)},

@@ -123,18 +123,21 @@ async def test_rating_only_for_a_visit_finished_at_the_pads_counter(make_app: Ap
     for action in (CounterAction.CALL_NEXT, CounterAction.START, CounterAction.FINISH):
         await queue.act("test", 1, action, "c001")
     ticket_id = (await fetch(client, "SELECT id FROM tickets"))[0]["id"]
+    session = (await fetch(client, "SELECT id FROM pad_sessions"))[0]["id"]
 
-    foreign = await svc.handle_event(up(5, "4842030000000005", RatingEvent(ticket_id, 1)))
-    own = await svc.handle_event(up(3, UID_PAD, RatingEvent(ticket_id, 5), evt_seq=3))
-    second = await svc.handle_event(up(3, UID_PAD, RatingEvent(ticket_id, 2), evt_seq=4))
+    by_ticket_id = await svc.handle_event(up(3, UID_PAD, RatingEvent(ticket_id, 5), evt_seq=2))
+    foreign = await svc.handle_event(up(5, "4842030000000005", RatingEvent(session, 1)))
+    own = await svc.handle_event(up(3, UID_PAD, RatingEvent(session, 5), evt_seq=3))
+    second = await svc.handle_event(up(3, UID_PAD, RatingEvent(session, 2), evt_seq=4))
 
-    assert [foreign.outcome, own.outcome, second.outcome] == [
+    assert [by_ticket_id.outcome, foreign.outcome, own.outcome, second.outcome] == [
+        "rejected:unknown_session",
         "rejected:unknown_session",
         "applied",
         "rejected:already_rated",
     ]
-    rows = await fetch(client, "SELECT level, counter_number, device_uid FROM ratings")
-    assert [tuple(r) for r in rows] == [(5, 1, UID_PAD)]
+    rows = await fetch(client, "SELECT level, counter_number, device_uid, session_id FROM ratings")
+    assert [tuple(r) for r in rows] == [(5, 1, UID_PAD, session)]
 
 
 def report(address: int, uid: str, boot_id: int = 1) -> Report:
@@ -221,7 +224,8 @@ async def test_desired_state_follows_the_counters(make_app: AppMaker) -> None:
     )
     assert desired[("b1", 2)] == (KeypadShowRequest("A001", NO_WAITING, 2),)
     clerk = PadClerkRequest("1号窗口", "c001", "王小明")
-    assert desired[("b1", 3)] == (clerk, PadServiceRequest(1, "A001", "不动产登记"))
+    session = (await fetch(client, "SELECT id FROM pad_sessions WHERE counter_number = 1"))[0]
+    assert desired[("b1", 3)] == (clerk, PadServiceRequest(session["id"], "A001", "不动产登记"))
     assert desired[("b1", 6)] == (
         ShowRowsRequest(
             0,

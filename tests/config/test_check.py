@@ -49,3 +49,48 @@ def test_missing_file_exits_1(tmp_path: Path) -> None:
     err = io.StringIO()
     assert check_command(str(tmp_path / "nope.toml"), out=io.StringIO(), err=err) == 1
     assert "cannot read file" in err.getvalue()
+
+
+HALL = """
+[[halls]]
+id = "h"
+name = "大厅"
+[[halls.services]]
+code = "a"
+name = "甲"
+prefix = "A"
+"""
+
+
+def _problems(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "bad.toml"
+    path.write_text(HALL + text, encoding="utf-8")
+    err = io.StringIO()
+    assert check_command(str(path), out=io.StringIO(), err=err) == 1
+    return err.getvalue().splitlines()[:-1]
+
+
+def test_evaluation_settings_are_checked_with_their_key_paths(tmp_path: Path) -> None:
+    fields = _problems(
+        tmp_path,
+        """
+[evaluation]
+followup_days = 0
+[evaluation.upstream]
+url = "ftp://platform"
+""",
+    )
+    assert [line.split(": ")[1] for line in fields] == [
+        "evaluation.followup_days",
+        "evaluation.upstream.url",
+    ]
+    reasons = _problems(
+        tmp_path,
+        '[evaluation]\nbad_reasons = [{ code = "slow", text = "慢" }, '
+        '{ code = "slow", text = "很慢" }]\n',
+    )
+    assert len(reasons) == 1
+    assert "evaluation.bad_reasons[1].code: duplicate reason code 'slow'" in reasons[0]
+    owner = _problems(tmp_path, '[evaluation]\nfollowup_owner = "nobody"\n')
+    assert len(owner) == 1
+    assert "evaluation.followup_owner: followup_owner names unknown staff 'nobody'" in owner[0]

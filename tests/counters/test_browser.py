@@ -185,6 +185,10 @@ async def test_a_clerk_works_a_counter_from_the_browser(
             await page.keyboard.press("F1")
             await agree(page, "calling", "A002")
             await page.keyboard.press("F6")
+            # The evaluator's case form (page hook counter.finish) opens in the finish panel;
+            # with no case chosen, Enter finishes.
+            await page.wait_for_selector("#dialog:not([hidden]) .finish-hooks select")
+            await page.keyboard.press("Enter")
             await agree(page, "idle", None)
             assert (
                 await pool.fetchval("SELECT state::text FROM tickets WHERE display_number = 'A002'")

@@ -54,6 +54,7 @@ def test_kiosk_migrations_come_from_its_own_folder_in_its_range() -> None:
     names = [name for name, _ in KIOSK.migrations.files()]
     assert "0030_print_jobs.sql" in names
     assert all(30 <= int(name[:4]) <= 39 for name in names)
+    assert set(names) <= {name for name, _ in feature_migrations()}
     assert "kiosk" in [f.name for f in FEATURES]
 
 

@@ -1,0 +1,90 @@
+// The web rating pad for halls with tablets: clerk card, the visit in service, then the five
+// levels until the timeout (sent as "not rated"), then thanks. Paired at /pair as a display
+// device of the hall; the counter comes from ?counter=N.
+import { $, api, el, me, ratingWidget } from "/evaluator/static/common.js";
+
+const POLL_MS = 1000;
+const THANKS_MS = 4000;
+let hall = new URLSearchParams(location.search).get("hall")
+  || (location.pathname.startsWith("/pad/") ? decodeURIComponent(location.pathname.slice(5)) : "");
+const counter = new URLSearchParams(location.search).get("counter") || "1";
+let shown = "";       // what is on screen: "idle", "serving:<session>", "rating:<session>", "thanks"
+let deadline = 0;
+let timer = 0;
+
+function base() { return `/api/v1/halls/${hall}/evaluator/counters/${counter}/pad`; }
+
+function idle(state) {
+  shown = "idle";
+  $("body").replaceChildren(el("div", { class: "pad-big muted" },
+    state.clerk ? "欢迎您，请在窗口办理业务" : "暂停服务"));
+}
+
+function thanks(text) {
+  shown = "thanks";
+  clearInterval(timer);
+  $("body").replaceChildren(el("div", { class: "pad-big" }, text));
+  setTimeout(() => { shown = ""; poll(); }, THANKS_MS);
+}
+
+async function send(session, level, reasons) {
+  const r = await api("POST", `${base()}/ratings`, { session, level, reasons });
+  if (r.ok) { thanks(level === null ? "本次未评价" : "感谢您的评价！"); return ""; }
+  if (r.status === 409) { thanks(r.data.detail || "本次服务已评价"); return ""; }
+  return r.data.detail || "提交失败，请重试";
+}
+
+function rating(state) {
+  shown = `rating:${state.session}`;
+  deadline = Date.now() + state.timeout_s * 1000;
+  const box = el("div");
+  const left = el("div", { class: "countdown" });
+  $("body").replaceChildren(
+    el("div", { class: "pad-big" }, `请您对本次服务（${state.ticket_number}）进行评价`), box, left);
+  ratingWidget(box, state.reasons, (level, reasons) => send(state.session, level, reasons));
+  clearInterval(timer);
+  const tick = () => {
+    const s = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
+    left.textContent = `${s} 秒后自动结束评价`;
+    if (s === 0 && shown.startsWith("rating:")) { clearInterval(timer); send(state.session, null, []); }
+  };
+  tick();
+  timer = setInterval(tick, 250);
+}
+
+async function poll() {
+  if (shown === "thanks") return;
+  const r = await api("GET", base());
+  if (!r.ok) {
+    $("clerk").textContent = r.data.detail || "网络故障，请稍候";
+    return;
+  }
+  const s = r.data;
+  $("window").textContent = `${s.counter}号窗口 服务评价`;
+  $("clerk").textContent = s.clerk ? `工号 ${s.clerk}　${s.clerk_name || ""}` : "暂停服务";
+  if (s.state === "rating") {
+    if (shown !== `rating:${s.session}`) rating(s);
+  } else if (s.state === "serving") {
+    if (shown !== `serving:${s.session}`) {
+      shown = `serving:${s.session}`;
+      clearInterval(timer);
+      $("body").replaceChildren(el("div", { class: "pad-big" }, `正在为 ${s.ticket_number} 办理`));
+    }
+  } else if (shown !== "idle") {
+    clearInterval(timer);
+    idle(s);
+  }
+}
+
+async function start() {
+  const who = await me();
+  if (!hall && who && who.halls && who.halls.length) hall = who.halls[0];
+  if (!hall) {
+    $("clerk").textContent = "此页面只供已配对的评价平板使用，请先在 /pair 配对";
+    return;
+  }
+  await poll();
+  setInterval(poll, POLL_MS);
+  setInterval(() => { $("clock").textContent = new Date().toLocaleTimeString("zh-CN", { hour12: false }); }, 1000);
+}
+start();
