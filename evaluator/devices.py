@@ -3,6 +3,7 @@ screen from its counter and rating session (the screen rules are in ``evaluator.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import cast
 
 import asyncpg
@@ -54,12 +55,33 @@ async def load_sessions(conn: asyncpg.Connection, hall_id: str) -> object:
     return await repo.latest_sessions(conn, hall_id)
 
 
+def shown_session(
+    newest_first: list[repo.PadSession], now: datetime, timeout_s: float
+) -> repo.PadSession | None:
+    """The session a pad shows: the newest, unless the visit before it was finished less than
+    ``timeout_s`` ago and is not rated yet. The citizen who just left the desk still gets to
+    rate when the clerk calls the next number at once (a quick 叫号 must not cut the rating
+    short); the next visit's card shows once it is rated or timed out."""
+    if not newest_first:
+        return None
+    newest = newest_first[0]
+    for older in newest_first[1:2]:
+        if (
+            newest.finished_at is None
+            and older.finished_at is not None
+            and not older.rated
+            and (now - older.finished_at).total_seconds() < timeout_s
+        ):
+            return older
+    return newest
+
+
 def render_pad(scene: Scene, device: Device) -> tuple[Request, ...]:
     view = scene.counters.get(device.counter) if device.counter is not None else None
     if view is None:
         return ()
-    sessions = cast(dict[int, repo.PadSession], scene.extras.get(DeviceClass.PAD, {}))
-    session = sessions.get(view.number)
+    sessions = cast(dict[int, list[repo.PadSession]], scene.extras.get(DeviceClass.PAD, {}))
+    session = shown_session(sessions.get(view.number, []), scene.now, SETTINGS.timeout_s)
     matter = None
     if view.service_code is not None:
         matter = scene.rules.service(view.service_code).name

@@ -47,19 +47,25 @@ async def session(conn: Conn, hall_id: str, session_id: int) -> PadSession | Non
     return PadSession(**dict(r)) if r else None
 
 
-async def latest_sessions(conn: Conn, hall_id: str) -> dict[int, PadSession]:
-    """Each counter's newest pad session (the pad shows it or asks to rate it)."""
+async def latest_sessions(conn: Conn, hall_id: str) -> dict[int, list[PadSession]]:
+    """Each counter's two newest pad sessions, newest first (``evaluator.pad.shown_session``
+    picks the one its pad shows)."""
     rows = await conn.fetch(
         f"""SELECT {_SESSION_COLUMNS} FROM counters c
-            JOIN LATERAL (SELECT p.id FROM pad_sessions p
+            JOIN LATERAL (SELECT p.id, p.n FROM pad_sessions p
                           WHERE p.hall_id = c.hall_id AND p.counter_number = c.number
-                          ORDER BY p.n DESC LIMIT 1) last ON true
+                          ORDER BY p.n DESC LIMIT 2) last ON true
             JOIN pad_sessions s ON s.id = last.id
             JOIN tickets t ON t.id = s.ticket_id
-            WHERE c.hall_id = $1""",
+            WHERE c.hall_id = $1
+            ORDER BY c.number, last.n DESC""",
         hall_id,
     )
-    return {r["counter"]: PadSession(**dict(r)) for r in rows}
+    out: dict[int, list[PadSession]] = {}
+    for r in rows:
+        found = PadSession(**dict(r))
+        out.setdefault(found.counter, []).append(found)
+    return out
 
 
 # --- cases -----------------------------------------------------------------------------------

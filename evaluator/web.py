@@ -11,6 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from evaluator import repo
+from evaluator.devices import shown_session
 from evaluator.domain import (
     CASE_TYPE_NAMES,
     LEVEL_NAMES,
@@ -525,8 +526,8 @@ async def pad_state(request: web.Request) -> web.Response:
         counter,
     )
     sessions = await repo.latest_sessions(pool, hall)
-    s = sessions.get(counter)
     now = request.app[CLOCK].now()
+    s = shown_session(sessions.get(counter, []), now, SETTINGS.timeout_s)
     state: Literal["idle", "serving", "rating"] = "idle"
     left = 0
     clerk = row["clerk"] if row and row["state"] != "closed" else None
