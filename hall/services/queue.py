@@ -242,17 +242,24 @@ class QueueService:
         slot = PENDING_AUDIT.get()
         audit = slot.entry if slot is not None and not slot.committed else None
 
-        async def issue_on(conn: asyncpg.Connection) -> TicketView:
-            ticket, token, issued = await self._issue_on(
+        Written = tuple[Ticket, str, repo.Issued | None]
+
+        async def issue_on(conn: asyncpg.Connection) -> Written:
+            return await self._issue_on(
                 conn, rules, cmd, actor, svc, now, day, fingerprint, audit=audit
             )
-            return await self._issued_view(conn, rules, ticket, token, issued)
 
-        def audited(view: TicketView) -> TicketView:
+        async def audited(written: Written) -> TicketView:
             # The audit row went in with a new ticket; a replay wrote nothing.
-            if slot is not None and audit is not None and not view.replayed:
+            ticket, token, issued = written
+            if slot is not None and audit is not None and issued is not None:
                 slot.committed = True
-            return view
+            if issued is not None:
+                # The wait forecast needs no database: it is worked out after the commit,
+                # outside the batch and its locks.
+                return await self._issued_view(None, rules, ticket, token, issued)
+            async with self.pool.acquire() as conn:
+                return await self._issued_view(conn, rules, ticket, token, issued)
 
         if not shared_quota and self.group_commit is not None:
             # Tickets of one service share a transaction while the previous one flushes
@@ -261,16 +268,19 @@ class QueueService:
             # counter, its service's tallies), so it cannot deadlock with a transfer that
             # locks two services' tallies.
             key = (cmd.hall_id, svc.group, svc.code)
+            written: Written | None = None
             with contextlib.suppress(BatchAborted):
-                return audited(await self.group_commit.run(key, issue_on))
+                written = await self.group_commit.run(key, issue_on)
+            if written is not None:
+                return await audited(written)
         async with self.pool.acquire() as conn:
             for attempt in range(2):
                 try:
                     async with contextlib.AsyncExitStack() as stack:
                         if shared_quota:
                             await stack.enter_async_context(conn.transaction())
-                        view = await issue_on(conn)
-                    return audited(view)
+                        done = await issue_on(conn)
+                    return await audited(done)
                 except asyncpg.UniqueViolationError as exc:
                     # Two requests with one idempotency key raced: nothing was written, and
                     # the next pass answers with the winner's ticket.
@@ -282,7 +292,7 @@ class QueueService:
 
     async def _issued_view(
         self,
-        conn: asyncpg.Connection,
+        conn: asyncpg.Connection | None,
         rules: HallRules,
         ticket: Ticket,
         token: str,
@@ -708,7 +718,7 @@ class QueueService:
 
     async def _view(
         self,
-        conn: asyncpg.Connection,
+        conn: asyncpg.Connection | None,
         rules: HallRules,
         ticket: Ticket,
         token: str,
@@ -723,6 +733,8 @@ class QueueService:
             return TicketView(ticket, token, svc.name, None, None, replayed)
         now = self.clock.now()
         if position is None:
+            if conn is None:
+                raise ValueError("a ticket's place is read through a connection")
             position = await repo.queue_position(
                 conn,
                 ticket,
