@@ -7,7 +7,6 @@ again whenever the counter's live channel reports a change, so the screen is the
 
 from __future__ import annotations
 
-import html
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,13 +21,14 @@ from hall.domain.tickets import COUNTER_STATE_LABELS, TICKET_STATE_LABELS, Count
 from hall.services.directory import HallRules
 from hall.web.access import ACCESS, Principal, principal_of
 from hall.web.api import API, SUPERVISOR_ROLES, parse_body
+from hall.web.page_files import PageFolder
 from hall.web.routes import Access, Route
 from hall.web.state import CLOCK, DIRECTORY, POOL, QUEUE
 from hall.web.validation import ascii_int
 
 PAGES = Path(__file__).resolve().parent / "pages"
+FOLDER = PageFolder(PAGES)
 STATIC_PREFIX = "/counters/static"
-_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
 
 
 def state_label(state: str, pause_reason: str | None = None) -> str:
@@ -167,35 +167,19 @@ async def desk(request: web.Request) -> web.Response:
 # --- pages -----------------------------------------------------------------------------------
 
 
-def _page(name: str, title: str) -> web.Response:
-    text = (PAGES / name).read_text(encoding="utf-8").replace("{{title}}", html.escape(title))
-    response = web.Response(text=text, content_type="text/html", charset="utf-8")
-    response.headers["Cache-Control"] = "no-cache"
-    return response
-
-
 async def login_page(request: web.Request) -> web.Response:
-    return _page("login.html", "工作人员登录")
+    return FOLDER.page("login.html", "工作人员登录")
 
 
 async def password_page(request: web.Request) -> web.Response:
-    return _page("password.html", "修改密码")
+    return FOLDER.page("password.html", "修改密码")
 
 
 async def counter_page(request: web.Request) -> web.Response:
-    return _page("counter.html", "窗口终端")
+    return FOLDER.page("counter.html", "窗口终端")
 
 
-async def static_file(request: web.Request) -> web.StreamResponse:
-    name = request.match_info["name"]
-    path = (PAGES / name).resolve()
-    if not path.is_relative_to(PAGES) or not path.is_file() or path.suffix not in _TYPES:
-        raise NotFound("文件不存在")
-    response = web.FileResponse(path)
-    response.content_type = _TYPES[path.suffix]
-    response.charset = "utf-8"
-    response.headers["Cache-Control"] = "no-cache"
-    return response
+static_file = FOLDER.handler("name")
 
 
 ROUTES = [

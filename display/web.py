@@ -27,11 +27,12 @@ from hall.config.models import Hall, Screen
 from hall.domain.errors import NotFound, Unavailable
 from hall.web.access import Principal, allowed, principal_of
 from hall.web.api import API
+from hall.web.page_files import PageFolder
 from hall.web.routes import Access, Route
 from hall.web.state import CLOCK, DIRECTORY, NOTIFIER, POOL
 
 PAGES = Path(__file__).resolve().parent / "pages"
-_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
+FOLDER = PageFolder(PAGES)
 SSE_KEEPALIVE_S = 15.0
 _Inboxes = set[asyncio.Queue[Announcement | None]]
 SSE_CLIENTS = web.AppKey("display_sse_clients", _Inboxes)
@@ -114,16 +115,7 @@ async def tv_status(request: web.Request) -> web.Response:
     return web.json_response(out, headers={"Cache-Control": "no-store"})
 
 
-async def page_file(request: web.Request) -> web.StreamResponse:
-    name = request.match_info["path"]
-    path = (PAGES / name).resolve()
-    if not path.is_relative_to(PAGES) or not path.is_file() or path.suffix not in _TYPES:
-        raise NotFound("文件不存在")
-    response = web.FileResponse(path)
-    response.content_type = _TYPES[path.suffix]
-    response.charset = "utf-8"
-    response.headers["Cache-Control"] = "no-cache"
-    return response
+page_file = FOLDER.handler("path")
 
 
 async def voice_file(request: web.Request) -> web.StreamResponse:

@@ -8,7 +8,6 @@ a virtual ticket when the printer could not print it.
 
 from __future__ import annotations
 
-import html
 import io
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -27,6 +26,7 @@ from hall.services.directory import HallRules
 from hall.services.queue import IssueTicket, TicketView
 from hall.web.access import audit_with_action, principal_of
 from hall.web.api import API, check_kiosk_offers, json, parse_body, ticket_out
+from hall.web.page_files import PageFolder
 from hall.web.routes import Access, Route
 from hall.web.schemas import TicketOut
 from hall.web.state import CLOCK, DIRECTORY, POOL, QUEUE
@@ -36,8 +36,8 @@ from kiosk.layout import service_wait_text, wait_range
 from kiosk.web import PRINT
 
 PAGES = Path(__file__).resolve().parent / "pages"
+FOLDER = PageFolder(PAGES)
 ISSUER = web.AppKey("kiosk_issuer", KioskIssuer)
-_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
 # How long the kiosk's answer waits for the printer's verdict: a ticket at 9600 baud takes
 # about 0.4 s; a silent printer is declared after its 0.3 s status timeout.
 PRINT_WAIT_S = 4.0
@@ -269,34 +269,18 @@ async def issuing(app: web.Application) -> AsyncIterator[None]:
 # --- pages -----------------------------------------------------------------------------------
 
 
-def _page(name: str, title: str) -> web.Response:
-    text = (PAGES / name).read_text(encoding="utf-8").replace("{{title}}", html.escape(title))
-    response = web.Response(text=text, content_type="text/html", charset="utf-8")
-    response.headers["Cache-Control"] = "no-cache"
-    return response
-
-
 async def kiosk_page(request: web.Request) -> web.Response:
-    return _page("kiosk.html", "自助取号")
+    return FOLDER.page("kiosk.html", "自助取号")
 
 
 async def ticket_page(request: web.Request) -> web.Response:
     token = request.match_info["token"]
     if not 10 <= len(token) <= 64:
         raise NotFound("未找到该号码，请确认二维码是否正确")
-    return _page("ticket.html", "我的排队号")
+    return FOLDER.page("ticket.html", "我的排队号")
 
 
-async def page_file(request: web.Request) -> web.StreamResponse:
-    name = request.match_info["path"]
-    path = (PAGES / name).resolve()
-    if not path.is_relative_to(PAGES) or not path.is_file() or path.suffix not in _TYPES:
-        raise NotFound("文件不存在")
-    response = web.FileResponse(path)
-    response.content_type = _TYPES[path.suffix]
-    response.charset = "utf-8"
-    response.headers["Cache-Control"] = "no-cache"
-    return response
+page_file = FOLDER.handler("path")
 
 
 ROUTES = [

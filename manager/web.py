@@ -11,10 +11,11 @@ from urllib.parse import quote
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from hall.domain.errors import InvalidInput, NotFound
+from hall.domain.errors import InvalidInput
 from hall.services.directory import HallRules
 from hall.web.access import principal_of
 from hall.web.api import API, json, parse_body
+from hall.web.page_files import TYPES, PageFolder
 from hall.web.routes import Access, Route
 from hall.web.state import CLOCK, DIRECTORY, POOL, QUEUE
 from manager import dashboard, export
@@ -184,25 +185,18 @@ async def acknowledge(request: web.Request) -> web.Response:
 
 
 PAGES = Path(__file__).resolve().parent / "pages"
-_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".txt": "text/plain"}
+FOLDER = PageFolder(
+    PAGES,
+    {**TYPES, ".txt": "text/plain"},
+    immutable_dir="vendor",  # a vendored library never changes under its versioned folder
+)
 
 
 async def manage_page(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(PAGES / "manage.html", headers={"Cache-Control": "no-cache"})
 
 
-async def page_file(request: web.Request) -> web.StreamResponse:
-    name = request.match_info["path"]
-    path = (PAGES / name).resolve()
-    if not path.is_relative_to(PAGES) or not path.is_file() or path.suffix not in _TYPES:
-        raise NotFound("文件不存在")
-    response = web.FileResponse(path)
-    response.content_type = _TYPES[path.suffix]
-    response.charset = "utf-8"
-    # The vendored library never changes under its versioned folder name.
-    cache = "public, max-age=31536000, immutable" if "/vendor/" in path.as_posix() else "no-cache"
-    response.headers["Cache-Control"] = cache
-    return response
+page_file = FOLDER.handler("path")
 
 
 ROUTES = [
