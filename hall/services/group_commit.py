@@ -85,16 +85,11 @@ class GroupCommit:
                     committing = True
                     results.append(await batch[0][0](conn))
                 else:
-                    tx = conn.transaction()
-                    await tx.start()
-                    try:
+                    async with conn.transaction():
                         for job, _ in batch:
                             results.append(await job(conn))
-                    except BaseException:
-                        await tx.rollback()
-                        raise
-                    committing = True
-                    await tx.commit()
+                        # Leaving the block commits: from here on it may have been written.
+                        committing = True
         except Exception as exc:
             # Before the commit nothing was written: the callers may do their work again.
             # At the commit (or a lone autocommitted job losing its connection) it may have

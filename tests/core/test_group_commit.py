@@ -69,3 +69,38 @@ async def test_a_failing_request_in_a_batch_fails_alone(
     assert len(stored) == 21 == len(set(stored))
     values = sorted(int(n[1:]) for n in stored)
     assert values == list(range(values[0], values[0] + 21))
+
+
+async def test_a_batch_failing_at_commit_is_not_redone(pool: asyncpg.Pool) -> None:
+    """A COMMIT that fails may or may not have been written: its callers hear that error
+    itself, never BatchAborted (which would make them issue a second ticket)."""
+    from hall.services.group_commit import GroupCommit
+
+    await pool.execute("CREATE TABLE gc_probe (k int UNIQUE DEFERRABLE INITIALLY DEFERRED, v text)")
+    gc = GroupCommit(pool)
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def first(conn: asyncpg.Connection) -> str:
+        started.set()
+        await release.wait()  # the others queue behind this lone job and form one batch
+        await conn.execute("INSERT INTO gc_probe VALUES (1, 'first')")
+        return "first"
+
+    async def clash(conn: asyncpg.Connection) -> str:
+        # Both insert k = 2: the deferred unique check fails only at the batch's COMMIT.
+        await conn.execute("INSERT INTO gc_probe VALUES (2, 'clash')")
+        return "clash"
+
+    lone = asyncio.create_task(gc.run("key", first))
+    await started.wait()
+    batch = [asyncio.create_task(gc.run("key", clash)) for _ in range(2)]
+    await asyncio.sleep(0)  # one loop turn: each task runs up to awaiting its batch
+    assert len(gc._pending["key"]) == 2  # both queued behind the lone job
+    release.set()
+    assert await lone == "first"
+    outcomes = await asyncio.gather(*batch, return_exceptions=True)
+    assert [type(o) for o in outcomes] == [asyncpg.UniqueViolationError] * 2
+    assert gc.batches == 2
+    rows = await pool.fetch("SELECT v FROM gc_probe ORDER BY k")
+    assert [r["v"] for r in rows] == ["first"]  # the failed batch left nothing
