@@ -870,6 +870,13 @@ async def test_stats_utilisation_and_cycle(
     assert stats.polls > 40
 
 
+class _BusyOnce(dict[Command, Status]):
+    """A pad that answers BUSY once per entry, then serves normally."""
+
+    def get(self, key: Command, default: Status | None = None) -> Status | None:  # type: ignore[override]
+        return self.pop(key, default)
+
+
 async def test_busy_is_retried_as_a_new_transaction_after_the_pause(
     make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
     monkeypatch: pytest.MonkeyPatch,
@@ -877,15 +884,13 @@ async def test_busy_is_retried_as_a_new_transaction_after_the_pause(
     monkeypatch.setattr(timing, "BUSY_RETRY_S", 0.02)
     master, bus, (pad,) = make_bus((5, PAD))
     await bus.until(lambda: master.device(5).info is not None)
-    pad.status_for[Command.PAD_RATE_REQ] = Status.BUSY
-    loop = asyncio.get_running_loop()
-    loop.call_later(0.03, pad.status_for.clear)  # the pad frees up before the second retry
+    pad.status_for = _BusyOnce({Command.PAD_RATE_REQ: Status.BUSY})  # then it frees up
     reply = await master.request(5, PadRateRequest(77), busy_retries=3)
     assert reply == StatusReply()
     sent = [f for f in bus.frames if f.cmd == Command.PAD_RATE_REQ]
     assert len(sent) >= 2
     assert len({f.seq for f in sent}) == len(sent)  # BUSY is cached: only a new SEQ helps
-    pad.status_for[Command.PAD_RATE_REQ] = Status.BUSY
+    pad.status_for = {Command.PAD_RATE_REQ: Status.BUSY}  # busy for good this time
     with pytest.raises(DeviceStatusError) as info:
         await master.request(5, PadRateRequest(78), busy_retries=1)
     assert info.value.status == Status.BUSY
