@@ -30,7 +30,7 @@ from hall.domain.errors import InvalidInput, NotFound
 from hall.ports import Clock
 from hall.services.directory import Directory
 from hall.services.queue import QueueService
-from kiosk import guide, repo
+from kiosk import guide, repo, standing
 from kiosk.escpos import Encoding, PrinterStatus, encode
 from kiosk.layout import Template, TicketFacts, ticket_lines
 from kiosk.printer import Opener, Outcome, PrinterDriver, open_channel
@@ -312,7 +312,8 @@ class PrintService:
         worker = self.workers.get((job.hall_id, job.kiosk))
         paper = worker.printer.paper_width if worker else 80
         encoding = Encoding(str(worker.printer.encoding)) if worker else Encoding.GBK
-        waiting = view.people_ahead is not None
+        now = self.clock.now()
+        said = await standing.read(self.pool, rules, view, now)
         facts = TicketFacts(
             hall=rules.hall.name,
             number=view.ticket.display_number,
@@ -320,12 +321,13 @@ class PrintService:
             zone=svc.zone,
             token=job.token,
             issued_at=view.ticket.issued_at.astimezone(rules.tz),
-            people_ahead=view.people_ahead,
+            people_ahead=None if said is None else said.people_ahead,
             estimated_wait_s=view.estimated_wait_s,
             wait_low_s=view.wait_low_s,
             wait_high_s=view.wait_high_s,
-            served_now=not waiting or view.estimated_wait_s is not None,
             reprint=job.kind == "reprint",
+            wait_line="" if said is None else said.wait_text,
+            note=None if said is None else said.note,
         )
         return encode(ticket_lines(facts, template_of(rules.hall), paper), encoding)
 
