@@ -96,8 +96,9 @@ def encode(elements: Sequence[Element], encoding: Encoding = Encoding.GBK) -> by
 
 # --- status ----------------------------------------------------------------------------------
 
-STATUS_QUERIES = (1, 2, 4)
-"""DLE EOT n asked before each job: printer (online), offline cause (cover, paper), roll sensor."""
+STATUS_QUERIES = (1, 2, 3, 4)
+"""DLE EOT n asked before each job (HB1.md §13): printer (online), offline cause (cover, paper),
+error cause (autocutter), roll sensor."""
 
 
 def status_request(n: int) -> bytes:
@@ -110,7 +111,7 @@ class StatusError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class PrinterStatus:
-    """What the DLE EOT 1, 2 and 4 answers say."""
+    """What the DLE EOT 1, 2, 3 and 4 answers say."""
 
     offline: bool = False
     cover_open: bool = False
@@ -146,11 +147,12 @@ def decode_status(answers: dict[int, int]) -> PrinterStatus:
     """Combine the answers to DLE EOT n (n → byte) into one status."""
     s1 = _check(answers.get(1, 0x12))
     s2 = _check(answers.get(2, 0x12))
+    s3 = _check(answers.get(3, 0x12))
     s4 = _check(answers.get(4, 0x12))
     return PrinterStatus(
         offline=bool(s1 & 0x08),
         cover_open=bool(s2 & 0x04),
         paper_out=bool(s2 & 0x20) or (s4 & 0x60) == 0x60,
-        error=bool(s2 & 0x40),
+        error=bool(s2 & 0x40) or bool(s3 & 0x08),
         near_end=(s4 & 0x0C) == 0x0C,
     )

@@ -30,7 +30,7 @@ from hall.domain.errors import InvalidInput, NotFound
 from hall.ports import Clock
 from hall.services.directory import Directory
 from hall.services.queue import QueueService
-from kiosk import guide, repo, standing
+from kiosk import guide, repo, standing, tunnel
 from kiosk.escpos import Encoding, PrinterStatus, encode
 from kiosk.layout import Template, TicketFacts, ticket_lines
 from kiosk.printer import Opener, Outcome, PrinterDriver, open_channel
@@ -87,6 +87,7 @@ class PrintService:
         probe_s: float = PROBE_S,
         idle_probe_s: float = IDLE_PROBE_S,
         status_timeout_s: float | None = None,
+        device_link: tunnel.DeviceLink | None = None,
     ) -> None:
         self.pool = pool
         self.directory = directory
@@ -98,11 +99,20 @@ class PrintService:
         self.workers: dict[Key, _Worker] = {}
         self._lease_conn: asyncpg.pool.PoolConnectionProxy | None = None
         self._lease_lock = asyncio.Lock()
+        polls = {b.name: b.options.poll_interactive_ms / 1000 for b in directory.config.buses}
         for printer in directory.config.printers:
-            if printer.url is None:
-                log.warning("printer %s: HB/1 tunnels are not supported yet", printer.name)
+            if printer.url is not None:
+                driver = PrinterDriver(printer.url, opener=opener)
+            elif printer.tunnel is not None and device_link is not None:
+                # Behind a kiosk board: its answers wait for the board's next poll.
+                driver = PrinterDriver(
+                    tunnel.tunnel_url(printer.tunnel),
+                    opener=tunnel.opener(device_link),
+                    status_timeout_s=tunnel.status_timeout(polls.get(printer.tunnel.bus, 0.25)),
+                )
+            else:
+                log.warning("printer %s: no device link for its HB/1 tunnel", printer.name)
                 continue
-            driver = PrinterDriver(printer.url, opener=opener)
             if status_timeout_s is not None:
                 driver.status_timeout_s = status_timeout_s
             self.workers[(printer.hall, printer.kiosk)] = _Worker(printer, driver, asyncio.Event())
