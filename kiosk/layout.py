@@ -193,7 +193,7 @@ def ticket_lines(facts: TicketFacts, template: Template, paper_mm: int = 80) -> 
         out += _texts(said, columns)
     if facts.note:
         out += _texts(facts.note, columns)
-    out += _texts(f"取号时间 {facts.issued_at:%Y-%m-%d %H:%M:%S}", columns)
+    out += _texts(f"取号时间 {facts.issued_at:%Y-%m-%d %H:%M}", columns)
     for line in template.footer:
         filled = _fill(line, facts)
         if filled:

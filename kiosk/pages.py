@@ -229,6 +229,8 @@ async def ticket_response(
     request: web.Request, rules: HallRules, view: TicketView, note: str | None = None
 ) -> web.Response:
     """The kiosk's answer for a ticket: it, its page and QR, and the printer's verdict."""
+    # Its print job is committed with it: the printer starts now, not at the NOTIFY's echo.
+    request.app[PRINT].wake(rules.hall.id, kiosk_of_request(request)[1].id)
     job = await request.app[PRINT].wait_settled(view.ticket.id, PRINT_WAIT_S)
     if job is None:
         printed = PrintOut(

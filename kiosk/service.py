@@ -246,30 +246,46 @@ class PrintService:
                     return False
             if not await self.lease(key):
                 return True  # the lease was lost: whoever holds it now prints
-            status = await worker.driver.status()
-            if status is None or not status.can_print:
-                await self._stopped(worker, state_of(status))
-                return True
-            async with self.pool.acquire() as conn:
-                job = await repo.claim_next(conn, hall_id, kiosk, self.clock.now())
-            if job is None:
-                return False
-            await self._changed()
+            # The printer is asked (DLE EOT) while the job is claimed and laid out: its round
+            # trip (for a tunnel, a poll of the kiosk board) overlaps the database's.
+            asking = asyncio.ensure_future(worker.driver.status())
             try:
-                data = await self.render(job)
-            except Exception:
-                # A ticket this code cannot lay out (a config it did not expect) would block
-                # every job behind it: it is cancelled and logged; the citizen has the ticket
-                # on the kiosk screen, and staff can reprint once the cause is fixed.
-                log.exception("print job %d cannot be rendered; cancelled", job.id)
-                async with self.pool.acquire() as conn:
-                    await repo.cancel_printing(conn, job.id, "render_error", self.clock.now())
-                await self._changed()
-                continue
+                job, data = await self._next_job(hall_id, kiosk)
+            finally:
+                status = await asking
+            ready = status is not None and status.can_print
+            if job is None:
+                if not ready:
+                    await self._stopped(worker, state_of(status))
+                return not ready
+            if data is None:
+                continue  # it could not be laid out and was cancelled
+            if not ready:
+                await self._finish(worker, job, Outcome(False, status, state_of(status)))
+                return True
             outcome = await worker.driver.print_job(data, status)
             await self._finish(worker, job, outcome)
             if not outcome.printed:
                 return True
+
+    async def _next_job(self, hall_id: str, kiosk: str) -> tuple[repo.JobRow | None, bytes | None]:
+        """Claim the kiosk's next job and lay it out (None: no job, or none it could print)."""
+        async with self.pool.acquire() as conn:
+            job = await repo.claim_next(conn, hall_id, kiosk, self.clock.now())
+        if job is None:
+            return None, None
+        await self._changed()
+        try:
+            return job, await self.render(job)
+        except Exception:
+            # A ticket this code cannot lay out (a config it did not expect) would block
+            # every job behind it: it is cancelled and logged; the citizen has the ticket
+            # on the kiosk screen, and staff can reprint once the cause is fixed.
+            log.exception("print job %d cannot be rendered; cancelled", job.id)
+            async with self.pool.acquire() as conn:
+                await repo.cancel_printing(conn, job.id, "render_error", self.clock.now())
+            await self._changed()
+            return job, None
 
     async def _finish(self, worker: _Worker, job: repo.JobRow, outcome: Outcome) -> None:
         now = self.clock.now()
