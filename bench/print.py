@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._support import embedded_database, kiosk_device_token, percentile, server_process
 from firmware_bridge.emulators.line import LineEndpoint
 from firmware_bridge.emulators.printer import EscPosPrinter, PrintJob
-from kiosk.escpos import STATUS_QUERIES
+from kiosk.escpos import INIT, STATUS_QUERIES
 
 BAUD = 9600
 STATUS_BYTES_BEFORE_CUT = len(STATUS_QUERIES) * 3
@@ -97,9 +97,12 @@ async def run(taps: int, gap_s: float) -> dict[str, Any]:
                             continue
                         async with asyncio.timeout(10):
                             cut_at, job = await cuts.get()
-                        wire = (len(job.raw) + STATUS_BYTES_BEFORE_CUT) * 10 / BAUD
+                        # The emulator's job holds every byte since the last cut, status
+                        # queries included; the ticket itself starts with its ESC @.
+                        ticket = job.raw[job.raw.rfind(INIT) :]
+                        wire = (len(ticket) + STATUS_BYTES_BEFORE_CUT) * 10 / BAUD
                         tap_to_cut.append(cut_at - t0 + wire)
-                        sizes.append(len(job.raw))
+                        sizes.append(len(ticket))
                         await asyncio.sleep(gap_s)
     figures: dict[str, Any] = {
         "taps": taps,

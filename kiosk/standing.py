@@ -95,7 +95,7 @@ def standing(w: Waiting, *, now: datetime, tz: tzinfo, early: timedelta) -> Stan
         return Standing(None, slot, rule)
     if w.estimated_wait_s is None and w.people_ahead is not None:
         # Their place is true and worth knowing; a wait would be a guess.
-        return Standing(w.people_ahead, f"{windows(w.serving_counters)}尚未开放，开放后按顺序叫号")
+        return Standing(w.people_ahead, f"{windows(w.serving_counters)}尚未开放，请稍候")
     return Standing(
         w.people_ahead,
         wait_range(w.estimated_wait_s, w.people_ahead, w.wait_low_s, w.wait_high_s),

@@ -52,9 +52,9 @@ def test_a_ticket_for_a_closed_window_says_so_not_zero_ahead() -> None:
 
 def test_no_open_window_names_the_windows_and_keeps_the_place() -> None:
     none_open = replace(BASE, people_ahead=3, estimated_wait_s=None)
-    assert say(none_open) == (3, "1、2号窗口尚未开放，开放后按顺序叫号", None)
+    assert say(none_open) == (3, "1、2号窗口尚未开放，请稍候", None)
     many = replace(none_open, serving_counters=(1, 2, 3, 4))
-    assert say(many)[1] == "办理此业务的窗口尚未开放，开放后按顺序叫号"
+    assert say(many)[1] == "办理此业务的窗口尚未开放，请稍候"
 
 
 def test_an_appointment_shows_its_slot_and_its_rule_not_the_walk_in_queue() -> None:
