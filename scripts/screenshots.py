@@ -153,7 +153,9 @@ async def run(out: Path) -> list[Path]:
                             ("kiosk-portrait", {"width": 1080, "height": 1920}),
                             ("kiosk-landscape", {"width": 1920, "height": 1080}),
                         ):
-                            context = await browser.new_context(viewport=size, locale="zh-CN")
+                            context = await browser.new_context(
+                                viewport=size, locale="zh-CN", timezone_id="Asia/Shanghai"
+                            )
                             await context.add_cookies(
                                 [{"name": "hall_device", "value": token, "url": url}]
                             )

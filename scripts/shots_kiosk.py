@@ -97,7 +97,9 @@ async def kiosk_guide_shots(
         written.append(out / f"{name}.png")
         await page.screenshot(path=str(written[-1]))
 
-    context = await browser.new_context(viewport={"width": 1080, "height": 1920}, locale="zh-CN")
+    context = await browser.new_context(
+        viewport={"width": 1080, "height": 1920}, locale="zh-CN", timezone_id="Asia/Shanghai"
+    )
     await context.add_cookies([{"name": "hall_device", "value": kiosk_token, "url": url}])
     kiosk = await context.new_page()
     await kiosk.goto(f"{url}/kiosk")
@@ -128,7 +130,9 @@ async def kiosk_guide_shots(
             },
         ) as resp:
             assert resp.status == 201, await resp.text()
-    context = await browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+    context = await browser.new_context(
+        viewport={"width": 1920, "height": 1080}, locale="zh-CN", timezone_id="Asia/Shanghai"
+    )
     await context.add_cookies([{"name": "hall_device", "value": kiosk_token, "url": url}])
     kiosk = await context.new_page()
     await kiosk.goto(f"{url}/kiosk")
@@ -148,7 +152,9 @@ async def kiosk_guide_shots(
     tv = await browser.new_page(viewport={"width": 1280, "height": 720})
     await tv.goto(f"{url}/pair")
     await tv.wait_for_function("/^\\d{6}$/.test(document.querySelector('#code').textContent)")
-    admin_page = await browser.new_page(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    admin_page = await browser.new_page(
+        viewport={"width": 1280, "height": 800}, locale="zh-CN", timezone_id="Asia/Shanghai"
+    )
     await admin_page.goto(f"{url}/admin/devices")
     await admin_page.fill("#job-no", "bench-admin")
     await admin_page.fill("#password", "bench-admin-1")
