@@ -97,6 +97,7 @@ class PrintService:
         self.idle_probe_s = idle_probe_s
         self.changed = asyncio.Condition()
         self.workers: dict[Key, _Worker] = {}
+        self.device_link = device_link
         self._lease_conn: asyncpg.pool.PoolConnectionProxy | None = None
         self._lease_lock = asyncio.Lock()
         polls = {b.name: b.options.poll_interactive_ms / 1000 for b in directory.config.buses}
@@ -165,6 +166,13 @@ class PrintService:
                 if worker.leased:
                     await conn.fetchval("SELECT 1")  # the session, and so its locks, lives
                     return True
+                tunnelled = worker.printer.tunnel
+                if tunnelled is not None and not (
+                    self.device_link is not None and self.device_link.reaches(tunnelled.bus)
+                ):
+                    # Its answers reach only the process that runs its board's bus: the
+                    # printer is that process's to drive.
+                    return False
                 name = f"kiosk-printer/{worker.printer.hall}/{worker.printer.name}"
                 got = await conn.fetchval(
                     "SELECT pg_try_advisory_lock($1, hashtext($2))", LEASE_CLASS, name

@@ -5,7 +5,9 @@ command (``BridgeHub.command``); the printer's answers (DLE EOT status bytes) co
 board's PASSTHRU_RX events, which the kernel hands to a watcher of the device once stored.
 The ESC/POS stream is the same as on a printer's own port, so the one driver
 (``kiosk.printer.PrinterDriver``) serves both; only its status timeout is longer, since an
-answer waits for the board's next poll.
+answer waits for the board's next poll. With several server processes, only one that can
+reach the board's bus (``DeviceLink.reaches``: it runs the bus, or the hall's edge bridge is
+connected to it) takes the printer's lease, since the answers come up there.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class DeviceLink(Protocol):
     """The kernel's device API this needs (``hall.web.bridge.BridgeHub``)."""
 
     async def command(self, bus: str, address: int, request: Request) -> Reply: ...
+
+    def reaches(self, bus: str) -> bool: ...
 
     def watch(self, bus: str, address: int) -> AbstractContextManager[asyncio.Queue[Event]]: ...
 

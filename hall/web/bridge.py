@@ -311,6 +311,16 @@ class BridgeHub:
         except TimeoutError:
             raise Unavailable(f"设备 {bus}/{address} 在 {timeout_s:g} 秒内未应答") from None
 
+    def reaches(self, bus: str) -> bool:
+        """Whether this process can send commands on ``bus`` now (it runs the bus's bridge, or
+        an edge bridge of the bus's hall is connected to it)."""
+        if self.bridge is not None and bus in self.bridge.bus_specs:
+            return True
+        if self._service is None or bus not in self.service.wiring.buses:
+            return False
+        hall_id = self.service.wiring.hall_of_bus(bus)
+        return any(s.hall_id == hall_id for s in self.sessions)
+
     def watch(
         self, bus: str, address: int
     ) -> contextlib.AbstractContextManager[asyncio.Queue[Event]]:

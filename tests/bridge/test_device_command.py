@@ -19,6 +19,7 @@ async def test_a_command_gets_the_devices_reply_and_a_watcher_its_events(
 ) -> None:
     client = await make_app(mode="inprocess")
     hub = hub_of(client)
+    assert hub.reaches("b1") and not hub.reaches("nowhere")
     reply = await hub.command("b1", STRIP, InfoRequest())
     assert isinstance(reply, InfoReply)
     assert reply.uid == rig.strip.uid and reply.model == rig.strip.model
@@ -48,5 +49,6 @@ async def test_a_command_to_an_unknown_or_silent_device_is_refused(
 
 async def test_without_a_bridge_a_command_is_unavailable(make_app: AppMaker) -> None:
     client = await make_app(mode="remote")  # no edge bridge connected
+    assert not hub_of(client).reaches("b1")
     with pytest.raises(Unavailable, match="设备网关未连接"):
         await hub_of(client).command("b1", STRIP, InfoRequest())

@@ -195,5 +195,6 @@ async def test_a_one_off_command_goes_through_the_edge_bridge(
 
     client, _, _ = edge
     await eventually(lambda: client.app[BRIDGE].sessions, "the edge bridge connected")
+    assert client.app[BRIDGE].reaches("b1")
     reply = await client.app[BRIDGE].command("b1", 0x01, InfoRequest())
     assert isinstance(reply, InfoReply) and reply.uid == rig.strip.uid
