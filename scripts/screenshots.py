@@ -99,6 +99,13 @@ services = [{{ code = "bdc" }}, {{ code = "tax" }}]
 number = 2
 services = [{{ code = "soc" }}, {{ code = "med" }}, {{ code = "gjj" }}]
 
+[[halls.counters]]
+number = 3
+services = [{{ code = "soc" }}]
+
+[halls.counter_rules]
+transfer_to_closed = true
+
 [[staff]]
 job_no = "c001"
 name = "王小明"

@@ -1,5 +1,5 @@
-"""Screenshots of the kiosk's guide, appointment check-in, the admin pairing page and a called
-ticket (imported by scripts/screenshots.py)."""
+"""Screenshots of the kiosk's guide, appointment check-in, the admin pairing page, a called
+ticket and one transferred to a closed window (imported by scripts/screenshots.py)."""
 
 from __future__ import annotations
 
@@ -181,4 +181,15 @@ async def kiosk_guide_shots(
     await phone.goto(f"{url}/t/{token}")
     await phone.wait_for_function("document.querySelector('#call').textContent.length > 0")
     await shot(phone, "ticket-page-called")
+
+    # Window 2 transfers it to window 3, which is closed: the page says so, not "0 ahead".
+    async with (
+        aiohttp.ClientSession(headers=admin) as staff,
+        staff.post(f"{base}/transfer", json={"to_counter": 3}) as resp,
+    ):
+        assert resp.status == 200, await resp.text()
+    await phone.wait_for_function(
+        "document.querySelector('#wait').textContent.includes('3号窗口尚未开放')"
+    )
+    await shot(phone, "ticket-page-closed-window")
     return written
