@@ -95,8 +95,14 @@ async def run(taps: int, gap_s: float) -> dict[str, Any]:
                         if not data["print"]["printed"]:
                             virtual += 1
                             continue
+                        number = data["ticket"]["number"]
                         async with asyncio.timeout(10):
-                            cut_at, job = await cuts.get()
+                            # A ticket held earlier (shown on screen) may print meanwhile:
+                            # its cut is not this tap's.
+                            while True:
+                                cut_at, job = await cuts.get()
+                                if number in job.text_lines:
+                                    break
                         # The emulator's job holds every byte since the last cut, status
                         # queries included; the ticket itself starts with its ESC @.
                         ticket = job.raw[job.raw.rfind(INIT) :]
