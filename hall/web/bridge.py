@@ -6,7 +6,10 @@
 - runs the bridge in-process when the config names buses (unless ``HALL_BRIDGE=remote``),
 - recomputes the desired state of a hall's devices after every committed change (the
   ``hall_events`` NOTIFY that every use case sends, and device events that changed ratings),
-  and pushes the devices whose state changed to the in-process bridge and to remote bridges.
+  and pushes the devices whose state changed to the in-process bridge and to remote bridges,
+- lets a feature send one request to one device and await its reply (``command``), and read a
+  device's events as they are stored (``watch``), for uses that are not desired state (bytes
+  for a device's local port).
 """
 
 from __future__ import annotations
