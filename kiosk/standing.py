@@ -9,7 +9,7 @@ wait range are only said when they mean something for this ticket:
 - an appointment (预约) ticket is called by its slot, not behind the walk-in queue: it shows
   the slot and the rule that applies to it;
 - when no open window serves the service at all, it says which windows do and that none is
-  open (with the people ahead, which stay true), not a wait that would be a guess.
+  open (with the people ahead, when there are any), not a wait that would be a guess.
 """
 
 from __future__ import annotations
@@ -94,8 +94,9 @@ def standing(w: Waiting, *, now: datetime, tz: tzinfo, early: timedelta) -> Stan
             rule = "预约号优先叫号，请留意叫号"
         return Standing(None, slot, rule)
     if w.estimated_wait_s is None and w.people_ahead is not None:
-        # Their place is true and worth knowing; a wait would be a guess.
-        return Standing(w.people_ahead, f"{windows(w.serving_counters)}尚未开放，请稍候")
+        # Their place is true and worth knowing (but "0 ahead" would read as "your turn");
+        # a wait would be a guess.
+        return Standing(w.people_ahead or None, f"{windows(w.serving_counters)}尚未开放，请稍候")
     return Standing(
         w.people_ahead,
         wait_range(w.estimated_wait_s, w.people_ahead, w.wait_low_s, w.wait_high_s),

@@ -53,6 +53,8 @@ def test_a_ticket_for_a_closed_window_says_so_not_zero_ahead() -> None:
 def test_no_open_window_names_the_windows_and_keeps_the_place() -> None:
     none_open = replace(BASE, people_ahead=3, estimated_wait_s=None)
     assert say(none_open) == (3, "1、2号窗口尚未开放，请稍候", None)
+    first = replace(none_open, people_ahead=0)
+    assert say(first) == (None, "1、2号窗口尚未开放，请稍候", None)  # not "0 ahead"
     many = replace(none_open, serving_counters=(1, 2, 3, 4))
     assert say(many)[1] == "办理此业务的窗口尚未开放，请稍候"
 
