@@ -6,7 +6,8 @@ serial server at 9600 baud (its status answers are held for their line time), an
 another: POST /api/v1/kiosk/tickets as the paired kiosk, and times the printer's cut.
 
 The TCP hop delivers the host's bytes at once, so each cut time adds the line time those
-bytes would take at 9600 baud (the ticket and the 6 status-query bytes, 10 bits a byte).
+bytes would take at 9600 baud (the ticket and the 12 status-query bytes sent before it, 10
+bits a byte; the printer's answers are already held for their line time).
 Prints readable lines, then one JSON object (``ticket_bytes``, ``tap_to_cut_p99_s``, …).
 """
 
@@ -28,9 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._support import embedded_database, kiosk_device_token, percentile, server_process
 from firmware_bridge.emulators.line import LineEndpoint
 from firmware_bridge.emulators.printer import EscPosPrinter, PrintJob
+from kiosk.escpos import INIT, STATUS_QUERIES
 
 BAUD = 9600
-STATUS_BYTES_TO_PRINTER = 6 * 3  # DLE EOT 1, 2, 4 before and after the job
+STATUS_BYTES_BEFORE_CUT = len(STATUS_QUERIES) * 3
+"""DLE EOT 1-4, sent in one write before the job (their answers are held by the emulator's
+line for their own line time; the status read after the job comes after the cut)."""
 
 
 def config_toml(printer_port: int) -> str:
@@ -91,11 +95,20 @@ async def run(taps: int, gap_s: float) -> dict[str, Any]:
                         if not data["print"]["printed"]:
                             virtual += 1
                             continue
+                        number = data["ticket"]["number"]
                         async with asyncio.timeout(10):
-                            cut_at, job = await cuts.get()
-                        wire = (len(job.raw) + STATUS_BYTES_TO_PRINTER) * 10 / BAUD
+                            # A ticket held earlier (shown on screen) may print meanwhile:
+                            # its cut is not this tap's.
+                            while True:
+                                cut_at, job = await cuts.get()
+                                if number in job.text_lines:
+                                    break
+                        # The emulator's job holds every byte since the last cut, status
+                        # queries included; the ticket itself starts with its ESC @.
+                        ticket = job.raw[job.raw.rfind(INIT) :]
+                        wire = (len(ticket) + STATUS_BYTES_BEFORE_CUT) * 10 / BAUD
                         tap_to_cut.append(cut_at - t0 + wire)
-                        sizes.append(len(job.raw))
+                        sizes.append(len(ticket))
                         await asyncio.sleep(gap_s)
     figures: dict[str, Any] = {
         "taps": taps,

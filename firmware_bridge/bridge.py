@@ -33,6 +33,7 @@ from firmware_bridge.errors import BridgeError
 from firmware_bridge.master import Alarm, AlarmKind, BusMaster, DeviceEvent, Priority
 from firmware_bridge.messages import (
     IndicateRequest,
+    Reply,
     Request,
     SetAddressRequest,
     decode_request,
@@ -596,6 +597,20 @@ class Bridge:
         if b is None:
             raise BridgeError(f"unknown bus {bus!r}")
         await b.master.broadcast(SetAddressRequest(uid, new_address))
+
+    async def command(self, bus: str, address: int, msg: Request) -> Reply:
+        """One request to one device, outside its desired state; its typed reply.
+
+        For a use that is not state (e.g. bytes for a device's local port): the caller waits
+        for the transaction. ``BridgeError`` when the bus or device is unknown, the device is
+        offline, does not answer, answers with an error status, or cannot take the payload.
+        """
+        b = self._buses.get(bus)
+        if b is None:
+            raise BridgeError(f"unknown bus {bus!r}")
+        reply = await b.master.request(address, msg, priority=Priority.NORMAL)
+        self.stats.commands_sent += 1
+        return reply
 
     def master(self, bus: str) -> BusMaster:
         return self._buses[bus].master

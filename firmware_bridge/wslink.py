@@ -22,7 +22,9 @@ and device alarms that could not be stored, wait in memory until the server has 
 
 Messages (JSON text frames), bridge → server: ``hello``, ``event`` {id, event, age_s}, ``alarm``
 {id, alarm}, ``report`` {report}; server → bridge: ``welcome``, ``ack`` {id, outcome, beep},
-``nack`` {id}, ``desired`` {bus, address, commands}, ``set_address`` {bus, uid, address}.
+``nack`` {id}, ``desired`` {bus, address, commands}, ``set_address`` {bus, uid, address},
+``command`` {id, bus, address, command}: one request outside the desired state, answered by
+``reply`` {id, reply (the reply payload in hex) or error}.
 Outbox items have positive ids; items sent without the outbox have negative ids.
 """
 
@@ -52,7 +54,8 @@ from firmware_bridge.bridge import (
     UpEvent,
     requests_from_json,
 )
-from firmware_bridge.errors import OutboxError
+from firmware_bridge.errors import BridgeError, OutboxError
+from firmware_bridge.messages import Request
 from firmware_bridge.transport import Backoff
 
 _LOGGER = logging.getLogger(__name__)
@@ -401,6 +404,19 @@ class WebSocketLink:
             if not items:
                 await self._wake.wait()
 
+    async def _command(self, command_id: int, bus: str, address: int, request: Request) -> None:
+        """A one-off request from the server: its reply payload (or why not) goes back."""
+        assert self._bridge is not None
+        answer: dict[str, Any] = {"type": "reply", "id": command_id}
+        try:
+            reply = await self._bridge.command(bus, address, request)
+            answer["reply"] = reply.encode().hex()
+        except (BridgeError, KeyError) as exc:
+            answer["error"] = str(exc)[:200] or type(exc).__name__
+        ws = self._ws
+        if ws is not None:
+            await self._send_quietly(ws, json.dumps(answer))
+
     def _on_message(self, msg: dict[str, Any]) -> None:
         kind = msg.get("type")
         if kind == "ack":
@@ -448,3 +464,8 @@ class WebSocketLink:
                 str(msg["bus"]), bytes.fromhex(str(msg["uid"])), int(msg["address"])
             )
             self._spawn(coro)
+        elif kind == "command" and self._bridge is not None:
+            [request] = requests_from_json([msg["command"]])
+            self._spawn(
+                self._command(int(msg["id"]), str(msg["bus"]), int(msg["address"]), request)
+            )

@@ -52,6 +52,14 @@ def qr_bytes(data: str, module: int = 6, ec: str = "L") -> bytes:
     )
 
 
+def gs_size(size: int) -> bytes:
+    """``GS !`` alone: character size for ASCII (and, on most printers, hanzi too)."""
+    if not 1 <= size <= 8:
+        raise ValueError("size must be 1-8")
+    n = size - 1
+    return bytes([GS, ord("!"), n << 4 | n])
+
+
 def size_bytes(size: int) -> bytes:
     """``FS !`` double bits for hanzi in Chinese mode, then ``GS !`` (ASCII and, on most
     printers, hanzi too): a printer that applies both ends with the ``GS !`` size."""
@@ -68,15 +76,20 @@ def encode(elements: Sequence[Element], encoding: Encoding = Encoding.GBK) -> by
     A character the encoding lacks is printed as ``?`` rather than failing the ticket.
     """
     out = bytearray(INIT + CHINESE_ON)
-    align, size, bold = Align.LEFT, 1, False
+    align, size, hanzi_size, bold = Align.LEFT, 1, 1, False
     for element in elements:
         if isinstance(element, Text):
             if element.align is not align:
                 align = element.align
                 out += bytes([ESC, ord("a"), align.value])
-            if element.size != size:
+            # ``FS !`` only matters for hanzi: a line of ASCII (the number) leaves it as it is,
+            # which saves 3 bytes each way at 9600 baud.
+            if not element.text.isascii() and element.size != hanzi_size:
+                size = hanzi_size = element.size
+                out += size_bytes(size)  # GS ! after FS !, as a printer applying both wants
+            elif element.size != size:
                 size = element.size
-                out += size_bytes(size)
+                out += gs_size(size)
             if element.bold != bold:
                 bold = element.bold
                 out += bytes([ESC, ord("E"), int(bold)])
@@ -96,8 +109,9 @@ def encode(elements: Sequence[Element], encoding: Encoding = Encoding.GBK) -> by
 
 # --- status ----------------------------------------------------------------------------------
 
-STATUS_QUERIES = (1, 2, 4)
-"""DLE EOT n asked before each job: printer (online), offline cause (cover, paper), roll sensor."""
+STATUS_QUERIES = (1, 2, 3, 4)
+"""DLE EOT n asked before each job (HB1.md §13): printer (online), offline cause (cover, paper),
+error cause (autocutter), roll sensor."""
 
 
 def status_request(n: int) -> bytes:
@@ -110,7 +124,7 @@ class StatusError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class PrinterStatus:
-    """What the DLE EOT 1, 2 and 4 answers say."""
+    """What the DLE EOT 1, 2, 3 and 4 answers say."""
 
     offline: bool = False
     cover_open: bool = False
@@ -146,11 +160,12 @@ def decode_status(answers: dict[int, int]) -> PrinterStatus:
     """Combine the answers to DLE EOT n (n → byte) into one status."""
     s1 = _check(answers.get(1, 0x12))
     s2 = _check(answers.get(2, 0x12))
+    s3 = _check(answers.get(3, 0x12))
     s4 = _check(answers.get(4, 0x12))
     return PrinterStatus(
         offline=bool(s1 & 0x08),
         cover_open=bool(s2 & 0x04),
         paper_out=bool(s2 & 0x20) or (s4 & 0x60) == 0x60,
-        error=bool(s2 & 0x40),
+        error=bool(s2 & 0x40) or bool(s3 & 0x08),
         near_end=(s4 & 0x0C) == 0x0C,
     )

@@ -25,8 +25,9 @@ from hall.services.queue import TicketView
 from hall.storage import sequencer
 from hall.web.api import API, json
 from hall.web.routes import Access, Route
-from hall.web.state import QUEUE
-from kiosk.layout import wait_range
+from hall.web.state import CLOCK, DIRECTORY, POOL, QUEUE
+from kiosk import standing
+from kiosk.standing import Standing
 
 HOLD_S = 25.0
 """How long a poll waits for a change; phones and proxies keep a request open that long."""
@@ -113,24 +114,21 @@ _NOTES = {
 }
 
 
-def live_view(view: TicketView) -> TicketLiveOut:
+def live_view(view: TicketView, said: Standing | None = None) -> TicketLiveOut:
+    """What the page shows; ``said``: the standing of a waiting ticket (kiosk/standing.py)."""
     t = view.ticket
     waiting = t.state is TicketState.WAITING
     call = f"请到{t.counter_number}号窗口" if t.state is TicketState.CALLED else None
     note = _NOTES.get(t.state)
-    if waiting and t.target_counter is not None:
-        note = f"您的号码已转到{t.target_counter}号窗口，请留意叫号"
+    if waiting and said is not None:
+        note = said.note
     body = {
         "number": t.display_number,
         "service_name": view.service_name,
         "state": str(t.state),
         "state_label": view.state_label,
-        "people_ahead": view.people_ahead if waiting else None,
-        "wait_text": wait_range(
-            view.estimated_wait_s, view.people_ahead, view.wait_low_s, view.wait_high_s
-        )
-        if waiting
-        else "",
+        "people_ahead": said.people_ahead if waiting and said is not None else None,
+        "wait_text": said.wait_text if waiting and said is not None else "",
         "counter": t.counter_number,
         "call_text": call,
         "note": note,
@@ -152,6 +150,7 @@ async def follow(request: web.Request) -> web.Response:
     if not 10 <= len(token) <= 64:
         raise NotFound("未找到该号码，请确认二维码是否正确")
     queue = request.app[QUEUE]
+    pool = request.app[POOL]
     changes = request.app[CHANGES]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + HOLD_S
@@ -160,7 +159,9 @@ async def follow(request: web.Request) -> web.Response:
         # The hall's event is taken before the read: a change after the read still wakes us.
         moved = changes.event(hall_id) if hall_id is not None else None
         view = await queue.ticket_status(token)
-        out = live_view(view)
+        rules = request.app[DIRECTORY].hall(view.ticket.hall_id)
+        said = await standing.read(pool, rules, view, request.app[CLOCK].now())
+        out = live_view(view, said)
         left = deadline - loop.time()
         if out.version != since or out.final or left <= 0 or changes.closing:
             break

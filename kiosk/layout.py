@@ -82,6 +82,10 @@ class TicketFacts:
     served_now: bool = True
     """False when no open window serves the service: the ticket says so instead of a wait."""
     reprint: bool = False
+    wait_line: str | None = None
+    """What the ticket says about its wait instead of the estimate (kiosk/standing.py)."""
+    note: str | None = None
+    """A line for this ticket's holder under it (an appointment's rule)."""
 
 
 def width_of(text: str) -> int:
@@ -139,6 +143,8 @@ def service_wait_text(
 
 
 def wait_text(facts: TicketFacts) -> str:
+    if facts.wait_line is not None:
+        return facts.wait_line
     if not facts.served_now:
         return wait_range(None, 0)
     if facts.estimated_wait_s is None:
@@ -182,8 +188,12 @@ def ticket_lines(facts: TicketFacts, template: Template, paper_mm: int = 80) -> 
     out.append(Feed(1))
     if facts.people_ahead is not None and facts.served_now:
         out += _texts(f"您前面还有 {facts.people_ahead} 人在等候", columns)
-    out += _texts(wait_text(facts), columns)
-    out += _texts(f"取号时间 {facts.issued_at:%Y-%m-%d %H:%M:%S}", columns)
+    said = wait_text(facts)
+    if said:
+        out += _texts(said, columns)
+    if facts.note:
+        out += _texts(facts.note, columns)
+    out += _texts(f"取号时间 {facts.issued_at:%Y-%m-%d %H:%M}", columns)
     for line in template.footer:
         filled = _fill(line, facts)
         if filled:

@@ -30,9 +30,9 @@ from hall.web.page_files import PageFolder
 from hall.web.routes import Access, Route
 from hall.web.schemas import TicketOut
 from hall.web.state import CLOCK, DIRECTORY, POOL, QUEUE
-from kiosk import repo
+from kiosk import repo, standing
 from kiosk.issuing import KioskIssuer
-from kiosk.layout import service_wait_text, wait_range
+from kiosk.layout import service_wait_text
 from kiosk.web import PRINT
 
 PAGES = Path(__file__).resolve().parent / "pages"
@@ -229,6 +229,8 @@ async def ticket_response(
     request: web.Request, rules: HallRules, view: TicketView, note: str | None = None
 ) -> web.Response:
     """The kiosk's answer for a ticket: it, its page and QR, and the printer's verdict."""
+    # Its print job is committed with it: the printer starts now, not at the NOTIFY's echo.
+    request.app[PRINT].wake(rules.hall.id, kiosk_of_request(request)[1].id)
     job = await request.app[PRINT].wait_settled(view.ticket.id, PRINT_WAIT_S)
     if job is None:
         printed = PrintOut(
@@ -241,19 +243,17 @@ async def ticket_response(
     else:
         printed = PrintOut(state=job.state, printed=False, message=HELP_TEXT)
     url = page_url(request, rules, view.token)
-    waiting = view.people_ahead is not None
+    said = await standing.read(request.app[POOL], rules, view, request.app[CLOCK].now())
+    ticket = ticket_out(view)
+    if said is not None:
+        ticket = ticket.model_copy(update={"people_ahead": said.people_ahead})
     out = KioskTicketOut(
-        ticket=ticket_out(view),
-        wait_text=wait_range(
-            view.estimated_wait_s,
-            view.people_ahead if waiting else None,
-            view.wait_low_s,
-            view.wait_high_s,
-        ),
+        ticket=ticket,
+        wait_text="" if said is None else said.wait_text,
         page_url=url,
         qr_svg=qr_svg(url),
         print=printed,
-        note=note,
+        note=note or (None if said is None else said.note),
     )
     response = json(out, status=200 if view.replayed else 201)
     response.headers["Cache-Control"] = "no-store"

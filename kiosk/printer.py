@@ -199,13 +199,16 @@ class PrinterDriver:
             await channel.close()
 
     async def status(self) -> PrinterStatus | None:
-        """DLE EOT 1, 2 and 4; None when the printer cannot be reached or does not answer."""
+        """DLE EOT 1, 2, 3 and 4; None when the printer cannot be reached or does not answer."""
         try:
             channel = await self._open()
             channel.received.clear()  # a late answer to an earlier query is stale now
+            # All queries in one write, then one byte each: a printer answers DLE EOT in order
+            # as it reaches each, so this is one round trip instead of one per query (a
+            # tunnel's round trip is a poll of the board).
+            await channel.write(b"".join(status_request(n) for n in STATUS_QUERIES))
             answers: dict[int, int] = {}
             for n in STATUS_QUERIES:
-                await channel.write(status_request(n))
                 byte = await channel.read_byte(self.status_timeout_s)
                 if byte is None:
                     return None

@@ -486,3 +486,16 @@ async def mark_checked_in(
 async def token_of_ticket(conn: asyncpg.Connection | asyncpg.Pool, ticket_id: int) -> str:
     token: str = await conn.fetchval("SELECT token FROM tickets WHERE id = $1", ticket_id)
     return token
+
+
+# --- what a waiting ticket is told (kiosk/standing.py) -------------------------------------
+
+
+async def counter_state(conn: asyncpg.Connection | asyncpg.Pool, hall_id: str, number: int) -> str:
+    """The window's state now ("closed" for a window the hall does not have or has retired)."""
+    state: str | None = await conn.fetchval(
+        "SELECT state::text FROM counters WHERE hall_id = $1 AND number = $2 AND active",
+        hall_id,
+        number,
+    )
+    return state or "closed"

@@ -30,7 +30,7 @@ from hall.domain.errors import InvalidInput, NotFound
 from hall.ports import Clock
 from hall.services.directory import Directory
 from hall.services.queue import QueueService
-from kiosk import guide, repo
+from kiosk import guide, repo, standing, tunnel
 from kiosk.escpos import Encoding, PrinterStatus, encode
 from kiosk.layout import Template, TicketFacts, ticket_lines
 from kiosk.printer import Opener, Outcome, PrinterDriver, open_channel
@@ -87,6 +87,7 @@ class PrintService:
         probe_s: float = PROBE_S,
         idle_probe_s: float = IDLE_PROBE_S,
         status_timeout_s: float | None = None,
+        device_link: tunnel.DeviceLink | None = None,
     ) -> None:
         self.pool = pool
         self.directory = directory
@@ -96,13 +97,23 @@ class PrintService:
         self.idle_probe_s = idle_probe_s
         self.changed = asyncio.Condition()
         self.workers: dict[Key, _Worker] = {}
+        self.device_link = device_link
         self._lease_conn: asyncpg.pool.PoolConnectionProxy | None = None
         self._lease_lock = asyncio.Lock()
+        polls = {b.name: b.options.poll_interactive_ms / 1000 for b in directory.config.buses}
         for printer in directory.config.printers:
-            if printer.url is None:
-                log.warning("printer %s: HB/1 tunnels are not supported yet", printer.name)
+            if printer.url is not None:
+                driver = PrinterDriver(printer.url, opener=opener)
+            elif printer.tunnel is not None and device_link is not None:
+                # Behind a kiosk board: its answers wait for the board's next poll.
+                driver = PrinterDriver(
+                    tunnel.tunnel_url(printer.tunnel),
+                    opener=tunnel.opener(device_link),
+                    status_timeout_s=tunnel.status_timeout(polls.get(printer.tunnel.bus, 0.25)),
+                )
+            else:
+                log.warning("printer %s: no device link for its HB/1 tunnel", printer.name)
                 continue
-            driver = PrinterDriver(printer.url, opener=opener)
             if status_timeout_s is not None:
                 driver.status_timeout_s = status_timeout_s
             self.workers[(printer.hall, printer.kiosk)] = _Worker(printer, driver, asyncio.Event())
@@ -155,6 +166,13 @@ class PrintService:
                 if worker.leased:
                     await conn.fetchval("SELECT 1")  # the session, and so its locks, lives
                     return True
+                tunnelled = worker.printer.tunnel
+                if tunnelled is not None and not (
+                    self.device_link is not None and self.device_link.reaches(tunnelled.bus)
+                ):
+                    # Its answers reach only the process that runs its board's bus: the
+                    # printer is that process's to drive.
+                    return False
                 name = f"kiosk-printer/{worker.printer.hall}/{worker.printer.name}"
                 got = await conn.fetchval(
                     "SELECT pg_try_advisory_lock($1, hashtext($2))", LEASE_CLASS, name
@@ -236,30 +254,46 @@ class PrintService:
                     return False
             if not await self.lease(key):
                 return True  # the lease was lost: whoever holds it now prints
-            status = await worker.driver.status()
-            if status is None or not status.can_print:
-                await self._stopped(worker, state_of(status))
-                return True
-            async with self.pool.acquire() as conn:
-                job = await repo.claim_next(conn, hall_id, kiosk, self.clock.now())
-            if job is None:
-                return False
-            await self._changed()
+            # The printer is asked (DLE EOT) while the job is claimed and laid out: its round
+            # trip (for a tunnel, a poll of the kiosk board) overlaps the database's.
+            asking = asyncio.ensure_future(worker.driver.status())
             try:
-                data = await self.render(job)
-            except Exception:
-                # A ticket this code cannot lay out (a config it did not expect) would block
-                # every job behind it: it is cancelled and logged; the citizen has the ticket
-                # on the kiosk screen, and staff can reprint once the cause is fixed.
-                log.exception("print job %d cannot be rendered; cancelled", job.id)
-                async with self.pool.acquire() as conn:
-                    await repo.cancel_printing(conn, job.id, "render_error", self.clock.now())
-                await self._changed()
-                continue
+                job, data = await self._next_job(hall_id, kiosk)
+            finally:
+                status = await asking
+            ready = status is not None and status.can_print
+            if job is None:
+                if not ready:
+                    await self._stopped(worker, state_of(status))
+                return not ready
+            if data is None:
+                continue  # it could not be laid out and was cancelled
+            if not ready:
+                await self._finish(worker, job, Outcome(False, status, state_of(status)))
+                return True
             outcome = await worker.driver.print_job(data, status)
             await self._finish(worker, job, outcome)
             if not outcome.printed:
                 return True
+
+    async def _next_job(self, hall_id: str, kiosk: str) -> tuple[repo.JobRow | None, bytes | None]:
+        """Claim the kiosk's next job and lay it out (None: no job, or none it could print)."""
+        async with self.pool.acquire() as conn:
+            job = await repo.claim_next(conn, hall_id, kiosk, self.clock.now())
+        if job is None:
+            return None, None
+        await self._changed()
+        try:
+            return job, await self.render(job)
+        except Exception:
+            # A ticket this code cannot lay out (a config it did not expect) would block
+            # every job behind it: it is cancelled and logged; the citizen has the ticket
+            # on the kiosk screen, and staff can reprint once the cause is fixed.
+            log.exception("print job %d cannot be rendered; cancelled", job.id)
+            async with self.pool.acquire() as conn:
+                await repo.cancel_printing(conn, job.id, "render_error", self.clock.now())
+            await self._changed()
+            return job, None
 
     async def _finish(self, worker: _Worker, job: repo.JobRow, outcome: Outcome) -> None:
         now = self.clock.now()
@@ -312,7 +346,8 @@ class PrintService:
         worker = self.workers.get((job.hall_id, job.kiosk))
         paper = worker.printer.paper_width if worker else 80
         encoding = Encoding(str(worker.printer.encoding)) if worker else Encoding.GBK
-        waiting = view.people_ahead is not None
+        now = self.clock.now()
+        said = await standing.read(self.pool, rules, view, now)
         facts = TicketFacts(
             hall=rules.hall.name,
             number=view.ticket.display_number,
@@ -320,12 +355,13 @@ class PrintService:
             zone=svc.zone,
             token=job.token,
             issued_at=view.ticket.issued_at.astimezone(rules.tz),
-            people_ahead=view.people_ahead,
+            people_ahead=None if said is None else said.people_ahead,
             estimated_wait_s=view.estimated_wait_s,
             wait_low_s=view.wait_low_s,
             wait_high_s=view.wait_high_s,
-            served_now=not waiting or view.estimated_wait_s is not None,
             reprint=job.kind == "reprint",
+            wait_line="" if said is None else said.wait_text,
+            note=None if said is None else said.note,
         )
         return encode(ticket_lines(facts, template_of(rules.hall), paper), encoding)
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hall.domain.errors import InvalidInput
 from hall.web.api import API, actor_of, json, json_list, parse_body
+from hall.web.bridge import BRIDGE
 from hall.web.routes import Access, Route
 from hall.web.state import CLOCK, DIRECTORY, POOL, QUEUE
 from kiosk import repo
@@ -32,7 +33,9 @@ STATE_LABELS = {
 
 async def printing(app: web.Application) -> AsyncIterator[None]:
     """Task: the print service and its printer workers, for the app's lifetime."""
-    service = PrintService(app[POOL], app[DIRECTORY], app[QUEUE], app[CLOCK])
+    service = PrintService(
+        app[POOL], app[DIRECTORY], app[QUEUE], app[CLOCK], device_link=app.get(BRIDGE)
+    )
     app[PRINT] = service
     await service.start()
     try:

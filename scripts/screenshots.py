@@ -99,6 +99,13 @@ services = [{{ code = "bdc" }}, {{ code = "tax" }}]
 number = 2
 services = [{{ code = "soc" }}, {{ code = "med" }}, {{ code = "gjj" }}]
 
+[[halls.counters]]
+number = 3
+services = [{{ code = "soc" }}]
+
+[halls.counter_rules]
+transfer_to_closed = true
+
 [[staff]]
 job_no = "c001"
 name = "王小明"
@@ -153,7 +160,9 @@ async def run(out: Path) -> list[Path]:
                             ("kiosk-portrait", {"width": 1080, "height": 1920}),
                             ("kiosk-landscape", {"width": 1920, "height": 1080}),
                         ):
-                            context = await browser.new_context(viewport=size, locale="zh-CN")
+                            context = await browser.new_context(
+                                viewport=size, locale="zh-CN", timezone_id="Asia/Shanghai"
+                            )
                             await context.add_cookies(
                                 [{"name": "hall_device", "value": token, "url": url}]
                             )

@@ -1,5 +1,5 @@
-"""Screenshots of the kiosk's guide, appointment check-in, the admin pairing page and a called
-ticket (imported by scripts/screenshots.py)."""
+"""Screenshots of the kiosk's guide, appointment check-in, the admin pairing page, a called
+ticket and one transferred to a closed window (imported by scripts/screenshots.py)."""
 
 from __future__ import annotations
 
@@ -97,7 +97,9 @@ async def kiosk_guide_shots(
         written.append(out / f"{name}.png")
         await page.screenshot(path=str(written[-1]))
 
-    context = await browser.new_context(viewport={"width": 1080, "height": 1920}, locale="zh-CN")
+    context = await browser.new_context(
+        viewport={"width": 1080, "height": 1920}, locale="zh-CN", timezone_id="Asia/Shanghai"
+    )
     await context.add_cookies([{"name": "hall_device", "value": kiosk_token, "url": url}])
     kiosk = await context.new_page()
     await kiosk.goto(f"{url}/kiosk")
@@ -128,7 +130,9 @@ async def kiosk_guide_shots(
             },
         ) as resp:
             assert resp.status == 201, await resp.text()
-    context = await browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+    context = await browser.new_context(
+        viewport={"width": 1920, "height": 1080}, locale="zh-CN", timezone_id="Asia/Shanghai"
+    )
     await context.add_cookies([{"name": "hall_device", "value": kiosk_token, "url": url}])
     kiosk = await context.new_page()
     await kiosk.goto(f"{url}/kiosk")
@@ -148,7 +152,9 @@ async def kiosk_guide_shots(
     tv = await browser.new_page(viewport={"width": 1280, "height": 720})
     await tv.goto(f"{url}/pair")
     await tv.wait_for_function("/^\\d{6}$/.test(document.querySelector('#code').textContent)")
-    admin_page = await browser.new_page(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+    admin_page = await browser.new_page(
+        viewport={"width": 1280, "height": 800}, locale="zh-CN", timezone_id="Asia/Shanghai"
+    )
     await admin_page.goto(f"{url}/admin/devices")
     await admin_page.fill("#job-no", "bench-admin")
     await admin_page.fill("#password", "bench-admin-1")
@@ -175,4 +181,15 @@ async def kiosk_guide_shots(
     await phone.goto(f"{url}/t/{token}")
     await phone.wait_for_function("document.querySelector('#call').textContent.length > 0")
     await shot(phone, "ticket-page-called")
+
+    # Window 2 transfers it to window 3, which is closed: the page says so, not "0 ahead".
+    async with (
+        aiohttp.ClientSession(headers=admin) as staff,
+        staff.post(f"{base}/transfer", json={"to_counter": 3}) as resp,
+    ):
+        assert resp.status == 200, await resp.text()
+    await phone.wait_for_function(
+        "document.querySelector('#wait').textContent.includes('3号窗口尚未开放')"
+    )
+    await shot(phone, "ticket-page-closed-window")
     return written

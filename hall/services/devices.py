@@ -10,8 +10,10 @@ savepoint; the key stays, so a re-delivery does not try it again later.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -22,6 +24,7 @@ from firmware_bridge.constants import DeviceClass as WireClass
 from firmware_bridge.constants import EventType as WireEvent
 from firmware_bridge.errors import DecodeError
 from firmware_bridge.messages import (
+    Event,
     FaultEvent,
     KeyEvent,
     LoginEvent,
@@ -54,6 +57,8 @@ _REGISTRY_ALARMS = frozenset({"uid_changed", "duplicate_uid"})
 # stored but has no effect: a 叫号 or a ticket minutes late would confuse the hall (HB/1 §8.4
 # makes callers refuse keys while host-lost for the same reason).
 KEY_MAX_AGE_S = 30.0
+# Events a watcher (DeviceService.watch) may leave unread before newer ones are dropped.
+WATCH_QUEUE = 256
 # Calls read for hall screens (before filtering by the screen's counters).
 RECENT_CALLS = 50
 
@@ -132,6 +137,38 @@ class DeviceService:
         self._staff = {s.job_no: s.name for s in directory.config.staff}
         # Called with a hall id after a committed device event changed what devices show.
         self.on_change: Callable[[str], None] | None = None
+        self._watchers: dict[tuple[str, int], set[asyncio.Queue[Event]]] = {}
+
+    # --- watchers: a use that reads a device's events as they come --------------------------
+
+    @contextlib.contextmanager
+    def watch(self, bus: str, address: int) -> Iterator[asyncio.Queue[Event]]:
+        """The events of device (bus, address), each once, after it is stored (a duplicate
+        delivery is not repeated), for as long as the block runs. Events that arrive faster
+        than the queue is read beyond ``WATCH_QUEUE`` are dropped for this watcher (logged)."""
+        queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=WATCH_QUEUE)
+        watchers = self._watchers.setdefault((bus, address), set())
+        watchers.add(queue)
+        try:
+            yield queue
+        finally:
+            watchers.discard(queue)
+            if not watchers:
+                self._watchers.pop((bus, address), None)
+
+    def _tell_watchers(self, ev: UpEvent) -> None:
+        watchers = self._watchers.get((ev.bus, ev.address))
+        if not watchers:
+            return
+        try:
+            event = decode_event(ev.evt_type, ev.data)
+        except (DecodeError, ValueError):
+            return
+        for queue in list(watchers):
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:
+                log.warning("watcher of %s/%d too slow; event dropped", ev.bus, ev.address)
 
     # --- registry ---------------------------------------------------------------------------
 
@@ -283,6 +320,8 @@ class DeviceService:
             return result
 
         result, _ = await run_in_transaction(self.pool, work)
+        if result.outcome != "duplicate":
+            self._tell_watchers(ev)
         if result.outcome == "applied" and self.on_change is not None:
             self.on_change(hall_id)
         return result

@@ -6,7 +6,10 @@
 - runs the bridge in-process when the config names buses (unless ``HALL_BRIDGE=remote``),
 - recomputes the desired state of a hall's devices after every committed change (the
   ``hall_events`` NOTIFY that every use case sends, and device events that changed ratings),
-  and pushes the devices whose state changed to the in-process bridge and to remote bridges.
+  and pushes the devices whose state changed to the in-process bridge and to remote bridges,
+- lets a feature send one request to one device and await its reply (``command``), and read a
+  device's events as they are stored (``watch``), for uses that are not desired state (bytes
+  for a device's local port).
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ from firmware_bridge.bridge import (
     UpEvent,
     requests_to_json,
 )
+from firmware_bridge.errors import BridgeError, DecodeError
 from firmware_bridge.master import AlarmKind
+from firmware_bridge.messages import Event, Reply, Request, decode_reply
 from firmware_bridge.transport import Backoff
 from firmware_bridge.wslink import OUTBOX_FULL, OUTBOX_OK
 from hall.config.models import HallConfig
@@ -54,6 +59,8 @@ T = TypeVar("T")
 
 BridgeMode = Literal["auto", "inprocess", "remote", "off"]
 MAX_BRIDGE_MESSAGE = 64 * 1024
+COMMAND_TIMEOUT_S = 5.0
+"""How long a one-off device command (BridgeHub.command) may take, queueing included."""
 
 
 @dataclass
@@ -151,6 +158,8 @@ class BridgeHub:
         self._report_wake = asyncio.Event()
         self._reporter: asyncio.Task[None] | None = None
         self.pushes = 0
+        self._replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._command_ids = 0
 
     @property
     def service(self) -> DeviceService:
@@ -283,6 +292,78 @@ class BridgeHub:
             raise Unavailable("设备网关未连接")
         for s in sessions:
             s.send({"type": "set_address", "bus": bus, "uid": uid.hex(), "address": address})
+
+    # --- one-off commands ---------------------------------------------------------------------
+
+    async def command(
+        self, bus: str, address: int, request: Request, timeout_s: float = COMMAND_TIMEOUT_S
+    ) -> Reply:
+        """Send ``request`` to configured device (bus, address), outside its desired state, and
+        return its reply: through the in-process bridge, or an edge bridge of the bus's hall.
+        ``Unavailable`` when no bridge runs the bus, the device is offline or does not answer,
+        or answers with an error; ``NotFound`` for a device the config does not have."""
+        if (bus, address) not in self.service.wiring.devices:
+            raise NotFound(f"总线 {bus} 上没有配置地址 {address} 的设备", bus=bus)
+        try:
+            async with asyncio.timeout(timeout_s):
+                if self.bridge is not None and bus in self.bridge.bus_specs:
+                    return await self.bridge.command(bus, address, request)
+                return await self._remote_command(bus, address, request)
+        except BridgeError as exc:
+            raise Unavailable(f"设备 {bus}/{address} 未执行命令：{exc}") from None
+        except TimeoutError:
+            raise Unavailable(f"设备 {bus}/{address} 在 {timeout_s:g} 秒内未应答") from None
+
+    def reaches(self, bus: str) -> bool:
+        """Whether this process can send commands on ``bus`` now (it runs the bus's bridge, or
+        an edge bridge of the bus's hall is connected to it)."""
+        if self.bridge is not None and bus in self.bridge.bus_specs:
+            return True
+        if self._service is None or bus not in self.service.wiring.buses:
+            return False
+        hall_id = self.service.wiring.hall_of_bus(bus)
+        return any(s.hall_id == hall_id for s in self.sessions)
+
+    def watch(
+        self, bus: str, address: int
+    ) -> contextlib.AbstractContextManager[asyncio.Queue[Event]]:
+        """The device's events as they are stored (``DeviceService.watch``)."""
+        return self.service.watch(bus, address)
+
+    async def _remote_command(self, bus: str, address: int, request: Request) -> Reply:
+        hall_id = self.service.wiring.hall_of_bus(bus)
+        session = next((s for s in self.sessions if s.hall_id == hall_id), None)
+        if session is None:
+            raise Unavailable("设备网关未连接")
+        self._command_ids += 1
+        command_id = self._command_ids
+        answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._replies[command_id] = answer
+        try:
+            session.send(
+                {
+                    "type": "command",
+                    "id": command_id,
+                    "bus": bus,
+                    "address": address,
+                    "command": requests_to_json([request])[0],
+                }
+            )
+            data = await answer
+        finally:
+            self._replies.pop(command_id, None)
+        if "reply" not in data:
+            raise Unavailable(f"设备 {bus}/{address} 未执行命令：{str(data.get('error'))[:200]}")
+        try:
+            return decode_reply(request.CMD, bytes.fromhex(str(data["reply"])))
+        except (DecodeError, ValueError):
+            raise Unavailable(f"设备 {bus}/{address} 的应答无法解析") from None
+
+    def replied(self, data: dict[str, Any]) -> None:
+        """An edge bridge's ``reply`` to a command."""
+        answer = self._replies.get(int(data["id"]))
+        if answer is not None and not answer.done():
+            answer.set_result(data)
 
     # --- hall_events, on the process's LISTEN connection (hall.storage.notify) ------------
 
@@ -420,6 +501,9 @@ async def _on_message(
     if kind == "hello":
         session.send({"type": "welcome", "hall": session.hall_id})
         hub.send_all(session)
+        return
+    if kind == "reply":
+        hub.replied(data)
         return
     if kind == "report":
         report = Report.from_json(data["report"])

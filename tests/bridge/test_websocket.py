@@ -185,3 +185,16 @@ async def test_outbox_survives_an_edge_restart(
     finally:
         await second.stop()
         await online.close()
+
+
+async def test_a_one_off_command_goes_through_the_edge_bridge(
+    edge: tuple[Client, WebSocketLink, Proxy], rig: Rig
+) -> None:
+    from firmware_bridge.messages import InfoReply, InfoRequest
+    from hall.web.bridge import BRIDGE
+
+    client, _, _ = edge
+    await eventually(lambda: client.app[BRIDGE].sessions, "the edge bridge connected")
+    assert client.app[BRIDGE].reaches("b1")
+    reply = await client.app[BRIDGE].command("b1", 0x01, InfoRequest())
+    assert isinstance(reply, InfoReply) and reply.uid == rig.strip.uid

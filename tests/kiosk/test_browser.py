@@ -95,7 +95,9 @@ async def test_pair_tap_and_follow_the_ticket(
             await phone.wait_for_function(
                 "document.querySelector('#number').textContent === 'A001'", timeout=10_000
             )
-            assert "您前面还有 0 人" in ((await phone.text_content("#ahead")) or "")
+            # No window is open yet: it says so, not "0 people ahead".
+            assert await phone.text_content("#ahead") == ""
+            assert "窗口尚未开放" in ((await phone.text_content("#wait")) or "")
             await post("/counters/1/open", {"clerk": "c001"})
             await post("/counters/1/call_next", {})
             await phone.wait_for_function(

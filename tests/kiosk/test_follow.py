@@ -48,7 +48,7 @@ async def test_the_poll_answers_when_the_ticket_is_called(client: Client) -> Non
     assert set(first) == FIELDS  # no token, no hall, nothing about anyone else
     assert first["number"] == "A002" and first["people_ahead"] == 1
     assert first["call_text"] is None
-    assert first["wait_text"] == "当前暂无窗口办理此业务，请留意叫号"  # no window is open
+    assert first["wait_text"] == "办理此业务的窗口尚未开放，请稍候"  # none open
 
     waiting = asyncio.ensure_future(client.get(url, params={"since": first["version"]}))
     opened = await client.post("/api/v1/halls/test/counters/1/open", json={}, headers=admin)

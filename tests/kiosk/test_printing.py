@@ -48,7 +48,7 @@ async def test_tickets_print_in_order_with_their_numbers_and_qr(
     job = bench.printer.jobs[0]
     assert [q.text for q in job.qr_codes] == [f"http://hall.test/t/{views[0].token}"]
     assert "不动产登记" in job.text_lines
-    assert bench.printer.status_requests[:3] == [1, 2, 4]
+    assert bench.printer.status_requests[:4] == [1, 2, 3, 4]  # HB1.md §13, before the job
     assert [s.state for s in await repo.printer_states(pool, "test")] == ["ok"]
     assert await alarm_kinds(pool) == []
 

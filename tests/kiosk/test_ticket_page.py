@@ -49,7 +49,7 @@ async def test_the_ticket_page_follows_live_and_survives_a_lost_connection(
                     "document.querySelector('#number').textContent === 'A002'", timeout=10_000
                 )
                 assert await phone.text_content("#ahead") == "您前面还有 1 人"
-                assert await phone.text_content("#wait") == "当前暂无窗口办理此业务，请留意叫号"
+                assert await phone.text_content("#wait") == "办理此业务的窗口尚未开放，请稍候"
 
                 # A window opens: the wait becomes a range, without reloading the page.
                 await post("/counters/1/open", {"clerk": "c001"})
