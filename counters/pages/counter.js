@@ -55,6 +55,13 @@ function fmt(seconds) {
 
 const since = (iso) => (iso ? (Date.now() + clockOffset - Date.parse(iso)) / 1000 : null);
 
+// The marks a waiting number carries: why it comes when it does.
+function marks(span, n) {
+  if (n.called_back) span.append(tag("回", "called-back"));
+  else if (n.transferred) span.append(tag("转", "transferred"));
+  if (n.priority) span.append(tag("优", "priority"));
+}
+
 function tag(text, kind) {
   const span = document.createElement("span");
   span.className = `tag ${kind}`;
@@ -132,14 +139,21 @@ function render() {
     next.replaceChildren(...q.next.map((n) => {
       const s = document.createElement("span");
       s.textContent = n.number;
-      if (n.priority) s.append(tag("优", "priority"));
-      if (n.transferred) s.append(tag("转", "transferred"));
+      marks(s, n);
       return s;
     }));
     if (!q.next.length) next.textContent = "无人等候";
     div.append(head, wait, next);
     return div;
   }));
+  $("upcoming").replaceChildren(...d.upcoming.map((n, i) => {
+    const s = document.createElement("span");
+    s.textContent = n.number;
+    if (i === 0) s.className = "first";
+    marks(s, n);
+    return s;
+  }));
+  if (!d.upcoming.length) $("upcoming").textContent = "无人等候";
   $("sent-here").hidden = !d.sent_here;
   $("sent-here").textContent = `转入本窗口等候：${d.sent_here} 人`;
   $("parked").replaceChildren(...(d.parked.length ? d.parked : [{ number: "无", service: "" }]).map((p) => {

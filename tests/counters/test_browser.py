@@ -147,6 +147,11 @@ async def test_a_clerk_works_a_counter_from_the_browser(
 
             await page.keyboard.press("Alt+o")  # open
             await agree(page, "idle", None)
+            # The call order the terminal lists: F1 calls its first number.
+            await page.wait_for_function(
+                "document.querySelector('#upcoming span.first')?.firstChild.textContent"
+                " === 'A001'"
+            )
             await page.keyboard.press("F1")  # call next
             await agree(page, "calling", "A001")
             await page.wait_for_function(

@@ -138,3 +138,40 @@ def test_the_caller_display_tells_closed_from_paused() -> None:
     closed, paused, idle = (keypad_requests(s, None)[0] for s in ("closed", "paused", "idle"))
     assert len({closed.ticket, paused.ticket, idle.ticket}) == 3  # type: ignore[attr-defined]
     assert paused.ticket == "PAUSE"  # type: ignore[attr-defined]
+
+
+async def test_next_numbers_are_listed_in_the_order_call_next_calls_them(client: Client) -> None:
+    """Not issue order (the elderly citizen took the first number): a call-back first, then
+    normal tickets until the priority ratio (3) is due, the priority ticket, the rest; the
+    second service after the first (call order "order"). Then call-next calls exactly that
+    sequence."""
+    clerk = await staff_headers(client, "c001", counters=(1,))
+    elder = await issue(client, clerk, "BDC", priority_class="elderly")
+    normal = [await issue(client, clerk, "BDC") for _ in range(5)]
+    tax = await issue(client, clerk, "TAX")
+    assert (await post(client, clerk, "1/open"))[0] == 200
+    status, body = await post(client, clerk, "1/call_next")
+    assert body["ticket"]["number"] == normal[0], body  # tally 0: a priority call is not due
+    assert (await post(client, clerk, "1/park", reason="补材料"))[0] == 200
+    assert (await post(client, clerk, "1/call_back", number=normal[0]))[0] == 200
+
+    desk = await (await client.get(f"{BASE}/1/desk", headers=clerk)).json()
+    # The first call made the tally 1; the call-back keeps it; two more normals make it due.
+    expected = [normal[0], normal[1], normal[2], elder, normal[3], normal[4], tax]
+    bdc = next(q for q in desk["queues"] if q["code"] == "BDC")
+    assert [n["number"] for n in bdc["next"]] == expected[:5]
+    assert [n["number"] for n in bdc["next"]] != sorted(n["number"] for n in bdc["next"])
+    marks = {n["number"]: n for n in bdc["next"]}
+    assert marks[normal[0]]["called_back"] and not marks[normal[0]]["transferred"]
+    assert marks[elder]["priority"] and marks[elder]["reason"] == "priority"
+    taxq = next(q for q in desk["queues"] if q["code"] == "TAX")
+    assert [n["number"] for n in taxq["next"]] == [tax]
+    assert [n["number"] for n in desk["upcoming"]] == expected[:6]
+
+    called = []
+    for _ in expected:
+        status, body = await post(client, clerk, "1/call_next")
+        assert status == 200, body
+        called.append(body["ticket"]["number"])
+        assert (await post(client, clerk, "1/no_show"))[0] == 200
+    assert called == expected
