@@ -310,6 +310,80 @@ ROUTES.append(
 )
 
 
+# --- hardware sign-in lockouts ---------------------------------------------------------------
+
+
+def _lock_json(lock: signin.Lock) -> dict[str, Any]:
+    return {
+        "job_no": lock.job_no,
+        "counter": lock.counter,
+        "kind": "pin" if lock.job_no is not None else "card_or_badge",
+        "failures": lock.failures,
+        "last_at": lock.last_at.isoformat(),
+        "until": lock.until.isoformat(),
+    }
+
+
+async def _locks_body(request: web.Request, conn: asyncpg.Connection, hall_id: str) -> Any:
+    found = await signin.locks(conn, hall_id, request.app[CLOCK].now())
+    names = await repo.staff_names(conn, [x.job_no for x in found if x.job_no])
+    return [_lock_json(x) | {"name": names.get(x.job_no or "")} for x in found]
+
+
+async def sign_in_locks(request: web.Request) -> web.Response:
+    """GET …/sign-in-locks: hardware sign-in lockouts in force in the hall."""
+    hall_id = request.match_info["hall"]
+    request.app[DIRECTORY].hall(hall_id)
+    async with request.app[POOL].acquire() as conn:
+        body = await _locks_body(request, conn, hall_id)
+    return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+
+async def _unlock(
+    request: web.Request, job_no: str | None, counter: int | None, missing: str
+) -> web.Response:
+    hall_id = request.match_info["hall"]
+    request.app[DIRECTORY].hall(hall_id)
+    actor = principal_of(request).actor
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        # One release at a time per hall: two admins pressing at once record one unlock.
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('sign_in_unlock:' || $1))", hall_id
+        )
+        released = await signin.unlock(
+            conn, hall_id, job_no=job_no, counter=counter, now=request.app[CLOCK].now(),
+            actor=actor,
+        )  # fmt: skip
+        if not released:
+            raise NotFound(missing)
+        body = await _locks_body(request, conn, hall_id)
+    return web.json_response({"released": True, "locks": body})
+
+
+async def unlock_staff(request: web.Request) -> web.Response:
+    """POST …/sign-in-locks/staff/{job_no}/unlock: a clerk may sign in on a caller again."""
+    job_no = request.match_info["job_no"]
+    return await _unlock(request, job_no, None, f"工号 {job_no} 当前没有被锁定")
+
+
+async def unlock_counter(request: web.Request) -> web.Response:
+    """POST …/sign-in-locks/counters/{number}/unlock: cards and badges work there again."""
+    number = ascii_int(request.match_info.get("number"), "number", 6)
+    request.app[DIRECTORY].hall(request.match_info["hall"]).counter(number)
+    return await _unlock(request, None, number, f"{number}号窗口的刷卡登录当前没有被锁定")
+
+
+LOCKS = f"{API}/halls/{{hall}}/sign-in-locks"
+ROUTES += [
+    Route("GET", LOCKS, sign_in_locks, "sign_in_locks",
+          "呼叫器登录锁定（密码、卡或工牌错误次数过多）", Access.MANAGER, tags=("counters",)),
+    Route("POST", LOCKS + "/staff/{job_no}/unlock", unlock_staff, "sign_in_unlock_staff",
+          "解除工作人员的呼叫器登录锁定（记入审计日志）", Access.MANAGER, tags=("counters",)),
+    Route("POST", LOCKS + "/counters/{number}/unlock", unlock_counter, "sign_in_unlock_counter",
+          "解除窗口的刷卡/工牌登录锁定（记入审计日志）", Access.MANAGER, tags=("counters",)),
+]  # fmt: skip
+
+
 # --- supervision (电子监察) -----------------------------------------------------------------
 
 

@@ -149,8 +149,7 @@ async def test_a_clerk_works_a_counter_from_the_browser(
             await agree(page, "idle", None)
             # The call order the terminal lists: F1 calls its first number.
             await page.wait_for_function(
-                "document.querySelector('#upcoming span.first')?.firstChild.textContent"
-                " === 'A001'"
+                "document.querySelector('#upcoming span.first')?.firstChild.textContent === 'A001'"
             )
             await page.keyboard.press("F1")  # call next
             await agree(page, "calling", "A001")
