@@ -10,7 +10,7 @@ nobody new arrived: what it lists is what F1 would call, then the one after, and
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +19,7 @@ from hall.domain.policy import (
     Candidate,
     CounterContext,
     PolicySettings,
+    appointment_open,
     choose_next,
     new_normal_since_priority,
     rank_with_reasons,
@@ -56,6 +57,16 @@ def _group(c: Candidate) -> tuple[str, bool] | int:
     return (c.service_code, c.priority)
 
 
+def _lane(c: Candidate, settings: PolicySettings, now: datetime) -> object:
+    """The policy's ordered lane of a candidate: tickets sent here; each open appointment on
+    its own (ordered by slot); walk-ins per service and priority."""
+    if c.target_counter is not None:
+        return "targeted"
+    if appointment_open(c, settings, now):
+        return c.ticket_id
+    return (c.service_code, c.priority)
+
+
 def upcoming(
     found: Sequence[tuple[Candidate, Ticket]],
     counter: CounterContext,
@@ -78,6 +89,7 @@ def upcoming(
     sizes = Counter(_group(c) for c, _ in found)
     capped = {g for g, n in sizes.items() if n >= per_class}
     left = [c for c, _ in found]
+    remaining = Counter(c.service_code for c in left)
     shown: Counter[str] = Counter()
     used: Counter[tuple[str, bool] | int] = Counter()
     out: list[NextUp] = []
@@ -99,12 +111,19 @@ def upcoming(
             )
         )
 
+    # The policy only ever takes the front of a lane (each kind of ticket of a service waits
+    # in its own order), so each step asks it about the fronts alone: same choice, less work.
+    lanes: dict[object, deque[Candidate]] = {}
+    for c in sorted(left, key=lambda c: (c.queue_key, c.ticket_id)):
+        lanes.setdefault(_lane(c, settings, now), deque()).append(c)
     while left:
-        choice = choose_next(left, ctx, settings, now)
+        choice = choose_next([lane[0] for lane in lanes.values() if lane], ctx, settings, now)
         if choice is None:
             break
         c = choice.candidate
+        lanes[_lane(c, settings, now)].popleft()
         left = [x for x in left if x.ticket_id != c.ticket_id]
+        remaining[c.service_code] -= 1
         group = _group(c)
         used[group] += 1
         note(c, choice.reason, True)
@@ -113,7 +132,9 @@ def upcoming(
         )
         if group in capped and used[group] >= sizes[group]:
             break  # the next of this list was not read: the replay cannot go further
-        if len(out) >= overall and all(shown[code] >= per_queue for code, _ in counter.services):
+        if len(out) >= overall and all(
+            shown[code] >= per_queue or not remaining[code] for code, _ in counter.services
+        ):
             break
     for code, _ in counter.services:
         rest = [c for c in left if c.service_code == code]
