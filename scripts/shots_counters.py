@@ -1,11 +1,13 @@
 """Screenshots of the clerk's pages (called by scripts/screenshots.py): the start page, the
-login page, the clerk terminal at 1366×768 serving a ticket, and its transfer dialog."""
+login page, the clerk terminal at 1366×768 serving a ticket (an elderly citizen's ticket among
+those waiting, listed where the priority ratio puts it), and its transfer dialog."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 
 from hall.security.passwords import ScryptParams, hash_password
@@ -29,6 +31,18 @@ async def counter_shots(browser: Any, url: str, dsn: str, out: Path) -> list[Pat
         )
     finally:
         await conn.close()
+    # An elderly citizen's ticket: the terminal lists it where the priority ratio puts it.
+    async with aiohttp.ClientSession() as session:
+        body = {"job_no": "c001", "password": PASSWORD}
+        async with session.post(f"{url}/api/v1/login", json=body) as resp:
+            resp.raise_for_status()
+            token = (await resp.json())["token"]
+        async with session.post(
+            f"{url}/api/v1/halls/demo/tickets",
+            json={"service": "bdc", "priority_class": "elderly"},
+            headers={"Authorization": f"Bearer {token}"},
+        ) as resp:
+            assert resp.status == 201, await resp.text()
     written: list[Path] = []
     context = await browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
     page = await context.new_page()
