@@ -147,7 +147,7 @@ async def saturated(clients: list[KeepAliveClient], calls: int, phase: Phase) ->
     phase.elapsed = phase.window = time.perf_counter() - t0
 
 
-async def check(dsn: str) -> dict[str, int]:
+async def check(dsn: str, hall: str = HALL) -> dict[str, int]:
     """Integrity in the database after the run."""
     conn = await asyncpg.connect(dsn)
     try:
@@ -155,7 +155,7 @@ async def check(dsn: str) -> dict[str, int]:
             """SELECT count(*) FROM (SELECT ticket_id FROM events
                WHERE hall_id = $1 AND type = 'ticket.called'
                GROUP BY ticket_id HAVING count(*) > 1) d""",
-            HALL,
+            hall,
         )
         # Skipped: a ticket still waiting although a later one of its service was called.
         skipped = await conn.fetchval(
@@ -164,7 +164,7 @@ async def check(dsn: str) -> dict[str, int]:
                  SELECT 1 FROM tickets c WHERE c.hall_id = w.hall_id
                    AND c.service_code = w.service_code AND c.state <> 'waiting'
                    AND (c.queue_key, c.id) > (w.queue_key, w.id))""",
-            HALL,
+            hall,
         )
         # Ever two at once: a call at a counter whose previous ticket event was a call or a
         # start (its ticket not yet finished).
@@ -175,16 +175,16 @@ async def check(dsn: str) -> dict[str, int]:
                    AND type IN ('ticket.called', 'ticket.started', 'ticket.finished',
                                 'ticket.no_show')) e
                WHERE type = 'ticket.called' AND prev IN ('ticket.called', 'ticket.started')""",
-            HALL,
+            hall,
         )
         holding_two = await conn.fetchval(
             """SELECT count(*) FROM (SELECT counter_number FROM tickets
                WHERE hall_id = $1 AND state IN ('called', 'serving')
                GROUP BY counter_number HAVING count(*) > 1) d""",
-            HALL,
+            hall,
         )
         calls = await conn.fetchval(
-            "SELECT count(*) FROM events WHERE hall_id = $1 AND type = 'ticket.called'", HALL
+            "SELECT count(*) FROM events WHERE hall_id = $1 AND type = 'ticket.called'", hall
         )
     finally:
         await conn.close()
