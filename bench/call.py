@@ -7,9 +7,12 @@ First enough tickets are issued across the services that at least ``--waiting`` 
 2,000) are still waiting after the last call measured. Then two phases:
 
 ``paced`` (the headline, ``call_next_p99_ms``): 60 clerks pressing call-next on an open-loop
-schedule. Each counter presses once every ``counters / rate`` seconds, the counters evenly
-staggered, so together they offer ``--rate`` presses a second (default 20/s: each window calls
-every 3 s, about a hundred times a busy real hall, where a window calls every few minutes).
+schedule. Each counter presses on average once every ``counters / rate`` seconds, so together
+they offer ``--rate`` presses a second (default 20/s: each window calls every 3 s, about a
+hundred times a busy real hall, where a window calls every few minutes). ``--arrivals
+poisson`` (default): each counter's gaps are random (exponential, seeded), as clerks finishing
+at random moments, so presses sometimes bunch up; ``even``: one press per period per counter,
+the counters evenly staggered.
 Between two presses a counter starts and finishes the ticket it called, so it never holds
 more than one. A press is timed from its scheduled moment, not from when it was sent: a
 counter still busy with its previous ticket when the next press is due counts that delay
@@ -35,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import sys
 import time
 from pathlib import Path
@@ -80,21 +84,31 @@ async def paced(
     rate: float,
     seconds: float,
     phase: Phase,
+    arrivals: str = "poisson",
+    seed: int = 12,
 ) -> int:
     """Each counter presses call_next on its own schedule (open loop), then starts and
-    finishes the ticket before its next press; returns the presses that were late."""
+    finishes the ticket before its next press; returns the presses that were late.
+
+    ``poisson``: each counter's gaps are exponential with mean ``counters / rate`` (clerks
+    finishing at random moments; presses sometimes bunch up); ``even``: one press per period
+    per counter, the counters evenly staggered."""
     loop = asyncio.get_running_loop()
     counters = len(clients)
     period = counters / rate
-    presses = max(1, round(seconds / period))
     start = loop.time() + 0.2
+    end = start + seconds
     late = 0
 
     async def counter_loop(n: int, client: KeepAliveClient) -> None:
         nonlocal late
+        rng = random.Random(seed * 1000 + n)
         base = f"/api/v1/halls/{HALL}/counters/{n}"
-        due = start + period * (n - 1) / counters  # staggered evenly over one period
-        for _ in range(presses):
+        if arrivals == "even":
+            due = start + period * (n - 1) / counters  # staggered evenly over one period
+        else:
+            due = start + rng.expovariate(1 / period)
+        while due < end:
             delay = due - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)  # the schedule: open-loop pacing
@@ -105,7 +119,7 @@ async def paced(
             status, answer = await client.post(f"{base}/call_next", b"{}")
             phase.latencies["call_next"].append((loop.time() - sent) * 1000)
             phase.in_window += 1
-            due += period
+            due += period if arrivals == "even" else rng.expovariate(1 / period)
             if status != 200:
                 phase_error(phase, "call_next", status, answer)
                 continue
@@ -242,14 +256,17 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             clients = [KeepAliveClient(url, headers) for _ in range(args.counters)]
             try:
                 if args.warmup > 0:
-                    await paced(clients, args.rate, args.warmup, Phase("warmup"))
+                    await paced(
+                        clients, args.rate, args.warmup, Phase("warmup"), args.arrivals, seed=1
+                    )
                 start_waiting = await waiting_now(dsn, HALL)
                 phase = Phase(
                     f"paced: {args.counters} counters, {args.rate:g} call_next presses/s in all"
-                    f" (each every {args.counters / args.rate:g} s), start + finish between",
+                    f" ({args.arrivals}, each every {args.counters / args.rate:g} s on average),"
+                    " start + finish between",
                     meter,
                 )
-                late = await paced(clients, args.rate, args.seconds, phase)
+                late = await paced(clients, args.rate, args.seconds, phase, args.arrivals)
                 after_paced = await waiting_now(dsn, HALL)
                 print(
                     f"paced: {start_waiting} → {after_paced} waiting; {late} presses due while"
@@ -257,6 +274,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                 )
                 figures.update(_latency_figures(phase, ""))
                 figures["rate_presses_per_s"] = args.rate
+                figures["arrivals"] = args.arrivals
                 figures["late_presses"] = late
                 figures["waiting_at_start"] = start_waiting
                 if args.saturation_calls > 0:
@@ -288,6 +306,12 @@ def main() -> None:
         "--rate", type=float, default=20.0, help="call_next presses a second, all counters"
     )
     parser.add_argument("--seconds", type=float, default=60.0, help="paced phase length")
+    parser.add_argument(
+        "--arrivals",
+        choices=("poisson", "even"),
+        default="poisson",
+        help="paced presses: random (seeded) or evenly staggered",
+    )
     parser.add_argument("--warmup", type=float, default=6.0, help="uncounted paced seconds")
     parser.add_argument(
         "--saturation-calls", type=int, default=1200, help="closed-loop call_next (0: skip)"
