@@ -79,6 +79,17 @@ def bench_config(counters: int) -> str:
     return text.replace("\nservices = [", '\ncall_order = "weighted"\nservices = [')
 
 
+async def post_again(client: KeepAliveClient, path: str) -> tuple[int, bytes]:
+    """POST on the keep-alive connection; when the server has closed it meanwhile (its
+    keep-alive timeout is the read timeout, a few seconds: a long random gap outlasts it),
+    connect again and send once more, as a browser does. The request was not taken."""
+    try:
+        return await client.post(path, b"{}")
+    except (ConnectionError, OSError):
+        await client.close()
+        return await client.post(path, b"{}")
+
+
 async def paced(
     clients: list[KeepAliveClient],
     rate: float,
@@ -116,7 +127,7 @@ async def paced(
             else:
                 late += 1
                 sent = due  # busy when due: the wait for the counter counts too
-            status, answer = await client.post(f"{base}/call_next", b"{}")
+            status, answer = await post_again(client, f"{base}/call_next")
             phase.latencies["call_next"].append((loop.time() - sent) * 1000)
             phase.in_window += 1
             due += period if arrivals == "even" else rng.expovariate(1 / period)
