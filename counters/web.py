@@ -32,9 +32,9 @@ from hall.web.validation import ascii_int
 PAGES = Path(__file__).resolve().parent / "pages"
 FOLDER = PageFolder(PAGES)
 STATIC_PREFIX = "/counters/static"
-# Heads read per queue and class for the call-order replay: enough for NEXT_SHOWN of each
-# queue even when priority tickets and another service's calls come in between.
-_PER_CLASS = 3 * repo.NEXT_SHOWN
+# Heads read per queue and class for the call-order replay: NEXT_SHOWN of each queue and a
+# few more (each is a whole ticket row; the replay stops where a lane read in full runs out).
+_PER_CLASS = repo.NEXT_SHOWN + 3
 
 
 def state_label(state: str, pause_reason: str | None = None) -> str:
