@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 NEXT_SHOWN = 5  # next numbers listed per queue on the terminal
+NEXT_OVERALL = 6  # the next calls listed across the counter's queues
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,45 +17,26 @@ class QueueHead:
     code: str
     waiting: int
     oldest_issued_at: datetime | None
-    next: list[dict[str, Any]]
 
 
 async def queue_heads(
     conn: asyncpg.Connection | asyncpg.Pool, hall_id: str, counter: int, services: list[str]
 ) -> dict[str, QueueHead]:
-    """Per service the counter serves: waiting count, oldest ticket, the next numbers in
-    order of arrival (priority and transferred tickets flagged; tickets sent to another
-    window left out)."""
+    """Per service the counter serves: how many wait for it and since when the oldest has
+    (tickets sent to another window left out). The next numbers come from ``upcoming``."""
     rows = await conn.fetch(
-        """SELECT t.service_code, count(*) OVER w AS waiting, min(t.issued_at) OVER w AS oldest,
-                  row_number() OVER (PARTITION BY t.service_code
-                                     ORDER BY t.queue_key, t.id) AS rank,
-                  t.display_number, t.priority_class, t.target_counter,
-                  (t.queue_key <> t.issued_at) AS transferred
+        """SELECT t.service_code, count(*) AS waiting, min(t.issued_at) AS oldest
            FROM tickets t
            WHERE t.hall_id = $1 AND t.state = 'waiting' AND t.service_code = ANY($2::text[])
              AND (t.target_counter IS NULL OR t.target_counter = $3)
-           WINDOW w AS (PARTITION BY t.service_code)""",
+           GROUP BY t.service_code""",
         hall_id,
         services,
         counter,
     )
-    out: dict[str, QueueHead] = {}
-    for r in sorted(rows, key=lambda r: (r["service_code"], r["rank"])):
-        head = out.get(r["service_code"])
-        if head is None:
-            head = out[r["service_code"]] = QueueHead(
-                r["service_code"], r["waiting"], r["oldest"], []
-            )
-        if r["rank"] <= NEXT_SHOWN:
-            head.next.append(
-                {
-                    "number": r["display_number"],
-                    "priority": r["priority_class"] is not None,
-                    "transferred": bool(r["transferred"]) or r["target_counter"] is not None,
-                }
-            )
-    return out
+    return {
+        r["service_code"]: QueueHead(r["service_code"], r["waiting"], r["oldest"]) for r in rows
+    }
 
 
 async def sent_here(conn: asyncpg.Connection | asyncpg.Pool, hall_id: str, counter: int) -> int:

@@ -120,18 +120,109 @@ async def staff_exists(conn: asyncpg.Connection, job_no: str) -> bool:
 async def recent_failures(
     conn: asyncpg.Connection, hall_id: str, counter: int, job_no: str | None, now: datetime
 ) -> int:
-    """Wrong credentials in the lock window: for a job number anywhere, else at the counter."""
+    """Wrong credentials in the lock window since the last unlock: for a job number anywhere,
+    else at the counter."""
     value = await conn.fetchval(
-        """SELECT count(*) FROM device_sign_ins
-           WHERE reason = 'wrong_credential' AND at > $1
-             AND CASE WHEN $2::text IS NULL THEN hall_id = $3 AND counter_number = $4
-                      ELSE job_no = $2 END""",
+        """SELECT count(*) FROM device_sign_ins s
+           WHERE s.reason = 'wrong_credential' AND s.at > $1
+             AND CASE WHEN $2::text IS NULL
+                      THEN s.hall_id = $3 AND s.counter_number = $4 AND s.job_no IS NULL
+                      ELSE s.job_no = $2 END
+             AND NOT EXISTS (
+                 SELECT 1 FROM sign_in_unlocks u WHERE u.at >= s.at
+                   AND CASE WHEN $2::text IS NULL
+                            THEN u.hall_id = $3 AND u.counter_number = $4
+                            ELSE u.job_no = $2 END)""",
         now - LOCK_WINDOW,
         job_no,
         hall_id,
         counter,
     )
     return int(value or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Lock:
+    """A hardware sign-in lockout in force: a job number's (typed PINs) or a counter's (cards
+    and badges, whose owner is not known)."""
+
+    job_no: str | None
+    counter: int | None  # the counter of a card/badge lock; for a job number, the last one
+    failures: int
+    last_at: datetime
+    until: datetime
+
+
+async def locks(conn: asyncpg.Connection | asyncpg.Pool, hall_id: str, now: datetime) -> list[Lock]:
+    """Lockouts in force that involve this hall: job numbers with wrong PINs typed here (their
+    count is taken everywhere, as sign-in checks it) and counters with wrong cards or badges."""
+    rows = await conn.fetch(
+        """WITH wrong AS (
+               SELECT s.* FROM device_sign_ins s
+               WHERE s.reason = 'wrong_credential' AND s.at > $2
+                 AND NOT EXISTS (
+                     SELECT 1 FROM sign_in_unlocks u WHERE u.at >= s.at
+                       AND CASE WHEN s.job_no IS NULL
+                                THEN u.hall_id = s.hall_id AND u.counter_number = s.counter_number
+                                ELSE u.job_no = s.job_no END))
+           SELECT job_no, NULL::int AS counter_number, count(*) AS failures, max(at) AS last_at,
+                  (array_agg(counter_number ORDER BY at DESC))[1] AS last_counter,
+                  (array_agg(at ORDER BY at DESC))[$3] AS lifting
+           FROM wrong WHERE job_no IS NOT NULL
+             AND job_no IN (SELECT job_no FROM wrong WHERE hall_id = $1)
+           GROUP BY job_no HAVING count(*) >= $3
+           UNION ALL
+           SELECT NULL, counter_number, count(*), max(at), counter_number,
+                  (array_agg(at ORDER BY at DESC))[$3]
+           FROM wrong WHERE job_no IS NULL AND hall_id = $1
+           GROUP BY counter_number HAVING count(*) >= $3
+           ORDER BY 4 DESC""",
+        hall_id,
+        now - LOCK_WINDOW,
+        LOCK_AFTER,
+    )
+    # A lock lifts when its LOCK_AFTER-th newest failure leaves the window.
+    out = [
+        Lock(
+            job_no=r["job_no"],
+            counter=r["last_counter"],
+            failures=int(r["failures"]),
+            last_at=r["last_at"],
+            until=r["lifting"] + LOCK_WINDOW,
+        )
+        for r in rows
+    ]
+    return out
+
+
+async def unlock(
+    conn: asyncpg.Connection,
+    hall_id: str,
+    *,
+    job_no: str | None,
+    counter: int | None,
+    now: datetime,
+    actor: str,
+) -> bool:
+    """Release a lock in force (False when there is none); kept with who released it."""
+    current = await locks(conn, hall_id, now)
+    if not any(
+        (job_no is not None and lock.job_no == job_no)
+        or (counter is not None and lock.job_no is None and lock.counter == counter)
+        for lock in current
+    ):
+        return False
+    await conn.execute(
+        """INSERT INTO sign_in_unlocks (hall_id, job_no, counter_number, at, by_actor)
+           VALUES ($1, $2, $3, $4, $5)""",
+        hall_id,
+        job_no,
+        counter,
+        now,
+        actor,
+    )
+    log.info("sign-in lock of %s released by %s", job_no or f"counter {counter}", actor)
+    return True
 
 
 async def identify(

@@ -11,14 +11,17 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from counters import repo, signin, supervision
+from counters import repo, signin, supervision, upcoming
 from hall.domain.calendar import business_day
 from hall.domain.errors import Forbidden, InvalidInput, NotFound
+from hall.domain.policy import CounterContext
 from hall.domain.tickets import COUNTER_STATE_LABELS, TICKET_STATE_LABELS, CounterState
 from hall.services.directory import HallRules
+from hall.storage import repo as kernel_repo
 from hall.web.access import ACCESS, Principal, principal_of
 from hall.web.api import API, SUPERVISOR_ROLES, parse_body
 from hall.web.page_files import PageFolder
@@ -29,6 +32,9 @@ from hall.web.validation import ascii_int
 PAGES = Path(__file__).resolve().parent / "pages"
 FOLDER = PageFolder(PAGES)
 STATIC_PREFIX = "/counters/static"
+# Heads read per queue and class for the call-order replay: NEXT_SHOWN of each queue and a
+# few more (each is a whole ticket row; the replay stops where a lane read in full runs out).
+_PER_CLASS = repo.NEXT_SHOWN + 3
 
 
 def state_label(state: str, pause_reason: str | None = None) -> str:
@@ -86,6 +92,40 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+async def _call_order(
+    pool: asyncpg.Pool, rules: HallRules, number: int, now: datetime
+) -> list[upcoming.NextUp]:
+    """What call-next would call at this counter, one call after another (the kernel's
+    policy replayed on the heads of its queues)."""
+    config = rules.counter(number)
+    policy = rules.policy
+    async with pool.acquire() as conn:
+        read = await kernel_repo.counter_for_action(conn, rules.hall.id, number)
+        found = await kernel_repo.candidates(
+            conn,
+            rules.hall.id,
+            number,
+            [s.code for s in config.services],
+            appointments_from=now + policy.appointment_early,
+            per_class=_PER_CLASS,
+        )
+    context = CounterContext(
+        number=number,
+        services=tuple((s.code, s.weight) for s in config.services),
+        call_order=str(config.call_order),
+        normal_since_priority=0 if read is None else read.tally,
+    )
+    return upcoming.upcoming(
+        found,
+        context,
+        policy,
+        now,
+        per_class=_PER_CLASS,
+        per_queue=repo.NEXT_SHOWN,
+        overall=repo.NEXT_OVERALL,
+    )
+
+
 async def desk(request: web.Request) -> web.Response:
     """GET …/counters/{number}/desk: everything the clerk terminal shows, read at once."""
     hall_id = request.match_info["hall"]
@@ -96,10 +136,11 @@ async def desk(request: web.Request) -> web.Response:
     view = await request.app[QUEUE].counter(hall_id, number)
     status, ticket = view.status, view.ticket
     codes = [s.code for s in config.services]
+    now = request.app[CLOCK].now()
     heads = await repo.queue_heads(pool, hall_id, number, codes)
+    order = await _call_order(pool, rules, number, now)
     states = await repo.counter_states(pool, hall_id)
     names = await repo.staff_names(pool, [status.clerk] if status.clerk else [])
-    now = request.app[CLOCK].now()
     services = {s.code: s.name for s in rules.hall.services}
     queues = []
     for code in codes:
@@ -111,7 +152,7 @@ async def desk(request: web.Request) -> web.Response:
                 "name": services[code],
                 "waiting": head.waiting if head else 0,
                 "longest_wait_s": None if oldest is None else (now - oldest).total_seconds(),
-                "next": head.next if head else [],
+                "next": [n.as_json() for n in order if n.service_code == code][: repo.NEXT_SHOWN],
             }
         )
     current = None
@@ -143,6 +184,7 @@ async def desk(request: web.Request) -> web.Response:
         "clerk_name": names.get(status.clerk or ""),
         "ticket": current,
         "queues": queues,
+        "upcoming": [n.as_json() for n in order if n.replayed][: repo.NEXT_OVERALL],
         "sent_here": await repo.sent_here(pool, hall_id, number),
         "parked": await repo.parked(pool, hall_id, number),
         "max_recalls": rules.hall.call_policy.max_recalls,
@@ -266,6 +308,80 @@ ROUTES.append(
         tags=("counters",),
     )
 )
+
+
+# --- hardware sign-in lockouts ---------------------------------------------------------------
+
+
+def _lock_json(lock: signin.Lock) -> dict[str, Any]:
+    return {
+        "job_no": lock.job_no,
+        "counter": lock.counter,
+        "kind": "pin" if lock.job_no is not None else "card_or_badge",
+        "failures": lock.failures,
+        "last_at": lock.last_at.isoformat(),
+        "until": lock.until.isoformat(),
+    }
+
+
+async def _locks_body(request: web.Request, conn: asyncpg.Connection, hall_id: str) -> Any:
+    found = await signin.locks(conn, hall_id, request.app[CLOCK].now())
+    names = await repo.staff_names(conn, [x.job_no for x in found if x.job_no])
+    return [_lock_json(x) | {"name": names.get(x.job_no or "")} for x in found]
+
+
+async def sign_in_locks(request: web.Request) -> web.Response:
+    """GET …/sign-in-locks: hardware sign-in lockouts in force in the hall."""
+    hall_id = request.match_info["hall"]
+    request.app[DIRECTORY].hall(hall_id)
+    async with request.app[POOL].acquire() as conn:
+        body = await _locks_body(request, conn, hall_id)
+    return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+
+async def _unlock(
+    request: web.Request, job_no: str | None, counter: int | None, missing: str
+) -> web.Response:
+    hall_id = request.match_info["hall"]
+    request.app[DIRECTORY].hall(hall_id)
+    actor = principal_of(request).actor
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        # One release at a time per hall: two admins pressing at once record one unlock.
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('sign_in_unlock:' || $1))", hall_id
+        )
+        released = await signin.unlock(
+            conn, hall_id, job_no=job_no, counter=counter, now=request.app[CLOCK].now(),
+            actor=actor,
+        )  # fmt: skip
+        if not released:
+            raise NotFound(missing)
+        body = await _locks_body(request, conn, hall_id)
+    return web.json_response({"released": True, "locks": body})
+
+
+async def unlock_staff(request: web.Request) -> web.Response:
+    """POST …/sign-in-locks/staff/{job_no}/unlock: a clerk may sign in on a caller again."""
+    job_no = request.match_info["job_no"]
+    return await _unlock(request, job_no, None, f"工号 {job_no} 当前没有被锁定")
+
+
+async def unlock_counter(request: web.Request) -> web.Response:
+    """POST …/sign-in-locks/counters/{number}/unlock: cards and badges work there again."""
+    number = ascii_int(request.match_info.get("number"), "number", 6)
+    request.app[DIRECTORY].hall(request.match_info["hall"]).counter(number)
+    return await _unlock(request, None, number, f"{number}号窗口的刷卡登录当前没有被锁定")
+
+
+LOCKS = f"{API}/halls/{{hall}}/sign-in-locks"
+ROUTES += [
+    Route("GET", LOCKS, sign_in_locks, "sign_in_locks",
+          "呼叫器登录锁定（密码、卡或工牌错误次数过多）", Access.MANAGER, tags=("counters",)),
+    Route("POST", LOCKS + "/staff/{job_no}/unlock", unlock_staff, "sign_in_unlock_staff",
+          "解除工作人员的呼叫器登录锁定（记入审计日志）", Access.MANAGER, tags=("counters",)),
+    Route("POST", LOCKS + "/counters/{number}/unlock", unlock_counter, "sign_in_unlock_counter",
+          "解除窗口的刷卡/工牌登录锁定（记入审计日志）", Access.MANAGER, tags=("counters",)),
+]  # fmt: skip
 
 
 # --- supervision (电子监察) -----------------------------------------------------------------

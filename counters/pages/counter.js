@@ -20,7 +20,9 @@ const KEYS = {
   F1: "call_next", F2: "recall", F3: "call", F4: "start", F6: "finish", F7: "no_show",
   F8: "transfer", F9: "park", F10: "call_back",
 };
-const ALT_KEYS = { o: "open", p: "pause", r: "resume", c: "close", q: "logout" };
+const ALT_KEYS = { o: "open", p: "pause", r: "resume", c: "close", q: "logout", l: "locks" };
+// Who may see and release hardware sign-in lockouts (the server checks again).
+const LOCK_ROLES = ["manager", "admin"];
 const DONE_TEXT = {
   open: "窗口已开启", call_next: "已叫号", recall: "已重呼", call: "已特呼", start: "开始办理",
   finish: "已办结", no_show: "已标记过号", transfer: "已转办", park: "已挂起",
@@ -54,6 +56,13 @@ function fmt(seconds) {
 }
 
 const since = (iso) => (iso ? (Date.now() + clockOffset - Date.parse(iso)) / 1000 : null);
+
+// The marks a waiting number carries: why it comes when it does.
+function marks(span, n) {
+  if (n.called_back) span.append(tag("回", "called-back"));
+  else if (n.transferred) span.append(tag("转", "transferred"));
+  if (n.priority) span.append(tag("优", "priority"));
+}
 
 function tag(text, kind) {
   const span = document.createElement("span");
@@ -132,14 +141,21 @@ function render() {
     next.replaceChildren(...q.next.map((n) => {
       const s = document.createElement("span");
       s.textContent = n.number;
-      if (n.priority) s.append(tag("优", "priority"));
-      if (n.transferred) s.append(tag("转", "transferred"));
+      marks(s, n);
       return s;
     }));
     if (!q.next.length) next.textContent = "无人等候";
     div.append(head, wait, next);
     return div;
   }));
+  $("upcoming").replaceChildren(...d.upcoming.map((n, i) => {
+    const s = document.createElement("span");
+    s.textContent = n.number;
+    if (i === 0) s.className = "first";
+    marks(s, n);
+    return s;
+  }));
+  if (!d.upcoming.length) $("upcoming").textContent = "无人等候";
   $("sent-here").hidden = !d.sent_here;
   $("sent-here").textContent = `转入本窗口等候：${d.sent_here} 人`;
   $("parked").replaceChildren(...(d.parked.length ? d.parked : [{ number: "无", service: "" }]).map((p) => {
@@ -184,6 +200,7 @@ async function run(action) {
   if (busy || !desk) return;
   if (action === "logout") return doLogout();
   if (action === "switch") return pickCounter(true);
+  if (action === "locks") return showLocks();
   const button = document.querySelector(`#terminal button[data-action="${action}"]`);
   if (button && button.disabled) return;
   showError("");
@@ -428,6 +445,59 @@ function askTransfer(submit) {
   });
 }
 
+// --- hardware sign-in lockouts (hall managers) ---------------------------------------------
+
+async function showLocks() {
+  if ($("btn-locks").hidden) return;
+  const base = `/api/v1/halls/${encodeURIComponent(hall)}/sign-in-locks`;
+  const list = document.createElement("ul");
+  list.id = "locks";
+  list.className = "locks";
+  const hint = document.createElement("p");
+  hint.textContent = "呼叫器上密码、卡或工牌连续输错后会锁定一段时间；核实身份后可以解除。";
+  const draw = (locks) => {
+    if (!locks.length) {
+      const li = document.createElement("li");
+      li.textContent = "当前没有锁定";
+      list.replaceChildren(li);
+      return;
+    }
+    list.replaceChildren(...locks.map((l) => {
+      const li = document.createElement("li");
+      li.dataset.lock = l.job_no ? `staff:${l.job_no}` : `counter:${l.counter}`;
+      const until = new Date(l.until).toLocaleTimeString("zh-CN", { hour12: false });
+      const what = document.createElement("span");
+      what.textContent = l.job_no
+        ? `工号 ${l.job_no}${l.name ? `（${l.name}）` : ""}：密码错误 ${l.failures} 次，最近在 ${l.counter} 号窗口`
+        : `${l.counter} 号窗口：卡或工牌错误 ${l.failures} 次`;
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "small";
+      b.textContent = `解除锁定（否则 ${until} 自动解除）`;
+      b.addEventListener("click", async () => {
+        const path = l.job_no ? `staff/${encodeURIComponent(l.job_no)}` : `counters/${l.counter}`;
+        try {
+          const answer = await api("POST", `${base}/${path}/unlock`, {});
+          draw(answer.locks);
+          flash("已解除锁定");
+        } catch (e) {
+          $("dialog-error").textContent = e.message;
+          $("dialog-error").hidden = false;
+        }
+      });
+      li.append(what, b);
+      return li;
+    }));
+  };
+  try {
+    draw(await api("GET", base));
+  } catch (e) {
+    showError(e.message);
+    return;
+  }
+  await dialog("呼叫器登录锁定", [hint, list], async () => true);
+}
+
 // --- picking a counter, live feed, keys ----------------------------------------------------
 
 async function pickCounter(force = false) {
@@ -516,4 +586,5 @@ setInterval(tick, 1000);
 
 me = await whoAmI();
 $("clerk").textContent = `${me.name}（${me.actor}）`;
+$("btn-locks").hidden = !me.roles.some((r) => LOCK_ROLES.includes(r));
 await pickCounter();

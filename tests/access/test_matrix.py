@@ -152,7 +152,8 @@ EXPECTED: dict[str, frozenset[str]] = {
     "kiosk_info": frozenset({"kiosk", "kiosk_north"}),
     "kiosk_issue": frozenset({"kiosk", "kiosk_north"}),
     # counters feature: pages are public (they check /api/v1/me); the terminal's read API
-    # like the counter actions; one's own counters for staff; device credentials for admins
+    # like the counter actions; one's own counters for staff; device credentials for admins;
+    # alarms and sign-in lockouts for the hall's managers
     "login_page": EVERYONE,
     "password_page": EVERYONE,
     "counter_page": EVERYONE,
@@ -173,6 +174,9 @@ EXPECTED: dict[str, frozenset[str]] = {
     "device_credentials": ADMIN_ONLY,
     "supervision_alarms": frozenset({"manager", "admin"}),
     "supervision_day": frozenset({"manager", "admin"}),
+    "sign_in_locks": frozenset({"manager", "admin"}),
+    "sign_in_unlock_staff": frozenset({"manager", "admin"}),
+    "sign_in_unlock_counter": frozenset({"manager", "admin"}),
     # manager feature: the dashboard page is public (it checks /api/v1/me); reports, staffing
     # advice, dashboard data and alarm acknowledgement for the hall's managers; staff and the
     # hall config for admins

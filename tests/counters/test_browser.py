@@ -52,14 +52,16 @@ async def server(
         await proc.stop()
 
 
-async def clerk_account(pool: asyncpg.Pool, job_no: str, counters: list[int]) -> None:
+async def clerk_account(
+    pool: asyncpg.Pool, job_no: str, counters: list[int], roles: tuple[str, ...] = ("clerk",)
+) -> None:
     async with pool.acquire() as conn:
         await access_repo.save_account(
             conn,
             job_no,
             password_hash=hash_password(PASSWORD, FAST_SCRYPT),
             name="王小明",
-            roles=["clerk"],
+            roles=list(roles),
             halls=["test"],
             counters=counters,
         )
@@ -144,9 +146,14 @@ async def test_a_clerk_works_a_counter_from_the_browser(
             assert "王小明" in ((await page.text_content("#clerk")) or "")
             await page.wait_for_selector("#link[data-status=connected]", timeout=10_000)
             assert await page.is_disabled("button[data-action=call_next]")
+            assert await page.is_hidden("#btn-locks")  # sign-in lockouts: managers only
 
             await page.keyboard.press("Alt+o")  # open
             await agree(page, "idle", None)
+            # The call order the terminal lists: F1 calls its first number.
+            await page.wait_for_function(
+                "document.querySelector('#upcoming span.first')?.firstChild.textContent === 'A001'"
+            )
             await page.keyboard.press("F1")  # call next
             await agree(page, "calling", "A001")
             await page.wait_for_function(
@@ -234,3 +241,51 @@ async def test_a_clerk_works_a_counter_from_the_browser(
         finally:
             await browser.close()
             await tv.close()
+
+
+async def test_a_manager_releases_a_keypad_sign_in_lockout_from_the_terminal(
+    server: ServerProcess, pool: asyncpg.Pool
+) -> None:
+    from datetime import UTC, datetime
+
+    from playwright.async_api import async_playwright
+
+    from counters.signin import LOCK_AFTER, log_sign_in
+
+    await clerk_account(pool, "c001", [1])
+    await clerk_account(pool, "m001", [], roles=("manager",))
+    async with pool.acquire() as conn:
+        for _ in range(LOCK_AFTER):
+            await log_sign_in(
+                conn, hall_id="test", counter=1, device="device:b1/2", at=datetime.now(UTC),
+                kind="login", method="pin", job_no="c001", refusal="wrong_credential",
+            )  # fmt: skip
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+            await page.goto(f"{server.url}/login?next=/counter%3Fhall%3Dtest%26counter%3D1")
+            await page.fill("#job_no", "m001")
+            await page.fill("#password", PASSWORD)
+            await page.press("#password", "Enter")
+            await page.wait_for_selector("#state[data-state=closed]", timeout=10_000)
+            await page.wait_for_selector("#btn-locks:not([hidden])")
+            await page.keyboard.press("Alt+l")
+            row = await page.wait_for_selector('#locks li[data-lock="staff:c001"]')
+            assert row is not None
+            assert f"密码错误 {LOCK_AFTER} 次" in ((await row.text_content()) or "")
+            await page.click('#locks li[data-lock="staff:c001"] button')
+            await page.wait_for_function(
+                "document.querySelector('#locks li')?.textContent === '当前没有锁定'"
+            )
+            released = await pool.fetchrow("SELECT hall_id, job_no, by_actor FROM sign_in_unlocks")
+            assert tuple(released) == ("test", "c001", "m001")
+            audited = await pool.fetchval(
+                "SELECT count(*) FROM audit_log WHERE route = 'sign_in_unlock_staff'"
+                " AND actor = 'm001' AND status = 200"
+            )
+            assert audited == 1
+            await page.keyboard.press("Escape")
+            await page.wait_for_selector("#dialog", state="hidden")
+        finally:
+            await browser.close()

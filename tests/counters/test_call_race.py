@@ -48,6 +48,8 @@ async def test_60_clerks_call_next_at_once(client: Client) -> None:
         refused = [code for status, code in results if status != 200]
         assert set(refused) <= {"queue_empty"}, refused
         called += got
+        # None skipped: the calls so far took exactly the oldest tickets.
+        assert sorted(called) == [f"A{n:03d}" for n in range(1, len(called) + 1)]
         # Mid-race check: no counter holds two active tickets (the database also forbids it).
         active = await client.app[POOL].fetch(
             "SELECT counter_number, count(*) AS n FROM tickets"

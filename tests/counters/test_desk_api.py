@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -138,3 +139,100 @@ def test_the_caller_display_tells_closed_from_paused() -> None:
     closed, paused, idle = (keypad_requests(s, None)[0] for s in ("closed", "paused", "idle"))
     assert len({closed.ticket, paused.ticket, idle.ticket}) == 3  # type: ignore[attr-defined]
     assert paused.ticket == "PAUSE"  # type: ignore[attr-defined]
+
+
+async def test_next_numbers_are_listed_in_the_order_call_next_calls_them(client: Client) -> None:
+    """Not issue order (the elderly citizen took the first number): a call-back first, then
+    normal tickets until the priority ratio (3) is due, the priority ticket, the rest; the
+    second service after the first (call order "order"). Then call-next calls exactly that
+    sequence."""
+    clerk = await staff_headers(client, "c001", counters=(1,))
+    elder = await issue(client, clerk, "BDC", priority_class="elderly")
+    normal = [await issue(client, clerk, "BDC") for _ in range(5)]
+    tax = await issue(client, clerk, "TAX")
+    assert (await post(client, clerk, "1/open"))[0] == 200
+    status, body = await post(client, clerk, "1/call_next")
+    assert body["ticket"]["number"] == normal[0], body  # tally 0: a priority call is not due
+    assert (await post(client, clerk, "1/park", reason="补材料"))[0] == 200
+    assert (await post(client, clerk, "1/call_back", number=normal[0]))[0] == 200
+
+    desk = await (await client.get(f"{BASE}/1/desk", headers=clerk)).json()
+    # The first call made the tally 1; the call-back keeps it; two more normals make it due.
+    expected = [normal[0], normal[1], normal[2], elder, normal[3], normal[4], tax]
+    bdc = next(q for q in desk["queues"] if q["code"] == "BDC")
+    assert [n["number"] for n in bdc["next"]] == expected[:5]
+    assert [n["number"] for n in bdc["next"]] != sorted(n["number"] for n in bdc["next"])
+    marks = {n["number"]: n for n in bdc["next"]}
+    assert marks[normal[0]]["called_back"] and not marks[normal[0]]["transferred"]
+    assert marks[elder]["priority"] and marks[elder]["reason"] == "priority"
+    taxq = next(q for q in desk["queues"] if q["code"] == "TAX")
+    assert [n["number"] for n in taxq["next"]] == [tax]
+    assert [n["number"] for n in desk["upcoming"]] == expected[:6]
+
+    called = []
+    for _ in expected:
+        status, body = await post(client, clerk, "1/call_next")
+        assert status == 200, body
+        called.append(body["ticket"]["number"])
+        assert (await post(client, clerk, "1/no_show"))[0] == 200
+    assert called == expected
+
+
+async def test_a_hall_manager_releases_a_sign_in_lockout_and_it_is_audited(
+    client: Client, clock: Any
+) -> None:
+    from counters.signin import LOCK_AFTER, Credential, SignInRefused, identify, log_sign_in
+    from counters.signin import set_credential as set_secret
+    from hall.security.passwords import ScryptParams
+    from hall.web.state import POOL
+
+    clerk = await staff_headers(client, "c001", counters=(1,))
+    manager = await staff_headers(client, "m001", roles=("manager",))
+    pool = client.app[POOL]
+    now = clock.now()
+    right = Credential("pin", "c001", "3721")
+    async with pool.acquire() as conn:
+        await set_secret(conn, "c001", "pin", "3721", now, ScryptParams(n=2**4, r=8, p=1))
+        for kind, job_no in [("pin", "c001")] * LOCK_AFTER + [("card", None)] * LOCK_AFTER:
+            await log_sign_in(
+                conn, hall_id="test", counter=1, device="device:b1/2", at=now, kind="login",
+                method=kind, job_no=job_no, refusal="wrong_credential",
+            )  # fmt: skip
+        with pytest.raises(SignInRefused, match="密码错误次数过多"):
+            await identify(conn, "test", 1, right, now)
+
+    locks = "/api/v1/halls/test/sign-in-locks"
+    r = await client.get(locks, headers=clerk)
+    assert r.status == 403  # a clerk cannot release their own lock
+    r = await client.get(locks, headers=manager)
+    body = await r.json()
+    assert r.status == 200, body
+    assert {(x["job_no"], x["counter"], x["failures"]) for x in body} == {
+        ("c001", 1, LOCK_AFTER),
+        (None, 1, LOCK_AFTER),
+    }
+    assert next(x for x in body if x["job_no"])["name"] == "测试员工c001"
+
+    r = await client.post(f"{locks}/staff/c001/unlock", headers=clerk)
+    assert r.status == 403
+    r = await client.post(f"{locks}/staff/c001/unlock", headers=manager)
+    body = await r.json()
+    assert r.status == 200, body
+    assert [(x["job_no"], x["counter"]) for x in body["locks"]] == [(None, 1)]
+    async with pool.acquire() as conn:
+        assert await identify(conn, "test", 1, right, clock.now()) == "c001"
+        audit = await conn.fetchrow(
+            "SELECT actor, route, status, params FROM audit_log"
+            " WHERE route = 'sign_in_unlock_staff' ORDER BY id DESC LIMIT 1"
+        )
+        released = await conn.fetchrow("SELECT by_actor, job_no FROM sign_in_unlocks")
+    assert (audit["actor"], audit["status"]) == ("m001", 200)
+    assert audit["params"] == {"hall": "test", "job_no": "c001"}
+    assert tuple(released) == ("m001", "c001")
+
+    r = await client.post(f"{locks}/staff/c001/unlock", headers=manager)
+    assert r.status == 404 and (await r.json())["detail"] == "工号 c001 当前没有被锁定"
+    r = await client.post(f"{locks}/counters/1/unlock", headers=manager)
+    assert r.status == 200 and (await r.json())["locks"] == []
+    r = await client.post(f"{locks}/counters/999/unlock", headers=manager)
+    assert r.status == 404
