@@ -481,7 +481,7 @@ class QueueService:
         services = [s.code for s in config.services]
         taken: set[int] = set()  # tickets other counters called after they were read
         for _ in range(_MAX_CLAIM_ROUNDS):
-            found = await repo.candidates(
+            found = await repo.candidate_heads(
                 ctx.conn,
                 ctx.rules.hall.id,
                 config.number,
@@ -489,7 +489,7 @@ class QueueService:
                 appointments_from=ctx.now + ctx.rules.policy.appointment_early,
                 exclude=taken,
             )
-            tickets = {c.ticket_id: t for c, t in found}
+            rows = {c.ticket_id: r for c, r in found}
             ranked = rank_with_reasons(
                 [c for c, _ in found], counter_ctx, ctx.rules.policy, ctx.now
             )
@@ -504,7 +504,7 @@ class QueueService:
                 self._calling.setdefault(candidate.ticket_id, me)
                 try:
                     return await ctx.try_ticket_event(
-                        tickets[candidate.ticket_id],
+                        repo.ticket_from_record(rows[candidate.ticket_id]),
                         EventType.TICKET_CALLED,
                         {"reason": reason},
                         tally=new_normal_since_priority(counter_ctx, reason),
