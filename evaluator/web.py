@@ -262,6 +262,16 @@ def _hall(request: web.Request) -> str:
     return hall
 
 
+def _pad_counter(request: web.Request) -> int:
+    """The counter in the path; a tablet paired as a pad serves only the counter it was paired
+    for (its device id), so a pad cannot read or rate another window."""
+    counter = ascii_int(request.match_info.get("number"), "number", 6)
+    principal = principal_of(request)
+    if principal.device_kind == "pad" and principal.device_id != str(counter):
+        raise Forbidden(f"此评价器配对的是 {principal.device_id} 号窗口，不能用于 {counter} 号窗口")
+    return counter
+
+
 def _mask_name(name: str | None) -> str | None:
     if not name:
         return None
@@ -516,7 +526,7 @@ def _reasons(request: web.Request) -> list[ReasonOut]:
 
 async def pad_state(request: web.Request) -> web.Response:
     hall = _hall(request)
-    counter = ascii_int(request.match_info.get("number"), "number", 6)
+    counter = _pad_counter(request)
     rules = request.app[DIRECTORY].hall(hall)
     rules.counter(counter)
     pool = request.app[POOL]
@@ -559,7 +569,7 @@ async def pad_state(request: web.Request) -> web.Response:
 
 async def pad_rate(request: web.Request) -> web.Response:
     hall = _hall(request)
-    counter = ascii_int(request.match_info.get("number"), "number", 6)
+    counter = _pad_counter(request)
     if principal_of(request).kind != "display":
         # domain.md §4: voluntary, never rated for the citizen: only the tablet itself rates.
         raise Forbidden("评价只能由市民在评价平板上提交，工作人员不能代为评价")

@@ -1,13 +1,14 @@
 // The web rating pad for halls with tablets: clerk card, the visit in service, then the five
-// levels until the timeout (sent as "not rated"), then thanks. Paired at /pair as a display
-// device of the hall; the counter comes from ?counter=N.
+// levels until the timeout (sent as "not rated"), then thanks. Paired at /pair as a "pad" of one
+// counter (the device id is the counter number); ?counter=N overrides it for a tablet paired
+// the old way, as a display of the hall.
 import { $, api, el, me, ratingWidget } from "/evaluator/static/common.js";
 
 const POLL_MS = 1000;
 const THANKS_MS = 4000;
 let hall = new URLSearchParams(location.search).get("hall")
   || (location.pathname.startsWith("/pad/") ? decodeURIComponent(location.pathname.slice(5)) : "");
-const counter = new URLSearchParams(location.search).get("counter") || "1";
+let counter = new URLSearchParams(location.search).get("counter") || "";
 let shown = "";       // what is on screen: "idle", "serving:<session>", "rating:<session>", "thanks"
 let deadline = 0;
 let timer = 0;
@@ -53,8 +54,19 @@ function rating(state) {
 }
 
 async function poll() {
-  if (shown === "thanks") return;
+  if (shown === "thanks" || shown === "revoked") return;
   const r = await api("GET", base());
+  if (r.status === 401) {
+    // The device token was revoked (or expired): this tablet is no longer a pad of the hall.
+    clearInterval(timer);
+    shown = "revoked";
+    $("window").textContent = "评价器已停用";
+    $("clerk").textContent = "";
+    $("body").replaceChildren(el("div", { class: "pad-big muted" },
+      "本评价器的配对已被吊销，请联系大厅管理员重新配对"),
+      el("p", {}, el("a", { href: "/pair" }, "重新配对")));
+    return;
+  }
   if (!r.ok) {
     $("clerk").textContent = r.data.detail || "网络故障，请稍候";
     return;
@@ -79,6 +91,8 @@ async function poll() {
 async function start() {
   const who = await me();
   if (!hall && who && who.halls && who.halls.length) hall = who.halls[0];
+  if (!counter && who && who.device_kind === "pad") counter = who.device_id;
+  if (!counter) counter = "1";
   if (!hall) {
     $("clerk").textContent = "此页面只供已配对的评价平板使用，请先在 /pair 配对";
     return;

@@ -47,7 +47,7 @@ def _staff(
 def _device(kind: str, hall: str = "test", device_id: str = "k1") -> Credentials:
     async def make(client: Client) -> dict[str, str]:
         assert kind in ("kiosk", "display", "bridge")
-        return await device_headers(client, kind, hall=hall, device_id=device_id)  # type: ignore[arg-type]
+        return await device_headers(client, kind, hall=hall, device_id=device_id)
 
     return make
 
