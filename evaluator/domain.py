@@ -8,7 +8,30 @@ from datetime import date
 
 from hall.config.models import BadReason
 from hall.domain.calendar import WorkingCalendar
-from hall.domain.errors import IllegalTransition, InvalidInput
+from hall.domain.errors import Conflict, IllegalTransition, InvalidInput
+
+# --- the slice's errors (codes and titles are API: tests/evaluator/test_errors.py) ----------
+
+
+class UnknownReason(InvalidInput):
+    """A 差评 reason code that is not in the configured list (evaluation.bad_reasons)."""
+
+    code = "unknown_reason"
+    title = "未知的差评原因"
+
+
+class DeadlineInPast(InvalidInput):
+    """A case's deadline (办结期限) before the day it is accepted."""
+
+    code = "deadline_in_past"
+    title = "办结期限不能早于今天"
+
+
+class NoRatingSession(Conflict):
+    """A pad rating for a session that is not open on that pad (HB1.md §12.4)."""
+
+    code = "no_rating_session"
+    title = "本窗口当前没有待评价的服务"
 
 
 class CaseType(enum.StrEnum):
@@ -125,7 +148,7 @@ def check_reasons(level: int, codes: Sequence[str], options: Sequence[BadReason]
     known = {r.code for r in options}
     unknown = [c for c in codes if c not in known]
     if unknown:
-        raise InvalidInput(f"未知的差评原因：{'、'.join(unknown)}")
+        raise UnknownReason(f"未知的差评原因：{'、'.join(unknown)}", reasons=unknown)
     if len(set(codes)) != len(codes):
         raise InvalidInput("差评原因重复")
     if level in BAD_LEVELS and not codes:

@@ -18,6 +18,8 @@ from evaluator.domain import (
     RATEABLE,
     CaseStatus,
     CaseType,
+    DeadlineInPast,
+    NoRatingSession,
     TaskStatus,
     case_due,
     check_case_type,
@@ -162,7 +164,7 @@ class Evaluator:
         due = case_due(rules.calendar, today, days)
         if new.due_on is not None:
             if new.due_on < today:
-                raise InvalidInput("办结期限不能早于今天")
+                raise DeadlineInPast(f"办结期限 {new.due_on.isoformat()} 不能早于今天")
             due = new.due_on
         phone_key = phone = None
         if new.applicant_phone:
@@ -280,7 +282,7 @@ class Evaluator:
                 today=self.today(rules),
             )
         if rid == "unknown_session":
-            raise Conflict("本窗口当前没有待评价的服务，评价未记录")
+            raise NoRatingSession("本窗口当前没有待评价的服务，评价未记录")
         if rid == "already_rated":
             raise AlreadyRated("本次服务已评价，不能重复评价")
         assert isinstance(rid, int)
