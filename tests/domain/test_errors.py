@@ -90,9 +90,14 @@ def test_every_feature_error_has_its_own_code_a_chinese_title_and_a_4xx_or_5xx_s
         assert 400 <= cls.status <= 599, f"{where}: status {cls.status}"
 
 
-@pytest.mark.parametrize(
-    "cls", sorted(feature_errors(), key=lambda c: c.code), ids=lambda c: c.__qualname__
-)
+def _by_code(cls: type[HallError]) -> str:
+    return cls.code
+
+
+FEATURE_ERRORS: list[type[HallError]] = sorted(feature_errors(), key=_by_code)
+
+
+@pytest.mark.parametrize("cls", FEATURE_ERRORS, ids=_by_code)
 def test_every_feature_error_becomes_a_problem_response_with_its_status(
     cls: type[HallError],
 ) -> None:
