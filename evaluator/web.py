@@ -19,6 +19,7 @@ from evaluator.domain import (
     CaseStatus,
     CaseType,
 )
+from evaluator.imports import CaseImporter, ImportResult, fetch_upstream_cases, parse_records
 from evaluator.pad import SETTINGS
 from evaluator.service import Evaluator, LazyHasher, NewCase
 from hall.domain.errors import Forbidden, InvalidInput, NotFound
@@ -62,6 +63,32 @@ class StatusBody(BaseModel):
         "accepted", "reviewing", "completed", "delivered", "collected", "returned", "rejected"
     ]
     note: Annotated[str, Field(max_length=200)] | None = None
+
+
+class ImportBody(BaseModel):
+    """Cases from the upstream platform (a JSON file a manager uploads)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    cases: Annotated[list[Any], Field(max_length=5000)]
+
+
+class PullBody(BaseModel):
+    model_config = _Strict
+    since: date | None = None
+    """Only cases the platform changed on or after this day (default: all it returns)."""
+
+
+class ImportErrorOut(BaseModel):
+    case_number: str
+    detail: str
+
+
+class ImportOut(BaseModel):
+    created: list[str]
+    updated: list[str]
+    unchanged: list[str]
+    errors: list[ImportErrorOut]
+    message: str
 
 
 class CaseOut(BaseModel):
@@ -463,6 +490,43 @@ async def case_status(request: web.Request) -> web.Response:
     return json(case_out(request, row))
 
 
+async def _import(request: web.Request, hall: str, raw: Any) -> web.Response:
+    config = request.app[DIRECTORY].config
+    records, bad = parse_records(raw, config.evaluation.upstream)
+    importer = CaseImporter(request.app[POOL], config, request.app[DIRECTORY].hall(hall))
+    result: ImportResult = await importer.run(records, request.app[CLOCK].now())
+    errors = [*bad, *result.errors]
+    out = ImportOut(
+        created=result.created,
+        updated=result.updated,
+        unchanged=result.unchanged,
+        errors=[ImportErrorOut(case_number=n, detail=d) for n, d in errors],
+        message=(
+            f"新建 {len(result.created)} 件，更新 {len(result.updated)} 件，"
+            f"无变化 {len(result.unchanged)} 件" + (f"，{len(errors)} 件未导入" if errors else "")
+        ),
+    )
+    return json(out)
+
+
+async def import_cases(request: web.Request) -> web.Response:
+    """Create or update cases by upstream case number from an uploaded JSON document."""
+    hall = _hall(request)
+    body = await parse_body(request, ImportBody)
+    return await _import(request, hall, body.cases)
+
+
+async def pull_cases(request: web.Request) -> web.Response:
+    """Fetch the hall's cases from the platform (``cases_url``) and import them."""
+    hall = _hall(request)
+    body = await parse_body(request, PullBody)
+    upstream = request.app[DIRECTORY].config.evaluation.upstream
+    if upstream is None:
+        raise InvalidInput("配置中没有上游好差评平台（evaluation.upstream）")
+    raw = await fetch_upstream_cases(upstream, hall, body.since)
+    return await _import(request, hall, raw)
+
+
 async def list_matters(request: web.Request) -> web.Response:
     """Matters of the catalogue routed to this hall (and to ``service`` when given)."""
     hall = _hall(request)
@@ -750,6 +814,28 @@ ROUTES = [
         "办件详情",
         Access.HALL_STAFF,
         response=CaseOut,
+        tags=("cases",),
+    ),
+    Route(
+        "POST",
+        f"{H}/cases/import",
+        import_cases,
+        "evaluator_import_cases",
+        "导入上游平台的办件（按上游办件编号新建或更新，可重复导入）",
+        Access.MANAGER,
+        body=ImportBody,
+        response=ImportOut,
+        tags=("cases",),
+    ),
+    Route(
+        "POST",
+        f"{H}/cases/pull",
+        pull_cases,
+        "evaluator_pull_cases",
+        "从上游平台拉取本大厅的办件并导入",
+        Access.MANAGER,
+        body=PullBody,
+        response=ImportOut,
         tags=("cases",),
     ),
     Route(

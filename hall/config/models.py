@@ -464,6 +464,9 @@ class Hall(_Model):
     level: HallLevel = HallLevel.COUNTY
     parent: Code | None = None
     region_code: Annotated[str, Field(pattern=r"^\d{12}$")] | None = None
+    cases_url: Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=300)] | None = None
+    """GET endpoint of the platform's cases of a hall (``?hall=&since=``), for halls whose
+    keypad-only windows register cases upstream; pulled by a manager (evaluator imports)."""
     timezone: str = "Asia/Shanghai"
     day_boundary: time = time(3, 0)
     """Numbers reset here, local time; must fall outside business hours."""
@@ -895,6 +898,9 @@ class Upstream(_Model):
     ] = {}
     """Our field name → the platform's; fields not listed keep our names."""
     region_code: Annotated[str, Field(pattern=r"^\d{12}$")] | None = None
+    cases_url: Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=300)] | None = None
+    """GET endpoint of the platform's cases of a hall (``?hall=&since=``), for halls whose
+    keypad-only windows register cases upstream; pulled by a manager (evaluator imports)."""
 
 
 DEFAULT_BAD_REASONS = [
