@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import AsyncIterator
@@ -161,6 +162,27 @@ async def test_the_web_pad_rates_a_visit_and_the_manager_sees_it_in_the_list(
             await manager.select_option("select[name=level]", "5")
             await manager.click("#filters button")
             await manager.wait_for_selector("text=没有符合条件的评价", timeout=10_000)
+
+            # Cases registered upstream for a keypad-only window, imported from a file.
+            upload = {"cases": [
+                {"case_number": "SC-UP-9", "matter_impl_code": "BDC-001",
+                 "accepted_on": "2026-11-24", "ticket_number": "A001"},
+                {"case_number": "SC-UP-10", "matter_impl_code": "NOPE",
+                 "accepted_on": "2026-11-24"},
+            ]}  # fmt: skip
+            await manager.set_input_files(
+                "#case-import input[type=file]",
+                files=[{"name": "cases.json", "mimeType": "application/json",
+                        "buffer": json.dumps(upload).encode()}],
+            )  # fmt: skip
+            await manager.click("#case-import button.primary")
+            await manager.wait_for_selector("#import-result p", timeout=10_000)
+            assert await manager.text_content("#import-result p") == (
+                "新建 1 件，更新 0 件，无变化 0 件，1 件未导入"
+            )
+            assert await manager.text_content("#import-result li") == (
+                "SC-UP-10：事项 NOPE 不在事项目录中"
+            )
 
             # Revoking the pad's token ends the tablet's session: it says so and rates no more.
             token_id = await pool.fetchval("SELECT id FROM device_tokens WHERE kind = 'pad'")
