@@ -78,7 +78,7 @@ class Hall:
 async def test_the_web_pad_rates_a_visit_and_the_manager_sees_it_in_the_list(
     server: ServerProcess, pool: asyncpg.Pool
 ) -> None:
-    from playwright.async_api import async_playwright
+    from playwright.async_api import FilePayload, async_playwright
 
     admin = await admin_bearer_in(pool, "eval-admin")
     async with pool.acquire() as conn:
@@ -170,11 +170,12 @@ async def test_the_web_pad_rates_a_visit_and_the_manager_sees_it_in_the_list(
                 {"case_number": "SC-UP-10", "matter_impl_code": "NOPE",
                  "accepted_on": "2026-11-24"},
             ]}  # fmt: skip
-            await manager.set_input_files(
-                "#case-import input[type=file]",
-                files=[{"name": "cases.json", "mimeType": "application/json",
-                        "buffer": json.dumps(upload).encode()}],
-            )  # fmt: skip
+            payload: FilePayload = {
+                "name": "cases.json",
+                "mimeType": "application/json",
+                "buffer": json.dumps(upload).encode(),
+            }
+            await manager.set_input_files("#case-import input[type=file]", files=[payload])
             await manager.click("#case-import button.primary")
             await manager.wait_for_selector("#import-result p", timeout=10_000)
             assert await manager.text_content("#import-result p") == (
