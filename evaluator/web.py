@@ -14,10 +14,13 @@ from evaluator import repo
 from evaluator.devices import shown_session
 from evaluator.domain import (
     CASE_TYPE_NAMES,
+    DIMENSION_NAMES,
     LEVEL_NAMES,
     STATUS_NAMES,
     CaseStatus,
     CaseType,
+    dims_mask,
+    ordered_dimensions,
 )
 from evaluator.imports import CaseImporter, ImportResult, fetch_upstream_cases, parse_records
 from evaluator.pad import SETTINGS
@@ -210,6 +213,8 @@ class PadOut(BaseModel):
     timeout_s: int
     """Seconds left to rate (state "rating")."""
     reasons: list[ReasonOut]
+    dimensions: list[ReasonOut] = []
+    """Extra dimensions to rate (code, Chinese name), in the order a pad shows them."""
 
 
 class PadRatingBody(BaseModel):
@@ -220,6 +225,10 @@ class PadRatingBody(BaseModel):
     reasons: Annotated[
         list[Annotated[str, Field(min_length=1, max_length=32)]], Field(max_length=16)
     ] = []
+    dims: Annotated[dict[Annotated[str, Field(max_length=20)], Any], Field(max_length=8)] | None = (
+        None
+    )
+    """Extra dimensions the hall uses (``evaluation.dimensions``): name → 1-5, 0 skipped."""
 
 
 class RatedOut(BaseModel):
@@ -235,6 +244,8 @@ class PhoneCaseOut(BaseModel):
     rated: bool
     rateable: bool
     reasons: list[ReasonOut]
+    dimensions: list[ReasonOut] = []
+    """Extra dimensions to rate (code, Chinese name), in the order a pad shows them."""
 
 
 class PhoneRatingBody(BaseModel):
@@ -243,6 +254,10 @@ class PhoneRatingBody(BaseModel):
     reasons: Annotated[
         list[Annotated[str, Field(min_length=1, max_length=32)]], Field(max_length=16)
     ] = []
+    dims: Annotated[dict[Annotated[str, Field(max_length=20)], Any], Field(max_length=8)] | None = (
+        None
+    )
+    """Extra dimensions the hall uses (``evaluation.dimensions``): name → 1-5, 0 skipped."""
     comment: Annotated[str, Field(max_length=200)] | None = None
 
 
@@ -588,6 +603,11 @@ def _reasons(request: web.Request) -> list[ReasonOut]:
     ]
 
 
+def _dimensions(request: web.Request) -> list[ReasonOut]:
+    configured = request.app[DIRECTORY].config.evaluation.dimensions
+    return [ReasonOut(code=d, text=DIMENSION_NAMES[d]) for d in ordered_dimensions(configured)]
+
+
 async def pad_state(request: web.Request) -> web.Response:
     hall = _hall(request)
     counter = _pad_counter(request)
@@ -625,6 +645,7 @@ async def pad_state(request: web.Request) -> web.Response:
         ticket_number=s.ticket_number if s is not None and state != "idle" else None,
         timeout_s=max(left, 0),
         reasons=_reasons(request),
+        dimensions=_dimensions(request),
     )
     response = json(out)
     response.headers["Cache-Control"] = "no-store"
@@ -646,6 +667,7 @@ async def pad_rate(request: web.Request) -> web.Response:
         list(body.reasons),
         "web_pad",
         principal_of(request).actor,
+        body.dims,
     )
     message = "感谢您的评价" if body.level is not None else "未评价"
     return json(RatedOut(rating_id=rid, message=message), status=201)
@@ -667,6 +689,7 @@ async def phone_case(request: web.Request) -> web.Response:
         rated=row["rating_id"] is not None,
         rateable=status in RATEABLE and row["rating_id"] is None,
         reasons=_reasons(request),
+        dimensions=_dimensions(request),
     )
     response = json(out)
     response.headers["Cache-Control"] = "no-store"
@@ -678,7 +701,9 @@ async def phone_rate(request: web.Request) -> web.Response:
     if len(token) > 64:
         raise NotFound("评价链接无效，请核对二维码")
     body = await parse_body(request, PhoneRatingBody)
-    rid = await _svc(request).rate_case(token, body.level, list(body.reasons), body.comment)
+    rid = await _svc(request).rate_case(
+        token, body.level, list(body.reasons), body.comment, body.dims
+    )
     return json(RatedOut(rating_id=rid, message="感谢您的评价"), status=201)
 
 
@@ -767,6 +792,7 @@ async def evaluator_service(app: web.Application) -> AsyncIterator[None]:
     """Task: the evaluator's use cases (and the pad timeout from the config)."""
     directory = app[DIRECTORY]
     SETTINGS.timeout_s = directory.config.evaluation.rating_timeout_s
+    SETTINGS.dims_mask = dims_mask(directory.config.evaluation.dimensions)
     app[EVALUATOR] = Evaluator(app[POOL], directory, app[CLOCK], LazyHasher())
     yield
 

@@ -925,10 +925,18 @@ class Evaluation(_Model):
     followup_owner: Code | None = None
     """Job number of who follows up 差评 (must be in ``staff``); unset: the rated clerk."""
     upstream: Upstream | None = None
+    dimensions: Annotated[
+        list[Literal["efficiency", "level", "attitude"]], Field(max_length=3)
+    ] = []
+    """Extra rating dimensions (HB1.md PAD_RATE_REQ ``dims_mask``): 服务效率, 服务水平, 服务态度;
+    empty: the five levels only."""
 
     @model_validator(mode="after")
     def _unique(self) -> Self:
         issues = _Issues("Evaluation")
+        issues.unique(
+            [(("dimensions", i), d) for i, d in enumerate(self.dimensions)], "rating dimension"
+        )
         issues.unique(
             [(("bad_reasons", i, "code"), r.code) for i, r in enumerate(self.bad_reasons)],
             "reason code",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from evaluator.domain import DeadlineInPast, NoRatingSession, UnknownReason
+from evaluator.domain import DeadlineInPast, InvalidDimension, NoRatingSession, UnknownReason
 from evaluator.service import AlreadyRated, CaseNumberTaken
 from hall.domain.errors import Conflict, HallError, InvalidInput
 from tests.domain.test_errors import feature_errors
@@ -16,6 +16,7 @@ CONTRACT: dict[type[HallError], tuple[str, int, str, type[HallError]]] = {
     NoRatingSession: ("no_rating_session", 409, "本窗口当前没有待评价的服务", Conflict),
     UnknownReason: ("unknown_reason", 422, "未知的差评原因", InvalidInput),
     DeadlineInPast: ("deadline_in_past", 422, "办结期限不能早于今天", InvalidInput),
+    InvalidDimension: ("invalid_dimension", 422, "评价维度不正确", InvalidInput),
 }
 
 
