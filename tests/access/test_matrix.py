@@ -210,6 +210,8 @@ EXPECTED: dict[str, frozenset[str]] = {
     "evaluator_find_cases": TEST_HALL_STAFF,
     "evaluator_get_case": TEST_HALL_STAFF,
     "evaluator_case_status": TEST_HALL_STAFF,
+    "evaluator_import_cases": frozenset({"manager", "admin"}),
+    "evaluator_pull_cases": frozenset({"manager", "admin"}),
     "evaluator_list_ratings": frozenset({"manager", "admin"}),
     "evaluator_pad_state": TEST_HALL_STAFF | {"display", "bridge"},
     "evaluator_pad_rate": frozenset({"display"}),  # staff never rate for the citizen
