@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import aiohttp
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from evaluator import repo
 from evaluator.domain import (
@@ -48,10 +48,10 @@ class UpstreamCase(BaseModel):
     matter_name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     case_type: CaseType | None = None
     promised_days: Annotated[int, Field(ge=0, le=3650)] | None = None
-    accepted_on: date
-    due_on: date | None = None
+    accepted_on: Annotated[date, Field(ge=date(2000, 1, 1), le=date(2099, 12, 31))]
+    due_on: Annotated[date, Field(ge=date(2000, 1, 1), le=date(2109, 12, 31))] | None = None
     status: CaseStatus = CaseStatus.ACCEPTED
-    completed_at: datetime | None = None
+    completed_at: AwareDatetime | None = None
     """When it was completed (办结), for the on-time and on-the-spot rates."""
     ticket_number: Annotated[str, Field(min_length=1, max_length=16)] | None = None
     """The queue ticket (e.g. A012) of the visit, on the day of acceptance."""
@@ -129,6 +129,9 @@ class CaseImporter:
                     outcome = await self._one(conn, rec, now)
             except HallError as exc:
                 result.errors.append((rec.case_number, exc.detail))
+                continue
+            except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError):
+                result.errors.append((rec.case_number, "记录内容不符合办件规则，未导入"))
                 continue
             getattr(result, outcome).append(rec.case_number)
         return result

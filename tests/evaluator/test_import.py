@@ -163,3 +163,27 @@ async def test_a_pull_from_the_platform_imports_its_cases_once(
     assert (second["created"], second["unchanged"]) == ([], ["SC-UP-0100"])
     assert await pool.fetchval("SELECT count(*) FROM cases") == 1
     assert fake.case_queries[2] == {"hall": "test", "since": "2026-11-24"}
+
+
+async def test_odd_records_are_reported_one_by_one_and_never_a_500(
+    client: Client, pool: asyncpg.Pool
+) -> None:
+    headers = await manager(client)
+    odd: list[Any] = [
+        record("SC-X-1", accepted_on="9999-12-31", promised_days=3650),
+        record("SC-X-2", status="completed", completed_at="2026-11-24T10:00:00"),  # no zone
+        record("SC-X-3", status="teleported"),
+        record("SC-X-4", due_on="2026-11-01"),  # before acceptance
+        "not a record",
+        {"accepted_on": "2026-11-24"},  # no number
+    ]
+    response = await client.post(IMPORT, json={"cases": odd}, headers=headers)
+    assert response.status == 200, await response.text()
+    out = await response.json()
+    assert out["created"] == [] and len(out["errors"]) == len(odd)
+    assert {e["case_number"] for e in out["errors"]} == {
+        "SC-X-1", "SC-X-2", "SC-X-3", "SC-X-4", "第 5 条", "第 6 条",
+    }  # fmt: skip
+    assert await pool.fetchval("SELECT count(*) FROM cases") == 0
+    not_a_list = await client.post(IMPORT, json={"cases": "SC-X-9"}, headers=headers)
+    assert not_a_list.status == 422
