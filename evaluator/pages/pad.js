@@ -28,8 +28,8 @@ function thanks(text) {
   setTimeout(() => { shown = ""; poll(); }, THANKS_MS);
 }
 
-async function send(session, level, reasons) {
-  const r = await api("POST", `${base()}/ratings`, { session, level, reasons });
+async function send(session, level, reasons, dims) {
+  const r = await api("POST", `${base()}/ratings`, { session, level, reasons, dims });
   if (r.ok) { thanks(level === null ? "本次未评价" : "感谢您的评价！"); return ""; }
   if (r.status === 409) { thanks(r.data.detail || "本次服务已评价"); return ""; }
   return r.data.detail || "提交失败，请重试";
@@ -42,7 +42,8 @@ function rating(state) {
   const left = el("div", { class: "countdown" });
   $("body").replaceChildren(
     el("div", { class: "pad-big" }, `请您对本次服务（${state.ticket_number}）进行评价`), box, left);
-  ratingWidget(box, state.reasons, (level, reasons) => send(state.session, level, reasons));
+  ratingWidget(box, state.reasons,
+    (level, reasons, dims) => send(state.session, level, reasons, dims), state.dimensions || []);
   clearInterval(timer);
   const tick = () => {
     const s = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
