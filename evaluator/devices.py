@@ -9,7 +9,7 @@ from typing import cast
 import asyncpg
 
 from evaluator import repo
-from evaluator.domain import reasons_of_mask
+from evaluator.domain import dims_of_frame, reasons_of_mask
 from evaluator.pad import SETTINGS, PadView, pad_requests
 from evaluator.service import rate_pad_session
 from firmware_bridge.bridge import EventResult
@@ -40,7 +40,9 @@ async def handle_pad(ctx: DeviceContext, uow: UnitOfWork, ev: DeviceEvent) -> Ev
         level=level if rated else None,
         reasons_mask=mask,
         reason_codes=codes,
-        dims=list(event.dims) if isinstance(event, RatingEvent) and event.dims else None,
+        dims=dims_of_frame(event.dims, config.evaluation.dimensions)
+        if isinstance(event, RatingEvent)
+        else None,
         channel="pad",
         device=ev.uid,
         now=ev.now,

@@ -8,7 +8,37 @@ from datetime import date
 
 from hall.config.models import BadReason
 from hall.domain.calendar import WorkingCalendar
-from hall.domain.errors import IllegalTransition, InvalidInput
+from hall.domain.errors import Conflict, IllegalTransition, InvalidInput
+
+# --- the slice's errors (codes and titles are API: tests/evaluator/test_errors.py) ----------
+
+
+class UnknownReason(InvalidInput):
+    """A 差评 reason code that is not in the configured list (evaluation.bad_reasons)."""
+
+    code = "unknown_reason"
+    title = "未知的差评原因"
+
+
+class DeadlineInPast(InvalidInput):
+    """A case's deadline (办结期限) before the day it is accepted."""
+
+    code = "deadline_in_past"
+    title = "办结期限不能早于今天"
+
+
+class InvalidDimension(InvalidInput):
+    """A rating dimension the hall does not use, or a dimension level outside 0-5."""
+
+    code = "invalid_dimension"
+    title = "评价维度不正确"
+
+
+class NoRatingSession(Conflict):
+    """A pad rating for a session that is not open on that pad (HB1.md §12.4)."""
+
+    code = "no_rating_session"
+    title = "本窗口当前没有待评价的服务"
 
 
 class CaseType(enum.StrEnum):
@@ -125,7 +155,7 @@ def check_reasons(level: int, codes: Sequence[str], options: Sequence[BadReason]
     known = {r.code for r in options}
     unknown = [c for c in codes if c not in known]
     if unknown:
-        raise InvalidInput(f"未知的差评原因：{'、'.join(unknown)}")
+        raise UnknownReason(f"未知的差评原因：{'、'.join(unknown)}", reasons=unknown)
     if len(set(codes)) != len(codes):
         raise InvalidInput("差评原因重复")
     if level in BAD_LEVELS and not codes:
@@ -133,6 +163,58 @@ def check_reasons(level: int, codes: Sequence[str], options: Sequence[BadReason]
     if level not in BAD_LEVELS and codes:
         raise InvalidInput("只有“不满意”和“非常不满意”需要选择原因")
     return list(codes)
+
+
+# HB1.md PAD_RATE_REQ dims_mask: bit 0 服务效率, bit 1 服务水平, bit 2 服务态度.
+DIMENSION_BITS: Mapping[str, int] = {"efficiency": 0, "level": 1, "attitude": 2}
+DIMENSION_NAMES: Mapping[str, str] = {
+    "efficiency": "服务效率",
+    "level": "服务水平",
+    "attitude": "服务态度",
+}
+
+
+def ordered_dimensions(configured: Sequence[str]) -> list[str]:
+    """The hall's dimensions in bit order (the order of their levels in a RATING)."""
+    return sorted(configured, key=lambda d: DIMENSION_BITS[d])
+
+
+def dims_mask(configured: Sequence[str]) -> int:
+    mask = 0
+    for d in configured:
+        mask |= 1 << DIMENSION_BITS[d]
+    return mask
+
+
+def check_dims(given: Mapping[str, object] | None, configured: Sequence[str]) -> list[int] | None:
+    """The dimension levels of a web or phone rating, in bit order (0 = skipped); None when
+    none were given. Unknown dimensions and levels outside 0-5 are refused in Chinese."""
+    if not given:
+        return None
+    enabled = ordered_dimensions(configured)
+    if not enabled:
+        raise InvalidDimension("本大厅未启用分项评价，请只提交满意度等级")
+    unknown = [name for name in given if name not in enabled]
+    if unknown:
+        names = "、".join(f"{d}（{DIMENSION_NAMES[d]}）" for d in enabled)
+        raise InvalidDimension(f"未知的评价维度：{'、'.join(unknown)}；本大厅启用的维度：{names}")
+    out: list[int] = []
+    for d in enabled:
+        value = given.get(d, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 5:
+            raise InvalidDimension(
+                f"“{DIMENSION_NAMES[d]}”的评价必须是 1 到 5 的整数（0 表示未评）"
+            )
+        out.append(value)
+    return out if any(out) else None
+
+
+def dims_of_frame(dims: Sequence[int] | None, configured: Sequence[str]) -> list[int] | None:
+    """An HB/1 RATING's dimension levels when they match what the host asked for (one level
+    per configured dimension); anything else is dropped (the level itself still counts)."""
+    if not dims or len(dims) != len(configured):
+        return None
+    return list(dims)
 
 
 # --- 差评 follow-up ----------------------------------------------------------------------------

@@ -5,8 +5,27 @@ from __future__ import annotations
 from evaluator import pages, upstream, web
 from evaluator.devices import PAD
 from evaluator.repo import OUTBOX_CHANNEL
-from hall.features import Feature, Listener, Migrations
+from hall.config.models import Hall
+from hall.features import Feature, Listener, Migrations, PairingKind
 from hall.web.start_page import Audience, PageHook, PageLink
+
+
+def pad_targets(hall: Hall) -> list[tuple[str, str]]:
+    """A web pad (tablet) can be paired for any counter of the hall; its id is the number."""
+    return [
+        (str(c.number), f"{c.number}号窗口评价器" + (f"（{c.name}）" if c.name else ""))
+        for c in sorted(hall.counters, key=lambda c: c.number)
+    ]
+
+
+PAD_PAIRING = PairingKind(
+    kind="pad",
+    label_zh="网页评价器",
+    access="display",
+    targets=pad_targets,
+    next_page=lambda hall, device: f"/pad/{hall}?counter={device}",
+)
+"""A tablet showing the web rating pad of one counter (``/pad/{hall}?counter=N``)."""
 
 FEATURE = Feature(
     name="evaluator",
@@ -16,10 +35,11 @@ FEATURE = Feature(
     listeners=(Listener(OUTBOX_CHANNEL, upstream.on_outbox_notify),),
     device_roles=(PAD,),
     pages=(
-        PageLink("/pad/{hall}", "网页评价器（平板；地址后加 ?counter=窗口号）", Audience.DEVICE),
+        PageLink("/pad/{hall}", "网页评价器（平板，在 /pair 配对为窗口评价器）", Audience.DEVICE),
         PageLink(
             "/ratings?hall={hall}", "好差评管理（评价列表、差评整改、上报）", Audience.MANAGER
         ),
     ),
     page_hooks=(PageHook("counter.finish", pages.CASE_FORM),),
+    pairing_kinds=(PAD_PAIRING,),
 )

@@ -27,6 +27,8 @@ class PadSettings:
     """Set from the config (``evaluation.rating_timeout_s``) when the app starts."""
 
     timeout_s: int = DEFAULT_TIMEOUT_S
+    dims_mask: int = 0
+    """``evaluation.dimensions`` as PAD_RATE_REQ's bitmap (0: levels only)."""
 
 
 SETTINGS = PadSettings()
@@ -68,5 +70,9 @@ def pad_requests(view: PadView, now: datetime, timeout_s: int) -> tuple[Request,
     elif view.session_finished_at is not None and not view.session_rated:
         left = timeout_s - (now - view.session_finished_at).total_seconds()
         if left >= 1:
-            out.append(PadRateRequest(view.session_id, timeout_s=min(255, int(left))))
+            out.append(
+                PadRateRequest(
+                    view.session_id, timeout_s=min(255, int(left)), dims_mask=SETTINGS.dims_mask
+                )
+            )
     return tuple(out)

@@ -18,9 +18,13 @@ from evaluator.domain import (
     RATEABLE,
     CaseStatus,
     CaseType,
+    DeadlineInPast,
+    InvalidDimension,
+    NoRatingSession,
     TaskStatus,
     case_due,
     check_case_type,
+    check_dims,
     check_level,
     check_reasons,
     followup_due,
@@ -162,7 +166,7 @@ class Evaluator:
         due = case_due(rules.calendar, today, days)
         if new.due_on is not None:
             if new.due_on < today:
-                raise InvalidInput("办结期限不能早于今天")
+                raise DeadlineInPast(f"办结期限不能早于今天（{new.due_on.isoformat()}）")
             due = new.due_on
         phone_key = phone = None
         if new.applicant_phone:
@@ -257,12 +261,17 @@ class Evaluator:
         reason_codes: list[str],
         channel: str,
         device: str | None,
+        dims: dict[str, object] | None = None,
     ) -> int:
         """A web pad's rating of the session open at ``counter`` (level None = timeout)."""
         rules = self.directory.hall(hall_id)
+        levels = None
         if level is not None:
             check_level(level)
             check_reasons(level, reason_codes, self.config.evaluation.bad_reasons)
+            levels = check_dims(dims, self.config.evaluation.dimensions)
+        elif dims:
+            raise InvalidDimension("未评价时不能提交分项评价")
         async with acquire(self.pool) as conn, conn.transaction():
             rid = await rate_pad_session(
                 conn,
@@ -273,25 +282,31 @@ class Evaluator:
                 level=level,
                 reasons_mask=0,
                 reason_codes=reason_codes,
-                dims=None,
+                dims=levels,
                 channel=channel,
                 device=device,
                 now=self.clock.now(),
                 today=self.today(rules),
             )
         if rid == "unknown_session":
-            raise Conflict("本窗口当前没有待评价的服务，评价未记录")
+            raise NoRatingSession("本窗口当前没有待评价的服务，评价未记录")
         if rid == "already_rated":
             raise AlreadyRated("本次服务已评价，不能重复评价")
         assert isinstance(rid, int)
         return rid
 
     async def rate_case(
-        self, token: str, level: int, reason_codes: list[str], comment: str | None
+        self,
+        token: str,
+        level: int,
+        reason_codes: list[str],
+        comment: str | None,
+        dims: dict[str, object] | None = None,
     ) -> int:
         """A rating by phone link or QR for a case (一事一评)."""
         check_level(level)
         check_reasons(level, reason_codes, self.config.evaluation.bad_reasons)
+        levels = check_dims(dims, self.config.evaluation.dimensions)
         async with acquire(self.pool) as conn, conn.transaction():
             case = await repo.case_by_token(conn, token)
             if case is None:
@@ -316,6 +331,7 @@ class Evaluator:
                     "service_code": case["service_code"],
                     "reason_codes": reason_codes,
                     "comment": comment,
+                    "dims": levels,
                 },
                 self.today(rules),
             )

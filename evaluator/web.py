@@ -14,11 +14,15 @@ from evaluator import repo
 from evaluator.devices import shown_session
 from evaluator.domain import (
     CASE_TYPE_NAMES,
+    DIMENSION_NAMES,
     LEVEL_NAMES,
     STATUS_NAMES,
     CaseStatus,
     CaseType,
+    dims_mask,
+    ordered_dimensions,
 )
+from evaluator.imports import CaseImporter, ImportResult, fetch_upstream_cases, parse_records
 from evaluator.pad import SETTINGS
 from evaluator.service import Evaluator, LazyHasher, NewCase
 from hall.domain.errors import Forbidden, InvalidInput, NotFound
@@ -62,6 +66,32 @@ class StatusBody(BaseModel):
         "accepted", "reviewing", "completed", "delivered", "collected", "returned", "rejected"
     ]
     note: Annotated[str, Field(max_length=200)] | None = None
+
+
+class ImportBody(BaseModel):
+    """Cases from the upstream platform (a JSON file a manager uploads)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    cases: Annotated[list[Any], Field(max_length=5000)]
+
+
+class PullBody(BaseModel):
+    model_config = _Strict
+    since: date | None = None
+    """Only cases the platform changed on or after this day (default: all it returns)."""
+
+
+class ImportErrorOut(BaseModel):
+    case_number: str
+    detail: str
+
+
+class ImportOut(BaseModel):
+    created: list[str]
+    updated: list[str]
+    unchanged: list[str]
+    errors: list[ImportErrorOut]
+    message: str
 
 
 class CaseOut(BaseModel):
@@ -183,6 +213,8 @@ class PadOut(BaseModel):
     timeout_s: int
     """Seconds left to rate (state "rating")."""
     reasons: list[ReasonOut]
+    dimensions: list[ReasonOut] = []
+    """Extra dimensions to rate (code, Chinese name), in the order a pad shows them."""
 
 
 class PadRatingBody(BaseModel):
@@ -193,6 +225,10 @@ class PadRatingBody(BaseModel):
     reasons: Annotated[
         list[Annotated[str, Field(min_length=1, max_length=32)]], Field(max_length=16)
     ] = []
+    dims: Annotated[dict[Annotated[str, Field(max_length=20)], Any], Field(max_length=8)] | None = (
+        None
+    )
+    """Extra dimensions the hall uses (``evaluation.dimensions``): name → 1-5, 0 skipped."""
 
 
 class RatedOut(BaseModel):
@@ -208,6 +244,8 @@ class PhoneCaseOut(BaseModel):
     rated: bool
     rateable: bool
     reasons: list[ReasonOut]
+    dimensions: list[ReasonOut] = []
+    """Extra dimensions to rate (code, Chinese name), in the order a pad shows them."""
 
 
 class PhoneRatingBody(BaseModel):
@@ -216,6 +254,10 @@ class PhoneRatingBody(BaseModel):
     reasons: Annotated[
         list[Annotated[str, Field(min_length=1, max_length=32)]], Field(max_length=16)
     ] = []
+    dims: Annotated[dict[Annotated[str, Field(max_length=20)], Any], Field(max_length=8)] | None = (
+        None
+    )
+    """Extra dimensions the hall uses (``evaluation.dimensions``): name → 1-5, 0 skipped."""
     comment: Annotated[str, Field(max_length=200)] | None = None
 
 
@@ -260,6 +302,16 @@ def _hall(request: web.Request) -> str:
     hall = request.match_info["hall"]
     request.app[DIRECTORY].hall(hall)  # 404 for an unknown hall
     return hall
+
+
+def _pad_counter(request: web.Request) -> int:
+    """The counter in the path; a tablet paired as a pad serves only the counter it was paired
+    for (its device id), so a pad cannot read or rate another window."""
+    counter = ascii_int(request.match_info.get("number"), "number", 6)
+    principal = principal_of(request)
+    if principal.device_kind == "pad" and principal.device_id != str(counter):
+        raise Forbidden(f"此评价器配对的是 {principal.device_id} 号窗口，不能用于 {counter} 号窗口")
+    return counter
 
 
 def _mask_name(name: str | None) -> str | None:
@@ -453,6 +505,43 @@ async def case_status(request: web.Request) -> web.Response:
     return json(case_out(request, row))
 
 
+async def _import(request: web.Request, hall: str, raw: Any) -> web.Response:
+    config = request.app[DIRECTORY].config
+    records, bad = parse_records(raw, config.evaluation.upstream)
+    importer = CaseImporter(request.app[POOL], config, request.app[DIRECTORY].hall(hall))
+    result: ImportResult = await importer.run(records, request.app[CLOCK].now())
+    errors = [*bad, *result.errors]
+    out = ImportOut(
+        created=result.created,
+        updated=result.updated,
+        unchanged=result.unchanged,
+        errors=[ImportErrorOut(case_number=n, detail=d) for n, d in errors],
+        message=(
+            f"新建 {len(result.created)} 件，更新 {len(result.updated)} 件，"
+            f"无变化 {len(result.unchanged)} 件" + (f"，{len(errors)} 件未导入" if errors else "")
+        ),
+    )
+    return json(out)
+
+
+async def import_cases(request: web.Request) -> web.Response:
+    """Create or update cases by upstream case number from an uploaded JSON document."""
+    hall = _hall(request)
+    body = await parse_body(request, ImportBody)
+    return await _import(request, hall, body.cases)
+
+
+async def pull_cases(request: web.Request) -> web.Response:
+    """Fetch the hall's cases from the platform (``cases_url``) and import them."""
+    hall = _hall(request)
+    body = await parse_body(request, PullBody)
+    upstream = request.app[DIRECTORY].config.evaluation.upstream
+    if upstream is None:
+        raise InvalidInput("配置中没有上游好差评平台（evaluation.upstream）")
+    raw = await fetch_upstream_cases(upstream, hall, body.since)
+    return await _import(request, hall, raw)
+
+
 async def list_matters(request: web.Request) -> web.Response:
     """Matters of the catalogue routed to this hall (and to ``service`` when given)."""
     hall = _hall(request)
@@ -514,9 +603,14 @@ def _reasons(request: web.Request) -> list[ReasonOut]:
     ]
 
 
+def _dimensions(request: web.Request) -> list[ReasonOut]:
+    configured = request.app[DIRECTORY].config.evaluation.dimensions
+    return [ReasonOut(code=d, text=DIMENSION_NAMES[d]) for d in ordered_dimensions(configured)]
+
+
 async def pad_state(request: web.Request) -> web.Response:
     hall = _hall(request)
-    counter = ascii_int(request.match_info.get("number"), "number", 6)
+    counter = _pad_counter(request)
     rules = request.app[DIRECTORY].hall(hall)
     rules.counter(counter)
     pool = request.app[POOL]
@@ -551,6 +645,7 @@ async def pad_state(request: web.Request) -> web.Response:
         ticket_number=s.ticket_number if s is not None and state != "idle" else None,
         timeout_s=max(left, 0),
         reasons=_reasons(request),
+        dimensions=_dimensions(request),
     )
     response = json(out)
     response.headers["Cache-Control"] = "no-store"
@@ -559,7 +654,7 @@ async def pad_state(request: web.Request) -> web.Response:
 
 async def pad_rate(request: web.Request) -> web.Response:
     hall = _hall(request)
-    counter = ascii_int(request.match_info.get("number"), "number", 6)
+    counter = _pad_counter(request)
     if principal_of(request).kind != "display":
         # domain.md §4: voluntary, never rated for the citizen: only the tablet itself rates.
         raise Forbidden("评价只能由市民在评价平板上提交，工作人员不能代为评价")
@@ -572,6 +667,7 @@ async def pad_rate(request: web.Request) -> web.Response:
         list(body.reasons),
         "web_pad",
         principal_of(request).actor,
+        body.dims,
     )
     message = "感谢您的评价" if body.level is not None else "未评价"
     return json(RatedOut(rating_id=rid, message=message), status=201)
@@ -593,6 +689,7 @@ async def phone_case(request: web.Request) -> web.Response:
         rated=row["rating_id"] is not None,
         rateable=status in RATEABLE and row["rating_id"] is None,
         reasons=_reasons(request),
+        dimensions=_dimensions(request),
     )
     response = json(out)
     response.headers["Cache-Control"] = "no-store"
@@ -604,7 +701,9 @@ async def phone_rate(request: web.Request) -> web.Response:
     if len(token) > 64:
         raise NotFound("评价链接无效，请核对二维码")
     body = await parse_body(request, PhoneRatingBody)
-    rid = await _svc(request).rate_case(token, body.level, list(body.reasons), body.comment)
+    rid = await _svc(request).rate_case(
+        token, body.level, list(body.reasons), body.comment, body.dims
+    )
     return json(RatedOut(rating_id=rid, message="感谢您的评价"), status=201)
 
 
@@ -693,6 +792,7 @@ async def evaluator_service(app: web.Application) -> AsyncIterator[None]:
     """Task: the evaluator's use cases (and the pad timeout from the config)."""
     directory = app[DIRECTORY]
     SETTINGS.timeout_s = directory.config.evaluation.rating_timeout_s
+    SETTINGS.dims_mask = dims_mask(directory.config.evaluation.dimensions)
     app[EVALUATOR] = Evaluator(app[POOL], directory, app[CLOCK], LazyHasher())
     yield
 
@@ -740,6 +840,28 @@ ROUTES = [
         "办件详情",
         Access.HALL_STAFF,
         response=CaseOut,
+        tags=("cases",),
+    ),
+    Route(
+        "POST",
+        f"{H}/cases/import",
+        import_cases,
+        "evaluator_import_cases",
+        "导入上游平台的办件（按上游办件编号新建或更新，可重复导入）",
+        Access.MANAGER,
+        body=ImportBody,
+        response=ImportOut,
+        tags=("cases",),
+    ),
+    Route(
+        "POST",
+        f"{H}/cases/pull",
+        pull_cases,
+        "evaluator_pull_cases",
+        "从上游平台拉取本大厅的办件并导入",
+        Access.MANAGER,
+        body=PullBody,
+        response=ImportOut,
         tags=("cases",),
     ),
     Route(

@@ -21,6 +21,8 @@ from importlib.abc import Traversable
 from aiohttp import web
 
 from hall.services.device_roles import DeviceRole
+from hall.web.pairing_kinds import PAIRING_KINDS, PairingKinds
+from hall.web.pairing_kinds import PairingKind as PairingKind
 from hall.web.routes import Route, register
 from hall.web.start_page import PageHook, PageLink, add_pages
 from hall.web.state import DEVICE_ROLES, NOTIFIER
@@ -86,6 +88,8 @@ class Feature:
     """What its device classes do with their events and show (hall.services.device_roles)."""
     on_shutdown: Sequence[Hook] = ()
     """Run when the server starts to stop: end long-lived requests (long polls)."""
+    pairing_kinds: Sequence[PairingKind] = ()
+    """Browser devices of this slice that pair at /pair (hall.web.pairing_kinds)."""
 
 
 def check_ranges(features: Sequence[Feature]) -> None:
@@ -105,6 +109,11 @@ def check_ranges(features: Sequence[Feature]) -> None:
             raise ValueError(f"features {name!r} and {other!r} share migration numbers")
 
 
+def pairing_kinds(features: Sequence[Feature]) -> PairingKinds:
+    """Every feature's pairing kinds; a name or alias declared twice raises."""
+    return PairingKinds(k for f in features for k in f.pairing_kinds)
+
+
 def migration_sources(features: Sequence[Feature]) -> list[Migrations]:
     check_ranges(features)
     return [f.migrations for f in features if f.migrations is not None]
@@ -115,6 +124,9 @@ def install(app: web.Application, feature: Feature) -> None:
     register(app, list(feature.routes))
     app[DEVICE_ROLES] = (*app.get(DEVICE_ROLES, ()), *feature.device_roles)
     add_pages(app, feature.pages, feature.page_hooks)
+    kinds = (*app.get(PAIRING_KINDS, ()), *feature.pairing_kinds)
+    PairingKinds(kinds)  # refuses a kind declared twice
+    app[PAIRING_KINDS] = kinds
     for task in feature.tasks:
         app.cleanup_ctx.append(task)
     if feature.listeners:

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
-from hall.features import Feature, Listener, Migrations
+from hall.config.models import Hall
+from hall.features import Feature, Listener, Migrations, PairingKind
 from hall.web.start_page import Audience, PageLink
 from kiosk import appointments_web, follow, guide_web, pages, web
 from kiosk.keys import KIOSK_KEYS
 from kiosk.service import CHANNEL
+
+
+def _kiosks(hall: Hall) -> list[tuple[str, str]]:
+    return [(k.id, k.name) for k in hall.kiosks]
+
+
+KIOSK_PAIRING = PairingKind(
+    kind="kiosk",
+    label_zh="取号机",
+    access="kiosk",
+    targets=_kiosks,
+    next_page=lambda hall, device: "/kiosk",
+)
+"""A kiosk page in a browser, paired as one of the hall's configured kiosks."""
 
 FEATURE = Feature(
     name="kiosk",
@@ -26,4 +41,5 @@ FEATURE = Feature(
     device_roles=(KIOSK_KEYS,),
     pages=(PageLink("/kiosk", "取号机（触摸屏取号）", Audience.DEVICE),),
     on_shutdown=(follow.closing,),
+    pairing_kinds=(KIOSK_PAIRING,),
 )

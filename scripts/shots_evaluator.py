@@ -24,7 +24,6 @@ CONFIG = """
 id = "demo"
 name = "XX县政务服务中心"
 issue_outside_hours = true
-screens = [{ id = "pad1", name = "1号窗口评价平板", rows = 3 }]
 
 [[halls.services]]
 code = "bdc"
@@ -85,10 +84,10 @@ async def _manager_and_pad(dsn: str) -> str:
         )
         await access_repo.create_device_token(
             conn,
-            kind="display",
+            kind="pad",  # paired at /pair as the pad of counter 1
             hall_id="demo",
-            device_id="pad1",
-            name="1号窗口评价平板",
+            device_id="1",
+            name="1号窗口评价器",
             token_hash=tokens.token_hash(token),
             created_by="scripts/shots_evaluator.py",
             now=datetime.now(UTC),
@@ -149,7 +148,7 @@ async def evaluator_shots(out: Path) -> list[Path]:
                         [{"name": "hall_device", "value": pad_token, "url": url}]
                     )
                     page = await tablet.new_page()
-                    await page.goto(f"{url}/pad?counter=1")
+                    await page.goto(f"{url}/pad/demo")
                     await page.wait_for_selector(".levels button[data-level='2']")
                     await page.click(".levels button[data-level='2']")
                     await page.check("input[value='attitude']")
@@ -173,7 +172,7 @@ async def evaluator_shots(out: Path) -> list[Path]:
                     await desk.click("#case-search button")
                     await desk.wait_for_selector("#cases tbody tr")
                     written.append(out / "evaluator-ratings.png")
-                    await desk.screenshot(path=str(written[-1]))
+                    await desk.screenshot(path=str(written[-1]), full_page=True)
                 finally:
                     await browser.close()
     return written

@@ -48,6 +48,7 @@ from hall.storage import access_repo
 from hall.web.access import ACCESS, DEVICE_COOKIE_NAME
 from hall.web.auth_api import DEVICE_COOKIE_MAX_AGE
 from hall.web.pairing import device_name, next_page
+from hall.web.pairing_kinds import kinds_of
 from hall.web.routes import Access, Route, register
 from hall.web.state import CLOCK, DIRECTORY, POOL
 from simulator.drivers import HttpDriver
@@ -368,13 +369,15 @@ async def _pair_here(request: web.Request) -> web.Response:
     directory = request.app[DIRECTORY]
     hall_id = directory.hall_ids()[0]
     hall = directory.hall(hall_id).hall
-    if kind not in ("kiosk", "display"):
+    kinds = kinds_of(request.app)
+    if kinds.find(kind) is None:
         raise NotFound(f"没有这种设备：{kind}")
-    name = device_name(hall, kind, device)
+    kind = kinds.get(kind).kind
+    name = device_name(kinds, hall, kind, device)
     token = tokens.new_token(tokens.DEVICE_PREFIX)
     await access_repo.create_device_token(
         request.app[POOL],
-        kind="kiosk" if kind == "kiosk" else "display",
+        kind=kind,
         hall_id=hall_id,
         device_id=device,
         name=name,
@@ -382,7 +385,9 @@ async def _pair_here(request: web.Request) -> web.Response:
         created_by="demo",
         now=request.app[CLOCK].now(),
     )
-    response = web.Response(status=302, headers={"Location": next_page(kind, hall_id) or "/"})
+    response = web.Response(
+        status=302, headers={"Location": next_page(kinds, kind, hall_id, device) or "/"}
+    )
     response.set_cookie(
         DEVICE_COOKIE_NAME,
         token,

@@ -38,9 +38,19 @@ export const LEVELS = [
 ];
 export const stars = (n) => "★".repeat(n) + "☆".repeat(5 - n);
 
-// Five levels; 1-2 (差评) ask for at least one reason before they are sent.
-export function ratingWidget(container, reasons, submit) {
+// Five levels; 1-2 (差评) ask for at least one reason before they are sent. The hall's extra
+// dimensions (服务效率, 服务态度, …) are optional pickers above the levels, sent with them.
+export function ratingWidget(container, reasons, submit, dimensions = []) {
   let chosen = 0;
+  const dimBox = el("div", { class: "dims", hidden: dimensions.length === 0 });
+  dimBox.append(...dimensions.map((d) => el("label", {}, d.text, " ",
+    el("select", { name: d.code, "aria-label": d.text }, el("option", { value: "0" }, "未评"),
+      ...LEVELS.map(([n, name]) => el("option", { value: String(n) }, `${n} ${name}`))))));
+  const dims = () => {
+    const out = {};
+    for (const s of dimBox.querySelectorAll("select")) if (s.value !== "0") out[s.name] = Number(s.value);
+    return Object.keys(out).length ? out : undefined;
+  };
   const error = el("div", { class: "error", role: "alert" });
   const reasonBox = el("div", { class: "reasons", hidden: true });
   reasonBox.append(...reasons.map((r) => el("label", {},
@@ -54,7 +64,7 @@ export function ratingWidget(container, reasons, submit) {
       return;
     }
     error.textContent = "";
-    const problem = await submit(chosen, chosen <= 2 ? codes : []);
+    const problem = await submit(chosen, chosen <= 2 ? codes : [], dims());
     if (problem) error.textContent = problem;
   }
   for (const [level, name] of LEVELS) {
@@ -70,5 +80,5 @@ export function ratingWidget(container, reasons, submit) {
     } }, el("span", { class: "stars" }, stars(level)), el("span", {}, name)));
   }
   send.addEventListener("click", go);
-  container.replaceChildren(levels, reasonBox, send, error);
+  container.replaceChildren(dimBox, levels, reasonBox, send, error);
 }

@@ -1,13 +1,14 @@
 // The web rating pad for halls with tablets: clerk card, the visit in service, then the five
-// levels until the timeout (sent as "not rated"), then thanks. Paired at /pair as a display
-// device of the hall; the counter comes from ?counter=N.
+// levels until the timeout (sent as "not rated"), then thanks. Paired at /pair as a "pad" of one
+// counter (the device id is the counter number); ?counter=N overrides it for a tablet paired
+// the old way, as a display of the hall.
 import { $, api, el, me, ratingWidget } from "/evaluator/static/common.js";
 
 const POLL_MS = 1000;
 const THANKS_MS = 4000;
 let hall = new URLSearchParams(location.search).get("hall")
   || (location.pathname.startsWith("/pad/") ? decodeURIComponent(location.pathname.slice(5)) : "");
-const counter = new URLSearchParams(location.search).get("counter") || "1";
+let counter = new URLSearchParams(location.search).get("counter") || "";
 let shown = "";       // what is on screen: "idle", "serving:<session>", "rating:<session>", "thanks"
 let deadline = 0;
 let timer = 0;
@@ -27,8 +28,8 @@ function thanks(text) {
   setTimeout(() => { shown = ""; poll(); }, THANKS_MS);
 }
 
-async function send(session, level, reasons) {
-  const r = await api("POST", `${base()}/ratings`, { session, level, reasons });
+async function send(session, level, reasons, dims) {
+  const r = await api("POST", `${base()}/ratings`, { session, level, reasons, dims });
   if (r.ok) { thanks(level === null ? "本次未评价" : "感谢您的评价！"); return ""; }
   if (r.status === 409) { thanks(r.data.detail || "本次服务已评价"); return ""; }
   return r.data.detail || "提交失败，请重试";
@@ -41,7 +42,8 @@ function rating(state) {
   const left = el("div", { class: "countdown" });
   $("body").replaceChildren(
     el("div", { class: "pad-big" }, `请您对本次服务（${state.ticket_number}）进行评价`), box, left);
-  ratingWidget(box, state.reasons, (level, reasons) => send(state.session, level, reasons));
+  ratingWidget(box, state.reasons,
+    (level, reasons, dims) => send(state.session, level, reasons, dims), state.dimensions || []);
   clearInterval(timer);
   const tick = () => {
     const s = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
@@ -53,8 +55,19 @@ function rating(state) {
 }
 
 async function poll() {
-  if (shown === "thanks") return;
+  if (shown === "thanks" || shown === "revoked") return;
   const r = await api("GET", base());
+  if (r.status === 401) {
+    // The device token was revoked (or expired): this tablet is no longer a pad of the hall.
+    clearInterval(timer);
+    shown = "revoked";
+    $("window").textContent = "评价器已停用";
+    $("clerk").textContent = "";
+    $("body").replaceChildren(el("div", { class: "pad-big muted" },
+      "本评价器的配对已被吊销，请联系大厅管理员重新配对"),
+      el("p", {}, el("a", { href: "/pair" }, "重新配对")));
+    return;
+  }
   if (!r.ok) {
     $("clerk").textContent = r.data.detail || "网络故障，请稍候";
     return;
@@ -79,6 +92,8 @@ async function poll() {
 async function start() {
   const who = await me();
   if (!hall && who && who.halls && who.halls.length) hall = who.halls[0];
+  if (!counter && who && who.device_kind === "pad") counter = who.device_id;
+  if (!counter) counter = "1";
   if (!hall) {
     $("clerk").textContent = "此页面只供已配对的评价平板使用，请先在 /pair 配对";
     return;

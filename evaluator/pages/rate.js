@@ -14,11 +14,11 @@ async function start() {
   if (!c.rateable) { $("body").replaceChildren(el("div", { class: "pad-big" }, "办件尚未办结，办结后再评价")); return; }
   const box = el("div");
   $("body").replaceChildren(el("div", { class: "pad-big" }, "请您对本次办件进行评价"), box);
-  ratingWidget(box, c.reasons, async (level, reasons) => {
-    const s = await api("POST", `/api/v1/rate/${token}`, { level, reasons });
+  ratingWidget(box, c.reasons, async (level, reasons, dims) => {
+    const s = await api("POST", `/api/v1/rate/${token}`, { level, reasons, dims });
     if (!s.ok) return s.data.detail || "提交失败，请重试";
     $("body").replaceChildren(el("div", { class: "pad-big" }, "感谢您的评价！"));
     return "";
-  });
+  }, c.dimensions || []);
 }
 start();

@@ -80,6 +80,33 @@ function caseSearch() {
   return el("section", {}, el("h2", {}, "办件查询"), form, result);
 }
 
+function caseImport() {
+  // Cases registered on the upstream platform (keypad-only windows): a JSON file, or a pull.
+  const result = el("div", { id: "import-result", role: "status" });
+  const show = (r) => {
+    if (!r.ok) { result.replaceChildren(el("div", { class: "error" }, r.data.detail || "导入失败")); return; }
+    result.replaceChildren(el("p", {}, r.data.message),
+      ...(r.data.errors.length ? [el("ul", { class: "error" },
+        ...r.data.errors.map((e) => el("li", {}, `${e.case_number}：${e.detail}`)))] : []));
+  };
+  const file = el("input", { type: "file", accept: ".json,application/json", "aria-label": "办件文件" });
+  const upload = el("form", { id: "case-import", class: "filters", onsubmit: async (e) => {
+    e.preventDefault();
+    if (!file.files.length) { result.replaceChildren(el("div", { class: "error" }, "请选择 JSON 文件")); return; }
+    let doc;
+    try { doc = JSON.parse(await file.files[0].text()); } catch {
+      result.replaceChildren(el("div", { class: "error" }, "文件不是有效的 JSON")); return;
+    }
+    const cases = Array.isArray(doc) ? doc : doc.cases;
+    show(await api("POST", `/api/v1/halls/${hall}/cases/import`, { cases }));
+  } }, el("label", {}, "上游办件文件", file), el("button", { class: "primary" }, "导入"),
+    el("button", { type: "button", id: "case-pull", onclick: async () =>
+      show(await api("POST", `/api/v1/halls/${hall}/cases/pull`, {})) }, "从上游平台拉取"));
+  return el("section", {}, el("h2", {}, "导入上游办件"),
+    el("p", { class: "muted" }, "按上游办件编号新建或更新，重复导入不会产生重复办件；记录中有排队号的自动关联。"),
+    upload, result);
+}
+
 async function start() {
   const who = await me();
   if (!who || who.kind !== "staff") { loginForm(); return; }
@@ -95,7 +122,8 @@ async function start() {
     field("service", "业务", { size: 8 }), el("label", {}, "等级", level),
     field("from", "开始日期", { type: "date" }), field("to", "结束日期", { type: "date" }),
     el("button", { class: "primary" }, "查询"));
-  $("main").replaceChildren(el("h2", {}, "评价列表"), form, el("div", { id: "result" }), caseSearch());
+  $("main").replaceChildren(el("h2", {}, "评价列表"), form, el("div", { id: "result" }), caseSearch(),
+    caseImport());
   await load(form);
 }
 start();

@@ -464,6 +464,9 @@ class Hall(_Model):
     level: HallLevel = HallLevel.COUNTY
     parent: Code | None = None
     region_code: Annotated[str, Field(pattern=r"^\d{12}$")] | None = None
+    cases_url: Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=300)] | None = None
+    """GET endpoint of the platform's cases of a hall (``?hall=&since=``), for halls whose
+    keypad-only windows register cases upstream; pulled by a manager (evaluator imports)."""
     timezone: str = "Asia/Shanghai"
     day_boundary: time = time(3, 0)
     """Numbers reset here, local time; must fall outside business hours."""
@@ -895,6 +898,9 @@ class Upstream(_Model):
     ] = {}
     """Our field name → the platform's; fields not listed keep our names."""
     region_code: Annotated[str, Field(pattern=r"^\d{12}$")] | None = None
+    cases_url: Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=300)] | None = None
+    """GET endpoint of the platform's cases of a hall (``?hall=&since=``), for halls whose
+    keypad-only windows register cases upstream; pulled by a manager (evaluator imports)."""
 
 
 DEFAULT_BAD_REASONS = [
@@ -919,10 +925,18 @@ class Evaluation(_Model):
     followup_owner: Code | None = None
     """Job number of who follows up 差评 (must be in ``staff``); unset: the rated clerk."""
     upstream: Upstream | None = None
+    dimensions: Annotated[
+        list[Literal["efficiency", "level", "attitude"]], Field(max_length=3)
+    ] = []
+    """Extra rating dimensions (HB1.md PAD_RATE_REQ ``dims_mask``): 服务效率, 服务水平, 服务态度;
+    empty: the five levels only."""
 
     @model_validator(mode="after")
     def _unique(self) -> Self:
         issues = _Issues("Evaluation")
+        issues.unique(
+            [(("dimensions", i), d) for i, d in enumerate(self.dimensions)], "rating dimension"
+        )
         issues.unique(
             [(("bad_reasons", i, "code"), r.code) for i, r in enumerate(self.bad_reasons)],
             "reason code",

@@ -19,7 +19,8 @@ SessionKind = Literal["cookie", "bearer"]
 ACCESS_CHANNEL = "hall_access"
 FLUSH_ALL = "*"
 DEVICE_PREFIX = "d"  # payload "d<id>": device token <id> was revoked
-DeviceKind = Literal["kiosk", "display", "bridge"]
+DeviceKind = str
+"""kiosk, display, bridge, or a feature's pairing kind (hall.web.pairing_kinds)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from hall.security.passwords import DEFAULT_PARAMS, ScryptParams, hash_password
 from hall.security.ratelimit import BucketSpec, RateLimiter
 from hall.storage import access_repo
 from hall.storage.uow import PENDING_AUDIT, AuditSlot
+from hall.web.pairing_kinds import kinds_of
 from hall.web.problems import Handler, from_hall_error
 from hall.web.routes import Access, Route, register, route_of
 from hall.web.session_cache import SessionCache, cache_lifecycle
@@ -174,6 +175,9 @@ class Principal:
     csrf_token: str | None = None
     device_token_id: int | None = None
     device_id: str | None = None
+    device_kind: str | None = None
+    """Devices: the token's kind (``kind`` is the access role it acts with, e.g. a pad's is
+    ``display``)."""
 
     @property
     def authenticated(self) -> bool:
@@ -346,10 +350,23 @@ async def _device_principal(
     device = await access_repo.find_device_token(request.app[POOL], tokens.token_hash(token), now)
     if device is None:
         raise Unauthorized("设备令牌无效或已吊销")
+    role: Literal["kiosk", "display", "bridge"]
+    if device.kind == "kiosk":
+        role = "kiosk"
+    elif device.kind == "display":
+        role = "display"
+    elif device.kind == "bridge":
+        role = "bridge"
+    else:  # a feature's pairing kind acts with the device role it declares
+        declared = kinds_of(request.app).find(device.kind)
+        if declared is None:
+            raise Unauthorized("设备令牌的类型已不再支持，请重新配对")
+        role = declared.access
     return Principal(
-        kind=device.kind,
+        kind=role,
         actor=f"{device.kind}:{device.hall_id}/{device.device_id}",
-        roles=frozenset({Role(device.kind)}),
+        roles=frozenset({Role(role)}),
+        device_kind=device.kind,
         halls=(device.hall_id,),
         name=device.name,
         session_kind=via,

@@ -273,6 +273,7 @@ async def me(request: web.Request) -> web.Response:
             session_kind=p.session_kind,
             csrf_token=p.csrf_token,
             device_id=p.device_id,
+            device_kind=p.device_kind,
         )
     )
 

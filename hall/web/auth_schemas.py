@@ -59,6 +59,8 @@ class MeOut(_Out):
     csrf_token: str | None = None
     """Only for cookie sessions, so a reloaded page can find its CSRF token again."""
     device_id: str | None = None
+    device_kind: str | None = None
+    """Devices: the token's kind (a feature's pairing kind such as ``pad``)."""
 
 
 class SessionOut(_Out):

@@ -1,8 +1,11 @@
 """Device pairing for browser devices (kiosk page, hall TV, web pads): no token in any URL.
 
+Which kinds of device exist (kiosk, display, pad, …) is declared by the features
+(``Feature.pairing_kinds``, hall.web.pairing_kinds); this module names none of them.
+
 1. A browser opens ``/pair``; the page asks ``POST /api/v1/pairing`` for a six-digit code and
    gets an HttpOnly pairing cookie (its secret) with it. The code is shown in large type.
-2. A manager of the hall (or an admin) approves the code for a configured kiosk or screen:
+2. A manager of the hall (or an admin) approves the code for a configured device of one kind:
    ``POST /api/v1/halls/{hall}/pairings/{code}/approve`` or ``hall device pair CODE``.
 3. The page, polling ``GET /api/v1/pairing``, sees the approval and calls
    ``POST /api/v1/pairing/claim``: the server creates the device token and sets it as the
@@ -10,7 +13,7 @@
    ends the page's access as for any device token.
 
 The admin page ``/admin/devices`` (static/devices.html) does step 2 in a browser for a hall's
-managers: it lists the codes waiting, approves one for a configured kiosk or TV, and lists and
+managers: it lists the codes waiting, approves one for a configured device, and lists and
 revokes the hall's paired devices.
 """
 
@@ -31,6 +34,7 @@ from hall.storage import access_repo, pairing_repo
 from hall.web.access import ACCESS, DEVICE_COOKIE_NAME, client_address, principal_of
 from hall.web.api import API, json, parse_body
 from hall.web.auth_api import DEVICE_COOKIE_MAX_AGE
+from hall.web.pairing_kinds import PairingKinds, kinds_of
 from hall.web.routes import Access, Route, register
 from hall.web.state import CLOCK, DIRECTORY, POOL
 from hall.web.validation import ascii_int
@@ -48,38 +52,31 @@ class PairingOut(BaseModel):
     hall: str | None = None
     device_id: str | None = None
     next: str | None = None
-    """Where the page goes once paired: /kiosk or the hall's TV page."""
+    """Where the page goes once paired (the kind's page, e.g. /kiosk or the hall's TV page)."""
 
 
 class ApproveBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-    kind: Literal["kiosk", "display", "tv"]
-    """``tv`` is another name for ``display``: a TV page paired as one of the hall's screens."""
+    kind: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,15}$")]
+    """One of the installed pairing kinds or an alias (``tv`` is another name for ``display``)."""
     device_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")]
 
 
-def device_name(hall: Hall, kind: str, device_id: str) -> str:
-    """The configured name of the kiosk or screen; InvalidInput when it is not configured."""
-    if kind == "kiosk":
-        kiosk = hall.kiosk(device_id)
-        if kiosk is None:
-            raise InvalidInput(f"大厅 {hall.id} 的配置中没有取号机 {device_id}")
-        return kiosk.name
-    screen = hall.screen(device_id)
-    if screen is None:
-        raise InvalidInput(f"大厅 {hall.id} 的配置中没有显示屏 {device_id}")
-    return screen.name
+def device_name(kinds: PairingKinds, hall: Hall, kind: str, device_id: str) -> str:
+    """The configured name of the device; InvalidInput when the kind or device is unknown."""
+    return kinds.get(kind).name_of(hall, device_id)
 
 
-def next_page(kind: str | None, hall: str | None) -> str | None:
-    if kind == "kiosk":
-        return "/kiosk"
-    if kind == "display" and hall:
-        return f"/tv/{hall}"
-    return None
+def next_page(
+    kinds: PairingKinds, kind: str | None, hall: str | None, device: str | None
+) -> str | None:
+    found = kinds.find(kind)
+    if found is None or not hall or not device:
+        return None
+    return found.next_page(hall, device)
 
 
-def _out(p: pairing_repo.Pairing) -> PairingOut:
+def _out(kinds: PairingKinds, p: pairing_repo.Pairing) -> PairingOut:
     state: Literal["waiting", "approved", "paired"] = (
         "paired" if p.claimed_at else "approved" if p.approved_at else "waiting"
     )
@@ -90,7 +87,7 @@ def _out(p: pairing_repo.Pairing) -> PairingOut:
         kind=p.kind,
         hall=p.hall_id,
         device_id=p.device_id,
-        next=next_page(p.kind, p.hall_id),
+        next=next_page(kinds, p.kind, p.hall_id, p.device_id),
     )
 
 
@@ -116,9 +113,11 @@ class PendingOut(BaseModel):
 
 
 class TargetOut(BaseModel):
-    """A configured kiosk or screen a code can be approved for."""
+    """A configured device a code can be approved for."""
 
-    kind: Literal["kiosk", "display"]
+    kind: str
+    label: str
+    """The kind's name in Chinese (取号机, 大厅电视/显示屏, 网页评价器)."""
     device_id: str
     name: str
     paired: int
@@ -170,7 +169,7 @@ async def start_pairing(request: web.Request) -> web.Response:
                 break
         else:
             raise InvalidInput("暂时无法生成配对码，请稍后再试")
-    response = json(_out(pairing), status=201)
+    response = json(_out(kinds_of(request.app), pairing), status=201)
     response.set_cookie(
         PAIRING_COOKIE,
         secret,
@@ -185,7 +184,7 @@ async def start_pairing(request: web.Request) -> web.Response:
 
 
 async def pairing_status(request: web.Request) -> web.Response:
-    response = json(_out(await _current(request)))
+    response = json(_out(kinds_of(request.app), await _current(request)))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -195,9 +194,10 @@ async def claim_pairing(request: web.Request) -> web.Response:
     if pairing.approved_at is None or pairing.claimed_at is not None:
         raise NotFound("配对码尚未批准或已使用")
     assert pairing.hall_id and pairing.device_id
-    kind: access_repo.DeviceKind = "kiosk" if pairing.kind == "kiosk" else "display"
+    kinds = kinds_of(request.app)
+    kind = kinds.get(pairing.kind or "").kind
     hall = request.app[DIRECTORY].hall(pairing.hall_id).hall
-    name = device_name(hall, kind, pairing.device_id)
+    name = device_name(kinds, hall, kind, pairing.device_id)
     now = request.app[CLOCK].now()
     token = tokens.new_token(tokens.DEVICE_PREFIX)
     async with request.app[POOL].acquire() as conn, conn.transaction():
@@ -213,7 +213,7 @@ async def claim_pairing(request: web.Request) -> web.Response:
         )
         if not await pairing_repo.claim(conn, pairing.id, device.id, now):
             raise NotFound("配对码尚未批准或已使用")
-    out = _out(pairing).model_copy(update={"state": "paired"})
+    out = _out(kinds, pairing).model_copy(update={"state": "paired"})
     response = json(out)
     response.set_cookie(
         DEVICE_COOKIE_NAME,
@@ -235,8 +235,9 @@ async def approve_pairing(request: web.Request) -> web.Response:
     if not (len(code) == 6 and code.isascii() and code.isdigit()):
         raise InvalidInput("配对码是 6 位数字", parameter="code")
     body = await parse_body(request, ApproveBody)
-    kind = "display" if body.kind == "tv" else body.kind
-    device_name(hall, kind, body.device_id)
+    kinds = kinds_of(request.app)
+    kind = kinds.get(body.kind).kind
+    device_name(kinds, hall, kind, body.device_id)
     pairing = await pairing_repo.approve(
         request.app[POOL],
         code=code,
@@ -248,7 +249,7 @@ async def approve_pairing(request: web.Request) -> web.Response:
     )
     if pairing is None:
         raise NotFound(f"没有等待批准的配对码 {code}（可能已过期）", pairing_code=code)
-    return json(_out(pairing))
+    return json(_out(kinds, pairing))
 
 
 async def devices_page(request: web.Request) -> web.Response:
@@ -268,13 +269,15 @@ async def hall_devices(request: web.Request) -> web.Response:
     for t in tokens_:
         count[t.kind, t.device_id] = count.get((t.kind, t.device_id), 0) + 1
     targets = [
-        TargetOut(kind="kiosk", device_id=k.id, name=k.name, paired=count.get(("kiosk", k.id), 0))
-        for k in hall.kiosks
-    ] + [
         TargetOut(
-            kind="display", device_id=s.id, name=s.name, paired=count.get(("display", s.id), 0)
+            kind=k.kind,
+            label=k.label_zh,
+            device_id=device_id,
+            name=name,
+            paired=count.get((k.kind, device_id), 0),
         )
-        for s in hall.screens
+        for k in kinds_of(request.app).all
+        for device_id, name in k.targets(hall)
     ]
     out = DevicesOut(
         hall=hall.id,
@@ -339,7 +342,7 @@ ROUTES = [
         f"{API}/halls/{{hall}}/pairings",
         hall_devices,
         "pairing_list",
-        "等待批准的配对码、可配对的取号机与显示屏、已配对的设备",
+        "等待批准的配对码、可配对的设备（取号机、显示屏、评价器等）、已配对的设备",
         Access.MANAGER,
         response=DevicesOut,
         tags=("devices",),
@@ -349,7 +352,7 @@ ROUTES = [
         f"{API}/halls/{{hall}}/device-tokens/{{id}}/revoke",
         revoke_hall_device,
         "hall_device_revoke",
-        "吊销本大厅的一个设备令牌（已配对的取号机、显示屏）",
+        "吊销本大厅的一个设备令牌（已配对的取号机、显示屏、评价器等）",
         Access.MANAGER,
         tags=("devices",),
     ),
@@ -389,7 +392,7 @@ ROUTES = [
         f"{API}/halls/{{hall}}/pairings/{{code}}/approve",
         approve_pairing,
         "pairing_approve",
-        "批准配对码，绑定到配置中的取号机或显示屏",
+        "批准配对码，绑定到配置中的一台设备（取号机、显示屏、评价器等）",
         Access.MANAGER,
         body=ApproveBody,
         response=PairingOut,

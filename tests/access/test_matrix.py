@@ -47,7 +47,7 @@ def _staff(
 def _device(kind: str, hall: str = "test", device_id: str = "k1") -> Credentials:
     async def make(client: Client) -> dict[str, str]:
         assert kind in ("kiosk", "display", "bridge")
-        return await device_headers(client, kind, hall=hall, device_id=device_id)  # type: ignore[arg-type]
+        return await device_headers(client, kind, hall=hall, device_id=device_id)
 
     return make
 
@@ -214,6 +214,8 @@ EXPECTED: dict[str, frozenset[str]] = {
     "evaluator_find_cases": TEST_HALL_STAFF,
     "evaluator_get_case": TEST_HALL_STAFF,
     "evaluator_case_status": TEST_HALL_STAFF,
+    "evaluator_import_cases": frozenset({"manager", "admin"}),
+    "evaluator_pull_cases": frozenset({"manager", "admin"}),
     "evaluator_list_ratings": frozenset({"manager", "admin"}),
     "evaluator_pad_state": TEST_HALL_STAFF | {"display", "bridge"},
     "evaluator_pad_rate": frozenset({"display"}),  # staff never rate for the citizen

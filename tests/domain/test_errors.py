@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from hall.domain import errors
 from hall.domain.errors import HallError
+from hall.web.problems import from_hall_error
 
 # class -> (code, HTTP status, zh-CN title), as documented for API clients.
 CONTRACT: dict[type[HallError], tuple[str, int, str]] = {
@@ -51,3 +55,55 @@ def test_detail_and_fields_are_kept() -> None:
     assert err.detail == str(err) == "「不动产登记」今日号源已取完（共 200 个）"
     assert err.fields == {"quota": 200}
     assert isinstance(err, errors.Conflict)
+
+
+def _subclasses(cls: type[HallError]) -> set[type[HallError]]:
+    found: set[type[HallError]] = set()
+    for sub in cls.__subclasses__():
+        found |= {sub} | _subclasses(sub)
+    return found
+
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def feature_errors() -> set[type[HallError]]:
+    """The HallError subclasses the installed features define (after importing every one)."""
+    from hall.app import FEATURES
+
+    packages = {f.name for f in FEATURES}
+    return {c for c in _subclasses(HallError) if c.__module__.split(".")[0] in packages}
+
+
+def test_every_feature_error_has_its_own_code_a_chinese_title_and_a_4xx_or_5xx_status() -> None:
+    errs = feature_errors()
+    assert errs, "the features define no HallError of their own"
+    codes: dict[str, type[HallError]] = {}
+    for cls in sorted(_subclasses(HallError) | {HallError}, key=lambda c: c.__qualname__):
+        assert cls.code not in codes, f"{cls.__qualname__} reuses the code of {codes[cls.code]}"
+        codes[cls.code] = cls
+    for cls in errs:
+        where = f"{cls.__module__}.{cls.__qualname__}"
+        assert "code" in vars(cls), f"{where} must declare its own code"
+        assert "title" in vars(cls), f"{where} must declare its own Chinese title"
+        assert _CJK.search(cls.title), f"{where}: the title must be Chinese"
+        assert 400 <= cls.status <= 599, f"{where}: status {cls.status}"
+
+
+def _by_code(cls: type[HallError]) -> str:
+    return cls.code
+
+
+FEATURE_ERRORS: list[type[HallError]] = sorted(feature_errors(), key=_by_code)
+
+
+@pytest.mark.parametrize("cls", FEATURE_ERRORS, ids=_by_code)
+def test_every_feature_error_becomes_a_problem_response_with_its_status(
+    cls: type[HallError],
+) -> None:
+    response = from_hall_error(cls("具体原因"))
+    assert response.status == cls.status
+    assert response.content_type == "application/problem+json"
+    assert isinstance(response.body, bytes)
+    body = json.loads(response.body)
+    assert (body["code"], body["title"], body["detail"]) == (cls.code, cls.title, "具体原因")

@@ -10,6 +10,9 @@ POST per key, and answers according to its current ``mode``:
   and sends the same key again: the platform has then seen it twice);
 - ``hang``: store nothing and never answer.
 A ``script`` of modes is used first, one per request, before ``mode``.
+
+``GET /api/cases?hall=…`` answers the platform's cases of a hall (``cases``, as the platform
+names its fields) for the import; ``cases_mode`` ``fail`` or ``garbage`` makes it misbehave.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ class FakeUpstream:
         self.posts: Counter[str] = Counter()
         self.unauthorised = 0
         self.changed = asyncio.Condition()
+        self.cases: list[dict[str, Any]] = []
+        self.cases_mode = "ok"
+        self.case_queries: list[dict[str, str]] = []
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -64,6 +70,22 @@ class FakeUpstream:
             await asyncio.Event().wait()
         return web.json_response({"ok": True, "duplicate": duplicate})
 
+    @property
+    def cases_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/cases"
+
+    async def list_cases(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            self.unauthorised += 1
+            return web.json_response({"ok": False, "error": "unauthorised"}, status=401)
+        self.case_queries.append(dict(request.query))
+        if self.cases_mode == "fail":
+            return web.json_response({"ok": False}, status=503)
+        if self.cases_mode == "garbage":
+            return web.Response(text="<html>网关错误</html>", status=200)
+        hall = request.query.get("hall")
+        return web.json_response({"cases": [c for c in self.cases if c.get("hall", hall) == hall]})
+
     async def wait_stored(self, count: int, within_s: float = 30) -> None:
         async with asyncio.timeout(within_s), self.changed:
             await self.changed.wait_for(lambda: len(self.stored) >= count)
@@ -71,6 +93,7 @@ class FakeUpstream:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/api/evaluations", self.handle)
+        app.router.add_get("/api/cases", self.list_cases)
         self._runner = web.AppRunner(app, shutdown_timeout=0.1)
         await self._runner.setup()
         self.port = self.port or free_port()

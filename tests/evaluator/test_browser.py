@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import AsyncIterator
@@ -33,10 +34,7 @@ pytestmark = [
 
 @pytest.fixture
 def config() -> HallConfig:
-    body = evaluator_body()
-    # The tablet pairs as a display of the hall (the kernel's pairing kinds are kiosk/display).
-    body["halls"][0]["screens"] = [{"id": "pad1", "name": "1号窗口评价平板", "rows": 3}]
-    return HallConfig.model_validate(body)
+    return HallConfig.model_validate(evaluator_body())
 
 
 @pytest.fixture
@@ -80,7 +78,7 @@ class Hall:
 async def test_the_web_pad_rates_a_visit_and_the_manager_sees_it_in_the_list(
     server: ServerProcess, pool: asyncpg.Pool
 ) -> None:
-    from playwright.async_api import async_playwright
+    from playwright.async_api import FilePayload, async_playwright
 
     admin = await admin_bearer_in(pool, "eval-admin")
     async with pool.acquire() as conn:
@@ -100,15 +98,19 @@ async def test_the_web_pad_rates_a_visit_and_the_manager_sees_it_in_the_list(
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
 
-            # Paired like the kiosk: the tablet shows a code at /pair, a manager approves it.
+            # Paired like the kiosk: the tablet shows a code at /pair, a manager approves it
+            # as the pad of counter 1, and the tablet opens that counter's pad by itself.
             await page.goto(f"{server.url}/pair")
             await page.wait_for_function(
                 "/^\\d{6}$/.test(document.querySelector('#code').textContent)", timeout=10_000
             )
             code = (await page.text_content("#code")) or ""
-            await hall.post(f"/pairings/{code}/approve", {"kind": "display", "device_id": "pad1"})
-            await page.wait_for_url("**/tv/test", timeout=10_000)
-            await page.goto(f"{server.url}/pad/test?counter=1")
+            async with api.get(f"{server.url}/api/v1/halls/test/pairings") as resp:
+                listed = await resp.json()
+            pads = [(t["device_id"], t["label"]) for t in listed["targets"] if t["kind"] == "pad"]
+            assert pads[:2] == [("1", "网页评价器"), ("2", "网页评价器")]
+            await hall.post(f"/pairings/{code}/approve", {"kind": "pad", "device_id": "1"})
+            await page.wait_for_url("**/pad/test?counter=1", timeout=10_000)
             await page.wait_for_function(
                 "document.querySelector('#clerk').textContent.includes('c001')", timeout=10_000
             )
@@ -160,6 +162,39 @@ async def test_the_web_pad_rates_a_visit_and_the_manager_sees_it_in_the_list(
             await manager.select_option("select[name=level]", "5")
             await manager.click("#filters button")
             await manager.wait_for_selector("text=没有符合条件的评价", timeout=10_000)
+
+            # Cases registered upstream for a keypad-only window, imported from a file.
+            upload = {"cases": [
+                {"case_number": "SC-UP-9", "matter_impl_code": "BDC-001",
+                 "accepted_on": "2026-11-24", "ticket_number": "A001"},
+                {"case_number": "SC-UP-10", "matter_impl_code": "NOPE",
+                 "accepted_on": "2026-11-24"},
+            ]}  # fmt: skip
+            payload: FilePayload = {
+                "name": "cases.json",
+                "mimeType": "application/json",
+                "buffer": json.dumps(upload).encode(),
+            }
+            await manager.set_input_files("#case-import input[type=file]", files=[payload])
+            await manager.click("#case-import button.primary")
+            await manager.wait_for_selector("#import-result p", timeout=10_000)
+            assert await manager.text_content("#import-result p") == (
+                "新建 1 件，更新 0 件，无变化 0 件，1 件未导入"
+            )
+            assert await manager.text_content("#import-result li") == (
+                "SC-UP-10：事项 NOPE 不在事项目录中"
+            )
+
+            # Revoking the pad's token ends the tablet's session: it says so and rates no more.
+            token_id = await pool.fetchval("SELECT id FROM device_tokens WHERE kind = 'pad'")
+            async with api.post(
+                f"{server.url}/api/v1/halls/test/device-tokens/{token_id}/revoke"
+            ) as resp:
+                assert resp.status == 204
+            await page.wait_for_function(
+                "document.querySelector('#body').textContent.includes('配对已被吊销')",
+                timeout=10_000,
+            )
             assert errors == []
         finally:
             await browser.close()

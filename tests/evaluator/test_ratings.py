@@ -333,3 +333,16 @@ async def test_staff_cannot_rate_for_the_citizen(client: Client, pool: asyncpg.P
         assert response.status == 403
         assert "工作人员不能代为评价" in (await response.json())["detail"]
     assert await pool.fetchval("SELECT count(*) FROM ratings") == 0
+
+
+async def test_a_hall_without_dimensions_refuses_them(client: Client, pool: asyncpg.Pool) -> None:
+    await served_with_case(client)
+    await finish(client)
+    pad = await pad_headers(client)
+    session = (await (await client.get(PAD, headers=pad)).json())["session"]
+    bad = await client.post(
+        f"{PAD}/ratings", json={"session": session, "level": 5, "dims": {"level": 5}}, headers=pad
+    )
+    assert bad.status == 422
+    assert (await bad.json())["detail"] == "本大厅未启用分项评价，请只提交满意度等级"
+    assert await pool.fetchval("SELECT count(*) FROM ratings") == 0

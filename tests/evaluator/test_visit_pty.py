@@ -2,8 +2,8 @@
 
 Call, finish with a case, rating 2 with reasons → case, rating and 差评 task linked to the
 ticket, counter and clerk, visible through the API; dropped replies (so the pad sends its
-RATING again) → one rating; a second rating of the case refused in Chinese; a pad timeout →
-not rated.
+RATING again) → one rating; a RATING delivered twice (its ack lost over a server restart) → one
+rating; a second rating of the case refused in Chinese; a pad timeout → not rated.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 
 from evaluator import pad as pad_rules
-from firmware_bridge.constants import KeyCode
+from firmware_bridge.bridge import EventResult, UpEvent
+from firmware_bridge.constants import EventType, KeyCode
 from hall.config.models import HallConfig
+from hall.services.devices import DeviceService
 from tests.bridge.conftest import (  # noqa: F401 - fixtures
     AppMaker,
     Rig,
@@ -139,3 +141,48 @@ async def test_no_press_before_the_pad_timeout_is_stored_as_not_rated(
     assert [tuple(row) for row in rows] == [(None, "timeout")]
     assert len(await fetch(client, "SELECT id FROM bad_rating_tasks")) == 0
     await eventually(lambda: rig.pad.rating is None, "the pad back to the clerk card")
+
+
+async def test_a_rating_delivered_twice_after_a_lost_ack_is_stored_once(
+    make_app: AppMaker,  # noqa: F811
+    rig: Rig,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server commits the RATING, then stops before the pad hears the ack (HB1.md §8.3):
+    the pad sends the same RATING again to the next server, which stores nothing new."""
+    outcomes: list[str] = []
+    original = DeviceService.handle_event
+
+    async def handle_then_go_deaf(
+        self: DeviceService, ev: UpEvent, age_s: float = 0.0
+    ) -> EventResult:
+        result = await original(self, ev, age_s)
+        if ev.evt_type == EventType.RATING:
+            outcomes.append(result.outcome)
+            if len(outcomes) == 1:
+                rig.pad.switches.silent = True  # the POLL carrying the ack is never heard
+        return result
+
+    monkeypatch.setattr(DeviceService, "handle_event", handle_then_go_deaf)
+    first = await make_app()
+    await issue(first)
+    await open_counter(first)
+    assert rig.caller.press_key(KeyCode.CALL_NEXT)
+    await eventually(lambda: rig.pad.service is not None, "the visit shown on the pad")
+    assert rig.caller.press_key(KeyCode.FINISH)
+    await eventually(lambda: rig.pad.rating is not None, "the rating screen on the pad")
+    assert rig.pad.rate(1, reasons=0b1)
+    await eventually(lambda: outcomes == ["applied"], "rating committed")
+    await first.close()  # server restart: the bridge's ack state is gone
+    assert len(rig.pad.pending_events) == 1  # the pad still holds the RATING
+
+    rig.pad.switches.silent = False
+    rig.unplug()
+    await rig.replug()
+    second = await make_app()
+    await eventually(lambda: not rig.pad.pending_events, "the pad acknowledged")
+
+    assert outcomes == ["applied", "duplicate"]
+    rows = await fetch(second, "SELECT level, reason_codes FROM ratings")
+    assert [(r["level"], r["reason_codes"]) for r in rows] == [(1, ["slow"])]
+    assert len(await fetch(second, "SELECT id FROM bad_rating_tasks")) == 1

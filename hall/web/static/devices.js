@@ -1,7 +1,8 @@
 // Device pairing admin page (/admin/devices): a hall manager approves the codes browsers show
-// at /pair for a configured kiosk or TV, and lists and revokes the hall's paired devices.
+// at /pair for a configured device (the kinds come from the server: kiosk, TV, web pad, …), and
+// lists and revokes the hall's paired devices.
 const REFRESH_MS = 3000;
-const KIND_LABELS = { kiosk: "取号机", display: "大厅电视/显示屏", bridge: "串口桥接" };
+const KIND_LABELS = { bridge: "串口桥接" };  // plus each target's label from the server
 const $ = (id) => document.getElementById(id);
 let csrf = "";
 let hall = "";
@@ -36,9 +37,10 @@ function cell(text, cls) {
 function targetOptions(select, targets) {
   const keep = select.value;
   select.replaceChildren(...targets.map((t) => {
+    KIND_LABELS[t.kind] = t.label;
     const o = document.createElement("option");
     o.value = `${t.kind}:${t.device_id}`;
-    o.textContent = `${KIND_LABELS[t.kind]} ${t.device_id} · ${t.name}` +
+    o.textContent = `${t.label} ${t.device_id} · ${t.name}` +
       (t.paired ? `（已配对 ${t.paired} 台）` : "");
     return o;
   }));
@@ -49,7 +51,7 @@ async function approve(code, target) {
   const [kind, device_id] = target.split(":");
   const r = await api("POST", `/api/v1/halls/${encodeURIComponent(hall)}/pairings/` +
     `${encodeURIComponent(code)}/approve`, { kind, device_id });
-  if (r.ok) message(`已批准配对码 ${code}：${KIND_LABELS[kind]} ${device_id}，设备将自动完成配对`, true);
+  if (r.ok) message(`已批准配对码 ${code}：${KIND_LABELS[kind] || kind} ${device_id}，设备将自动完成配对`, true);
   else message(r.data.detail || "批准失败");
   await refresh();
 }
