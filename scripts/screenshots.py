@@ -206,7 +206,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
     parser.add_argument(
-        "--only", choices=("kiosk", "manager", "display", "evaluator"), help="one set of pages only"
+        "--only",
+        choices=("kiosk", "manager", "display", "evaluator"),
+        help="one set of pages only (kiosk includes the start page, login and counter terminal)",
     )
     args = parser.parse_args()
     if args.only in (None, "kiosk"):
@@ -220,10 +222,9 @@ def main() -> None:
     if args.only in (None, "display"):
         for path in asyncio.run(display_shots(args.out)):
             print(f"wrote {path}")
-    for path in asyncio.run(run(args.out)):
-        print(f"wrote {path}")
-    for path in asyncio.run(evaluator_shots(args.out)):
-        print(f"wrote {path}")
+    if args.only in (None, "evaluator"):
+        for path in asyncio.run(evaluator_shots(args.out)):
+            print(f"wrote {path}")
 
 
 if __name__ == "__main__":
