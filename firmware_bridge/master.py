@@ -1246,16 +1246,17 @@ class BusMaster:
             # CONFIG before the next poll's reply is processed.
             dev.needs_info = dev.needs_config = True
         if reply.has_event:
-            await self._deliver_event(dev, reply)
-            if self._member(dev):
-                # §17: its mark asks for attention until the ack reaches it; the ack POLL
-                # goes right after what the event caused, so a next key is not hidden.
-                dev.next_poll_at = asyncio.get_running_loop().time()
+            committed = await self._deliver_event(dev, reply)
+            if self._member(dev) and not committed:
+                # §17.4: its mark does not ask again for an event already carried; fetch it
+                # again ourselves once the application may take it.
+                dev.next_poll_at = asyncio.get_running_loop().time() + timing.ATTENTION_RETRY_S
         if reply.pending > 1:
             # MORE: drain the FIFO, the next poll also carries the ack of this event.
             dev.next_poll_at = asyncio.get_running_loop().time()
 
-    async def _deliver_event(self, dev: _Device, reply: PollReply) -> None:
+    async def _deliver_event(self, dev: _Device, reply: PollReply) -> bool:
+        """Hand the event to the application; True once it is committed (or a duplicate)."""
         if (
             dev.ack_boot_id == reply.boot_id
             and dev.ack_evt_seq != 0
@@ -1263,7 +1264,7 @@ class BusMaster:
         ):
             # Already committed: the device did not get our ack yet. The next poll carries it.
             self._stats.duplicate_events += 1
-            return
+            return True
         try:
             event = reply.event()
         except DecodeError as exc:
@@ -1299,11 +1300,12 @@ class BusMaster:
             # Not committed: no ack, the device sends the same event again.
             self._stats.event_callback_errors += 1
             _LOGGER.exception("%s: event callback failed for %r", self.name, device_event)
-            return
+            return False
         dev.ack_boot_id, dev.ack_evt_seq = reply.boot_id, reply.evt_seq
         if reply.evt_type is EventType.KEY:
             now = asyncio.get_running_loop().time()
             self._key_hold = _KeyHold(now + self.key_hold_s, next(self._order))
+        return True
 
     @property
     def key_hold_s(self) -> float:

@@ -104,3 +104,7 @@ HOST_LOST_DEFAULT_S = 10.0
 # docs/protocol.md §17: a device found through attention rounds is still POLLed this often
 # (its marks show it alive; the POLL re-checks boot_id and state bits at a low cost).
 ATTENTION_POLL_S = 30.0
+
+# docs/protocol.md §17.4: an event carried by a POLL reply whose storing failed is fetched
+# again after this long (the device's mark does not ask twice for one event).
+ATTENTION_RETRY_S = 1.0

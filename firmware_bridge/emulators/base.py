@@ -210,6 +210,7 @@ class Hb1Device:
             self.caps = type(self).caps | Caps.ATTENTION
         # §17: state bits 2/3 set since the last POLL answer ask for the host's attention.
         self._state_news = False
+        self._carried: int | None = None  # evt_seq of the event the last POLL reply carried
         self.switches = FailureSwitches()
         self.config = DeviceConfig()
         self.log: list[RequestLog] = []
@@ -240,6 +241,7 @@ class Hb1Device:
         self.boot_id = self._boot_counter
         self.boots += 1
         self._fifo.clear()
+        self._carried = None
         self._next_seq = 1
         self._overflow = False
         self._cache = None
@@ -351,8 +353,10 @@ class Hb1Device:
         return self._transmit(reply)
 
     def wants_attention(self) -> bool:
-        """What the mark says (§17): events waiting, or state bits 2/3 new since the last POLL."""
-        return bool(self._fifo) or self._state_news
+        """What the mark says (§17.3): an event no POLL reply has carried yet, or state bits
+        2/3 set since the last POLL answer. An event carried but not yet acknowledged does not
+        ask again: the host has it (or its POLL failed, and then it POLLs anyway)."""
+        return bool(self._fifo and self._fifo[-1].evt_seq != self._carried) or self._state_news
 
     def _attention_mark(self, frame: Frame) -> bytes | None:
         """§17: one mark byte in our slot if the ATTN lists us; plain devices ignore ATTN."""
@@ -481,6 +485,7 @@ class Hb1Device:
         if not self._fifo:
             return PollReply(state, self.boot_id, 0)
         head = self._fifo[0]
+        self._carried = head.evt_seq
         return PollReply.carrying(
             state=state,
             boot_id=self.boot_id,

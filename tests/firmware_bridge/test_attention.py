@@ -145,6 +145,14 @@ def test_extension_device_marks_its_slot_and_a_plain_one_stays_silent() -> None:
     assert ext.handle(frame) == bytes([attention.mark(1, False)])
     assert ext.press_key(KeyCode.CALL_NEXT)
     assert ext.handle(frame) == bytes([attention.mark(1, True)])
+    # Once a POLL reply has carried the KEY the mark is idle again, acknowledged or not;
+    # a second key asks again, and the POLL for it acknowledges the first.
+    ext.handle(message(0x42, PollRequest(1, ext.boot_id), seq=2))
+    assert ext.handle(frame) == bytes([attention.mark(1, False)])
+    assert ext.press_key(KeyCode.RECALL)
+    assert ext.handle(frame) == bytes([attention.mark(1, True)])
+    ext.handle(message(0x42, PollRequest(2, ext.boot_id), seq=3))
+    assert [e.evt_seq for e in ext.pending_events] == [3]
     # Not listed: no mark. Unicast ATTN: plain status UNKNOWN_CMD from both.
     assert ext.handle(attn([0x41])) is None
     reply = ext.handle(request(0x42, Command.ATTN, b"\x02\x42\x01"))
@@ -254,9 +262,10 @@ async def test_mixed_bus_finds_keys_on_devices_with_and_without_the_extension(
         assert caller.press_key(key)
         got = await mixed.next_key()
         assert (got.addr, got.event) == (caller.address, KeyEvent(key))
-    # Every key arrived once, the extension callers' events are acknowledged (their marks
-    # went back to idle) and the plain devices never saw anything but plain HB/1.
-    await eventually(lambda: not any(c.pending_events for c in mixed.ext_callers))
+    # Every key arrived once, the extension callers' marks went back to idle (their last
+    # events wait for the ack in their next POLL) and the plain devices never saw anything
+    # but plain HB/1.
+    await eventually(lambda: not any(c.wants_attention() for c in mixed.ext_callers))
     assert master.stats.duplicate_events == 0
     for plain in (mixed.plain_caller, mixed.plain_strip):
         assert all(e.frame.cmd != Command.ATTN for e in plain.log)
@@ -278,7 +287,7 @@ async def test_mixed_bus_finds_keys_on_devices_with_and_without_the_extension(
 async def test_a_silent_extension_device_goes_offline_through_its_polls(mixed: MixedBus) -> None:
     master = mixed.master
     await eventually(lambda: master.device(0x42).attention and not master.device(0x42).resyncing)
-    await eventually(lambda: not mixed.ext_callers[1].pending_events)
+    await eventually(lambda: not mixed.ext_callers[1].wants_attention())
     rounds = master.stats.attention_rounds
     await eventually(lambda: master.stats.attention_rounds >= rounds + 3)
     mixed.ext_callers[1].switches.silent = True
