@@ -310,3 +310,45 @@ async def test_attention_can_be_switched_off_on_the_host(mixed: MixedBus) -> Non
     got = await mixed.next_key()
     assert got.addr == 0x41
     assert master.stats.attention_rounds <= rounds + 1  # at most the round already on the line
+
+
+async def test_an_event_the_application_could_not_store_is_fetched_again(
+    mixed: MixedBus,
+) -> None:
+    master = mixed.master
+    caller = mixed.ext_callers[0]
+    await eventually(lambda: master.device(0x41).attention and not caller.wants_attention())
+    failures = 0
+    deliver = mixed._on_event
+
+    async def flaky(event: DeviceEvent) -> None:
+        nonlocal failures
+        if event.event.evt_type == EventType.KEY and failures == 0:
+            failures += 1
+            raise RuntimeError("database down")
+        await deliver(event)
+
+    master._on_event = flaky
+    assert caller.press_key(KeyCode.CALL_NEXT)
+    # The POLL carried it once and its mark went idle; the master asks again by itself.
+    got = await mixed.next_key()
+    assert (got.addr, got.event, failures) == (0x41, KeyEvent(KeyCode.CALL_NEXT), 1)
+    assert master.stats.event_callback_errors == 1
+
+
+def test_idle_strips_hear_the_host_before_host_lost() -> None:
+    from firmware_bridge import timing
+
+    for baud in (9600, 19200, 38400, 115200):
+        master = BusMaster(name="t", baud=baud, on_event=_ignore)
+        period = master.idle_display_poll_s
+        failed = timing.MAX_ATTEMPTS * (timing.frame_time(baud, 4) + timing.reply_timeout(baud, 10))
+        assert period == 9.0
+        assert period + failed < timing.HOST_LOST_DEFAULT_S - 0.5 + 1e-9
+        master.add_device(0x01, DeviceClass.STRIP)
+        master.set_desired_state(0x01, [])  # no call shown: idle
+        assert master.device(0x01).period == 9.0
+
+
+async def _ignore(event: DeviceEvent) -> None:
+    return None
