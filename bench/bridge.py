@@ -14,10 +14,14 @@ the line by the computed time of every request and reply. Utilisation is line ti
 frames and replies over wall time, computed from the frame sizes at the baud rate.
 
 Next to the measured figures the bench prints lower bounds for the mix from the frame sizes
-and timing of docs/protocol.md alone (see :func:`latency_bounds`), with every frame the run
-put on the line besides the callers' polls (the strips' polls, every command, the keys'
-event bytes) taken from the emulators' logs: a caller cannot be polled more often than the
-line time left over allows.
+and timing of docs/protocol.md alone (see :func:`latency_bounds`), with every frame that was
+on the line while keys waited besides the callers' polls or rounds (the strips' polls and
+rounds, every command, acknowledging POLLs) taken from the emulators' logs: a caller cannot
+be asked more often than the line time left over allows. The press's own frames (the POLL
+that fetched its KEY, the strip's call) are the bound's ``best``.
+
+With ``--attention-bauds`` the run's 16 devices all have the optional attention poll
+(docs/protocol.md §17) and the bound is the one of :func:`_attention_bounds`.
 
 Prints readable lines, then one JSON object of figures (units in the keys). Bounded by
 ``--samples`` and a hard ``--limit-s``.
@@ -237,6 +241,9 @@ class LineTally:
         self.with_attention = with_attention
         self.callers = callers
         self._rounds_seen: set[tuple[int, bytes]] = set()
+        # (perf_counter when the device got it, line time, command, address) of every frame
+        # counted.
+        self.timeline: list[tuple[float, float, int, int]] = []
         self.counting = False
         self.line_s = 0.0
         self.frames = 0
@@ -246,6 +253,7 @@ class LineTally:
 
     def start(self) -> None:
         self.counting, self.line_s, self.frames = True, 0.0, 0
+        self.timeline = []
         self.heartbeat_s, self.by_command = 0.0, {}
 
     def stop(self, presses: int) -> tuple[float, int]:
@@ -262,6 +270,25 @@ class LineTally:
             )
             keys -= presses * poll
         return self.line_s + keys, self.frames
+
+    def in_windows(self, windows: list[tuple[float, float, int, int]]) -> float:
+        """Line time of the counted frames that went out while a key waited.
+
+        ``windows``: (press, strip frame in, strip, caller) per press. The press's own frames
+        (the strip's SHOW_TEXT, the caller's POLL that fetched the KEY) are in the bound's
+        ``best`` and not counted here.
+        """
+        total = 0.0
+        for at, line, cmd, addr in self.timeline:
+            for t0, t1, strip, caller in windows:
+                if t0 <= at <= t1:
+                    own = (cmd == Command.SHOW_TEXT and addr == strip) or (
+                        cmd == Command.POLL and addr == caller
+                    )
+                    if not own:
+                        total += line
+                    break
+        return total
 
     def on_log(self, device: Hb1Device, entry: RequestLog) -> None:
         if not self.counting:
@@ -287,6 +314,7 @@ class LineTally:
             )
             self.line_s += line
             self.frames += 1
+            self.timeline.append((time.perf_counter(), line, cmd, device.address))
             self.heartbeat_s += line
             self.by_command["ATTN"] = self.by_command.get("ATTN", 0.0) + line
             return
@@ -298,6 +326,7 @@ class LineTally:
             line += timing.frame_time(BAUD, reply) + ta
         self.line_s += line
         self.frames += 1
+        self.timeline.append((time.perf_counter(), line, cmd, device.address))
         if cmd == Command.POLL and not (self.with_attention and isinstance(device, CallerEmulator)):
             self.heartbeat_s += line
         name = Command(cmd).name
@@ -374,6 +403,7 @@ async def run(args: argparse.Namespace, dsn: str, with_attention: bool) -> dict[
         pause_s = max(0.2, 2 * latency_bounds(BAUD, n_callers, 0.0, 0)["cycle"])
         watch.text_bytes.clear()
         stats_from = master.stats.busy_s, asyncio.get_running_loop().time()
+        windows: list[tuple[float, float, int, int]] = []
         tally.start()
         for _ in range(args.samples * 2):
             if asyncio.get_running_loop().time() > press_until:
@@ -393,6 +423,7 @@ async def run(args: argparse.Namespace, dsn: str, with_attention: bool) -> dict[
             async with asyncio.timeout(5):
                 t1 = await fut
             into.append((t1 - t0) * 1000)
+            windows.append((t0, t1, n, caller.address))
             if key is KeyCode.FINISH:
                 calling.discard(n)
             else:
@@ -407,7 +438,13 @@ async def run(args: argparse.Namespace, dsn: str, with_attention: bool) -> dict[
         busy = master.stats.busy_s - stats_from[0]
         utilisation = busy / wall
         other_s, frames_seen = tally.stop(len(calls) + len(finishes))
-        other_load = other_s / wall
+        # The bound counts the frames that were on the line while keys waited: the frames a
+        # press causes after its strip frame (the caller's display) go out before the next
+        # press (SETTLE_S) and delay no key, so spreading them over the run would overstate
+        # the bound. The whole run's share is printed too.
+        run_load = other_s / wall
+        waited = sum(w[1] - w[0] for w in windows)
+        other_load = tally.in_windows(windows) / waited if waited > 0 else run_load
         stats = master.stats
         poll_req = FRAME_OVERHEAD + 4
         poll_reply = FRAME_OVERHEAD + 9
@@ -455,7 +492,8 @@ async def run(args: argparse.Namespace, dsn: str, with_attention: bool) -> dict[
             "presses_per_s": round(press_rate, 2),
             "show_text_min_text_bytes": min(watch.text_bytes),
             "bus_utilisation_pct": round(utilisation * 100, 1),
-            "other_traffic_pct": round(other_load * 100, 1),
+            "other_traffic_pct": round(run_load * 100, 1),
+            "other_traffic_while_keys_wait_pct": round(other_load * 100, 1),
             "other_frames": frames_seen,
             "poll_cycle_ms": round(cycle * 1000, 1),
             "poll_cycle_max_ms": round(cycle_max * 1000, 1),
@@ -491,7 +529,9 @@ async def run(args: argparse.Namespace, dsn: str, with_attention: bool) -> dict[
         )
         print(
             f"bus utilisation {figures['bus_utilisation_pct']} % at {BAUD} baud; frames other "
-            f"than the callers' polls: {frames_seen}, {figures['other_traffic_pct']} % of the line"
+            f"than the callers' polls: {frames_seen}, {figures['other_traffic_pct']} % of the line "
+            f"over the run, {figures['other_traffic_while_keys_wait_pct']} % while keys waited "
+            "(the bound's share)"
         )
         by_cmd = ", ".join(
             f"{name} {seconds / wall * 100:.1f} %"
