@@ -352,3 +352,13 @@ def test_idle_strips_hear_the_host_before_host_lost() -> None:
 
 async def _ignore(event: DeviceEvent) -> None:
     return None
+
+
+def test_emulator_cli_runs_devices_with_or_without_the_extension() -> None:
+    from firmware_bridge.emulators.cli import Session, build_parser
+
+    for flags, caps in (([], 0), (["--attention"], Caps.ATTENTION)):
+        args = build_parser().parse_args(["caller", "--address", "65", *flags])
+        app = Session(args, lambda _line: None)
+        (device,) = app.devices
+        assert device.info().caps & Caps.ATTENTION == caps
