@@ -784,6 +784,8 @@ class BusMaster:
         (``eager``), the one waiting longest first. A round lists at most 32 slots over a
         span of 32 addresses; the rest wait for the next one.
         """
+        if not self.attention:
+            return None
         members = [d for d in self._devices.values() if self._member(d)]
         if not members:
             return None
