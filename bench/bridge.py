@@ -543,6 +543,15 @@ async def run(args: argparse.Namespace, dsn: str, with_attention: bool) -> dict[
             f"presses/s); with the displays' heartbeats alone the p99 bound is "
             f"{figures['lower_bound_p99_heartbeats_only_ms']} ms"
         )
+        if with_attention:
+            rounds = stats.attention_rounds
+            print(
+                f"attention rounds: {rounds} in {wall:.1f} s (one every "
+                f"{wall / max(1, rounds) * 1000:.1f} ms, least "
+                f"{attention.round_line_s(BAUD, n_callers) * 1000:.1f} ms for {n_callers} "
+                f"callers); slots without a valid mark {stats.marks_missing} (each costs a POLL)"
+            )
+            return figures
         print(
             f"poll cycle of a caller: measured {figures['poll_cycle_ms']} ms "
             f"(max {figures['poll_cycle_max_ms']} ms, configured "
