@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 
 from firmware_bridge import timing
-from firmware_bridge.codec import FRAME_OVERHEAD
+from firmware_bridge.codec import FRAME_OVERHEAD, MAX_PAYLOAD
 
 MAX_SLOTS = 32
 MARK_BASE = 0x80
@@ -53,6 +53,26 @@ class RoundResult:
     @property
     def complete(self) -> bool:
         return all(m is not None for m in self.marks)
+
+
+def without_frames(data: bytes) -> bytes:
+    """``data`` without the frames in it (an adapter's echo of the ATTN request, a late reply).
+
+    Marks never contain 0xEB, so every ``EB 90`` starts a frame: it and the 11 + LEN bytes of
+    its frame (as far as they are there) are no marks, whether the frame is whole or not.
+    """
+    out = bytearray()
+    i = 0
+    while i < len(data):
+        if data[i] == 0xEB and data[i + 1 : i + 2] in (b"\x90", b""):
+            size = FRAME_OVERHEAD
+            if i + 9 <= len(data):
+                size += min(int.from_bytes(data[i + 7 : i + 9], "little"), MAX_PAYLOAD)
+            i += size
+            continue
+        out.append(data[i])
+        i += 1
+    return bytes(out)
 
 
 def read_marks(data: bytes, slots: int) -> RoundResult:

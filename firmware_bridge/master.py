@@ -1091,16 +1091,13 @@ class BusMaster:
             Command.ATTN,
             request.encode(),
         )
-        wire = frame.to_bytes()
         slots = len(devs)
         received = bytearray()
         complete = asyncio.Event()
 
         def marks_of(data: bytes) -> bytes:
-            # Our own request comes back first through adapters that echo: not marks.
-            if wire.startswith(data[: len(wire)]):
-                return data[len(wire) :]
-            return data
+            # Our own request (adapters that echo) and any late reply are frames, not marks.
+            return attention.without_frames(data)
 
         def sink(data: bytes) -> None:
             received.extend(data)

@@ -362,3 +362,17 @@ def test_emulator_cli_runs_devices_with_or_without_the_extension() -> None:
         app = Session(args, lambda _line: None)
         (device,) = app.devices
         assert device.info().caps & Caps.ATTENTION == caps
+
+
+def test_frames_among_the_marks_are_not_marks() -> None:
+    from tests.firmware_bridge.vectors import V3_POLL_REPLY
+
+    # An echoing adapter returns the request first; a late reply may land between marks.
+    # V3 holds bytes that would read as marks (0x90 is slot 16's idle mark): all skipped.
+    data = A1_ATTN + A3_MARKS[:3] + V3_POLL_REPLY + A3_MARKS[3:]
+    assert attention.without_frames(data) == A3_MARKS
+    result = attention.read_marks(attention.without_frames(data), 8)
+    assert result.complete and result.noise == 0
+    # A frame cut short at the end of the round is dropped as far as it goes.
+    assert attention.without_frames(A3_MARKS + V3_POLL_REPLY[:5]) == A3_MARKS
+    assert attention.without_frames(A3_MARKS + b"\xeb") == A3_MARKS
