@@ -14,10 +14,14 @@ the line by the computed time of every request and reply. Utilisation is line ti
 frames and replies over wall time, computed from the frame sizes at the baud rate.
 
 Next to the measured figures the bench prints lower bounds for the mix from the frame sizes
-and timing of docs/protocol.md alone (see :func:`latency_bounds`), with every frame the run
-put on the line besides the callers' polls (the strips' polls, every command, the keys'
-event bytes) taken from the emulators' logs: a caller cannot be polled more often than the
-line time left over allows.
+and timing of docs/protocol.md alone (see :func:`latency_bounds`), with every frame that was
+on the line while keys waited besides the callers' polls or rounds (the strips' polls and
+rounds, every command, acknowledging POLLs) taken from the emulators' logs: a caller cannot
+be asked more often than the line time left over allows. The press's own frames (the POLL
+that fetched its KEY, the strip's call) are the bound's ``best``.
+
+With ``--attention-bauds`` the run's 16 devices all have the optional attention poll
+(docs/protocol.md §17) and the bound is the one of :func:`_attention_bounds`.
 
 Prints readable lines, then one JSON object of figures (units in the keys). Bounded by
 ``--samples`` and a hard ``--limit-s``.
@@ -40,7 +44,7 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._support import embedded_database, hall_toml, percentile
-from firmware_bridge import timing
+from firmware_bridge import attention, timing
 from firmware_bridge.codec import FRAME_OVERHEAD
 from firmware_bridge.constants import Command, KeyCode
 from firmware_bridge.emulators.base import Hb1Device, RequestLog
@@ -48,7 +52,7 @@ from firmware_bridge.emulators.bus import Hb1Bus
 from firmware_bridge.emulators.display import StripEmulator
 from firmware_bridge.emulators.keypad import CallerEmulator
 from firmware_bridge.emulators.line import LineEndpoint
-from firmware_bridge.messages import ShowTextRequest
+from firmware_bridge.messages import AttnRequest, ShowTextRequest
 from hall.app import Settings, create_app
 from hall.config.loader import load_config
 from hall.services.queue import ActionParams, CounterAction, IssueTicket
@@ -65,6 +69,8 @@ def set_baud(baud: int) -> None:
 
 
 DEVICES = 16
+# Least pause after a press's strip frame before the next press (see run()).
+SETTLE_S = 0.15
 HALL = "bench"
 
 # Payload lengths from docs/protocol.md: POLL request (§8.2), its reply without an event and
@@ -77,7 +83,13 @@ SHOW_TEXT_FIXED = 7
 
 
 def latency_bounds(
-    baud: int, callers: int, poll_s: float, text_bytes: int, other_load: float = 0.0
+    baud: int,
+    callers: int,
+    poll_s: float,
+    text_bytes: int,
+    other_load: float = 0.0,
+    *,
+    with_attention: bool = False,
 ) -> dict[str, float]:
     """Least key → strip latency the line allows for this mix (seconds), from the spec alone.
 
@@ -109,6 +121,8 @@ def latency_bounds(
         + ta
         + timing.frame_time(baud, SHOW_TEXT_FIXED + text_bytes)
     )
+    if with_attention:
+        return _attention_bounds(baud, callers, text_bytes, other_load, poll_exchange)
     cycle = max(callers * poll_exchange / max(1e-9, 1.0 - other_load), poll_s)
     return {
         "poll_exchange": poll_exchange,
@@ -117,6 +131,49 @@ def latency_bounds(
         "p50": best + 0.50 * cycle,
         "p99": best + 0.99 * cycle,
         "worst": best + cycle + poll_exchange,
+    }
+
+
+def _attention_bounds(
+    baud: int, callers: int, text_bytes: int, other_load: float, poll_exchange: float
+) -> dict[str, float]:
+    """The same bound when every caller has the attention poll (docs/protocol.md §17).
+
+    ``cycle``: one round listing the callers (the ATTN frame, one slot per caller, the host's
+    gap) stretched by the line time the other frames take (``other_load``: the strips'
+    rounds and POLLs, every command, the POLLs that acknowledge events). A key waits for its
+    caller's next slot, a time spread evenly over the cycle at best; then the round's
+    remaining slots, the host's gap, the POLL that fetches the KEY and the strip's SHOW_TEXT.
+    With the caller in slot k of n, that last part is ``post[k]``; the q-th percentile is the
+    x at which the mean over k of (x - post[k]) / cycle, each clipped to 0..1, reaches q.
+    """
+    ta = timing.turnaround(baud)
+    slot = attention.slot_chars(baud) * timing.t_char(baud)
+    cycle = attention.round_line_s(baud, callers) / max(1e-9, 1.0 - other_load)
+    key_poll = (
+        timing.frame_time(baud, POLL_REQ_PAYLOAD)
+        + ta
+        + timing.frame_time(baud, POLL_REPLY_PAYLOAD + KEY_EVENT_DATA)
+        + ta
+    )
+    show = timing.frame_time(baud, SHOW_TEXT_FIXED + text_bytes)
+    post = [(callers - k) * slot + ta + key_poll + show for k in range(callers)]
+
+    def quantile(q: float) -> float:
+        lo, hi = min(post), max(post) + cycle
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            share = sum(min(1.0, max(0.0, (mid - p) / cycle)) for p in post) / len(post)
+            lo, hi = (mid, hi) if share < q else (lo, mid)
+        return hi
+
+    return {
+        "poll_exchange": poll_exchange,
+        "cycle": cycle,
+        "best": min(post),
+        "p50": quantile(0.50),
+        "p99": quantile(0.99),
+        "worst": cycle + max(post),
     }
 
 
@@ -180,7 +237,13 @@ class LineTally:
     added per press at the end.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, with_attention: bool = False, callers: frozenset[int] = frozenset()):
+        self.with_attention = with_attention
+        self.callers = callers
+        self._rounds_seen: set[tuple[int, bytes]] = set()
+        # (perf_counter when the device got it, line time, command, address) of every frame
+        # counted.
+        self.timeline: list[tuple[float, float, int, int]] = []
         self.counting = False
         self.line_s = 0.0
         self.frames = 0
@@ -190,47 +253,112 @@ class LineTally:
 
     def start(self) -> None:
         self.counting, self.line_s, self.frames = True, 0.0, 0
+        self.timeline = []
         self.heartbeat_s, self.by_command = 0.0, {}
 
     def stop(self, presses: int) -> tuple[float, int]:
         self.counting = False
         keys = presses * timing.t_char(BAUD) * KEY_EVENT_DATA
+        if self.with_attention:
+            # Each press's own POLL (the one that fetches its KEY) is part of the bound's
+            # ``post``, not other traffic.
+            ta = timing.turnaround(BAUD)
+            poll = (
+                timing.frame_time(BAUD, POLL_REQ_PAYLOAD)
+                + timing.frame_time(BAUD, POLL_REPLY_PAYLOAD)
+                + 2 * ta
+            )
+            keys -= presses * poll
         return self.line_s + keys, self.frames
+
+    def in_windows(self, windows: list[tuple[float, float, int, int]]) -> float:
+        """Line time of the counted frames that went out while a key waited.
+
+        ``windows``: (press, strip frame in, strip, caller) per press. The press's own frames
+        (the strip's SHOW_TEXT, the caller's POLL that fetched the KEY) are in the bound's
+        ``best`` and not counted here.
+        """
+        total = 0.0
+        for at, line, cmd, addr in self.timeline:
+            for t0, t1, strip, caller in windows:
+                if t0 <= at <= t1:
+                    own = (cmd == Command.SHOW_TEXT and addr == strip) or (
+                        cmd == Command.POLL and addr == caller
+                    )
+                    if not own:
+                        total += line
+                    break
+        return total
 
     def on_log(self, device: Hb1Device, entry: RequestLog) -> None:
         if not self.counting:
             return
         cmd = entry.frame.cmd
-        if cmd == Command.POLL and isinstance(device, CallerEmulator):
-            return
         ta = timing.turnaround(BAUD)
+        if cmd == Command.ATTN:
+            # One frame, logged by every device it lists: count it once. Rounds of the
+            # callers alone are the cycle of the bound; the strips' rounds are other traffic.
+            key = (entry.frame.seq, entry.frame.payload)
+            if key in self._rounds_seen or not isinstance(entry.request, AttnRequest):
+                return
+            self._rounds_seen.add(key)
+            if len(self._rounds_seen) > 10000:
+                self._rounds_seen.clear()
+            listed = entry.request.addresses()
+            if set(listed) <= self.callers:
+                return
+            line = (
+                timing.frame_time(BAUD, len(entry.frame.payload))
+                + attention.round_s(BAUD, len(listed), entry.request.slot_chars)
+                + ta
+            )
+            self.line_s += line
+            self.frames += 1
+            self.timeline.append((time.perf_counter(), line, cmd, device.address))
+            self.heartbeat_s += line
+            self.by_command["ATTN"] = self.by_command.get("ATTN", 0.0) + line
+            return
+        if cmd == Command.POLL and isinstance(device, CallerEmulator) and not self.with_attention:
+            return
         line = timing.frame_time(BAUD, len(entry.frame.payload)) + ta
         if entry.status is not None:
             reply = POLL_REPLY_PAYLOAD if cmd == Command.POLL else 1
             line += timing.frame_time(BAUD, reply) + ta
         self.line_s += line
         self.frames += 1
-        if cmd == Command.POLL:
+        self.timeline.append((time.perf_counter(), line, cmd, device.address))
+        if cmd == Command.POLL and not (self.with_attention and isinstance(device, CallerEmulator)):
             self.heartbeat_s += line
         name = Command(cmd).name
         self.by_command[name] = self.by_command.get(name, 0.0) + line
 
 
-async def run(args: argparse.Namespace, dsn: str) -> dict[str, float | int]:
+def _both(
+    first: Callable[[Hb1Device, RequestLog], None], second: Callable[[Hb1Device, RequestLog], None]
+) -> Callable[[Hb1Device, RequestLog], None]:
+    def call(device: Hb1Device, entry: RequestLog) -> None:
+        first(device, entry)
+        second(device, entry)
+
+    return call
+
+
+async def run(args: argparse.Namespace, dsn: str, with_attention: bool) -> dict[str, float | int]:
     # Presses stop early enough for the report to come out inside --limit-s, with what was
     # measured by then; the hard timeout in main() only catches a hang.
     press_until = asyncio.get_running_loop().time() + args.limit_s * 0.85
     n_callers = args.callers
     n_strips = DEVICES - n_callers
-    strips = [StripEmulator(n) for n in range(1, n_strips + 1)]
-    callers = [CallerEmulator(0x40 + n) for n in range(1, n_callers + 1)]
+    # With ``with_attention`` every device has the optional attention poll (§17).
+    strips = [StripEmulator(n, attention=with_attention) for n in range(1, n_strips + 1)]
+    callers = [CallerEmulator(0x40 + n, attention=with_attention) for n in range(1, n_callers + 1)]
     bus = Hb1Bus([*strips, *callers], baud=BAUD)
     endpoint = LineEndpoint(bus, reply_delay_s=args.reply_delay_ms / 1000, line_baud=BAUD)
     pair = await endpoint.attach_pty()
     watch = StripWatch()
-    tally = LineTally()
+    tally = LineTally(with_attention=with_attention, callers=frozenset(c.address for c in callers))
     for strip in strips:
-        strip.on_log = lambda dev, entry: (watch.on_log(dev, entry), tally.on_log(dev, entry))
+        strip.on_log = _both(watch.on_log, tally.on_log)
     for caller in callers:
         caller.on_log = tally.on_log
     workdir = Path(tempfile.mkdtemp(prefix="hall-bench-bridge-"))
@@ -253,7 +381,10 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, float | int]:
         idle = [watch.expect(n, _idle_test(n)) for n in range(1, n_strips + 1)]
         async with asyncio.timeout(30):
             await asyncio.gather(*idle)
-        print(f"{len(bus.devices)} devices on one pty bus at {BAUD} baud; bridge in-process")
+        mode = "every device with the attention poll (§17)" if with_attention else "plain HB/1"
+        print(
+            f"{len(bus.devices)} devices on one pty bus at {BAUD} baud, {mode}; bridge in-process"
+        )
         # Warm-up, not timed: the first key of each caller takes the cold paths (first
         # statements prepared, first desired-state computation).
         for n, caller in enumerate(callers, start=1):
@@ -272,6 +403,7 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, float | int]:
         pause_s = max(0.2, 2 * latency_bounds(BAUD, n_callers, 0.0, 0)["cycle"])
         watch.text_bytes.clear()
         stats_from = master.stats.busy_s, asyncio.get_running_loop().time()
+        windows: list[tuple[float, float, int, int]] = []
         tally.start()
         for _ in range(args.samples * 2):
             if asyncio.get_running_loop().time() > press_until:
@@ -291,17 +423,28 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, float | int]:
             async with asyncio.timeout(5):
                 t1 = await fut
             into.append((t1 - t0) * 1000)
+            windows.append((t0, t1, n, caller.address))
             if key is KeyCode.FINISH:
                 calling.discard(n)
             else:
                 calling.add(n)
-            await asyncio.sleep(rng.uniform(0.0, pause_s))  # clerks do not press in lockstep
+            # Clerks do not press in lockstep: at a hall's pace (a press every few minutes per
+            # clerk) two presses within SETTLE_S of each other are well under 1 % of presses,
+            # so the next press waits for the frames this one caused (the caller's display
+            # after the strip's call) and then a random time.
+            await asyncio.sleep(SETTLE_S + rng.uniform(0.0, pause_s))
         loop_now = asyncio.get_running_loop().time()
         wall = loop_now - stats_from[1]
         busy = master.stats.busy_s - stats_from[0]
         utilisation = busy / wall
         other_s, frames_seen = tally.stop(len(calls) + len(finishes))
-        other_load = other_s / wall
+        # The bound counts the frames that were on the line while keys waited: the frames a
+        # press causes after its strip frame (the caller's display) go out before the next
+        # press (SETTLE_S) and delay no key, so spreading them over the run would overstate
+        # the bound. The whole run's share is printed too.
+        run_load = other_s / wall
+        waited = sum(w[1] - w[0] for w in windows)
+        other_load = tally.in_windows(windows) / waited if waited > 0 else run_load
         stats = master.stats
         poll_req = FRAME_OVERHEAD + 4
         poll_reply = FRAME_OVERHEAD + 9
@@ -312,14 +455,23 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, float | int]:
         cycle_max = stats.poll_cycle_max_s or float("nan")
         both = calls + finishes
         # The shortest text shown gives the least SHOW_TEXT frame: a lower bound for every press.
-        bounds = latency_bounds(BAUD, n_callers, 0.0, min(watch.text_bytes), other_load)
+        bounds = latency_bounds(
+            BAUD, n_callers, 0.0, min(watch.text_bytes), other_load, with_attention=with_attention
+        )
         # Where the line time besides the callers' polls goes: the displays' heartbeats, which
         # a hall pays whatever the clerks do, and the frames each press causes, which grow with
         # the press rate (a press every ~6 s per caller here, far more than a clerk's pace).
         heartbeat_load = tally.heartbeat_s / wall
         press_rate = len(both) / wall
         per_press_ms = (other_s - tally.heartbeat_s) / max(1, len(both)) * 1000
-        quiet = latency_bounds(BAUD, n_callers, 0.0, min(watch.text_bytes), heartbeat_load)
+        quiet = latency_bounds(
+            BAUD,
+            n_callers,
+            0.0,
+            min(watch.text_bytes),
+            heartbeat_load,
+            with_attention=with_attention,
+        )
         figures: dict[str, float | int] = {
             "samples": len(both),
             "call_p50_ms": round(percentile(calls, 50), 1),
@@ -340,7 +492,8 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, float | int]:
             "presses_per_s": round(press_rate, 2),
             "show_text_min_text_bytes": min(watch.text_bytes),
             "bus_utilisation_pct": round(utilisation * 100, 1),
-            "other_traffic_pct": round(other_load * 100, 1),
+            "other_traffic_pct": round(run_load * 100, 1),
+            "other_traffic_while_keys_wait_pct": round(other_load * 100, 1),
             "other_frames": frames_seen,
             "poll_cycle_ms": round(cycle * 1000, 1),
             "poll_cycle_max_ms": round(cycle_max * 1000, 1),
@@ -356,15 +509,18 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, float | int]:
             "strips": n_strips,
             "bad_frames": stats.bad_frames,
             "timeouts": stats.timeouts,
+            "attention_rounds": stats.attention_rounds,
+            "marks_missing": stats.marks_missing,
         }
         print(
             f"key → strip frame: p50 {figures['key_to_strip_p50_ms']} ms, "
             f"p99 {figures['key_to_strip_p99_ms']} ms over {len(both)} presses "
             f"(叫号 p99 {figures['call_p99_ms']} ms, 办结 p99 {figures['finish_p99_ms']} ms; "
-            f"target p99 ≤ {450 if BAUD < 38400 else 150} ms)"
+            f"target p99 ≤ {450 if BAUD < 38400 and not with_attention else 150} ms)"
         )
         print(
-            f"lower bound for {n_callers} caller(s) polled every ≥ "
+            f"lower bound for {n_callers} caller(s) "
+            f"{'listed in a round' if with_attention else 'polled'} every ≥ "
             f"{figures['bound_poll_cycle_ms']} ms: min {figures['lower_bound_min_ms']} ms "
             f"(measured {figures['key_to_strip_min_ms']}), p50 {figures['lower_bound_p50_ms']} ms "
             f"(measured {figures['key_to_strip_p50_ms']}), p99 {figures['lower_bound_p99_ms']} ms "
@@ -373,7 +529,9 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, float | int]:
         )
         print(
             f"bus utilisation {figures['bus_utilisation_pct']} % at {BAUD} baud; frames other "
-            f"than the callers' polls: {frames_seen}, {figures['other_traffic_pct']} % of the line"
+            f"than the callers' polls: {frames_seen}, {figures['other_traffic_pct']} % of the line "
+            f"over the run, {figures['other_traffic_while_keys_wait_pct']} % while keys waited "
+            "(the bound's share)"
         )
         by_cmd = ", ".join(
             f"{name} {seconds / wall * 100:.1f} %"
@@ -385,6 +543,15 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, float | int]:
             f"presses/s); with the displays' heartbeats alone the p99 bound is "
             f"{figures['lower_bound_p99_heartbeats_only_ms']} ms"
         )
+        if with_attention:
+            rounds = stats.attention_rounds
+            print(
+                f"attention rounds: {rounds} in {wall:.1f} s (one every "
+                f"{wall / max(1, rounds) * 1000:.1f} ms, least "
+                f"{attention.round_line_s(BAUD, n_callers) * 1000:.1f} ms for {n_callers} "
+                f"callers); slots without a valid mark {stats.marks_missing} (each costs a POLL)"
+            )
+            return figures
         print(
             f"poll cycle of a caller: measured {figures['poll_cycle_ms']} ms "
             f"(max {figures['poll_cycle_max_ms']} ms, configured "
@@ -424,19 +591,32 @@ def main() -> int:
         default=None,
         help="reply start after a request arrives (default: POLL request + §7.1 turnaround)",
     )
-    parser.add_argument("--limit-s", type=float, default=180.0, help="per speed")
+    parser.add_argument("--limit-s", type=float, default=150.0, help="per run")
     parser.add_argument(
         "--bauds",
         default="9600,38400",
-        help="comma-separated bus speeds, one run each (9600, 19200, 38400, 115200)",
+        help="comma-separated bus speeds, one run each with plain HB/1 devices "
+        "(9600, 19200, 38400, 115200; empty for none)",
+    )
+    parser.add_argument(
+        "--attention-bauds",
+        default="9600",
+        help="comma-separated bus speeds, one run each with every device having the optional "
+        "attention poll (docs/protocol.md §17); figures get the suffix _attention",
     )
     args = parser.parse_args()
-    bauds = [int(b) for b in args.bauds.split(",") if b.strip()]
-    if not bauds or any(b not in (9600, 19200, 38400, 115200) for b in bauds):
-        parser.error("--bauds: 9600, 19200, 38400 or 115200")
+    runs: list[tuple[int, bool]] = []
+    for text, with_attention in ((args.bauds, False), (args.attention_bauds, True)):
+        for b in text.split(","):
+            if b.strip():
+                if int(b) not in (9600, 19200, 38400, 115200):
+                    parser.error("bauds: 9600, 19200, 38400 or 115200")
+                runs.append((int(b), with_attention))
+    if not runs:
+        parser.error("nothing to run")
     given_delay = args.reply_delay_ms
     out: dict[str, float | int] = {}
-    for baud in bauds:
+    for baud, with_attention in runs:
         set_baud(baud)
         args.reply_delay_ms = given_delay
         if args.reply_delay_ms is None:
@@ -445,15 +625,18 @@ def main() -> int:
             start = timing.frame_time(BAUD, POLL_REQ_PAYLOAD) + timing.turnaround(BAUD)
             args.reply_delay_ms = round(start * 1000, 2)
 
-        async def bounded(dsn: str) -> dict[str, float | int]:
+        async def bounded(
+            dsn: str, with_attention: bool = with_attention
+        ) -> dict[str, float | int]:
             async with asyncio.timeout(args.limit_s):
-                return await run(args, dsn)
+                return await run(args, dsn, with_attention)
 
-        print(f"== {baud} baud")
+        suffix = "_attention" if with_attention else ""
+        print(f"== {baud} baud{' with the attention poll' if with_attention else ''}")
         with embedded_database() as dsn:
             figures = asyncio.run(bounded(dsn))
         for key, value in figures.items():
-            out[f"{key}_{baud}"] = value
+            out[f"{key}_{baud}{suffix}"] = value
     print(json.dumps(out, ensure_ascii=False))
     return 0
 

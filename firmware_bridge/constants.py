@@ -38,6 +38,7 @@ class Command(WireEnum):
     RESET = 0x05
     INDICATE = 0x06
     CONFIG = 0x07
+    ATTN = 0x08  # optional extension (docs/protocol.md §17), INFO caps bit 8
     SHOW_TEXT = 0x10
     CLEAR = 0x11
     SET_IDLE = 0x12
@@ -267,6 +268,7 @@ class Caps(enum.IntFlag):
     VOICE = 0x0020
     RATING_DIMS = 0x0040
     FLASH = 0x0080
+    ATTENTION = 0x0100  # the optional attention poll (docs/protocol.md §17)
 
 
 class Fonts(enum.IntFlag):

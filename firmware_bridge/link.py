@@ -54,6 +54,8 @@ class FrameLink(asyncio.Protocol):
         self._idle_handle: asyncio.TimerHandle | None = None
         self._last_rx: float | None = None
         self._tx_end = 0.0
+        # Raw bytes for an attention round (docs/protocol.md §17): its marks are no frames.
+        self.raw_sink: Callable[[bytes], None] | None = None
         self.baud = baud
         self.decoder = FrameDecoder(idle_gap=t_idle(baud))
 
@@ -106,6 +108,8 @@ class FrameLink(asyncio.Protocol):
         if _LOGGER.isEnabledFor(logging.DEBUG):
             _LOGGER.debug("%s rx %s", self.name, data.hex(" "))
         self._last_rx = now
+        if self.raw_sink is not None:
+            self.raw_sink(bytes(data))
         self._deliver(self.decoder.feed(data, now=now))
         self._cancel_idle()
         if self.decoder.buffered:

@@ -36,11 +36,12 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from firmware_bridge import health, timing
+from firmware_bridge import attention, health, timing
 from firmware_bridge.codec import BROADCAST_ADDR, HOST_ADDR, Frame, FrameFlags
 from firmware_bridge.constants import (
     GROUP_COMMANDS,
     PERSISTENT_COMMANDS,
+    Caps,
     Command,
     DeviceClass,
     DeviceState,
@@ -61,6 +62,7 @@ from firmware_bridge.errors import (
 from firmware_bridge.health import DeviceHealth, HealthTracker
 from firmware_bridge.link import FrameLink
 from firmware_bridge.messages import (
+    AttnRequest,
     ConfigItem,
     ConfigReply,
     ConfigRequest,
@@ -207,6 +209,13 @@ class _Device:
     config: tuple[ConfigItem, ...] | None = None  # the last CONFIG read
     recovering: bool = True  # first contact or back from offline: INFO, then full resync
     overflow: bool = False
+    next_round_at: float = 0.0  # §17: latest time it is listed in an attention round again
+    marks: int = 0  # attention marks it sent
+
+    @property
+    def has_attention(self) -> bool:
+        """INFO says the device has the optional attention poll (docs/protocol.md §17)."""
+        return self.info is not None and bool(self.info.caps & Caps.ATTENTION)
 
     @property
     def max_payload(self) -> int:
@@ -236,6 +245,8 @@ class DeviceStatus:
     config: tuple[ConfigItem, ...] | None = None  # CONFIG as last read (after state bit 3)
     active: bool = True  # polled at the in-use rate (see BusMaster.set_active)
     period: float = 0.0  # longest gap between two of its polls now (by class and use)
+    attention: bool = False  # polled through attention rounds (docs/protocol.md §17)
+    marks: int = 0
 
 
 @dataclass(slots=True)
@@ -260,6 +271,9 @@ class BusStats:
     bad_frames: int = 0
     poll_cycle_s: float | None = None  # mean time between two polls of an interactive device
     poll_cycle_max_s: float | None = None
+    attention_rounds: int = 0  # §17 rounds run
+    marks_missing: int = 0  # listed devices whose slot brought no valid mark
+    mark_noise: int = 0  # bytes during rounds that were no mark of the round
 
     def utilisation(self, now: float) -> float:
         """Fraction of wall time the line carried our frames or replies."""
@@ -313,6 +327,7 @@ class BusMaster:
         set_time_interval_s: float | None = None,
         set_time_after_resync: bool = True,
         eager_polling: bool = True,
+        attention: bool = True,
     ) -> None:
         """``offline_after_failures``, ``offline_probe_s`` and ``reply_timeout_s`` are the bus
         options of the same names (None: the spec's 3 failures, a probe every 5 s, and the
@@ -322,7 +337,9 @@ class BusMaster:
         ``timing.SET_TIME_INTERVAL_S``) and ``set_time_after_resync`` ends every resync with a
         SET_TIME to the resynced device. With ``eager_polling`` the line never idles while an
         active interactive device exists: such devices are polled round-robin whenever
-        nothing else is due (see :meth:`_due_poll`).
+        nothing else is due (see :meth:`_due_poll`). With ``attention`` devices whose INFO
+        announces the optional attention poll (docs/protocol.md §17) are found through
+        attention rounds instead of one POLL each; every other device is polled as before.
         """
         self.name = name
         self.baud = baud
@@ -339,6 +356,8 @@ class BusMaster:
         self._set_time_interval_s = set_time_interval_s
         self.set_time_after_resync = set_time_after_resync
         self.eager_polling = eager_polling
+        self.attention = attention
+        self._round_last_at = 0.0  # when the last round of the active members started
         self._clock_task: asyncio.Task[None] | None = None
         self.link = FrameLink(self._on_frame, baud=baud, name=name)
         self._stats = BusStats()
@@ -457,6 +476,8 @@ class BusMaster:
             config=d.config,
             active=d.active,
             period=self._period(d),
+            attention=self._member(d),
+            marks=d.marks,
         )
 
     def set_desired_state(self, addr: int, commands: DesiredState) -> None:
@@ -491,12 +512,46 @@ class BusMaster:
         self._wakeup.set()
 
     def _period(self, dev: _Device) -> float:
-        """Longest gap between two polls of ``dev`` (§8.4), by class and use."""
+        """Longest gap between two polls of ``dev`` (§8.4), by class and use.
+
+        A device found through attention rounds (§17) is polled when its mark asks for it and
+        otherwise only every ``timing.ATTENTION_POLL_S``: its marks show it alive.
+        """
+        if self._member(dev):
+            return timing.ATTENTION_POLL_S
+        return self._heartbeat(dev)
+
+    def _heartbeat(self, dev: _Device) -> float:
+        """Longest gap between two requests ``dev`` hears: POLLs, or rounds listing it."""
         if dev.active:
             return dev.poll_interval
         if dev.device_class.interactive:
             return max(dev.poll_interval, timing.IDLE_INTERACTIVE_POLL_S)
-        return max(dev.poll_interval, timing.IDLE_DISPLAY_POLL_S)
+        return max(dev.poll_interval, self.idle_display_poll_s)
+
+    @property
+    def idle_display_poll_s(self) -> float:
+        """Heartbeat period of a strip without a call (docs/protocol.md §15.2).
+
+        Such a strip's POLL carries only BOOT or FAULT, and a command to it is its heartbeat
+        too; it only must hear a unicast request before its host-lost time (HOST_LOST_S,
+        10 s by default) runs out, with room for one failed transaction (every attempt
+        timed out) and half a second of scheduling slack: every 9 s.
+        """
+        failed = timing.MAX_ATTEMPTS * (
+            timing.frame_time(self.baud, 4) + timing.reply_timeout(self.baud, 9 + 1)
+        )
+        return min(timing.IDLE_DISPLAY_POLL_S, timing.HOST_LOST_DEFAULT_S - failed - 0.5)
+
+    def _member(self, dev: _Device) -> bool:
+        """Whether ``dev`` is listed in attention rounds now instead of being polled."""
+        return (
+            self.attention
+            and dev.has_attention
+            and not dev.needs_info
+            and not dev.recovering
+            and dev.health.state is DeviceHealth.ONLINE
+        )
 
     def desired_state(self, addr: int) -> tuple[Request, ...]:
         """The commands a resync of ``addr`` would send now."""
@@ -607,11 +662,17 @@ class BusMaster:
             if hold is not None and now >= hold.until:
                 hold = self._key_hold = None
             poll_dev, overdue = self._due_poll(now)
+            round_devs: list[_Device] | None = None
+            if not overdue:
+                round_devs = self._due_round(now, poll_dev)
+                if round_devs is not None:
+                    poll_dev = None
+            due = poll_dev is not None or round_devs is not None
             job = self._pop_job()
             if job is None and hold is not None and hold.served:
                 hold = self._key_hold = None  # everything the key caused has gone out
             try:
-                if job is not None and self._job_first(job, poll_dev, overdue, hold):
+                if job is not None and self._job_first(job, due, overdue, hold):
                     self._last_was_poll = False
                     await self._run_job(job)
                     if hold is not None and job.order > hold.order:
@@ -619,12 +680,15 @@ class BusMaster:
                         # strip's call, the keypad display, the pad) follow before any poll.
                         hold.served = True
                         hold.until = loop.time() + self.key_hold_s
-                elif poll_dev is not None and hold is None:
+                elif due and hold is None:
                     if job is not None:
                         heapq.heappush(self._queue, job)
                     self._last_was_poll = True
-                    await self._poll(poll_dev)
-                elif poll_dev is not None and hold is not None:
+                    if round_devs is not None:
+                        await self._attention_round(round_devs)
+                    elif poll_dev is not None:
+                        await self._poll(poll_dev)
+                elif due and hold is not None:
                     await self._sleep_until(hold.until)  # woken early by the command
                 else:
                     await self._sleep_until(self._next_due())
@@ -664,7 +728,7 @@ class BusMaster:
     def _job_first(
         self,
         job: _Job,
-        poll_dev: _Device | None,
+        poll_due: bool,
         overdue: bool,
         hold: _KeyHold | None,
     ) -> bool:
@@ -676,7 +740,7 @@ class BusMaster:
         so the polls that carry key presses keep flowing through a burst of them. A key hold
         lets commands go first.
         """
-        if poll_dev is None or hold is not None or self._last_was_poll:
+        if not poll_due or hold is not None or self._last_was_poll:
             return True
         if job.priority <= Priority.NORMAL:
             return not overdue
@@ -701,7 +765,8 @@ class BusMaster:
             return None, False
         for dev in self._devices.values():
             if (
-                dev.active
+                not self._member(dev)
+                and dev.active
                 and dev.device_class.interactive
                 and dev.health.state is not DeviceHealth.OFFLINE
                 and (best is None or (dev.last_poll_at or 0.0) < (best.last_poll_at or 0.0))
@@ -709,11 +774,43 @@ class BusMaster:
                 best = dev
         return best, False
 
+    def _due_round(self, now: float, eager: _Device | None) -> list[_Device] | None:
+        """The devices to list in an attention round now (docs/protocol.md §17), if any.
+
+        A round is due when a member's heartbeat period has passed (it lists every member
+        due within half its period, and the active interactive ones, which cost one slot
+        each); otherwise, with ``eager_polling``, the active interactive members are listed
+        whenever the line is free, taking turns with the eager POLL of a plain device
+        (``eager``), the one waiting longest first. A round lists at most 32 slots over a
+        span of 32 addresses; the rest wait for the next one.
+        """
+        if not self.attention:
+            return None
+        members = [d for d in self._devices.values() if self._member(d)]
+        if not members:
+            return None
+        fast = [d for d in members if d.active and d.device_class.interactive]
+        due = [d for d in members if d.next_round_at <= now]
+        if due:
+            soon = [d for d in members if d.next_round_at <= now + self._heartbeat(d) / 2]
+            listed = {d.addr: d for d in [*due, *soon, *fast]}
+        elif fast and self.eager_polling:
+            if eager is not None and (eager.last_poll_at or 0.0) < self._round_last_at:
+                return None
+            listed = {d.addr: d for d in fast}
+        else:
+            return None
+        # The first-due device's 32-address window; members outside it wait their turn.
+        first = min((d for d in listed.values()), key=lambda d: (d.next_round_at, d.addr))
+        window = [d for d in listed.values() if first.addr <= d.addr < first.addr + 32]
+        return sorted(window, key=lambda d: d.addr)
+
     def _next_due(self) -> float:
         times = [
             d.next_probe_at if d.health.state is DeviceHealth.OFFLINE else d.next_poll_at
             for d in self._devices.values()
         ]
+        times += [d.next_round_at for d in self._devices.values() if self._member(d)]
         return min(times, default=asyncio.get_running_loop().time() + 3600.0)
 
     async def _sleep_until(self, when: float) -> None:
@@ -770,6 +867,8 @@ class BusMaster:
             # heartbeat, and its next POLL (which only carries BOOT or FAULT) can wait a period.
             now = asyncio.get_running_loop().time()
             dev.next_poll_at = max(dev.next_poll_at, now + self._period(dev))
+            if self._member(dev):
+                dev.next_round_at = max(dev.next_round_at, now + self._heartbeat(dev))
         if isinstance(reply, StatusReply) and reply.status == Status.BUSY and job.busy_retries:
             self._requeue_later(job)
             return _REQUEUED
@@ -973,6 +1072,77 @@ class BusMaster:
             return
         await self._handle_poll_reply(dev, reply, info_read=info_read)
 
+    async def _attention_round(self, devs: list[_Device]) -> None:
+        """One attention round (docs/protocol.md §17): ATTN, then one slot per listed device.
+
+        A device whose mark asks for attention is POLLed next, and so is one whose slot
+        brought no valid mark (that POLL, with its retries, decides about its health). The
+        round takes the line until the end of its last slot, however early the marks came.
+        """
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        chars = attention.slot_chars(self.baud)
+        request = AttnRequest.listing([d.addr for d in devs], chars)
+        frame = Frame(
+            FrameFlags.NOACK,
+            BROADCAST_ADDR,
+            HOST_ADDR,
+            self._next_seq(BROADCAST_ADDR),
+            Command.ATTN,
+            request.encode(),
+        )
+        slots = len(devs)
+        received = bytearray()
+        complete = asyncio.Event()
+
+        def marks_of(data: bytes) -> bytes:
+            # Our own request (adapters that echo) and any late reply are frames, not marks.
+            return attention.without_frames(data)
+
+        def sink(data: bytes) -> None:
+            received.extend(data)
+            if attention.read_marks(marks_of(bytes(received)), slots).complete:
+                complete.set()
+
+        for dev in devs:
+            dev.next_round_at = start + self._heartbeat(dev)
+        if any(d.active and d.device_class.interactive for d in devs):
+            self._round_last_at = start
+        await self._wait_line_free()
+        self.link.raw_sink = sink
+        try:
+            try:
+                tx_end = self._transmit(frame)
+            except (BusClosedError, OSError) as exc:
+                await self._link_down(exc)
+                return
+            self._stats.transactions += 1
+            end = tx_end + attention.round_s(self.baud, slots, chars)
+            with contextlib.suppress(TimeoutError):
+                # Marks are in by ``end`` on a real line; a pty or a serial server may hand
+                # them over later, and a late mark costs less than the POLL its absence causes.
+                async with asyncio.timeout_at(
+                    end + timing.REPLY_MARGIN_S + timing.t_idle(self.baud)
+                ):
+                    await complete.wait()
+        finally:
+            self.link.raw_sink = None
+        self._line_free_at = max(loop.time(), end) + timing.turnaround(self.baud)
+        result = attention.read_marks(marks_of(bytes(received)), slots)
+        self._stats.attention_rounds += 1
+        self._stats.mark_noise += result.noise
+        self._stats.busy_s += sum(m is not None for m in result.marks) * timing.t_char(self.baud)
+        now = loop.time()
+        for dev, wanted in zip(devs, result.marks, strict=True):
+            if wanted is None:
+                self._stats.marks_missing += 1
+                dev.next_poll_at = now  # a POLL with retries finds out what is there
+                continue
+            dev.marks += 1
+            await self._record_success(dev)
+            if wanted:
+                dev.next_poll_at = now
+
     def _update_cycle_stats(self) -> None:
         periods = [
             d.poll_period
@@ -1060,6 +1230,10 @@ class BusMaster:
         was sent, so its config-changed bit is already answered."""
         if self._note_boot(dev, reply.boot_id):
             self._schedule_resync(dev, "reboot")
+            if dev.has_attention:
+                # New firmware may lack the extension: read INFO before listing it again.
+                dev.needs_info = True
+                dev.next_poll_at = asyncio.get_running_loop().time()
         if reply.state & DeviceState.HOST_LOST:
             self._schedule_resync(dev, "host-lost", rate_limited=True)
         overflow = bool(reply.state & DeviceState.OVERFLOW)
@@ -1071,12 +1245,17 @@ class BusMaster:
             # CONFIG before the next poll's reply is processed.
             dev.needs_info = dev.needs_config = True
         if reply.has_event:
-            await self._deliver_event(dev, reply)
+            committed = await self._deliver_event(dev, reply)
+            if self._member(dev) and not committed:
+                # §17.4: its mark does not ask again for an event already carried; fetch it
+                # again ourselves once the application may take it.
+                dev.next_poll_at = asyncio.get_running_loop().time() + timing.ATTENTION_RETRY_S
         if reply.pending > 1:
             # MORE: drain the FIFO, the next poll also carries the ack of this event.
             dev.next_poll_at = asyncio.get_running_loop().time()
 
-    async def _deliver_event(self, dev: _Device, reply: PollReply) -> None:
+    async def _deliver_event(self, dev: _Device, reply: PollReply) -> bool:
+        """Hand the event to the application; True once it is committed (or a duplicate)."""
         if (
             dev.ack_boot_id == reply.boot_id
             and dev.ack_evt_seq != 0
@@ -1084,7 +1263,7 @@ class BusMaster:
         ):
             # Already committed: the device did not get our ack yet. The next poll carries it.
             self._stats.duplicate_events += 1
-            return
+            return True
         try:
             event = reply.event()
         except DecodeError as exc:
@@ -1120,11 +1299,12 @@ class BusMaster:
             # Not committed: no ack, the device sends the same event again.
             self._stats.event_callback_errors += 1
             _LOGGER.exception("%s: event callback failed for %r", self.name, device_event)
-            return
+            return False
         dev.ack_boot_id, dev.ack_evt_seq = reply.boot_id, reply.evt_seq
         if reply.evt_type is EventType.KEY:
             now = asyncio.get_running_loop().time()
             self._key_hold = _KeyHold(now + self.key_hold_s, next(self._order))
+        return True
 
     @property
     def key_hold_s(self) -> float:

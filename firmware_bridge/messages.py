@@ -197,6 +197,57 @@ class IndicateRequest(Request):
 
 
 @dataclass(frozen=True, slots=True)
+class AttnRequest(Request):
+    """ATTN (optional extension, docs/protocol.md §17): every listed device marks its slot.
+
+    Always broadcast with NOACK. ``bitmap`` bit i of byte j lists address ``base + 8j + i``;
+    a listed device's slot is the number of listed addresses below its own.
+    """
+
+    CMD: ClassVar[Command] = Command.ATTN
+    slot_chars: Annotated[int, Int(1, 2, 16)]
+    base: Annotated[int, Int(1, 0x01, 0xEF)]
+    bitmap: Annotated[bytes, Rest(1, 4)]
+
+    def _validate_more(self) -> None:
+        addresses = self.addresses()
+        if not addresses:
+            raise EncodeError("bitmap lists no address", field="bitmap")
+        if addresses[-1] > 0xEF:
+            raise EncodeError(f"address 0x{addresses[-1]:02X} listed", field="bitmap")
+
+    def addresses(self) -> tuple[int, ...]:
+        """The listed addresses in slot order (ascending)."""
+        return tuple(
+            self.base + 8 * j + i
+            for j, byte in enumerate(self.bitmap)
+            for i in range(8)
+            if byte >> i & 1
+        )
+
+    def slot_of(self, address: int) -> int | None:
+        """The slot index of ``address``, or None if it is not listed."""
+        offset = address - self.base
+        if not 0 <= offset < 8 * len(self.bitmap) or not self.bitmap[offset // 8] >> offset % 8 & 1:
+            return None
+        return sum(1 for o in range(offset) if self.bitmap[o // 8] >> o % 8 & 1)
+
+    @classmethod
+    def listing(cls, addresses: list[int] | tuple[int, ...], slot_chars: int) -> AttnRequest:
+        """The request listing ``addresses`` (span of at most 32 addresses)."""
+        if not addresses:
+            raise EncodeError("no address to list", field="bitmap")
+        base = min(addresses)
+        span = max(addresses) - base + 1
+        if span > 32:
+            raise EncodeError(f"addresses span {span} > 32", field="bitmap")
+        bitmap = bytearray((span + 7) // 8)
+        for a in addresses:
+            bitmap[(a - base) // 8] |= 1 << (a - base) % 8
+        return cls(slot_chars, base, bytes(bitmap))
+
+
+@dataclass(frozen=True, slots=True)
 class ConfigItem(Struct):
     """One CONFIG TLV; the constructors below build the defined tags."""
 
@@ -653,6 +704,7 @@ REQUEST_TYPES: dict[Command, type[Request]] = {
         ResetRequest,
         IndicateRequest,
         ConfigRequest,
+        AttnRequest,
         ShowTextRequest,
         ClearRequest,
         SetIdleRequest,

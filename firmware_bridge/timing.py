@@ -68,9 +68,12 @@ def reply_timeout(baud: int, max_reply_payload: int, *, busy_s: float | None = N
 INTERACTIVE_POLL_S = 0.250
 DISPLAY_POLL_S = 3.0
 # Devices not in use (a caller or pad at a closed counter, a strip without a call) are polled
-# at the slow end of §8.4: interactive ones at least once per second, displays every 5 s.
+# rarely: interactive ones once per second (§8.4's minimum), strips without a call only as
+# often as keeps them out of host-lost (9 s, and never later than one failed transaction and
+# half a second before HOST_LOST_S runs out: BusMaster.idle_display_poll_s). Such a strip's
+# POLL carries only BOOT or FAULT; docs/protocol.md §15.2 says why this reads §8.4's "2-5 s".
 IDLE_INTERACTIVE_POLL_S = 1.0
-IDLE_DISPLAY_POLL_S = 5.0
+IDLE_DISPLAY_POLL_S = 9.0
 
 # §7.3: a transaction is tried at most 3 times (2 retries), each byte for byte identical.
 MAX_ATTEMPTS = 3
@@ -93,3 +96,15 @@ SET_TIME_INTERVAL_S = 3600.0
 
 # Pause before retrying the line after a write failed because the port is gone.
 LINK_DOWN_RETRY_S = 0.5
+
+# §8.4 / CONFIG tag HOST_LOST_S default: a device that hears no unicast request this long
+# enters host-lost.
+HOST_LOST_DEFAULT_S = 10.0
+
+# docs/protocol.md §17: a device found through attention rounds is still POLLed this often
+# (its marks show it alive; the POLL re-checks boot_id and state bits at a low cost).
+ATTENTION_POLL_S = 30.0
+
+# docs/protocol.md §17.4: an event carried by a POLL reply whose storing failed is fetched
+# again after this long (the device's mark does not ask twice for one event).
+ATTENTION_RETRY_S = 1.0

@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from firmware_bridge import attention
 from firmware_bridge.codec import BROADCAST_ADDR, HOST_ADDR, UNASSIGNED_ADDR, Frame, FrameFlags
 from firmware_bridge.constants import (
     BAUD_RATES,
@@ -40,6 +41,7 @@ from firmware_bridge.errors import DecodeError, EncodeError, TextEncodingError
 from firmware_bridge.messages import (
     MAX_REASON_INDEX,
     MAX_REASON_LABEL,
+    AttnRequest,
     BootEvent,
     ConfigItem,
     ConfigReply,
@@ -183,7 +185,10 @@ class Hb1Device:
         t_busy_ms: int = 50,
         address_fixed: bool = False,
         fw: tuple[int, int, int] = (1, 0, 0),
+        attention: bool = False,
     ) -> None:
+        """``attention``: the device has the optional attention poll (docs/protocol.md §17)
+        and announces it in INFO caps; without it the device is plain HB/1 1.0."""
         if not (0x01 <= address <= 0xEF or address == UNASSIGNED_ADDR):
             raise ValueError(f"device address 0x{address:02X} out of range")
         self.address = address
@@ -200,6 +205,12 @@ class Hb1Device:
         self.max_payload = max_payload
         self.t_busy_ms = t_busy_ms
         self.fw = fw
+        self.attention = attention
+        if attention:
+            self.caps = type(self).caps | Caps.ATTENTION
+        # §17: state bits 2/3 set since the last POLL answer ask for the host's attention.
+        self._state_news = False
+        self._carried: int | None = None  # evt_seq of the event the last POLL reply carried
         self.switches = FailureSwitches()
         self.config = DeviceConfig()
         self.log: list[RequestLog] = []
@@ -230,6 +241,7 @@ class Hb1Device:
         self.boot_id = self._boot_counter
         self.boots += 1
         self._fifo.clear()
+        self._carried = None
         self._next_seq = 1
         self._overflow = False
         self._cache = None
@@ -281,6 +293,7 @@ class Hb1Device:
             self._tick(lost_at)
             self._host_lost = True
             self._host_lost_latched = True
+            self._state_news = True
             self._on_host_lost()
             self._changed()
         self._tick(now)
@@ -309,6 +322,8 @@ class Hb1Device:
             return None
         self.advance()
         unicast = frame.dst == self.address
+        if frame.cmd == Command.ATTN and frame.dst == BROADCAST_ADDR:
+            return self._attention_mark(frame)
         if not unicast:
             self._handle_group(frame)
             return None
@@ -336,6 +351,35 @@ class Hb1Device:
         self._cache = _CacheEntry(frame.seq, frame.cmd, crc, reply)
         self._after_reply()
         return self._transmit(reply)
+
+    def wants_attention(self) -> bool:
+        """What the mark says (§17.3): an event no POLL reply has carried yet, or state bits
+        2/3 set since the last POLL answer. An event carried but not yet acknowledged does not
+        ask again: the host has it (or its POLL failed, and then it POLLs anyway)."""
+        return bool(self._fifo and self._fifo[-1].evt_seq != self._carried) or self._state_news
+
+    def _attention_mark(self, frame: Frame) -> bytes | None:
+        """§17: one mark byte in our slot if the ATTN lists us; plain devices ignore ATTN."""
+        if not self.attention or not frame.noack:
+            return None
+        try:
+            request = AttnRequest.decode(frame.payload, strict=True)
+            request.validate()
+        except (DecodeError, EncodeError):
+            return None
+        slot = request.slot_of(self.address)
+        if slot is None or slot >= attention.MAX_SLOTS:
+            return None
+        # Being listed counts as a unicast request for host-lost (§17.4).
+        self._last_unicast = self.clock()
+        if self._host_lost:
+            self._host_lost = False
+            self._changed()
+        wanted = self.wants_attention()
+        self._record(frame, request, None, f"slot {slot}: {'attention' if wanted else 'idle'}")
+        if self.switches.corrupt:
+            return b"\x2a"  # noise in our slot: no mark
+        return self._transmit(bytes((attention.mark(slot, wanted),)))
 
     def _transmit(self, reply: bytes) -> bytes | None:
         if self.switches.drop_next > 0:
@@ -436,10 +480,12 @@ class Hb1Device:
                 self._fifo.popleft()
                 self._overflow = False  # an acknowledgement freed space
         state = self.state_bits()
+        self._state_news = False
         pending = min(len(self._fifo), 255)
         if not self._fifo:
             return PollReply(state, self.boot_id, 0)
         head = self._fifo[0]
+        self._carried = head.evt_seq
         return PollReply.carrying(
             state=state,
             boot_id=self.boot_id,
@@ -588,6 +634,7 @@ class Hb1Device:
         for name, value in changes.items():
             setattr(self.config, name, value)
         self._config_changed = True
+        self._state_news = True
 
     # -- hooks for device classes -----------------------------------------------------------
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 
-from firmware_bridge.codec import Frame, FrameDecoder
+from firmware_bridge.attention import read_mark
+from firmware_bridge.codec import BROADCAST_ADDR, Frame, FrameDecoder
+from firmware_bridge.constants import Command
 from firmware_bridge.emulators.base import Hb1Device
 from firmware_bridge.emulators.line import LineEndpoint
 from firmware_bridge.pty import PtyPair
@@ -62,11 +64,28 @@ class Hb1Bus:
         out = bytearray()
         for frame in frames:
             replies = [r for dev in self.devices if (r := dev.handle(frame)) is not None]
+            if frame.cmd == Command.ATTN and frame.dst == BROADCAST_ADDR:
+                out += self._slots(replies)
+                continue
             if len(replies) == 1:
                 out += replies[0]
             elif replies:
                 self.collisions += 1
                 out += _collide(replies)
+        return bytes(out)
+
+    def _slots(self, marks: list[bytes]) -> bytes:
+        """Attention marks (docs/protocol.md §17) in slot order; two in one slot collide."""
+        by_slot: dict[int, list[bytes]] = {}
+        for m in marks:
+            parsed = read_mark(m[0]) if m else None
+            by_slot.setdefault(parsed[0] if parsed else -1, []).append(m)
+        out = bytearray()
+        for slot in sorted(by_slot):
+            group = by_slot[slot]
+            if len(group) > 1:
+                self.collisions += 1
+            out += _collide(group)
         return bytes(out)
 
 

@@ -29,7 +29,7 @@ from firmware_bridge.emulators.keypad import CallerEmulator, KioskEmulator
 from firmware_bridge.emulators.line import LineEndpoint
 from firmware_bridge.emulators.pad import PadEmulator
 from firmware_bridge.emulators.printer import EscPosPrinter, PaperLevel, PrintJob
-from firmware_bridge.messages import PollRequest, Request
+from firmware_bridge.messages import AttnRequest, PollRequest, Request
 from firmware_bridge.transport import SerialOptions
 
 KINDS: dict[str, type[Hb1Device]] = {
@@ -70,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--listen", metavar="HOST:PORT", help="serve on TCP like a serial server")
     parser.add_argument("--baudrate", type=int, default=9600)
     parser.add_argument("--verbose", "-v", action="store_true", help="also log every POLL")
+    parser.add_argument(
+        "--attention",
+        action="store_true",
+        help="devices have the optional attention poll (docs/protocol.md §17, INFO caps bit 8)",
+    )
     parser.add_argument("--no-stdin", action="store_true", help="ignore stdin (run as a service)")
     return parser
 
@@ -130,7 +135,7 @@ class Session:
         else:
             cls = KINDS[args.kind]
             for address in args.address or [DEFAULT_ADDRESS[args.kind]]:
-                device = cls(address)
+                device = cls(address, attention=args.attention)
                 device.on_log = self._on_request
                 device.on_change = self._on_change
                 self.devices.append(device)
@@ -139,8 +144,8 @@ class Session:
     # -- output ------------------------------------------------------------------------------
 
     def _on_request(self, device: Hb1Device, entry: RequestLog) -> None:
-        if isinstance(entry.request, PollRequest) and not self.args.verbose:
-            return  # POLL is the heartbeat: several per second
+        if isinstance(entry.request, PollRequest | AttnRequest) and not self.args.verbose:
+            return  # POLL and attention rounds are the heartbeat: several per second
         what = describe_request(entry.request) if entry.request else f"cmd 0x{entry.frame.cmd:02X}"
         status = "no reply" if entry.status is None else entry.status.name
         note = f" ({entry.note})" if entry.note else ""

@@ -37,6 +37,7 @@ from firmware_bridge.errors import DecodeError, EncodeError
 from firmware_bridge.messages import (
     EVENT_TYPES,
     REQUEST_TYPES,
+    AttnRequest,
     BitmapRequest,
     BootEvent,
     BrightnessRequest,
@@ -85,6 +86,8 @@ REQUESTS = [
     (SetAddressRequest(bytes(range(1, 9)), 0x21), "01 02 03 04 05 06 07 08 21"),
     (SetAddressRequest(bytes(8), 0xF0), "00 00 00 00 00 00 00 00 f0"),
     (SetTimeRequest(1716166800, -300), "90 a0 4a 66 d4 fe"),
+    (AttnRequest(2, 0x41, b"\xff"), "02 41 ff"),
+    (AttnRequest(7, 0x01, bytes((0x01, 0x00, 0x00, 0x80))), "07 01 01 00 00 80"),
     (ResetRequest(ResetMode(1)), "01"),
     (IndicateRequest(0x1B, 30), "1b 1e"),
     (

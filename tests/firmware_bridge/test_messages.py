@@ -33,6 +33,7 @@ from firmware_bridge.errors import DecodeError, EncodeError, TextEncodingError
 from firmware_bridge.messages import (
     EVENT_TYPES,
     REQUEST_TYPES,
+    AttnRequest,
     BitmapRequest,
     BootEvent,
     BrightnessRequest,
@@ -406,6 +407,14 @@ REQUEST_STRATEGIES: dict[Command, st.SearchStrategy[Any]] = {
         IndicateRequest, st.integers(0, 3) | st.integers(0, 3).map(lambda v: v | 0x18), u8
     ),
     Command.CONFIG: st.builds(ConfigRequest, st.lists(config_item, max_size=5).map(tuple)),
+    Command.ATTN: st.builds(
+        lambda base, bits, chars: AttnRequest.listing(
+            [base + i for i in range(32) if bits >> i & 1 and base + i <= 0xEF] or [base], chars
+        ),
+        st.integers(1, 0xEF),
+        st.integers(1, 0xFFFFFFFF),
+        st.integers(2, 16),
+    ),
     Command.SHOW_TEXT: st.builds(
         ShowTextRequest,
         u8,
