@@ -58,6 +58,16 @@ log = logging.getLogger("simulator.demo")
 DEMO_PASSWORD = "hall-demo"
 MANAGER = "demo-manager"
 RATING_WAIT_S = 10.0  # how long a simulated citizen waits for the pad's rating screen
+BAUDRATES = (9600, 19200, 38400, 115200)  # what HB/1 buses run at (hall.config.models.Bus)
+
+
+def demo_baudrate(configured: int, speed: float) -> int:
+    """The rate the demo's emulated bus runs at: a hall played ``speed`` times faster sends
+    its devices ``speed`` times as many frames, which the configured rate could not carry
+    (at 9600 baud the pads' rating requests queued for seconds behind the strips' updates at
+    high speed). The slowest rate that carries the sped-up traffic, at most 115200."""
+    needed = configured * max(1.0, speed)
+    return next((b for b in BAUDRATES if b >= needed), BAUDRATES[-1])
 
 
 def demo_pages(hall_id: str, ticket_token: str | None) -> list[tuple[str, str]]:
@@ -66,7 +76,7 @@ def demo_pages(hall_id: str, ticket_token: str | None) -> list[tuple[str, str]]:
     what the features' lists come to hold."""
     pages = [
         ("取号机（自动配对为 k1）", "/demo/pair/kiosk/k1"),
-        ("大厅电视（自动配对为 s1）", "/demo/pair/display/s1"),
+        ("大厅电视（自动配对为 tv1）", "/demo/pair/display/tv1"),
         ("窗口工作台", "/counter"),
         ("登录", "/login"),
         ("评价器（网页）", "/pad"),
@@ -85,6 +95,7 @@ class _Wiring:
     pads: dict[int, PadEmulator] = field(default_factory=dict)
     printers: dict[str, EscPosPrinter] = field(default_factory=dict)
     devices: int = 0
+    baudrates: dict[str, int] = field(default_factory=dict)
 
 
 def _emulator(cls: DeviceClass, address: int, uid: str | None) -> Hb1Device:
@@ -133,13 +144,15 @@ class LivingHall:
                 emulators.append(emu)
                 if isinstance(emu, PadEmulator) and d.counter is not None:
                     self.wiring.pads[d.counter] = emu
-            endpoint = LineEndpoint(Hb1Bus(emulators, baud=bus.baudrate))
+            baud = demo_baudrate(bus.baudrate, self.speed)
+            self.wiring.baudrates[bus.name] = baud
+            endpoint = LineEndpoint(Hb1Bus(emulators, baud=baud))
             port = VirtualPort(str(self.workdir / f"tty-{bus.name}"))
             await endpoint.attach_fd(port.plug().master_fd)
             self.wiring.ports.append(port)
             self.wiring.endpoints.append(endpoint)
             self.wiring.devices += len(emulators)
-            buses.append(bus.model_copy(update={"url": port.link_path}))
+            buses.append(bus.model_copy(update={"url": port.link_path, "baudrate": baud}))
         printers = []
         for printer in config.printers:
             if printer.url is None:
@@ -203,7 +216,8 @@ class LivingHall:
             f"演示登录（密码均为 {DEMO_PASSWORD}）：管理 {MANAGER}；"
             f"各窗口 sim01…sim{max(c.number for c in hall.counters):02d}（sim07 = 7 号窗口）",
             f"模拟设备：{self.wiring.devices} 台串口设备（{len(self.wiring.ports)} 个 pty），"
-            f"评价器所在窗口 {sorted(self.wiring.pads)}",
+            f"评价器所在窗口 {sorted(self.wiring.pads)}；串口速率 "
+            + "、".join(f"{n} {b}" for n, b in self.wiring.baudrates.items()),
         ]
         if self.simulate:  # always, as hall demo runs it (--no-sim leaves the plugin out)
             self._session = aiohttp.ClientSession()

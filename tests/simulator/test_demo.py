@@ -19,14 +19,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update"]  # fmt: skip
 HALL = "xx-county"
-pytestmark = [
-    pytest.mark.slow,
-    # Broken by this session's merges (issue 16 stays open): with the evaluator's own pad
-    # sessions and the display slice's paired TV page, the demo's pads get no rating within
-    # 30 s and its TV pairing link no longer opens the TV page. Not strict: the fix must
-    # remove this mark.
-    pytest.mark.xfail(reason="demo not yet adapted to the evaluator and display slices"),
-]
+pytestmark = pytest.mark.slow
 
 
 class Demo:
@@ -76,7 +69,7 @@ async def _snapshot(api: aiohttp.ClientSession, base: str) -> dict[str, Any]:
 async def test_demo_at_high_speed_issues_calls_and_rates(demo: Demo, pool: asyncpg.Pool) -> None:
     printed = demo.printed
     assert f"大厅演示已启动：{demo.base}/" in printed
-    assert f"{demo.base}/demo/pair/display/s1" in printed
+    assert f"{demo.base}/demo/pair/display/tv1" in printed
     assert "sim01" in printed and "hall-demo" in printed
     async with aiohttp.ClientSession() as anon:
         body = {"job_no": "admin", "password": "hall-demo"}
@@ -121,15 +114,17 @@ async def test_tv_page_follows_the_demo(demo: Demo) -> None:
             page = await browser.new_page(locale="zh-CN")
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
-            # The demo's shortcut pairs this browser as screen s1 and opens its page.
-            await page.goto(f"{demo.base}/demo/pair/display/s1")
+            # The demo's shortcut pairs this browser as the TV screen tv1 (the whole hall)
+            # and opens its page: the TV's own page, not the pairing page.
+            await page.goto(f"{demo.base}/demo/pair/display/tv1")
             await page.wait_for_url(f"**/tv/{HALL}", timeout=15_000)
+            assert await page.text_content("#screen-name") == "一楼大厅叫号电视"
             await page.wait_for_function(
-                "document.querySelectorAll('#calls li').length >= 2", timeout=30_000
+                "document.querySelectorAll('#recent li').length >= 2", timeout=30_000
             )
-            first = await page.text_content("#calls li")
+            first = await page.text_content("#recent li")
             await page.wait_for_function(
-                "(first) => document.querySelector('#calls li').textContent !== first",
+                "(first) => document.querySelector('#recent li').textContent !== first",
                 arg=first,
                 timeout=30_000,
             )
