@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import tempfile
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,6 +50,7 @@ from hall.web.access import ACCESS, DEVICE_COOKIE_NAME
 from hall.web.auth_api import DEVICE_COOKIE_MAX_AGE
 from hall.web.pairing import device_name, next_page
 from hall.web.routes import Access, Route, register
+from hall.web.start_page import PAGES
 from hall.web.state import CLOCK, DIRECTORY, POOL
 from simulator.drivers import HttpDriver
 from simulator.engine import Engine, RealtimePace, TicketRef
@@ -58,6 +60,7 @@ log = logging.getLogger("simulator.demo")
 DEMO_PASSWORD = "hall-demo"
 MANAGER = "demo-manager"
 RATING_WAIT_S = 10.0  # how long a simulated citizen waits for the pad's rating screen
+DEMO_REPLY_TIMEOUT_MS = 500
 BAUDRATES = (9600, 19200, 38400, 115200)  # what HB/1 buses run at (hall.config.models.Bus)
 
 
@@ -70,22 +73,23 @@ def demo_baudrate(configured: int, speed: float) -> int:
     return next((b for b in BAUDRATES if b >= needed), BAUDRATES[-1])
 
 
-def demo_pages(hall_id: str, ticket_token: str | None) -> list[tuple[str, str]]:
+def demo_pages(
+    hall_id: str, ticket_token: str | None, printed: Collection[str] = ()
+) -> list[tuple[str, str]]:
     """The pages the living hall prints after the kernel's own list (the start page and the
-    features' ``PageLink`` pages), (title, path): the one list to adjust at merge — drop
-    what the features' lists come to hold."""
+    features' ``PageLink`` pages), (title, path), leaving out a page whose path (without its
+    query) is in ``printed``: every URL is printed once."""
     pages = [
         ("取号机（自动配对为 k1）", "/demo/pair/kiosk/k1"),
         ("大厅电视（自动配对为 tv1）", "/demo/pair/display/tv1"),
         ("窗口工作台", "/counter"),
         ("登录", "/login"),
-        ("评价器（网页）", "/pad"),
         ("管理看板", "/manage"),
         ("接口文档", "/api/v1/openapi.json"),
     ]
     if ticket_token:
         pages.append(("市民的号票页面", f"/t/{ticket_token}"))
-    return pages
+    return [(title, path) for title, path in pages if path.split("?")[0] not in printed]
 
 
 @dataclass
@@ -128,6 +132,7 @@ class LivingHall:
         self._session: aiohttp.ClientSession | None = None
         self._engine: Engine | None = None
         self.first_ticket: str | None = None
+        self._started = False
 
     # --- before the server starts -----------------------------------------------------------
 
@@ -152,7 +157,15 @@ class LivingHall:
             self.wiring.ports.append(port)
             self.wiring.endpoints.append(endpoint)
             self.wiring.devices += len(emulators)
-            buses.append(bus.model_copy(update={"url": port.link_path, "baudrate": baud}))
+            # The emulators answer from this process's event loop, which a loaded machine
+            # can hold up for longer than a wire would: a missed reply is retried, and then
+            # the device is taken for dead. They always answer, so waiting longer costs
+            # nothing.
+            timeout = max(bus.options.reply_timeout_ms or 0, DEMO_REPLY_TIMEOUT_MS)
+            options = bus.options.model_copy(update={"reply_timeout_ms": timeout})
+            buses.append(
+                bus.model_copy(update={"url": port.link_path, "baudrate": baud, "options": options})
+            )
         printers = []
         for printer in config.printers:
             if printer.url is None:
@@ -168,7 +181,9 @@ class LivingHall:
         return config.model_copy(update={"buses": buses, "printers": printers})
 
     def install(self, app: web.Application) -> None:
-        """Add the demo's pairing shortcut to the app (before it starts)."""
+        """Add the demo's pairing shortcut to the app (before it starts), and unplug the
+        emulated lines only once the server's bridge has let go of them."""
+        app.on_cleanup.append(self._unplug)
         register(
             app,
             [
@@ -188,6 +203,7 @@ class LivingHall:
 
     async def start(self, app: web.Application, base: str) -> list[str]:
         """Demo logins and, unless idle, the simulation; the lines to print."""
+        self._started = True
         pool = app[POOL]
         hall = app[DIRECTORY].hall(self.hall_id).hall
         # The demo server's own (cheap) password cost, so that logging in does not rehash.
@@ -228,9 +244,12 @@ class LivingHall:
             lines.append(f"模拟运行中：{self.speed:g} 倍速（--no-sim 关闭）")
         else:
             lines.append("空闲大厅：未运行模拟（去掉 --no-sim 即可看到办事群众和窗口）")
+        printed = {
+            page.path.replace("{hall}", self.hall_id).split("?")[0] for page in app.get(PAGES, ())
+        }
         lines += [
             f"  {title}：{base}{path}"
-            for title, path in demo_pages(self.hall_id, self.first_ticket)
+            for title, path in demo_pages(self.hall_id, self.first_ticket, printed)
         ]
         return lines
 
@@ -313,6 +332,8 @@ class LivingHall:
         return None if self._engine is None else self._engine.stats
 
     async def close(self) -> None:
+        """Stop the simulation (before the server stops: its requests would fail). The lines
+        are unplugged after the server's cleanup (``install``), or now if it never ran."""
         if self._engine is not None:
             self._engine.stop()
         for task in self._tasks:
@@ -322,10 +343,17 @@ class LivingHall:
                 await task
         if self._session is not None:
             await self._session.close()
-        for endpoint in self.wiring.endpoints:
+            self._session = None
+        if not self._started:
+            await self._unplug()
+
+    async def _unplug(self, app: web.Application | None = None) -> None:
+        endpoints, self.wiring.endpoints = self.wiring.endpoints, []
+        ports, self.wiring.ports = self.wiring.ports, []
+        for endpoint in endpoints:
             with contextlib.suppress(Exception):
                 await endpoint.close()
-        for port in self.wiring.ports:
+        for port in ports:
             with contextlib.suppress(Exception):
                 port.unplug()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -71,6 +72,10 @@ async def test_demo_at_high_speed_issues_calls_and_rates(demo: Demo, pool: async
     assert f"大厅演示已启动：{demo.base}/" in printed
     assert f"{demo.base}/demo/pair/display/tv1" in printed
     assert "sim01" in printed and "hall-demo" in printed
+    # Every page is printed once (a query string does not make another page).
+    pages = [u.split("?")[0] for u in re.findall(r"https?://[^\s）)]+", printed)]
+    assert len(pages) == len(set(pages)), sorted(p for p in pages if pages.count(p) > 1)
+    assert f"{demo.base}/tv/{HALL}" in pages and f"{demo.base}/kiosk" in pages
     async with aiohttp.ClientSession() as anon:
         body = {"job_no": "admin", "password": "hall-demo"}
         async with anon.post(f"{demo.base}/api/v1/login", json=body) as resp:
