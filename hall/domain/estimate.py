@@ -31,7 +31,6 @@ __all__ = [
     "estimate_wait",
     "forecast_wait",
     "mean_service_seconds",
-    "remaining_s",
     "spread",
     "typical_seconds",
 ]
@@ -329,28 +328,6 @@ def _forecast(seconds: float, calls: int, state: QueueState) -> WaitForecast:
         high_s=seconds + half,
         calls_before=calls,
     )
-
-
-def remaining_s(mean_s: float, cv: float, elapsed_s: float) -> float:
-    """Expected time left of a visit already ``elapsed_s`` long, when visits last ``mean_s``
-    on average with spread ``cv`` and a long tail (lognormal): a visit that has gone on for
-    a while is more likely one of the long ones, so what is left does not fall to zero."""
-    if mean_s <= 0:
-        return 0.0
-    if elapsed_s <= 0 or cv <= 0:
-        return max(0.0, mean_s - max(0.0, elapsed_s))
-    sigma2 = math.log1p(cv * cv)
-    sigma = math.sqrt(sigma2)
-    mu = math.log(mean_s) - sigma2 / 2
-    d2 = (mu - math.log(elapsed_s)) / sigma
-    survive = _normal_cdf(d2)
-    if survive < 1e-9:
-        return mean_s * 0.1  # far past any likely end: about to finish, or forgotten
-    return max(0.0, mean_s * _normal_cdf(d2 + sigma) / survive - elapsed_s)
-
-
-def _normal_cdf(x: float) -> float:
-    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
 
 
 def typical_seconds(
