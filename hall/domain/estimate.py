@@ -26,6 +26,7 @@ __all__ = [
     "OpenCounter",
     "QueueState",
     "WaitForecast",
+    "aged_priority_wait",
     "call_curve",
     "curve_forecast",
     "estimate_wait",
@@ -242,6 +243,7 @@ def call_curve(
     counts += [max(0.0, float(state.waiting[k])) for k in codes[1:]]
     length = state.priority_waiting + 1 + phantoms if prio_line else int(counts[0])
     priority_left = math.inf if prio_line else float(state.priority_waiting)
+    expected = 0.0  # priority citizens still to come who are called before the ticket
     per_normal = 0.0
     if not prio_line and state.priority_share > 0:
         cap = 1.0 if ratio == 0 else 1.0 / (ratio + 1)
@@ -275,10 +277,14 @@ def call_curve(
             break
         mine, weighted = plans[i]
         # Expected priority citizens are fractions: one is called once half of one is due.
-        if priority_left >= 0.5 and (
+        due_priority = priority_left >= 0.5 or expected >= 0.5
+        if due_priority and (
             ratio == 0 or since[i] >= ratio or not any(counts[n] > 0 for n, _ in mine)
         ):
-            priority_left -= 1.0
+            if priority_left >= 0.5:
+                priority_left -= 1.0
+            else:
+                expected -= 1.0
             since[i] = 0
             pick = 0
             if prio_line:
@@ -304,7 +310,7 @@ def call_curve(
             if pick == 0 and not prio_line:
                 times.append(at)
                 calls_before.append(calls)
-                priority_left += per_normal
+                expected += per_normal
             counts[pick] -= 1.0
             since[i] += 1
         calls += 1
@@ -314,6 +320,16 @@ def call_curve(
         last = (times[-1], len(times) - 1, calls_before[-1]) if times else (0.0, 0, 0)
         end = (*last, own_s / len(serving))
     return CallCurve(tuple(times), tuple(calls_before), *end, steps, capped)
+
+
+def aged_priority_wait(priority_s: float, normal_s: float, max_bypass_s: float) -> float:
+    """When a priority ticket is called under the policy's aging rule (rule 5): while normal
+    tickets wait longer than ``max_bypass_s``, the oldest of them goes before any younger
+    priority ticket, so a priority ticket then waits about as long as a normal one issued with
+    it (``normal_s``); otherwise it goes ahead (``priority_s``)."""
+    if normal_s > max_bypass_s:
+        return max(priority_s, normal_s)
+    return priority_s
 
 
 def _forecast(seconds: float, calls: int, state: QueueState) -> WaitForecast:

@@ -43,6 +43,7 @@ from hall.domain.estimate import (
     OpenCounter,
     QueueState,
     WaitForecast,
+    aged_priority_wait,
     call_curve,
     curve_forecast,
     estimate_wait,
@@ -820,6 +821,69 @@ class QueueService:
         if not any(state in repo.OPEN_STATES for _, state in mine):
             return None  # only paused counters: say no counter serves it now
         ahead = priority_waiting if priority else normal_ahead
+        found = self._curve(
+            rules, code, priority, ahead, normal_ahead, priority_waiting, others, counters, now
+        )
+        if found is None:
+            return None
+        cached, age = found
+        forecast = curve_forecast(cached.curve, ahead, cached.state, elapsed_s=age)
+        if forecast is None:
+            return None
+        if priority and appointment_start is None:
+            # While normal tickets wait past the aging limit, a priority one waits about as
+            # long as a normal one issued with it.
+            normal = self._curve(
+                rules,
+                code,
+                False,
+                normal_ahead,
+                normal_ahead,
+                priority_waiting,
+                others,
+                counters,
+                now,
+            )
+            point = None if normal is None else normal[0].curve.at(normal_ahead)
+            if normal is not None and point is not None:
+                seconds = aged_priority_wait(
+                    forecast.seconds,
+                    max(0.0, point[0] - normal[1]),
+                    rules.policy.max_bypass.total_seconds(),
+                )
+                if seconds > forecast.seconds:
+                    aged = curve_forecast(
+                        normal[0].curve, normal_ahead, cached.state, elapsed_s=normal[1]
+                    )
+                    forecast = aged or forecast
+        if appointment_start is not None:
+            # Checked in for a slot: called once the slot opens by the next free counter,
+            # if the queue has not reached it before.
+            opens = (appointment_start - rules.policy.appointment_early - now).total_seconds()
+            open_counters = self._open_counters(rules, code, counters, mean)
+            first_free = min((c.busy_s for c in open_counters), default=0.0)
+            at = max(0.0, opens, first_free)
+            if at < forecast.seconds:
+                half = max(RANGE_MIN_S, 0.5 * mean)
+                forecast = WaitForecast(at, max(0.0, at - half), at + half, 0)
+        return forecast
+
+    def _curve(
+        self,
+        rules: HallRules,
+        code: str,
+        priority: bool,
+        ahead: int,
+        normal_ahead: int,
+        priority_waiting: int,
+        others: dict[str, float],
+        counters: list[tuple[int, str, float]],
+        now: datetime,
+    ) -> tuple[_Curve, float] | None:
+        """The cached curve of a line that covers ``ahead`` and how old it is, played anew
+        when it is stale (see ``_forecast``)."""
+        serving = set(rules.counters_serving(code))
+        mine = tuple(sorted((n, state) for n, state, _ in counters if n in serving))
         key = (rules.hall.id, code, priority)
         cached = self._curves.get(key)
         age = None if cached is None else (now - cached.at).total_seconds()
@@ -833,6 +897,7 @@ class QueueService:
             state = self._queue_state(
                 rules, code, priority, normal_ahead, priority_waiting, others, counters
             )
+            mean = self._pace_of(rules, code)[0]
             curve = call_curve(
                 state, self._open_counters(rules, code, counters, mean), phantoms=CURVE_SLACK
             )
@@ -842,20 +907,7 @@ class QueueService:
             cached = _Curve(curve, now, mine, state)
             self._curves[key] = cached
             age = 0.0
-        forecast = curve_forecast(cached.curve, ahead, cached.state, elapsed_s=age)
-        if forecast is None:
-            return None
-        if appointment_start is not None:
-            # Checked in for a slot: called once the slot opens by the next free counter,
-            # if the queue has not reached it before.
-            opens = (appointment_start - rules.policy.appointment_early - now).total_seconds()
-            open_counters = self._open_counters(rules, code, counters, mean)
-            first_free = min((c.busy_s for c in open_counters), default=0.0)
-            at = max(0.0, opens, first_free)
-            if at < forecast.seconds:
-                half = max(RANGE_MIN_S, 0.5 * mean)
-                forecast = WaitForecast(at, max(0.0, at - half), at + half, 0)
-        return forecast
+        return cached, age
 
     def _open_counters(
         self, rules: HallRules, code: str, counters: list[tuple[int, str, float]], mean: float
