@@ -136,3 +136,35 @@ async def test_tv_page_follows_the_demo(demo: Demo) -> None:
             assert errors == []
         finally:
             await browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed")
+async def test_dashboard_follows_the_demo(demo: Demo) -> None:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(locale="zh-CN")
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            # The demo's duty manager, as printed at start.
+            await page.goto(f"{demo.base}/manage?hall={HALL}")
+            await page.wait_for_selector("#login:not([hidden])", timeout=15_000)
+            await page.fill("input[name=job_no]", "demo-manager")
+            await page.fill("input[name=password]", "hall-demo")
+            await page.click("#login button")
+            await page.wait_for_selector("#board:not([hidden])", timeout=15_000)
+            await page.wait_for_selector(".status.connected", timeout=15_000)
+            # Citizens are served at the comprehensive windows: the count goes up live.
+            served = "#services tr[data-service=zh] .served"
+            first = await page.text_content(served)
+            await page.wait_for_function(
+                "([sel, first]) => document.querySelector(sel).textContent !== first",
+                arg=[served, first],
+                timeout=30_000,
+            )
+            assert errors == []
+        finally:
+            await browser.close()
