@@ -7,6 +7,7 @@ import asyncio
 import os
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -31,6 +32,7 @@ class Demo:
         self.app: web.Application | None = None
         self.task: asyncio.Task[int] | None = None
         self.printed = ""
+        self.started = datetime.now(UTC)
 
     def ready(self, base: str, app: web.Application) -> None:
         self.base, self.app = base, app
@@ -87,8 +89,12 @@ async def test_demo_at_high_speed_issues_calls_and_rates(demo: Demo, pool: async
         while loop.time() < deadline:
             snap = await _snapshot(api, demo.base)
             serving = [c for c in snap["counters"] if c["state"] in ("calling", "serving")]
+            # Only this demo's ratings count (an earlier test's demo shares the database).
             rated = await pool.fetchval(
-                "SELECT count(*) FROM ratings WHERE hall_id = $1 AND device_uid IS NOT NULL", HALL
+                "SELECT count(*) FROM ratings WHERE hall_id = $1 AND device_uid IS NOT NULL"
+                " AND rated_at >= $2",
+                HALL,
+                demo.started,
             )
             seen = {
                 "issued": sum(snap["waiting"].values()) > 0 or bool(snap["recent_calls"]),
