@@ -277,13 +277,13 @@ async def run_demo(
         await site.start()
         port = runner.addresses[0][1] if runner.addresses else args.port
         base = f"http://{args.host}:{port}"
+        # Every URL once: the start page, then each page of each hall.
         lines = [
             f"大厅演示已启动：{base}/  （Ctrl+C 退出）",
-            f"管理员登录：工号 admin，密码 {args.admin_password}（{base}/login）",
+            f"管理员登录：工号 admin，密码 {args.admin_password}（登录页见下方）",
         ]
         from hall.web.start_page import PAGES
 
-        lines.append(f"首页：{base}/")
         for hall in config.halls:
             for page in app.get(PAGES, ()):
                 path = page.path.replace("{hall}", hall.id)

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import tempfile
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,6 +51,7 @@ from hall.web.auth_api import DEVICE_COOKIE_MAX_AGE
 from hall.web.pairing import device_name, next_page
 from hall.web.pairing_kinds import kinds_of
 from hall.web.routes import Access, Route, register
+from hall.web.start_page import PAGES
 from hall.web.state import CLOCK, DIRECTORY, POOL
 from simulator.drivers import HttpDriver
 from simulator.engine import Engine, RealtimePace, TicketRef
@@ -59,24 +61,36 @@ log = logging.getLogger("simulator.demo")
 DEMO_PASSWORD = "hall-demo"
 MANAGER = "demo-manager"
 RATING_WAIT_S = 10.0  # how long a simulated citizen waits for the pad's rating screen
+DEMO_REPLY_TIMEOUT_MS = 500
+BAUDRATES = (9600, 19200, 38400, 115200)  # what HB/1 buses run at (hall.config.models.Bus)
 
 
-def demo_pages(hall_id: str, ticket_token: str | None) -> list[tuple[str, str]]:
+def demo_baudrate(configured: int, speed: float) -> int:
+    """The rate the demo's emulated bus runs at: a hall played ``speed`` times faster sends
+    its devices ``speed`` times as many frames, which the configured rate could not carry
+    (at 9600 baud the pads' rating requests queued for seconds behind the strips' updates at
+    high speed). The slowest rate that carries the sped-up traffic, at most 115200."""
+    needed = configured * max(1.0, speed)
+    return next((b for b in BAUDRATES if b >= needed), BAUDRATES[-1])
+
+
+def demo_pages(
+    hall_id: str, ticket_token: str | None, printed: Collection[str] = ()
+) -> list[tuple[str, str]]:
     """The pages the living hall prints after the kernel's own list (the start page and the
-    features' ``PageLink`` pages), (title, path): the one list to adjust at merge — drop
-    what the features' lists come to hold."""
+    features' ``PageLink`` pages), (title, path), leaving out a page whose path (without its
+    query) is in ``printed``: every URL is printed once."""
     pages = [
         ("取号机（自动配对为 k1）", "/demo/pair/kiosk/k1"),
-        ("大厅电视（自动配对为 s1）", "/demo/pair/display/s1"),
+        ("大厅电视（自动配对为 tv1）", "/demo/pair/display/tv1"),
         ("窗口工作台", "/counter"),
         ("登录", "/login"),
-        ("评价器（网页）", "/pad"),
         ("管理看板", "/manage"),
         ("接口文档", "/api/v1/openapi.json"),
     ]
     if ticket_token:
         pages.append(("市民的号票页面", f"/t/{ticket_token}"))
-    return pages
+    return [(title, path) for title, path in pages if path.split("?")[0] not in printed]
 
 
 @dataclass
@@ -86,6 +100,7 @@ class _Wiring:
     pads: dict[int, PadEmulator] = field(default_factory=dict)
     printers: dict[str, EscPosPrinter] = field(default_factory=dict)
     devices: int = 0
+    baudrates: dict[str, int] = field(default_factory=dict)
 
 
 def _emulator(cls: DeviceClass, address: int, uid: str | None) -> Hb1Device:
@@ -118,6 +133,7 @@ class LivingHall:
         self._session: aiohttp.ClientSession | None = None
         self._engine: Engine | None = None
         self.first_ticket: str | None = None
+        self._started = False
 
     # --- before the server starts -----------------------------------------------------------
 
@@ -134,13 +150,23 @@ class LivingHall:
                 emulators.append(emu)
                 if isinstance(emu, PadEmulator) and d.counter is not None:
                     self.wiring.pads[d.counter] = emu
-            endpoint = LineEndpoint(Hb1Bus(emulators, baud=bus.baudrate))
+            baud = demo_baudrate(bus.baudrate, self.speed)
+            self.wiring.baudrates[bus.name] = baud
+            endpoint = LineEndpoint(Hb1Bus(emulators, baud=baud))
             port = VirtualPort(str(self.workdir / f"tty-{bus.name}"))
             await endpoint.attach_fd(port.plug().master_fd)
             self.wiring.ports.append(port)
             self.wiring.endpoints.append(endpoint)
             self.wiring.devices += len(emulators)
-            buses.append(bus.model_copy(update={"url": port.link_path}))
+            # The emulators answer from this process's event loop, which a loaded machine
+            # can hold up for longer than a wire would: a missed reply is retried, and then
+            # the device is taken for dead. They always answer, so waiting longer costs
+            # nothing.
+            timeout = max(bus.options.reply_timeout_ms or 0, DEMO_REPLY_TIMEOUT_MS)
+            options = bus.options.model_copy(update={"reply_timeout_ms": timeout})
+            buses.append(
+                bus.model_copy(update={"url": port.link_path, "baudrate": baud, "options": options})
+            )
         printers = []
         for printer in config.printers:
             if printer.url is None:
@@ -156,7 +182,9 @@ class LivingHall:
         return config.model_copy(update={"buses": buses, "printers": printers})
 
     def install(self, app: web.Application) -> None:
-        """Add the demo's pairing shortcut to the app (before it starts)."""
+        """Add the demo's pairing shortcut to the app (before it starts), and unplug the
+        emulated lines only once the server's bridge has let go of them."""
+        app.on_cleanup.append(self._unplug)
         register(
             app,
             [
@@ -176,6 +204,7 @@ class LivingHall:
 
     async def start(self, app: web.Application, base: str) -> list[str]:
         """Demo logins and, unless idle, the simulation; the lines to print."""
+        self._started = True
         pool = app[POOL]
         hall = app[DIRECTORY].hall(self.hall_id).hall
         # The demo server's own (cheap) password cost, so that logging in does not rehash.
@@ -204,7 +233,8 @@ class LivingHall:
             f"演示登录（密码均为 {DEMO_PASSWORD}）：管理 {MANAGER}；"
             f"各窗口 sim01…sim{max(c.number for c in hall.counters):02d}（sim07 = 7 号窗口）",
             f"模拟设备：{self.wiring.devices} 台串口设备（{len(self.wiring.ports)} 个 pty），"
-            f"评价器所在窗口 {sorted(self.wiring.pads)}",
+            f"评价器所在窗口 {sorted(self.wiring.pads)}；串口速率 "
+            + "、".join(f"{n} {b}" for n, b in self.wiring.baudrates.items()),
         ]
         if self.simulate:  # always, as hall demo runs it (--no-sim leaves the plugin out)
             self._session = aiohttp.ClientSession()
@@ -215,9 +245,12 @@ class LivingHall:
             lines.append(f"模拟运行中：{self.speed:g} 倍速（--no-sim 关闭）")
         else:
             lines.append("空闲大厅：未运行模拟（去掉 --no-sim 即可看到办事群众和窗口）")
+        printed = {
+            page.path.replace("{hall}", self.hall_id).split("?")[0] for page in app.get(PAGES, ())
+        }
         lines += [
             f"  {title}：{base}{path}"
-            for title, path in demo_pages(self.hall_id, self.first_ticket)
+            for title, path in demo_pages(self.hall_id, self.first_ticket, printed)
         ]
         return lines
 
@@ -300,6 +333,8 @@ class LivingHall:
         return None if self._engine is None else self._engine.stats
 
     async def close(self) -> None:
+        """Stop the simulation (before the server stops: its requests would fail). The lines
+        are unplugged after the server's cleanup (``install``), or now if it never ran."""
         if self._engine is not None:
             self._engine.stop()
         for task in self._tasks:
@@ -309,10 +344,17 @@ class LivingHall:
                 await task
         if self._session is not None:
             await self._session.close()
-        for endpoint in self.wiring.endpoints:
+            self._session = None
+        if not self._started:
+            await self._unplug()
+
+    async def _unplug(self, app: web.Application | None = None) -> None:
+        endpoints, self.wiring.endpoints = self.wiring.endpoints, []
+        ports, self.wiring.ports = self.wiring.ports, []
+        for endpoint in endpoints:
             with contextlib.suppress(Exception):
                 await endpoint.close()
-        for port in self.wiring.ports:
+        for port in ports:
             with contextlib.suppress(Exception):
                 port.unplug()
 

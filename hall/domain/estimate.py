@@ -22,9 +22,13 @@ from dataclasses import dataclass
 
 __all__ = [
     "MIN_SAMPLES",
+    "CallCurve",
     "OpenCounter",
     "QueueState",
     "WaitForecast",
+    "aged_priority_wait",
+    "call_curve",
+    "curve_forecast",
     "estimate_wait",
     "forecast_wait",
     "mean_service_seconds",
@@ -139,19 +143,88 @@ def forecast_wait(state: QueueState, counters: Sequence[OpenCounter]) -> WaitFor
     """When the ticket is likely called, by playing the queues forward; None when no open
     counter serves its service.
 
-    Each open counter serving the ticket's service calls in turn as it becomes free, as the
-    call policy would: a priority ticket of the service when one is due by the ratio (every
-    counter is taken to be half-way through its ratio), else a normal ticket from the first
-    of its services with anyone waiting ("order") or from the one with the most work per
-    counter and weight ("weighted": that queue has the oldest head). Each call keeps the
-    counter for the service's mean time. Priority citizens still to come are expected at
-    ``priority_share``; other arrivals are not guessed. Past ``_MAX_STEPS`` calls the rest of
-    the target's line is extrapolated at the pace it moved so far (the cost stays bounded
-    whatever the queue). The range widens
-    with the spread of service times and never falls below ``RANGE_FLOOR`` and
-    ``RANGE_MIN_S``.
+    The ticket's line (its service's normal tickets, or its priority tickets for a priority
+    one) is played forward by :func:`call_curve` just far enough to reach it; see there for
+    the model. The range widens with the spread of service times and never falls below
+    ``RANGE_FLOOR`` and ``RANGE_MIN_S``.
     """
-    if state.normal_ahead < 0 or state.priority_waiting < 0:
+    curve = call_curve(state, counters)
+    if curve is None:
+        return None
+    ahead = state.priority_waiting if state.priority else state.normal_ahead
+    return curve_forecast(curve, ahead, state)
+
+
+def curve_forecast(
+    curve: CallCurve, ahead: int, state: QueueState, *, elapsed_s: float = 0.0
+) -> WaitForecast | None:
+    """The forecast of the ticket with ``ahead`` of its line ahead of it, read off a curve
+    played ``elapsed_s`` ago (``state`` gives the service's mean time and spread)."""
+    point = curve.at(ahead)
+    if point is None:
+        return None
+    return _forecast(max(0.0, point[0] - elapsed_s), point[1], state)
+
+
+@dataclass(frozen=True, slots=True)
+class CallCurve:
+    """When the calls of one line would come, as one play of the queues found them: the line
+    is a service's normal tickets, or its priority tickets (``QueueState.priority``).
+
+    ``times[k]`` is the seconds from the moment it was played until the line's (k+1)-th call,
+    i.e. the call of the ticket with k of the line ahead of it; ``calls[k]`` the calls of any
+    line before that one. Past the end (the play stops after ``_MAX_STEPS`` calls, whatever
+    the queue), the line goes on at the pace it moved so far: ``end_s`` after ``end_taken``
+    calls of the line and ``end_calls`` in all. ``steps`` is what the play cost (one per
+    counter turn), for tests that hold it bounded.
+    """
+
+    times: tuple[float, ...]
+    calls: tuple[int, ...]
+    end_s: float
+    end_taken: int
+    end_calls: int
+    pace_s: float
+    steps: int
+    capped: bool
+    """The play stopped at ``_MAX_STEPS``: every ticket past the end is extrapolated."""
+
+    def at(self, ahead: int) -> tuple[float, int] | None:
+        """(seconds, calls before) of the ticket with ``ahead`` of its line ahead of it."""
+        if ahead < 0:
+            raise ValueError(f"ahead must be >= 0, got {ahead}")
+        if ahead < len(self.times):
+            return self.times[ahead], self.calls[ahead]
+        if not self.times:
+            return None
+        left = ahead - self.end_taken
+        return self.end_s + left * self.pace_s, self.end_calls + left
+
+
+def call_curve(
+    state: QueueState, counters: Sequence[OpenCounter], *, phantoms: int = 0
+) -> CallCurve | None:
+    """Play the queues forward over the open counters serving ``state.service`` and note when
+    each call of the ticket's line comes (see :class:`CallCurve`); None when no open counter
+    serves the service.
+
+    Each open counter serving the service calls in turn as it becomes free, as the call
+    policy would: a priority ticket when one is due by the ratio (every counter is taken to
+    be half-way through its ratio), else a normal ticket from the first of its services with
+    anyone waiting ("order") or from the one with the most work per counter and weight
+    ("weighted": that queue has the oldest head). Each call keeps the counter for the
+    service's mean time. Priority citizens still to come are expected at
+    ``priority_share``: as many per normal call of the service as they are among its tickets
+    (at most what the ratio lets through ahead of normal ones). Other arrivals are not
+    guessed.
+
+    The normal line holds ``normal_ahead`` and the ticket (a priority ticket: the normal
+    tickets waiting), plus ``phantoms`` tickets behind it, which are played (so that tickets
+    issued soon after can read the curve) but do not make their queue look longer to
+    "weighted" counters, as tickets not yet issued would not. The priority line has no end:
+    its curve stops at ``priority_waiting + 1 + phantoms`` calls.
+    """
+    if state.normal_ahead < 0 or state.priority_waiting < 0 or phantoms < 0:
         raise ValueError("counts must be >= 0")
     if state.priority_ratio < 0:
         raise ValueError("priority_ratio must be >= 0")
@@ -160,20 +233,22 @@ def forecast_wait(state: QueueState, counters: Sequence[OpenCounter]) -> WaitFor
     if not serving:
         return None
     ratio = state.priority_ratio
-    # Queues by index: 0 is the target's service. Its count holds the normals ahead plus the
-    # target itself when it is a normal ticket; priority tickets are counted apart.
+    prio_line = state.priority
+    # Queues by index: 0 is the target's service (its normal tickets); priority tickets are
+    # counted apart.
     codes = [target] + [k for k in state.waiting if k != target]
     index = {code: n for n, code in enumerate(codes)}
-    counts = [float(state.normal_ahead + (0 if state.priority else 1))]
+    hidden = 0 if prio_line else phantoms  # tickets of queue 0 no counter sees yet
+    counts = [float(state.normal_ahead + (0 if prio_line else 1 + phantoms))]
     counts += [max(0.0, float(state.waiting[k])) for k in codes[1:]]
-    priority_left = float(state.priority_waiting + (1 if state.priority else 0))
-    if not state.priority and state.priority_share > 0:
-        # Priority citizens who come while it waits are called before it too: as many per
-        # normal call as they are among the service's tickets (at most what the ratio lets
-        # through ahead of normal ones).
+    length = state.priority_waiting + 1 + phantoms if prio_line else int(counts[0])
+    priority_left = math.inf if prio_line else float(state.priority_waiting)
+    expected = 0.0  # priority citizens still to come who are called before the ticket
+    per_normal = 0.0
+    if not prio_line and state.priority_share > 0:
         cap = 1.0 if ratio == 0 else 1.0 / (ratio + 1)
         share = min(state.priority_share, cap, 0.9)
-        priority_left += state.normal_ahead * share / (1.0 - share)
+        per_normal = share / (1.0 - share)
     own_s = state.service_s.get(target, 0.0)
     durations = [state.service_s.get(code, own_s) for code in codes]
     served_by = [0] * len(codes)
@@ -186,25 +261,35 @@ def forecast_wait(state: QueueState, counters: Sequence[OpenCounter]) -> WaitFor
     since = [ratio // 2] * len(serving)
     heap = [(max(0.0, c.busy_s), i) for i, c in enumerate(serving)]
     heapq.heapify(heap)
-    calls = 0.0
-    taken = 0.0  # tickets of the target's own line (normal, or priority for a priority one)
-    while heap:
+    times: list[float] = []
+    calls_before: list[int] = []
+    calls = 0
+    steps = 0
+    end: tuple[float, int, int, float] | None = None
+    capped = False
+    while heap and len(times) < length:
         at, i = heapq.heappop(heap)
-        if calls >= _MAX_STEPS and taken > 0 and at > 0:
-            # Long queues: the rest at the pace the target's line has moved so far.
-            # Calls of the line still before the target's own.
-            left = max(0.0, (priority_left if state.priority else counts[0]) - 1.0)
-            return _forecast(at + left * at / taken, round(calls + left), state)
+        steps += 1
+        if calls >= _MAX_STEPS and times and at > 0:
+            # Long queues: the rest at the pace the line has moved so far.
+            end = (at, len(times), calls, at / len(times))
+            capped = True
+            break
         mine, weighted = plans[i]
-        if priority_left > 0 and (
+        # Expected priority citizens are fractions: one is called once half of one is due.
+        due_priority = priority_left >= 0.5 or expected >= 0.5
+        if due_priority and (
             ratio == 0 or since[i] >= ratio or not any(counts[n] > 0 for n, _ in mine)
         ):
-            if state.priority and priority_left <= 1.0:
-                return _forecast(at, round(calls), state)
-            priority_left -= 1.0
+            if priority_left >= 0.5:
+                priority_left -= 1.0
+            else:
+                expected -= 1.0
             since[i] = 0
             pick = 0
-            taken += 1.0 if state.priority else 0.0
+            if prio_line:
+                times.append(at)
+                calls_before.append(calls)
         else:
             pick = -1
             best = -1.0
@@ -216,22 +301,35 @@ def forecast_wait(state: QueueState, counters: Sequence[OpenCounter]) -> WaitFor
                     break
                 # How long the head of a queue has waited, roughly: the more work per
                 # counter it holds, the older its head.
-                score = w * counts[n] * durations[n] / served_by[n]
+                seen = counts[n] - hidden if n == 0 else counts[n]
+                score = w * max(0.0, seen) * durations[n] / served_by[n]
                 if score > best:
                     pick, best = n, score
             if pick < 0:
-                continue  # nothing more for this counter before the target: it drops out
-            if pick == 0 and not state.priority and counts[0] <= 1.0:
-                return _forecast(at, round(calls), state)
+                continue  # nothing more for this counter: it drops out
+            if pick == 0 and not prio_line:
+                times.append(at)
+                calls_before.append(calls)
+                expected += per_normal
             counts[pick] -= 1.0
             since[i] += 1
-            if pick == 0 and not state.priority:
-                taken += 1.0
-        calls += 1.0
+        calls += 1
         heapq.heappush(heap, (at + durations[pick], i))
-    # Only reachable for a priority ticket when no counter would ever take priority: cannot
-    # happen (a counter serving the service takes a priority ticket when nothing else waits).
-    return None
+    if end is None:
+        # The whole line was played: past it, a call per mean time over its counters.
+        last = (times[-1], len(times) - 1, calls_before[-1]) if times else (0.0, 0, 0)
+        end = (*last, own_s / len(serving))
+    return CallCurve(tuple(times), tuple(calls_before), *end, steps, capped)
+
+
+def aged_priority_wait(priority_s: float, normal_s: float, max_bypass_s: float) -> float:
+    """When a priority ticket is called under the policy's aging rule (rule 5): while normal
+    tickets wait longer than ``max_bypass_s``, the oldest of them goes before any younger
+    priority ticket, so a priority ticket then waits about as long as a normal one issued with
+    it (``normal_s``); otherwise it goes ahead (``priority_s``)."""
+    if normal_s > max_bypass_s:
+        return max(priority_s, normal_s)
+    return priority_s
 
 
 def _forecast(seconds: float, calls: int, state: QueueState) -> WaitForecast:

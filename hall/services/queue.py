@@ -39,11 +39,14 @@ from hall.domain.estimate import (
     DEFAULT_CV,
     PAUSE_GUESS_S,
     RANGE_MIN_S,
+    CallCurve,
     OpenCounter,
     QueueState,
     WaitForecast,
+    aged_priority_wait,
+    call_curve,
+    curve_forecast,
     estimate_wait,
-    forecast_wait,
     mean_service_seconds,
     spread,
     typical_seconds,
@@ -188,6 +191,11 @@ class QueueService:
         # per (hall, service), as the statements that read a service's recent tickets
         # saw them; other services' means in a forecast come from here.
         self._pace: dict[tuple[str, str], tuple[float, float, float]] = {}
+        # Call curves of a (hall, service, priority line), played once and read by every
+        # forecast until the counters serving it change or CURVE_TTL_S passes (_forecast).
+        self._curves: dict[tuple[str, str, bool], _Curve] = {}
+        self.forecast_steps = 0
+        """Simulation steps the forecasts took (tests hold it bounded)."""
 
     async def flush_estimates(self) -> None:
         """Write the estimates not yet stored (at shutdown, and before measuring them)."""
@@ -798,12 +806,116 @@ class QueueService:
         appointment_start: datetime | None,
         now: datetime,
     ) -> WaitForecast | None:
-        """Our estimate for a ticket of ``code`` (see ``forecast_wait``), from what one
+        """Our estimate for a ticket of ``code`` (see ``call_curve``), from what one
         statement read: the counters serving it that are open or paused, and the waiting of
-        the other services they serve (a share of it: other counters serve those too)."""
-        mean, cv, share = self._pace_of(rules, code)
+        the other services they serve (a share of it: other counters serve those too).
+
+        The queues are played once per (hall, service, line) and the curve read by every
+        forecast after it, shifted by the time since, until a counter serving the service
+        changes state (a call, finish, pause, opening or closing) or ``CURVE_TTL_S`` passes,
+        or a ticket further back than the curve reaches (and than ``CURVE_SLACK`` tickets
+        issued since) asks: a ticket costs bounded CPU whatever the queue."""
+        mean = self._pace_of(rules, code)[0]
         serving = set(rules.counters_serving(code))
-        open_counters: list[OpenCounter] = []
+        mine = tuple(sorted((n, state) for n, state, _ in counters if n in serving))
+        if not any(state in repo.OPEN_STATES for _, state in mine):
+            return None  # only paused counters: say no counter serves it now
+        ahead = priority_waiting if priority else normal_ahead
+        found = self._curve(
+            rules, code, priority, ahead, normal_ahead, priority_waiting, others, counters, now
+        )
+        if found is None:
+            return None
+        cached, age = found
+        forecast = curve_forecast(cached.curve, ahead, cached.state, elapsed_s=age)
+        if forecast is None:
+            return None
+        if priority and appointment_start is None:
+            # While normal tickets wait past the aging limit, a priority one waits about as
+            # long as a normal one issued with it.
+            normal = self._curve(
+                rules,
+                code,
+                False,
+                normal_ahead,
+                normal_ahead,
+                priority_waiting,
+                others,
+                counters,
+                now,
+            )
+            point = None if normal is None else normal[0].curve.at(normal_ahead)
+            if normal is not None and point is not None:
+                seconds = aged_priority_wait(
+                    forecast.seconds,
+                    max(0.0, point[0] - normal[1]),
+                    rules.policy.max_bypass.total_seconds(),
+                )
+                if seconds > forecast.seconds:
+                    aged = curve_forecast(
+                        normal[0].curve, normal_ahead, cached.state, elapsed_s=normal[1]
+                    )
+                    forecast = aged or forecast
+        if appointment_start is not None:
+            # Checked in for a slot: called once the slot opens by the next free counter,
+            # if the queue has not reached it before.
+            opens = (appointment_start - rules.policy.appointment_early - now).total_seconds()
+            open_counters = self._open_counters(rules, code, counters, mean)
+            first_free = min((c.busy_s for c in open_counters), default=0.0)
+            at = max(0.0, opens, first_free)
+            if at < forecast.seconds:
+                half = max(RANGE_MIN_S, 0.5 * mean)
+                forecast = WaitForecast(at, max(0.0, at - half), at + half, 0)
+        return forecast
+
+    def _curve(
+        self,
+        rules: HallRules,
+        code: str,
+        priority: bool,
+        ahead: int,
+        normal_ahead: int,
+        priority_waiting: int,
+        others: dict[str, float],
+        counters: list[tuple[int, str, float]],
+        now: datetime,
+    ) -> tuple[_Curve, float] | None:
+        """The cached curve of a line that covers ``ahead`` and how old it is, played anew
+        when it is stale (see ``_forecast``)."""
+        serving = set(rules.counters_serving(code))
+        mine = tuple(sorted((n, state) for n, state, _ in counters if n in serving))
+        key = (rules.hall.id, code, priority)
+        cached = self._curves.get(key)
+        age = None if cached is None else (now - cached.at).total_seconds()
+        if (
+            cached is None
+            or age is None
+            or not 0.0 <= age < CURVE_TTL_S
+            or cached.counters != mine
+            or (ahead >= len(cached.curve.times) and not cached.curve.capped)
+        ):
+            state = self._queue_state(
+                rules, code, priority, normal_ahead, priority_waiting, others, counters
+            )
+            mean = self._pace_of(rules, code)[0]
+            curve = call_curve(
+                state, self._open_counters(rules, code, counters, mean), phantoms=CURVE_SLACK
+            )
+            if curve is None:
+                return None
+            self.forecast_steps += curve.steps
+            cached = _Curve(curve, now, mine, state)
+            self._curves[key] = cached
+            age = 0.0
+        return cached, age
+
+    def _open_counters(
+        self, rules: HallRules, code: str, counters: list[tuple[int, str, float]], mean: float
+    ) -> list[OpenCounter]:
+        """The counters serving ``code`` that are open or paused, with the time until each
+        is free to call."""
+        serving = set(rules.counters_serving(code))
+        found: list[OpenCounter] = []
         for number, state, elapsed in counters:
             if number not in serving:
                 continue
@@ -814,7 +926,7 @@ class QueueService:
                 busy = max(60.0, PAUSE_GUESS_S - elapsed)
             else:  # calling or serving: what is left of a visit already under way
                 busy = max(mean - elapsed, 0.3 * mean)
-            open_counters.append(
+            found.append(
                 OpenCounter(
                     number=number,
                     services=tuple((s.code, s.weight) for s in config.services),
@@ -822,43 +934,42 @@ class QueueService:
                     busy_s=busy,
                 )
             )
-        if not any(state in repo.OPEN_STATES for number, state, _ in counters if number in serving):
-            return None  # only paused counters: say no counter serves it now
+        return found
+
+    def _queue_state(
+        self,
+        rules: HallRules,
+        code: str,
+        priority: bool,
+        normal_ahead: int,
+        priority_waiting: int,
+        others: dict[str, float],
+        counters: list[tuple[int, str, float]],
+    ) -> QueueState:
+        mean, cv, share = self._pace_of(rules, code)
+        open_here = {n for n, _, _ in counters if n in set(rules.counters_serving(code))}
         shared: dict[str, float] = {}
         for other, waiting in others.items():
             if other == code:
                 continue
             everyone = len(rules.counters_serving(other)) or 1
-            here = sum(1 for c in open_counters if any(s == other for s, _ in c.services))
+            here = sum(
+                1 for n in open_here if any(s.code == other for s in rules.counter(n).services)
+            )
             shared[other] = waiting * here / everyone
         service_s = {c: self._pace_of(rules, c)[0] for c in shared}
         service_s[code] = mean
-        forecast = forecast_wait(
-            QueueState(
-                service=code,
-                priority=priority,
-                normal_ahead=normal_ahead,
-                priority_waiting=priority_waiting,
-                waiting=shared,
-                service_s=service_s,
-                cv=cv,
-                priority_ratio=rules.policy.priority_ratio,
-                priority_share=share,
-            ),
-            open_counters,
+        return QueueState(
+            service=code,
+            priority=priority,
+            normal_ahead=normal_ahead,
+            priority_waiting=priority_waiting,
+            waiting=shared,
+            service_s=service_s,
+            cv=cv,
+            priority_ratio=rules.policy.priority_ratio,
+            priority_share=share,
         )
-        if forecast is None:
-            return None
-        if appointment_start is not None:
-            # Checked in for a slot: called once the slot opens by the next free counter,
-            # if the queue has not reached it before.
-            opens = (appointment_start - rules.policy.appointment_early - now).total_seconds()
-            first_free = min((c.busy_s for c in open_counters), default=0.0)
-            at = max(0.0, opens, first_free)
-            if at < forecast.seconds:
-                half = max(RANGE_MIN_S, 0.5 * mean)
-                forecast = WaitForecast(at, max(0.0, at - half), at + half, 0)
-        return forecast
 
     def _pace_of(self, rules: HallRules, code: str) -> tuple[float, float, float]:
         """Mean time at the counter per ticket of a service, its spread and its share of
@@ -867,6 +978,20 @@ class QueueService:
         if found is not None:
             return found
         return rules.service(code).default_service_minutes * 60, DEFAULT_CV, 0.0
+
+
+CURVE_TTL_S = 1.0
+"""How long a played call curve answers forecasts while its counters keep their states."""
+CURVE_SLACK = 64
+"""Tickets behind the one a curve is played for that it covers too (issued soon after)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Curve:
+    curve: CallCurve
+    at: datetime  # when it was played
+    counters: tuple[tuple[int, str], ...]  # (number, state) of the counters it played
+    state: QueueState  # what it was played from (its mean and spread make the range)
 
 
 def _competing(rules: HallRules, code: str) -> list[str]:

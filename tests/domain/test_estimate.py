@@ -15,6 +15,7 @@ from hall.domain.estimate import (
     RANGE_MIN_S,
     OpenCounter,
     QueueState,
+    aged_priority_wait,
     estimate_wait,
     forecast_wait,
     mean_service_seconds,
@@ -253,3 +254,11 @@ def test_spread_of_recent_times() -> None:
     assert spread([]) == DEFAULT_CV
     assert spread([300.0] * 5) == 0.0
     assert 0.3 < spread([100.0, 300.0, 500.0] * 4) < 0.9
+
+
+def test_a_priority_ticket_waits_like_a_normal_one_while_normal_ones_are_aged() -> None:
+    """Policy rule 5: past the aging limit the oldest normal ticket goes first, so a priority
+    ticket then waits about as long as a normal one issued with it."""
+    assert aged_priority_wait(120.0, 900.0, max_bypass_s=1200.0) == 120.0
+    assert aged_priority_wait(120.0, 3000.0, max_bypass_s=1200.0) == 3000.0
+    assert aged_priority_wait(400.0, 300.0, max_bypass_s=200.0) == 400.0
