@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from hall.features import Feature, Migrations
 from hall.web.start_page import Audience, PageLink
-from manager import admin, web
+from manager import admin, rollup, web
 
 FEATURE = Feature(
     name="manager",
     routes=(*web.ROUTES, *admin.ROUTES),
     migrations=Migrations("manager", first=70, last=79),
+    tasks=(rollup.rolling,),
     pages=(
         PageLink("/manage?hall={hall}", "管理看板（排队、窗口、告警）", Audience.MANAGER),
         PageLink("/manage/report.html?hall={hall}", "运行报表与窗口配置建议", Audience.MANAGER),

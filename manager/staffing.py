@@ -71,7 +71,7 @@ class StaffingRow:
 async def staffing(
     conn: asyncpg.Connection, rules: HallRules, period: Period, goal: float = 0.8
 ) -> list[StaffingRow]:
-    start, end = event_window(rules, period)
+    start, end = event_window(rules, period.first, period.last)
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         await conn.execute("SET LOCAL plan_cache_mode = auto")  # see reports.build_report
         rows = await conn.fetch(

@@ -20,7 +20,14 @@ from hall.web.routes import Access, Route
 from hall.web.state import CLOCK, DIRECTORY, POOL, QUEUE
 from manager import dashboard, export
 from manager.periods import Period, parse_period
-from manager.reports import Dimension, Report, build_report, parse_dimension, staff_names
+from manager.reports import (
+    Dimension,
+    Report,
+    build_report,
+    parse_dimension,
+    roll_up,
+    staff_names,
+)
 from manager.staffing import staffing
 
 FORMATS = ("json", "csv", "xlsx", "html")
@@ -45,6 +52,9 @@ class ReportRowOut(BaseModel):
     satisfied: int
     bad: int
     satisfaction: float | None
+    alarms: int | None
+    deducted: float | None
+    score: float | None
 
 
 class ReportOut(BaseModel):
@@ -88,7 +98,9 @@ async def report(request: web.Request) -> web.StreamResponse:
         raise InvalidInput(
             f"未知的导出格式「{fmt[:10]}」，可选：json、csv、xlsx、html", format=fmt[:10]
         )
+    today = request.app[CLOCK].now().astimezone(rules.tz).date()
     async with request.app[POOL].acquire() as conn:
+        await roll_up(conn, rules, today, period.each_day())
         names = await staff_names(conn) if by is Dimension.CLERK else {}
         found = await build_report(conn, rules, period, by, names)
     if fmt == "csv":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import asyncpg
@@ -15,7 +15,14 @@ from bench.reports import HALL, generate, hall_config, working_days
 from hall.config.models import HallConfig
 from hall.services.directory import Directory
 from manager.periods import period
-from manager.reports import Dimension, ReportRow, build_report, staff_names
+from manager.reports import (
+    ROLL_AFTER_DAYS,
+    Dimension,
+    ReportRow,
+    build_report,
+    roll_up,
+    staff_names,
+)
 
 DAYS = working_days(date(2026, 11, 20), 2)
 
@@ -146,12 +153,25 @@ def _figures(row: ReportRow) -> dict[str, Any]:
     }  # fmt: skip
 
 
+LATER = DAYS[-1] + timedelta(days=ROLL_AFTER_DAYS)
+"""A day from which both generated days can be rolled up."""
+
+
+@pytest.mark.parametrize("rolled", ["none", "first day", "both days"])
 @pytest.mark.parametrize("by", list(Dimension))
 async def test_report_equals_a_recomputation_in_python(
-    generated: asyncpg.Pool, config: HallConfig, by: Dimension
+    generated: asyncpg.Pool, config: HallConfig, by: Dimension, rolled: str
 ) -> None:
+    """Whether the days come from the roll-up, from the event log or from both."""
     rules = Directory(config).hall(HALL)
     async with generated.acquire() as conn:
+        if rolled == "first day":
+            assert await roll_up(conn, rules, LATER, DAYS[:1]) == 1
+        elif rolled == "both days":
+            assert await roll_up(conn, rules, LATER, DAYS) == 2
+            assert await roll_up(conn, rules, LATER, DAYS) == 0  # once only
+        facts = await conn.fetchval("SELECT count(*) FROM manager_ticket_facts")
+        assert (facts > 0) == (rolled != "none")
         report = await build_report(
             conn, rules, period(DAYS[0], DAYS[-1]), by, await staff_names(conn)
         )
@@ -183,3 +203,21 @@ async def test_one_day_of_the_period_is_that_day_only(
     assert [row.key for row in both.rows] == [d.isoformat() for d in DAYS]
     assert first.total.issued == both.rows[0].issued
     assert first.total.served == both.rows[0].served
+
+
+async def test_a_day_is_rolled_up_only_when_it_is_old_enough_and_closed(
+    generated: asyncpg.Pool, config: HallConfig
+) -> None:
+    rules = Directory(config).hall(HALL)
+    async with generated.acquire() as conn:
+        # Too recent: its late events may still come.
+        assert await roll_up(conn, rules, DAYS[-1] + timedelta(days=1), DAYS) == 1
+        await conn.execute(
+            "UPDATE tickets SET state = 'waiting' WHERE id = (SELECT min(id) FROM tickets"
+            " WHERE business_day = $1)",
+            DAYS[-1],
+        )
+        # A ticket of it is still open: it stays worked out from the event log.
+        assert await roll_up(conn, rules, LATER, DAYS) == 0
+        rolled = await conn.fetch("SELECT business_day FROM manager_rolled_days")
+    assert [r["business_day"] for r in rolled] == [DAYS[0]]
