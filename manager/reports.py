@@ -325,10 +325,47 @@ def _live_args(rules: HallRules, days: list[date]) -> tuple[Any, ...]:
     return rules.hall.id, start, end, days
 
 
+def day_window(rules: HallRules, days: list[date]) -> tuple[datetime, datetime]:
+    """Local midnight before the first of ``days`` to the one after the last (empty if none)."""
+    if not days:
+        start = datetime.combine(date(2000, 1, 1), time(0), rules.tz)
+        return start, start
+    start = datetime.combine(min(days), time(0), rules.tz)
+    return start, datetime.combine(max(days) + timedelta(days=1), time(0), rules.tz)
+
+
+async def live_days(conn: asyncpg.Connection, rules: HallRules, period: Period) -> list[date]:
+    """The period's days not rolled up (worked out from the event log)."""
+    rolled = {
+        r["business_day"]
+        for r in await conn.fetch(
+            "SELECT business_day FROM manager_rolled_days"
+            " WHERE hall_id = $1 AND business_day BETWEEN $2 AND $3",
+            rules.hall.id,
+            period.first,
+            period.last,
+        )
+    }
+    return [d for d in period.each_day() if d not in rolled]
+
+
 def _targets(rules: HallRules) -> tuple[list[str], list[float]]:
     services = rules.hall.services
     return [s.code for s in services], [s.target_wait_minutes * 60.0 for s in services]
 
+
+# Staffing's counters working per service and local hour of each rolled day: what
+# ``manager.staffing`` works out from the ``ticket.called`` events of the days not rolled.
+_ROLL_CALLED_HOURS = """
+INSERT INTO manager_called_hours (hall_id, business_day, service, hour, counters)
+SELECT $1, (e.at AT TIME ZONE $4)::date, e.details ->> 'service_code',
+       extract(hour FROM e.at AT TIME ZONE $4)::int,
+       count(DISTINCT (date_trunc('hour', e.at AT TIME ZONE $4), e.counter_number))::int
+  FROM events e
+ WHERE e.hall_id = $1 AND e.at >= $2 AND e.at < $3 AND e.type = 'ticket.called'
+   AND (e.at AT TIME ZONE $4)::date = ANY($5::date[])
+   AND e.details ->> 'service_code' IS NOT NULL
+ GROUP BY 2, 3, 4"""
 
 ROLL_AFTER_DAYS = 2
 """A business day is rolled up once this many days have passed (its events are all in)."""
@@ -387,6 +424,8 @@ async def roll_up(conn: asyncpg.Connection, rules: HallRules, today: date, days:
                   FROM live""",
             *_live_args(rules, ready_days),
         )
+        start, end = day_window(rules, ready_days)
+        await conn.execute(_ROLL_CALLED_HOURS, hall_id, start, end, rules.hall.timezone, ready_days)
         rolled = len(ready_days)
     return rolled
 
@@ -407,17 +446,7 @@ async def build_report(
         # The work pool plans generically (hall.storage.db); a report's best plan depends on
         # its period, so plan it for the values at hand.
         await conn.execute("SET LOCAL plan_cache_mode = auto")
-        rolled = {
-            r["business_day"]
-            for r in await conn.fetch(
-                "SELECT business_day FROM manager_rolled_days"
-                " WHERE hall_id = $1 AND business_day BETWEEN $2 AND $3",
-                rules.hall.id,
-                period.first,
-                period.last,
-            )
-        }
-        live = [d for d in period.each_day() if d not in rolled]
+        live = await live_days(conn, rules, period)
         args = (*_live_args(rules, live), period.first, period.last, codes, waits)
         found = await conn.fetch(_query(by), *args)
         cases = await case_figures(conn, rules, period)

@@ -37,3 +37,16 @@ CREATE INDEX manager_ticket_facts_day ON manager_ticket_facts (hall_id, business
 -- period; only those rows are indexed, so the hot paths' inserts pay nothing beyond the check.
 CREATE INDEX manager_supervision_alarm_events
     ON events (hall_id, at) WHERE type = 'supervision.alarm';
+
+-- Staffing advice's "counters working": per rolled day, service and local hour, how many
+-- counters called a ticket of the service in that hour (from ``ticket.called`` events of the
+-- day, midnight to midnight local time).
+CREATE TABLE manager_called_hours (
+    hall_id       text NOT NULL,
+    business_day  date NOT NULL,
+    service       text NOT NULL,
+    hour          smallint NOT NULL CHECK (hour BETWEEN 0 AND 23),
+    counters      integer NOT NULL CHECK (counters > 0),
+    PRIMARY KEY (hall_id, business_day, service, hour),
+    FOREIGN KEY (hall_id, business_day) REFERENCES manager_rolled_days (hall_id, business_day)
+);

@@ -23,6 +23,7 @@ from manager.reports import (
     roll_up,
     staff_names,
 )
+from manager.staffing import staffing
 
 DAYS = working_days(date(2026, 11, 20), 2)
 
@@ -221,3 +222,17 @@ async def test_a_day_is_rolled_up_only_when_it_is_old_enough_and_closed(
         assert await roll_up(conn, rules, LATER, DAYS) == 0
         rolled = await conn.fetch("SELECT business_day FROM manager_rolled_days")
     assert [r["business_day"] for r in rolled] == [DAYS[0]]
+
+
+async def test_staffing_advice_is_the_same_from_the_roll_up(
+    generated: asyncpg.Pool, config: HallConfig
+) -> None:
+    rules = Directory(config).hall(HALL)
+    span = period(DAYS[0], DAYS[-1])
+    async with generated.acquire() as conn:
+        live = await staffing(conn, rules, span)
+        assert await roll_up(conn, rules, LATER, DAYS) == 2
+        assert await conn.fetchval("SELECT count(*) FROM manager_called_hours") > 0
+        rolled = await staffing(conn, rules, span)
+    assert live and rolled == live
+    assert any(row.counters_working > 0 for row in live)
