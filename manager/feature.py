@@ -14,6 +14,7 @@ FEATURE = Feature(
     pages=(
         PageLink("/manage?hall={hall}", "管理看板（排队、窗口、告警）", Audience.MANAGER),
         PageLink("/manage/report.html?hall={hall}", "运行报表与窗口配置建议", Audience.MANAGER),
+        PageLink("/manage/overview.html", "多大厅总览（逐级汇总）", Audience.MANAGER),
         PageLink("/manage/admin.html", "人员与大厅配置", Audience.MANAGER),
     ),
 )

@@ -18,7 +18,7 @@ from hall.web.api import API, json, parse_body
 from hall.web.page_files import TYPES, PageFolder
 from hall.web.routes import Access, Route
 from hall.web.state import CLOCK, DIRECTORY, POOL, QUEUE
-from manager import dashboard, export
+from manager import dashboard, export, overview
 from manager.periods import Period, parse_period
 from manager.reports import (
     Dimension,
@@ -196,6 +196,60 @@ async def acknowledge(request: web.Request) -> web.Response:
     return web.json_response({"key": body.key, "acked": True})
 
 
+class HallFiguresOut(BaseModel):
+    issued: int
+    served: int
+    no_show: int
+    waiting: int
+    longest_wait_s: float | None
+    rated: int
+    satisfied: int
+    bad: int
+    satisfaction: float | None
+
+
+class HallNodeOut(BaseModel):
+    hall: str
+    name: str
+    level: str
+    parent: str | None
+    depth: int
+    day: date
+    own: HallFiguresOut
+    total: HallFiguresOut
+    """This hall and every hall under it."""
+    halls: int
+
+
+class OverviewOut(BaseModel):
+    now: datetime
+    halls: list[HallNodeOut]
+
+
+def _figures_out(f: overview.HallFigures) -> HallFiguresOut:
+    return HallFiguresOut(**asdict(f), satisfaction=f.satisfaction)
+
+
+async def overview_data(request: web.Request) -> web.Response:
+    now = request.app[CLOCK].now()
+    config = request.app[DIRECTORY].config
+    async with request.app[POOL].acquire() as conn:
+        nodes = await overview.overview(conn, config, principal_of(request).halls, now)
+    return json(
+        OverviewOut(
+            now=now,
+            halls=[
+                HallNodeOut(
+                    hall=n.hall, name=n.name, level=n.level, parent=n.parent, depth=n.depth,
+                    day=n.day, own=_figures_out(n.own), total=_figures_out(n.total),
+                    halls=n.halls,
+                )
+                for n in nodes
+            ],
+        )
+    )  # fmt: skip
+
+
 PAGES = Path(__file__).resolve().parent / "pages"
 FOLDER = PageFolder(
     PAGES,
@@ -232,6 +286,16 @@ ROUTES = [
         "管理看板数据：业务、窗口、告警与图表",
         Access.MANAGER,
         response=DashboardOut,
+        tags=("manager",),
+    ),
+    Route(
+        "GET",
+        f"{API}/overview",
+        overview_data,
+        "manager_overview",
+        "多大厅总览：今日各大厅及其下级大厅（乡镇→县→市）的汇总数字",
+        Access.MANAGER,
+        response=OverviewOut,
         tags=("manager",),
     ),
     Route(
