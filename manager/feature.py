@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from hall.features import Feature, Migrations
 from hall.web.start_page import Audience, PageLink
-from manager import admin, rollup, web
+from manager import admin, rollup, settings, web
 
 FEATURE = Feature(
     name="manager",
-    routes=(*web.ROUTES, *admin.ROUTES),
+    routes=(*web.ROUTES, *admin.ROUTES, *settings.ROUTES),
     migrations=Migrations("manager", first=70, last=79),
     tasks=(rollup.rolling,),
     pages=(
