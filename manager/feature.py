@@ -16,5 +16,6 @@ FEATURE = Feature(
         PageLink("/manage/report.html?hall={hall}", "运行报表与窗口配置建议", Audience.MANAGER),
         PageLink("/manage/overview.html", "多大厅总览（逐级汇总）", Audience.MANAGER),
         PageLink("/manage/admin.html", "人员与大厅配置", Audience.MANAGER),
+        PageLink("/manage/settings.html?hall={hall}", "日历与阈值", Audience.MANAGER),
     ),
 )
