@@ -3,15 +3,27 @@ and shows a manager only their halls and those under them."""
 
 from __future__ import annotations
 
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import aiohttp
+import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
 from hall.config.models import HallConfig
 from manager.overview import visible_halls
-from tests.access_helpers import admin_headers, staff_headers
+from tests.access_helpers import PASSWORD, admin_bearer_in, admin_headers, staff_headers
 from tests.factories import hall_config
+from tests.live.helpers import write_config_toml
+from tests.servers import ServerProcess
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update"]  # fmt: skip
 
 # city ─ county ─┬─ test (township)
 #                └─ town2 (township)
@@ -97,3 +109,65 @@ def test_visible_halls(config: HallConfig) -> None:
     assert visible_halls(config, ()) == [h for h, *_ in TREE]
     assert visible_halls(config, ("county", "island")) == ["county", "test", "town2", "island"]
     assert visible_halls(config, ("town2",)) == ["town2"]
+
+
+@pytest.fixture
+async def server(
+    database_url: str, pool: asyncpg.Pool, config: HallConfig, tmp_path: Path
+) -> AsyncIterator[ServerProcess]:
+    path = write_config_toml(config.model_dump(mode="json", exclude_none=True), tmp_path / "h.toml")
+    proc = ServerProcess(
+        ["serve", "--database-url", database_url, "--config", str(path)],
+        env={"HALL_SECRET_KEY": "cd" * 32},
+        log_path=tmp_path / "server.log",
+    )
+    await proc.start()
+    try:
+        yield proc
+    finally:
+        if proc.proc is not None and proc.proc.poll() is None:
+            proc.proc.send_signal(signal.SIGCONT)
+        await proc.stop()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed")
+async def test_overview_page_shows_the_tree_and_follows_new_tickets(
+    server: ServerProcess, pool: asyncpg.Pool
+) -> None:
+    from playwright.async_api import async_playwright
+
+    admin = await admin_bearer_in(pool, "boss")
+    async with aiohttp.ClientSession(headers=admin) as api, async_playwright() as pw:
+
+        async def issue(hall: str) -> None:
+            url = f"{server.url}/api/v1/halls/{hall}/tickets"
+            async with api.post(url, json={"service": "BDC"}) as resp:
+                assert resp.status == 201, await resp.text()
+
+        await issue("town2")
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            await page.goto(f"{server.url}/manage/overview.html")
+            await page.fill("#login input[name=job_no]", "boss")
+            await page.fill("#login input[name=password]", PASSWORD)
+            await page.click("#login button")
+            await page.wait_for_selector("#overview-table tbody tr", timeout=10_000)
+            halls = await page.eval_on_selector_all(
+                "#overview-table tbody tr", "rows => rows.map(r => r.dataset.hall)"
+            )
+            assert halls == ["city", "county", "test", "town2", "island"]
+            city = "#overview-table tr[data-hall=city] .issued"
+            assert await page.text_content(city) == "1"
+            await issue("test")  # a township's new ticket reaches the city's total
+            await page.wait_for_function(
+                f"document.querySelector('{city}').textContent === '2'", timeout=15_000
+            )
+            assert await page.text_content("#overview-table tr[data-hall=island] .issued") == "0"
+            assert errors == []
+        finally:
+            await browser.close()
