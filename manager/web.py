@@ -31,6 +31,8 @@ from manager.reports import (
 from manager.staffing import staffing
 
 FORMATS = ("json", "csv", "xlsx", "html")
+ROLL_PER_REPORT_DAYS = 62
+"""At most this many days are rolled up inside one report request (a bound on its time)."""
 
 
 class ReportRowOut(BaseModel):
@@ -100,7 +102,9 @@ async def report(request: web.Request) -> web.StreamResponse:
         )
     today = request.app[CLOCK].now().astimezone(rules.tz).date()
     async with request.app[POOL].acquire() as conn:
-        await roll_up(conn, rules, today, period.each_day())
+        # Roll up what can be of the period's last days (the task keeps the rest rolled); a
+        # long period's older days that are not rolled are worked out from the event log.
+        await roll_up(conn, rules, today, period.each_day()[-ROLL_PER_REPORT_DAYS:])
         names = await staff_names(conn) if by is Dimension.CLERK else {}
         found = await build_report(conn, rules, period, by, names)
     if fmt == "csv":
