@@ -99,7 +99,7 @@ async def manager_shots(out: Path) -> list[Path]:
                         viewport={"width": 1920, "height": 1080}, locale="zh-CN"
                     )
                     page = await context.new_page()
-                    await page.goto(f"{url}/manage")
+                    await page.goto(f"{url}/manage?hall={HALL}")
                     await page.fill("#login input[name=job_no]", "bench-admin")
                     await page.fill("#login input[name=password]", "bench-admin-1")
                     await page.click("#login button")
