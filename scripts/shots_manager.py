@@ -122,15 +122,16 @@ async def manager_shots(out: Path) -> list[Path]:
                     await page.goto(f"{url}/manage/admin.html")
                     await page.wait_for_selector("#staff tbody tr")
                     data = config.model_dump(mode="json", exclude_none=True)
-                    data["halls"][0]["name"] = "基准县政务服务中心（新址）"
-                    data["halls"][0]["services"][1]["target_wait_minutes"] = 15
-                    data["halls"][0]["services"][2]["prefix"] = "c"
+                    bench = next(h for h in data["halls"] if h["id"] == HALL)
+                    bench["name"] = "基准县政务服务中心（新址）"
+                    bench["services"][1]["target_wait_minutes"] = 15
+                    bench["services"][2]["prefix"] = "c"
                     await page.fill("#config-text", to_toml(data))
                     await page.click("#check")
                     await page.wait_for_selector(".issues")
                     written.append(out / "manager-admin-invalid.png")
                     await page.screenshot(path=str(written[-1]))
-                    data["halls"][0]["services"][2]["prefix"] = "C"
+                    bench["services"][2]["prefix"] = "C"
                     await page.fill("#config-text", to_toml(data))
                     await page.click("#check")
                     await page.wait_for_selector(".changes")
