@@ -26,6 +26,8 @@ def _cell(row: ReportRow, name: str) -> str:
         return f"{value * 100:.1f}%"
     if name in _SECONDS:
         return f"{value:.0f}"
+    if isinstance(value, float):
+        return f"{value:g}"
     return str(value)
 
 

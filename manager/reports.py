@@ -86,6 +86,12 @@ class ReportRow:
     bad: int
     satisfaction: float | None
     """满意率: satisfied / rated (levels ≥ 3 over rated), None when nothing was rated."""
+    alarms: int | None
+    """Supervision alarms (电子监察) raised in the period; None by service."""
+    deducted: float | None
+    """考核扣分: the points those alarms deducted under the hall's configured rules."""
+    score: float | None
+    """考核得分: ``SCORE_BASE`` minus ``deducted`` (not below 0)."""
 
 
 ROW_FIELDS = [f.name for f in fields(ReportRow)]
@@ -109,6 +115,9 @@ COLUMN_LABELS = {
     "satisfied": "满意数",
     "bad": "差评数",
     "satisfaction": "满意率",
+    "alarms": "监察告警数",
+    "deducted": "考核扣分",
+    "score": "考核得分",
 }
 
 
@@ -124,22 +133,22 @@ class Report:
     """按时办结率 / 现场办结率 when a cases table exists (hook, see ``case_figures``)."""
 
 
-# The per-ticket facts every report groups. $1 hall, $2/$3 first/last business day, $4/$5 an
-# event time window that surely contains the period's events (it only narrows the scan),
-# $6/$7 service codes and their target waits in seconds. One scan of the window's closing
-# and transfer events gives each ticket its last closing event and its first transfer.
-_FACTS = """
-WITH t AS (
+# The per-ticket facts of the days not rolled up yet, worked out from the event log. $1 hall,
+# $2/$3 an event time window that surely contains those days' events (it only narrows the
+# scan), $4 the days. One scan of the window's closing and transfer events gives each ticket
+# its last closing event and its first transfer.
+_LIVE = """
+live_t AS (
     SELECT id, service_code, state, business_day, issued_at, first_called_at,
            serve_started_at, finished_at
       FROM tickets
-     WHERE hall_id = $1 AND business_day BETWEEN $2 AND $3
+     WHERE hall_id = $1 AND business_day = ANY($4::date[])
 ), evs AS MATERIALIZED (
     SELECT e.ticket_id, e.id, e.type = 'ticket.transferred' AS is_transfer, e.counter_number,
            CASE WHEN e.type = 'ticket.transferred' THEN e.details ->> 'from_service' END
                AS from_service
       FROM events e
-     WHERE e.hall_id = $1 AND e.at >= $4 AND e.at < $5
+     WHERE e.hall_id = $1 AND e.at >= $2 AND e.at < $3
        AND e.type IN ('ticket.finished', 'ticket.no_show', 'ticket.cancelled',
                       'ticket.transferred')
 ), closing AS (
@@ -148,9 +157,7 @@ WITH t AS (
 ), transfer AS (
     SELECT DISTINCT ON (ticket_id) ticket_id, id, counter_number, from_service
       FROM evs WHERE is_transfer ORDER BY ticket_id, id
-), target AS (
-    SELECT * FROM unnest($6::text[], $7::float8[]) AS g (code, wait_s)
-), facts AS (
+), live_facts AS (
     SELECT t.id,
            t.business_day,
            t.state,
@@ -163,32 +170,30 @@ WITH t AS (
            c.id AS close_id,
            tr.ticket_id IS NOT NULL AS transferred,
            tr.counter_number AS transfer_counter,
-           tr.id AS transfer_id,
-           r.level
-      FROM t
+           tr.id AS transfer_id
+      FROM live_t t
       LEFT JOIN closing c ON c.ticket_id = t.id
       LEFT JOIN transfer tr ON tr.ticket_id = t.id
-      LEFT JOIN ratings r ON r.ticket_id = t.id
-){clerks}, judged AS (
-    SELECT f.*, f.state = 'done' AND f.wait_s <= coalesce(g.wait_s, 1200) AS in_target
-           {clerk_columns}
-      FROM facts f LEFT JOIN target g ON g.code = f.service{clerk_joins}
-)
-"""
+){clerks}, live AS (
+    SELECT f.id, f.business_day, f.state, f.service, f.wait_s, f.service_s, f.counter,
+           {clerk} AS clerk, f.transferred, f.transfer_counter, {transfer_clerk} AS transfer_clerk
+      FROM live_facts f{clerk_joins}
+)"""
 
-# Only the clerk report looks the clerks up: the clerk who had opened the counter before the
-# ticket's closing event (and before its transfer). The counters' openings and the tickets'
-# events form one stream per counter in event order; each event takes the clerk of the last
-# opening before it (a running count of openings numbers the stretches between them).
+# The clerk who had opened the counter before the ticket's closing event (and before its
+# transfer). The counters' openings and the tickets' events form one stream per counter in
+# event order; each event takes the clerk of the last opening before it (a running count of
+# openings numbers the stretches between them). Reports not by clerk skip it.
 _CLERKS = """
 , stream AS (
     SELECT o.counter_number AS counter, o.id, o.details ->> 'clerk' AS clerk
       FROM events o
-     WHERE o.hall_id = $1 AND o.type = 'counter.opened' AND o.at < $5
+     WHERE o.hall_id = $1 AND o.type = 'counter.opened' AND o.at < $3
     UNION ALL
-    SELECT counter, close_id, NULL FROM facts WHERE counter IS NOT NULL
+    SELECT counter, close_id, NULL FROM live_facts WHERE counter IS NOT NULL
     UNION ALL
-    SELECT transfer_counter, transfer_id, NULL FROM facts WHERE transfer_counter IS NOT NULL
+    SELECT transfer_counter, transfer_id, NULL FROM live_facts
+     WHERE transfer_counter IS NOT NULL
 ), stretches AS (
     SELECT counter, id, clerk,
            count(clerk) OVER (PARTITION BY counter ORDER BY id) AS stretch
@@ -198,10 +203,41 @@ _CLERKS = """
                AS clerk
       FROM stretches
 )"""
-_CLERK_COLUMNS = ", c1.clerk AS clerk, c2.clerk AS transfer_clerk"
 _CLERK_JOINS = """
       LEFT JOIN clerk_at c1 ON c1.counter = f.counter AND c1.id = f.close_id
       LEFT JOIN clerk_at c2 ON c2.counter = f.transfer_counter AND c2.id = f.transfer_id"""
+
+
+def _live(clerks: bool) -> str:
+    return (
+        _LIVE.replace("{clerks}", _CLERKS if clerks else "")
+        .replace("{clerk}", "c1.clerk" if clerks else "NULL::text")
+        .replace("{transfer_clerk}", "c2.clerk" if clerks else "NULL::text")
+        .replace("{clerk_joins}", _CLERK_JOINS if clerks else "")
+    )
+
+
+# Every report groups the facts of the period's tickets: the rolled-up days' rows from
+# ``manager_ticket_facts`` and the other days' from the event log ($1-$4 as in ``_LIVE``),
+# with the ratings and the target waits as they are now. $5/$6 first/last business day,
+# $7/$8 service codes and their target waits in seconds.
+_FACTS = """
+WITH {live}, facts AS (
+    SELECT ticket_id AS id, business_day, state, service, wait_s, service_s, counter, clerk,
+           transferred, transfer_counter, transfer_clerk
+      FROM manager_ticket_facts
+     WHERE hall_id = $1 AND business_day BETWEEN $5 AND $6
+    UNION ALL
+    SELECT * FROM live
+), target AS (
+    SELECT * FROM unnest($7::text[], $8::float8[]) AS g (code, wait_s)
+), judged AS (
+    SELECT f.*, r.level, f.state = 'done' AND f.wait_s <= coalesce(g.wait_s, 1200) AS in_target
+      FROM facts f
+      LEFT JOIN ratings r ON r.ticket_id = f.id
+      LEFT JOIN target g ON g.code = f.service
+)
+"""
 
 _FIGURES = """
     count(*)::int AS issued,
@@ -235,12 +271,7 @@ _KEYS: dict[Dimension, tuple[str, str]] = {
 def _query(by: Dimension) -> str:
     """One statement: a row per key (``is_total`` false) and the hall's total (true)."""
     key, transfer_key = _KEYS[by]
-    clerks = by is Dimension.CLERK
-    facts = (
-        _FACTS.replace("{clerks}", _CLERKS if clerks else "")
-        .replace("{clerk_columns}", _CLERK_COLUMNS if clerks else "")
-        .replace("{clerk_joins}", _CLERK_JOINS if clerks else "")
-    )
+    facts = _FACTS.replace("{live}", _live(by is Dimension.CLERK))
     grouped = f"""{facts}
 , grouped AS (
     SELECT CASE WHEN counter IS NULL THEN NULL ELSE {key} END AS key,
@@ -278,17 +309,125 @@ SELECT key, is_total, issued, served, no_show, cancelled, transferred, wait_p50_
 ORDER BY is_total, key"""
 
 
-def event_window(rules: HallRules, period: Period) -> tuple[datetime, datetime]:
-    """A time range that contains every event of the period's tickets: from the first day's
-    midnight (local, before its boundary) to two days after the last one (late closes)."""
-    start = datetime.combine(period.first, time(0), rules.tz)
-    end = datetime.combine(period.last + timedelta(days=2), time(0), rules.tz)
+def event_window(rules: HallRules, first: date, last: date) -> tuple[datetime, datetime]:
+    """A time range that contains every event of the tickets of ``first``..``last``: from the
+    first day's midnight (local, before its boundary) to two days after the last one."""
+    start = datetime.combine(first, time(0), rules.tz)
+    end = datetime.combine(last + timedelta(days=2), time(0), rules.tz)
     return start, end
+
+
+def _live_args(rules: HallRules, days: list[date]) -> tuple[Any, ...]:
+    if not days:  # an empty window: the event scan finds nothing
+        start = datetime.combine(date(2000, 1, 1), time(0), rules.tz)
+        return rules.hall.id, start, start, days
+    start, end = event_window(rules, min(days), max(days))
+    return rules.hall.id, start, end, days
+
+
+def day_window(rules: HallRules, days: list[date]) -> tuple[datetime, datetime]:
+    """Local midnight before the first of ``days`` to the one after the last (empty if none)."""
+    if not days:
+        start = datetime.combine(date(2000, 1, 1), time(0), rules.tz)
+        return start, start
+    start = datetime.combine(min(days), time(0), rules.tz)
+    return start, datetime.combine(max(days) + timedelta(days=1), time(0), rules.tz)
+
+
+async def live_days(conn: asyncpg.Connection, rules: HallRules, period: Period) -> list[date]:
+    """The period's days not rolled up (worked out from the event log)."""
+    rolled = {
+        r["business_day"]
+        for r in await conn.fetch(
+            "SELECT business_day FROM manager_rolled_days"
+            " WHERE hall_id = $1 AND business_day BETWEEN $2 AND $3",
+            rules.hall.id,
+            period.first,
+            period.last,
+        )
+    }
+    return [d for d in period.each_day() if d not in rolled]
 
 
 def _targets(rules: HallRules) -> tuple[list[str], list[float]]:
     services = rules.hall.services
     return [s.code for s in services], [s.target_wait_minutes * 60.0 for s in services]
+
+
+# Staffing's counters working per service and local hour of each rolled day: what
+# ``manager.staffing`` works out from the ``ticket.called`` events of the days not rolled.
+_ROLL_CALLED_HOURS = """
+INSERT INTO manager_called_hours (hall_id, business_day, service, hour, counters)
+SELECT $1, (e.at AT TIME ZONE $4)::date, e.details ->> 'service_code',
+       extract(hour FROM e.at AT TIME ZONE $4)::int,
+       count(DISTINCT (date_trunc('hour', e.at AT TIME ZONE $4), e.counter_number))::int
+  FROM events e
+ WHERE e.hall_id = $1 AND e.at >= $2 AND e.at < $3 AND e.type = 'ticket.called'
+   AND (e.at AT TIME ZONE $4)::date = ANY($5::date[])
+   AND e.details ->> 'service_code' IS NOT NULL
+ GROUP BY 2, 3, 4"""
+
+ROLL_AFTER_DAYS = 2
+"""A business day is rolled up once this many days have passed (its events are all in)."""
+_CLOSED = ("done", "no_show", "cancelled")
+
+
+async def roll_up(conn: asyncpg.Connection, rules: HallRules, today: date, days: list[date]) -> int:
+    """Roll up those of ``days`` that are old enough and whose tickets are all closed; return
+    how many days were rolled. Safe to run from several processes at once (one per hall at a
+    time; a day rolled meanwhile is skipped)."""
+    cutoff = today - timedelta(days=ROLL_AFTER_DAYS)
+    wanted = sorted(d for d in set(days) if d <= cutoff)
+    if not wanted:
+        return 0
+    hall_id = rules.hall.id
+    rolled = 0
+    async with conn.transaction():
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('manager-roll-up:' || $1))", hall_id
+        )
+        done = {
+            r["business_day"]
+            for r in await conn.fetch(
+                "SELECT business_day FROM manager_rolled_days"
+                " WHERE hall_id = $1 AND business_day = ANY($2::date[])",
+                hall_id,
+                wanted,
+            )
+        }
+        todo = [d for d in wanted if d not in done]
+        if not todo:
+            return 0
+        ready = await conn.fetch(
+            """SELECT business_day, count(*)::int AS tickets FROM tickets
+                WHERE hall_id = $1 AND business_day = ANY($2::date[])
+                GROUP BY 1 HAVING bool_and(state::text = ANY($3::text[]))""",
+            hall_id,
+            todo,
+            list(_CLOSED),
+        )
+        if not ready:
+            return 0
+        ready_days = [r["business_day"] for r in ready]
+        await conn.executemany(
+            "INSERT INTO manager_rolled_days (hall_id, business_day, tickets, rolled_at)"
+            " VALUES ($1, $2, $3, now())",
+            [(hall_id, r["business_day"], r["tickets"]) for r in ready],
+        )
+        await conn.execute(
+            f"""WITH {_live(True)}
+                INSERT INTO manager_ticket_facts
+                    (ticket_id, hall_id, business_day, state, service, wait_s, service_s,
+                     counter, clerk, transferred, transfer_counter, transfer_clerk)
+                SELECT id, $1, business_day, state, service, wait_s, service_s, counter, clerk,
+                       transferred, transfer_counter, transfer_clerk
+                  FROM live""",
+            *_live_args(rules, ready_days),
+        )
+        start, end = day_window(rules, ready_days)
+        await conn.execute(_ROLL_CALLED_HOURS, hall_id, start, end, rules.hall.timezone, ready_days)
+        rolled = len(ready_days)
+    return rolled
 
 
 async def build_report(
@@ -298,20 +437,24 @@ async def build_report(
     by: Dimension,
     names: dict[str, str] | None = None,
 ) -> Report:
-    """The report of one hall for a period, one row per key of ``by`` plus the total."""
-    start, end = event_window(rules, period)
+    """The report of one hall for a period, one row per key of ``by`` plus the total.
+
+    Rolled-up days are read from ``manager_ticket_facts``; the others are worked out from the
+    event log (call ``roll_up`` first to roll what can be)."""
     codes, waits = _targets(rules)
-    args: tuple[Any, ...] = (rules.hall.id, period.first, period.last, start, end, codes, waits)
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         # The work pool plans generically (hall.storage.db); a report's best plan depends on
         # its period, so plan it for the values at hand.
         await conn.execute("SET LOCAL plan_cache_mode = auto")
+        live = await live_days(conn, rules, period)
+        args = (*_live_args(rules, live), period.first, period.last, codes, waits)
         found = await conn.fetch(_query(by), *args)
         cases = await case_figures(conn, rules, period)
+        points = await _deductions(conn, rules, period)
     rows = [r for r in found if not r["is_total"]]
     [total] = [r for r in found if r["is_total"]]
     labels = _labels(rules, by, names or {})
-    out = [_row(r, labels.get(r["key"], r["key"])) for r in rows]
+    out = [_row(r, labels.get(r["key"], r["key"]), points.get(by, str(r["key"]))) for r in rows]
     if by is Dimension.COUNTER:  # window 2 before window 10
         out.sort(key=lambda row: (len(row.key), row.key))
     return Report(
@@ -320,9 +463,71 @@ async def build_report(
         period=period,
         by=by,
         rows=out,
-        total=_row(total, "合计", rules.hall.id),
+        total=_row(total, "合计", points.total(), rules.hall.id),
         cases=cases,
     )
+
+
+SCORE_BASE = 100.0
+"""考核得分 = this base minus the points the supervision alarms of the period deducted."""
+
+
+@dataclass(frozen=True, slots=True)
+class Deduction:
+    alarms: int
+    points: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Deductions:
+    hall_id: str
+    rows: list[tuple[date, int, str | None, float]]
+    """(business day, counter, clerk, points) of every supervision alarm of the period."""
+
+    def get(self, by: Dimension, key: str) -> Deduction | None:
+        if by is Dimension.SERVICE:
+            return None  # an alarm is a counter's, not a service's
+        hits = [points for day, counter, clerk, points in self.rows
+                if _alarm_key(by, self.hall_id, day, counter, clerk) == key]  # fmt: skip
+        return Deduction(len(hits), sum(hits))
+
+    def total(self) -> Deduction:
+        return Deduction(len(self.rows), sum(p for *_, p in self.rows))
+
+
+def _alarm_key(by: Dimension, hall_id: str, day: date, counter: int, clerk: str | None) -> str:
+    if by is Dimension.HALL:
+        return hall_id
+    if by is Dimension.DAY:
+        return day.isoformat()
+    if by is Dimension.COUNTER:
+        return str(counter)
+    return clerk or "?"
+
+
+async def _deductions(conn: asyncpg.Connection, rules: HallRules, period: Period) -> _Deductions:
+    """The supervision alarms raised in the period, from the events the counters slice records
+    (``supervision.alarm``: counter, clerk and the points its configured rules deduct)."""
+    start = datetime.combine(period.first, rules.hall.day_boundary, rules.tz)
+    end = datetime.combine(period.last + timedelta(days=1), rules.hall.day_boundary, rules.tz)
+    found = await conn.fetch(
+        """SELECT at, counter_number, details ->> 'clerk' AS clerk,
+                  coalesce((details ->> 'points')::float8, 0) AS points
+             FROM events
+            WHERE hall_id = $1 AND type = 'supervision.alarm' AND at >= $2 AND at < $3""",
+        rules.hall.id,
+        start,
+        end,
+    )
+    boundary = timedelta(hours=rules.hall.day_boundary.hour, minutes=rules.hall.day_boundary.minute)
+    return _Deductions(
+        rules.hall.id,
+        [
+            ((r["at"].astimezone(rules.tz) - boundary).date(), r["counter_number"], r["clerk"],
+             float(r["points"]))
+            for r in found
+        ],
+    )  # fmt: skip
 
 
 def _labels(rules: HallRules, by: Dimension, names: dict[str, str]) -> dict[str, str]:
@@ -337,7 +542,9 @@ def _labels(rules: HallRules, by: Dimension, names: dict[str, str]) -> dict[str,
     return {}
 
 
-def _row(r: asyncpg.Record, label: str, key: str | None = None) -> ReportRow:
+def _row(
+    r: asyncpg.Record, label: str, deduction: Deduction | None, key: str | None = None
+) -> ReportRow:
     rated = int(r["rated"])
     satisfied = int(r["satisfied"])
     return ReportRow(
@@ -359,6 +566,9 @@ def _row(r: asyncpg.Record, label: str, key: str | None = None) -> ReportRow:
         satisfied=satisfied,
         bad=int(r["bad"]),
         satisfaction=satisfied / rated if rated else None,
+        alarms=deduction.alarms if deduction else None,
+        deducted=deduction.points if deduction else None,
+        score=max(0.0, SCORE_BASE - deduction.points) if deduction else None,
     )
 
 

@@ -20,7 +20,7 @@ import asyncpg
 from hall.services.directory import HallRules
 from manager.erlang import counters_needed
 from manager.periods import Period
-from manager.reports import event_window
+from manager.reports import day_window, live_days
 
 _OBSERVED = """
 WITH t AS (
@@ -36,11 +36,12 @@ WITH t AS (
     SELECT service_code, avg(extract(epoch FROM finished_at - serve_started_at))::float8 AS s
       FROM t WHERE state = 'done' GROUP BY 1
 ), working AS (
-    SELECT e.details ->> 'service_code' AS service_code,
-           extract(hour FROM e.at AT TIME ZONE $6)::int AS hour,
-           count(DISTINCT (date_trunc('hour', e.at), e.counter_number))::int AS n
-      FROM events e
-     WHERE e.hall_id = $1 AND e.at >= $4 AND e.at < $5 AND e.type = 'ticket.called'
+    SELECT service_code, hour, sum(n)::int AS n
+      FROM (SELECT service AS service_code, hour::int AS hour, counters AS n
+              FROM manager_called_hours
+             WHERE hall_id = $1 AND business_day BETWEEN $2 AND $3
+            UNION ALL
+            SELECT service_code, hour, n FROM ({called}) live) both_parts
      GROUP BY 1, 2
 )
 SELECT coalesce(a.service_code, w.service_code) AS service_code,
@@ -52,6 +53,18 @@ SELECT coalesce(a.service_code, w.service_code) AS service_code,
   LEFT JOIN service s ON s.service_code = coalesce(a.service_code, w.service_code)
  ORDER BY 1, 2
 """
+
+# Counters that called a ticket of each service, per local hour, over the local calendar days
+# $7 (between $4 and $5): what ``manager_called_hours`` keeps for rolled days.
+CALLED_HOURS = """
+    SELECT e.details ->> 'service_code' AS service_code,
+           extract(hour FROM e.at AT TIME ZONE $6)::int AS hour,
+           count(DISTINCT (date_trunc('hour', e.at AT TIME ZONE $6), e.counter_number))::int
+               AS n
+      FROM events e
+     WHERE e.hall_id = $1 AND e.at >= $4 AND e.at < $5 AND e.type = 'ticket.called'
+       AND (e.at AT TIME ZONE $6)::date = ANY($7::date[])
+     GROUP BY 1, 2"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +84,14 @@ class StaffingRow:
 async def staffing(
     conn: asyncpg.Connection, rules: HallRules, period: Period, goal: float = 0.8
 ) -> list[StaffingRow]:
-    start, end = event_window(rules, period)
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         await conn.execute("SET LOCAL plan_cache_mode = auto")  # see reports.build_report
+        live = await live_days(conn, rules, period)
+        start, end = day_window(rules, live)
         rows = await conn.fetch(
-            _OBSERVED, rules.hall.id, period.first, period.last, start, end, rules.hall.timezone
-        )
+            _OBSERVED.replace("{called}", CALLED_HOURS),
+            rules.hall.id, period.first, period.last, start, end, rules.hall.timezone, live,
+        )  # fmt: skip
     services = {s.code: s for s in rules.hall.services}
     out: list[StaffingRow] = []
     for r in rows:

@@ -18,12 +18,21 @@ from hall.web.api import API, json, parse_body
 from hall.web.page_files import TYPES, PageFolder
 from hall.web.routes import Access, Route
 from hall.web.state import CLOCK, DIRECTORY, POOL, QUEUE
-from manager import dashboard, export
+from manager import dashboard, export, overview
 from manager.periods import Period, parse_period
-from manager.reports import Dimension, Report, build_report, parse_dimension, staff_names
+from manager.reports import (
+    Dimension,
+    Report,
+    build_report,
+    parse_dimension,
+    roll_up,
+    staff_names,
+)
 from manager.staffing import staffing
 
 FORMATS = ("json", "csv", "xlsx", "html")
+ROLL_PER_REPORT_DAYS = 62
+"""At most this many days are rolled up inside one report request (a bound on its time)."""
 
 
 class ReportRowOut(BaseModel):
@@ -45,6 +54,9 @@ class ReportRowOut(BaseModel):
     satisfied: int
     bad: int
     satisfaction: float | None
+    alarms: int | None
+    deducted: float | None
+    score: float | None
 
 
 class ReportOut(BaseModel):
@@ -88,7 +100,11 @@ async def report(request: web.Request) -> web.StreamResponse:
         raise InvalidInput(
             f"未知的导出格式「{fmt[:10]}」，可选：json、csv、xlsx、html", format=fmt[:10]
         )
+    today = request.app[CLOCK].now().astimezone(rules.tz).date()
     async with request.app[POOL].acquire() as conn:
+        # Roll up what can be of the period's last days (the task keeps the rest rolled); a
+        # long period's older days that are not rolled are worked out from the event log.
+        await roll_up(conn, rules, today, period.each_day()[-ROLL_PER_REPORT_DAYS:])
         names = await staff_names(conn) if by is Dimension.CLERK else {}
         found = await build_report(conn, rules, period, by, names)
     if fmt == "csv":
@@ -184,6 +200,60 @@ async def acknowledge(request: web.Request) -> web.Response:
     return web.json_response({"key": body.key, "acked": True})
 
 
+class HallFiguresOut(BaseModel):
+    issued: int
+    served: int
+    no_show: int
+    waiting: int
+    longest_wait_s: float | None
+    rated: int
+    satisfied: int
+    bad: int
+    satisfaction: float | None
+
+
+class HallNodeOut(BaseModel):
+    hall: str
+    name: str
+    level: str
+    parent: str | None
+    depth: int
+    day: date
+    own: HallFiguresOut
+    total: HallFiguresOut
+    """This hall and every hall under it."""
+    halls: int
+
+
+class OverviewOut(BaseModel):
+    now: datetime
+    halls: list[HallNodeOut]
+
+
+def _figures_out(f: overview.HallFigures) -> HallFiguresOut:
+    return HallFiguresOut(**asdict(f), satisfaction=f.satisfaction)
+
+
+async def overview_data(request: web.Request) -> web.Response:
+    now = request.app[CLOCK].now()
+    config = request.app[DIRECTORY].config
+    async with request.app[POOL].acquire() as conn:
+        nodes = await overview.overview(conn, config, principal_of(request).halls, now)
+    return json(
+        OverviewOut(
+            now=now,
+            halls=[
+                HallNodeOut(
+                    hall=n.hall, name=n.name, level=n.level, parent=n.parent, depth=n.depth,
+                    day=n.day, own=_figures_out(n.own), total=_figures_out(n.total),
+                    halls=n.halls,
+                )
+                for n in nodes
+            ],
+        )
+    )  # fmt: skip
+
+
 PAGES = Path(__file__).resolve().parent / "pages"
 FOLDER = PageFolder(
     PAGES,
@@ -220,6 +290,16 @@ ROUTES = [
         "管理看板数据：业务、窗口、告警与图表",
         Access.MANAGER,
         response=DashboardOut,
+        tags=("manager",),
+    ),
+    Route(
+        "GET",
+        f"{API}/overview",
+        overview_data,
+        "manager_overview",
+        "多大厅总览：今日各大厅及其下级大厅（乡镇→县→市）的汇总数字",
+        Access.MANAGER,
+        response=OverviewOut,
         tags=("manager",),
     ),
     Route(

@@ -1,5 +1,6 @@
 """Screenshots of the manager's pages for docs/: the dashboard (1920×1080), a report with
-staffing advice, and the admin screen with a checked config; called by scripts/screenshots.py.
+staffing advice, the admin screen with a checked config, the calendar and thresholds screen
+and the multi-hall overview; called by scripts/screenshots.py.
 
 Three past days of the 43-window bench hall are generated through the queue service first
 (bench/reports.py), then ``hall serve`` runs on that database and a morning's worth of tickets
@@ -13,6 +14,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import aiohttp
+
+from hall.config.models import HallConfig
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
@@ -28,7 +31,7 @@ async def manager_shots(out: Path) -> list[Path]:
     from hall.storage.db import connect_pool
     from tests.live.helpers import to_toml
 
-    config = hall_config(43)
+    config = _with_hall_tree(hall_config(43))
     written: list[Path] = []
     days = working_days(date.today() - timedelta(days=1), 3)
     with embedded_database(ram=True) as dsn:
@@ -70,6 +73,11 @@ async def manager_shots(out: Path) -> list[Path]:
                         await post(f"/counters/{number}/start", {})
                     if number == 9:
                         await post(f"/counters/{number}/pause", {"reason": "午休"})
+                for hall_id, count in (("bench-town-a", 14), ("bench-town-b", 6), ("county-2", 40)):
+                    for _ in range(count):
+                        url_t = f"{url}/api/v1/halls/{hall_id}/tickets"
+                        async with api.post(url_t, json={"service": rng.choice(codes)}) as resp:
+                            assert resp.status == 201, await resp.text()
             # Staged device trouble, so the alarm list has something to show: a window strip
             # that stopped answering (as the bridge records it).
             import asyncpg
@@ -91,7 +99,7 @@ async def manager_shots(out: Path) -> list[Path]:
                         viewport={"width": 1920, "height": 1080}, locale="zh-CN"
                     )
                     page = await context.new_page()
-                    await page.goto(f"{url}/manage")
+                    await page.goto(f"{url}/manage?hall={HALL}")
                     await page.fill("#login input[name=job_no]", "bench-admin")
                     await page.fill("#login input[name=password]", "bench-admin-1")
                     await page.click("#login button")
@@ -114,21 +122,58 @@ async def manager_shots(out: Path) -> list[Path]:
                     await page.goto(f"{url}/manage/admin.html")
                     await page.wait_for_selector("#staff tbody tr")
                     data = config.model_dump(mode="json", exclude_none=True)
-                    data["halls"][0]["name"] = "基准县政务服务中心（新址）"
-                    data["halls"][0]["services"][1]["target_wait_minutes"] = 15
-                    data["halls"][0]["services"][2]["prefix"] = "c"
+                    bench = next(h for h in data["halls"] if h["id"] == HALL)
+                    bench["name"] = "基准县政务服务中心（新址）"
+                    bench["services"][1]["target_wait_minutes"] = 15
+                    bench["services"][2]["prefix"] = "c"
                     await page.fill("#config-text", to_toml(data))
                     await page.click("#check")
                     await page.wait_for_selector(".issues")
                     written.append(out / "manager-admin-invalid.png")
                     await page.screenshot(path=str(written[-1]))
-                    data["halls"][0]["services"][2]["prefix"] = "C"
+                    bench["services"][2]["prefix"] = "C"
                     await page.fill("#config-text", to_toml(data))
                     await page.click("#check")
                     await page.wait_for_selector(".changes")
                     written.append(out / "manager-admin.png")
                     await page.screenshot(path=str(written[-1]))
+
+                    await page.set_viewport_size({"width": 1366, "height": 1000})
+                    await page.goto(f"{url}/manage/settings.html?hall={HALL}")
+                    await page.wait_for_selector("#settings-main:not([hidden])")
+                    await page.fill("#holidays", "2027-01-01\n2027-02-15\n2027-02-16\n2027-02-17")
+                    await page.fill("#workdays", "2027-02-20")
+                    await page.fill("input[name=target][data-code=TAX]", "15")
+                    await page.fill("input[name=unattended_minutes]", "20")
+                    await page.click("#check")
+                    await page.wait_for_selector(".changes")
+                    written.append(out / "manager-settings.png")
+                    await page.screenshot(path=str(written[-1]))
+
+                    await page.goto(f"{url}/manage/overview.html")
+                    await page.wait_for_selector("#overview-table tbody tr")
+                    written.append(out / "manager-overview.png")
+                    await page.screenshot(path=str(written[-1]))
                     await context.close()
                 finally:
                     await browser.close()
     return written
+
+
+def _with_hall_tree(config: HallConfig) -> HallConfig:
+    """The bench county hall under a city hall, with two townships under it and a second
+    county beside it, so the multi-hall overview has a tree to roll up."""
+    data = config.model_dump(mode="json", exclude_none=True)
+    county = data["halls"][0]
+    small = {**county, "counters": county["counters"][-3:]}  # comprehensive windows only
+    county["parent"] = "city"
+    data["halls"] = [
+        {**small, "id": "city", "name": "示例市政务服务中心", "level": "city"},
+        county,
+        {**small, "id": "bench-town-a", "name": "甲镇便民服务中心", "level": "township",
+         "parent": county["id"]},
+        {**small, "id": "bench-town-b", "name": "乙镇便民服务中心", "level": "township",
+         "parent": county["id"]},
+        {**small, "id": "county-2", "name": "示例乙县政务服务中心", "parent": "city"},
+    ]  # fmt: skip
+    return HallConfig.model_validate(data)

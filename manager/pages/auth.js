@@ -69,9 +69,10 @@ export async function send(method, url, body, contentType = "application/json") 
     body: contentType === "application/json" ? JSON.stringify(body) : body,
   });
   if (!r.ok) {
+    const copy = r.clone(); // read before problemText consumes the body
     const err = new Error(await problemText(r));
     err.status = r.status;
-    try { err.problem = await r.clone().json(); } catch { /* not JSON */ }
+    try { err.problem = await copy.json(); } catch { /* not JSON */ }
     throw err;
   }
   return r.status === 204 ? null : r.json();

@@ -6,8 +6,10 @@ const COLUMNS = [
   ["cancelled", "取消"], ["transferred", "转办"], ["wait_p50_s", "等待中位"],
   ["wait_p90_s", "等待P90"], ["wait_max_s", "最长等待"], ["service_p50_s", "办理中位"],
   ["service_p90_s", "办理P90"], ["service_level", "服务水平"], ["rated", "评价"],
-  ["bad", "差评"], ["satisfaction", "满意率"],
+  ["bad", "差评"], ["satisfaction", "满意率"], ["alarms", "监察告警"], ["deducted", "考核扣分"],
+  ["score", "考核得分"],
 ];
+const rate = (v) => (v === null || v === undefined ? "—" : `${(v * 100).toFixed(1)}%`);
 let hall = null;
 
 function cell(row, key) {
@@ -38,7 +40,7 @@ async function run(e) {
     document.getElementById("report-table").innerHTML = table(report.rows, report.total);
     const cases = report.cases;
     document.getElementById("cases").textContent = cases
-      ? `按时办结率 ${(cases.on_time_rate * 100).toFixed(1)}%，现场办结率 ${(cases.on_the_spot_rate * 100).toFixed(1)}%`
+      ? `按时办结率 ${rate(cases.on_time_rate)}，现场办结率 ${rate(cases.on_the_spot_rate)}`
       : "按时办结率、现场办结率：—（待办件数据）";
     document.getElementById("exports").innerHTML = ["csv", "xlsx", "html"].map((f) =>
       `<a href="${base}/reports?${q}&format=${f}" ${f === "html" ? 'target="_blank"' : "download"}>${

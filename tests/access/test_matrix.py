@@ -194,6 +194,11 @@ EXPECTED: dict[str, frozenset[str]] = {
     "manager_config": ADMIN_ONLY,
     "manager_config_check": ADMIN_ONLY,
     "manager_config_apply": ADMIN_ONLY,
+    # the multi-hall overview has no hall in its path: every manager sees their own halls
+    "manager_overview": frozenset({"manager", "manager_north", "admin"}),
+    "manager_settings": ADMIN_ONLY,
+    "manager_settings_check": ADMIN_ONLY,
+    "manager_settings_apply": ADMIN_ONLY,
     "kiosk_guide": frozenset({"kiosk", "kiosk_north"}),
     "kiosk_guide_matter": frozenset({"kiosk", "kiosk_north"}),
     "kiosk_notice": frozenset({"kiosk", "kiosk_north"}),

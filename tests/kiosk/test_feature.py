@@ -63,7 +63,7 @@ def test_manager_migrations_come_from_its_own_folder_in_its_range() -> None:
 
     assert MANAGER.migrations is not None
     names = [name for name, _ in MANAGER.migrations.files()]
-    assert names == ["0070_manager_reports.sql"]
+    assert names == ["0070_manager_reports.sql", "0071_manager_ticket_facts.sql"]
     assert "0070_manager_reports.sql" in [name for name, _ in feature_migrations()]
 
 

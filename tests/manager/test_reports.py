@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import asyncpg
@@ -15,7 +15,15 @@ from bench.reports import HALL, generate, hall_config, working_days
 from hall.config.models import HallConfig
 from hall.services.directory import Directory
 from manager.periods import period
-from manager.reports import Dimension, ReportRow, build_report, staff_names
+from manager.reports import (
+    ROLL_AFTER_DAYS,
+    Dimension,
+    ReportRow,
+    build_report,
+    roll_up,
+    staff_names,
+)
+from manager.staffing import staffing
 
 DAYS = working_days(date(2026, 11, 20), 2)
 
@@ -146,12 +154,25 @@ def _figures(row: ReportRow) -> dict[str, Any]:
     }  # fmt: skip
 
 
+LATER = DAYS[-1] + timedelta(days=ROLL_AFTER_DAYS)
+"""A day from which both generated days can be rolled up."""
+
+
+@pytest.mark.parametrize("rolled", ["none", "first day", "both days"])
 @pytest.mark.parametrize("by", list(Dimension))
 async def test_report_equals_a_recomputation_in_python(
-    generated: asyncpg.Pool, config: HallConfig, by: Dimension
+    generated: asyncpg.Pool, config: HallConfig, by: Dimension, rolled: str
 ) -> None:
+    """Whether the days come from the roll-up, from the event log or from both."""
     rules = Directory(config).hall(HALL)
     async with generated.acquire() as conn:
+        if rolled == "first day":
+            assert await roll_up(conn, rules, LATER, DAYS[:1]) == 1
+        elif rolled == "both days":
+            assert await roll_up(conn, rules, LATER, DAYS) == 2
+            assert await roll_up(conn, rules, LATER, DAYS) == 0  # once only
+        facts = await conn.fetchval("SELECT count(*) FROM manager_ticket_facts")
+        assert (facts > 0) == (rolled != "none")
         report = await build_report(
             conn, rules, period(DAYS[0], DAYS[-1]), by, await staff_names(conn)
         )
@@ -183,3 +204,104 @@ async def test_one_day_of_the_period_is_that_day_only(
     assert [row.key for row in both.rows] == [d.isoformat() for d in DAYS]
     assert first.total.issued == both.rows[0].issued
     assert first.total.served == both.rows[0].served
+
+
+async def test_a_day_is_rolled_up_only_when_it_is_old_enough_and_closed(
+    generated: asyncpg.Pool, config: HallConfig
+) -> None:
+    rules = Directory(config).hall(HALL)
+    async with generated.acquire() as conn:
+        # Too recent: its late events may still come.
+        assert await roll_up(conn, rules, DAYS[-1] + timedelta(days=1), DAYS) == 1
+        await conn.execute(
+            "UPDATE tickets SET state = 'waiting' WHERE id = (SELECT min(id) FROM tickets"
+            " WHERE business_day = $1)",
+            DAYS[-1],
+        )
+        # A ticket of it is still open: it stays worked out from the event log.
+        assert await roll_up(conn, rules, LATER, DAYS) == 0
+        rolled = await conn.fetch("SELECT business_day FROM manager_rolled_days")
+    assert [r["business_day"] for r in rolled] == [DAYS[0]]
+
+
+async def test_staffing_advice_is_the_same_from_the_roll_up(
+    generated: asyncpg.Pool, config: HallConfig
+) -> None:
+    rules = Directory(config).hall(HALL)
+    span = period(DAYS[0], DAYS[-1])
+    async with generated.acquire() as conn:
+        live = await staffing(conn, rules, span)
+        assert await roll_up(conn, rules, LATER, DAYS) == 2
+        assert await conn.fetchval("SELECT count(*) FROM manager_called_hours") > 0
+        rolled = await staffing(conn, rules, span)
+    assert live and rolled == live
+    assert any(row.counters_working > 0 for row in live)
+
+
+async def test_case_rates_come_from_the_evaluators_case_view(
+    generated: asyncpg.Pool, config: HallConfig
+) -> None:
+    """按时办结率 / 现场办结率 read ``evaluator_case_facts``; the test shadows the evaluator's
+    view with a temporary table of the same name on this connection only."""
+    rules = Directory(config).hall(HALL)
+    span = period(DAYS[0], DAYS[-1])
+    async with generated.acquire() as conn:
+        if await conn.fetchval("SELECT to_regclass('public.evaluator_case_facts') IS NULL"):
+            before = await build_report(conn, rules, span, Dimension.HALL)
+            assert before.cases is None  # no view: the page says the data is pending
+        await conn.execute(
+            """CREATE TEMP TABLE evaluator_case_facts (
+                   hall_id text, business_day date, on_time boolean, on_the_spot boolean)"""
+        )
+        try:
+            facts = [
+                (HALL, DAYS[0], True, True),
+                (HALL, DAYS[0], True, False),
+                (HALL, DAYS[-1], False, False),
+                (HALL, DAYS[-1], True, True),
+                (HALL, DAYS[-1], True, False),
+                (HALL, DAYS[0] - timedelta(days=1), False, False),  # outside the period
+                ("elsewhere", DAYS[0], False, False),  # another hall
+            ]
+            await conn.executemany(
+                "INSERT INTO evaluator_case_facts VALUES ($1, $2, $3, $4)", facts
+            )
+            report = await build_report(conn, rules, span, Dimension.HALL)
+            one_day = await build_report(conn, rules, period(DAYS[0], DAYS[0]), Dimension.DAY)
+        finally:
+            await conn.execute("DROP TABLE evaluator_case_facts")
+    assert report.cases == {"on_time_rate": pytest.approx(4 / 5), "on_the_spot_rate": 2 / 5}
+    assert one_day.cases == {"on_time_rate": 1.0, "on_the_spot_rate": 0.5}
+
+
+async def test_supervision_deductions_are_summed_into_the_assessment_score(
+    generated: asyncpg.Pool, config: HallConfig
+) -> None:
+    """考核扣分 sums the points of the period's ``supervision.alarm`` events per counter, clerk,
+    day and hall; 考核得分 is 100 minus that; services carry none."""
+    rules = Directory(config).hall(HALL)
+    span = period(DAYS[0], DAYS[-1])
+    noon = datetime.combine(DAYS[0], time(10), rules.tz)
+    alarms = [(1, "c001", 2.0), (1, "c001", 5.0), (2, "c002", 2.0)]
+    async with generated.acquire() as conn:
+        for counter, clerk, points in alarms:  # as the counters slice records them
+            await conn.execute(
+                """INSERT INTO events (hall_id, type, at, actor, counter_number, details)
+                   VALUES ($1, 'supervision.alarm', $2, 'supervision', $3, $4)""",
+                HALL, noon, counter,
+                {"kind": "unattended", "clerk": clerk, "points": points},
+            )  # fmt: skip
+        names = await staff_names(conn)
+        by_counter = await build_report(conn, rules, span, Dimension.COUNTER)
+        by_clerk = await build_report(conn, rules, span, Dimension.CLERK, names)
+        by_day = await build_report(conn, rules, span, Dimension.DAY)
+        by_service = await build_report(conn, rules, span, Dimension.SERVICE)
+    counters = {row.key: row for row in by_counter.rows}
+    assert (counters["1"].alarms, counters["1"].deducted, counters["1"].score) == (2, 7.0, 93.0)
+    assert (counters["2"].deducted, counters["3"].deducted, counters["3"].score) == (2, 0, 100)
+    clerks = {row.key: row for row in by_clerk.rows}
+    assert (clerks["c001"].deducted, clerks["c002"].deducted) == (7.0, 2.0)
+    days = {row.key: row for row in by_day.rows}
+    assert (days[DAYS[0].isoformat()].deducted, days[DAYS[-1].isoformat()].deducted) == (9, 0)
+    assert by_counter.total.deducted == 9.0 and by_counter.total.score == 91.0
+    assert all(row.deducted is None for row in by_service.rows)
