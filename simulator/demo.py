@@ -75,14 +75,28 @@ def demo_baudrate(configured: int, speed: float) -> int:
 
 
 def demo_pages(
-    hall_id: str, ticket_token: str | None, printed: Collection[str] = ()
+    hall_id: str,
+    ticket_token: str | None,
+    printed: Collection[str] = (),
+    web_pad_counter: int | None = None,
 ) -> list[tuple[str, str]]:
     """The pages the living hall prints after the kernel's own list (the start page and the
     features' ``PageLink`` pages), (title, path), leaving out a page whose path (without its
-    query) is in ``printed``: every URL is printed once."""
+    query) is in ``printed``: every URL is printed once. ``web_pad_counter``: a window
+    without an HB/1 pad, whose tablet rating page the demo pairs (nobody simulated rates
+    there: it is for whoever watches)."""
     pages = [
         ("取号机（自动配对为 k1）", "/demo/pair/kiosk/k1"),
         ("大厅电视（自动配对为 tv1）", "/demo/pair/display/tv1"),
+    ]
+    if web_pad_counter is not None:
+        pages.append(
+            (
+                f"网页评价器（自动配对为 {web_pad_counter} 号窗口）",
+                f"/demo/pair/pad/{web_pad_counter}",
+            )
+        )
+    pages += [
         ("窗口工作台", "/counter"),
         ("登录", "/login"),
         ("管理看板", "/manage"),
@@ -250,7 +264,14 @@ class LivingHall:
         }
         lines += [
             f"  {title}：{base}{path}"
-            for title, path in demo_pages(self.hall_id, self.first_ticket, printed)
+            for title, path in demo_pages(
+                self.hall_id,
+                self.first_ticket,
+                printed,
+                web_pad_counter=next(
+                    (c.number for c in hall.counters if c.number not in self.wiring.pads), None
+                ),
+            )
         ]
         return lines
 

@@ -139,6 +139,15 @@ async def test_tv_page_follows_the_demo(demo: Demo) -> None:
                 arg=first,
                 timeout=30_000,
             )
+            # The web rating pad of window 5 (no HB/1 pad there) pairs the same way.
+            pad = await browser.new_page(locale="zh-CN")
+            pad.on("pageerror", lambda e: errors.append(str(e)))
+            await pad.goto(f"{demo.base}/demo/pair/pad/5")
+            await pad.wait_for_url(f"**/pad/{HALL}?counter=5", timeout=15_000)
+            await pad.wait_for_function(
+                "document.getElementById('window').textContent.startsWith('5号窗口')",
+                timeout=15_000,
+            )
             assert errors == []
         finally:
             await browser.close()

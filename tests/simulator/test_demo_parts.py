@@ -23,3 +23,6 @@ def test_demo_pages_leave_out_what_was_printed() -> None:
     fewer = [path for _, path in demo_pages("xx-county", None, {"/counter", "/login"})]
     assert "/counter" not in fewer and "/login" not in fewer
     assert "/t/tok" not in fewer and "/demo/pair/display/tv1" in fewer
+    assert not any(path.startswith("/demo/pair/pad/") for path in fewer)
+    padded = [path for _, path in demo_pages("xx-county", None, web_pad_counter=5)]
+    assert "/demo/pair/pad/5" in padded
