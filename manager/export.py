@@ -8,7 +8,14 @@ import io
 
 import xlsxwriter
 
-from manager.reports import COLUMN_LABELS, DIMENSION_LABELS, ROW_FIELDS, Report, ReportRow
+from manager.reports import (
+    CASE_FIGURES,
+    COLUMN_LABELS,
+    DIMENSION_LABELS,
+    ROW_FIELDS,
+    Report,
+    ReportRow,
+)
 
 _RATIOS = {"service_level", "satisfaction"}
 _SECONDS = {f for f in ROW_FIELDS if f.endswith("_s")}
@@ -35,9 +42,17 @@ def _cases_line(report: Report) -> str:
     if report.cases is None:
         return "按时办结率、现场办结率：—（待办件数据）"
     parts = []
-    for key, label in (("on_time_rate", "按时办结率"), ("on_the_spot_rate", "现场办结率")):
-        value = report.cases.get(key)
-        parts.append(f"{label}：{'—' if value is None else f'{value * 100:.1f}%'}")
+    for key, label in CASE_FIGURES:
+        if key not in report.cases:
+            continue
+        value = report.cases[key]
+        if value is None:
+            shown = "—"
+        elif key == "bad_ratings":
+            shown = f"{value:.0f}"
+        else:
+            shown = f"{value * 100:.1f}%"
+        parts.append(f"{label}：{shown}")
     return "，".join(parts)
 
 

@@ -572,29 +572,68 @@ def _row(
     )
 
 
+CASE_FIGURES: tuple[tuple[str, str], ...] = (
+    ("on_time_rate", "按时办结率"),
+    ("on_the_spot_rate", "现场办结率"),
+    ("bad_ratings", "差评数"),
+    ("rectified_rate", "差评整改率"),
+    ("return_visit_rate", "差评回访率"),
+    ("closed_on_time_rate", "差评按时办结率"),
+)
+"""The case and 差评 figures of a report, in the order pages and exports show them."""
+
+
 async def case_figures(
     conn: asyncpg.Connection, rules: HallRules, period: Period
 ) -> dict[str, float | None] | None:
-    """HOOK (issue 15 / evaluator): 按时办结率 and 现场办结率 from the evaluator's cases.
+    """按时办结率 and 现场办结率 from the evaluator's cases, and the 差评 follow-up figures.
 
-    The cases table does not exist yet on this branch. Once evaluator/ ships it, this reads
-    a view the evaluator owns (``evaluator_case_facts``: hall_id, business_day, on_time
-    boolean, on_the_spot boolean) so manager/ does not depend on the evaluator's tables.
-    Until that view exists it returns None and pages show "—（待办件数据）".
+    They come from views the evaluator owns (``evaluator_case_facts``: hall_id,
+    business_day, completed, on_time, on_the_spot; ``evaluator_bad_rating_facts``: hall_id,
+    business_day, rectified, return_visited, closed_on_time, appeal_upheld), so manager/
+    does not depend on the evaluator's tables. None when neither view exists (the evaluator
+    is not installed): pages then show "—（待办件数据）". 按时办结率 is over completed cases
+    (domain.md §2.4); a 差评 whose appeal was upheld leaves the statistics.
     """
-    found = await conn.fetchval("SELECT to_regclass('evaluator_case_facts') IS NOT NULL")
-    if not found:
+    cases, bad = await conn.fetchrow(
+        "SELECT to_regclass('evaluator_case_facts') IS NOT NULL,"
+        " to_regclass('evaluator_bad_rating_facts') IS NOT NULL"
+    ) or (False, False)
+    if not cases and not bad:
         return None
-    row = await conn.fetchrow(
-        """SELECT avg(on_time::int)::float8 AS on_time, avg(on_the_spot::int)::float8 AS spot
-             FROM evaluator_case_facts
-            WHERE hall_id = $1 AND business_day BETWEEN $2 AND $3""",
-        rules.hall.id,
-        period.first,
-        period.last,
-    )
-    assert row is not None
-    return {"on_time_rate": row["on_time"], "on_the_spot_rate": row["spot"]}
+    out: dict[str, float | None] = {}
+    if cases:
+        row = await conn.fetchrow(
+            """SELECT (count(*) FILTER (WHERE on_time))::float8
+                          / nullif(count(*) FILTER (WHERE completed), 0) AS on_time,
+                      avg(on_the_spot::int)::float8 AS spot
+                 FROM evaluator_case_facts
+                WHERE hall_id = $1 AND business_day BETWEEN $2 AND $3""",
+            rules.hall.id,
+            period.first,
+            period.last,
+        )
+        assert row is not None
+        out.update(on_time_rate=row["on_time"], on_the_spot_rate=row["spot"])
+    if bad:
+        row = await conn.fetchrow(
+            """SELECT count(*)::float8 AS n, avg(rectified::int)::float8 AS rectified,
+                      avg(return_visited::int)::float8 AS visited,
+                      avg(closed_on_time::int)::float8 AS on_time
+                 FROM evaluator_bad_rating_facts
+                WHERE hall_id = $1 AND business_day BETWEEN $2 AND $3 AND NOT appeal_upheld""",
+            rules.hall.id,
+            period.first,
+            period.last,
+        )
+        assert row is not None
+        out.update(
+            bad_ratings=row["n"],
+            rectified_rate=row["rectified"],
+            return_visit_rate=row["visited"],
+            closed_on_time_rate=row["on_time"],
+        )
+    return out
 
 
 async def staff_names(conn: asyncpg.Connection) -> dict[str, str]:

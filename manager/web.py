@@ -21,6 +21,7 @@ from hall.web.state import CLOCK, DIRECTORY, POOL, QUEUE
 from manager import dashboard, export, overview
 from manager.periods import Period, parse_period
 from manager.reports import (
+    CASE_FIGURES,
     Dimension,
     Report,
     build_report,
@@ -68,7 +69,9 @@ class ReportOut(BaseModel):
     rows: list[ReportRowOut]
     total: ReportRowOut
     cases: dict[str, float | None] | None
-    """按时办结率 / 现场办结率; null until the evaluator's case view exists."""
+    """按时办结率 / 现场办结率 and the 差评 follow-up figures; null without the evaluator."""
+    case_labels: list[tuple[str, str]]
+    """(key, Chinese label) of the case figures, in the order to show them."""
 
 
 class StaffingRowOut(BaseModel):
@@ -131,6 +134,7 @@ def report_out(found: Report) -> ReportOut:
         rows=[ReportRowOut(**asdict(r)) for r in found.rows],
         total=ReportRowOut(**asdict(found.total)),
         cases=found.cases,
+        case_labels=list(CASE_FIGURES),
     )
 
 

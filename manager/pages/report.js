@@ -40,7 +40,8 @@ async function run(e) {
     document.getElementById("report-table").innerHTML = table(report.rows, report.total);
     const cases = report.cases;
     document.getElementById("cases").textContent = cases
-      ? `按时办结率 ${rate(cases.on_time_rate)}，现场办结率 ${rate(cases.on_the_spot_rate)}`
+      ? report.case_labels.filter(([key]) => key in cases).map(([key, label]) =>
+          `${label} ${key === "bad_ratings" ? (cases[key] ?? "—") : rate(cases[key])}`).join("，")
       : "按时办结率、现场办结率：—（待办件数据）";
     document.getElementById("exports").innerHTML = ["csv", "xlsx", "html"].map((f) =>
       `<a href="${base}/reports?${q}&format=${f}" ${f === "html" ? 'target="_blank"' : "download"}>${

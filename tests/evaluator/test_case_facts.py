@@ -97,3 +97,49 @@ async def test_case_facts_give_the_on_time_and_on_the_spot_rates_by_local_day(
     assert rates is not None
     # 按时办结率 = 3/4 completed (denominator: completed); 现场办结率 = 1/6 handled.
     assert tuple(rates) == (6, 4, 3, 1)
+
+
+async def test_bad_rating_facts_give_rectification_return_visit_and_on_time_closure(
+    client: Client, pool: asyncpg.Pool
+) -> None:
+    """evaluator_bad_rating_facts: one row per 差评 task, by the hall's local day it opened."""
+    from tests.evaluator.conftest import finish, manager, serve_one
+    from tests.evaluator.test_ratings import PAD, pad_headers
+
+    headers = await _at(client, datetime(2026, 11, 24, 2, 0, tzinfo=UTC))
+    tasks = []
+    for reason in ("slow", "attitude"):
+        await serve_one(client)
+        await finish(client)
+        pad = await pad_headers(client)
+        session = (await (await client.get(PAD, headers=pad)).json())["session"]
+        rated = await client.post(
+            f"{PAD}/ratings", json={"session": session, "level": 2, "reasons": [reason]},
+            headers=pad,
+        )  # fmt: skip
+        assert rated.status == 201, await rated.text()
+    listed = await (await client.get("/api/v1/halls/test/bad-rating-tasks", headers=headers)).json()
+    tasks = sorted(t["id"] for t in listed)
+    assert len(tasks) == 2
+
+    async def step(task: int, body: dict[str, Any], who: dict[str, str]) -> None:
+        url = f"/api/v1/halls/test/bad-rating-tasks/{task}"
+        response = await client.post(url, json=body, headers=who)
+        assert response.status == 200, (body, await response.text())
+
+    # The first is visited, rectified and closed the same day; the second is appealed and
+    # the appeal upheld (it leaves the statistics), never closed.
+    await step(tasks[0], {"action": "visit", "result": "satisfied", "note": "已回访"}, headers)
+    await step(tasks[0], {"action": "rectify", "text": "已整改"}, headers)
+    await step(tasks[0], {"action": "close"}, headers)
+    await step(tasks[1], {"action": "appeal", "reason": "恶意差评"}, headers)
+    await step(tasks[1], {"action": "decide_appeal", "outcome": "upheld"}, await manager(client))
+
+    rows = await pool.fetch(
+        "SELECT task_id, business_day, rectified, return_visited, closed_on_time, appeal_upheld"
+        " FROM evaluator_bad_rating_facts WHERE hall_id = 'test' ORDER BY task_id"
+    )
+    assert [tuple(r.values()) for r in rows] == [
+        (tasks[0], date(2026, 11, 24), True, True, True, False),
+        (tasks[1], date(2026, 11, 24), False, False, False, True),
+    ]

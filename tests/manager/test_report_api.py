@@ -46,8 +46,16 @@ async def test_report_counts_what_happened(client: TestClient[Any, Any]) -> None
     assert rows["BDC"]["label"] == "不动产登记"
     assert rows["TAX"]["issued"] == 1 and rows["TAX"]["served"] == 0
     assert body["total"]["issued"] == 3
-    # No case was accepted: no rate (null while the evaluator's case view does not exist).
-    assert body["cases"] in (None, {"on_time_rate": None, "on_the_spot_rate": None})
+    # No case was accepted and no 差评 given: no rate, no 差评 counted.
+    assert body["cases"] == {
+        "on_time_rate": None,
+        "on_the_spot_rate": None,
+        "bad_ratings": 0,
+        "rectified_rate": None,
+        "return_visit_rate": None,
+        "closed_on_time_rate": None,
+    }
+    assert [key for key, _ in body["case_labels"]] == list(body["cases"])
 
     r = await client.get(URL, params={"from": DAY, "by": "clerk"}, headers=headers)
     clerk_rows = (await r.json())["rows"]

@@ -251,27 +251,52 @@ async def test_case_rates_come_from_the_evaluators_case_view(
             assert before.cases is None  # no view: the page says the data is pending
         await conn.execute(
             """CREATE TEMP TABLE evaluator_case_facts (
-                   hall_id text, business_day date, on_time boolean, on_the_spot boolean)"""
+                   hall_id text, business_day date, completed boolean, on_time boolean,
+                   on_the_spot boolean)"""
+        )
+        await conn.execute(
+            """CREATE TEMP TABLE evaluator_bad_rating_facts (
+                   hall_id text, business_day date, rectified boolean, return_visited boolean,
+                   closed_on_time boolean, appeal_upheld boolean)"""
         )
         try:
             facts = [
-                (HALL, DAYS[0], True, True),
-                (HALL, DAYS[0], True, False),
-                (HALL, DAYS[-1], False, False),
-                (HALL, DAYS[-1], True, True),
-                (HALL, DAYS[-1], True, False),
-                (HALL, DAYS[0] - timedelta(days=1), False, False),  # outside the period
-                ("elsewhere", DAYS[0], False, False),  # another hall
+                (HALL, DAYS[0], True, True, True),
+                (HALL, DAYS[0], True, True, False),
+                (HALL, DAYS[-1], True, False, False),  # completed late
+                (HALL, DAYS[-1], True, True, True),
+                (HALL, DAYS[-1], True, True, False),
+                (HALL, DAYS[-1], False, False, False),  # still open: not in 按时办结率
+                (HALL, DAYS[0] - timedelta(days=1), True, False, False),  # outside the period
+                ("elsewhere", DAYS[0], True, False, False),  # another hall
             ]
             await conn.executemany(
-                "INSERT INTO evaluator_case_facts VALUES ($1, $2, $3, $4)", facts
+                "INSERT INTO evaluator_case_facts VALUES ($1, $2, $3, $4, $5)", facts
+            )
+            bad = [
+                (HALL, DAYS[0], True, True, True, False),
+                (HALL, DAYS[-1], False, True, False, False),
+                (HALL, DAYS[-1], False, False, False, True),  # appeal upheld: left out
+                ("elsewhere", DAYS[0], False, False, False, False),
+            ]
+            await conn.executemany(
+                "INSERT INTO evaluator_bad_rating_facts VALUES ($1, $2, $3, $4, $5, $6)", bad
             )
             report = await build_report(conn, rules, span, Dimension.HALL)
             one_day = await build_report(conn, rules, period(DAYS[0], DAYS[0]), Dimension.DAY)
         finally:
-            await conn.execute("DROP TABLE evaluator_case_facts")
-    assert report.cases == {"on_time_rate": pytest.approx(4 / 5), "on_the_spot_rate": 2 / 5}
-    assert one_day.cases == {"on_time_rate": 1.0, "on_the_spot_rate": 0.5}
+            await conn.execute("DROP TABLE evaluator_case_facts, evaluator_bad_rating_facts")
+    assert report.cases == {
+        "on_time_rate": pytest.approx(4 / 5),  # over completed cases (domain.md §2.4)
+        "on_the_spot_rate": pytest.approx(2 / 6),
+        "bad_ratings": 2,
+        "rectified_rate": 0.5,
+        "return_visit_rate": 1.0,
+        "closed_on_time_rate": 0.5,
+    }
+    assert one_day.cases is not None
+    assert (one_day.cases["on_time_rate"], one_day.cases["on_the_spot_rate"]) == (1.0, 0.5)
+    assert one_day.cases["bad_ratings"] == 1
 
 
 async def test_supervision_deductions_are_summed_into_the_assessment_score(
