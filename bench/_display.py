@@ -10,7 +10,9 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 COUNTY = ROOT / "examples" / "county-hall.toml"
 CHROMIUM = "/usr/bin/chromium"
-# Kiosk-mode TVs also want --kiosk; announcements play without a click only with the flag.
+# Kiosk-mode TVs also want --kiosk; announcements play without a click only with the
+# autoplay flag; the three throttling flags keep a page's timers and rendering at full speed
+# when Chromium thinks it is in the background or covered (docs/display.md).
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -19,6 +21,9 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--autoplay-policy=no-user-gesture-required",
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
 ]
 
 

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import random
 import sys
 import tempfile
@@ -60,11 +62,49 @@ WS_TAP = """(() => {
     }
   };
 })();"""
+# The page notes when its DOM shows a call; ``benchWait`` resolves with that time. No polling
+# (Playwright's wait_for_function polls every animation frame, which would make all the
+# pages paint during every sample and slow each other down).
 WATCH = """() => {
   window.benchSeen = [];
-  new MutationObserver(() => window.benchSeen.push([document.body.dataset.lastCall, Date.now()]))
-    .observe(document.body, {attributes: true, attributeFilter: ["data-last-call"]});
+  window.benchWaiters = [];
+  const settle = () => {
+    window.benchWaiters = window.benchWaiters.filter(([since, n, resolve]) => {
+      const hit = window.benchSeen.find((s) => s[1] >= since && s[0].includes(`@${n}#`));
+      if (hit) resolve(hit[1]);
+      return !hit;
+    });
+  };
+  new MutationObserver(() => {
+    window.benchSeen.push([document.body.dataset.lastCall || "", Date.now()]);
+    settle();
+  }).observe(document.body, {attributes: true, attributeFilter: ["data-last-call"]});
+  window.benchWait = (since, n) => new Promise((resolve) => {
+    window.benchWaiters.push([since, n, resolve]);
+    settle();
+    setTimeout(() => resolve(null), 10000);
+  });
 }"""
+
+
+def _tree_cpu_s() -> float:
+    """CPU seconds used so far by this process's descendants (the browser's processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0, list(children.get(os.getpid(), []))
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 class Trace:
@@ -80,6 +120,7 @@ class Trace:
         self.frames: list[tuple[float, int, int]] = []  # (ms, dst, command)
         self.stages: dict[str, list[float]] = {}
         self.worst: list[tuple[float, int, list[tuple[int, int]]]] = []
+        self.idle_cpu = self.call_cpu = 0.0  # browser CPU (cores) idle, and added by the calls
 
     def note(self, name: str) -> None:
         self.marks.setdefault(name, []).append(time.time() * 1000)
@@ -165,6 +206,10 @@ class Trace:
         self.add("live_fanout", None if fan is None else fan - wall0)
 
     def report(self) -> None:
+        print(
+            f"  browser CPU: {self.idle_cpu * 100:.0f}% of a core idle, "
+            f"+{self.call_cpu * 100:.0f}% while the calls ran"
+        )
         for wait, n, ahead in sorted(self.worst, reverse=True)[:5]:
             went = " ".join(f"{dst:02x}:{cmd:02x}" for dst, cmd in ahead)
             print(f"  strip {n}: SHOW_TEXT waited {wait:.0f} ms behind {went or 'nothing'}")
@@ -258,6 +303,12 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
                     print(f"{len(bus.devices)} devices on one pty bus at {BAUD} baud; "
                           f"{len(pages)} TV pages in headless Chromium")  # fmt: skip
                     rng = random.Random(1)
+                    if trace is not None:
+                        await asyncio.sleep(5)  # the pages settle (fonts, first layout)
+                        cpu0, idle0 = _tree_cpu_s(), time.perf_counter()
+                        await asyncio.sleep(5)
+                        trace.idle_cpu = (_tree_cpu_s() - cpu0) / (time.perf_counter() - idle0)
+                        cpu0, run0 = _tree_cpu_s(), time.perf_counter()
                     for i in range(args.samples + 1):  # the first is a warm-up, not counted
                         n = rng.randrange(1, STRIPS + 1)
                         fut = watch.expect(n, bus_bench._is_call)
@@ -267,25 +318,9 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
                         resp = time.time() * 1000
                         async with asyncio.timeout(10):
                             t1 = await fut
-                        seen = await asyncio.gather(
-                            *(
-                                p.wait_for_function(
-                                    f"window.benchSeen.some((s) => s[1] >= {wall0} && "
-                                    f"s[0] && s[0].endsWith('@{n}#' + document.body.dataset.seq))",
-                                    timeout=10_000,
-                                )
-                                for p in pages
-                            ),
-                            return_exceptions=True,
-                        )
                         times = await asyncio.gather(
-                            *(
-                                p.evaluate(
-                                    f"Math.min(...window.benchSeen.filter((s) => s[1] >= {wall0})"
-                                    ".map((s) => s[1]))"
-                                )
-                                for p in pages
-                            )
+                            *(p.evaluate(f"window.benchWait({wall0}, {n})") for p in pages),
+                            return_exceptions=True,
                         )
                         if i and trace is not None:
                             strip_end = wall0 + (t1 - t0) * 1000
@@ -302,14 +337,15 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
                             for at in arrived:
                                 trace.add("ws_arrived", at - wall0)
                             for at in times:
-                                trace.add("dom_updated", at - wall0)
+                                if isinstance(at, (int, float)):
+                                    trace.add("dom_updated", at - wall0)
                         if i:
                             strip_ms.append((t1 - t0) * 1000)
-                            for ok, at in zip(seen, times, strict=True):
-                                if isinstance(ok, BaseException):
-                                    missed += 1
-                                else:
+                            for at in times:
+                                if isinstance(at, (int, float)):
                                     tv_ms.append(at - wall0)
+                                else:
+                                    missed += 1
                         idle = watch.expect(n, bus_bench._idle_test(n))
                         await post(f"/counters/{n}/start")
                         await post(f"/counters/{n}/finish")
@@ -321,6 +357,9 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
                             async with asyncio.timeout(10):
                                 await idle
                         await asyncio.sleep(rng.uniform(0.05, args.pause_s))
+                    if trace is not None:
+                        busy = (_tree_cpu_s() - cpu0) / (time.perf_counter() - run0)
+                        trace.call_cpu = busy - trace.idle_cpu
                 finally:
                     await browser.close()
     finally:
