@@ -68,6 +68,45 @@ def county_toml_without_wiring() -> str:
     return head.rstrip() + "\n"
 
 
+_NAMES_EN = {
+    "zh": "General intake",
+    "bdc": "Real estate",
+    "tax": "Taxation",
+    "sb": "Social insurance",
+    "yb": "Medical insurance",
+    "gjj": "Housing fund",
+    "qykb": "Business registration",
+    "hz": "Household register",
+    "cg": "Urban management",
+    "zj": "Construction",
+    "hy": "Marriage",
+    "qj": "Collection",
+    "zx": "Enquiries",
+    "ts": "Complaints",
+}
+
+
+def county_toml_bilingual() -> str:
+    """The county hall as :func:`county_toml_without_wiring`, its TV pages in Chinese and
+    English (``display.bilingual``, English names for the hall and its services)."""
+    lines = county_toml_without_wiring().splitlines()
+    out: list[str] = []
+    section = ""
+    for line in lines:
+        out.append(line)
+        if line.startswith("["):
+            section = line
+        if section == "[[halls]]" and line.startswith("name = "):
+            out.append('name_en = "XX County Government Service Center"')
+        elif line == "[halls.display]":
+            out.append("bilingual = true")
+        elif section == "[[halls.services]]" and line.startswith("code = "):
+            code = line.split('"')[1]
+            if code in _NAMES_EN:
+                out.append(f'name_en = "{_NAMES_EN[code]}"')
+    return "\n".join(out) + "\n"
+
+
 async def display_device_token(dsn: str, hall_id: str, screen: str, created_by: str) -> str:
     """A display device token stored straight into the database (as pairing would); the
     token, to set as the ``hall_device`` cookie."""

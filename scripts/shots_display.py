@@ -2,7 +2,8 @@
 
 Run alone with ``.venv/bin/python scripts/shots_display.py`` or through
 ``scripts/screenshots.py`` (its ``display_shots``). Uses the example county hall (44 windows,
-14 services) with tickets issued and windows calling, serving and paused.
+14 services) with tickets issued and windows calling, serving and paused; once more in
+bilingual mode (``tv-bilingual.png``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from bench._display import (
     CHROMIUM_ARGS,
     COUNTY_HALL,
     busy_hall,
+    county_toml_bilingual,
     county_toml_without_wiring,
     display_device_token,
 )
@@ -28,21 +30,35 @@ SETTLED = "document.fonts.ready.then(() => new Promise((r) => requestAnimationFr
 
 
 async def display_shots(out: Path) -> list[Path]:
+    written = await _shots(
+        out,
+        county_toml_without_wiring(),
+        (
+            ("tv-landscape", {"width": 1920, "height": 1080}),
+            ("tv-portrait", {"width": 1080, "height": 1920}),
+        ),
+    )
+    written += await _shots(
+        out, county_toml_bilingual(), (("tv-bilingual", {"width": 1920, "height": 1080}),)
+    )
+    return written
+
+
+async def _shots(
+    out: Path, config: str, sizes: tuple[tuple[str, dict[str, int]], ...]
+) -> list[Path]:
     from playwright.async_api import async_playwright
 
     written: list[Path] = []
     with embedded_database() as dsn:
-        async with server_process(dsn, county_toml_without_wiring()) as url:
+        async with server_process(dsn, config) as url:
             admin = await admin_headers(url, dsn)
             await busy_hall(url, admin)
             token = await display_device_token(dsn, COUNTY_HALL, "tv1", "scripts/shots_display.py")
             async with async_playwright() as pw:
                 browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 try:
-                    for name, size in (
-                        ("tv-landscape", {"width": 1920, "height": 1080}),
-                        ("tv-portrait", {"width": 1080, "height": 1920}),
-                    ):
+                    for name, size in sizes:
                         context = await browser.new_context(viewport=size, locale="zh-CN")
                         await context.add_cookies(
                             [{"name": "hall_device", "value": token, "url": url}]

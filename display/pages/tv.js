@@ -5,6 +5,10 @@ import { startVoice } from "/display/voice.js";
 const page = JSON.parse(document.getElementById("page-data").textContent);
 const shownCounters = new Set(page.counters.map((c) => c.number));
 const counterName = new Map(page.counters.map((c) => [c.number, c.name || `${c.number}号窗口`]));
+// Bilingual mode (display.bilingual): English under the Chinese, names from the config.
+const bilingual = Boolean(page.bilingual);
+const counterNameEn = new Map(page.counters.map((c) => [c.number, c.name_en || `Window ${c.number}`]));
+const STATE_TEXT_EN = { idle: "Open", paused: "Paused", closed: "Closed", calling: "Calling", serving: "Serving" };
 const $ = (id) => document.getElementById(id);
 const portrait = () => innerHeight > innerWidth;
 window.tvLog = []; // calls seen by this page, for operators' consoles and tests
@@ -14,6 +18,11 @@ function el(tag, cls, text) {
   if (cls) e.className = cls;
   if (text !== undefined) e.textContent = text;
   return e;
+}
+
+/** An English line (only in bilingual mode). */
+function en(text, cls = "en") {
+  return bilingual && text ? [el("span", cls, text)] : [];
 }
 
 function callText(number, counter) {
@@ -64,7 +73,7 @@ for (const c of page.counters) {
   const head = el("div", "head");
   head.append(el("span", "no", `${c.number}`));
   if (c.name) head.append(el("span", "nm", c.name)); // a configured name, not "N号窗口"
-  t.append(head, el("div", "st", "—"));
+  t.append(head, el("div", "st", "—"), ...en(c.name_en));
   $("windows").append(t);
   tiles.set(c.number, t);
 }
@@ -72,7 +81,9 @@ const waits = new Map();
 for (const s of page.services) {
   const w = el("div", "wait");
   w.dataset.service = s.code;
-  w.append(el("span", "nm", s.name), el("span", "n", "0"));
+  const nm = el("span", "nm", s.name);
+  nm.append(...en(s.name_en));
+  w.append(nm, el("span", "n", "0"));
   $("waiting").append(w);
   waits.set(s.code, w);
 }
@@ -148,11 +159,12 @@ function renderCurrent(state) {
               el("span", "num", c.ticket.number),
               el("span", "to", `请到 ${c.number}号窗口`),
               el("span", "name", counterName.get(c.number) || ""),
+              ...en(`Please go to ${counterNameEn.get(c.number)}`),
             );
             li.title = callText(c.ticket.number, c.number);
             return li;
           })
-        : [el("li", "empty", "请留意叫号")]),
+        : [el("li", "empty", bilingual ? "请留意叫号 · Please watch for your number" : "请留意叫号")]),
     ),
   );
 }
@@ -170,7 +182,8 @@ function renderRecent(state) {
         const li = el("li");
         li.dataset.seq = String(r.seq);
         li.append(el("span", "num", r.number), el("span", "to", `${r.counter}号窗口`));
-        if (r.recall) li.append(el("span", "recall", "重呼"));
+        li.append(...en(`Window ${r.counter}`));
+        if (r.recall) li.append(el("span", "recall", bilingual ? "重呼 Again" : "重呼"));
         return li;
       }),
     ),
@@ -185,6 +198,7 @@ function renderCounts(state) {
     const c = byNumber.get(number);
     const st = c ? c.state : "closed";
     let text = STATE_TEXT[st] || "";
+    if (bilingual && STATE_TEXT[st]) text += ` ${STATE_TEXT_EN[st]}`;
     if (c && c.ticket && st === "calling") text = `请 ${c.ticket.number}`;
     else if (c && c.ticket && st === "serving") text = `办理 ${c.ticket.number}`;
     const fill = () => {
@@ -315,6 +329,11 @@ function fitNotices() {
   if (n.scrollWidth > $("ticker").clientWidth + 1) n.classList.add("scroll");
 }
 if (page.screen) $("screen-name").textContent = page.screen.name;
+if (bilingual) {
+  document.documentElement.classList.add("bilingual");
+  for (const h of document.querySelectorAll("h2[data-en]")) h.append(...en(h.dataset.en));
+  $("title").append(...en(page.hall_name_en));
+}
 
 addEventListener("resize", () => {
   if (lastState) renderCurrent(lastState); // how many current calls depends on the orientation
