@@ -3,17 +3,27 @@
 One hall app (in this process, on a loopback port, fresh embedded database) with its
 in-process bridge drives 16 emulated HB/1 devices on one pty bus at 9600 baud (8 window strips
 and 8 idle callers, as bench/bridge.py); ``--tvs`` headless Chromium pages (default 20) show
-the hall's TV page, paired as the hall's screen. Each sample sends 叫号 (call_next) for a
-random window through ``POST /api/v1/halls/{hall}/counters/{n}/call_next`` and times:
+the hall's TV page, paired as the hall's screens: the first as s001, which says the calls,
+the others as s002, which is silent (one speaking TV per area, as halls configure them). Each
+sample sends 叫号 (call_next) for a random window through
+``POST /api/v1/halls/{hall}/counters/{n}/call_next`` and times:
 
 * call → strip: until the strip has the SHOW_TEXT's last byte (its arrival on the pty plus
   the frame's own line time at the bus speed, as bench/bridge.py does);
 * call → TV: until each page's DOM shows the call (a MutationObserver in the page notes the
-  wall-clock time ``data-last-call`` changed; same machine, same clock).
+  wall-clock time ``data-last-call`` changed; same machine, same clock; the bench waits for
+  it in the page, without polling).
 
-Between samples the window starts and finishes its ticket (not timed). Prints readable lines,
-then one JSON object (``call_to_strip_p99_ms``, ``call_to_tv_p99_ms``, …). Targets: strip
-p99 ≤ 150 ms, TV p99 ≤ 200 ms. Take figures on an otherwise idle machine.
+Between samples the window starts and finishes its ticket (not timed) and the bench waits
+until the finish's idle text is on the strip (``--no-settle``: it does not). Prints readable
+lines, then one JSON object (``call_to_strip_p99_ms``, ``call_to_tv_p99_ms``, …). Targets:
+strip p99 ≤ 150 ms, TV p99 ≤ 200 ms. Take figures on an otherwise idle machine.
+
+``--trace`` also prints when each stage was reached (ms after the call was sent: the bridge
+hub's notice, its desired-state pass, apply_desired, the SHOW_TEXT written on the bus and the
+frames that went before it, the live hub's fan-out, the websocket message in the pages, the
+DOM), the five longest bus waits with the frames ahead (``address:command`` in hex), and the
+browser's CPU while idle and while the calls run.
 """
 
 from __future__ import annotations
@@ -229,7 +239,13 @@ class Trace:
 
 
 def config_text(url: str) -> str:
-    lines = [hall_toml(STRIPS, HALL, screens=1), "[[staff]]", 'job_no = "b001"']
+    # Screen s001 speaks, s002 is silent: a hall lets one TV per area say the calls
+    # (``voice = false`` on the others), so only the first page plays the announcements.
+    head = hall_toml(STRIPS, HALL, screens=2).replace(
+        '{ id = "s002", name = "2号屏" }', '{ id = "s002", name = "2号屏", voice = false }'
+    )
+    assert "voice = false" in head
+    lines = [head, "[[staff]]", 'job_no = "b001"']
     lines += ['name = "压测员"', "", "[[buses]]", 'name = "b1"', f'hall = "{HALL}"']
     lines += [f'url = "{url}"', f"baudrate = {BAUD}"]
     lines += ["options = { poll_interactive_ms = 250, poll_display_ms = 3000 }"]
@@ -271,7 +287,8 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
     missed = 0
     try:
         admin = await admin_headers(url, dsn)
-        token = await display_device_token(dsn, HALL, "s001", "bench/display.py")
+        speaking = await display_device_token(dsn, HALL, "s001", "bench/display.py")
+        silent = await display_device_token(dsn, HALL, "s002", "bench/display.py")
         async with aiohttp.ClientSession(headers=admin) as api:
 
             async def post(path: str, body: dict[str, Any] | None = None) -> None:
@@ -286,7 +303,8 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
                 browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 try:
                     pages = []
-                    for _ in range(args.tvs):
+                    for i in range(args.tvs):
+                        token = silent if i else speaking
                         context = await browser.new_context(
                             viewport={"width": 1920, "height": 1080}
                         )
