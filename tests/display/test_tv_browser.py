@@ -172,6 +172,8 @@ async def test_county_hall_44_windows_and_every_queue_fit_one_tv(
         # The current calls are large and inside the screen too.
         current = await page.evaluate(BOXES, "#current li")
         assert current and outside(current, size) == [], name
+        # The hall's three notices are wider than the screen: they scroll.
+        assert await page.evaluate("document.getElementById('notices').className") == "scroll"
         assert page.errors == []
         await page.context.close()
 
@@ -270,6 +272,10 @@ async def test_a_call_shows_at_once_and_a_recall_flashes_and_is_announced_again(
         await post("/counters/1/open", {"clerk": "c001"})
         await post("/tickets", {"service": "BDC"})
         page = await tv_page(browser, server.url, token, "/tv/test", SIZES["landscape"])
+        # A notice that fits the screen stands still (nothing moves between calls).
+        notices = "document.getElementById('notices')"
+        assert await page.evaluate(f"{notices}.className") == ""
+        assert await page.evaluate(f"{notices}.getAnimations().length") == 0
         await page.wait_for_function("window.tvVoice && window.tvVoice.source.readyState === 1")
         await post("/counters/1/call_next")
         await page.wait_for_function("window.tvLog.length === 1", timeout=5_000)
