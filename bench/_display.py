@@ -10,7 +10,9 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 COUNTY = ROOT / "examples" / "county-hall.toml"
 CHROMIUM = "/usr/bin/chromium"
-# Kiosk-mode TVs also want --kiosk; announcements play without a click only with the flag.
+# Kiosk-mode TVs also want --kiosk; announcements play without a click only with the
+# autoplay flag; the three throttling flags keep a page's timers and rendering at full speed
+# when Chromium thinks it is in the background or covered (docs/display.md).
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -19,6 +21,9 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--autoplay-policy=no-user-gesture-required",
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
 ]
 
 
@@ -61,6 +66,45 @@ def county_toml_without_wiring() -> str:
     cut = text.index("\n[[buses]]")
     head = text[:cut].replace("issue_outside_hours = false", "issue_outside_hours = true")
     return head.rstrip() + "\n"
+
+
+_NAMES_EN = {
+    "zh": "General intake",
+    "bdc": "Real estate",
+    "tax": "Taxation",
+    "sb": "Social insurance",
+    "yb": "Medical insurance",
+    "gjj": "Housing fund",
+    "qykb": "Business registration",
+    "hz": "Household register",
+    "cg": "Urban management",
+    "zj": "Construction",
+    "hy": "Marriage",
+    "qj": "Collection",
+    "zx": "Enquiries",
+    "ts": "Complaints",
+}
+
+
+def county_toml_bilingual() -> str:
+    """The county hall as :func:`county_toml_without_wiring`, its TV pages in Chinese and
+    English (``display.bilingual``, English names for the hall and its services)."""
+    lines = county_toml_without_wiring().splitlines()
+    out: list[str] = []
+    section = ""
+    for line in lines:
+        out.append(line)
+        if line.startswith("["):
+            section = line
+        if section == "[[halls]]" and line.startswith("name = "):
+            out.append('name_en = "XX County Government Service Center"')
+        elif line == "[halls.display]":
+            out.append("bilingual = true")
+        elif section == "[[halls.services]]" and line.startswith("code = "):
+            code = line.split('"')[1]
+            if code in _NAMES_EN:
+                out.append(f'name_en = "{_NAMES_EN[code]}"')
+    return "\n".join(out) + "\n"
 
 
 async def display_device_token(dsn: str, hall_id: str, screen: str, created_by: str) -> str:

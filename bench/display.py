@@ -3,24 +3,36 @@
 One hall app (in this process, on a loopback port, fresh embedded database) with its
 in-process bridge drives 16 emulated HB/1 devices on one pty bus at 9600 baud (8 window strips
 and 8 idle callers, as bench/bridge.py); ``--tvs`` headless Chromium pages (default 20) show
-the hall's TV page, paired as the hall's screen. Each sample sends 叫号 (call_next) for a
-random window through ``POST /api/v1/halls/{hall}/counters/{n}/call_next`` and times:
+the hall's TV page, paired as the hall's screens: the first as s001, which says the calls,
+the others as s002, which is silent (one speaking TV per area, as halls configure them). Each
+sample sends 叫号 (call_next) for a random window through
+``POST /api/v1/halls/{hall}/counters/{n}/call_next`` and times:
 
 * call → strip: until the strip has the SHOW_TEXT's last byte (its arrival on the pty plus
   the frame's own line time at the bus speed, as bench/bridge.py does);
 * call → TV: until each page's DOM shows the call (a MutationObserver in the page notes the
-  wall-clock time ``data-last-call`` changed; same machine, same clock).
+  wall-clock time ``data-last-call`` changed; same machine, same clock; the bench waits for
+  it in the page, without polling).
 
-Between samples the window starts and finishes its ticket (not timed). Prints readable lines,
-then one JSON object (``call_to_strip_p99_ms``, ``call_to_tv_p99_ms``, …). Targets: strip
-p99 ≤ 150 ms, TV p99 ≤ 200 ms. Take figures on an otherwise idle machine.
+Between samples the window starts and finishes its ticket (not timed) and the bench waits
+until the finish's idle text is on the strip (``--no-settle``: it does not). Prints readable
+lines, then one JSON object (``call_to_strip_p99_ms``, ``call_to_tv_p99_ms``, …). Targets:
+strip p99 ≤ 150 ms, TV p99 ≤ 200 ms. Take figures on an otherwise idle machine.
+
+``--trace`` also prints when each stage was reached (ms after the call was sent: the bridge
+hub's notice, its desired-state pass, apply_desired, the SHOW_TEXT written on the bus and the
+frames that went before it, the live hub's fan-out, the websocket message in the pages, the
+DOM), the five longest bus waits with the frames ahead (``address:command`` in hex), and the
+browser's CPU while idle and while the calls run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import random
 import sys
 import tempfile
@@ -47,15 +59,193 @@ from hall.config.loader import load_config
 HALL = "bench"
 BAUD = 9600
 STRIPS = CALLERS = 8
+# Before the page's scripts run: note when each live message arrives (for --trace).
+WS_TAP = """(() => {
+  const Orig = window.WebSocket;
+  window.benchWs = [];
+  window.WebSocket = class extends Orig {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", (e) => {
+        if (e.data.includes('"ticket.called"')) window.benchWs.push([0, Date.now()]);
+      });
+    }
+  };
+})();"""
+# The page notes when its DOM shows a call; ``benchWait`` resolves with that time. No polling
+# (Playwright's wait_for_function polls every animation frame, which would make all the
+# pages paint during every sample and slow each other down).
 WATCH = """() => {
   window.benchSeen = [];
-  new MutationObserver(() => window.benchSeen.push([document.body.dataset.lastCall, Date.now()]))
-    .observe(document.body, {attributes: true, attributeFilter: ["data-last-call"]});
+  window.benchWaiters = [];
+  const settle = () => {
+    window.benchWaiters = window.benchWaiters.filter(([since, n, resolve]) => {
+      const hit = window.benchSeen.find((s) => s[1] >= since && s[0].includes(`@${n}#`));
+      if (hit) resolve(hit[1]);
+      return !hit;
+    });
+  };
+  new MutationObserver(() => {
+    window.benchSeen.push([document.body.dataset.lastCall || "", Date.now()]);
+    settle();
+  }).observe(document.body, {attributes: true, attributeFilter: ["data-last-call"]});
+  window.benchWait = (since, n) => new Promise((resolve) => {
+    window.benchWaiters.push([since, n, resolve]);
+    settle();
+    setTimeout(() => resolve(null), 10000);
+  });
 }"""
 
 
+def _tree_cpu_s() -> float:
+    """CPU seconds used so far by this process's descendants (the browser's processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0, list(children.get(os.getpid(), []))
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+class Trace:
+    """Wall-clock marks (ms) of each stage of a call's way, for ``--trace``.
+
+    Wraps, in this process, the bridge hub's mark and desired-state pass, the bridge's
+    apply_desired, the bus master's frame writes and the live hub's notice and fan-out; the
+    pages note when each live message arrived (``WS_TAP``).
+    """
+
+    def __init__(self) -> None:
+        self.marks: dict[str, list[float]] = {}
+        self.frames: list[tuple[float, int, int]] = []  # (ms, dst, command)
+        self.stages: dict[str, list[float]] = {}
+        self.worst: list[tuple[float, int, list[tuple[int, int]]]] = []
+        self.idle_cpu = self.call_cpu = 0.0  # browser CPU (cores) idle, and added by the calls
+
+    def note(self, name: str) -> None:
+        self.marks.setdefault(name, []).append(time.time() * 1000)
+
+    def first_after(self, name: str, t: float) -> float | None:
+        return next((m for m in self.marks.get(name, []) if m >= t), None)
+
+    def add(self, stage: str, ms: float | None) -> None:
+        if ms is not None:
+            self.stages.setdefault(stage, []).append(ms)
+
+    def install(self, app: web.Application) -> None:
+        from hall.web.bridge import BRIDGE
+        from hall.web.live import LIVE
+
+        hub = app[BRIDGE]
+        live = app[LIVE]
+        service = hub.service
+        bridge = hub.bridge
+        assert bridge is not None
+        master = bridge.master("b1")
+
+        mark = hub.mark
+        desired_state = service.desired_state
+        apply_desired = bridge.apply_desired
+        transmit = master._transmit
+        notified = live._notified
+        fan_out = live._fan_out
+
+        def traced_mark(hall_id: str) -> None:
+            self.note("mark")
+            mark(hall_id)
+
+        async def traced_desired(hall_id: str) -> Any:
+            self.note("desired_start")
+            out = await desired_state(hall_id)
+            self.note("desired_end")
+            return out
+
+        def traced_apply(bus: str, address: int, commands: Any, generation: int = 0) -> int:
+            n = apply_desired(bus, address, commands, generation)
+            if n and address <= STRIPS:
+                self.note(f"apply{address}")
+            return n
+
+        def traced_transmit(frame: Any) -> float:
+            self.frames.append((time.time() * 1000, frame.dst, frame.cmd))
+            return transmit(frame)
+
+        def traced_notified(hall_id: str, seq: int) -> None:
+            self.note("live_notified")
+            notified(hall_id, seq)
+
+        def traced_fan_out(hall: Any, seq: int, event: Any) -> None:
+            fan_out(hall, seq, event)
+            if event.type.value == "ticket.called":
+                self.note("live_fanout")
+
+        hub.mark = traced_mark  # type: ignore[method-assign]
+        service.desired_state = traced_desired  # type: ignore[method-assign]
+        bridge.apply_desired = traced_apply  # type: ignore[method-assign]
+        master._transmit = traced_transmit  # type: ignore[method-assign]
+        live._notified = traced_notified  # type: ignore[method-assign]
+        live._fan_out = traced_fan_out  # type: ignore[method-assign]
+
+    def sample(self, wall0: float, resp: float, n: int, strip_end: float) -> None:
+        """Stage times (ms after the call was sent) of the sample sent at ``wall0``."""
+        self.add("http_response", resp - wall0)
+        for name in ("mark", "desired_start", "desired_end", f"apply{n}", "live_notified"):
+            at = self.first_after(name, wall0)
+            self.add(name.rstrip("0123456789"), None if at is None else at - wall0)
+        apply_at = self.first_after(f"apply{n}", wall0)
+        show = next(
+            (t for t, dst, cmd in self.frames if t >= wall0 and dst == n and cmd == 0x10), None
+        )
+        self.add("show_text_written", None if show is None else show - wall0)
+        if apply_at is not None and show is not None:
+            ahead = [(dst, cmd) for t, dst, cmd in self.frames if apply_at <= t < show]
+            self.add("frames_ahead", float(len(ahead)))
+            self.worst.append((show - apply_at, n, ahead))
+        self.add("strip_last_byte", strip_end - wall0)
+        fan = self.first_after("live_fanout", wall0)
+        self.add("live_fanout", None if fan is None else fan - wall0)
+
+    def report(self) -> None:
+        print(
+            f"  browser CPU: {self.idle_cpu * 100:.0f}% of a core idle, "
+            f"+{self.call_cpu * 100:.0f}% while the calls ran"
+        )
+        for wait, n, ahead in sorted(self.worst, reverse=True)[:5]:
+            went = " ".join(f"{dst:02x}:{cmd:02x}" for dst, cmd in ahead)
+            print(f"  strip {n}: SHOW_TEXT waited {wait:.0f} ms behind {went or 'nothing'}")
+        order = [
+            "http_response", "mark", "desired_start", "desired_end", "apply",
+            "frames_ahead", "show_text_written", "strip_last_byte", "live_notified",
+            "live_fanout", "ws_arrived", "dom_updated",
+        ]  # fmt: skip
+        for stage in order:
+            values = self.stages.get(stage)
+            if values:
+                print(
+                    f"  {stage:>18}: p50 {percentile(values, 50):7.1f}  "
+                    f"p90 {percentile(values, 90):7.1f}  p99 {percentile(values, 99):7.1f}  "
+                    f"max {max(values):7.1f}  (n={len(values)})"
+                )
+
+
 def config_text(url: str) -> str:
-    lines = [hall_toml(STRIPS, HALL, screens=1), "[[staff]]", 'job_no = "b001"']
+    # Screen s001 speaks, s002 is silent: a hall lets one TV per area say the calls
+    # (``voice = false`` on the others), so only the first page plays the announcements.
+    head = hall_toml(STRIPS, HALL, screens=2).replace(
+        '{ id = "s002", name = "2号屏" }', '{ id = "s002", name = "2号屏", voice = false }'
+    )
+    assert "voice = false" in head
+    lines = [head, "[[staff]]", 'job_no = "b001"']
     lines += ['name = "压测员"', "", "[[buses]]", 'name = "b1"', f'hall = "{HALL}"']
     lines += [f'url = "{url}"', f"baudrate = {BAUD}"]
     lines += ["options = { poll_interactive_ms = 250, poll_display_ms = 3000 }"]
@@ -89,12 +279,16 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     url = f"http://127.0.0.1:{port}"
+    trace = Trace() if args.trace else None
+    if trace is not None:
+        trace.install(app)
     strip_ms: list[float] = []
     tv_ms: list[float] = []
     missed = 0
     try:
         admin = await admin_headers(url, dsn)
-        token = await display_device_token(dsn, HALL, "s001", "bench/display.py")
+        speaking = await display_device_token(dsn, HALL, "s001", "bench/display.py")
+        silent = await display_device_token(dsn, HALL, "s002", "bench/display.py")
         async with aiohttp.ClientSession(headers=admin) as api:
 
             async def post(path: str, body: dict[str, Any] | None = None) -> None:
@@ -109,7 +303,8 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
                 browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 try:
                     pages = []
-                    for _ in range(args.tvs):
+                    for i in range(args.tvs):
+                        token = silent if i else speaking
                         context = await browser.new_context(
                             viewport={"width": 1920, "height": 1080}
                         )
@@ -117,6 +312,8 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
                             [{"name": "hall_device", "value": token, "url": url}]
                         )
                         page = await context.new_page()
+                        if trace is not None:
+                            await page.add_init_script(WS_TAP)
                         await page.goto(f"{url}/tv/{HALL}")
                         await page.wait_for_selector("body[data-status=connected]")
                         await page.evaluate(WATCH)
@@ -124,44 +321,63 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
                     print(f"{len(bus.devices)} devices on one pty bus at {BAUD} baud; "
                           f"{len(pages)} TV pages in headless Chromium")  # fmt: skip
                     rng = random.Random(1)
+                    if trace is not None:
+                        await asyncio.sleep(5)  # the pages settle (fonts, first layout)
+                        cpu0, idle0 = _tree_cpu_s(), time.perf_counter()
+                        await asyncio.sleep(5)
+                        trace.idle_cpu = (_tree_cpu_s() - cpu0) / (time.perf_counter() - idle0)
+                        cpu0, run0 = _tree_cpu_s(), time.perf_counter()
                     for i in range(args.samples + 1):  # the first is a warm-up, not counted
                         n = rng.randrange(1, STRIPS + 1)
                         fut = watch.expect(n, bus_bench._is_call)
                         t0 = time.perf_counter()
                         wall0 = time.time() * 1000
                         await post(f"/counters/{n}/call_next")
+                        resp = time.time() * 1000
                         async with asyncio.timeout(10):
                             t1 = await fut
-                        seen = await asyncio.gather(
-                            *(
-                                p.wait_for_function(
-                                    f"window.benchSeen.some((s) => s[1] >= {wall0} && "
-                                    f"s[0] && s[0].endsWith('@{n}#' + document.body.dataset.seq))",
-                                    timeout=10_000,
-                                )
-                                for p in pages
-                            ),
+                        times = await asyncio.gather(
+                            *(p.evaluate(f"window.benchWait({wall0}, {n})") for p in pages),
                             return_exceptions=True,
                         )
-                        times = await asyncio.gather(
-                            *(
-                                p.evaluate(
-                                    f"Math.min(...window.benchSeen.filter((s) => s[1] >= {wall0})"
-                                    ".map((s) => s[1]))"
+                        if i and trace is not None:
+                            strip_end = wall0 + (t1 - t0) * 1000
+                            trace.sample(wall0, resp, n, strip_end)
+                            arrived = await asyncio.gather(
+                                *(
+                                    p.evaluate(
+                                        f"Math.min(...window.benchWs.filter((s) => s[1] >= {wall0})"
+                                        ".map((s) => s[1]))"
+                                    )
+                                    for p in pages
                                 )
-                                for p in pages
                             )
-                        )
+                            for at in arrived:
+                                trace.add("ws_arrived", at - wall0)
+                            for at in times:
+                                if isinstance(at, (int, float)):
+                                    trace.add("dom_updated", at - wall0)
                         if i:
                             strip_ms.append((t1 - t0) * 1000)
-                            for ok, at in zip(seen, times, strict=True):
-                                if isinstance(ok, BaseException):
-                                    missed += 1
-                                else:
+                            for at in times:
+                                if isinstance(at, (int, float)):
                                     tv_ms.append(at - wall0)
+                                else:
+                                    missed += 1
+                        idle = watch.expect(n, bus_bench._idle_test(n))
                         await post(f"/counters/{n}/start")
                         await post(f"/counters/{n}/finish")
+                        if args.settle:
+                            # A clerk serves for minutes, not milliseconds: let the start's
+                            # and the finish's strip texts go out before the next call, so
+                            # a call waits for the bus's own traffic, not for a backlog the
+                            # bench made by compressing a whole service into a moment.
+                            async with asyncio.timeout(10):
+                                await idle
                         await asyncio.sleep(rng.uniform(0.05, args.pause_s))
+                    if trace is not None:
+                        busy = (_tree_cpu_s() - cpu0) / (time.perf_counter() - run0)
+                        trace.call_cpu = busy - trace.idle_cpu
                 finally:
                     await browser.close()
     finally:
@@ -179,6 +395,9 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
         "tv_updates": len(tv_ms),
         "tv_missed": missed,
     }
+    if trace is not None:
+        print("stages (ms after the call was sent):")
+        trace.report()
     print(
         f"call → strip (last byte at {BAUD} baud): p50 {figures['call_to_strip_p50_ms']} ms, "
         f"p99 {figures['call_to_strip_p99_ms']} ms (target ≤ 150 ms)"
@@ -195,6 +414,13 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=60, help="calls timed")
     parser.add_argument("--tvs", type=int, default=20, help="headless Chromium TV pages")
     parser.add_argument("--pause-s", type=float, default=0.6, help="most pause between calls")
+    parser.add_argument(
+        "--no-settle",
+        dest="settle",
+        action="store_false",
+        help="call again without waiting for the last finish's idle text on the strip",
+    )
+    parser.add_argument("--trace", action="store_true", help="time each stage of the way")
     parser.add_argument("--limit-s", type=float, default=300.0)
     args = parser.parse_args()
 

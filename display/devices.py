@@ -20,7 +20,12 @@ def render_strip(scene: Scene, device: Device) -> tuple[Request, ...]:
     view = _view(scene, device)
     if view is None:
         return ()
-    return strip_requests(view.number, view.state, view.ticket_number, scene.rules.hall.display)
+    idle, shown = strip_requests(
+        view.number, view.state, view.ticket_number, scene.rules.hall.display
+    )
+    # What the strip shows first: SET_IDLE does not change the content on show (HB/1 §10.2),
+    # so when both go out (a recall, a resync) the call is not one bus transaction late.
+    return (shown, idle)
 
 
 def strip_generation(scene: Scene, device: Device) -> int:

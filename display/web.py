@@ -65,11 +65,13 @@ def page_data(hall: Hall, screen: Screen | None) -> dict[str, Any]:
     return {
         "hall": hall.id,
         "hall_name": hall.name,
+        "hall_name_en": hall.name_en,
+        "bilingual": texts.bilingual,
         "timezone": hall.timezone,
         "screen": None if screen is None else {"id": screen.id, "name": screen.name},
         "rows": screen.rows if screen is not None else 8,
-        "counters": [{"number": c.number, "name": c.name} for c in counters],
-        "services": [{"code": s.code, "name": s.name} for s in services],
+        "counters": [{"number": c.number, "name": c.name, "name_en": c.name_en} for c in counters],
+        "services": [{"code": s.code, "name": s.name, "name_en": s.name_en} for s in services],
         "notices": [*texts.notices, *(screen.notices if screen is not None else [])],
         "call_text": texts.call_text,
         "voice": {

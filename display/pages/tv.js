@@ -5,6 +5,10 @@ import { startVoice } from "/display/voice.js";
 const page = JSON.parse(document.getElementById("page-data").textContent);
 const shownCounters = new Set(page.counters.map((c) => c.number));
 const counterName = new Map(page.counters.map((c) => [c.number, c.name || `${c.number}号窗口`]));
+// Bilingual mode (display.bilingual): English under the Chinese, names from the config.
+const bilingual = Boolean(page.bilingual);
+const counterNameEn = new Map(page.counters.map((c) => [c.number, c.name_en || `Window ${c.number}`]));
+const STATE_TEXT_EN = { idle: "Open", paused: "Paused", closed: "Closed", calling: "Calling", serving: "Serving" };
 const $ = (id) => document.getElementById(id);
 const portrait = () => innerHeight > innerWidth;
 window.tvLog = []; // calls seen by this page, for operators' consoles and tests
@@ -14,6 +18,11 @@ function el(tag, cls, text) {
   if (cls) e.className = cls;
   if (text !== undefined) e.textContent = text;
   return e;
+}
+
+/** An English line (only in bilingual mode). */
+function en(text, cls = "en") {
+  return bilingual && text ? [el("span", cls, text)] : [];
 }
 
 function callText(number, counter) {
@@ -64,7 +73,7 @@ for (const c of page.counters) {
   const head = el("div", "head");
   head.append(el("span", "no", `${c.number}`));
   if (c.name) head.append(el("span", "nm", c.name)); // a configured name, not "N号窗口"
-  t.append(head, el("div", "st", "—"));
+  t.append(head, el("div", "st", "—"), ...en(c.name_en));
   $("windows").append(t);
   tiles.set(c.number, t);
 }
@@ -72,9 +81,38 @@ const waits = new Map();
 for (const s of page.services) {
   const w = el("div", "wait");
   w.dataset.service = s.code;
-  w.append(el("span", "nm", s.name), el("span", "n", "0"));
+  const nm = el("span", "nm", s.name);
+  nm.append(...en(s.name_en));
+  w.append(nm, el("span", "n", "0"));
   $("waiting").append(w);
   waits.set(s.code, w);
+}
+
+/** Fit the changed boxes in three passes, so the page lays out once per pass, not per box. */
+function fitAll(elements) {
+  for (const e of elements) e.style.fontSize = ""; // writes
+  let todo = elements.filter(overflows); // one layout, then reads
+  const sizes = new Map(todo.map((e) => [e, parseFloat(getComputedStyle(e).fontSize)]));
+  while (todo.length) {
+    for (const e of todo) {
+      sizes.set(e, sizes.get(e) * 0.9);
+      e.style.fontSize = `${sizes.get(e)}px`;
+    }
+    todo = todo.filter((e) => sizes.get(e) > 8 && overflows(e));
+  }
+}
+
+function overflows(e) {
+  return e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1;
+}
+
+/** Recent calls: as many of the screen's rows as fit; a row is shown whole or not at all. */
+function clipRecent() {
+  const rows = [...$("recent").children];
+  for (const li of rows) li.hidden = false;
+  const bottom = $("recent").getBoundingClientRect().bottom + 1;
+  const over = rows.filter((li) => li.getBoundingClientRect().bottom > bottom);
+  for (const li of over) li.hidden = true;
 }
 
 function layout() {
@@ -82,88 +120,128 @@ function layout() {
   const cols = portrait() ? Math.min(n, 4) : Math.min(n, Math.max(5, Math.ceil(n / 2)));
   $("waiting").style.gridTemplateColumns = `repeat(${Math.max(cols, 1)}, minmax(0, 1fr))`;
   layoutGrid($("windows"), page.counters.length, portrait() ? 2.0 : 2.2);
-  for (const t of tiles.values()) fit(t);
-  for (const w of waits.values()) fit(w);
-  // Recent calls: as many of the screen's rows as fit; a row is shown whole or not at all.
-  const box = $("recent").getBoundingClientRect();
-  for (const li of $("recent").children) {
-    li.hidden = false;
-    if (li.getBoundingClientRect().bottom > box.bottom + 1) li.hidden = true;
-  }
+  fitAll([...tiles.values(), ...waits.values()]);
+  clipRecent();
 }
 
 // --- live state ----------------------------------------------------------------------------
 const STATE_TEXT = { idle: "空闲", paused: "暂停服务", closed: "窗口关闭" };
 let lastState = null;
+const shown = new Map(); // element → what it shows now, so an event touches only what changed
+
+/** Set an element's content from `key`; returns whether it changed. */
+function update(e, key, fill) {
+  if (shown.get(e) === key) return false;
+  shown.set(e, key);
+  fill();
+  return true;
+}
 
 function latestCallSeq(state, counter) {
   const c = state.recent_calls.find((r) => r.counter === counter);
   return c ? c.seq : 0;
 }
 
-function render(state, event) {
-  lastState = state;
-  const byNumber = new Map(state.counters.map((c) => [c.number, c]));
+function renderCurrent(state) {
   // Current calls: windows calling now, newest first.
   const calling = state.counters
     .filter((c) => shownCounters.has(c.number) && c.state === "calling" && c.ticket)
     .sort((a, b) => latestCallSeq(state, b.number) - latestCallSeq(state, a.number))
     .slice(0, portrait() ? 2 : 3);
-  $("current").replaceChildren(
-    ...(calling.length
-      ? calling.map((c) => {
-          const li = el("li");
-          li.dataset.counter = String(c.number);
-          li.append(
-            el("span", "num", c.ticket.number),
-            el("span", "to", `请到 ${c.number}号窗口`),
-            el("span", "name", counterName.get(c.number) || ""),
-          );
-          li.title = callText(c.ticket.number, c.number);
-          return li;
-        })
-      : [el("li", "empty", "请留意叫号")]),
+  const key = calling.map((c) => `${c.number}:${c.ticket.number}`).join(",");
+  update($("current"), key, () =>
+    $("current").replaceChildren(
+      ...(calling.length
+        ? calling.map((c) => {
+            const li = el("li");
+            li.dataset.counter = String(c.number);
+            li.append(
+              el("span", "num", c.ticket.number),
+              el("span", "to", `请到 ${c.number}号窗口`),
+              el("span", "name", counterName.get(c.number) || ""),
+              ...en(`Please go to ${counterNameEn.get(c.number)}`),
+            );
+            li.title = callText(c.ticket.number, c.number);
+            return li;
+          })
+        : [el("li", "empty", bilingual ? "请留意叫号 · Please watch for your number" : "请留意叫号")]),
+    ),
   );
-  // Recent calls of this screen's windows.
+}
+
+function renderRecent(state) {
   // Recent calls of this screen's windows; a recalled number is listed once (newest).
   const seen = new Set();
   const recent = state.recent_calls
     .filter((r) => shownCounters.has(r.counter) && !seen.has(r.number) && seen.add(r.number))
     .slice(0, page.rows);
-  $("recent").replaceChildren(
-    ...recent.map((r) => {
-      const li = el("li");
-      li.dataset.seq = String(r.seq);
-      li.append(el("span", "num", r.number), el("span", "to", `${r.counter}号窗口`));
-      if (r.recall) li.append(el("span", "recall", "重呼"));
-      return li;
-    }),
+  const key = recent.map((r) => `${r.seq}`).join(",");
+  return update($("recent"), key, () =>
+    $("recent").replaceChildren(
+      ...recent.map((r) => {
+        const li = el("li");
+        li.dataset.seq = String(r.seq);
+        li.append(el("span", "num", r.number), el("span", "to", `${r.counter}号窗口`));
+        li.append(...en(`Window ${r.counter}`));
+        if (r.recall) li.append(el("span", "recall", bilingual ? "重呼 Again" : "重呼"));
+        return li;
+      }),
+    ),
   );
+}
+
+/** The tiles and waiting counts whose text changed. */
+function renderCounts(state) {
+  const changed = [];
+  const byNumber = new Map(state.counters.map((c) => [c.number, c]));
   for (const [number, tile] of tiles) {
     const c = byNumber.get(number);
     const st = c ? c.state : "closed";
-    tile.className = `tile ${st}`;
     let text = STATE_TEXT[st] || "";
+    if (bilingual && STATE_TEXT[st]) text += ` ${STATE_TEXT_EN[st]}`;
     if (c && c.ticket && st === "calling") text = `请 ${c.ticket.number}`;
     else if (c && c.ticket && st === "serving") text = `办理 ${c.ticket.number}`;
-    tile.querySelector(".st").textContent = text;
+    const fill = () => {
+      tile.classList.remove(...["calling", "serving", "idle", "paused", "closed"]);
+      tile.classList.add(st);
+      tile.querySelector(".st").textContent = text;
+    };
+    if (update(tile, `${st}|${text}`, fill)) changed.push(tile);
   }
-  for (const [code, w] of waits) w.querySelector(".n").textContent = `${state.waiting[code] ?? 0}人`;
+  for (const [code, w] of waits) {
+    const text = `${state.waiting[code] ?? 0}人`;
+    if (update(w, text, () => (w.querySelector(".n").textContent = text))) changed.push(w);
+  }
+  return changed;
+}
+
+/** Show `state`; after an event only what it changed is touched and fitted again. */
+function render(state, event) {
+  lastState = state;
+  renderCurrent(state);
+  const recentChanged = renderRecent(state);
+  const changed = renderCounts(state);
   document.body.dataset.seq = String(state.seq);
-  layout();
   if (event && (event.type === "ticket.called" || event.type === "ticket.recalled")) {
-    if (!shownCounters.has(event.counter)) return;
-    window.tvLog.push({ ...event, seq: state.seq, t: performance.now() });
-    document.body.dataset.lastCall = `${event.number}@${event.counter}#${state.seq}`;
-    flash(document.querySelector(`#current li[data-counter="${event.counter}"]`));
-    flash(tiles.get(event.counter));
+    if (shownCounters.has(event.counter)) {
+      window.tvLog.push({ ...event, seq: state.seq, t: performance.now() });
+      document.body.dataset.lastCall = `${event.number}@${event.counter}#${state.seq}`;
+      flash(document.querySelector(`#current li[data-counter="${event.counter}"]`));
+      flash(tiles.get(event.counter));
+    }
   }
+  if (!event) {
+    layout(); // a snapshot (first or after a reconnect): everything again
+    return;
+  }
+  if (changed.length) fitAll(changed);
+  if (recentChanged) clipRecent();
 }
 
 function flash(e) {
   if (!e) return;
   e.classList.remove("flash");
-  void e.offsetWidth; // restart the animation
+  void getComputedStyle(e).animationName; // restart the animation (a style pass, no layout)
   e.classList.add("flash");
 }
 
@@ -243,11 +321,31 @@ setInterval(tick, 1000);
 const notices = page.notices.length ? page.notices : [`欢迎来到${page.hall_name}，请留意叫号，过号请重新取号`];
 $("notices").textContent = notices.join("　　◆　　");
 $("notices").style.setProperty("--ticker-s", `${Math.max(20, notices.join("").length * 0.4)}s`);
-if (page.screen) $("screen-name").textContent = page.screen.name;
 
-addEventListener("resize", () => (lastState ? render(lastState, null) : layout()));
+/** Notices that fit stand still; wider ones scroll (like a strip's text). */
+function fitNotices() {
+  const n = $("notices");
+  n.classList.remove("scroll");
+  if (n.scrollWidth > $("ticker").clientWidth + 1) n.classList.add("scroll");
+}
+if (page.screen) $("screen-name").textContent = page.screen.name;
+if (bilingual) {
+  document.documentElement.classList.add("bilingual");
+  for (const h of document.querySelectorAll("h2[data-en]")) h.append(...en(h.dataset.en));
+  $("title").append(...en(page.hall_name_en));
+}
+
+addEventListener("resize", () => {
+  if (lastState) renderCurrent(lastState); // how many current calls depends on the orientation
+  layout();
+  fitNotices();
+});
 layout();
-document.fonts.ready.then(layout); // glyph metrics change the boxes once the CJK font loads
+fitNotices();
+document.fonts.ready.then(() => {
+  layout(); // glyph metrics change the boxes once the CJK font loads
+  fitNotices();
+});
 new ResizeObserver(() => layout()).observe($("now"));
 
 const client = new LiveClient(liveUrl(page.hall, "display"), {

@@ -257,6 +257,8 @@ class Service(_Model):
 
     code: Code
     name: Annotated[str, Field(min_length=1, max_length=40)]
+    name_en: Annotated[str, Field(min_length=1, max_length=60)] | None = None
+    """English name, shown under the Chinese one on bilingual TV pages (display.bilingual)."""
     prefix: Annotated[str, Field(pattern=r"^[A-Z]{1,2}$")]
     number_group: Code | None = None
     """Services with the same group share one number sequence; default: the service itself."""
@@ -289,6 +291,8 @@ class Counter(_Model):
 
     number: Annotated[int, Field(ge=1, le=999)]
     name: str | None = None
+    name_en: Annotated[str, Field(min_length=1, max_length=60)] | None = None
+    """English name for bilingual TV pages; default "Window N"."""
     kind: CounterKind = CounterKind.DEDICATED
     services: Annotated[list[ServiceRef], Field(min_length=1)]
     call_order: CallOrder = CallOrder.ORDER
@@ -361,6 +365,8 @@ class DisplayText(_Model):
     """Seconds a call flashes on the window strip before the idle text (HB/1 §12)."""
     strip_chars: Annotated[int, Field(ge=4, le=64)] = 10
     """Full-width characters a window strip shows at once; longer texts scroll."""
+    bilingual: bool = False
+    """TV pages add English under the Chinese (the halls', services' and counters' name_en)."""
     notices: list[Annotated[str, Field(min_length=1, max_length=200)]] = []
     """Scrolling notices (温馨提示) on every TV page of the hall."""
     voice: Voice = Voice()
@@ -461,6 +467,8 @@ class Supervision(_Model):
 class Hall(_Model):
     id: Code
     name: Annotated[str, Field(min_length=1, max_length=60)]
+    name_en: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    """English name for bilingual TV pages."""
     level: HallLevel = HallLevel.COUNTY
     parent: Code | None = None
     region_code: Annotated[str, Field(pattern=r"^\d{12}$")] | None = None

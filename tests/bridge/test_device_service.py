@@ -217,10 +217,10 @@ async def test_desired_state_follows_the_counters(make_app: AppMaker) -> None:
     desired = await svc.desired("test")
 
     assert desired[("b1", 1)] == (
-        SetIdleRequest(color=Color.GREEN, text="1号窗口 欢迎光临"),
         ShowTextRequest(
             mode=DisplayMode.FLASH, color=Color.RED, hold_s=10, text="请A001号到1号窗口"
         ),
+        SetIdleRequest(color=Color.GREEN, text="1号窗口 欢迎光临"),
     )
     assert desired[("b1", 2)] == (KeypadShowRequest("A001", NO_WAITING, 2),)
     clerk = PadClerkRequest("1号窗口", "c001", "王小明")

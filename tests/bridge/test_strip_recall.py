@@ -23,7 +23,8 @@ async def test_a_recall_flashes_the_strip_again_with_the_same_text(
     number = await issue(client)
     await open_counter(client)
     await eventually(lambda: rig.strip.text == "1号窗口 欢迎光临", "idle strip text")
-    assert rig.strip.idle_text() == "1号窗口 欢迎光临"  # stored by SET_IDLE for after a hold
+    # Stored by SET_IDLE for after a hold (it follows the SHOW_TEXT).
+    await eventually(lambda: rig.strip.idle_text() == "1号窗口 欢迎光临", "idle text stored")
     assert any(isinstance(e.request, SetIdleRequest) for e in rig.strip.log)
     call = f"请{number}号到1号窗口"
 

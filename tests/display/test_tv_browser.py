@@ -19,6 +19,7 @@ from bench._display import (
     CHROMIUM_ARGS,
     COUNTY_HALL,
     busy_hall,
+    county_toml_bilingual,
     county_toml_without_wiring,
 )
 from hall.config.loader import load_config
@@ -73,7 +74,9 @@ async def serve(database_url: str, config_path: Path, log: Path) -> ServerProces
 def config(request: pytest.FixtureRequest, tmp_path: Path) -> HallConfig:
     if "county" in request.node.name:
         path = tmp_path / "county.toml"
-        path.write_text(county_toml_without_wiring(), encoding="utf-8")
+        bilingual = "bilingual" in request.node.name
+        text = county_toml_bilingual() if bilingual else county_toml_without_wiring()
+        path.write_text(text, encoding="utf-8")
         return load_config(path)
     return hall_config(
         extra_hall={
@@ -169,6 +172,34 @@ async def test_county_hall_44_windows_and_every_queue_fit_one_tv(
         # The current calls are large and inside the screen too.
         current = await page.evaluate(BOXES, "#current li")
         assert current and outside(current, size) == [], name
+        # The hall's three notices are wider than the screen: they scroll.
+        assert await page.evaluate("document.getElementById('notices').className") == "scroll"
+        assert page.errors == []
+        await page.context.close()
+
+
+async def test_bilingual_county_tv_adds_english_and_still_fits(
+    server: ServerProcess, pool: asyncpg.Pool, browser: Any
+) -> None:
+    await busy_hall(server.url, await admin_bearer_in(pool, "tv-admin"))
+    token = await device_cookie(pool, COUNTY_HALL, "tv1")
+    for name, size in SIZES.items():
+        page = await tv_page(browser, server.url, token, f"/tv/{COUNTY_HALL}", size)
+        headings = await page.eval_on_selector_all("h2", "(es) => es.map((e) => e.innerText)")
+        assert any("正在叫号" in h and "Now calling" in h for h in headings), headings
+        assert "XX County Government Service Center" in (await page.inner_text("h1"))
+        waits = await page.evaluate(BOXES, "#waiting .wait")
+        by_code = {w["key"]: w["text"] for w in waits}
+        assert "不动产登记" in by_code["bdc"] and "Real estate" in by_code["bdc"]
+        current = await page.evaluate(BOXES, "#current li")
+        assert current and all("Please go to Window" in c["text"] for c in current), current
+        paused = await page.inner_text('#windows .tile[data-counter="40"]')
+        assert "暂停服务" in paused and "Paused" in paused
+        tiles = await page.evaluate(BOXES, "#windows .tile")
+        assert len(tiles) == 44
+        assert outside(tiles, size) == [], name
+        assert outside(waits, size) == [], name
+        assert outside(current, size) == [], name
         assert page.errors == []
         await page.context.close()
 
@@ -241,6 +272,10 @@ async def test_a_call_shows_at_once_and_a_recall_flashes_and_is_announced_again(
         await post("/counters/1/open", {"clerk": "c001"})
         await post("/tickets", {"service": "BDC"})
         page = await tv_page(browser, server.url, token, "/tv/test", SIZES["landscape"])
+        # A notice that fits the screen stands still (nothing moves between calls).
+        notices = "document.getElementById('notices')"
+        assert await page.evaluate(f"{notices}.className") == ""
+        assert await page.evaluate(f"{notices}.getAnimations().length") == 0
         await page.wait_for_function("window.tvVoice && window.tvVoice.source.readyState === 1")
         await post("/counters/1/call_next")
         await page.wait_for_function("window.tvLog.length === 1", timeout=5_000)

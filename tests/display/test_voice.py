@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from aiohttp.test_utils import TestClient
 from display.announce import ALL_SEGMENTS, call_segments, durations, segment_dir, window_number
 from display.speech import VOICE, VoiceHub
 from hall.config.models import HallConfig
+from hall.ports import FixedClock
 from tests.access_helpers import admin_headers
 from tests.factories import hall_config
 
@@ -28,9 +30,8 @@ COUNTERS = 20
 
 @pytest.fixture
 def config() -> HallConfig:
-    return hall_config(
-        counters=COUNTERS, extra_hall={"display": {"voice": {"repeat": 2, "pause_ms": 300}}}
-    )
+    voice = {"repeat": 2, "pause_ms": 300, "quiet_hours": [{"open": "12:00", "close": "13:30"}]}
+    return hall_config(counters=COUNTERS, extra_hall={"display": {"voice": voice}})
 
 
 def test_window_numbers_read_as_chinese_numbers() -> None:
@@ -114,7 +115,7 @@ async def test_a_burst_of_20_calls_is_said_in_order_one_after_another(make_clien
 
 
 async def test_recall_is_announced_again_and_quiet_hours_are_silent(
-    make_client: Any, config: HallConfig
+    make_client: Any, config: HallConfig, clock: FixedClock
 ) -> None:
     client: Client = await make_client()
     headers = await admin_headers(client)
@@ -134,6 +135,16 @@ async def test_recall_is_announced_again_and_quiet_hours_are_silent(
         ("A001", 1, False),
         ("A001", 1, True),
     ]
+
+    # 12:30 in Shanghai is inside the quiet hours: the call is queued but nobody hears it.
+    clock.set(datetime(2026, 11, 24, 4, 30, tzinfo=UTC))
+    headers = await admin_headers(client)  # the morning's session has expired meanwhile
+    resp = await client.post("/api/v1/halls/test/counters/2/call_next", json={}, headers=headers)
+    assert resp.status == 200, await resp.text()
+    await asyncio.wait_for(hub.wait_played("test", 3), 10)
+    last = hub.played("test")[-1]
+    assert (last.announcement.counter, last.silent) == (2, True)
+    assert len(heard) == 2
 
 
 async def test_the_speaker_process_gets_each_call_and_renders_it_at_its_measured_length(
