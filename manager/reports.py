@@ -17,7 +17,8 @@ with linear interpolation (``percentile_cont``); service level: the share of ser
 whose wait was within their service's ``target_wait_minutes``; ratings from the ``ratings``
 table: rated, satisfied (level ≥ 3), 差评 (level ≤ 2) and 满意率 = satisfied / rated.
 
-Case figures (按时办结率, 现场办结率) need the evaluator's cases table: see ``case_figures``.
+Case and 差评 figures (按时办结率, 现场办结率, 差评整改率 …) come from the evaluator's views: see
+``case_figures``.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ class Report:
     rows: list[ReportRow]
     total: ReportRow
     cases: dict[str, float | None] | None
-    """按时办结率 / 现场办结率 when a cases table exists (hook, see ``case_figures``)."""
+    """Case and 差评 figures (``CASE_FIGURES``); None without the evaluator (``case_figures``)."""
 
 
 # The per-ticket facts of the days not rolled up yet, worked out from the event log. $1 hall,
