@@ -463,7 +463,7 @@ class Bridge:
         self.stats.events += 1
         if result.beep:
             self.stats.beeps += 1
-            self._spawn(self._send(ev.bus, ev.addr, ERROR_BEEP, Priority.CALL))
+            self._spawn(self._send(ev.bus, ev.addr, ERROR_BEEP, Priority.CALL, desired=False))
 
     def _on_alarm(self, alarm: Alarm) -> None:
         bus = self._buses.get(alarm.bus)
@@ -618,13 +618,20 @@ class Bridge:
     def serial(self, bus: str) -> SerialLink:
         return self._buses[bus].serial
 
-    async def _send(self, bus: str, address: int, msg: Request, priority: Priority) -> None:
+    async def _send(
+        self, bus: str, address: int, msg: Request, priority: Priority, *, desired: bool = True
+    ) -> None:
+        """Send ``msg``; one of the device's desired state (``desired``) is dropped unsent when
+        a newer state replaced it meanwhile, anything else (a beep) always goes out."""
         b = self._buses.get(bus)
         if b is None:
             return
         try:
-            await b.master.request(address, msg, priority=priority, check=False)
-            self.stats.commands_sent += 1
+            if not desired:
+                await b.master.request(address, msg, priority=priority, check=False)
+                self.stats.commands_sent += 1
+            elif await b.master.send_desired(address, msg, priority=priority):
+                self.stats.commands_sent += 1
         except BridgeError as exc:
             # Offline or timed out: the desired state is re-sent when the device returns.
             self.stats.command_failures += 1

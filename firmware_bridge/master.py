@@ -274,6 +274,7 @@ class BusStats:
     attention_rounds: int = 0  # §17 rounds run
     marks_missing: int = 0  # listed devices whose slot brought no valid mark
     mark_noise: int = 0  # bytes during rounds that were no mark of the round
+    superseded: int = 0  # desired-state commands dropped unsent: a newer state replaced them
 
     def utilisation(self, now: float) -> float:
         """Fraction of wall time the line carried our frames or replies."""
@@ -292,6 +293,7 @@ class _Job:
     attempts: int = field(compare=False, default=0)
     check: bool = field(compare=False, default=False)
     busy_retries: int = field(compare=False, default=0)
+    desired: bool = field(compare=False, default=False)  # part of the device's desired state
 
 
 class BusMaster:
@@ -630,6 +632,24 @@ class BusMaster:
         addr = group.group_address if group is not None else BROADCAST_ADDR
         await self.send_noack(addr, msg, priority=priority)
 
+    async def send_desired(self, addr: int, msg: Request, *, priority: Priority) -> bool:
+        """Send one command of the device's desired state (``set_desired_state``); False when
+        it was dropped unsent because a newer desired state no longer holds it.
+
+        Without this, a call queued behind a busy line would still go out after the next call
+        replaced it, spending the line on text nobody should see. Errors as ``request`` (the
+        device's status is not checked: the desired state is re-sent on every resync).
+        """
+        dev = self._devices.get(addr)
+        if dev is None:
+            raise BridgeError(f"{self.name}: no device at 0x{addr:02X}")
+        if dev.health.state is DeviceHealth.OFFLINE:
+            raise DeviceOfflineError(addr=addr)
+        reply = await self._submit(
+            addr, msg, priority, noack=False, attempts=0, check=False, desired=True
+        )
+        return reply is not None
+
     async def _submit(
         self,
         addr: int,
@@ -640,13 +660,25 @@ class BusMaster:
         attempts: int,
         check: bool,
         busy_retries: int = 0,
+        desired: bool = False,
     ) -> Reply | None:
         if self._closed:
             raise BusClosedError(f"{self.name}: stopped")
         fut: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
         heapq.heappush(
             self._queue,
-            _Job(priority, next(self._order), addr, msg, noack, fut, attempts, check, busy_retries),
+            _Job(
+                priority,
+                next(self._order),
+                addr,
+                msg,
+                noack,
+                fut,
+                attempts,
+                check,
+                busy_retries,
+                desired,
+            ),
         )
         self._wakeup.set()
         return await fut
@@ -836,6 +868,11 @@ class BusMaster:
             await self._run_resync_step(job.addr)
             return
         assert job.future is not None
+        if job.desired and not self._still_desired(job):
+            self.stats.superseded += 1
+            if not job.future.done():
+                job.future.set_result(None)
+            return
         try:
             reply = await self._execute(job)
             if reply is _REQUEUED:
@@ -850,6 +887,12 @@ class BusMaster:
         else:
             if not job.future.done():
                 job.future.set_result(reply)
+
+    def _still_desired(self, job: _Job) -> bool:
+        dev = self._devices.get(job.addr)
+        if dev is None or callable(dev.desired):
+            return True  # computed when a resync runs: it cannot tell, so send it
+        return job.msg in dev.desired
 
     async def _execute(self, job: _Job) -> Reply | None:
         assert job.msg is not None

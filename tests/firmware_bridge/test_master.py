@@ -412,6 +412,33 @@ async def test_duplicate_delivery_after_lost_ack_is_suppressed(
     assert len(recorder.events) == 1
 
 
+async def test_a_desired_command_replaced_before_it_went_out_is_dropped(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+) -> None:
+    master, bus, (strip,) = make_bus((3, STRIP))
+    await bus.until(
+        lambda: (
+            master.device(3).health is DeviceHealth.ONLINE
+            and not strip.fifo  # its boot event taken, and the resync it causes done
+            and not master.device(3).resyncing
+        )
+    )
+    first = ShowTextRequest(mode=DisplayMode.FLASH, color=1, hold_s=10, text="请A001号到3号窗口")
+    second = ShowTextRequest(mode=DisplayMode.FLASH, color=1, hold_s=10, text="请A002号到3号窗口")
+    master.set_desired_state(3, (first,))
+    queued = asyncio.create_task(master.send_desired(3, first, priority=Priority.CALL))
+    # The next call replaces the state before the first command reached the line.
+    master.set_desired_state(3, (second,))
+    sent = await master.send_desired(3, second, priority=Priority.CALL)
+    assert (await queued, sent) == (False, True)
+    shown = strip.executed_of(ShowTextRequest)
+    assert shown == [second]
+    assert master.stats.superseded == 1
+    # A command still in the state goes out, even when sent again (a recall flashes again).
+    assert await master.send_desired(3, second, priority=Priority.CALL)
+    assert strip.executed_of(ShowTextRequest) == [*shown, second]
+
+
 async def test_retry_repeats_the_request_byte_for_byte(
     make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
 ) -> None:
