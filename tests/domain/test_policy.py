@@ -148,6 +148,26 @@ def test_a_slot_in_the_halls_own_zone_is_the_same_instant() -> None:
     assert pick([cand(2, "A", 30), c]).reason == "appointment"
 
 
+@pytest.mark.parametrize(
+    ("start", "end", "now", "is_open"),
+    [
+        # The driver reads ±infinity timestamps back as naive datetime.min/max: an open-ended
+        # slot is open at any aware now, one that starts "never" is not.
+        (datetime.min, datetime.max, NOW, True),
+        (datetime.max, datetime.max, NOW, False),
+        (datetime.min, datetime.min, NOW, False),
+        # And a naive now against an aware slot compares the same wall-clock instants.
+        (NOW, NOW + 15 * MIN, NOW.replace(tzinfo=None), True),
+        (NOW + 16 * MIN, NOW + 30 * MIN, NOW.replace(tzinfo=None), False),
+    ],
+)
+def test_slots_without_a_zone_compare_with_an_aware_now(
+    start: datetime, end: datetime, now: datetime, is_open: bool
+) -> None:
+    c = Candidate(1, "A", NOW, False, None, start, end)
+    assert appointment_open(c, SETTINGS, now) is is_open
+
+
 def test_walk_in_has_no_open_appointment() -> None:
     assert appointment_open(cand(1), SETTINGS, NOW) is False
 
