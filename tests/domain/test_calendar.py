@@ -272,6 +272,24 @@ def test_local_instant_in_the_last_second_of_a_gap() -> None:
     assert got == utc(2026, 3, 8, 7, 0, 0)
 
 
+@pytest.mark.parametrize(
+    ("zone", "day", "gap_start", "minutes", "jump"),
+    [
+        ("America/New_York", date(2026, 3, 8), time(2, 0), 60, utc(2026, 3, 8, 7)),
+        ("Europe/Berlin", date(2026, 3, 29), time(2, 0), 60, utc(2026, 3, 29, 1)),
+        # A half-hour change: 02:00–02:29 does not exist.
+        ("Australia/Lord_Howe", date(2026, 10, 4), time(2, 0), 30, utc(2026, 10, 3, 15, 30)),
+    ],
+)
+def test_every_time_in_a_gap_opens_at_the_exact_second_of_the_jump(
+    zone: str, day: date, gap_start: time, minutes: int, jump: datetime
+) -> None:
+    # A hall set to open at a time the clocks skip opens when they jump, not a second later.
+    for m in range(minutes):
+        wall = datetime.combine(day, gap_start) + timedelta(minutes=m)
+        assert local_instant(day, wall.time(), ZoneInfo(zone)) == jump, wall
+
+
 def test_local_instant_gives_the_first_occurrence_whatever_the_fold_asked() -> None:
     # A time that says "the second 01:30" still opens the hall at the first one.
     got = local_instant(date(2026, 11, 1), time(1, 30, fold=1), NEW_YORK)
