@@ -425,6 +425,18 @@ def test_next_opening_searches_exactly_sixty_days_ahead() -> None:
     assert next_opening(sh(2026, 10, 8, 18, 0), SHANGHAI, HOURS, on_day_61) is None
 
 
+def test_next_opening_beyond_the_window_stays_none_when_the_clocks_change_just_after() -> None:
+    # From midnight 6 January (New York) the 60 days end at midnight 8 March, the night the
+    # clocks jump at 02:00. The 61st day is outside the window: no "opens at 03:00" from the
+    # clock change found just past it.
+    on_day_61 = WorkingCalendar.of(working_weekdays=[], workdays=[date(2026, 3, 8)])
+    periods = ((time(0, 0), time(12, 0)),)
+    midnight = datetime(2026, 1, 6, tzinfo=NEW_YORK)
+    assert next_opening(midnight, NEW_YORK, periods, on_day_61) is None
+    on_day_60 = WorkingCalendar.of(working_weekdays=[], workdays=[date(2026, 3, 7)])
+    assert next_opening(midnight, NEW_YORK, periods, on_day_60) == utc(2026, 3, 7, 5)
+
+
 def test_default_calendar_works_monday_to_friday() -> None:
     week = [date(2026, 11, 23) + timedelta(days=i) for i in range(7)]  # Monday .. Sunday
     assert [WEEKDAYS.is_working_day(d) for d in week] == [True] * 5 + [False] * 2
