@@ -523,6 +523,13 @@ def _preimport() -> None:
     for name in ("hypothesis", "aiohttp", "asyncpg", "pydantic", "zoneinfo", "pytest_asyncio"):
         with contextlib.suppress(ImportError):
             __import__(name)
+    # The installed pytest plugins too (pytest loads them by entry point in every child):
+    # schemathesis's alone took about 1 s of CPU per child, most of a killed mutant's cost.
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="pytest11"):
+        with contextlib.suppress(Exception):
+            ep.load()
     from hypothesis import settings
 
     # Deterministic examples and no deadline: a loaded machine must not "kill" a mutant.

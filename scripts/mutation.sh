@@ -9,7 +9,8 @@
 #
 # Each file's log (survivors with line and mutation) goes to $MUTATION_OUT (default
 # .mutation/); the last lines printed are the score per file. Exit 1 when a file scores below
-# $MUTATION_MIN (default 95).
+# $MUTATION_MIN (default 95). The runner is niced by $MUTATION_NICE (default 10) on top of the
+# caller's niceness: on a shared machine run e.g. `MUTATION_NICE=0 nice -n 15 bash scripts/mutation.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,7 @@ if [ ! -x "$py" ]; then
 fi
 out=${MUTATION_OUT:-.mutation}
 min=${MUTATION_MIN:-95}
+niceness=${MUTATION_NICE:-10}
 # The fast selection: pure tests only (no PostgreSQL, no server, no browser), without
 # tests/conftest.py (which imports the whole app).
 read -r -a tests <<<"${MUTATION_TESTS:-tests/domain}"
@@ -39,7 +41,7 @@ mkdir -p "$out"
 status=0
 for f in "${files[@]}"; do
     log="$out/$(echo "$f" | tr / _ | sed 's/\.py$//').txt"
-    nice -n 10 "$py" scripts/mutation.py "$f" --json "${log%.txt}.json" --tests "${tests[@]}" \
+    nice -n "$niceness" "$py" scripts/mutation.py "$f" --json "${log%.txt}.json" --tests "${tests[@]}" \
         --pytest-args --noconftest >"$log" 2>&1 || { echo "$f: runner failed, see $log"; status=2; continue; }
     score=$(grep '^SCORE' "$log" | tail -1)
     echo "$score"

@@ -272,6 +272,24 @@ def test_local_instant_in_the_last_second_of_a_gap() -> None:
     assert got == utc(2026, 3, 8, 7, 0, 0)
 
 
+@pytest.mark.parametrize(
+    ("zone", "day", "gap_start", "minutes", "jump"),
+    [
+        ("America/New_York", date(2026, 3, 8), time(2, 0), 60, utc(2026, 3, 8, 7)),
+        ("Europe/Berlin", date(2026, 3, 29), time(2, 0), 60, utc(2026, 3, 29, 1)),
+        # A half-hour change: 02:00–02:29 does not exist.
+        ("Australia/Lord_Howe", date(2026, 10, 4), time(2, 0), 30, utc(2026, 10, 3, 15, 30)),
+    ],
+)
+def test_every_time_in_a_gap_opens_at_the_exact_second_of_the_jump(
+    zone: str, day: date, gap_start: time, minutes: int, jump: datetime
+) -> None:
+    # A hall set to open at a time the clocks skip opens when they jump, not a second later.
+    for m in range(minutes):
+        wall = datetime.combine(day, gap_start) + timedelta(minutes=m)
+        assert local_instant(day, wall.time(), ZoneInfo(zone)) == jump, wall
+
+
 def test_local_instant_gives_the_first_occurrence_whatever_the_fold_asked() -> None:
     # A time that says "the second 01:30" still opens the hall at the first one.
     got = local_instant(date(2026, 11, 1), time(1, 30, fold=1), NEW_YORK)
@@ -405,6 +423,18 @@ def test_next_opening_searches_exactly_sixty_days_ahead() -> None:
     )
     on_day_61 = WorkingCalendar.of(working_weekdays=[], workdays=[date(2026, 12, 8)])
     assert next_opening(sh(2026, 10, 8, 18, 0), SHANGHAI, HOURS, on_day_61) is None
+
+
+def test_next_opening_beyond_the_window_stays_none_when_the_clocks_change_just_after() -> None:
+    # From midnight 6 January (New York) the 60 days end at midnight 8 March, the night the
+    # clocks jump at 02:00. The 61st day is outside the window: no "opens at 03:00" from the
+    # clock change found just past it.
+    on_day_61 = WorkingCalendar.of(working_weekdays=[], workdays=[date(2026, 3, 8)])
+    periods = ((time(0, 0), time(12, 0)),)
+    midnight = datetime(2026, 1, 6, tzinfo=NEW_YORK)
+    assert next_opening(midnight, NEW_YORK, periods, on_day_61) is None
+    on_day_60 = WorkingCalendar.of(working_weekdays=[], workdays=[date(2026, 3, 7)])
+    assert next_opening(midnight, NEW_YORK, periods, on_day_60) == utc(2026, 3, 7, 5)
 
 
 def test_default_calendar_works_monday_to_friday() -> None:

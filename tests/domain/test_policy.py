@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -135,6 +135,37 @@ def test_appointment_without_end_uses_start() -> None:
     c = Candidate(1, "A", NOW, False, None, NOW - 15 * MIN, None)
     assert appointment_open(c, SETTINGS, NOW)
     assert not appointment_open(c, SETTINGS, NOW + timedelta(seconds=1))
+
+
+def test_a_slot_in_the_halls_own_zone_is_the_same_instant() -> None:
+    # A slot booked as 18:00–18:15 Beijing time is 10:00–10:15 UTC: open at NOW (10:00 UTC),
+    # not eight hours later, whatever zone each side was written in.
+    beijing = timezone(timedelta(hours=8))
+    start = datetime(2026, 5, 20, 18, 0, tzinfo=beijing)
+    c = Candidate(1, "A", NOW, False, None, start, start + 15 * MIN)
+    assert appointment_open(c, SETTINGS, NOW)
+    assert not appointment_open(c, SETTINGS, NOW + 31 * MIN)
+    assert pick([cand(2, "A", 30), c]).reason == "appointment"
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "now", "is_open"),
+    [
+        # The driver reads ±infinity timestamps back as naive datetime.min/max: an open-ended
+        # slot is open at any aware now, one that starts "never" is not.
+        (datetime.min, datetime.max, NOW, True),
+        (datetime.max, datetime.max, NOW, False),
+        (datetime.min, datetime.min, NOW, False),
+        # And a naive now against an aware slot compares the same wall-clock instants.
+        (NOW, NOW + 15 * MIN, NOW.replace(tzinfo=None), True),
+        (NOW + 16 * MIN, NOW + 30 * MIN, NOW.replace(tzinfo=None), False),
+    ],
+)
+def test_slots_without_a_zone_compare_with_an_aware_now(
+    start: datetime, end: datetime, now: datetime, is_open: bool
+) -> None:
+    c = Candidate(1, "A", NOW, False, None, start, end)
+    assert appointment_open(c, SETTINGS, now) is is_open
 
 
 def test_walk_in_has_no_open_appointment() -> None:
