@@ -22,14 +22,18 @@ import heapq
 import itertools
 import json
 import random
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as bench/reports.py
 
 from hall.config.models import HallConfig
 from hall.domain.errors import QueueEmpty

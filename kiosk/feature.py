@@ -5,7 +5,7 @@ from __future__ import annotations
 from hall.config.models import Hall
 from hall.features import Feature, Listener, Migrations, PairingKind
 from hall.web.start_page import Audience, PageLink
-from kiosk import appointments_web, follow, guide_web, pages, web
+from kiosk import appointments_web, follow, guide_web, lookup, pages, web
 from kiosk.keys import KIOSK_KEYS
 from kiosk.service import CHANNEL
 
@@ -31,6 +31,7 @@ FEATURE = Feature(
         *guide_web.ROUTES,
         *appointments_web.ROUTES,
         *follow.ROUTES,
+        *lookup.ROUTES,
     ),
     migrations=Migrations("kiosk", first=30, last=39),
     tasks=(web.printing, pages.issuing, appointments_web.desk, follow.following),
@@ -39,7 +40,10 @@ FEATURE = Feature(
         Listener(follow.EVENTS_CHANNEL, follow.on_hall_events),
     ),
     device_roles=(KIOSK_KEYS,),
-    pages=(PageLink("/kiosk", "取号机（触摸屏取号）", Audience.DEVICE),),
+    pages=(
+        PageLink("/kiosk", "取号机（触摸屏取号）", Audience.DEVICE),
+        PageLink("/lookup/{hall}", "排队进度查询（输入号码）", Audience.CITIZEN),
+    ),
     on_shutdown=(follow.closing,),
     pairing_kinds=(KIOSK_PAIRING,),
 )

@@ -192,4 +192,19 @@ async def kiosk_guide_shots(
         "document.querySelector('#wait').textContent.includes('3号窗口尚未开放')"
     )
     await shot(phone, "ticket-page-closed-window")
+
+    # Someone without the QR code types the number printed on the ticket.
+    conn = await asyncpg.connect(dsn)
+    try:
+        number = await conn.fetchval(
+            "SELECT display_number FROM tickets WHERE state = 'waiting' ORDER BY id LIMIT 1"
+        )
+    finally:
+        await conn.close()
+    lookup = await browser.new_page(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    await lookup.goto(f"{url}/lookup/demo")
+    await lookup.fill("#q", number)
+    await lookup.press("#q", "Enter")
+    await lookup.wait_for_selector("#result:not([hidden])")
+    await shot(lookup, "ticket-lookup")
     return written

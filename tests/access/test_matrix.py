@@ -149,6 +149,8 @@ EXPECTED: dict[str, frozenset[str]] = {
     "kiosk_files": EVERYONE,
     "ticket_page": EVERYONE,
     "ticket_follow": EVERYONE,
+    "lookup_page": EVERYONE,
+    "ticket_lookup": EVERYONE,
     "kiosk_info": frozenset({"kiosk", "kiosk_north"}),
     "kiosk_issue": frozenset({"kiosk", "kiosk_north"}),
     # counters feature: pages are public (they check /api/v1/me); the terminal's read API
