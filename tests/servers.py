@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+
+from hall.config.models import HallConfig
 
 READY_TIMEOUT_S = 60.0
 
@@ -79,6 +82,7 @@ class ServerProcess:
     async def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
+        self.proc.send_signal(signal.SIGCONT)  # a test may have SIGSTOPped it
         self.proc.send_signal(signal.SIGINT)
         try:
             await asyncio.wait_for(asyncio.to_thread(self.proc.wait), 20)
@@ -90,3 +94,24 @@ class ServerProcess:
         if self.log_path and self.log_path.exists():
             return self.log_path.read_text(errors="replace")[-3000:]
         return "(no log)"
+
+
+@contextlib.asynccontextmanager
+async def config_server(
+    database_url: str, config: HallConfig, tmp_path: Path, *, secret: str = "cd" * 32
+) -> AsyncIterator[ServerProcess]:
+    """``hall serve`` on ``config`` (written to ``tmp_path``), its log beside it; stopped
+    afterwards, also when the test stopped the process (SIGSTOP) to cut its clients off."""
+    from tests.live.helpers import write_config_toml
+
+    path = write_config_toml(config.model_dump(mode="json", exclude_none=True), tmp_path / "h.toml")
+    proc = ServerProcess(
+        ["serve", "--database-url", database_url, "--config", str(path)],
+        env={"HALL_SECRET_KEY": secret},
+        log_path=tmp_path / "server.log",
+    )
+    await proc.start()
+    try:
+        yield proc
+    finally:
+        await proc.stop()

@@ -19,8 +19,8 @@ from hall.config.models import HallConfig
 from hall.security.passwords import hash_password
 from hall.storage import access_repo
 from tests.access_helpers import FAST_SCRYPT, PASSWORD, admin_bearer_in
-from tests.live.helpers import Subscriber, write_config_toml
-from tests.servers import ServerProcess
+from tests.live.helpers import Subscriber
+from tests.servers import ServerProcess, config_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -37,19 +37,8 @@ pytestmark = [
 async def server(
     database_url: str, pool: asyncpg.Pool, config: HallConfig, tmp_path: Path
 ) -> AsyncIterator[ServerProcess]:
-    path = write_config_toml(config.model_dump(mode="json", exclude_none=True), tmp_path / "h.toml")
-    proc = ServerProcess(
-        ["serve", "--database-url", database_url, "--config", str(path)],
-        env={"HALL_SECRET_KEY": "cd" * 32},
-        log_path=tmp_path / "server.log",
-    )
-    await proc.start()
-    try:
+    async with config_server(database_url, config, tmp_path) as proc:
         yield proc
-    finally:
-        if proc.proc is not None and proc.proc.poll() is None:
-            proc.proc.send_signal(signal.SIGCONT)
-        await proc.stop()
 
 
 async def clerk_account(

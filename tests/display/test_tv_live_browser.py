@@ -18,8 +18,7 @@ import pytest
 from hall.config.models import HallConfig
 from tests.access_helpers import admin_bearer_in
 from tests.live.credentials import staff_session
-from tests.live.helpers import write_config_toml
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, config_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -42,18 +41,8 @@ pytestmark = [
 async def server(
     database_url: str, pool: asyncpg.Pool, config: HallConfig, tmp_path: Path
 ) -> AsyncIterator[ServerProcess]:
-    path = write_config_toml(config.model_dump(mode="json", exclude_none=True), tmp_path / "h.toml")
-    proc = ServerProcess(
-        ["serve", "--database-url", database_url, "--config", str(path)],
-        log_path=tmp_path / "server.log",
-    )
-    await proc.start()
-    try:
+    async with config_server(database_url, config, tmp_path) as proc:
         yield proc
-    finally:
-        if proc.proc is not None and proc.proc.poll() is None:
-            proc.proc.send_signal(signal.SIGCONT)
-        await proc.stop()
 
 
 async def test_tv_page_shows_calls_live_and_disconnection_within_ten_seconds(

@@ -18,8 +18,7 @@ from hall.security.passwords import hash_password
 from hall.storage import access_repo
 from tests.access_helpers import FAST_SCRYPT, PASSWORD, admin_bearer_in
 from tests.evaluator.conftest import evaluator_body
-from tests.live.helpers import write_config_toml
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, config_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -41,17 +40,8 @@ def config() -> HallConfig:
 async def server(
     database_url: str, pool: asyncpg.Pool, config: HallConfig, tmp_path: Path
 ) -> AsyncIterator[ServerProcess]:
-    path = write_config_toml(config.model_dump(mode="json", exclude_none=True), tmp_path / "h.toml")
-    proc = ServerProcess(
-        ["serve", "--database-url", database_url, "--config", str(path)],
-        env={"HALL_SECRET_KEY": "cd" * 32},
-        log_path=tmp_path / "server.log",
-    )
-    await proc.start()
-    try:
+    async with config_server(database_url, config, tmp_path) as proc:
         yield proc
-    finally:
-        await proc.stop()
 
 
 class Hall:

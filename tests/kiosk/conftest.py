@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,7 @@ from hall.services.directory import Directory
 from hall.services.queue import IssueTicket, QueueService, TicketView
 from kiosk.service import PrintService
 from tests.factories import hall_config
-from tests.live.helpers import write_config_toml
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, config_server
 
 PAGE_URL = "http://hall.test/t/{token}"
 
@@ -127,18 +125,5 @@ def page_config(page_printer: tuple[EscPosPrinter, int]) -> HallConfig:
 async def page_server(
     database_url: str, pool: asyncpg.Pool, page_config: HallConfig, tmp_path: Path
 ) -> AsyncIterator[ServerProcess]:
-    path = write_config_toml(
-        page_config.model_dump(mode="json", exclude_none=True), tmp_path / "h.toml"
-    )
-    proc = ServerProcess(
-        ["serve", "--database-url", database_url, "--config", str(path)],
-        env={"HALL_SECRET_KEY": "cd" * 32},
-        log_path=tmp_path / "server.log",
-    )
-    await proc.start()
-    try:
+    async with config_server(database_url, page_config, tmp_path) as proc:
         yield proc
-    finally:
-        if proc.proc is not None and proc.proc.poll() is None:
-            proc.proc.send_signal(signal.SIGCONT)
-        await proc.stop()

@@ -5,7 +5,6 @@ alarm is acknowledged from the page."""
 from __future__ import annotations
 
 import os
-import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,7 @@ import pytest
 
 from hall.config.models import HallConfig
 from tests.access_helpers import PASSWORD, admin_bearer_in
-from tests.live.helpers import write_config_toml
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, config_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -34,19 +32,8 @@ pytestmark = [
 async def server(
     database_url: str, pool: asyncpg.Pool, config: HallConfig, tmp_path: Path
 ) -> AsyncIterator[ServerProcess]:
-    path = write_config_toml(config.model_dump(mode="json", exclude_none=True), tmp_path / "h.toml")
-    proc = ServerProcess(
-        ["serve", "--database-url", database_url, "--config", str(path)],
-        env={"HALL_SECRET_KEY": "ab" * 32},
-        log_path=tmp_path / "server.log",
-    )
-    await proc.start()
-    try:
+    async with config_server(database_url, config, tmp_path, secret="ab" * 32) as proc:
         yield proc
-    finally:
-        if proc.proc is not None and proc.proc.poll() is None:
-            proc.proc.send_signal(signal.SIGCONT)
-        await proc.stop()
 
 
 async def test_dashboard_follows_tickets_live(server: ServerProcess, pool: asyncpg.Pool) -> None:

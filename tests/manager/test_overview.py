@@ -4,7 +4,6 @@ and shows a manager only their halls and those under them."""
 from __future__ import annotations
 
 import os
-import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,7 @@ from hall.config.models import HallConfig
 from manager.overview import visible_halls
 from tests.access_helpers import PASSWORD, admin_bearer_in, admin_headers, staff_headers
 from tests.factories import hall_config
-from tests.live.helpers import write_config_toml
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, config_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -115,19 +113,8 @@ def test_visible_halls(config: HallConfig) -> None:
 async def server(
     database_url: str, pool: asyncpg.Pool, config: HallConfig, tmp_path: Path
 ) -> AsyncIterator[ServerProcess]:
-    path = write_config_toml(config.model_dump(mode="json", exclude_none=True), tmp_path / "h.toml")
-    proc = ServerProcess(
-        ["serve", "--database-url", database_url, "--config", str(path)],
-        env={"HALL_SECRET_KEY": "cd" * 32},
-        log_path=tmp_path / "server.log",
-    )
-    await proc.start()
-    try:
+    async with config_server(database_url, config, tmp_path) as proc:
         yield proc
-    finally:
-        if proc.proc is not None and proc.proc.poll() is None:
-            proc.proc.send_signal(signal.SIGCONT)
-        await proc.stop()
 
 
 @pytest.mark.browser
