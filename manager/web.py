@@ -267,7 +267,7 @@ FOLDER = PageFolder(
 
 
 async def manage_page(request: web.Request) -> web.StreamResponse:
-    return web.FileResponse(PAGES / "manage.html", headers={"Cache-Control": "no-cache"})
+    return FOLDER.file("manage.html")
 
 
 page_file = FOLDER.handler("path")

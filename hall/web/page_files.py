@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,9 @@ from aiohttp import web
 from hall.domain.errors import NotFound
 
 TYPES: Mapping[str, str] = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
+
+_INCLUDE = re.compile(r'<!--#include ([A-Za-z0-9_.-]+\.part\.html)((?: \w+="[^"]*")*) -->')
+_PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 
 @dataclass(frozen=True)
@@ -26,12 +30,25 @@ class PageFolder:
 
     def page(self, name: str, title: str) -> web.Response:
         """An HTML page of the folder with its ``{{title}}`` filled in."""
-        text = (self.root / name).read_text(encoding="utf-8")
-        response = web.Response(
-            text=text.replace("{{title}}", html.escape(title)),
-            content_type="text/html",
-            charset="utf-8",
-        )
+        text = self._html(self.root / name)
+        return self._html_response(text.replace("{{title}}", html.escape(title)))
+
+    def _html(self, path: Path) -> str:
+        """An HTML file with its ``<!--#include NAME.part.html key="value" -->`` lines replaced
+        by that part of the folder, ``{{key}}`` in it filled in: markup several pages share
+        (a login form) is written once, with no build step."""
+
+        def part(m: re.Match[str]) -> str:
+            text = (self.root / m.group(1)).read_text(encoding="utf-8")
+            for key, value in _PARAM.findall(m.group(2)):
+                text = text.replace("{{" + key + "}}", value)
+            return text.rstrip("\n")
+
+        return _INCLUDE.sub(part, path.read_text(encoding="utf-8"))
+
+    @staticmethod
+    def _html_response(text: str) -> web.Response:
+        response = web.Response(text=text, content_type="text/html", charset="utf-8")
         response.headers["Cache-Control"] = "no-cache"
         return response
 
@@ -43,6 +60,8 @@ class PageFolder:
             or path.suffix not in self.types
         ):
             raise NotFound("文件不存在")
+        if path.suffix == ".html":
+            return self._html_response(self._html(path))
         response = web.FileResponse(path)
         response.content_type = self.types[path.suffix]
         response.charset = "utf-8"

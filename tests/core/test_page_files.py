@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from hall.domain.errors import NotFound
 from hall.web.page_files import PageFolder
@@ -35,3 +36,20 @@ def test_files_are_served_fresh_and_the_vendored_library_for_good(tmp_path: Path
 def test_nothing_outside_the_folder_or_of_another_kind_is_served(tmp_path: Path, name: str) -> None:
     with pytest.raises(NotFound):
         folder(tmp_path).file(name)
+
+
+def test_shared_markup_is_included_once_written(tmp_path: Path) -> None:
+    pages = folder(tmp_path)
+    (pages.root / "login.part.html").write_text("<h2>{{heading}}</h2>\n", encoding="utf-8")
+    (pages.root / "a.html").write_text(
+        '<title>{{title}}</title>\n<!--#include login.part.html heading="管理员登录" -->\n',
+        encoding="utf-8",
+    )
+    assert pages.page("a.html", "甲").text == "<title>甲</title>\n<h2>管理员登录</h2>\n"
+    served = pages.file("a.html")  # pages reached as files get the same
+    assert isinstance(served, web.Response)
+    assert served.text == "<title>{{title}}</title>\n<h2>管理员登录</h2>\n"
+    assert served.headers["Cache-Control"] == "no-cache"
+    # Only a part of this folder: a name that would leave it is left as it is.
+    (pages.root / "b.html").write_text("<!--#include ../x.part.html -->", encoding="utf-8")
+    assert pages.file("b.html").text == "<!--#include ../x.part.html -->"  # type: ignore[attr-defined]
