@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 
 import pytest
 from hypothesis import given
@@ -254,6 +255,41 @@ def test_spread_of_recent_times() -> None:
     assert spread([]) == DEFAULT_CV
     assert spread([300.0] * 5) == 0.0
     assert 0.3 < spread([100.0, 300.0, 500.0] * 4) < 0.9
+
+
+def _cv(values: list[float]) -> float:
+    """Sample coefficient of variation, worked out independently of the estimator."""
+    return statistics.stdev(values) / statistics.fmean(values)
+
+
+@pytest.mark.parametrize(
+    ("recent", "window", "expected"),
+    [
+        # The range shown on a ticket widens with this: exact values, not just "some spread".
+        ([100.0, 200.0, 300.0], 20, 0.5),  # three samples are enough, n - 1 in the variance
+        ([100.0, 200.0], 20, DEFAULT_CV),  # two are not
+        ([100.0, math.nan, 200.0, -5.0, 300.0, math.inf], 20, 0.5),  # junk is left out
+        ([0.0, 0.0, 0.0], 20, DEFAULT_CV),  # no time at the counter: no ratio to take
+        ([0.0, 0.0, 0.0, 0.0, 1000.0], 20, 2.0),  # capped: one freak visit cannot blow it up
+        ([100.0, 200.0, 300.0, 10_000.0], 3, 0.5),  # only the newest `window` count
+        # Nine samples: none trimmed.
+        ([10.0] + [100.0] * 7 + [1000.0], 20, _cv([10.0] + [100.0] * 7 + [1000.0])),
+        # Ten: the lowest and the highest are trimmed.
+        ([10.0, 90.0] + [100.0] * 7 + [9000.0], 20, _cv([90.0] + [100.0] * 7)),
+        # Twenty (the default window) of thirty: two trimmed at each end.
+        (
+            [float(v) for v in range(100, 300, 10)] + [5000.0] * 10,
+            20,
+            _cv([float(v) for v in range(120, 280, 10)]),
+        ),
+    ],
+)
+def test_spread_is_the_trimmed_coefficient_of_variation(
+    recent: list[float], window: int, expected: float
+) -> None:
+    assert spread(recent, window=window) == pytest.approx(expected)
+    if window == 20:
+        assert spread(recent) == pytest.approx(expected)  # 20 is the default window
 
 
 def test_a_priority_ticket_waits_like_a_normal_one_while_normal_ones_are_aged() -> None:
