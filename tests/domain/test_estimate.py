@@ -270,6 +270,7 @@ def _cv(values: list[float]) -> float:
         ([100.0, 200.0], 20, DEFAULT_CV),  # two are not
         ([100.0, math.nan, 200.0, -5.0, 300.0, math.inf], 20, 0.5),  # junk is left out
         ([0.0, 0.0, 0.0], 20, DEFAULT_CV),  # no time at the counter: no ratio to take
+        ([0.2, 0.4, 0.6], 20, 0.5),  # sub-second times still have a ratio
         ([0.0, 0.0, 0.0, 0.0, 1000.0], 20, 2.0),  # capped: one freak visit cannot blow it up
         ([100.0, 200.0, 300.0, 10_000.0], 3, 0.5),  # only the newest `window` count
         # Nine samples: none trimmed.
