@@ -588,6 +588,21 @@ class BusMaster:
         is tried again as a new transaction (new SEQ) after ``BUSY_RETRY_S``, ``busy_retries``
         times (§7.3).
         """
+        self._admit(addr, msg)
+        reply = await self._submit(
+            addr,
+            msg,
+            priority,
+            noack=False,
+            attempts=attempts or 0,
+            check=check,
+            busy_retries=busy_retries,
+        )
+        assert reply is not None
+        return reply
+
+    def _admit(self, addr: int, msg: Request) -> None:
+        """Refuse at once a request the device cannot take: unknown, offline, or too long."""
         dev = self._devices.get(addr)
         if dev is None:
             raise BridgeError(f"{self.name}: no device at 0x{addr:02X}")
@@ -600,17 +615,6 @@ class BusMaster:
                 f"of device 0x{addr:02X}",
                 field="payload",
             )
-        reply = await self._submit(
-            addr,
-            msg,
-            priority,
-            noack=False,
-            attempts=attempts or 0,
-            check=check,
-            busy_retries=busy_retries,
-        )
-        assert reply is not None
-        return reply
 
     async def send_noack(
         self, addr: int, msg: Request, *, priority: Priority = Priority.NORMAL
@@ -640,11 +644,7 @@ class BusMaster:
         replaced it, spending the line on text nobody should see. Errors as ``request`` (the
         device's status is not checked: the desired state is re-sent on every resync).
         """
-        dev = self._devices.get(addr)
-        if dev is None:
-            raise BridgeError(f"{self.name}: no device at 0x{addr:02X}")
-        if dev.health.state is DeviceHealth.OFFLINE:
-            raise DeviceOfflineError(addr=addr)
+        self._admit(addr, msg)
         reply = await self._submit(
             addr, msg, priority, noack=False, attempts=0, check=False, desired=True
         )
