@@ -319,10 +319,14 @@ class BridgeHub:
         an edge bridge of the bus's hall is connected to it)."""
         if self.bridge is not None and bus in self.bridge.bus_specs:
             return True
+        return self._edge_session(bus) is not None
+
+    def _edge_session(self, bus: str) -> _RemoteSession | None:
+        """A connected edge bridge of the hall whose bus ``bus`` is, if any."""
         if self._service is None or bus not in self.service.wiring.buses:
-            return False
+            return None
         hall_id = self.service.wiring.hall_of_bus(bus)
-        return any(s.hall_id == hall_id for s in self.sessions)
+        return next((s for s in self.sessions if s.hall_id == hall_id), None)
 
     def watch(
         self, bus: str, address: int
@@ -331,8 +335,7 @@ class BridgeHub:
         return self.service.watch(bus, address)
 
     async def _remote_command(self, bus: str, address: int, request: Request) -> Reply:
-        hall_id = self.service.wiring.hall_of_bus(bus)
-        session = next((s for s in self.sessions if s.hall_id == hall_id), None)
+        session = self._edge_session(bus)
         if session is None:
             raise Unavailable("设备网关未连接")
         self._command_ids += 1
