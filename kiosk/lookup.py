@@ -12,9 +12,7 @@ import re
 
 from aiohttp import web
 
-from hall.domain.calendar import business_day
-from hall.domain.errors import InvalidInput, NotFound
-from hall.storage import repo as kernel_repo
+from hall.domain.errors import InvalidInput
 from hall.web.api import API, json
 from hall.web.routes import Access, Route
 from hall.web.state import CLOCK, DIRECTORY, POOL, QUEUE
@@ -31,20 +29,8 @@ async def lookup(request: web.Request) -> web.Response:
     number = request.query.get("number", "").strip().upper()
     if not NUMBER.fullmatch(number):
         raise InvalidInput("请输入号票上的号码，例如 A023", parameter="number")
-    now = request.app[CLOCK].now()
-    day = business_day(now, rules.tz, rules.hall.day_boundary)
-    pool = request.app[POOL]
-    async with pool.acquire() as conn:
-        ticket = await kernel_repo.ticket_by_number(conn, rules.hall.id, day, number)
-        token = (
-            None
-            if ticket is None
-            else await conn.fetchval("SELECT token FROM tickets WHERE id = $1", ticket.id)
-        )
-    if token is None:
-        raise NotFound(f"今日没有号码 {number}，请核对号票上的号码", number=number)
-    view = await request.app[QUEUE].ticket_status(token)
-    said = await standing.read(pool, rules, view, now)
+    view = await request.app[QUEUE].ticket_status_by_number(rules.hall.id, number)
+    said = await standing.read(request.app[POOL], rules, view, request.app[CLOCK].now())
     response = json(live_view(view, said))
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -634,6 +634,17 @@ class QueueService:
                 raise NotFound("未找到该号码，请确认二维码是否正确")
             return await self._view(conn, self.directory.hall(ticket.hall_id), ticket, token)
 
+    async def ticket_status_by_number(self, hall_id: str, number: str) -> TicketView:
+        """The view of today's ticket with this printed number (a lookup without the QR)."""
+        rules = self.directory.hall(hall_id)
+        day = business_day(self.clock.now(), rules.tz, rules.hall.day_boundary)
+        async with self.pool.acquire() as conn:
+            found = await repo.ticket_and_token_by_number(conn, hall_id, day, number)
+            if found is None:
+                raise NotFound(f"今日没有号码 {number}，请核对号票上的号码", number=number)
+            ticket, token = found
+            return await self._view(conn, rules, ticket, token)
+
     async def services(self, hall_id: str) -> list[ServiceOverview]:
         rules = self.directory.hall(hall_id)
         now = self.clock.now()
@@ -822,7 +833,16 @@ class QueueService:
             return None  # only paused counters: say no counter serves it now
         ahead = priority_waiting if priority else normal_ahead
         found = self._curve(
-            rules, code, priority, ahead, normal_ahead, priority_waiting, others, counters, now
+            rules,
+            code,
+            priority,
+            ahead,
+            normal_ahead,
+            priority_waiting,
+            others,
+            counters,
+            mine,
+            now,
         )
         if found is None:
             return None
@@ -842,6 +862,7 @@ class QueueService:
                 priority_waiting,
                 others,
                 counters,
+                mine,
                 now,
             )
             point = None if normal is None else normal[0].curve.at(normal_ahead)
@@ -878,12 +899,12 @@ class QueueService:
         priority_waiting: int,
         others: dict[str, float],
         counters: list[tuple[int, str, float]],
+        mine: tuple[tuple[int, str], ...],
         now: datetime,
     ) -> tuple[_Curve, float] | None:
         """The cached curve of a line that covers ``ahead`` and how old it is, played anew
-        when it is stale (see ``_forecast``)."""
-        serving = set(rules.counters_serving(code))
-        mine = tuple(sorted((n, state) for n, state, _ in counters if n in serving))
+        when it is stale (see ``_forecast``); ``mine``: (number, state) of the counters
+        serving the service, which a cached curve must have been played with."""
         key = (rules.hall.id, code, priority)
         cached = self._curves.get(key)
         age = None if cached is None else (now - cached.at).total_seconds()
@@ -947,7 +968,8 @@ class QueueService:
         counters: list[tuple[int, str, float]],
     ) -> QueueState:
         mean, cv, share = self._pace_of(rules, code)
-        open_here = {n for n, _, _ in counters if n in set(rules.counters_serving(code))}
+        serving = set(rules.counters_serving(code))
+        open_here = {n for n, _, _ in counters if n in serving}
         shared: dict[str, float] = {}
         for other, waiting in others.items():
             if other == code:

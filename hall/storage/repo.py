@@ -311,15 +311,23 @@ async def ticket_by_token(conn: asyncpg.Connection, token: str) -> Ticket | None
 async def ticket_by_number(
     conn: asyncpg.Connection, hall_id: str, day: date, display_number: str
 ) -> Ticket | None:
+    found = await ticket_and_token_by_number(conn, hall_id, day, display_number)
+    return None if found is None else found[0]
+
+
+async def ticket_and_token_by_number(
+    conn: asyncpg.Connection, hall_id: str, day: date, display_number: str
+) -> tuple[Ticket, str] | None:
+    """The day's (latest) ticket with this number, and its token."""
     r = await conn.fetchrow(
-        f"SELECT {_TICKET_COLUMNS} FROM tickets"
+        f"SELECT {_TICKET_COLUMNS}, token FROM tickets"
         " WHERE hall_id = $1 AND business_day = $2 AND display_number = $3"
         " ORDER BY id DESC LIMIT 1",
         hall_id,
         day,
         display_number,
     )
-    return None if r is None else ticket_from_record(r)
+    return None if r is None else (ticket_from_record(r), r["token"])
 
 
 async def active_ticket(
