@@ -17,6 +17,7 @@ import json
 import re
 from typing import Annotated, Any
 
+import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -256,14 +257,20 @@ async def apply_uploaded_config(request: web.Request) -> web.Response:
         ) from None
     async with request.app[POOL].acquire() as conn:
         running = await latest_config(conn)
-        changed = await apply_config(conn, loaded)  # ConfigNotLive: 409 with the reasons
-        snapshot = await conn.fetchval("SELECT max(id) FROM config_snapshots")
-    return json_out(
-        ConfigApplyOut(
-            changed=changed,
-            snapshot_id=snapshot,
-            restart_needed=restart_needed(running, loaded) if changed else [],
-        )
+        return json_out(await apply_checked(conn, running, loaded))
+
+
+async def apply_checked(
+    conn: asyncpg.Connection, running: HallConfig | None, loaded: HallConfig
+) -> ConfigApplyOut:
+    """Apply a config that passed its checks (every running process follows within seconds);
+    what changed and what only a restart can do. ConfigNotLive: 409 with the reasons."""
+    changed = await apply_config(conn, loaded)
+    snapshot = await conn.fetchval("SELECT max(id) FROM config_snapshots")
+    return ConfigApplyOut(
+        changed=changed,
+        snapshot_id=snapshot,
+        restart_needed=restart_needed(running, loaded) if changed else [],
     )
 
 

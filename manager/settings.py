@@ -18,12 +18,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from hall.config.loader import issues_from_validation
 from hall.config.models import HallConfig
 from hall.domain.errors import InvalidInput, NotFound
-from hall.storage.config_store import apply_config, latest_config, live_refusals, restart_needed
+from hall.storage.config_store import latest_config, live_refusals
 from hall.web.api import API, parse_body
 from hall.web.api import json as json_out
 from hall.web.routes import Access, Route
 from hall.web.state import DIRECTORY, POOL
-from manager.admin import ConfigApplyOut, ConfigChangeOut, ConfigIssueOut, config_changes
+from manager.admin import (
+    ConfigApplyOut,
+    ConfigChangeOut,
+    ConfigIssueOut,
+    apply_checked,
+    config_changes,
+)
 
 
 class ServiceTarget(BaseModel):
@@ -140,15 +146,7 @@ async def apply_settings(request: web.Request) -> web.Response:
             issues=[{"path": i.path, "message": i.message} for i in issues],
         ) from None
     async with request.app[POOL].acquire() as conn:
-        changed = await apply_config(conn, loaded)  # ConfigNotLive: 409 with the reasons
-        snapshot = await conn.fetchval("SELECT max(id) FROM config_snapshots")
-    return json_out(
-        ConfigApplyOut(
-            changed=changed,
-            snapshot_id=snapshot,
-            restart_needed=restart_needed(running, loaded) if changed else [],
-        )
-    )
+        return json_out(await apply_checked(conn, running, loaded))
 
 
 ROUTES = [
