@@ -153,6 +153,58 @@ async def statement_report(dsn: str, top: int = 15) -> list[str]:
     ]
 
 
+class WaitSampler:
+    """What PostgreSQL's client backends are doing, sampled from pg_stat_activity every
+    ``every_s`` while a phase runs: on average how many are running (CPU), waiting for a lock
+    or the WAL, or idle waiting for the server to send the next statement (``ClientRead``,
+    i.e. the time is spent in the server or its pool, not in the database)."""
+
+    def __init__(self, dsn: str, every_s: float = 0.02) -> None:
+        self.dsn = dsn
+        self.every_s = every_s
+        self.counts: dict[str, int] = {}
+        self.samples = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> WaitSampler:
+        import asyncpg
+
+        conn = await asyncpg.connect(self.dsn)
+
+        async def sample() -> None:
+            try:
+                while True:
+                    rows = await conn.fetch(
+                        """SELECT state, wait_event_type, wait_event FROM pg_stat_activity
+                           WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+                             AND datname = current_database()"""
+                    )
+                    self.samples += 1
+                    for r in rows:
+                        what = r["state"] or "?"
+                        if r["wait_event_type"]:
+                            what += f" {r['wait_event_type']}:{r['wait_event']}"
+                        self.counts[what] = self.counts.get(what, 0) + 1
+                    await asyncio.sleep(self.every_s)  # a sampling period, not a wait
+            finally:
+                await conn.close()
+
+        self._task = asyncio.create_task(sample())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    def lines(self) -> list[str]:
+        """Average backends per state and wait, busiest first."""
+        n = max(self.samples, 1)
+        ranked = sorted(self.counts.items(), key=lambda kv: -kv[1])
+        return [f"{count / n:5.2f} backends  {what}" for what, count in ranked]
+
+
 def database_label(ram: bool) -> str:
     """How a bench's database is set up, for its readable lines and its JSON."""
     return "ram-disk, fsync off (NOT as shipped)" if ram else "durable, on disk (as shipped)"

@@ -43,6 +43,7 @@ from bench._support import (
     BENCH_SERVICES,
     CpuMeter,
     KeepAliveClient,
+    WaitSampler,
     admin_headers,
     database_label,
     embedded_database,
@@ -317,7 +318,14 @@ async def deep(
 
     t0 = time.perf_counter()
     with draining:
-        await asyncio.gather(*(counter_loop(n) for n in range(1, counters + 1)))
+        if args.waits:
+            async with WaitSampler(dsn) as waits:
+                await asyncio.gather(*(counter_loop(n) for n in range(1, counters + 1)))
+            print("deep: drain, what the database's backends did (pg_stat_activity samples):")
+            for line in waits.lines():
+                print("  " + line)
+        else:
+            await asyncio.gather(*(counter_loop(n) for n in range(1, counters + 1)))
     draining.elapsed = time.perf_counter() - t0
     draining.window = args.deep_seconds
     print(f"deep: {acknowledged} tickets acknowledged, {waiting_before} waiting before the drain")
@@ -500,6 +508,10 @@ def main() -> None:
     parser.add_argument(
         "--pg-stats", action="store_true", help="print pg_stat_statements' top statements"
     )
+    parser.add_argument(
+        "--waits", action="store_true",
+        help="deep: sample what the database's backends wait on during the drain",
+    )  # fmt: skip
     args = parser.parse_args()
     # The load generator shares the machine with the server: uvloop keeps its share small.
     figures = uvloop.run(run(args))

@@ -27,6 +27,7 @@ from hall.ports import Clock, SystemClock
 from hall.services.config_follow import ConfigFollower
 from hall.services.directory import Directory
 from hall.services.queue import QueueService
+from hall.storage.commit_notices import CommitNotices
 from hall.storage.config_store import apply_config, latest_config
 from hall.storage.db import connect_pool, migrate
 from hall.storage.embedded import EmbeddedPostgres, default_data_dir
@@ -45,7 +46,15 @@ from hall.web.problems import (
 )
 from hall.web.routes import register
 from hall.web.start_page import setup_start_page
-from hall.web.state import CLOCK, DIRECTORY, NOTIFIER, POOL, QUEUE, READ_TIMEOUT
+from hall.web.state import (
+    CLOCK,
+    COMMIT_NOTICES,
+    DIRECTORY,
+    NOTIFIER,
+    POOL,
+    QUEUE,
+    READ_TIMEOUT,
+)
 from hall.web.validation import edge_middleware
 
 log = logging.getLogger(__name__)
@@ -120,6 +129,7 @@ def create_app(settings: Settings) -> web.Application:
     app[CLOCK] = settings.clock
     app[READ_TIMEOUT] = settings.read_timeout_s
     app[NOTIFIER] = Notifier()
+    app[COMMIT_NOTICES] = CommitNotices()
     dsn_of_app: list[str] = []
 
     async def database(app: web.Application) -> AsyncIterator[None]:
@@ -129,7 +139,9 @@ def create_app(settings: Settings) -> web.Application:
         if server is not None:
             app[EMBEDDED] = server
         try:
-            pool = await connect_pool(dsn, max_size=settings.pool_size)
+            pool = await connect_pool(
+                dsn, max_size=settings.pool_size, commit_notices=app[COMMIT_NOTICES]
+            )
         except BaseException:
             if server is not None:
                 await asyncio.to_thread(server.stop)
@@ -188,10 +200,12 @@ def create_app(settings: Settings) -> web.Application:
         # Numbers committed events for the live feed (migration 0006); every process runs one.
         sequencer = Sequencer(app[POOL], app[NOTIFIER], lambda: app[DIRECTORY].hall_ids())
         app[SEQUENCER] = sequencer
+        app[COMMIT_NOTICES].add(sequencer.poke)
         await sequencer.start()
         try:
             yield
         finally:
+            app[COMMIT_NOTICES].remove(sequencer.poke)
             await sequencer.close()
 
     async def config_following(app: web.Application) -> AsyncIterator[None]:

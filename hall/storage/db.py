@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from hall.domain.errors import Unavailable
+from hall.storage.commit_notices import IN_PROCESS, SETTING, CommitNotices
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -93,21 +94,46 @@ async def _retrying(what: str, connect: Callable[[], Awaitable[T]]) -> T:
             delay = min(delay * 2, 1.0)
 
 
-async def connect_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
-    """Open a pool, retrying refused connections for up to ``CONNECT_RETRY_S``."""
+async def connect_pool(
+    dsn: str,
+    *,
+    min_size: int = 2,
+    max_size: int = 20,
+    commit_notices: CommitNotices | None = None,
+) -> asyncpg.Pool:
+    """Open a pool, retrying refused connections for up to ``CONNECT_RETRY_S``.
+
+    With ``commit_notices`` (a server process, whose sequencer listens to it) the pool's
+    writes tell the sequencer in process instead of NOTIFYing at commit
+    (hall.storage.commit_notices).
+    """
+    # Our statements are prepared once per connection and their parameters never change the
+    # best plan (partial indexes are matched by literals in the SQL), so planning each
+    # execution anew is wasted work: bench/core.py measured 25-40 % less PostgreSQL CPU per
+    # operation with generic plans.
+    settings = {"plan_cache_mode": "force_generic_plan"}
+    init, reset = _init_connection, _release_as_is
+    if commit_notices is not None:
+        settings[SETTING] = IN_PROCESS
+        notices = commit_notices
+
+        async def init_following(conn: asyncpg.Connection) -> None:
+            await _init_connection(conn)
+            notices.connected(conn)
+
+        async def release_telling(conn: asyncpg.Connection) -> None:
+            notices.released(conn)
+
+        init, reset = init_following, release_telling
 
     async def create() -> asyncpg.Pool:
         pool: asyncpg.Pool = await asyncpg.create_pool(
             dsn,
             min_size=min_size,
             max_size=max_size,
-            init=_init_connection,
-            reset=_release_as_is,
-            # Our statements are prepared once per connection and their parameters never
-            # change the best plan (partial indexes are matched by literals in the SQL), so
-            # planning each execution anew is wasted work: bench/core.py measured 25-40 %
-            # less PostgreSQL CPU per operation with generic plans.
-            server_settings={"plan_cache_mode": "force_generic_plan"},
+            init=init,
+            reset=reset,
+            server_settings=settings,
         )
         return pool
 

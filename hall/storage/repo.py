@@ -16,6 +16,7 @@ from hall.domain.errors import Unavailable
 from hall.domain.policy import Candidate
 from hall.domain.tickets import CounterState, CounterStatus, Event, EventType, Ticket, TicketState
 from hall.storage.access_repo import AUDIT_COLUMNS
+from hall.storage.commit_notices import note_events
 
 _TICKET_COLUMNS = """id, hall_id, service_code, number_group, business_day, seq, display_number,
     purpose, priority_class, state::text AS state, issued_at, queue_key, counter_number,
@@ -260,6 +261,7 @@ async def issue_in_one_statement(
     ]  # fmt: skip
     if audit is not None:
         args.extend(audit)
+    note_events(conn, hall_id)
     row = await conn.fetchrow(_ISSUE_AUDITED if audit is not None else _ISSUE_PLAIN, *args)
     if row is None:
         return None
@@ -545,6 +547,7 @@ async def write_action(
     if audit is not None:
         parts.append(f"a AS ({insert_audit(a, audit, where=both)})")
     query = "WITH " + ",\n".join(parts) + "\nSELECT counter_ok, ticket_ok FROM ok"
+    note_events(conn, hall_id)
     row = await conn.fetchrow(query, *a.values)
     assert row is not None
     if not row["counter_ok"]:
@@ -816,6 +819,12 @@ async def recent_calls(conn: asyncpg.Connection, hall_id: str, limit: int) -> li
 # The advisory lock (class, key) under which sequence_events runs (migration 0006).
 _SEQUENCER_LOCK = "7101002, hashtext($1)"
 _SEQUENCER_LOCK_WAIT_S = 10.0
+
+
+async def halls_with_unsequenced_events(conn: asyncpg.Connection) -> list[str]:
+    """Halls with committed events not yet numbered (an index read of a near-empty index)."""
+    rows = await conn.fetch("SELECT DISTINCT hall_id FROM events WHERE seq IS NULL")
+    return [r["hall_id"] for r in rows]
 
 
 async def sequence_events(conn: asyncpg.Connection, hall_id: str) -> int:

@@ -1,13 +1,15 @@
 """The sequencer: numbers each hall's committed events right after their commit (migration 0006).
 
 Writers insert events without a seq and take no hall-wide lock, so their commits (each a WAL
-flush on the database as shipped) overlap. Every commit notifies ``hall_events`` with
-``{"hall": id}``; every server process hears it here and runs ``sequence_events(hall)``,
-which numbers whatever is committed and unnumbered, then notifies ``{"hall": id, "seq": n}``
-for the live hub. Runs of one hall are coalesced: a notification that arrives while a run is
-under way makes it run once more, however many arrive. Any process can do the work, so
-nothing waits for a particular one: a process that dies leaves its events to the others, and
-the first run after a (re)connect catches up on everything.
+flush on the database as shipped) overlap. A server process's own writes poke its sequencer
+when their connection is released (hall.storage.commit_notices, migration 0009); any other
+writer's commit notifies ``hall_events`` with ``{"hall": id}``, which every server process
+hears here. Either way the process runs ``sequence_events(hall)``, which numbers whatever is
+committed and unnumbered, then notifies ``{"hall": id, "seq": n}`` for the live hubs of all
+processes. Runs of one hall are coalesced: a poke that arrives while a run is under way makes
+it run once more, however many arrive. Any process can do the work, so nothing waits for a
+particular one: the first run after a (re)connect catches up on everything, and a sweep every
+``sweep_s`` numbers what a process that died between its commit and its poke left behind.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from hall.storage.notify import Notifier
 log = logging.getLogger(__name__)
 
 CHANNEL = "hall_events"
+SWEEP_S = 5.0
+"""How often each process looks for committed events nobody numbered (their writer died
+between its commit and its poke): the longest such events wait."""
 
 
 def writer_hall(payload: str) -> str | None:
@@ -64,11 +69,14 @@ class Sequencer:
         halls: Callable[[], Iterable[str]],
         *,
         backoff_s: tuple[float, float] = (0.05, 2.0),
+        sweep_s: float = SWEEP_S,
     ) -> None:
         self.pool = pool
         self.notifier = notifier
         self.halls = halls  # every hall of the config: caught up after each (re)connect
         self.backoff_s = backoff_s
+        self.sweep_s = sweep_s
+        self._sweeper: asyncio.Task[None] | None = None
         self.runs = 0
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
@@ -76,10 +84,13 @@ class Sequencer:
 
     async def start(self) -> None:
         await self.notifier.subscribe(CHANNEL, self._on_notify, on_up=self._catch_up)
+        self._sweeper = asyncio.create_task(self._sweep(), name="seq-sweep")
 
     async def close(self) -> None:
         self._closed = True
         tasks = list(self._tasks.values())
+        if self._sweeper is not None:
+            tasks.append(self._sweeper)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -102,6 +113,18 @@ class Sequencer:
         # Commit notices sent while the LISTEN connection was down are lost: look at every hall.
         for hall in self.halls():
             self.poke(hall)
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_s)  # a period, not synchronisation
+            try:
+                async with self.pool.acquire() as conn:
+                    halls = await repo.halls_with_unsequenced_events(conn)
+            except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
+                log.warning("looking for unnumbered events failed (%s)", exc)
+                continue
+            for hall_id in halls:
+                self.poke(hall_id)
 
     async def _run(self, hall_id: str) -> None:
         delay = self.backoff_s[0]

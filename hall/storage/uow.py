@@ -20,6 +20,7 @@ import asyncpg
 from hall.domain.tickets import Event
 from hall.storage import repo
 from hall.storage.access_repo import AuditEntry, audit_values
+from hall.storage.commit_notices import note_events
 from hall.storage.db import CONNECTION_ERRORS, outage
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,7 @@ class UnitOfWork:
             query = repo.insert_events(a, hall_id, by_hall[hall_id])
             if audit is not None:  # with the first hall's events only
                 query = f"WITH a AS ({repo.insert_audit(a, audit_values(audit))}) {query}"
+            note_events(conn, hall_id)
             await conn.execute(query, *a.values)
             written, audit = written or audit is not None, None
         # A failed COMMIT ends the transaction too; rolling back after it would only hide

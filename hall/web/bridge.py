@@ -4,8 +4,10 @@
 ``hall bridge``), the device registry API, and a hub that
 
 - runs the bridge in-process when the config names buses (unless ``HALL_BRIDGE=remote``),
-- recomputes the desired state of a hall's devices after every committed change (the
-  ``hall_events`` NOTIFY that every use case sends, and device events that changed ratings),
+- recomputes the desired state of a hall's devices after every committed change (this
+  process's commits as its pool releases them, hall.storage.commit_notices; other writers'
+  ``hall_events`` notices and the sequencers' notices of numbered events; device events that
+  changed ratings),
   and pushes the devices whose state changed to the in-process bridge and to remote bridges,
 - lets a feature send one request to one device and await its reply (``command``), and read a
   device's events as they are stored (``watch``), for uses that are not desired state (bytes
@@ -47,11 +49,19 @@ from hall.domain.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from hall.services.device_roles import DeviceRole
 from hall.services.devices import WIRE_CLASS, Desired, DeviceService
 from hall.storage.notify import Subscription
-from hall.storage.sequencer import writer_hall
+from hall.storage.sequencer import sequenced, writer_hall
 from hall.storage.uow import NOTIFY_CHANNEL
 from hall.web.access import principal_of
 from hall.web.routes import Access, Route, register
-from hall.web.state import CLOCK, DEVICE_ROLES, DIRECTORY, NOTIFIER, POOL, QUEUE
+from hall.web.state import (
+    CLOCK,
+    COMMIT_NOTICES,
+    DEVICE_ROLES,
+    DIRECTORY,
+    NOTIFIER,
+    POOL,
+    QUEUE,
+)
 from hall.web.validation import load_json
 
 log = logging.getLogger(__name__)
@@ -178,6 +188,7 @@ class BridgeHub:
         config = app[DIRECTORY].config
         self._reporter = asyncio.create_task(self._report_writer(), name="bridge-registry")
         if config.buses:  # no devices, no desired state: nothing to follow
+            app[COMMIT_NOTICES].add(self.mark)
             self._subscription = await app[NOTIFIER].subscribe(
                 NOTIFY_CHANNEL, self._on_notify, on_up=self._connected
             )
@@ -200,6 +211,7 @@ class BridgeHub:
 
     async def stop(self) -> None:
         if self._subscription is not None:
+            self.app[COMMIT_NOTICES].remove(self.mark)
             await self.app[NOTIFIER].unsubscribe(self._subscription)
             self._subscription = None
         for session in list(self.sessions):
@@ -376,9 +388,12 @@ class BridgeHub:
             self.mark(hall_id)
 
     def _on_notify(self, payload: str) -> None:
-        # A writer's commit changed what devices show; the sequencer's later notice of the
-        # same events changes nothing they show.
-        hall_id = writer_hall(payload)
+        # A writer's commit outside a server pool, or events another process committed and
+        # its sequencer numbered: either may change what devices show. This process's own
+        # commits came through the commit notices already; marking again costs a recompute
+        # that changes nothing.
+        notice = sequenced(payload)
+        hall_id = notice[0] if notice is not None else writer_hall(payload)
         if hall_id is not None:
             self.mark(hall_id)
 
