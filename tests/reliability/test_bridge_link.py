@@ -18,10 +18,7 @@ from typing import Any
 
 import pytest
 
-from firmware_bridge.emulators.bus import Hb1Bus
-from firmware_bridge.emulators.line import LineEndpoint
 from firmware_bridge.emulators.pad import PadEmulator
-from firmware_bridge.pty import VirtualPort
 from firmware_bridge.transport import Backoff
 from firmware_bridge.wslink import RECONNECT
 from hall.config.models import HallConfig
@@ -30,6 +27,7 @@ from hall.web.state import QUEUE
 from tests.bridge import conftest as bridge_fixtures
 from tests.bridge.conftest import BAUD, AppMaker, Client, eventually, fetch
 from tests.factories import hall_config
+from tests.ptybus import pty_bus
 from tests.reliability.bridge_edge import QUICK, edge_bridge
 
 fast_timing = bridge_fixtures.fast_timing
@@ -63,14 +61,8 @@ class Pads:
 async def pads(tmp_path: Path) -> AsyncIterator[Pads]:
     clocks = {n: ShiftedClock() for n in COUNTERS}
     by_counter = {n: PadEmulator(pad_address(n), clock=clocks[n]) for n in COUNTERS}
-    bus = Hb1Bus(list(by_counter.values()), baud=BAUD)
-    endpoint = LineEndpoint(bus)
-    port = VirtualPort(str(tmp_path / "ttyHB0"))
-    pair = port.plug()
-    await endpoint.attach_fd(pair.master_fd)
-    yield Pads(by_counter, clocks)
-    await endpoint.close()
-    port.unplug()
+    async with pty_bus(by_counter.values(), tmp_path / "ttyHB0", BAUD):
+        yield Pads(by_counter, clocks)
 
 
 @pytest.fixture

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from firmware_bridge.bridge import EventResult, UpEvent
 from firmware_bridge.constants import EventType, KeyCode
 from firmware_bridge.health import DeviceHealth
-from hall.services.devices import DeviceService
 from tests.bridge import conftest as bridge_fixtures
 from tests.bridge.conftest import (
     CALLER,
@@ -24,6 +22,8 @@ from tests.bridge.conftest import (
     fetch,
     hub_of,
     open_counter,
+    outcomes_of,
+    to_the_rating_screen,
 )
 from tests.bridge.conftest import issue as issue_ticket
 
@@ -90,27 +90,9 @@ async def test_cable_pulled_between_commit_and_ack_applies_the_event_once(
     make_app: AppMaker, rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The rating is committed, then the cable is pulled before the POLL carrying its ack."""
-    outcomes: list[str] = []
-    original = DeviceService.handle_event
-
-    async def handle_then_unplug(
-        self: DeviceService, ev: UpEvent, age_s: float = 0.0
-    ) -> EventResult:
-        result = await original(self, ev, age_s)
-        if ev.evt_type == EventType.RATING:
-            outcomes.append(result.outcome)
-            if len(outcomes) == 1:
-                rig.unplug()
-        return result
-
-    monkeypatch.setattr(DeviceService, "handle_event", handle_then_unplug)
+    outcomes = outcomes_of(monkeypatch, EventType.RATING, then=rig.unplug)
     client = await make_app()
-    number = await issue_ticket(client)
-    await open_counter(client)
-    assert rig.caller.press_key(KeyCode.CALL_NEXT)
-    await eventually(lambda: rig.strip.text == f"请{number}号到1号窗口", "call on the strip")
-    assert rig.caller.press_key(KeyCode.FINISH)
-    await eventually(lambda: rig.pad.rating is not None, "rating screen on the pad")
+    await to_the_rating_screen(client, rig)
     bridge = hub_of(client).bridge
     assert bridge is not None
     master = bridge.master("b1")
