@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,18 +16,11 @@ from hall.config.models import HallConfig
 from hall.security.passwords import hash_password
 from hall.storage import access_repo
 from tests.access_helpers import FAST_SCRYPT, PASSWORD, admin_bearer_in
+from tests.browser import BROWSER_TEST, CHROMIUM, CHROMIUM_ARGS
 from tests.evaluator.conftest import evaluator_body
 from tests.servers import ServerProcess, config_server
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update"]  # fmt: skip
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed"),
-]
+pytestmark = BROWSER_TEST
 
 
 @pytest.fixture

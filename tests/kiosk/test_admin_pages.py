@@ -3,23 +3,16 @@ code a kiosk shows at /pair, sees the kiosk paired, revokes it, and the kiosk is
 
 from __future__ import annotations
 
-import os
-
 import asyncpg
-import pytest
 from playwright.async_api import Dialog
 
 from hall.security.passwords import hash_password
 from hall.storage import access_repo
 from tests.access_helpers import FAST_SCRYPT, PASSWORD
-from tests.kiosk.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import BROWSER_TEST, CHROMIUM, CHROMIUM_ARGS
 from tests.servers import ServerProcess
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed"),
-]
+pytestmark = BROWSER_TEST
 
 
 async def manager(pool: asyncpg.Pool, job_no: str, halls: list[str]) -> None:

@@ -3,23 +3,18 @@ one ticket; paper out gives a virtual ticket; the ticket page follows a call liv
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import aiohttp
 import asyncpg
-import pytest
 
 from firmware_bridge.emulators.printer import OK, PAPER_OUT, EscPosPrinter
 from tests.access_helpers import admin_bearer_in
-from tests.kiosk.conftest import CHROMIUM, CHROMIUM_ARGS, numbers_of
+from tests.browser import BROWSER_TEST, CHROMIUM, CHROMIUM_ARGS
+from tests.kiosk.conftest import numbers_of
 from tests.servers import ServerProcess
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed"),
-]
+pytestmark = BROWSER_TEST
 
 
 async def test_pair_tap_and_follow_the_ticket(

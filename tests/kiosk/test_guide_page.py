@@ -7,7 +7,6 @@ with several service groups shows the groups first; a priority ticket is chosen 
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,14 +17,11 @@ from playwright.async_api import Page
 from firmware_bridge.emulators.printer import OK, PAPER_OUT, EscPosPrinter
 from hall.config.models import HallConfig
 from tests.access_helpers import admin_bearer_in
-from tests.kiosk.conftest import CHROMIUM, CHROMIUM_ARGS, kiosk_config, numbers_of
+from tests.browser import BROWSER_TEST, CHROMIUM, CHROMIUM_ARGS
+from tests.kiosk.conftest import kiosk_config, numbers_of
 from tests.servers import ServerProcess
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed"),
-]
+pytestmark = BROWSER_TEST
 
 MATTERS: list[dict[str, Any]] = [
     {

@@ -3,23 +3,17 @@ range, "请到N号窗口"), shows a banner when the connection is lost and recov
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import aiohttp
 import asyncpg
-import pytest
 from playwright.async_api import Route
 
 from tests.access_helpers import admin_bearer_in
-from tests.kiosk.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import BROWSER_TEST, CHROMIUM, CHROMIUM_ARGS
 from tests.servers import ServerProcess
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed"),
-]
+pytestmark = BROWSER_TEST
 
 
 async def test_the_ticket_page_follows_live_and_survives_a_lost_connection(

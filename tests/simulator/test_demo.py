@@ -4,7 +4,6 @@ citizens and clerks over HTTP; at high speed it issues, calls and rates within 3
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -16,10 +15,8 @@ import pytest
 from aiohttp import web
 
 from hall.cli import build_parser, run_demo
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, browser_test
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update"]  # fmt: skip
 HALL = "xx-county"
 pytestmark = pytest.mark.slow
 
@@ -114,8 +111,7 @@ async def test_demo_at_high_speed_issues_calls_and_rates(demo: Demo, pool: async
         assert resp.status == 200
 
 
-@pytest.mark.browser
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed")
+@browser_test
 async def test_tv_page_follows_the_demo(demo: Demo) -> None:
     from playwright.async_api import async_playwright
 
@@ -153,8 +149,7 @@ async def test_tv_page_follows_the_demo(demo: Demo) -> None:
             await browser.close()
 
 
-@pytest.mark.browser
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed")
+@browser_test
 async def test_dashboard_follows_the_demo(demo: Demo) -> None:
     from playwright.async_api import async_playwright
 
