@@ -66,29 +66,40 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         yield Rig(line.bus, line.endpoint, line.port, strip=strip, caller=caller, pad=pad)
 
 
+def on_pty_bus(
+    body: dict[str, Any],
+    path: str,
+    devices: list[dict[str, Any]],
+    baud: int = BAUD,
+    options: dict[str, int] | None = None,
+) -> HallConfig:
+    """The config ``body`` with bus b1 of hall test plugged in at pty ``path``, ``devices`` on
+    it (fast polls unless ``options`` say otherwise)."""
+    bus = {
+        "name": "b1",
+        "hall": "test",
+        "url": "/dev/ttyHB0",
+        "baudrate": baud,
+        "options": options or {"poll_interactive_ms": 50, "poll_display_ms": 500},
+    }
+    config = HallConfig.model_validate({**body, "buses": [bus], "devices": devices})
+    # A pty path is not a /dev/… name the validator accepts; the model keeps what it is given.
+    config.buses[0] = config.buses[0].model_copy(update={"url": path})
+    return config
+
+
 def wired_config(path: str) -> HallConfig:
-    base = hall_config()
-    body: dict[str, Any] = base.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    body["buses"] = [
-        {
-            "name": "b1",
-            "hall": "test",
-            "url": "/dev/ttyHB0",
-            "baudrate": BAUD,
-            "options": {"poll_interactive_ms": 50, "poll_display_ms": 500},
-        }
-    ]
-    body["devices"] = [
+    body = hall_config().model_dump(mode="json", by_alias=True, exclude_unset=True)
+    devices = [
         {"bus": "b1", "address": STRIP, "class": "strip", "counter": 1},
         {"bus": "b1", "address": CALLER, "class": "caller", "counter": 1},
         {"bus": "b1", "address": PAD, "class": "pad", "counter": 1},
     ]
-    config = HallConfig.model_validate(body)
-    # A pty path is not a /dev/… name the validator accepts; the model keeps what it is given.
+    config = on_pty_bus(body, path, devices)
     bus = config.buses[0]
     # Below what the validator allows, so offline probes happen in tens of milliseconds.
     faster = bus.options.model_copy(update={"poll_display_ms": 100, "offline_probe_ms": 100})
-    config.buses[0] = bus.model_copy(update={"url": path, "options": faster})
+    config.buses[0] = bus.model_copy(update={"options": faster})
     return config
 
 

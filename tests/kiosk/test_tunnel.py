@@ -20,7 +20,7 @@ from kiosk import tunnel
 from kiosk.web import PRINT
 from tests import waiting
 from tests.bridge import conftest as bridge_fixtures
-from tests.bridge.conftest import AppMaker
+from tests.bridge.conftest import AppMaker, on_pty_bus
 from tests.kiosk.conftest import kiosk_config, numbers_of
 from tests.ptybus import pty_bus
 
@@ -40,19 +40,12 @@ async def board(tmp_path: Path) -> AsyncIterator[tuple[KioskEmulator, EscPosPrin
 
 @pytest.fixture
 def config(board: tuple[KioskEmulator, EscPosPrinter, str]) -> HallConfig:
-    data: dict[str, Any] = kiosk_config(None).model_dump(mode="json", exclude_none=True)
-    data["buses"] = [
-        {"name": "b1", "hall": "test", "url": "/dev/ttyHB0", "baudrate": BAUD,
-         "options": {"poll_interactive_ms": 50}},
-    ]  # fmt: skip
-    data["devices"] = [{"bus": "b1", "address": BOARD, "class": "kiosk", "kiosk": "k1"}]
-    data["printers"] = [
+    body: dict[str, Any] = kiosk_config(None).model_dump(mode="json", exclude_none=True)
+    body["printers"] = [
         {"name": "p1", "hall": "test", "kiosk": "k1", "tunnel": {"bus": "b1", "address": BOARD}}
     ]
-    config = HallConfig.model_validate(data)
-    # A pty path is not a /dev/… name the validator accepts; the model keeps what it is given.
-    config.buses[0] = config.buses[0].model_copy(update={"url": board[2]})
-    return config
+    devices = [{"bus": "b1", "address": BOARD, "class": "kiosk", "kiosk": "k1"}]
+    return on_pty_bus(body, board[2], devices, BAUD, {"poll_interactive_ms": 50})
 
 
 make_app = bridge_fixtures.make_app

@@ -14,7 +14,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,7 +24,7 @@ from hall.config.models import HallConfig
 from hall.services.queue import ActionParams, CounterAction, IssueTicket
 from hall.web.state import QUEUE
 from tests.bridge import conftest as bridge_fixtures
-from tests.bridge.conftest import BAUD, AppMaker, Client, eventually, fetch
+from tests.bridge.conftest import BAUD, AppMaker, Client, eventually, fetch, on_pty_bus
 from tests.factories import hall_config
 from tests.ptybus import pty_bus
 from tests.reliability.bridge_edge import QUICK, edge_bridge
@@ -67,23 +66,11 @@ async def pads(tmp_path: Path) -> AsyncIterator[Pads]:
 
 @pytest.fixture
 def config(tmp_path: Path) -> HallConfig:
-    body: dict[str, Any] = hall_config().model_dump(mode="json", by_alias=True, exclude_unset=True)
-    body["buses"] = [
-        {
-            "name": "b1",
-            "hall": "test",
-            "url": "/dev/ttyHB0",
-            "baudrate": BAUD,
-            "options": {"poll_interactive_ms": 50, "poll_display_ms": 500},
-        }
-    ]
-    body["devices"] = [
+    body = hall_config().model_dump(mode="json", by_alias=True, exclude_unset=True)
+    devices = [
         {"bus": "b1", "address": pad_address(n), "class": "pad", "counter": n} for n in COUNTERS
     ]
-    config = HallConfig.model_validate(body)
-    # The pty's path is no /dev/… name the validator accepts; the model keeps what it is given.
-    config.buses[0] = config.buses[0].model_copy(update={"url": str(tmp_path / "ttyHB0")})
-    return config
+    return on_pty_bus(body, str(tmp_path / "ttyHB0"), devices)
 
 
 async def finish_a_visit_at_every_counter(client: Client) -> None:
