@@ -15,7 +15,11 @@ import pytest
 from aiohttp import web
 
 from hall.cli import build_parser, run_demo
+from kiosk.keys import KIOSK_KEY_BASE
+from simulator.demo import DEMO_WIRING
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, browser_test
+from tests.kiosk.conftest import numbers_of
+from tests.waiting import eventually
 
 HALL = "xx-county"
 pytestmark = pytest.mark.slow
@@ -109,6 +113,33 @@ async def test_demo_at_high_speed_issues_calls_and_rates(demo: Demo, pool: async
         anon.get(f"{demo.base}/api/v1/tickets/{token_line.rsplit('/t/', 1)[1].strip()}") as resp,
     ):
         assert resp.status == 200
+
+
+async def test_a_key_on_kiosk_k2s_board_prints_through_the_bus(
+    demo: Demo, pool: asyncpg.Pool
+) -> None:
+    """k2's printer hangs on its key board (HB/1 tunnel): a key press there issues a ticket
+    that the emulated printer prints, sent through the bus."""
+    assert demo.app is not None
+    wiring = demo.app[DEMO_WIRING]
+    board, paper = wiring.kiosks["k2"], wiring.printers["p-k2"]
+    assert "p-k2（经取号机 k2 的按键板透传）" in demo.printed
+    before = len(paper.jobs)
+    await eventually(lambda: board.press_key(KIOSK_KEY_BASE), "k2's board took the key", 30)
+    await eventually(lambda: len(paper.jobs) > before, "the ticket printed on k2's paper", 30)
+
+    async def printed_for_k2() -> list[str]:
+        rows = await pool.fetch(
+            "SELECT t.display_number FROM kiosk_print_jobs j JOIN tickets t ON t.id = j.ticket_id"
+            " WHERE j.hall_id = $1 AND j.kiosk = 'k2' AND j.state = 'printed'"
+            " AND j.created_at >= $2",
+            HALL,
+            demo.started,
+        )
+        return [r["display_number"] for r in rows]
+
+    await eventually(printed_for_k2, "k2's print job marked printed", 30)
+    assert [numbers_of(job) for job in paper.jobs[before:]] == await printed_for_k2()
 
 
 @browser_test
