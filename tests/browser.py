@@ -12,7 +12,7 @@ import pytest
 from tests.access_helpers import PASSWORD
 
 if TYPE_CHECKING:
-    from playwright.async_api import Page
+    from playwright.async_api import Browser, Page, ViewportSize
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,22 +28,32 @@ BROWSER_TEST = [
 
 
 @asynccontextmanager
-async def chromium_page(width: int, height: int) -> AsyncIterator[tuple[Page, list[str]]]:
-    """A zh-CN page of ``width`` × ``height`` in a fresh Chromium, and the uncaught script
-    errors it raises (a test ends with ``assert errors == []``)."""
+async def chromium() -> AsyncIterator[Browser]:
+    """A fresh headless Chromium, closed when the block ends."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = await browser.new_page(
-                viewport={"width": width, "height": height}, locale="zh-CN"
-            )
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            yield page, errors
+            yield browser
         finally:
             await browser.close()
+
+
+def watched(page: Page, errors: list[str]) -> Page:
+    """``page``, its uncaught script errors added to ``errors`` as they happen."""
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return page
+
+
+@asynccontextmanager
+async def chromium_page(width: int, height: int) -> AsyncIterator[tuple[Page, list[str]]]:
+    """A zh-CN page of ``width`` × ``height`` in a fresh Chromium, and the uncaught script
+    errors it raises (a test ends with ``assert errors == []``)."""
+    async with chromium() as browser:
+        errors: list[str] = []
+        viewport: ViewportSize = {"width": width, "height": height}
+        yield watched(await browser.new_page(viewport=viewport, locale="zh-CN"), errors), errors
 
 
 async def staff_login(page: Page, job_no: str, ready: str, password: str = PASSWORD) -> None:

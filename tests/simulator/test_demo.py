@@ -17,7 +17,7 @@ from aiohttp import web
 from hall.cli import build_parser, run_demo
 from kiosk.keys import KIOSK_KEY_BASE
 from simulator.demo import DEMO_WIRING
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, browser_test
+from tests.browser import browser_test, chromium, watched
 from tests.kiosk.conftest import numbers_of
 from tests.waiting import eventually
 
@@ -144,68 +144,53 @@ async def test_a_key_on_kiosk_k2s_board_prints_through_the_bus(
 
 @browser_test
 async def test_tv_page_follows_the_demo(demo: Demo) -> None:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(locale="zh-CN")
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            # The demo's shortcut pairs this browser as the TV screen tv1 (the whole hall)
-            # and opens its page: the TV's own page, not the pairing page.
-            await page.goto(f"{demo.base}/demo/pair/display/tv1")
-            await page.wait_for_url(f"**/tv/{HALL}", timeout=15_000)
-            assert await page.text_content("#screen-name") == "一楼大厅叫号电视"
-            await page.wait_for_function(
-                "document.querySelectorAll('#recent li').length >= 2", timeout=30_000
-            )
-            first = await page.text_content("#recent li")
-            await page.wait_for_function(
-                "(first) => document.querySelector('#recent li').textContent !== first",
-                arg=first,
-                timeout=30_000,
-            )
-            # The web rating pad of window 5 (no HB/1 pad there) pairs the same way.
-            pad = await browser.new_page(locale="zh-CN")
-            pad.on("pageerror", lambda e: errors.append(str(e)))
-            await pad.goto(f"{demo.base}/demo/pair/pad/5")
-            await pad.wait_for_url(f"**/pad/{HALL}?counter=5", timeout=15_000)
-            await pad.wait_for_function(
-                "document.getElementById('window').textContent.startsWith('5号窗口')",
-                timeout=15_000,
-            )
-            assert errors == []
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        errors: list[str] = []
+        page = watched(await browser.new_page(locale="zh-CN"), errors)
+        # The demo's shortcut pairs this browser as the TV screen tv1 (the whole hall)
+        # and opens its page: the TV's own page, not the pairing page.
+        await page.goto(f"{demo.base}/demo/pair/display/tv1")
+        await page.wait_for_url(f"**/tv/{HALL}", timeout=15_000)
+        assert await page.text_content("#screen-name") == "一楼大厅叫号电视"
+        await page.wait_for_function(
+            "document.querySelectorAll('#recent li').length >= 2", timeout=30_000
+        )
+        first = await page.text_content("#recent li")
+        await page.wait_for_function(
+            "(first) => document.querySelector('#recent li').textContent !== first",
+            arg=first,
+            timeout=30_000,
+        )
+        # The web rating pad of window 5 (no HB/1 pad there) pairs the same way.
+        pad = watched(await browser.new_page(locale="zh-CN"), errors)
+        await pad.goto(f"{demo.base}/demo/pair/pad/5")
+        await pad.wait_for_url(f"**/pad/{HALL}?counter=5", timeout=15_000)
+        await pad.wait_for_function(
+            "document.getElementById('window').textContent.startsWith('5号窗口')",
+            timeout=15_000,
+        )
+        assert errors == []
 
 
 @browser_test
 async def test_dashboard_follows_the_demo(demo: Demo) -> None:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(locale="zh-CN")
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            # The demo's duty manager, as printed at start.
-            await page.goto(f"{demo.base}/manage?hall={HALL}")
-            await page.wait_for_selector("#login:not([hidden])", timeout=15_000)
-            await page.fill("input[name=job_no]", "demo-manager")
-            await page.fill("input[name=password]", "hall-demo")
-            await page.click("#login button")
-            await page.wait_for_selector("#board:not([hidden])", timeout=15_000)
-            await page.wait_for_selector(".status.connected", timeout=15_000)
-            # Citizens are served at the comprehensive windows: the count goes up live.
-            served = "#services tr[data-service=zh] .served"
-            first = await page.text_content(served)
-            await page.wait_for_function(
-                "([sel, first]) => document.querySelector(sel).textContent !== first",
-                arg=[served, first],
-                timeout=30_000,
-            )
-            assert errors == []
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        errors: list[str] = []
+        page = watched(await browser.new_page(locale="zh-CN"), errors)
+        # The demo's duty manager, as printed at start.
+        await page.goto(f"{demo.base}/manage?hall={HALL}")
+        await page.wait_for_selector("#login:not([hidden])", timeout=15_000)
+        await page.fill("input[name=job_no]", "demo-manager")
+        await page.fill("input[name=password]", "hall-demo")
+        await page.click("#login button")
+        await page.wait_for_selector("#board:not([hidden])", timeout=15_000)
+        await page.wait_for_selector(".status.connected", timeout=15_000)
+        # Citizens are served at the comprehensive windows: the count goes up live.
+        served = "#services tr[data-service=zh] .served"
+        first = await page.text_content(served)
+        await page.wait_for_function(
+            "([sel, first]) => document.querySelector(sel).textContent !== first",
+            arg=[served, first],
+            timeout=30_000,
+        )
+        assert errors == []
