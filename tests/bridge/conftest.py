@@ -18,6 +18,7 @@ from firmware_bridge.constants import EventType, KeyCode
 from firmware_bridge.emulators.display import StripEmulator
 from firmware_bridge.emulators.keypad import CallerEmulator
 from firmware_bridge.emulators.pad import PadEmulator
+from firmware_bridge.master import BusMaster
 from firmware_bridge.transport import Backoff
 from hall.app import Settings, create_app
 from hall.config.models import HallConfig
@@ -134,6 +135,22 @@ async def make_app(
 
 def hub_of(client: Client) -> BridgeHub:
     return client.app[BRIDGE]
+
+
+def master_of(client: Client, bus: str = "b1") -> BusMaster:
+    """The in-process bridge's master of ``bus``."""
+    bridge = hub_of(client).bridge
+    assert bridge is not None, "no in-process bridge"
+    return bridge.master(bus)
+
+
+IDLE_STRIP = "1号窗口 欢迎光临"
+
+
+async def open_and_idle(client: Client, rig: Rig) -> None:
+    """Counter 1 opened, and its strip showing the idle text."""
+    await open_counter(client)
+    await eventually(lambda: rig.strip.text == IDLE_STRIP, "idle strip text")
 
 
 async def open_counter(client: Client, number: int = 1) -> None:

@@ -13,6 +13,7 @@ from tests.bridge.conftest import (
     fetch,
     hub_of,
     issue,
+    open_and_idle,
     open_counter,
     outcomes_of,
     to_the_rating_screen,
@@ -22,8 +23,7 @@ from tests.bridge.conftest import (
 async def test_caller_key_calls_next_and_strip_shows_the_call(make_app: AppMaker, rig: Rig) -> None:
     client = await make_app()
     number = await issue(client)
-    await open_counter(client)
-    await eventually(lambda: rig.strip.text == "1号窗口 欢迎光临", "idle strip text")
+    await open_and_idle(client, rig)
 
     assert rig.caller.press_key(KeyCode.CALL_NEXT)
 
@@ -38,8 +38,7 @@ async def test_caller_key_calls_next_and_strip_shows_the_call(make_app: AppMaker
 
 async def test_refused_key_beeps_and_changes_nothing(make_app: AppMaker, rig: Rig) -> None:
     client = await make_app()
-    await open_counter(client)
-    await eventually(lambda: rig.strip.text == "1号窗口 欢迎光临", "idle strip text")
+    await open_and_idle(client, rig)
     beeps_before = rig.caller.indication
 
     assert rig.caller.press_key(KeyCode.CALL_NEXT)  # nobody waiting

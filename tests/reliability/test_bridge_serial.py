@@ -20,7 +20,7 @@ from tests.bridge.conftest import (
     Rig,
     eventually,
     fetch,
-    hub_of,
+    master_of,
     open_counter,
     outcomes_of,
     to_the_rating_screen,
@@ -61,9 +61,7 @@ async def test_keys_and_ratings_pressed_while_unplugged_are_stored_once_after_re
         await stored_events(client, rig.caller.uid),
         await stored_events(client, rig.pad.uid),
     )
-    bridge = hub_of(client).bridge
-    assert bridge is not None
-    master = bridge.master("b1")
+    master = master_of(client)
 
     rig.unplug()
     await eventually(lambda: master.device(CALLER).health is DeviceHealth.OFFLINE, "caller offline")
@@ -93,9 +91,7 @@ async def test_cable_pulled_between_commit_and_ack_applies_the_event_once(
     outcomes = outcomes_of(monkeypatch, EventType.RATING, then=rig.unplug)
     client = await make_app()
     await to_the_rating_screen(client, rig)
-    bridge = hub_of(client).bridge
-    assert bridge is not None
-    master = bridge.master("b1")
+    master = master_of(client)
 
     assert rig.pad.rate(2, reasons=0b1)
     await eventually(lambda: outcomes == ["applied"], "rating committed")
