@@ -13,9 +13,18 @@ import pytest
 
 from firmware_bridge.constants import DeviceClass
 from firmware_bridge.messages import InfoReply, InfoRequest
+from hall.config.models import HallConfig
 from hall.domain.errors import Unavailable
 from tests.access_helpers import create_device
-from tests.bridge.conftest import STRIP, WAIT_S, AppMaker, Client, hub_of
+from tests.bridge.conftest import STRIP, WAIT_S, AppMaker, Client, Rig, hub_of, wired_config
+
+
+@pytest.fixture
+def config(rig: Rig) -> HallConfig:
+    """The bridge tests' hall, and a second hall "other" with no buses of its own."""
+    wired = wired_config(rig.path)
+    other = wired.halls[0].model_copy(update={"id": "other", "name": "另一大厅"})
+    return wired.model_copy(update={"halls": [*wired.halls, other]})
 
 
 class EdgeSession:
@@ -114,6 +123,29 @@ async def test_a_reply_counts_only_from_the_edge_bridge_the_command_went_to(
     assert isinstance(reply, InfoReply) and reply.model == "target"
     ignored = [r.getMessage() for r in caplog.records if "ignored" in r.getMessage()]
     assert len(ignored) == 2, ignored
+
+
+async def test_another_halls_bridge_neither_gets_nor_answers_the_command(
+    make_app: AppMaker,
+) -> None:
+    client = await make_app(mode="remote")
+    _, token = await create_device(client, "bridge", hall="other", device_id="edge-other")
+    other = await EdgeSession.connect(client, token)
+    await other.runs("b1")  # it claims our bus: not its hall's, so not taken
+    await other.hello()
+    assert not hub_of(client).reaches("b1")  # our hall has no edge bridge yet
+    _, token = await create_device(client, "bridge", device_id="edge1")
+    ours = await EdgeSession.connect(client, token)
+
+    command = asyncio.create_task(hub_of(client).command("b1", STRIP, InfoRequest()))
+    target, sent = await sent_to(ours, other)
+    assert target is ours
+    await other.reply(sent["id"], "other hall")
+    await other.hello()
+    assert not command.done()
+    await ours.reply(sent["id"], "ours")
+    reply = await asyncio.wait_for(command, WAIT_S)
+    assert isinstance(reply, InfoReply) and reply.model == "ours"
 
 
 async def test_a_command_goes_to_the_edge_bridge_that_runs_the_bus(make_app: AppMaker) -> None:
