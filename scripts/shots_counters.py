@@ -12,27 +12,14 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from hall.security.passwords import ScryptParams, hash_password
-from hall.storage import access_repo
+from scripts._shots import save_staff, sign_in
 
 PASSWORD = "shots-clerk-1"
 
 
 async def counter_shots(browser: Any, url: str, dsn: str, out: Path) -> list[Path]:
     """Counter 1 of hall "demo" must be open for c001, with tickets waiting."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        await access_repo.save_account(
-            conn,
-            "c001",
-            password_hash=hash_password(PASSWORD, ScryptParams(n=2**4, r=8, p=1)),
-            name="王小明",
-            roles=["clerk"],
-            halls=["demo"],
-            counters=[1],
-        )
-    finally:
-        await conn.close()
+    await save_staff(dsn, "c001", PASSWORD, name="王小明", roles=["clerk"], counters=[1])
     # An elderly citizen's ticket: the terminal lists it where the priority ratio puts it.
     async with aiohttp.ClientSession() as session:
         body = {"job_no": "c001", "password": PASSWORD}
@@ -79,17 +66,9 @@ async def locks_shot(browser: Any, url: str, dsn: str, out: Path) -> Path:
     """A hall manager's 登录锁定 dialog on the terminal: c001 typed 5 wrong PINs on a caller."""
     from counters.signin import LOCK_AFTER, log_sign_in
 
+    await save_staff(dsn, "m001", PASSWORD, name="陈主任", roles=["manager"])
     conn = await asyncpg.connect(dsn)
     try:
-        await access_repo.save_account(
-            conn,
-            "m001",
-            password_hash=hash_password(PASSWORD, ScryptParams(n=2**4, r=8, p=1)),
-            name="陈主任",
-            roles=["manager"],
-            halls=["demo"],
-            counters=[],
-        )
         for _ in range(LOCK_AFTER):
             await log_sign_in(
                 conn, hall_id="demo", counter=1, device="device:b1/1", at=datetime.now(UTC),
@@ -100,10 +79,7 @@ async def locks_shot(browser: Any, url: str, dsn: str, out: Path) -> Path:
     context = await browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
     page = await context.new_page()
     await page.goto(f"{url}/login?next=/counter%3Fhall%3Ddemo%26counter%3D2")
-    await page.fill("#job_no", "m001")
-    await page.fill("#password", PASSWORD)
-    await page.press("#password", "Enter")
-    await page.wait_for_selector("#btn-locks:not([hidden])")
+    await sign_in(page, "m001", PASSWORD, ready="#btn-locks:not([hidden])")
     await page.wait_for_selector("#link[data-status=connected]")
     await page.keyboard.press("Alt+l")
     await page.wait_for_selector('#locks li[data-lock="staff:c001"]')

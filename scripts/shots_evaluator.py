@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 
 from bench._support import admin_headers, embedded_database, server_process
+from scripts._shots import save_staff, sign_in
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
@@ -67,21 +68,12 @@ async def _manager_and_pad(dsn: str) -> str:
     import asyncpg
 
     from hall.security import tokens
-    from hall.security.passwords import ScryptParams, hash_password
     from hall.storage import access_repo
 
+    await save_staff(dsn, "m001", MANAGER_PASSWORD, name="李主任", roles=["manager"])
     token = tokens.new_token(tokens.DEVICE_PREFIX)
     conn = await asyncpg.connect(dsn)
     try:
-        await access_repo.save_account(
-            conn,
-            "m001",
-            password_hash=hash_password(MANAGER_PASSWORD, ScryptParams(n=2**4, r=8, p=1)),
-            name="李主任",
-            roles=["manager"],
-            halls=["demo"],
-            counters=[],
-        )
         await access_repo.create_device_token(
             conn,
             kind="pad",  # paired at /pair as the pad of counter 1
@@ -163,10 +155,10 @@ async def evaluator_shots(out: Path) -> list[Path]:
 
                     desk = await browser.new_page(viewport={"width": 1400, "height": 900})
                     await desk.goto(f"{url}/ratings?hall=demo")
-                    await desk.fill("#job", "m001")
-                    await desk.fill("#pw", MANAGER_PASSWORD)
-                    await desk.click("form.login button")
-                    await desk.wait_for_selector("#list tbody tr")
+                    await sign_in(
+                        desk, "m001", MANAGER_PASSWORD, ready="#list tbody tr",
+                        job_field="#job", password_field="#pw", submit="form.login button",
+                    )  # fmt: skip
                     await desk.select_option("#case-search select", "phone")
                     await desk.fill("#case-search input", "13812345678")
                     await desk.click("#case-search button")

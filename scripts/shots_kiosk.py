@@ -10,6 +10,8 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from scripts._shots import ADMIN_JOB_NO, ADMIN_PASSWORD, sign_in
+
 GUIDE_TOML = """
 [[departments]]
 code = "zrzy"
@@ -156,10 +158,10 @@ async def kiosk_guide_shots(
         viewport={"width": 1280, "height": 800}, locale="zh-CN", timezone_id="Asia/Shanghai"
     )
     await admin_page.goto(f"{url}/admin/devices")
-    await admin_page.fill("#job-no", "bench-admin")
-    await admin_page.fill("#password", "bench-admin-1")
-    await admin_page.click("#login button")
-    await admin_page.wait_for_selector("#pending tr")
+    await sign_in(
+        admin_page, ADMIN_JOB_NO, ADMIN_PASSWORD, ready="#pending tr",
+        job_field="#job-no", submit="#login button",
+    )  # fmt: skip
     await admin_page.wait_for_selector("#paired tr")
     await shot(admin_page, "admin-devices")
 

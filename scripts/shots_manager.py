@@ -16,6 +16,7 @@ from pathlib import Path
 import aiohttp
 
 from hall.config.models import HallConfig
+from scripts._shots import ADMIN_JOB_NO, ADMIN_PASSWORD, sign_in
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
@@ -100,10 +101,12 @@ async def manager_shots(out: Path) -> list[Path]:
                     )
                     page = await context.new_page()
                     await page.goto(f"{url}/manage?hall={HALL}")
-                    await page.fill("#login input[name=job_no]", "bench-admin")
-                    await page.fill("#login input[name=password]", "bench-admin-1")
-                    await page.click("#login button")
-                    await page.wait_for_selector(".status.connected", timeout=15_000)
+                    await sign_in(
+                        page, ADMIN_JOB_NO, ADMIN_PASSWORD, ready=".status.connected",
+                        job_field="#login input[name=job_no]",
+                        password_field="#login input[name=password]",
+                        submit="#login button", timeout_ms=15_000,
+                    )  # fmt: skip
                     await page.wait_for_selector("#chart-open canvas")
                     written.append(out / "manager-dashboard.png")
                     await page.screenshot(path=str(written[-1]))

@@ -5,7 +5,9 @@ imports the simulator). It
 
 * puts every HB/1 device of the example hall (strips, hall screens, callers, pads, kiosk key
   boards) on emulators behind pseudo-terminals that the server's own bridge opens as its
-  serial buses, and kiosk k1's ticket printer on an ESC/POS emulator on a pty too;
+  serial buses, kiosk k1's ticket printer on an ESC/POS emulator on a pty too, and kiosk k2's
+  printer on an ESC/POS emulator on its key board's local port (HB/1 tunnel printing: a key
+  pressed on k2's board prints through the bus);
 * adds ``/demo/pair/{kind}/{device}``, which pairs the browser it is opened in as that kiosk
   or hall screen (the demo's stand-in for approving a pairing code) and opens its page;
 * creates the demo logins (a clerk per window, a manager) and, unless ``--no-sim``, runs the
@@ -108,13 +110,20 @@ def demo_pages(
 
 
 @dataclass
-class _Wiring:
+class DemoWiring:
+    """The living hall's emulators: what a test (or a curious developer) can press and read."""
+
     ports: list[VirtualPort] = field(default_factory=list)
     endpoints: list[LineEndpoint] = field(default_factory=list)
     pads: dict[int, PadEmulator] = field(default_factory=dict)
-    printers: dict[str, EscPosPrinter] = field(default_factory=dict)
+    kiosks: dict[str, KioskEmulator] = field(default_factory=dict)  # by kiosk id: key boards
+    printers: dict[str, EscPosPrinter] = field(default_factory=dict)  # by printer name
+    tunnelled: dict[str, str] = field(default_factory=dict)  # printer → kiosk of its board
     devices: int = 0
     baudrates: dict[str, int] = field(default_factory=dict)
+
+
+DEMO_WIRING = web.AppKey("demo_wiring", DemoWiring)
 
 
 def _emulator(cls: DeviceClass, address: int, uid: str | None) -> Hb1Device:
@@ -141,7 +150,7 @@ class LivingHall:
         self.simulate: bool = not getattr(args, "no_sim", False)
         self.seed: str = str(getattr(args, "seed", "demo"))
         self.workdir = Path(tempfile.mkdtemp(prefix="hall-demo-"))
-        self.wiring = _Wiring()
+        self.wiring = DemoWiring()
         self.hall_id = ""
         self._tasks: list[asyncio.Task[Any]] = []
         self._session: aiohttp.ClientSession | None = None
@@ -156,6 +165,7 @@ class LivingHall:
         emulator can stand in for on a pty (the others are left out: no LAN is dialled)."""
         self.hall_id = config.halls[0].id
         buses = []
+        boards: dict[tuple[str, int], KioskEmulator] = {}
         for bus in config.buses:
             devices = [d for d in config.devices if d.bus == bus.name]
             emulators = []
@@ -164,6 +174,10 @@ class LivingHall:
                 emulators.append(emu)
                 if isinstance(emu, PadEmulator) and d.counter is not None:
                     self.wiring.pads[d.counter] = emu
+                if isinstance(emu, KioskEmulator):
+                    boards[(d.bus, d.address)] = emu
+                    if d.kiosk is not None:
+                        self.wiring.kiosks[d.kiosk] = emu
             baud = demo_baudrate(bus.baudrate, self.speed)
             self.wiring.baudrates[bus.name] = baud
             endpoint = LineEndpoint(Hb1Bus(emulators, baud=baud))
@@ -183,8 +197,17 @@ class LivingHall:
             )
         printers = []
         for printer in config.printers:
-            if printer.url is None:
-                continue  # behind a kiosk MCU (HB/1 tunnel printing is not built yet)
+            if printer.tunnel is not None:
+                # Behind a kiosk's key board: the paper hangs on the board's local port.
+                board = boards.get((printer.tunnel.bus, printer.tunnel.address))
+                if board is None:
+                    continue  # no emulated board to print through: left out
+                paper = EscPosPrinter()
+                board.attach_local(printer.tunnel.port, paper.feed)
+                self.wiring.printers[printer.name] = paper
+                self.wiring.tunnelled[printer.name] = printer.kiosk
+                printers.append(printer)
+                continue
             paper = EscPosPrinter()
             endpoint = LineEndpoint(paper)
             port = VirtualPort(str(self.workdir / f"lp-{printer.name}"))
@@ -199,6 +222,7 @@ class LivingHall:
         """Add the demo's pairing shortcut to the app (before it starts), and unplug the
         emulated lines only once the server's bridge has let go of them."""
         app.on_cleanup.append(self._unplug)
+        app[DEMO_WIRING] = self.wiring
         register(
             app,
             [
@@ -250,6 +274,16 @@ class LivingHall:
             f"评价器所在窗口 {sorted(self.wiring.pads)}；串口速率 "
             + "、".join(f"{n} {b}" for n, b in self.wiring.baudrates.items()),
         ]
+        if self.wiring.printers:
+            lines.append(
+                "模拟打印机："
+                + "、".join(
+                    f"{name}（经取号机 {self.wiring.tunnelled[name]} 的按键板透传）"
+                    if name in self.wiring.tunnelled
+                    else name
+                    for name in self.wiring.printers
+                )
+            )
         if self.simulate:  # always, as hall demo runs it (--no-sim leaves the plugin out)
             self._session = aiohttp.ClientSession()
             driver = await self._driver(app, base)

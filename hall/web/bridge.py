@@ -124,14 +124,21 @@ DEVICE_ALARMS = frozenset(k.value for k in AlarmKind) | {"fault"}
 BRIDGE_ALARMS = frozenset({OUTBOX_FULL, OUTBOX_OK})
 
 
+class _Disconnected(Exception):
+    """The edge bridge a command went to disconnected before it replied (its device id)."""
+
+
 class _RemoteSession:
-    """One edge bridge connected over the websocket."""
+    """One edge bridge connected over the websocket (one connection: a bridge that reconnects
+    is a new session)."""
 
     def __init__(self, hall_id: str, ws: web.WebSocketResponse, device_id: str = "") -> None:
         self.hall_id = hall_id
         self.device_id = device_id  # the bridge token's device id, e.g. "edge1"
         self.ws = ws
         self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=4096)
+        self.buses: frozenset[str] = frozenset()  # the buses its reports name (of its hall)
+        self.closed = False
 
     def send(self, message: dict[str, Any]) -> None:
         try:
@@ -168,7 +175,8 @@ class BridgeHub:
         self._report_wake = asyncio.Event()
         self._reporter: asyncio.Task[None] | None = None
         self.pushes = 0
-        self._replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        # Commands sent to edge bridges, awaiting a reply: the session each went to, its answer.
+        self._replies: dict[int, tuple[_RemoteSession, asyncio.Future[dict[str, Any]]]] = {}
         self._command_ids = 0
 
     @property
@@ -334,11 +342,13 @@ class BridgeHub:
         return self._edge_session(bus) is not None
 
     def _edge_session(self, bus: str) -> _RemoteSession | None:
-        """A connected edge bridge of the hall whose bus ``bus`` is, if any."""
+        """A connected edge bridge of the hall whose bus ``bus`` is, if any: one whose reports
+        name the bus, else (none has reported it yet) any of the hall's."""
         if self._service is None or bus not in self.service.wiring.buses:
             return None
         hall_id = self.service.wiring.hall_of_bus(bus)
-        return next((s for s in self.sessions if s.hall_id == hall_id), None)
+        of_hall = [s for s in self.sessions if s.hall_id == hall_id and not s.closed]
+        return next((s for s in of_hall if bus in s.buses), of_hall[0] if of_hall else None)
 
     def watch(
         self, bus: str, address: int
@@ -353,7 +363,7 @@ class BridgeHub:
         self._command_ids += 1
         command_id = self._command_ids
         answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._replies[command_id] = answer
+        self._replies[command_id] = (session, answer)
         try:
             session.send(
                 {
@@ -365,6 +375,10 @@ class BridgeHub:
                 }
             )
             data = await answer
+        except _Disconnected as exc:
+            raise Unavailable(
+                f"设备 {bus}/{address} 未执行命令：设备网关 {exc} 的连接已断开"
+            ) from None
         finally:
             self._replies.pop(command_id, None)
         if "reply" not in data:
@@ -374,11 +388,38 @@ class BridgeHub:
         except (DecodeError, ValueError):
             raise Unavailable(f"设备 {bus}/{address} 的应答无法解析") from None
 
-    def replied(self, data: dict[str, Any]) -> None:
-        """An edge bridge's ``reply`` to a command."""
-        answer = self._replies.get(int(data["id"]))
-        if answer is not None and not answer.done():
+    def replied(self, session: _RemoteSession, data: dict[str, Any]) -> None:
+        """An edge bridge's ``reply`` to a command. Only the session the command was sent to
+        can answer it; a reply from any other (another bridge, or an earlier connection of the
+        same one) is logged and dropped."""
+        command_id = int(data["id"])
+        pending = self._replies.get(command_id)
+        if pending is None:
+            log.info(
+                "reply to command %d from %s: no such command waits", command_id, session.device_id
+            )
+            return
+        target, answer = pending
+        if target is not session:
+            log.warning(
+                "reply to command %d from %s (hall %s) ignored: it was sent to %s (hall %s)",
+                command_id,
+                session.device_id,
+                session.hall_id,
+                target.device_id,
+                target.hall_id,
+            )
+            return
+        if not answer.done():
             answer.set_result(data)
+
+    def session_closed(self, session: _RemoteSession) -> None:
+        """An edge bridge's connection ended: the commands it had not answered fail now."""
+        session.closed = True
+        self.sessions.discard(session)
+        for target, answer in list(self._replies.values()):
+            if target is session and not answer.done():
+                answer.set_exception(_Disconnected(session.device_id))
 
     # --- hall_events, on the process's LISTEN connection (hall.storage.notify) ------------
 
@@ -506,7 +547,7 @@ async def bridge_socket(request: web.Request) -> web.StreamResponse:
                 await ws.close(code=4400, message=b"bad message")
                 break
     finally:
-        hub.sessions.discard(session)
+        hub.session_closed(session)
         writer.cancel()
         await asyncio.gather(writer, return_exceptions=True)
     return ws
@@ -521,13 +562,17 @@ async def _on_message(
         hub.send_all(session)
         return
     if kind == "reply":
-        hub.replied(data)
+        hub.replied(session, data)
         return
     if kind == "report":
         report = Report.from_json(data["report"])
-        own = [d for d in report.devices if wiring.buses.get(d.bus) is not None]
-        own = [d for d in own if wiring.hall_of_bus(d.bus) == session.hall_id]
-        hub.on_report(Report(tuple(own), report.buses))
+
+        def own(bus: str) -> bool:
+            return wiring.buses.get(bus) is not None and wiring.hall_of_bus(bus) == session.hall_id
+
+        buses = {name: stats for name, stats in report.buses.items() if own(name)}
+        session.buses = frozenset(buses)
+        hub.on_report(Report(tuple(d for d in report.devices if own(d.bus)), buses))
         return
     item_id = data.get("id")
     try:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,24 +13,28 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from firmware_bridge import health, timing
-from firmware_bridge.emulators.bus import Hb1Bus
+from firmware_bridge.bridge import EventResult, UpEvent
+from firmware_bridge.constants import EventType, KeyCode
 from firmware_bridge.emulators.display import StripEmulator
 from firmware_bridge.emulators.keypad import CallerEmulator
-from firmware_bridge.emulators.line import LineEndpoint
 from firmware_bridge.emulators.pad import PadEmulator
-from firmware_bridge.pty import VirtualPort
+from firmware_bridge.master import BusMaster
 from firmware_bridge.transport import Backoff
 from hall.app import Settings, create_app
 from hall.config.models import HallConfig
 from hall.ports import FixedClock
+from hall.services.devices import DeviceService
 from hall.services.queue import ActionParams, CounterAction
 from hall.web.bridge import BRIDGE, BridgeHub, BridgeMode, BridgeSettings
 from hall.web.state import POOL, QUEUE
 from tests.factories import hall_config
+from tests.ptybus import PtyBus, pty_bus
+from tests.waiting import WAIT_S, eventually
+
+__all__ = ["WAIT_S", "eventually"]  # for the bridge tests, which import them from here
 
 Client = TestClient[web.Request, web.Application]
 BAUD = 115200
-WAIT_S = 5.0
 
 STRIP, CALLER, PAD = 0x01, 0x02, 0x03
 
@@ -50,69 +52,55 @@ def fast_timing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @dataclass
-class Rig:
+class Rig(PtyBus):
     """Strip, caller and pad of counter 1 on one pty bus behind a stable symlink path."""
 
     strip: StripEmulator
     caller: CallerEmulator
     pad: PadEmulator
-    bus: Hb1Bus
-    endpoint: LineEndpoint
-    port: VirtualPort
-
-    @property
-    def path(self) -> str:
-        return self.port.link_path
-
-    def noise(self, data: bytes) -> None:
-        """Bytes on the line as the host's receiver sees them (EMI, a second talker)."""
-        os.write(self.port.pair.master_fd, data)
-
-    def unplug(self) -> None:
-        self.endpoint.unplug()
-        self.port.unplug()
-
-    async def replug(self) -> None:
-        pair = self.port.plug()
-        await self.endpoint.attach_fd(pair.master_fd)
 
 
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     strip, caller, pad = StripEmulator(STRIP), CallerEmulator(CALLER), PadEmulator(PAD)
-    bus = Hb1Bus([strip, caller, pad], baud=BAUD)
-    endpoint = LineEndpoint(bus)
-    port = VirtualPort(str(tmp_path / "ttyHB0"))
-    pair = port.plug()
-    await endpoint.attach_fd(pair.master_fd)
-    yield Rig(strip, caller, pad, bus, endpoint, port)
-    await endpoint.close()
-    port.unplug()
+    async with pty_bus([strip, caller, pad], tmp_path / "ttyHB0", BAUD) as line:
+        yield Rig(line.bus, line.endpoint, line.port, strip=strip, caller=caller, pad=pad)
+
+
+def on_pty_bus(
+    body: dict[str, Any],
+    path: str,
+    devices: list[dict[str, Any]],
+    baud: int = BAUD,
+    options: dict[str, int] | None = None,
+) -> HallConfig:
+    """The config ``body`` with bus b1 of hall test plugged in at pty ``path``, ``devices`` on
+    it (fast polls unless ``options`` say otherwise)."""
+    bus = {
+        "name": "b1",
+        "hall": "test",
+        "url": "/dev/ttyHB0",
+        "baudrate": baud,
+        "options": options or {"poll_interactive_ms": 50, "poll_display_ms": 500},
+    }
+    config = HallConfig.model_validate({**body, "buses": [bus], "devices": devices})
+    # A pty path is not a /dev/… name the validator accepts; the model keeps what it is given.
+    config.buses[0] = config.buses[0].model_copy(update={"url": path})
+    return config
 
 
 def wired_config(path: str) -> HallConfig:
-    base = hall_config()
-    body: dict[str, Any] = base.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    body["buses"] = [
-        {
-            "name": "b1",
-            "hall": "test",
-            "url": "/dev/ttyHB0",
-            "baudrate": BAUD,
-            "options": {"poll_interactive_ms": 50, "poll_display_ms": 500},
-        }
-    ]
-    body["devices"] = [
+    body = hall_config().model_dump(mode="json", by_alias=True, exclude_unset=True)
+    devices = [
         {"bus": "b1", "address": STRIP, "class": "strip", "counter": 1},
         {"bus": "b1", "address": CALLER, "class": "caller", "counter": 1},
         {"bus": "b1", "address": PAD, "class": "pad", "counter": 1},
     ]
-    config = HallConfig.model_validate(body)
-    # A pty path is not a /dev/… name the validator accepts; the model keeps what it is given.
+    config = on_pty_bus(body, path, devices)
     bus = config.buses[0]
     # Below what the validator allows, so offline probes happen in tens of milliseconds.
     faster = bus.options.model_copy(update={"poll_display_ms": 100, "offline_probe_ms": 100})
-    config.buses[0] = bus.model_copy(update={"url": path, "options": faster})
+    config.buses[0] = bus.model_copy(update={"options": faster})
     return config
 
 
@@ -149,19 +137,20 @@ def hub_of(client: Client) -> BridgeHub:
     return client.app[BRIDGE]
 
 
-async def eventually(check: Callable[[], Any], what: str, within: float = WAIT_S) -> None:
-    """Wait until ``check()`` (sync or async) is truthy; fail with ``what`` after ``within`` s."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.005)
+def master_of(client: Client, bus: str = "b1") -> BusMaster:
+    """The in-process bridge's master of ``bus``."""
+    bridge = hub_of(client).bridge
+    assert bridge is not None, "no in-process bridge"
+    return bridge.master(bus)
+
+
+IDLE_STRIP = "1号窗口 欢迎光临"
+
+
+async def open_and_idle(client: Client, rig: Rig) -> None:
+    """Counter 1 opened, and its strip showing the idle text."""
+    await open_counter(client)
+    await eventually(lambda: rig.strip.text == IDLE_STRIP, "idle strip text")
 
 
 async def open_counter(client: Client, number: int = 1) -> None:
@@ -180,3 +169,39 @@ async def issue(client: Client, service: str = "BDC") -> str:
 async def fetch(client: Client, sql: str, *args: Any) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await client.app[POOL].fetch(sql, *args)
     return rows
+
+
+async def to_the_rating_screen(client: Client, rig: Rig) -> str:
+    """A ticket issued, then called and finished at counter 1 with the caller's keys: the
+    call is on the strip and the pad, then the pad shows its rating screen. Its number."""
+    number = await issue(client)
+    await open_counter(client)
+    assert rig.caller.press_key(KeyCode.CALL_NEXT)
+    await eventually(
+        lambda: rig.strip.text == f"请{number}号到1号窗口" and rig.pad.service is not None,
+        "the call on the strip and the pad",
+    )
+    assert rig.caller.press_key(KeyCode.FINISH)
+    await eventually(lambda: rig.pad.rating is not None, "the rating screen on the pad")
+    return number
+
+
+def outcomes_of(
+    monkeypatch: pytest.MonkeyPatch, evt_type: EventType, then: Callable[[], None]
+) -> list[str]:
+    """The outcome of every ``evt_type`` event the server handles, in order (filled in as they
+    come). ``then()`` runs once, right after the first was committed and before the device
+    hears its ack (the device goes deaf, the cable is pulled)."""
+    outcomes: list[str] = []
+    original = DeviceService.handle_event
+
+    async def handle(self: DeviceService, ev: UpEvent, age_s: float = 0.0) -> EventResult:
+        result = await original(self, ev, age_s)
+        if ev.evt_type == evt_type:
+            outcomes.append(result.outcome)
+            if len(outcomes) == 1:
+                then()
+        return result
+
+    monkeypatch.setattr(DeviceService, "handle_event", handle)
+    return outcomes

@@ -23,7 +23,7 @@ from tests.bridge.conftest import (
     AppMaker,
     Rig,
     eventually,
-    hub_of,
+    master_of,
     open_counter,
     wired_config,
 )
@@ -56,9 +56,7 @@ def test_bridge_specs_carry_every_bus_option(config: HallConfig) -> None:
 
 async def test_options_drive_the_running_bus(make_app: AppMaker, rig: Rig) -> None:
     client = await make_app()
-    bridge = hub_of(client).bridge
-    assert bridge is not None
-    master = bridge.master("b1")
+    master = master_of(client)
     assert master.offline_after_failures == 5
     assert master.offline_probe_s == 0.7
     assert master.reply_timeout_s == 0.12

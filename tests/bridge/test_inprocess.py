@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from firmware_bridge.bridge import EventResult, UpEvent
 from firmware_bridge.constants import EventType, KeyCode
-from hall.services.devices import DeviceService
 from tests.bridge.conftest import (
     PAD,
     AppMaker,
@@ -15,15 +13,17 @@ from tests.bridge.conftest import (
     fetch,
     hub_of,
     issue,
+    open_and_idle,
     open_counter,
+    outcomes_of,
+    to_the_rating_screen,
 )
 
 
 async def test_caller_key_calls_next_and_strip_shows_the_call(make_app: AppMaker, rig: Rig) -> None:
     client = await make_app()
     number = await issue(client)
-    await open_counter(client)
-    await eventually(lambda: rig.strip.text == "1号窗口 欢迎光临", "idle strip text")
+    await open_and_idle(client, rig)
 
     assert rig.caller.press_key(KeyCode.CALL_NEXT)
 
@@ -38,8 +38,7 @@ async def test_caller_key_calls_next_and_strip_shows_the_call(make_app: AppMaker
 
 async def test_refused_key_beeps_and_changes_nothing(make_app: AppMaker, rig: Rig) -> None:
     client = await make_app()
-    await open_counter(client)
-    await eventually(lambda: rig.strip.text == "1号窗口 欢迎光临", "idle strip text")
+    await open_and_idle(client, rig)
     beeps_before = rig.caller.indication
 
     assert rig.caller.press_key(KeyCode.CALL_NEXT)  # nobody waiting
@@ -57,12 +56,7 @@ async def test_rating_with_the_reply_dropped_twice_is_recorded_once(
     make_app: AppMaker, rig: Rig
 ) -> None:
     client = await make_app()
-    number = await issue(client)
-    await open_counter(client)
-    assert rig.caller.press_key(KeyCode.CALL_NEXT)
-    await eventually(lambda: rig.pad.service is not None, "service shown on the pad")
-    assert rig.caller.press_key(KeyCode.FINISH)
-    await eventually(lambda: rig.pad.rating is not None, "rating screen on the pad")
+    number = await to_the_rating_screen(client, rig)
     master = hub_of(client).bridge
     assert master is not None
     retries_before = master.master("b1").stats.retries
@@ -70,10 +64,7 @@ async def test_rating_with_the_reply_dropped_twice_is_recorded_once(
     rig.pad.switches.drop_next = 2  # the POLL reply carrying the rating is lost twice
     assert rig.pad.rate(4)
 
-    async def stored() -> bool:
-        return bool(await fetch(client, "SELECT 1 FROM ratings"))
-
-    await eventually(stored, "rating row")
+    await eventually(lambda: fetch(client, "SELECT 1 FROM ratings"), "rating row")
     await eventually(lambda: not rig.pad.pending_events, "device acknowledged")
     ratings = await fetch(
         client,
@@ -93,20 +84,11 @@ async def test_event_committed_but_never_acknowledged_is_not_applied_twice(
     make_app: AppMaker, rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The server stops after the commit and before the device heard the ack (§8.3)."""
-    outcomes: list[str] = []
-    original = DeviceService.handle_event
 
-    async def handle_then_go_deaf(
-        self: DeviceService, ev: UpEvent, age_s: float = 0.0
-    ) -> EventResult:
-        result = await original(self, ev, age_s)
-        if ev.evt_type == EventType.KEY:
-            outcomes.append(result.outcome)
-            if len(outcomes) == 1:
-                rig.caller.switches.silent = True  # the POLL carrying the ack is never heard
-        return result
+    def go_deaf() -> None:
+        rig.caller.switches.silent = True  # the POLL carrying the ack is never heard
 
-    monkeypatch.setattr(DeviceService, "handle_event", handle_then_go_deaf)
+    outcomes = outcomes_of(monkeypatch, EventType.KEY, then=go_deaf)
     first = await make_app()
     number = await issue(first)
     await open_counter(first)

@@ -16,8 +16,9 @@ from tests.bridge.conftest import (
     Rig,
     eventually,
     fetch,
-    hub_of,
     issue,
+    master_of,
+    open_and_idle,
     open_counter,
 )
 
@@ -42,9 +43,7 @@ async def test_unplug_alarms_offline_and_replug_resyncs_the_call(
 ) -> None:
     client = await make_app()
     number = await call_first(client, rig)
-    bridge = hub_of(client).bridge
-    assert bridge is not None
-    master = bridge.master("b1")
+    master = master_of(client)
     loop = asyncio.get_running_loop()
 
     rig.unplug()
@@ -102,11 +101,8 @@ async def test_noise_and_corrupt_frames_are_counted_and_survived(
 ) -> None:
     client = await make_app()
     number = await issue(client)
-    await open_counter(client)
-    await eventually(lambda: rig.strip.text == "1号窗口 欢迎光临", "idle strip text")
-    bridge = hub_of(client).bridge
-    assert bridge is not None
-    master = bridge.master("b1")
+    await open_and_idle(client, rig)
+    master = master_of(client)
 
     # A reply with a broken CRC, a false SOF with a huge LEN, and plain garbage.
     rig.noise(bytes.fromhex("eb 90 11 00 03 22 10 01 00 00 2d 00"))
@@ -127,9 +123,7 @@ async def test_noise_and_corrupt_frames_are_counted_and_survived(
 
 async def test_a_swapped_device_raises_a_uid_alarm(make_app: AppMaker, rig: Rig) -> None:
     client = await make_app()
-    bridge = hub_of(client).bridge
-    assert bridge is not None
-    master = bridge.master("b1")
+    master = master_of(client)
     old_uid = rig.strip.uid.hex()
 
     async def registered() -> bool:

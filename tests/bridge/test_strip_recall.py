@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from firmware_bridge.constants import DisplayMode, KeyCode
 from firmware_bridge.messages import SetIdleRequest, ShowTextRequest
-from tests.bridge.conftest import AppMaker, Rig, eventually, fetch, issue, open_counter
+from tests.bridge.conftest import (
+    AppMaker,
+    Rig,
+    eventually,
+    fetch,
+    issue,
+    open_and_idle,
+)
 
 
 def shows(strip_rig: Rig, since: int, text: str) -> list[ShowTextRequest]:
@@ -21,8 +28,7 @@ async def test_a_recall_flashes_the_strip_again_with_the_same_text(
 ) -> None:
     client = await make_app()
     number = await issue(client)
-    await open_counter(client)
-    await eventually(lambda: rig.strip.text == "1号窗口 欢迎光临", "idle strip text")
+    await open_and_idle(client, rig)
     # Stored by SET_IDLE for after a hold (it follows the SHOW_TEXT).
     await eventually(lambda: rig.strip.idle_text() == "1号窗口 欢迎光临", "idle text stored")
     assert any(isinstance(e.request, SetIdleRequest) for e in rig.strip.log)

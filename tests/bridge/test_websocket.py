@@ -16,7 +16,16 @@ from firmware_bridge.wslink import WebSocketLink
 from hall.config.models import HallConfig
 from hall.web.bridge import bridge_specs
 from tests.access_helpers import create_device
-from tests.bridge.conftest import AppMaker, Client, Rig, eventually, fetch, issue, open_counter
+from tests.bridge.conftest import (
+    AppMaker,
+    Client,
+    Rig,
+    eventually,
+    fetch,
+    issue,
+    open_counter,
+    to_the_rating_screen,
+)
 from tests.servers import free_port
 
 
@@ -98,13 +107,9 @@ async def test_rating_during_a_link_cut_is_recorded_once_after_it_returns(
 ) -> None:
     client, link, proxy = edge
     await eventually(link.connected.is_set, "bridge connected")
-    number = await issue(client)
-    await open_counter(client)
-    assert rig.caller.press_key(KeyCode.CALL_NEXT)
-    await eventually(lambda: rig.strip.text == f"请{number}号到1号窗口", "call on the strip")
-    assert rig.caller.press_key(KeyCode.FINISH)
-    await eventually(lambda: rig.pad.rating is not None, "rating screen on the pad")
-    shown = rig.strip.text
+    await to_the_rating_screen(client, rig)
+    shown = "1号窗口 欢迎光临"
+    await eventually(lambda: rig.strip.text == shown, "the strip idle after the finish")
 
     await proxy.cut()
     await eventually(lambda: not link.connected.is_set(), "link down")
@@ -120,10 +125,9 @@ async def test_rating_during_a_link_cut_is_recorded_once_after_it_returns(
 
     await proxy.start()
 
-    async def stored() -> bool:
-        return bool(await fetch(client, "SELECT 1 FROM ratings"))
-
-    await eventually(stored, "rating stored after the link returned")
+    await eventually(
+        lambda: fetch(client, "SELECT 1 FROM ratings"), "rating stored after the link returned"
+    )
     await eventually(lambda: len(link.queue) == 0, "outbox drained")
     # The ack of an event can be lost after the commit; the same event then comes again.
     again = await link.deliver(UpEvent.from_json(queued[0]))

@@ -5,7 +5,6 @@ banner within 10 s, and the page resyncs when it returns."""
 
 from __future__ import annotations
 
-import os
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,18 +18,11 @@ from hall.config.models import HallConfig
 from hall.security.passwords import hash_password
 from hall.storage import access_repo
 from tests.access_helpers import FAST_SCRYPT, PASSWORD, admin_bearer_in
+from tests.browser import BROWSER_TEST, CHROMIUM, CHROMIUM_ARGS, chromium, watched
 from tests.live.helpers import Subscriber
 from tests.servers import ServerProcess, config_server
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update"]  # fmt: skip
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed"),
-]
+pytestmark = BROWSER_TEST
 
 
 @pytest.fixture
@@ -114,9 +106,8 @@ async def test_a_clerk_works_a_counter_from_the_browser(
             context = await browser.new_context(
                 viewport={"width": 1366, "height": 768}, locale="zh-CN"
             )
-            page = await context.new_page()
             errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
+            page = watched(await context.new_page(), errors)
 
             # Not signed in: the terminal sends the clerk to /login and back.
             await page.goto(f"{server.url}/counter?hall=test")
@@ -237,8 +228,6 @@ async def test_a_manager_releases_a_keypad_sign_in_lockout_from_the_terminal(
 ) -> None:
     from datetime import UTC, datetime
 
-    from playwright.async_api import async_playwright
-
     from counters.signin import LOCK_AFTER, log_sign_in
 
     await clerk_account(pool, "c001", [1])
@@ -249,32 +238,28 @@ async def test_a_manager_releases_a_keypad_sign_in_lockout_from_the_terminal(
                 conn, hall_id="test", counter=1, device="device:b1/2", at=datetime.now(UTC),
                 kind="login", method="pin", job_no="c001", refusal="wrong_credential",
             )  # fmt: skip
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1366, "height": 768}, locale="zh-CN")
-            await page.goto(f"{server.url}/login?next=/counter%3Fhall%3Dtest%26counter%3D1")
-            await page.fill("#job_no", "m001")
-            await page.fill("#password", PASSWORD)
-            await page.press("#password", "Enter")
-            await page.wait_for_selector("#state[data-state=closed]", timeout=10_000)
-            await page.wait_for_selector("#btn-locks:not([hidden])")
-            await page.keyboard.press("Alt+l")
-            row = await page.wait_for_selector('#locks li[data-lock="staff:c001"]')
-            assert row is not None
-            assert f"密码错误 {LOCK_AFTER} 次" in ((await row.text_content()) or "")
-            await page.click('#locks li[data-lock="staff:c001"] button')
-            await page.wait_for_function(
-                "document.querySelector('#locks li')?.textContent === '当前没有锁定'"
-            )
-            released = await pool.fetchrow("SELECT hall_id, job_no, by_actor FROM sign_in_unlocks")
-            assert tuple(released) == ("test", "c001", "m001")
-            audited = await pool.fetchval(
-                "SELECT count(*) FROM audit_log WHERE route = 'sign_in_unlock_staff'"
-                " AND actor = 'm001' AND status = 200"
-            )
-            assert audited == 1
-            await page.keyboard.press("Escape")
-            await page.wait_for_selector("#dialog", state="hidden")
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+        await page.goto(f"{server.url}/login?next=/counter%3Fhall%3Dtest%26counter%3D1")
+        await page.fill("#job_no", "m001")
+        await page.fill("#password", PASSWORD)
+        await page.press("#password", "Enter")
+        await page.wait_for_selector("#state[data-state=closed]", timeout=10_000)
+        await page.wait_for_selector("#btn-locks:not([hidden])")
+        await page.keyboard.press("Alt+l")
+        row = await page.wait_for_selector('#locks li[data-lock="staff:c001"]')
+        assert row is not None
+        assert f"密码错误 {LOCK_AFTER} 次" in ((await row.text_content()) or "")
+        await page.click('#locks li[data-lock="staff:c001"] button')
+        await page.wait_for_function(
+            "document.querySelector('#locks li')?.textContent === '当前没有锁定'"
+        )
+        released = await pool.fetchrow("SELECT hall_id, job_no, by_actor FROM sign_in_unlocks")
+        assert tuple(released) == ("test", "c001", "m001")
+        audited = await pool.fetchval(
+            "SELECT count(*) FROM audit_log WHERE route = 'sign_in_unlock_staff'"
+            " AND actor = 'm001' AND status = 200"
+        )
+        assert audited == 1
+        await page.keyboard.press("Escape")
+        await page.wait_for_selector("#dialog", state="hidden")

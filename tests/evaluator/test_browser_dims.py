@@ -8,10 +8,9 @@ import pytest
 
 from hall.config.models import HallConfig
 from tests.access_helpers import admin_bearer_in
+from tests.browser import chromium_page
 from tests.evaluator.conftest import evaluator_body
 from tests.evaluator.test_browser import (  # noqa: F401 - the server fixture
-    CHROMIUM,
-    CHROMIUM_ARGS,
     Hall,
     pytestmark,
     server,
@@ -28,10 +27,11 @@ async def test_the_phone_page_sends_the_dimensions_picked_with_the_level(
     server: ServerProcess,  # noqa: F811
     pool: asyncpg.Pool,
 ) -> None:
-    from playwright.async_api import async_playwright
-
     admin = await admin_bearer_in(pool, "eval-admin")
-    async with aiohttp.ClientSession(headers=admin) as api, async_playwright() as pw:
+    async with (
+        aiohttp.ClientSession(headers=admin) as api,
+        chromium_page(390, 844) as (page, errors),
+    ):
         hall = Hall(api, server.url)
         await hall.post("/counters/1/open", {"clerk": "c001"})
         await hall.visit(finish=False)
@@ -39,22 +39,15 @@ async def test_the_phone_page_sends_the_dimensions_picked_with_the_level(
         case = await hall.post(
             "/evaluator/counters/1/cases", {"ticket_id": active, "matter": "BDC-002"}
         )  # 即办件: completed at once, rateable by its link
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 390, "height": 844}, locale="zh-CN")
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            await page.goto(case["rating_url"])
-            await page.wait_for_selector(".dims select[name=efficiency]", timeout=10_000)
-            assert await page.locator(".dims label").all_text_contents() == [
-                "服务效率 未评5 非常满意4 满意3 基本满意2 不满意1 非常不满意",
-                "服务态度 未评5 非常满意4 满意3 基本满意2 不满意1 非常不满意",
-            ]
-            await page.select_option(".dims select[name=attitude]", "3")
-            await page.click(".levels button[data-level='4']")
-            await page.wait_for_selector("text=感谢您的评价", timeout=10_000)
-            row = await pool.fetchrow("SELECT level, dims, channel FROM ratings")
-            assert row is not None and tuple(row) == (4, [0, 3], "phone")
-            assert errors == []
-        finally:
-            await browser.close()
+        await page.goto(case["rating_url"])
+        await page.wait_for_selector(".dims select[name=efficiency]", timeout=10_000)
+        assert await page.locator(".dims label").all_text_contents() == [
+            "服务效率 未评5 非常满意4 满意3 基本满意2 不满意1 非常不满意",
+            "服务态度 未评5 非常满意4 满意3 基本满意2 不满意1 非常不满意",
+        ]
+        await page.select_option(".dims select[name=attitude]", "3")
+        await page.click(".levels button[data-level='4']")
+        await page.wait_for_selector("text=感谢您的评价", timeout=10_000)
+        row = await pool.fetchrow("SELECT level, dims, channel FROM ratings")
+        assert row is not None and tuple(row) == (4, [0, 3], "phone")
+        assert errors == []

@@ -13,27 +13,29 @@ from typing import Any
 import pytest
 
 from evaluator import pad as pad_rules
-from firmware_bridge.bridge import EventResult, UpEvent
 from firmware_bridge.constants import EventType, KeyCode
 from hall.config.models import HallConfig
-from hall.services.devices import DeviceService
-from tests.bridge.conftest import (  # noqa: F401 - fixtures
+from tests.bridge import conftest as bridge_fixtures
+from tests.bridge.conftest import (
     AppMaker,
     Rig,
     eventually,
-    fast_timing,
     fetch,
     issue,
-    make_app,
     open_counter,
-    rig,
+    outcomes_of,
+    to_the_rating_screen,
     wired_config,
 )
 from tests.evaluator.conftest import clerk, evaluator_body, manager
 
+fast_timing = bridge_fixtures.fast_timing
+make_app = bridge_fixtures.make_app
+rig = bridge_fixtures.rig
+
 
 @pytest.fixture
-def config(rig: Rig) -> HallConfig:  # noqa: F811
+def config(rig: Rig) -> HallConfig:
     wired = wired_config(rig.path)
     body = evaluator_body()
     body["buses"] = [{"name": "b1", "hall": "test", "url": "/dev/ttyHB0"}]
@@ -44,8 +46,8 @@ def config(rig: Rig) -> HallConfig:  # noqa: F811
 
 
 async def test_a_full_visit_with_a_bad_rating_through_caller_and_pad(
-    make_app: AppMaker,  # noqa: F811
-    rig: Rig,  # noqa: F811
+    make_app: AppMaker,
+    rig: Rig,
 ) -> None:
     client = await make_app()
     number = await issue(client)
@@ -77,10 +79,7 @@ async def test_a_full_visit_with_a_bad_rating_through_caller_and_pad(
     rig.pad.switches.drop_next = 2  # the POLL replies carrying the RATING are lost twice
     assert rig.pad.rate(2, reasons=0b11)  # 不满意: 办事效率低 + 服务态度差
 
-    async def stored() -> bool:
-        return bool(await fetch(client, "SELECT 1 FROM ratings"))
-
-    await eventually(stored, "the rating row")
+    await eventually(lambda: fetch(client, "SELECT 1 FROM ratings"), "the rating row")
     await eventually(lambda: not rig.pad.pending_events, "the pad acknowledged")
     assert not rig.pad.rate(5)  # the session is over on the pad as well
 
@@ -120,18 +119,13 @@ async def test_a_full_visit_with_a_bad_rating_through_caller_and_pad(
 
 
 async def test_no_press_before_the_pad_timeout_is_stored_as_not_rated(
-    make_app: AppMaker,  # noqa: F811
-    rig: Rig,  # noqa: F811
+    make_app: AppMaker,
+    rig: Rig,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     client = await make_app()
     monkeypatch.setattr(pad_rules.SETTINGS, "timeout_s", 1)  # a real pad waits 30-60 s
-    await issue(client)
-    await open_counter(client)
-    assert rig.caller.press_key(KeyCode.CALL_NEXT)
-    await eventually(lambda: rig.pad.service is not None, "the visit shown on the pad")
-    assert rig.caller.press_key(KeyCode.FINISH)
-    await eventually(lambda: rig.pad.rating is not None, "the rating screen on the pad")
+    await to_the_rating_screen(client, rig)
 
     async def stored() -> Any:
         return await fetch(client, "SELECT level, not_rated_reason FROM ratings")
@@ -144,33 +138,19 @@ async def test_no_press_before_the_pad_timeout_is_stored_as_not_rated(
 
 
 async def test_a_rating_delivered_twice_after_a_lost_ack_is_stored_once(
-    make_app: AppMaker,  # noqa: F811
-    rig: Rig,  # noqa: F811
+    make_app: AppMaker,
+    rig: Rig,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The server commits the RATING, then stops before the pad hears the ack (HB1.md §8.3):
     the pad sends the same RATING again to the next server, which stores nothing new."""
-    outcomes: list[str] = []
-    original = DeviceService.handle_event
 
-    async def handle_then_go_deaf(
-        self: DeviceService, ev: UpEvent, age_s: float = 0.0
-    ) -> EventResult:
-        result = await original(self, ev, age_s)
-        if ev.evt_type == EventType.RATING:
-            outcomes.append(result.outcome)
-            if len(outcomes) == 1:
-                rig.pad.switches.silent = True  # the POLL carrying the ack is never heard
-        return result
+    def go_deaf() -> None:
+        rig.pad.switches.silent = True  # the POLL carrying the ack is never heard
 
-    monkeypatch.setattr(DeviceService, "handle_event", handle_then_go_deaf)
+    outcomes = outcomes_of(monkeypatch, EventType.RATING, then=go_deaf)
     first = await make_app()
-    await issue(first)
-    await open_counter(first)
-    assert rig.caller.press_key(KeyCode.CALL_NEXT)
-    await eventually(lambda: rig.pad.service is not None, "the visit shown on the pad")
-    assert rig.caller.press_key(KeyCode.FINISH)
-    await eventually(lambda: rig.pad.rating is not None, "the rating screen on the pad")
+    await to_the_rating_screen(first, rig)
     assert rig.pad.rate(1, reasons=0b1)
     await eventually(lambda: outcomes == ["applied"], "rating committed")
     await first.close()  # server restart: the bridge's ack state is gone

@@ -97,10 +97,6 @@ async def bench(pool: asyncpg.Pool, clock: FixedClock) -> AsyncIterator[Bench]:
 
 # --- browser tests: a real server process with the kiosk's printer emulated on TCP --------------
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update"]  # fmt: skip
-
 
 @pytest.fixture
 async def page_printer() -> AsyncIterator[tuple[EscPosPrinter, int]]:

@@ -3,7 +3,6 @@ stands today, without the ticket's token or anything personal; the page follows 
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import aiohttp
@@ -11,7 +10,7 @@ import asyncpg
 import pytest
 
 from tests.access_helpers import admin_bearer_in, staff_headers
-from tests.kiosk.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import browser_test, chromium_page
 from tests.kiosk.test_standing import Client
 from tests.servers import ServerProcess
 
@@ -72,14 +71,13 @@ async def test_an_unknown_hall_has_no_lookup(client: Client) -> None:
     assert (await client.get("/lookup/nowhere")).status == 404
 
 
-@pytest.mark.browser
-@pytest.mark.slow
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed")
+@browser_test
 async def test_the_lookup_page_on_a_phone(page_server: ServerProcess, pool: asyncpg.Pool) -> None:
-    from playwright.async_api import async_playwright
-
     admin = await admin_bearer_in(pool, "lookup-admin")
-    async with aiohttp.ClientSession(headers=admin) as api, async_playwright() as pw:
+    async with (
+        aiohttp.ClientSession(headers=admin) as api,
+        chromium_page(390, 844) as (page, errors),
+    ):
 
         async def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
             async with api.post(f"{page_server.url}/api/v1/halls/test{path}", json=body) as resp:
@@ -89,23 +87,16 @@ async def test_the_lookup_page_on_a_phone(page_server: ServerProcess, pool: asyn
 
         first = await post("/tickets", {"service": "BDC"})
         number = first["number"]
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 390, "height": 844}, locale="zh-CN")
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            await page.goto(f"{page_server.url}/lookup/test")
-            await page.fill("#q", "Z999")
-            await page.press("#q", "Enter")
-            await page.wait_for_function(
-                "document.getElementById('error').textContent.includes('今日没有号码 Z999')"
-            )
-            await page.fill("#q", number.lower())
-            await page.click("button[type=submit]")
-            await page.wait_for_selector("#result:not([hidden])")
-            assert await page.text_content("#number") == number
-            assert await page.text_content("#state") == "等候中"
-            assert await page.text_content("#error") == ""
-            assert errors == []
-        finally:
-            await browser.close()
+        await page.goto(f"{page_server.url}/lookup/test")
+        await page.fill("#q", "Z999")
+        await page.press("#q", "Enter")
+        await page.wait_for_function(
+            "document.getElementById('error').textContent.includes('今日没有号码 Z999')"
+        )
+        await page.fill("#q", number.lower())
+        await page.click("button[type=submit]")
+        await page.wait_for_selector("#result:not([hidden])")
+        assert await page.text_content("#number") == number
+        assert await page.text_content("#state") == "等候中"
+        assert await page.text_content("#error") == ""
+        assert errors == []

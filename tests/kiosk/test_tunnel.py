@@ -4,48 +4,29 @@ paper out holds the job, and it prints once the paper is back."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
 from firmware_bridge.constants import KeyCode
-from firmware_bridge.emulators.bus import Hb1Bus
 from firmware_bridge.emulators.keypad import KioskEmulator
-from firmware_bridge.emulators.line import LineEndpoint
 from firmware_bridge.emulators.printer import OK, PAPER_OUT, EscPosPrinter
-from firmware_bridge.pty import VirtualPort
-from firmware_bridge.transport import Backoff
-from hall.app import Settings, create_app
 from hall.config.models import HallConfig
-from hall.ports import FixedClock
-from hall.web.bridge import BRIDGE, BridgeSettings
 from kiosk import tunnel
 from kiosk.web import PRINT
+from tests import waiting
+from tests.bridge import conftest as bridge_fixtures
+from tests.bridge.conftest import AppMaker, on_pty_bus
 from tests.kiosk.conftest import kiosk_config, numbers_of
+from tests.ptybus import pty_bus
 
 BAUD = 9600
 BOARD = 4
 WAIT_S = 15.0
-
-
-async def eventually(check: Callable[[], Any], what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + WAIT_S
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture
@@ -53,47 +34,30 @@ async def board(tmp_path: Path) -> AsyncIterator[tuple[KioskEmulator, EscPosPrin
     printer = EscPosPrinter(chinese_default=False)
     kiosk = KioskEmulator(BOARD)
     kiosk.attach_local(0, printer.feed)
-    bus = Hb1Bus([kiosk], baud=BAUD)
-    endpoint = LineEndpoint(bus)
-    port = VirtualPort(str(tmp_path / "ttyHB0"))
-    pair = port.plug()
-    await endpoint.attach_fd(pair.master_fd)
-    yield kiosk, printer, port.link_path
-    await endpoint.close()
-    port.unplug()
+    async with pty_bus([kiosk], tmp_path / "ttyHB0", BAUD) as line:
+        yield kiosk, printer, line.path
 
 
 @pytest.fixture
 def config(board: tuple[KioskEmulator, EscPosPrinter, str]) -> HallConfig:
-    data: dict[str, Any] = kiosk_config(None).model_dump(mode="json", exclude_none=True)
-    data["buses"] = [
-        {"name": "b1", "hall": "test", "url": "/dev/ttyHB0", "baudrate": BAUD,
-         "options": {"poll_interactive_ms": 50}},
-    ]  # fmt: skip
-    data["devices"] = [{"bus": "b1", "address": BOARD, "class": "kiosk", "kiosk": "k1"}]
-    data["printers"] = [
+    body: dict[str, Any] = kiosk_config(None).model_dump(mode="json", exclude_none=True)
+    body["printers"] = [
         {"name": "p1", "hall": "test", "kiosk": "k1", "tunnel": {"bus": "b1", "address": BOARD}}
     ]
-    config = HallConfig.model_validate(data)
-    # A pty path is not a /dev/… name the validator accepts; the model keeps what it is given.
-    config.buses[0] = config.buses[0].model_copy(update={"url": board[2]})
-    return config
+    devices = [{"bus": "b1", "address": BOARD, "class": "kiosk", "kiosk": "k1"}]
+    return on_pty_bus(body, board[2], devices, BAUD, {"poll_interactive_ms": 50})
+
+
+make_app = bridge_fixtures.make_app
 
 
 @pytest.fixture
-async def app(
-    pool: asyncpg.Pool, database_url: str, config: HallConfig, clock: FixedClock
-) -> AsyncIterator[web.Application]:
-    app = create_app(Settings(database_url=database_url, config=config, clock=clock))
-    app[BRIDGE].settings = BridgeSettings(
-        mode="inprocess", backoff=Backoff(initial_s=0.02, max_s=0.1), report_interval_s=0.05
-    )
-    client: TestClient[web.Request, web.Application] = TestClient(TestServer(app))
-    await client.start_server()
-    try:
-        yield app
-    finally:
-        await client.close()
+async def app(make_app: AppMaker) -> web.Application:
+    return (await make_app(mode="inprocess")).app
+
+
+def eventually(check: Callable[[], Any], what: str) -> Awaitable[None]:
+    return waiting.eventually(check, what, within=WAIT_S)  # 9600 baud: a ticket takes a while
 
 
 async def job_states(pool: asyncpg.Pool) -> list[str]:

@@ -4,7 +4,6 @@ config applied from the admin page reaching a second server process."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,13 +16,11 @@ from aiohttp.test_utils import TestClient
 
 from hall.config.models import HallConfig
 from hall.web.state import POOL
-from tests.access_helpers import PASSWORD, admin_bearer_in, admin_headers, login
+from tests.access_helpers import admin_bearer_in, admin_headers, login
+from tests.browser import browser_test, chromium_page, staff_login
 from tests.live.helpers import to_toml, write_config_toml
 from tests.servers import ServerProcess
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update"]  # fmt: skip
 TEXT = {"Content-Type": "text/plain; charset=utf-8"}
 
 
@@ -139,104 +136,76 @@ async def two_servers(
             await proc.stop()
 
 
-@pytest.mark.browser
-@pytest.mark.slow
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed")
+@browser_test
 async def test_a_config_applied_from_the_page_reaches_a_second_process(
     two_servers: tuple[ServerProcess, ServerProcess], pool: asyncpg.Pool, config: HallConfig
 ) -> None:
-    from playwright.async_api import async_playwright
-
     first, second = two_servers
     await admin_bearer_in(pool, "root")
     services = config.model_dump(mode="json", exclude_none=True)["halls"][0]["services"]
     services[0]["name"] = "不动产登记（改）"
     text = _toml(config, services=services)
-    async with async_playwright() as pw, aiohttp.ClientSession() as api:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1366, "height": 900}, locale="zh-CN")
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            await page.goto(f"{first.url}/manage/admin.html")
-            await page.fill("#login input[name=job_no]", "root")
-            await page.fill("#login input[name=password]", PASSWORD)
-            await page.click("#login button")
-            await page.wait_for_selector("#admin:not([hidden])", timeout=10_000)
-            await page.fill("#config-text", text)
-            await page.click("#check")
-            await page.wait_for_selector(".changes", timeout=10_000)
-            assert "halls[0].services[0].name" in (await page.text_content(".changes") or "")
-            await page.click("#apply")
-            await page.wait_for_selector("#applied", timeout=10_000)
+    async with aiohttp.ClientSession() as api, chromium_page(1366, 900) as (page, errors):
+        await page.goto(f"{first.url}/manage/admin.html")
+        await staff_login(page, "root", "#admin:not([hidden])")
+        await page.fill("#config-text", text)
+        await page.click("#check")
+        await page.wait_for_selector(".changes", timeout=10_000)
+        assert "halls[0].services[0].name" in (await page.text_content(".changes") or "")
+        await page.click("#apply")
+        await page.wait_for_selector("#applied", timeout=10_000)
 
-            async def name_on(server: ServerProcess) -> str:
-                async with api.get(f"{server.url}/api/v1/halls/test/services") as r:
-                    return str((await r.json())[0]["name"])
+        async def name_on(server: ServerProcess) -> str:
+            async with api.get(f"{server.url}/api/v1/halls/test/services") as r:
+                return str((await r.json())[0]["name"])
 
-            # The other process's HTTP answer is the observable: ask it until it changes, within
-            # the 5 s the issue allows ("within seconds").
-            async with asyncio.timeout(5):
-                while await name_on(second) != "不动产登记（改）":  # noqa: ASYNC110
-                    await asyncio.sleep(0.05)
-            assert await name_on(first) == "不动产登记（改）"
-            assert errors == []
-        finally:
-            await browser.close()
+        # The other process's HTTP answer is the observable: ask it until it changes, within
+        # the 5 s the issue allows ("within seconds").
+        async with asyncio.timeout(5):
+            while await name_on(second) != "不动产登记（改）":  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        assert await name_on(first) == "不动产登记（改）"
+        assert errors == []
 
 
-@pytest.mark.browser
-@pytest.mark.slow
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed")
+@browser_test
 async def test_calendar_and_thresholds_from_the_page_reach_a_second_process(
     two_servers: tuple[ServerProcess, ServerProcess], pool: asyncpg.Pool
 ) -> None:
     """A bad date is shown with its key path and nothing changes; a good target wait and a
     holiday applied on the first server are what the second one's dashboard uses."""
-    from playwright.async_api import async_playwright
-
     first, second = two_servers
     bearer = await admin_bearer_in(pool, "root")
-    async with async_playwright() as pw, aiohttp.ClientSession() as api:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1366, "height": 900}, locale="zh-CN")
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            await page.goto(f"{first.url}/manage/settings.html?hall=test")
-            await page.fill("#login input[name=job_no]", "root")
-            await page.fill("#login input[name=password]", PASSWORD)
-            await page.click("#login button")
-            await page.wait_for_selector("#settings-main:not([hidden])", timeout=10_000)
+    async with aiohttp.ClientSession() as api, chromium_page(1366, 900) as (page, errors):
+        await page.goto(f"{first.url}/manage/settings.html?hall=test")
+        await staff_login(page, "root", "#settings-main:not([hidden])")
 
-            await page.fill("#holidays", "2027-01-01\n2027-02-30")
-            await page.click("#check")
-            await page.wait_for_selector(".issues", timeout=10_000)
-            assert "halls[0].calendar.holidays[1]" in (await page.text_content(".issues") or "")
-            assert await page.is_disabled("#apply")
+        await page.fill("#holidays", "2027-01-01\n2027-02-30")
+        await page.click("#check")
+        await page.wait_for_selector(".issues", timeout=10_000)
+        assert "halls[0].calendar.holidays[1]" in (await page.text_content(".issues") or "")
+        assert await page.is_disabled("#apply")
 
-            await page.fill("#holidays", "2027-01-01")
-            await page.fill("#workdays", "2027-01-04")
-            await page.fill("input[name=target][data-code=BDC]", "33")
-            await page.click("#check")
-            await page.wait_for_selector(".changes", timeout=10_000)
-            changes = await page.text_content(".changes") or ""
-            assert "halls[0].services[0].target_wait_minutes" in changes
-            assert "halls[0].calendar.holidays" in changes
-            await page.click("#apply")
-            await page.wait_for_selector("#applied", timeout=10_000)
+        await page.fill("#holidays", "2027-01-01")
+        await page.fill("#workdays", "2027-01-04")
+        await page.fill("input[name=target][data-code=BDC]", "33")
+        await page.click("#check")
+        await page.wait_for_selector(".changes", timeout=10_000)
+        changes = await page.text_content(".changes") or ""
+        assert "halls[0].services[0].target_wait_minutes" in changes
+        assert "halls[0].calendar.holidays" in changes
+        await page.click("#apply")
+        await page.wait_for_selector("#applied", timeout=10_000)
 
-            async def target_on(server: ServerProcess) -> float:
-                url = f"{server.url}/api/v1/halls/test/dashboard"
-                async with api.get(url, headers=bearer) as r:
-                    assert r.status == 200, await r.text()
-                    services = (await r.json())["services"]
-                    return float(next(s for s in services if s["code"] == "BDC")["target_wait_s"])
+        async def target_on(server: ServerProcess) -> float:
+            url = f"{server.url}/api/v1/halls/test/dashboard"
+            async with api.get(url, headers=bearer) as r:
+                assert r.status == 200, await r.text()
+                services = (await r.json())["services"]
+                return float(next(s for s in services if s["code"] == "BDC")["target_wait_s"])
 
-            async with asyncio.timeout(5):  # "within seconds"
-                while await target_on(second) != 33 * 60:  # noqa: ASYNC110
-                    await asyncio.sleep(0.05)
-            assert await target_on(first) == 33 * 60
-            assert errors == []
-        finally:
-            await browser.close()
+        async with asyncio.timeout(5):  # "within seconds"
+            while await target_on(second) != 33 * 60:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        assert await target_on(first) == 33 * 60
+        assert errors == []

@@ -4,7 +4,6 @@ alarm is acknowledged from the page."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,17 +14,10 @@ import pytest
 
 from hall.config.models import HallConfig
 from tests.access_helpers import PASSWORD, admin_bearer_in
+from tests.browser import BROWSER_TEST, chromium_page
 from tests.servers import ServerProcess, config_server
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update"]  # fmt: skip
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed"),
-]
+pytestmark = BROWSER_TEST
 
 
 @pytest.fixture
@@ -37,10 +29,8 @@ async def server(
 
 
 async def test_dashboard_follows_tickets_live(server: ServerProcess, pool: asyncpg.Pool) -> None:
-    from playwright.async_api import async_playwright
-
     admin = await admin_bearer_in(pool, "boss")
-    async with aiohttp.ClientSession(headers=admin) as api, async_playwright() as pw:
+    async with aiohttp.ClientSession(headers=admin) as api:
 
         async def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
             async with api.post(f"{server.url}/api/v1/halls/test{path}", json=body) as resp:
@@ -48,11 +38,7 @@ async def test_dashboard_follows_tickets_live(server: ServerProcess, pool: async
                 assert resp.status in (200, 201), data
                 return data
 
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
+        async with chromium_page(1920, 1080) as (page, errors):
             await page.goto(f"{server.url}/manage")
             await page.wait_for_selector("#login:not([hidden])", timeout=10_000)
             await page.fill("input[name=job_no]", "boss")
@@ -110,5 +96,3 @@ async def test_dashboard_follows_tickets_live(server: ServerProcess, pool: async
             finally:
                 await pool.execute("DROP VIEW alarms_testslice")
             assert errors == []
-        finally:
-            await browser.close()

@@ -3,7 +3,6 @@ and shows a manager only their halls and those under them."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,13 +14,10 @@ from aiohttp.test_utils import TestClient
 
 from hall.config.models import HallConfig
 from manager.overview import visible_halls
-from tests.access_helpers import PASSWORD, admin_bearer_in, admin_headers, staff_headers
+from tests.access_helpers import admin_bearer_in, admin_headers, staff_headers
+from tests.browser import browser_test, chromium_page, staff_login
 from tests.factories import hall_config
 from tests.servers import ServerProcess, config_server
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update"]  # fmt: skip
 
 # city ─ county ─┬─ test (township)
 #                └─ town2 (township)
@@ -117,16 +113,12 @@ async def server(
         yield proc
 
 
-@pytest.mark.browser
-@pytest.mark.slow
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed")
+@browser_test
 async def test_overview_page_shows_the_tree_and_follows_new_tickets(
     server: ServerProcess, pool: asyncpg.Pool
 ) -> None:
-    from playwright.async_api import async_playwright
-
     admin = await admin_bearer_in(pool, "boss")
-    async with aiohttp.ClientSession(headers=admin) as api, async_playwright() as pw:
+    async with aiohttp.ClientSession(headers=admin) as api:
 
         async def issue(hall: str) -> None:
             url = f"{server.url}/api/v1/halls/{hall}/tickets"
@@ -134,16 +126,9 @@ async def test_overview_page_shows_the_tree_and_follows_new_tickets(
                 assert resp.status == 201, await resp.text()
 
         await issue("town2")
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1366, "height": 900}, locale="zh-CN")
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
+        async with chromium_page(1366, 900) as (page, errors):
             await page.goto(f"{server.url}/manage/overview.html")
-            await page.fill("#login input[name=job_no]", "boss")
-            await page.fill("#login input[name=password]", PASSWORD)
-            await page.click("#login button")
-            await page.wait_for_selector("#overview-table tbody tr", timeout=10_000)
+            await staff_login(page, "boss", "#overview-table tbody tr")
             halls = await page.eval_on_selector_all(
                 "#overview-table tbody tr", "rows => rows.map(r => r.dataset.hall)"
             )
@@ -156,5 +141,3 @@ async def test_overview_page_shows_the_tree_and_follows_new_tickets(
             )
             assert await page.text_content("#overview-table tr[data-hall=island] .issued") == "0"
             assert errors == []
-        finally:
-            await browser.close()

@@ -14,22 +14,19 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from firmware_bridge.emulators.bus import Hb1Bus
-from firmware_bridge.emulators.line import LineEndpoint
 from firmware_bridge.emulators.pad import PadEmulator
-from firmware_bridge.pty import VirtualPort
 from firmware_bridge.transport import Backoff
 from firmware_bridge.wslink import RECONNECT
 from hall.config.models import HallConfig
 from hall.services.queue import ActionParams, CounterAction, IssueTicket
 from hall.web.state import QUEUE
 from tests.bridge import conftest as bridge_fixtures
-from tests.bridge.conftest import BAUD, AppMaker, Client, eventually, fetch
+from tests.bridge.conftest import BAUD, AppMaker, Client, eventually, fetch, on_pty_bus
 from tests.factories import hall_config
+from tests.ptybus import pty_bus
 from tests.reliability.bridge_edge import QUICK, edge_bridge
 
 fast_timing = bridge_fixtures.fast_timing
@@ -63,35 +60,17 @@ class Pads:
 async def pads(tmp_path: Path) -> AsyncIterator[Pads]:
     clocks = {n: ShiftedClock() for n in COUNTERS}
     by_counter = {n: PadEmulator(pad_address(n), clock=clocks[n]) for n in COUNTERS}
-    bus = Hb1Bus(list(by_counter.values()), baud=BAUD)
-    endpoint = LineEndpoint(bus)
-    port = VirtualPort(str(tmp_path / "ttyHB0"))
-    pair = port.plug()
-    await endpoint.attach_fd(pair.master_fd)
-    yield Pads(by_counter, clocks)
-    await endpoint.close()
-    port.unplug()
+    async with pty_bus(by_counter.values(), tmp_path / "ttyHB0", BAUD):
+        yield Pads(by_counter, clocks)
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> HallConfig:
-    body: dict[str, Any] = hall_config().model_dump(mode="json", by_alias=True, exclude_unset=True)
-    body["buses"] = [
-        {
-            "name": "b1",
-            "hall": "test",
-            "url": "/dev/ttyHB0",
-            "baudrate": BAUD,
-            "options": {"poll_interactive_ms": 50, "poll_display_ms": 500},
-        }
-    ]
-    body["devices"] = [
+    body = hall_config().model_dump(mode="json", by_alias=True, exclude_unset=True)
+    devices = [
         {"bus": "b1", "address": pad_address(n), "class": "pad", "counter": n} for n in COUNTERS
     ]
-    config = HallConfig.model_validate(body)
-    # The pty's path is no /dev/… name the validator accepts; the model keeps what it is given.
-    config.buses[0] = config.buses[0].model_copy(update={"url": str(tmp_path / "ttyHB0")})
-    return config
+    return on_pty_bus(body, str(tmp_path / "ttyHB0"), devices)
 
 
 async def finish_a_visit_at_every_counter(client: Client) -> None:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from firmware_bridge.bridge import EventResult, UpEvent
 from firmware_bridge.constants import EventType, KeyCode
 from firmware_bridge.health import DeviceHealth
-from hall.services.devices import DeviceService
 from tests.bridge import conftest as bridge_fixtures
 from tests.bridge.conftest import (
     CALLER,
@@ -22,8 +20,10 @@ from tests.bridge.conftest import (
     Rig,
     eventually,
     fetch,
-    hub_of,
+    master_of,
     open_counter,
+    outcomes_of,
+    to_the_rating_screen,
 )
 from tests.bridge.conftest import issue as issue_ticket
 
@@ -61,9 +61,7 @@ async def test_keys_and_ratings_pressed_while_unplugged_are_stored_once_after_re
         await stored_events(client, rig.caller.uid),
         await stored_events(client, rig.pad.uid),
     )
-    bridge = hub_of(client).bridge
-    assert bridge is not None
-    master = bridge.master("b1")
+    master = master_of(client)
 
     rig.unplug()
     await eventually(lambda: master.device(CALLER).health is DeviceHealth.OFFLINE, "caller offline")
@@ -90,30 +88,10 @@ async def test_cable_pulled_between_commit_and_ack_applies_the_event_once(
     make_app: AppMaker, rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The rating is committed, then the cable is pulled before the POLL carrying its ack."""
-    outcomes: list[str] = []
-    original = DeviceService.handle_event
-
-    async def handle_then_unplug(
-        self: DeviceService, ev: UpEvent, age_s: float = 0.0
-    ) -> EventResult:
-        result = await original(self, ev, age_s)
-        if ev.evt_type == EventType.RATING:
-            outcomes.append(result.outcome)
-            if len(outcomes) == 1:
-                rig.unplug()
-        return result
-
-    monkeypatch.setattr(DeviceService, "handle_event", handle_then_unplug)
+    outcomes = outcomes_of(monkeypatch, EventType.RATING, then=rig.unplug)
     client = await make_app()
-    number = await issue_ticket(client)
-    await open_counter(client)
-    assert rig.caller.press_key(KeyCode.CALL_NEXT)
-    await eventually(lambda: rig.strip.text == f"请{number}号到1号窗口", "call on the strip")
-    assert rig.caller.press_key(KeyCode.FINISH)
-    await eventually(lambda: rig.pad.rating is not None, "rating screen on the pad")
-    bridge = hub_of(client).bridge
-    assert bridge is not None
-    master = bridge.master("b1")
+    await to_the_rating_screen(client, rig)
+    master = master_of(client)
 
     assert rig.pad.rate(2, reasons=0b1)
     await eventually(lambda: outcomes == ["applied"], "rating committed")

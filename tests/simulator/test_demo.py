@@ -4,7 +4,6 @@ citizens and clerks over HTTP; at high speed it issues, calls and rates within 3
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -16,10 +15,12 @@ import pytest
 from aiohttp import web
 
 from hall.cli import build_parser, run_demo
+from kiosk.keys import KIOSK_KEY_BASE
+from simulator.demo import DEMO_WIRING
+from tests.browser import browser_test, chromium, watched
+from tests.kiosk.conftest import numbers_of
+from tests.waiting import eventually
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update"]  # fmt: skip
 HALL = "xx-county"
 pytestmark = pytest.mark.slow
 
@@ -114,72 +115,82 @@ async def test_demo_at_high_speed_issues_calls_and_rates(demo: Demo, pool: async
         assert resp.status == 200
 
 
-@pytest.mark.browser
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed")
+async def test_a_key_on_kiosk_k2s_board_prints_through_the_bus(
+    demo: Demo, pool: asyncpg.Pool
+) -> None:
+    """k2's printer hangs on its key board (HB/1 tunnel): a key press there issues a ticket
+    that the emulated printer prints, sent through the bus."""
+    assert demo.app is not None
+    wiring = demo.app[DEMO_WIRING]
+    board, paper = wiring.kiosks["k2"], wiring.printers["p-k2"]
+    assert "p-k2（经取号机 k2 的按键板透传）" in demo.printed
+    before = len(paper.jobs)
+    await eventually(lambda: board.press_key(KIOSK_KEY_BASE), "k2's board took the key", 30)
+    await eventually(lambda: len(paper.jobs) > before, "the ticket printed on k2's paper", 30)
+
+    async def printed_for_k2() -> list[str]:
+        rows = await pool.fetch(
+            "SELECT t.display_number FROM kiosk_print_jobs j JOIN tickets t ON t.id = j.ticket_id"
+            " WHERE j.hall_id = $1 AND j.kiosk = 'k2' AND j.state = 'printed'"
+            " AND j.created_at >= $2",
+            HALL,
+            demo.started,
+        )
+        return [r["display_number"] for r in rows]
+
+    await eventually(printed_for_k2, "k2's print job marked printed", 30)
+    assert [numbers_of(job) for job in paper.jobs[before:]] == await printed_for_k2()
+
+
+@browser_test
 async def test_tv_page_follows_the_demo(demo: Demo) -> None:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(locale="zh-CN")
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            # The demo's shortcut pairs this browser as the TV screen tv1 (the whole hall)
-            # and opens its page: the TV's own page, not the pairing page.
-            await page.goto(f"{demo.base}/demo/pair/display/tv1")
-            await page.wait_for_url(f"**/tv/{HALL}", timeout=15_000)
-            assert await page.text_content("#screen-name") == "一楼大厅叫号电视"
-            await page.wait_for_function(
-                "document.querySelectorAll('#recent li').length >= 2", timeout=30_000
-            )
-            first = await page.text_content("#recent li")
-            await page.wait_for_function(
-                "(first) => document.querySelector('#recent li').textContent !== first",
-                arg=first,
-                timeout=30_000,
-            )
-            # The web rating pad of window 5 (no HB/1 pad there) pairs the same way.
-            pad = await browser.new_page(locale="zh-CN")
-            pad.on("pageerror", lambda e: errors.append(str(e)))
-            await pad.goto(f"{demo.base}/demo/pair/pad/5")
-            await pad.wait_for_url(f"**/pad/{HALL}?counter=5", timeout=15_000)
-            await pad.wait_for_function(
-                "document.getElementById('window').textContent.startsWith('5号窗口')",
-                timeout=15_000,
-            )
-            assert errors == []
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        errors: list[str] = []
+        page = watched(await browser.new_page(locale="zh-CN"), errors)
+        # The demo's shortcut pairs this browser as the TV screen tv1 (the whole hall)
+        # and opens its page: the TV's own page, not the pairing page.
+        await page.goto(f"{demo.base}/demo/pair/display/tv1")
+        await page.wait_for_url(f"**/tv/{HALL}", timeout=15_000)
+        assert await page.text_content("#screen-name") == "一楼大厅叫号电视"
+        await page.wait_for_function(
+            "document.querySelectorAll('#recent li').length >= 2", timeout=30_000
+        )
+        first = await page.text_content("#recent li")
+        await page.wait_for_function(
+            "(first) => document.querySelector('#recent li').textContent !== first",
+            arg=first,
+            timeout=30_000,
+        )
+        # The web rating pad of window 5 (no HB/1 pad there) pairs the same way.
+        pad = watched(await browser.new_page(locale="zh-CN"), errors)
+        await pad.goto(f"{demo.base}/demo/pair/pad/5")
+        await pad.wait_for_url(f"**/pad/{HALL}?counter=5", timeout=15_000)
+        await pad.wait_for_function(
+            "document.getElementById('window').textContent.startsWith('5号窗口')",
+            timeout=15_000,
+        )
+        assert errors == []
 
 
-@pytest.mark.browser
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed")
+@browser_test
 async def test_dashboard_follows_the_demo(demo: Demo) -> None:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(locale="zh-CN")
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            # The demo's duty manager, as printed at start.
-            await page.goto(f"{demo.base}/manage?hall={HALL}")
-            await page.wait_for_selector("#login:not([hidden])", timeout=15_000)
-            await page.fill("input[name=job_no]", "demo-manager")
-            await page.fill("input[name=password]", "hall-demo")
-            await page.click("#login button")
-            await page.wait_for_selector("#board:not([hidden])", timeout=15_000)
-            await page.wait_for_selector(".status.connected", timeout=15_000)
-            # Citizens are served at the comprehensive windows: the count goes up live.
-            served = "#services tr[data-service=zh] .served"
-            first = await page.text_content(served)
-            await page.wait_for_function(
-                "([sel, first]) => document.querySelector(sel).textContent !== first",
-                arg=[served, first],
-                timeout=30_000,
-            )
-            assert errors == []
-        finally:
-            await browser.close()
+    async with chromium() as browser:
+        errors: list[str] = []
+        page = watched(await browser.new_page(locale="zh-CN"), errors)
+        # The demo's duty manager, as printed at start.
+        await page.goto(f"{demo.base}/manage?hall={HALL}")
+        await page.wait_for_selector("#login:not([hidden])", timeout=15_000)
+        await page.fill("input[name=job_no]", "demo-manager")
+        await page.fill("input[name=password]", "hall-demo")
+        await page.click("#login button")
+        await page.wait_for_selector("#board:not([hidden])", timeout=15_000)
+        await page.wait_for_selector(".status.connected", timeout=15_000)
+        # Citizens are served at the comprehensive windows: the count goes up live.
+        served = "#services tr[data-service=zh] .served"
+        first = await page.text_content(served)
+        await page.wait_for_function(
+            "([sel, first]) => document.querySelector(sel).textContent !== first",
+            arg=[served, first],
+            timeout=30_000,
+        )
+        assert errors == []
