@@ -177,6 +177,7 @@ class Trace:
         # Main-thread time (ms) or counts per page and sample, from Chromium's own metrics.
         self.main_per_sample: dict[str, float] = {}
         self.cpu_by_kind: dict[str, float] = {}  # CPU ms per sample by process kind
+        self.idle_by_kind: dict[str, float] = {}  # CPU ms per second while idle, by kind
 
     def note(self, name: str) -> None:
         self.marks.setdefault(name, []).append(time.time() * 1000)
@@ -300,6 +301,11 @@ class Trace:
             f"+{self.call_cpu * 100:.0f}% while the calls ran "
             f"({self.cpu_per_sample_ms:.0f} ms of CPU per sample, all pages)"
         )
+        if self.idle_by_kind:
+            print(
+                "  idle CPU ms per second by process: "
+                + ", ".join(f"{k} {v:.0f}" for k, v in sorted(self.idle_by_kind.items()) if v)
+            )
         if self.cpu_by_kind:
             print(
                 "  CPU ms per sample by process (idle included): "
@@ -425,10 +431,15 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
                         for session in cdp:
                             await session.send("Performance.enable")
                         cpu0, idle0 = _tree_cpu_s(), time.perf_counter()
+                        idle_kinds0 = _tree_cpu()
                         main0 = await _main_thread(cdp)
                         await asyncio.sleep(5)
                         idle_s = time.perf_counter() - idle0
                         trace.idle_cpu = (_tree_cpu_s() - cpu0) / idle_s
+                        trace.idle_by_kind = {
+                            k: (v - idle_kinds0.get(k, 0.0)) * 1000 / idle_s
+                            for k, v in _tree_cpu().items()
+                        }
                         main1 = await _main_thread(cdp)
                         cpu0, run0 = _tree_cpu_s(), time.perf_counter()
                         kinds0 = _tree_cpu()

@@ -288,11 +288,13 @@ function fitChanged() {
 }
 
 // A call flashes its entry and its window tile: their colours inverted (light ground, dark
-// text) for 250 ms, six times. The animation is of `filter`, which Chromium runs on the
-// compositor: the page's main thread is idle while it runs. (It animated background and
+// text) for half a second, three times. The animation is of `filter`, which Chromium runs on
+// the compositor: the page's main thread is idle while it runs. (It animated background and
 // colour before: each flash then cost a GPU-less box about a second of CPU, restyling,
 // painting and compositing 60 times a second, against a tenth of that now, measured under
-// load; 20 such pages on one box delayed each other's next call.)
+// load.) Each change is still one frame to draw, several ms in software, so the flash
+// changes at 1 Hz: six frames, none in the first half second, while the other TVs of a box
+// show the same call.
 const INVERTED = "invert(1) hue-rotate(180deg)";
 const PLAIN = "invert(0) hue-rotate(0deg)";
 const FLASH_FRAMES = [
@@ -300,7 +302,7 @@ const FLASH_FRAMES = [
   { filter: PLAIN, offset: 0.5, easing: "steps(1)" },
   { filter: PLAIN },
 ];
-const FLASH_TIMING = { duration: 500, iterations: 6 };
+const FLASH_TIMING = { duration: 1000, iterations: 3 };
 const flashing = new WeakMap(); // element → its flash, restarted by a recall
 
 function flash(e) {
