@@ -21,9 +21,11 @@ strip p99 ≤ 150 ms, TV p99 ≤ 200 ms. Take figures on an otherwise idle machi
 
 ``--trace`` also prints when each stage was reached (ms after the call was sent: the bridge
 hub's notice, its desired-state pass, apply_desired, the SHOW_TEXT written on the bus and the
-frames that went before it, the live hub's fan-out, the websocket message in the pages, the
-DOM), the five longest bus waits with the frames ahead (``address:command`` in hex), and the
-browser's CPU while idle and while the calls run.
+frames that went before it, the live hub's notice, its read of the new events and its
+fan-out, the websocket message in the pages, the DOM), the fan-out's wall and CPU time, the
+five longest bus waits with the frames ahead (``address:command`` in hex), the browser's CPU
+while idle and while the calls run (by process: renderers, GPU process, …), and each page's
+main-thread time per sample from Chromium's own metrics (script, style, layout).
 """
 
 from __future__ import annotations
