@@ -293,8 +293,9 @@ function fitChanged() {
 // colour before: each flash then cost a GPU-less box about a second of CPU, restyling,
 // painting and compositing 60 times a second, against a tenth of that now, measured under
 // load.) Each change is still one frame to draw, several ms in software, so the flash
-// changes at 1 Hz: six frames, none in the first half second, while the other TVs of a box
-// show the same call.
+// changes at 1 Hz and starts half a second after the call is shown (which is itself a
+// visible change: the new entry, the tile turning red): six frames, none while the other TVs
+// of a box are still showing the same call.
 const INVERTED = "invert(1) hue-rotate(180deg)";
 const PLAIN = "invert(0) hue-rotate(0deg)";
 const FLASH_FRAMES = [
@@ -302,7 +303,7 @@ const FLASH_FRAMES = [
   { filter: PLAIN, offset: 0.5, easing: "steps(1)" },
   { filter: PLAIN },
 ];
-const FLASH_TIMING = { duration: 1000, iterations: 3 };
+const FLASH_TIMING = { duration: 1000, iterations: 3, delay: 500 };
 const flashing = new WeakMap(); // element → its flash, restarted by a recall
 
 function flash(e) {
