@@ -284,6 +284,11 @@ async def test_a_call_shows_at_once_and_a_recall_flashes_and_is_announced_again(
         tile = "document.querySelector('#windows .tile[data-counter=\"1\"]')"
         assert await page.evaluate(f"{tile}.className") == "tile calling"
         assert await page.evaluate(f"{tile}.getAnimations().length") == 1  # it flashes
+        # The flash shows: the entry's and the tile's colours are inverted, then plain again.
+        for target in ("document.querySelector('#current li')", tile):
+            await page.wait_for_function(
+                f"getComputedStyle({target}).filter.startsWith('invert(1)')", timeout=3_000
+            )
         # The flash ends; a recall starts it again and is announced again.
         await page.wait_for_function(
             "document.querySelector('#current li').getAnimations().length === 0", timeout=10_000
