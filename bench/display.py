@@ -12,7 +12,7 @@ sample sends 叫号 (call_next) for a random window through
   the frame's own line time at the bus speed, as bench/bridge.py does);
 * call → TV: until each page's DOM shows the call (a MutationObserver in the page notes the
   wall-clock time ``data-last-call`` changed; same machine, same clock; the bench waits for
-  it in the page, without polling).
+  it in the page, without polling, through a waiter it sets before the call).
 
 Between samples the window starts and finishes its ticket (not timed) and the bench waits
 until the finish's idle text is on the strip (``--no-settle``: it does not). Prints readable
@@ -448,6 +448,16 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
                         kinds0["this process"] = time.process_time()
                     for i in range(args.samples + 1):  # the first is a warm-up, not counted
                         n = rng.randrange(1, STRIPS + 1)
+                        # Each page's waiter is set before the call, and a round trip to every
+                        # page after it shows it is in place: while the pages show the call,
+                        # the bench sends them nothing (20 evaluations through Playwright's
+                        # driver and the browser would compete with the slowest pages).
+                        armed = time.time() * 1000
+                        waits = [
+                            asyncio.ensure_future(p.evaluate(f"window.benchWait({armed}, {n})"))
+                            for p in pages
+                        ]
+                        await asyncio.gather(*(p.evaluate("0") for p in pages))
                         fut = watch.expect(n, bus_bench._is_call)
                         t0 = time.perf_counter()
                         wall0 = time.time() * 1000
@@ -455,10 +465,7 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
                         resp = time.time() * 1000
                         async with asyncio.timeout(10):
                             t1 = await fut
-                        times = await asyncio.gather(
-                            *(p.evaluate(f"window.benchWait({wall0}, {n})") for p in pages),
-                            return_exceptions=True,
-                        )
+                        times = await asyncio.gather(*waits, return_exceptions=True)
                         if i and trace is not None:
                             strip_end = wall0 + (t1 - t0) * 1000
                             trace.sample(wall0, resp, n, strip_end)
