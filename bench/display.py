@@ -12,7 +12,7 @@ sample sends 叫号 (call_next) for a random window through
   the frame's own line time at the bus speed, as bench/bridge.py does);
 * call → TV: until each page's DOM shows the call (a MutationObserver in the page notes the
   wall-clock time ``data-last-call`` changed; same machine, same clock; the bench waits for
-  it in the page, without polling).
+  it in the page, without polling, through a waiter it sets before the call).
 
 Between samples the window starts and finishes its ticket (not timed) and the bench waits
 until the finish's idle text is on the strip (``--no-settle``: it does not). Prints readable
@@ -21,9 +21,11 @@ strip p99 ≤ 150 ms, TV p99 ≤ 200 ms. Take figures on an otherwise idle machi
 
 ``--trace`` also prints when each stage was reached (ms after the call was sent: the bridge
 hub's notice, its desired-state pass, apply_desired, the SHOW_TEXT written on the bus and the
-frames that went before it, the live hub's fan-out, the websocket message in the pages, the
-DOM), the five longest bus waits with the frames ahead (``address:command`` in hex), and the
-browser's CPU while idle and while the calls run.
+frames that went before it, the live hub's notice, its read of the new events and its
+fan-out, the websocket message in the pages, the DOM), the fan-out's wall and CPU time, the
+five longest bus waits with the frames ahead (``address:command`` in hex), the browser's CPU
+while idle and while the calls run (by process: renderers, GPU process, …), and each page's
+main-thread time per sample from Chromium's own metrics (script, style, layout).
 """
 
 from __future__ import annotations
@@ -97,8 +99,10 @@ WATCH = """() => {
 }"""
 
 
-def _tree_cpu_s() -> float:
-    """CPU seconds used so far by this process's descendants (the browser's processes)."""
+def _tree_cpu() -> dict[str, float]:
+    """CPU seconds used so far by this process's descendants (the browser's processes and
+    Playwright's driver), by kind: Chromium's ``--type`` (renderer, gpu-process, utility…),
+    "browser" for its main process, or the program's name."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -107,14 +111,53 @@ def _tree_cpu_s() -> float:
             except OSError:
                 continue
             children.setdefault(int(fields[1]), []).append(int(entry.name))
-    total, todo = 0, list(children.get(os.getpid(), []))
+    total: dict[str, float] = {}
+    todo = list(children.get(os.getpid(), []))
+    tick = os.sysconf("SC_CLK_TCK")
     while todo:
         pid = todo.pop()
         todo += children.get(pid, [])
         with contextlib.suppress(OSError):
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+            # Chromium rewrites its command line into one space-separated string.
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").split()
+            kind = Path(args[0].decode(errors="replace")).name if args else "?"
+            for arg in args:
+                if arg.startswith(b"--type="):
+                    kind = arg[7:].decode(errors="replace")
+                elif arg.startswith(b"--utility-sub-type="):
+                    kind = arg[19:].decode(errors="replace").rsplit(".", 1)[-1]
+            if kind.startswith(("chromium", "chrome", "playwright_chromium")):
+                kind = "browser"
+            total[kind] = total.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _tree_cpu_s() -> float:
+    """CPU seconds used so far by this process's descendants."""
+    return sum(_tree_cpu().values())
+
+
+_MAIN_METRICS = {
+    "TaskDuration": "task ms",
+    "ScriptDuration": "script ms",
+    "RecalcStyleDuration": "style ms",
+    "LayoutDuration": "layout ms",
+    "RecalcStyleCount": "styles",
+    "LayoutCount": "layouts",
+}
+
+
+async def _main_thread(sessions: list[Any]) -> dict[str, float]:
+    """Chromium's main-thread metrics summed over the pages (durations in ms)."""
+    total = dict.fromkeys(_MAIN_METRICS.values(), 0.0)
+    for session in sessions:
+        for metric in (await session.send("Performance.getMetrics"))["metrics"]:
+            name = _MAIN_METRICS.get(metric["name"])
+            if name is not None:
+                scale = 1000.0 if name.endswith(" ms") else 1.0
+                total[name] += metric["value"] * scale
+    return total
 
 
 class Trace:
@@ -130,7 +173,13 @@ class Trace:
         self.frames: list[tuple[float, int, int]] = []  # (ms, dst, command)
         self.stages: dict[str, list[float]] = {}
         self.worst: list[tuple[float, int, list[tuple[int, int]]]] = []
+        self.fanout_cost: list[tuple[float, float]] = []  # (wall ms, CPU ms) per call
         self.idle_cpu = self.call_cpu = 0.0  # browser CPU (cores) idle, and added by the calls
+        self.cpu_per_sample_ms = 0.0  # browser CPU added by one sample (its call, start, finish)
+        # Main-thread time (ms) or counts per page and sample, from Chromium's own metrics.
+        self.main_per_sample: dict[str, float] = {}
+        self.cpu_by_kind: dict[str, float] = {}  # CPU ms per sample by process kind
+        self.idle_by_kind: dict[str, float] = {}  # CPU ms per second while idle, by kind
 
     def note(self, name: str) -> None:
         self.marks.setdefault(name, []).append(time.time() * 1000)
@@ -185,9 +234,35 @@ class Trace:
             notified(hall_id, seq)
 
         def traced_fan_out(hall: Any, seq: int, event: Any) -> None:
+            w0, c0 = time.perf_counter(), time.thread_time()
             fan_out(hall, seq, event)
             if event.type.value == "ticket.called":
                 self.note("live_fanout")
+                self.fanout_cost.append(
+                    ((time.perf_counter() - w0) * 1000, (time.thread_time() - c0) * 1000)
+                )
+
+        import hall.web.live as live_module
+        from hall.storage import repo as repo_module
+
+        events_after = repo_module.events_after
+
+        async def traced_events_after(conn: Any, hall_id: str, after: int, limit: int) -> Any:
+            self.note("live_query_start")
+            rows = await events_after(conn, hall_id, after, limit)
+            if any(e.type.value == "ticket.called" for _, e in rows):
+                self.note("live_query_end")
+            return rows
+
+        class _Repo:
+            """hall.storage.repo as the live hub sees it, its event reads timed."""
+
+            def __getattr__(self, name: str) -> Any:
+                if name == "events_after":
+                    return traced_events_after
+                return getattr(repo_module, name)
+
+        vars(live_module)["repo"] = _Repo()
 
         hub.mark = traced_mark  # type: ignore[method-assign]
         service.desired_state = traced_desired  # type: ignore[method-assign]
@@ -212,21 +287,52 @@ class Trace:
             self.add("frames_ahead", float(len(ahead)))
             self.worst.append((show - apply_at, n, ahead))
         self.add("strip_last_byte", strip_end - wall0)
+        notified = self.first_after("live_notified", wall0)
+        if notified is not None:
+            start = self.first_after("live_query_start", notified)
+            self.add("live_query_start", None if start is None else start - wall0)
+        for name in ("live_query_end",):
+            at = self.first_after(name, wall0)
+            self.add(name, None if at is None else at - wall0)
         fan = self.first_after("live_fanout", wall0)
         self.add("live_fanout", None if fan is None else fan - wall0)
 
     def report(self) -> None:
         print(
             f"  browser CPU: {self.idle_cpu * 100:.0f}% of a core idle, "
-            f"+{self.call_cpu * 100:.0f}% while the calls ran"
+            f"+{self.call_cpu * 100:.0f}% while the calls ran "
+            f"({self.cpu_per_sample_ms:.0f} ms of CPU per sample, all pages)"
         )
+        if self.idle_by_kind:
+            print(
+                "  idle CPU ms per second by process: "
+                + ", ".join(f"{k} {v:.0f}" for k, v in sorted(self.idle_by_kind.items()) if v)
+            )
+        if self.cpu_by_kind:
+            print(
+                "  CPU ms per sample by process (idle included): "
+                + ", ".join(f"{k} {v:.0f}" for k, v in sorted(self.cpu_by_kind.items()))
+            )
+        if self.main_per_sample:
+            print(
+                "  each page's main thread per sample (call, start, finish; idle rate taken off): "
+                + ", ".join(f"{k} {v:.2f}" for k, v in self.main_per_sample.items())
+            )
+        if self.fanout_cost:
+            walls = [w for w, _ in self.fanout_cost]
+            cpus = [c for _, c in self.fanout_cost]
+            print(
+                f"  live fan-out of a call: p50 {percentile(walls, 50):.1f} ms "
+                f"(CPU {percentile(cpus, 50):.1f} ms), p99 {percentile(walls, 99):.1f} ms "
+                f"(CPU {percentile(cpus, 99):.1f} ms)"
+            )
         for wait, n, ahead in sorted(self.worst, reverse=True)[:5]:
             went = " ".join(f"{dst:02x}:{cmd:02x}" for dst, cmd in ahead)
             print(f"  strip {n}: SHOW_TEXT waited {wait:.0f} ms behind {went or 'nothing'}")
         order = [
             "http_response", "mark", "desired_start", "desired_end", "apply",
             "frames_ahead", "show_text_written", "strip_last_byte", "live_notified",
-            "live_fanout", "ws_arrived", "dom_updated",
+            "live_query_start", "live_query_end", "live_fanout", "ws_arrived", "dom_updated",
         ]  # fmt: skip
         for stage in order:
             values = self.stages.get(stage)
@@ -323,12 +429,35 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
                     rng = random.Random(1)
                     if trace is not None:
                         await asyncio.sleep(5)  # the pages settle (fonts, first layout)
+                        cdp = [await p.context.new_cdp_session(p) for p in pages]
+                        for session in cdp:
+                            await session.send("Performance.enable")
                         cpu0, idle0 = _tree_cpu_s(), time.perf_counter()
+                        idle_kinds0 = _tree_cpu()
+                        main0 = await _main_thread(cdp)
                         await asyncio.sleep(5)
-                        trace.idle_cpu = (_tree_cpu_s() - cpu0) / (time.perf_counter() - idle0)
+                        idle_s = time.perf_counter() - idle0
+                        trace.idle_cpu = (_tree_cpu_s() - cpu0) / idle_s
+                        trace.idle_by_kind = {
+                            k: (v - idle_kinds0.get(k, 0.0)) * 1000 / idle_s
+                            for k, v in _tree_cpu().items()
+                        }
+                        main1 = await _main_thread(cdp)
                         cpu0, run0 = _tree_cpu_s(), time.perf_counter()
+                        kinds0 = _tree_cpu()
+                        kinds0["this process"] = time.process_time()
                     for i in range(args.samples + 1):  # the first is a warm-up, not counted
                         n = rng.randrange(1, STRIPS + 1)
+                        # Each page's waiter is set before the call, and a round trip to every
+                        # page after it shows it is in place: while the pages show the call,
+                        # the bench sends them nothing (20 evaluations through Playwright's
+                        # driver and the browser would compete with the slowest pages).
+                        armed = time.time() * 1000
+                        waits = [
+                            asyncio.ensure_future(p.evaluate(f"window.benchWait({armed}, {n})"))
+                            for p in pages
+                        ]
+                        await asyncio.gather(*(p.evaluate("0") for p in pages))
                         fut = watch.expect(n, bus_bench._is_call)
                         t0 = time.perf_counter()
                         wall0 = time.time() * 1000
@@ -336,10 +465,7 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
                         resp = time.time() * 1000
                         async with asyncio.timeout(10):
                             t1 = await fut
-                        times = await asyncio.gather(
-                            *(p.evaluate(f"window.benchWait({wall0}, {n})") for p in pages),
-                            return_exceptions=True,
-                        )
+                        times = await asyncio.gather(*waits, return_exceptions=True)
                         if i and trace is not None:
                             strip_end = wall0 + (t1 - t0) * 1000
                             trace.sample(wall0, resp, n, strip_end)
@@ -376,8 +502,21 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
                                 await idle
                         await asyncio.sleep(rng.uniform(0.05, args.pause_s))
                     if trace is not None:
-                        busy = (_tree_cpu_s() - cpu0) / (time.perf_counter() - run0)
+                        run_s = time.perf_counter() - run0
+                        busy = (_tree_cpu_s() - cpu0) / run_s
                         trace.call_cpu = busy - trace.idle_cpu
+                        trace.cpu_per_sample_ms = trace.call_cpu * run_s * 1000 / args.samples
+                        kinds1 = _tree_cpu()
+                        kinds1["this process"] = time.process_time()
+                        trace.cpu_by_kind = {
+                            k: (v - kinds0.get(k, 0.0)) * 1000 / args.samples
+                            for k, v in kinds1.items()
+                        }
+                        main2 = await _main_thread(cdp)
+                        for key in main2:
+                            idle_rate = (main1[key] - main0[key]) / idle_s
+                            used = main2[key] - main1[key] - idle_rate * run_s
+                            trace.main_per_sample[key] = used / args.samples / len(pages)
                 finally:
                     await browser.close()
     finally:

@@ -281,9 +281,14 @@ async def test_a_call_shows_at_once_and_a_recall_flashes_and_is_announced_again(
         await page.wait_for_function("window.tvLog.length === 1", timeout=5_000)
         assert await page.text_content("#current li .num") == "A001"
         assert "1号窗口" in (await page.text_content("#current li .to") or "")
-        assert await page.get_attribute('#windows .tile[data-counter="1"]', "class") == (
-            "tile calling flash"
-        )
+        tile = "document.querySelector('#windows .tile[data-counter=\"1\"]')"
+        assert await page.evaluate(f"{tile}.className") == "tile calling"
+        assert await page.evaluate(f"{tile}.getAnimations().length") == 1  # it flashes
+        # The flash shows: the entry's and the tile's colours are inverted, then plain again.
+        for target in ("document.querySelector('#current li')", tile):
+            await page.wait_for_function(
+                f"getComputedStyle({target}).filter.startsWith('invert(1)')", timeout=3_000
+            )
         # The flash ends; a recall starts it again and is announced again.
         await page.wait_for_function(
             "document.querySelector('#current li').getAnimations().length === 0", timeout=10_000
@@ -295,6 +300,7 @@ async def test_a_call_shows_at_once_and_a_recall_flashes_and_is_announced_again(
         assert (
             await page.evaluate("document.querySelector('#current li').getAnimations().length") > 0
         )
+        assert await page.evaluate(f"{tile}.getAnimations().length") == 1  # restarted, not two
         assert await page.text_content("#recent li .recall") == "重呼"
         await page.wait_for_function("window.tvVoice.log.length === 2", timeout=30_000)
         voice = await page.evaluate("window.tvVoice.log")
