@@ -91,11 +91,12 @@ _LOGGER = logging.getLogger(__name__)
 class Priority(enum.IntEnum):
     """Order of queued commands; lower runs first."""
 
-    CALL = 0  # a citizen is looking at the strip: calls and caller-display updates
-    RATING = 1  # PAD_SERVICE / PAD_RATE_REQ / PAD_CANCEL: the citizen stands at the pad
-    NORMAL = 2
-    RESYNC = 3  # desired state re-sent after a recovery or a reboot
-    DISPLAY = 4  # hall-screen rows, idle texts, brightness
+    CALL = 0  # a citizen is looking at the strip: the window strips' calls
+    KEYPAD = 1  # the clerk's keypad display answering a key press: right after the call
+    RATING = 2  # PAD_SERVICE / PAD_RATE_REQ / PAD_CANCEL: the citizen stands at the pad
+    NORMAL = 3
+    RESYNC = 4  # desired state re-sent after a recovery or a reboot
+    DISPLAY = 5  # hall-screen rows, idle texts, brightness
 
 
 class AlarmKind(enum.Enum):
@@ -502,8 +503,9 @@ class BusMaster:
 
         ``set_desired_state`` derives it from the commands (:func:`in_use`); call this after
         it to override. Active interactive devices are polled most (round-robin whenever the
-        line is free, at most ``poll_interval`` apart); idle ones once a second; strips
-        showing a call and hall screens every ``poll_interval``, idle strips every 5 s.
+        line is free, at most ``poll_interval`` apart); idle ones once a second; hall screens
+        every ``poll_interval``; window strips, with or without a call, every
+        ``idle_display_poll_s`` (see ``_heartbeat``).
         """
         dev = self._devices[addr]
         if dev.active == active:
@@ -524,7 +526,15 @@ class BusMaster:
         return self._heartbeat(dev)
 
     def _heartbeat(self, dev: _Device) -> float:
-        """Longest gap between two requests ``dev`` hears: POLLs, or rounds listing it."""
+        """Longest gap between two requests ``dev`` hears: POLLs, or rounds listing it.
+
+        A window strip is polled at the idle strips' period whether it shows a call or not
+        (docs/protocol.md §15.2): its POLL carries only BOOT or FAULT, and a call it lost to a
+        reboot would be over (its hold, 10 s by default) by about the time a faster poll
+        restored it, while every strip poll delays the callers' polls that carry key presses.
+        """
+        if dev.device_class is DeviceClass.STRIP:
+            return max(dev.poll_interval, self.idle_display_poll_s)
         if dev.active:
             return dev.poll_interval
         if dev.device_class.interactive:
@@ -703,8 +713,9 @@ class BusMaster:
             job = self._pop_job()
             if job is None and hold is not None and hold.served:
                 hold = self._key_hold = None  # everything the key caused has gone out
+            late = poll_dev is not None and overdue and self._a_period_late(poll_dev, now)
             try:
-                if job is not None and self._job_first(job, due, overdue, hold):
+                if job is not None and self._job_first(job, due, overdue, hold, late=late):
                     self._last_was_poll = False
                     await self._run_job(job)
                     if hold is not None and job.order > hold.order:
@@ -730,20 +741,28 @@ class BusMaster:
                 await asyncio.sleep(timing.LINK_DOWN_RETRY_S)
 
     def _pop_job(self) -> _Job | None:
-        """Take the first job in priority order that may run now (see ``_held``)."""
-        held: list[_Job] = []
-        found: _Job | None = None
-        while self._queue:
-            job = heapq.heappop(self._queue)
-            if job.future is not None and job.future.done():  # the caller gave up
-                continue
+        """Take the first job in priority order that may run now (see ``_held``).
+
+        A resync step runs at the priority of the most urgent command it holds back: a call
+        for a strip whose resync is running must not wait behind the polls that a resync at
+        its own low priority alternates with. The returned job carries that priority.
+        """
+        self._queue = [j for j in self._queue if j.future is None or not j.future.done()]
+        held: dict[int, int] = {}
+        for job in self._queue:
             if self._held(job):
-                held.append(job)
+                held[job.addr] = min(held.get(job.addr, job.priority), job.priority)
+        found: _Job | None = None
+        for job in self._queue:
+            if job.msg is not None and job.addr in held:
                 continue
-            found = job
-            break
-        for job in held:
-            heapq.heappush(self._queue, job)
+            if job.msg is None and job.addr in held and held[job.addr] < job.priority:
+                job.priority = held[job.addr]
+            if found is None or job < found:
+                found = job
+        if found is not None:
+            self._queue.remove(found)
+        heapq.heapify(self._queue)
         return found
 
     def _held(self, job: _Job) -> bool:
@@ -763,20 +782,29 @@ class BusMaster:
         poll_due: bool,
         overdue: bool,
         hold: _KeyHold | None,
+        *,
+        late: bool = False,
     ) -> bool:
-        """Whether the queued ``job`` goes before the poll of ``poll_dev``.
+        """Whether the queued ``job`` goes before the due poll (or attention round).
 
-        Commands go ahead of polls. When both keep coming they alternate, so neither starves:
-        an urgent command (a call, a pad request, a plain request) alternates only with a poll
-        that is overdue; a resync step or a hall-screen refresh alternates with every poll,
-        so the polls that carry key presses keep flowing through a burst of them. A key hold
-        lets commands go first.
+        Commands go ahead of polls. An urgent command (a call, a keypad display, a pad
+        request, a plain request) runs back to back with the next one until the poll waiting
+        longest is a whole period late (``late``: its deadline passed a period ago); from then
+        on commands and polls take turns, so a burst of commands never starves the polls that
+        carry key presses. A resync step or a hall-screen refresh takes turns with every poll.
+        A key hold lets commands go first.
         """
         if not poll_due or hold is not None or self._last_was_poll:
             return True
         if job.priority <= Priority.NORMAL:
-            return not overdue
+            return not (overdue and late)
         return False
+
+    def _a_period_late(self, dev: _Device, now: float) -> bool:
+        """Whether the due poll of ``dev`` is late by a whole period or more."""
+        if dev.health.state is DeviceHealth.OFFLINE:
+            return now - dev.next_probe_at >= self.offline_probe_s
+        return now - dev.next_poll_at >= self._period(dev)
 
     def _due_poll(self, now: float) -> tuple[_Device | None, bool]:
         """The device to poll next and whether its poll is overdue.

@@ -23,6 +23,7 @@ from firmware_bridge.constants import (
     DeviceClass,
     DeviceState,
     DisplayMode,
+    FaultCode,
     KeyCode,
     Status,
 )
@@ -41,6 +42,7 @@ from firmware_bridge.messages import (
     ConfigReply,
     ConfigRequest,
     Event,
+    FaultEvent,
     InfoReply,
     InfoRequest,
     KeyEvent,
@@ -1068,8 +1070,11 @@ async def test_devices_in_use_are_polled_most(
     done = {a: master.device(a).polls - counts[a] for a in (7, 8, 3, 4)}
     # The idle caller once per IDLE_INTERACTIVE_POLL_S; the busy one whenever the line is free.
     assert done[7] > 3 * done[8]
-    # Idle strips less often than a strip showing a call (0.03 s against 0.02 s here).
-    assert done[3] > done[4]
+    # Window strips, showing a call or not, at the idle strips' period (0.03 s here, not the
+    # displays' 0.02 s): a strip's POLL only carries BOOT or FAULT (protocol.md §15.2).
+    assert master.device(3).period == master.device(4).period == master.idle_display_poll_s
+    assert master.idle_display_poll_s > timing.DISPLAY_POLL_S
+    assert abs(done[3] - done[4]) <= 2
     # The clerk signs in: the caller is polled as much as the other one from now on.
     master.set_desired_state(8, [KeypadShowRequest("----", led=1)])
     counts = {a: master.device(a).polls for a in (7, 8)}
@@ -1096,6 +1101,102 @@ async def test_commands_go_ahead_of_polls(
     # turns would put three polls between them.
     assert shows[0] <= 1
     assert shows[-1] - shows[0] == 3
+
+
+@pytest.mark.parametrize(("held_s", "back_to_back"), [(0.25, True), (0.45, False)])
+async def test_calls_run_back_to_back_until_a_poll_is_a_whole_period_late(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+    monkeypatch: pytest.MonkeyPatch,
+    recorder: Recorder,
+    held_s: float,
+    back_to_back: bool,
+) -> None:
+    # Four callers in use, each to be polled at least every 0.2 s; the strip's own heartbeat
+    # does not come due during the test.
+    monkeypatch.setattr(timing, "INTERACTIVE_POLL_S", 0.2)
+    monkeypatch.setattr(timing, "IDLE_DISPLAY_POLL_S", 5.0)
+    master, bus, devices = make_bus((3, STRIP), *((a, CALLER) for a in (7, 8, 9, 10)))
+    # Every BOOT event stored (the strip's ack waits for its next poll) and the resyncs done.
+    await bus.until(
+        lambda: (
+            len(recorder.events) == 5 and not any(master.device(d.addr).resyncing for d in devices)
+        )
+    )
+    await bus.until(lambda: all(master.device(a).polls >= 2 for a in (7, 8, 9, 10)))
+    calls = [ShowTextRequest(region=n, mode=DisplayMode.FLASH, text="请A001号") for n in range(4)]
+    sent: list[asyncio.Task[Reply]] = []
+
+    async def slow_commit(event: DeviceEvent) -> None:
+        if isinstance(event.event, FaultEvent) and not sent:
+            # A slow database holds the bus task (events are delivered on it) while four
+            # calls are queued: every caller's poll falls due meanwhile. Held 0.25 s, each
+            # is then overdue by less than its period; held 0.45 s, by more.
+            sent.extend(
+                asyncio.create_task(master.request(3, c, priority=Priority.CALL)) for c in calls
+            )
+            await asyncio.sleep(held_s)
+
+    recorder.hook = slow_commit
+    mark = len(bus.frames)
+    devices[1].queue(FaultEvent(FaultCode.KEY_STUCK))
+    await bus.until(lambda: len(sent) == 4 and all(t.done() for t in sent))
+    after = bus.frames[mark:]
+    shows = [n for n, f in enumerate(after) if f.cmd == Command.SHOW_TEXT]
+    between = [f for f in after[shows[0] : shows[-1]] if f.cmd == Command.POLL]
+    if back_to_back:
+        # No caller is a whole period late: the four calls go back to back (taking turns with
+        # every overdue poll would have put three polls between them).
+        assert between == []
+    else:
+        # Polls a whole period late take turns with the calls: a burst never starves them.
+        assert len(between) == 3
+
+
+async def test_a_strip_resync_holding_back_a_call_runs_at_the_call_priority(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+    monkeypatch: pytest.MonkeyPatch,
+    recorder: Recorder,
+) -> None:
+    # The spec's periods: the callers are polled whenever the line is free, none overdue;
+    # the strip's own heartbeat does not come due during the test.
+    monkeypatch.setattr(timing, "INTERACTIVE_POLL_S", 0.25)
+    monkeypatch.setattr(timing, "IDLE_DISPLAY_POLL_S", 5.0)
+    master, bus, devices = make_bus((3, STRIP), *((a, CALLER) for a in (7, 8, 9, 10)))
+    strip = devices[0]
+    state = [ShowTextRequest(region=n, text=f"区域{n}") for n in range(6)]
+    master.set_desired_state(3, state)
+    # Every BOOT event stored (the strip's ack waits for its next poll) and the resyncs done.
+    await bus.until(
+        lambda: len(recorder.events) == 5
+        and not any(master.device(d.addr).resyncing for d in devices)
+    )
+    call = ShowTextRequest(region=0, mode=DisplayMode.FLASH, text="请A001号到3号窗口")
+    sent: list[asyncio.Task[Reply]] = []
+    real_execute = strip.execute
+
+    def execute(frame: Frame) -> tuple[Reply, FrameFlags]:
+        out = real_execute(frame)
+        if strip.executed[-1] == state[0] and not sent:
+            # The resync's first command is on the line: a call for this strip comes in.
+            master.set_desired_state(3, [call, *state[1:]])
+            sent.append(asyncio.create_task(master.request(3, call, priority=Priority.CALL)))
+        return out
+
+    strip.execute = execute  # type: ignore[method-assign]
+    mark = len(bus.frames)
+    master.resync(3)
+    await bus.until(lambda: bool(sent) and sent[0].done())
+    frames = bus.frames[mark:]
+    first = next(n for n, f in enumerate(frames) if f.payload == state[0].encode())
+    shown = next(n for n, f in enumerate(frames) if f.payload == call.encode())
+    polls = [f for f in frames[first:shown] if f.cmd == Command.POLL]
+    # The rest of the resync (five texts and SET_TIME) and then the call, with at most the
+    # POLL that was on the line when the call came; at the resync's own priority every step
+    # would have taken turns with a caller's poll.
+    assert len(polls) <= 1
+    assert [f.cmd for f in frames[first:shown] if f.dst == 3] == [Command.SHOW_TEXT] * 6 + [
+        Command.SET_TIME
+    ]
 
 
 async def test_screen_refreshes_alternate_with_the_polls_of_callers(
