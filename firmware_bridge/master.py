@@ -933,19 +933,23 @@ class BusMaster:
         if dev.health.state is DeviceHealth.OFFLINE:
             raise DeviceOfflineError(addr=dev.addr)
         reply, seq = await self._device_transaction(dev, job.msg, attempts=job.attempts)
-        if not dev.device_class.interactive and dev.last_poll_at is not None:
-            # A display that answered a command is alive and out of host-lost: that is its
-            # heartbeat, and its next POLL (which only carries BOOT or FAULT) can wait a period.
-            now = asyncio.get_running_loop().time()
-            dev.next_poll_at = max(dev.next_poll_at, now + self._period(dev))
-            if self._member(dev):
-                dev.next_round_at = max(dev.next_round_at, now + self._heartbeat(dev))
+        self._answered(dev)
         if isinstance(reply, StatusReply) and reply.status == Status.BUSY and job.busy_retries:
             self._requeue_later(job)
             return _REQUEUED
         if job.check and isinstance(reply, StatusReply) and reply.status != Status.OK:
             raise DeviceStatusError(addr=dev.addr, cmd=job.msg.CMD, seq=seq, status=reply.status)
         return reply
+
+    def _answered(self, dev: _Device) -> None:
+        """A display that answered a command is alive and out of host-lost: that is its
+        heartbeat, and its next POLL (which only carries BOOT or FAULT) can wait a period."""
+        if dev.device_class.interactive or dev.last_poll_at is None:
+            return
+        now = asyncio.get_running_loop().time()
+        dev.next_poll_at = max(dev.next_poll_at, now + self._period(dev))
+        if self._member(dev):
+            dev.next_round_at = max(dev.next_round_at, now + self._heartbeat(dev))
 
     async def _send_noack(self, addr: int, msg: Request) -> None:
         dev = self._devices.get(addr)
@@ -1383,14 +1387,14 @@ class BusMaster:
 
         The application decides that command (the strip's call, the caller's display) after
         its commit, in its own task; meanwhile the master would start another device's POLL
-        and the call would wait for that exchange. So after a KEY no poll starts until a
-        command queued since has run, waiting for it at most one POLL exchange (waiting longer
-        costs more than the poll it saves) and at most ``KEY_HOLD_MAX_S``; then the other
-        commands queued with it (the keypad display, the pad) go out too, before any poll.
-        Only idle time is added: every §7.1 gap is kept.
+        and the call would wait for that exchange (up to 43.75 ms at 9600 baud) besides the
+        time the server took. So after a KEY no poll starts until a command queued since has
+        run, waiting for it at most ``KEY_HOLD_MAX_S``; then the other commands queued with it
+        (the keypad display, the pad) go out too, before any poll. The line idles only while
+        the server decides, once per key press (keys are rare next to polls); every §7.1 gap
+        is kept.
         """
-        poll_exchange = self.min_transaction_s(4, 9)
-        return min(timing.KEY_HOLD_MAX_S, poll_exchange)
+        return timing.KEY_HOLD_MAX_S
 
     def _schedule_resync(self, dev: _Device, reason: str, *, rate_limited: bool = False) -> None:
         """Queue a resync of ``dev``; the desired state is read when it starts to run.
@@ -1479,6 +1483,7 @@ class BusMaster:
         reply: Reply | None = None
         try:
             reply, _ = await self._device_transaction(dev, msg)
+            self._answered(dev)
         except DeviceTimeoutError as exc:  # before OSError: it is a TimeoutError
             _LOGGER.warning("%s: resync command failed: %s", self.name, exc)
         except (BusClosedError, OSError) as exc:

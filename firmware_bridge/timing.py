@@ -79,9 +79,10 @@ IDLE_DISPLAY_POLL_S = 9.0
 MAX_ATTEMPTS = 3
 
 # After a KEY event is committed the master keeps the line for the command the key causes (the
-# strip's call) instead of starting another device's poll, at most this long and never longer
-# than one POLL exchange: holding longer costs more than the poll it avoids (BusMaster).
-KEY_HOLD_MAX_S = 0.030
+# strip's call) instead of starting another device's poll, at most this long (BusMaster).
+# A poll started while the server decides would hold the call back by up to a whole exchange
+# (43.75 ms at 9600 baud); waiting costs only the time the server takes, once per key press.
+KEY_HOLD_MAX_S = 0.100
 
 # The application commits its database transaction inside the event callback; a stuck
 # database must not stall the bus forever. A timed-out event is not acknowledged and comes back.
