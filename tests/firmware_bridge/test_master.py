@@ -1196,8 +1196,9 @@ async def test_a_strip_resync_holding_back_a_call_runs_at_the_call_priority(
     master.set_desired_state(3, state)
     # Every BOOT event stored (the strip's ack waits for its next poll) and the resyncs done.
     await bus.until(
-        lambda: len(recorder.events) == 5
-        and not any(master.device(d.addr).resyncing for d in devices)
+        lambda: (
+            len(recorder.events) == 5 and not any(master.device(d.addr).resyncing for d in devices)
+        )
     )
     call = ShowTextRequest(region=0, mode=DisplayMode.FLASH, text="请A001号到3号窗口")
     sent: list[asyncio.Task[Reply]] = []
