@@ -327,7 +327,11 @@ class LineTally:
         self.line_s += line
         self.frames += 1
         self.timeline.append((time.perf_counter(), line, cmd, device.address))
-        if cmd == Command.POLL and not (self.with_attention and isinstance(device, CallerEmulator)):
+        keepalive = cmd == Command.SET_TIME and entry.frame.noack and entry.frame.dst != 0xFF
+        if keepalive or (
+            cmd == Command.POLL and not (self.with_attention and isinstance(device, CallerEmulator))
+        ):
+            # Heartbeats: the displays' POLLs and the strips' keep-alives between them.
             self.heartbeat_s += line
         name = Command(cmd).name
         self.by_command[name] = self.by_command.get(name, 0.0) + line

@@ -211,6 +211,7 @@ class _Device:
     recovering: bool = True  # first contact or back from offline: INFO, then full resync
     overflow: bool = False
     next_round_at: float = 0.0  # §17: latest time it is listed in an attention round again
+    next_check_at: float = 0.0  # a strip: its next heartbeat is a POLL from then on
     marks: int = 0  # attention marks it sent
 
     @property
@@ -276,6 +277,7 @@ class BusStats:
     marks_missing: int = 0  # listed devices whose slot brought no valid mark
     mark_noise: int = 0  # bytes during rounds that were no mark of the round
     superseded: int = 0  # desired-state commands dropped unsent: a newer state replaced them
+    keepalives: int = 0  # strip heartbeats sent as a NOACK unicast SET_TIME instead of a POLL
 
     def utilisation(self, now: float) -> float:
         """Fraction of wall time the line carried our frames or replies."""
@@ -729,6 +731,8 @@ class BusMaster:
                     self._last_was_poll = True
                     if round_devs is not None:
                         await self._attention_round(round_devs)
+                    elif poll_dev is not None and self._keepalive_will_do(poll_dev, now):
+                        await self._keepalive(poll_dev)
                     elif poll_dev is not None:
                         await self._poll(poll_dev)
                 elif due and hold is not None:
@@ -1114,6 +1118,32 @@ class BusMaster:
 
     # -- polling, INFO, resync, events ------------------------------------------------------------
 
+    def _keepalive_will_do(self, dev: _Device, now: float) -> bool:
+        """Whether the heartbeat due for ``dev`` may be a keep-alive instead of a POLL.
+
+        Only for a window strip that is ONLINE with nothing to read, and only between its
+        POLLs every ``STRIP_CHECK_S``: its POLL carries only BOOT or FAULT, and all it needs
+        in between is a unicast request before its host-lost time runs out (§8.4).
+        """
+        return (
+            dev.device_class is DeviceClass.STRIP
+            and not self._member(dev)
+            and dev.health.state is DeviceHealth.ONLINE
+            and not (dev.needs_info or dev.needs_config or dev.recovering)
+            and now < dev.next_check_at
+        )
+
+    async def _keepalive(self, dev: _Device) -> None:
+        """A unicast SET_TIME with NOACK (§6, §10.1): the device hears a unicast request, which
+        keeps it out of host-lost, for 17 bytes and a gap instead of a 35-byte exchange."""
+        dev.next_poll_at = asyncio.get_running_loop().time() + self._period(dev)
+        try:
+            await self._send_noack(dev.addr, self.set_time_request())
+        except (BusClosedError, OSError) as exc:
+            await self._link_down(exc)
+            return
+        self._stats.keepalives += 1
+
     async def _poll(self, dev: _Device) -> None:
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -1123,6 +1153,7 @@ class BusMaster:
             self._update_cycle_stats()
         dev.last_poll_at = start
         dev.next_poll_at = start + self._period(dev)
+        dev.next_check_at = start + timing.STRIP_CHECK_S
         msg = PollRequest(ack_evt_seq=dev.ack_evt_seq, ack_boot_id=dev.ack_boot_id)
         try:
             # An offline device gets a single probe: retry bursts at a dead address waste the bus.

@@ -74,6 +74,10 @@ DISPLAY_POLL_S = 3.0
 # POLL carries only BOOT or FAULT; docs/protocol.md §15.2 says why this reads §8.4's "2-5 s".
 IDLE_INTERACTIVE_POLL_S = 1.0
 IDLE_DISPLAY_POLL_S = 9.0
+# A window strip is POLLed (BOOT, FAULT, state bits, health) at least this often; its other
+# heartbeats are a unicast SET_TIME with NOACK, 17 bytes and no reply instead of a 35-byte
+# exchange (docs/protocol.md §15.2).
+STRIP_CHECK_S = 30.0
 
 # §7.3: a transaction is tried at most 3 times (2 retries), each byte for byte identical.
 MAX_ATTEMPTS = 3

@@ -71,6 +71,7 @@ def fast_timing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(timing, "DISPLAY_POLL_S", 0.02)
     monkeypatch.setattr(timing, "IDLE_INTERACTIVE_POLL_S", 0.02)
     monkeypatch.setattr(timing, "IDLE_DISPLAY_POLL_S", 0.03)
+    monkeypatch.setattr(timing, "STRIP_CHECK_S", 0.03)  # every strip heartbeat a POLL
     monkeypatch.setattr(timing, "T_RESP_S", 0.004)
     monkeypatch.setattr(timing, "REPLY_MARGIN_S", 0.004)
     monkeypatch.setattr(timing, "TURNAROUND_FLOOR_S", 0.0002)
@@ -1298,6 +1299,33 @@ async def test_a_display_that_answers_commands_needs_no_heartbeat_poll(
     # Answered commands every ~20 ms are its heartbeat: its 0.1 s poll never came due.
     assert master.device(3).polls == polls
     await bus.until(lambda: master.device(3).polls > polls)  # and polls resume afterwards
+
+
+async def test_a_strip_is_kept_alive_by_noack_set_time_between_its_polls(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+    monkeypatch: pytest.MonkeyPatch,
+    recorder: Recorder,
+) -> None:
+    # Strips' heartbeat every 30 ms here, their POLL only every 0.3 s.
+    monkeypatch.setattr(timing, "STRIP_CHECK_S", 0.3)
+    master, bus, (strip, _caller) = make_bus((3, STRIP), (7, CALLER))
+    await bus.until(lambda: len(recorder.events) == 2 and not master.device(3).resyncing)
+    mark, polls, keepalives = len(bus.frames), master.device(3).polls, master.stats.keepalives
+    await bus.until(lambda: master.stats.keepalives >= keepalives + 10)
+    to_strip = [f for f in bus.frames[mark:] if f.dst == 3]
+    alive = [f for f in to_strip if f.cmd == Command.SET_TIME]
+    # Unicast, NOACK, a valid SET_TIME: the strip hears a unicast request (no host-lost) and
+    # nothing answers; a POLL at most every 0.3 s still fetches BOOT or FAULT.
+    assert all(f.flags & FrameFlags.NOACK for f in alive)
+    assert all(isinstance(decode_request(f.cmd, f.payload), SetTimeRequest) for f in alive)
+    assert master.device(3).polls - polls <= 2
+    assert master.device(3).health is DeviceHealth.ONLINE
+    # A reboot is found by the next POLL, and the strip is resynced.
+    strip.reboot()
+    await bus.until(lambda: AlarmKind.REBOOTED in recorder.kinds(3), limit=3)
+    await bus.until(lambda: not master.device(3).resyncing)
+    # The caller, interactive, is always POLLed.
+    assert not [f for f in bus.frames[mark:] if f.dst == 7 and f.cmd != Command.POLL]
 
 
 async def test_poll_periods_follow_the_options_when_the_line_is_not_eager(
