@@ -1356,6 +1356,9 @@ class BusMaster:
                 # §17.4: its mark does not ask again for an event already carried; fetch it
                 # again ourselves once the application may take it.
                 dev.next_poll_at = asyncio.get_running_loop().time() + timing.ATTENTION_RETRY_S
+        if reply.has_event:
+            # A strip's next heartbeat is a POLL, not a keep-alive: it carries the ack.
+            dev.next_check_at = 0.0
         if reply.pending > 1:
             # MORE: drain the FIFO, the next poll also carries the ack of this event.
             dev.next_poll_at = asyncio.get_running_loop().time()

@@ -1320,10 +1320,25 @@ async def test_a_strip_is_kept_alive_by_noack_set_time_between_its_polls(
     assert all(isinstance(decode_request(f.cmd, f.payload), SetTimeRequest) for f in alive)
     assert master.device(3).polls - polls <= 2
     assert master.device(3).health is DeviceHealth.ONLINE
-    # A reboot is found by the next POLL, and the strip is resynced.
+    # A reboot is found by the next POLL, and the strip is resynced; the heartbeat after the
+    # POLL that carried the BOOT event is a POLL again, which acknowledges it.
     strip.reboot()
     await bus.until(lambda: AlarmKind.REBOOTED in recorder.kinds(3), limit=3)
-    await bus.until(lambda: not master.device(3).resyncing)
+    seen = len(bus.frames)
+
+    def heartbeats() -> list[Frame]:
+        return [
+            f
+            for f in bus.frames[seen:]
+            if f.dst == 3
+            and (
+                f.cmd == Command.POLL or (f.cmd == Command.SET_TIME and f.flags & FrameFlags.NOACK)
+            )
+        ]
+
+    await bus.until(lambda: bool(heartbeats()))
+    assert heartbeats()[0].cmd == Command.POLL
+    await bus.until(lambda: not master.device(3).resyncing and not strip.fifo)
     # The caller, interactive, is always POLLed.
     assert not [f for f in bus.frames[mark:] if f.dst == 7 and f.cmd != Command.POLL]
 
