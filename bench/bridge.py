@@ -327,10 +327,67 @@ class LineTally:
         self.line_s += line
         self.frames += 1
         self.timeline.append((time.perf_counter(), line, cmd, device.address))
-        if cmd == Command.POLL and not (self.with_attention and isinstance(device, CallerEmulator)):
+        keepalive = cmd == Command.SET_TIME and entry.frame.noack and entry.frame.dst != 0xFF
+        if keepalive or (
+            cmd == Command.POLL and not (self.with_attention and isinstance(device, CallerEmulator))
+        ):
+            # Heartbeats: the displays' POLLs and the strips' keep-alives between them.
             self.heartbeat_s += line
         name = Command(cmd).name
         self.by_command[name] = self.by_command.get(name, 0.0) + line
+
+
+class FrameTrace:
+    """Every request the emulated devices got (``--trace``): (perf_counter, address, command,
+    payload length), to show what was on the line while the slowest keys waited."""
+
+    def __init__(self) -> None:
+        self.frames: list[tuple[float, int, int, int]] = []
+        self.seen_rounds: set[tuple[int, bytes]] = set()
+
+    def on_log(self, device: Hb1Device, entry: RequestLog) -> None:
+        if entry.frame.cmd == Command.ATTN:
+            key = (entry.frame.seq, entry.frame.payload)
+            if key in self.seen_rounds:
+                return
+            self.seen_rounds.add(key)
+        addr = 0xFF if entry.frame.cmd == Command.ATTN else device.address
+        self.frames.append((time.perf_counter(), addr, entry.frame.cmd, len(entry.frame.payload)))
+
+    def report(self, samples: list[tuple[float, float, int, int]], worst: int = 6) -> None:
+        """The ``worst`` slowest presses: each frame from the press to the strip's last byte;
+        and over all presses, the wait for the caller's POLL that fetched the KEY and the time
+        from that POLL's start to the strip's SHOW_TEXT (the reply, the server, the queue)."""
+        waits: list[float] = []
+        after: list[float] = []
+        for t0, t1, strip, caller in samples:
+            show = [at for at, addr, cmd, _ in self.frames if t0 <= at <= t1 and addr == strip]
+            polls = [
+                at
+                for at, addr, cmd, _ in self.frames
+                if t0 <= at <= t1 and addr == caller and cmd == Command.POLL
+            ]
+            if show and polls:
+                waits.append((polls[-1] - t0) * 1000)
+                after.append((show[-1] - polls[-1]) * 1000)
+        for name, values in (("press → KEY POLL sent", waits), ("KEY POLL → SHOW_TEXT", after)):
+            if values:
+                print(
+                    f"  {name}: p50 {percentile(values, 50):.1f} ms, p90 "
+                    f"{percentile(values, 90):.1f} ms, p99 {percentile(values, 99):.1f} ms, "
+                    f"max {max(values):.1f} ms"
+                )
+        ranked = sorted(samples, key=lambda w: w[1] - w[0], reverse=True)[:worst]
+        for t0, t1, strip, caller in ranked:
+            went = [
+                f"{(at - t0) * 1000:.0f}:{addr:02x}/{Command(cmd).name}"
+                for at, addr, cmd, _ in self.frames
+                if t0 - 0.05 <= at <= t1
+            ]
+            print(
+                f"  {(t1 - t0) * 1000:.0f} ms, caller {caller:02x} → strip {strip:02x}: "
+                + " ".join(went)
+            )
 
 
 def _both(
@@ -357,10 +414,15 @@ async def run(args: argparse.Namespace, dsn: str, with_attention: bool) -> dict[
     pair = await endpoint.attach_pty()
     watch = StripWatch()
     tally = LineTally(with_attention=with_attention, callers=frozenset(c.address for c in callers))
+    trace = FrameTrace() if args.trace else None
     for strip in strips:
         strip.on_log = _both(watch.on_log, tally.on_log)
     for caller in callers:
         caller.on_log = tally.on_log
+    if trace is not None:
+        for device in [*strips, *callers]:
+            assert device.on_log is not None
+            device.on_log = _both(device.on_log, trace.on_log)
     workdir = Path(tempfile.mkdtemp(prefix="hall-bench-bridge-"))
     text = config_text(n_strips, n_callers, pair.slave_path, args.poll_ms, args.poll_display_ms)
     (workdir / "hall.toml").write_text(text, encoding="utf-8")
@@ -543,6 +605,9 @@ async def run(args: argparse.Namespace, dsn: str, with_attention: bool) -> dict[
             f"presses/s); with the displays' heartbeats alone the p99 bound is "
             f"{figures['lower_bound_p99_heartbeats_only_ms']} ms"
         )
+        if trace is not None:
+            print("slowest presses (ms after the press: address/command of each request):")
+            trace.report(windows)
         if with_attention:
             rounds = stats.attention_rounds
             print(
@@ -592,6 +657,9 @@ def main() -> int:
         help="reply start after a request arrives (default: POLL request + §7.1 turnaround)",
     )
     parser.add_argument("--limit-s", type=float, default=150.0, help="per run")
+    parser.add_argument(
+        "--trace", action="store_true", help="print the frames on the line for the slowest presses"
+    )
     parser.add_argument(
         "--bauds",
         default="9600,38400",

@@ -51,7 +51,9 @@ ERROR_BEEP = IndicateRequest(IndicateRequest.BEEP | IndicateRequest.LED_BLINK_20
 # What each kind of device is for decides how urgent its desired-state updates are.
 _DESIRED_PRIORITY: dict[DeviceClass, Priority] = {
     DeviceClass.STRIP: Priority.CALL,  # the citizen watches the window strip for the call
-    DeviceClass.CALLER: Priority.CALL,  # the clerk's keypad display answers a key press
+    # The clerk's keypad display answers a key press; it follows the strip's call, which the
+    # citizen waits for (one device, one priority: its own commands stay in order).
+    DeviceClass.CALLER: Priority.KEYPAD,
     DeviceClass.KIOSK: Priority.CALL,
     DeviceClass.PAD: Priority.RATING,
     DeviceClass.SCREEN: Priority.DISPLAY,
@@ -463,7 +465,7 @@ class Bridge:
         self.stats.events += 1
         if result.beep:
             self.stats.beeps += 1
-            self._spawn(self._send(ev.bus, ev.addr, ERROR_BEEP, Priority.CALL, desired=False))
+            self._spawn(self._send(ev.bus, ev.addr, ERROR_BEEP, Priority.KEYPAD, desired=False))
 
     def _on_alarm(self, alarm: Alarm) -> None:
         bus = self._buses.get(alarm.bus)

@@ -91,11 +91,12 @@ _LOGGER = logging.getLogger(__name__)
 class Priority(enum.IntEnum):
     """Order of queued commands; lower runs first."""
 
-    CALL = 0  # a citizen is looking at the strip: calls and caller-display updates
-    RATING = 1  # PAD_SERVICE / PAD_RATE_REQ / PAD_CANCEL: the citizen stands at the pad
-    NORMAL = 2
-    RESYNC = 3  # desired state re-sent after a recovery or a reboot
-    DISPLAY = 4  # hall-screen rows, idle texts, brightness
+    CALL = 0  # a citizen is looking at the strip: the window strips' calls
+    KEYPAD = 1  # the clerk's keypad display answering a key press: right after the call
+    RATING = 2  # PAD_SERVICE / PAD_RATE_REQ / PAD_CANCEL: the citizen stands at the pad
+    NORMAL = 3
+    RESYNC = 4  # desired state re-sent after a recovery or a reboot
+    DISPLAY = 5  # hall-screen rows, idle texts, brightness
 
 
 class AlarmKind(enum.Enum):
@@ -210,6 +211,7 @@ class _Device:
     recovering: bool = True  # first contact or back from offline: INFO, then full resync
     overflow: bool = False
     next_round_at: float = 0.0  # §17: latest time it is listed in an attention round again
+    next_check_at: float = 0.0  # a strip: its next heartbeat is a POLL from then on
     marks: int = 0  # attention marks it sent
 
     @property
@@ -275,6 +277,7 @@ class BusStats:
     marks_missing: int = 0  # listed devices whose slot brought no valid mark
     mark_noise: int = 0  # bytes during rounds that were no mark of the round
     superseded: int = 0  # desired-state commands dropped unsent: a newer state replaced them
+    keepalives: int = 0  # strip heartbeats sent as a NOACK unicast SET_TIME instead of a POLL
 
     def utilisation(self, now: float) -> float:
         """Fraction of wall time the line carried our frames or replies."""
@@ -502,8 +505,9 @@ class BusMaster:
 
         ``set_desired_state`` derives it from the commands (:func:`in_use`); call this after
         it to override. Active interactive devices are polled most (round-robin whenever the
-        line is free, at most ``poll_interval`` apart); idle ones once a second; strips
-        showing a call and hall screens every ``poll_interval``, idle strips every 5 s.
+        line is free, at most ``poll_interval`` apart); idle ones once a second; hall screens
+        every ``poll_interval``; window strips, with or without a call, every
+        ``idle_display_poll_s`` (see ``_heartbeat``).
         """
         dev = self._devices[addr]
         if dev.active == active:
@@ -524,7 +528,15 @@ class BusMaster:
         return self._heartbeat(dev)
 
     def _heartbeat(self, dev: _Device) -> float:
-        """Longest gap between two requests ``dev`` hears: POLLs, or rounds listing it."""
+        """Longest gap between two requests ``dev`` hears: POLLs, or rounds listing it.
+
+        A window strip is polled at the idle strips' period whether it shows a call or not
+        (docs/protocol.md §15.2): its POLL carries only BOOT or FAULT, and a call it lost to a
+        reboot would be over (its hold, 10 s by default) by about the time a faster poll
+        restored it, while every strip poll delays the callers' polls that carry key presses.
+        """
+        if dev.device_class is DeviceClass.STRIP:
+            return max(dev.poll_interval, self.idle_display_poll_s)
         if dev.active:
             return dev.poll_interval
         if dev.device_class.interactive:
@@ -703,8 +715,9 @@ class BusMaster:
             job = self._pop_job()
             if job is None and hold is not None and hold.served:
                 hold = self._key_hold = None  # everything the key caused has gone out
+            late = poll_dev is not None and overdue and self._a_period_late(poll_dev, now)
             try:
-                if job is not None and self._job_first(job, due, overdue, hold):
+                if job is not None and self._job_first(job, due, overdue, hold, late=late):
                     self._last_was_poll = False
                     await self._run_job(job)
                     if hold is not None and job.order > hold.order:
@@ -718,6 +731,8 @@ class BusMaster:
                     self._last_was_poll = True
                     if round_devs is not None:
                         await self._attention_round(round_devs)
+                    elif poll_dev is not None and self._keepalive_will_do(poll_dev, now):
+                        await self._keepalive(poll_dev)
                     elif poll_dev is not None:
                         await self._poll(poll_dev)
                 elif due and hold is not None:
@@ -730,20 +745,28 @@ class BusMaster:
                 await asyncio.sleep(timing.LINK_DOWN_RETRY_S)
 
     def _pop_job(self) -> _Job | None:
-        """Take the first job in priority order that may run now (see ``_held``)."""
-        held: list[_Job] = []
-        found: _Job | None = None
-        while self._queue:
-            job = heapq.heappop(self._queue)
-            if job.future is not None and job.future.done():  # the caller gave up
-                continue
+        """Take the first job in priority order that may run now (see ``_held``).
+
+        A resync step runs at the priority of the most urgent command it holds back: a call
+        for a strip whose resync is running must not wait behind the polls that a resync at
+        its own low priority alternates with. The returned job carries that priority.
+        """
+        self._queue = [j for j in self._queue if j.future is None or not j.future.done()]
+        held: dict[int, int] = {}
+        for job in self._queue:
             if self._held(job):
-                held.append(job)
+                held[job.addr] = min(held.get(job.addr, job.priority), job.priority)
+        found: _Job | None = None
+        for job in self._queue:
+            if job.msg is not None and job.addr in held:
                 continue
-            found = job
-            break
-        for job in held:
-            heapq.heappush(self._queue, job)
+            if job.msg is None and job.addr in held and held[job.addr] < job.priority:
+                job.priority = held[job.addr]
+            if found is None or job < found:
+                found = job
+        if found is not None:
+            self._queue.remove(found)
+        heapq.heapify(self._queue)
         return found
 
     def _held(self, job: _Job) -> bool:
@@ -763,20 +786,29 @@ class BusMaster:
         poll_due: bool,
         overdue: bool,
         hold: _KeyHold | None,
+        *,
+        late: bool = False,
     ) -> bool:
-        """Whether the queued ``job`` goes before the poll of ``poll_dev``.
+        """Whether the queued ``job`` goes before the due poll (or attention round).
 
-        Commands go ahead of polls. When both keep coming they alternate, so neither starves:
-        an urgent command (a call, a pad request, a plain request) alternates only with a poll
-        that is overdue; a resync step or a hall-screen refresh alternates with every poll,
-        so the polls that carry key presses keep flowing through a burst of them. A key hold
-        lets commands go first.
+        Commands go ahead of polls. An urgent command (a call, a keypad display, a pad
+        request, a plain request) runs back to back with the next one until the poll waiting
+        longest is a whole period late (``late``: its deadline passed a period ago); from then
+        on commands and polls take turns, so a burst of commands never starves the polls that
+        carry key presses. A resync step or a hall-screen refresh takes turns with every poll.
+        A key hold lets commands go first.
         """
         if not poll_due or hold is not None or self._last_was_poll:
             return True
         if job.priority <= Priority.NORMAL:
-            return not overdue
+            return not (overdue and late)
         return False
+
+    def _a_period_late(self, dev: _Device, now: float) -> bool:
+        """Whether the due poll of ``dev`` is late by a whole period or more."""
+        if dev.health.state is DeviceHealth.OFFLINE:
+            return now - dev.next_probe_at >= self.offline_probe_s
+        return now - dev.next_poll_at >= self._period(dev)
 
     def _due_poll(self, now: float) -> tuple[_Device | None, bool]:
         """The device to poll next and whether its poll is overdue.
@@ -905,19 +937,23 @@ class BusMaster:
         if dev.health.state is DeviceHealth.OFFLINE:
             raise DeviceOfflineError(addr=dev.addr)
         reply, seq = await self._device_transaction(dev, job.msg, attempts=job.attempts)
-        if not dev.device_class.interactive and dev.last_poll_at is not None:
-            # A display that answered a command is alive and out of host-lost: that is its
-            # heartbeat, and its next POLL (which only carries BOOT or FAULT) can wait a period.
-            now = asyncio.get_running_loop().time()
-            dev.next_poll_at = max(dev.next_poll_at, now + self._period(dev))
-            if self._member(dev):
-                dev.next_round_at = max(dev.next_round_at, now + self._heartbeat(dev))
+        self._answered(dev)
         if isinstance(reply, StatusReply) and reply.status == Status.BUSY and job.busy_retries:
             self._requeue_later(job)
             return _REQUEUED
         if job.check and isinstance(reply, StatusReply) and reply.status != Status.OK:
             raise DeviceStatusError(addr=dev.addr, cmd=job.msg.CMD, seq=seq, status=reply.status)
         return reply
+
+    def _answered(self, dev: _Device) -> None:
+        """A display that answered a command is alive and out of host-lost: that is its
+        heartbeat, and its next POLL (which only carries BOOT or FAULT) can wait a period."""
+        if dev.device_class.interactive or dev.last_poll_at is None:
+            return
+        now = asyncio.get_running_loop().time()
+        dev.next_poll_at = max(dev.next_poll_at, now + self._period(dev))
+        if self._member(dev):
+            dev.next_round_at = max(dev.next_round_at, now + self._heartbeat(dev))
 
     async def _send_noack(self, addr: int, msg: Request) -> None:
         dev = self._devices.get(addr)
@@ -1082,6 +1118,32 @@ class BusMaster:
 
     # -- polling, INFO, resync, events ------------------------------------------------------------
 
+    def _keepalive_will_do(self, dev: _Device, now: float) -> bool:
+        """Whether the heartbeat due for ``dev`` may be a keep-alive instead of a POLL.
+
+        Only for a window strip that is ONLINE with nothing to read, and only between its
+        POLLs every ``STRIP_CHECK_S``: its POLL carries only BOOT or FAULT, and all it needs
+        in between is a unicast request before its host-lost time runs out (§8.4).
+        """
+        return (
+            dev.device_class is DeviceClass.STRIP
+            and not self._member(dev)
+            and dev.health.state is DeviceHealth.ONLINE
+            and not (dev.needs_info or dev.needs_config or dev.recovering)
+            and now < dev.next_check_at
+        )
+
+    async def _keepalive(self, dev: _Device) -> None:
+        """A unicast SET_TIME with NOACK (§6, §10.1): the device hears a unicast request, which
+        keeps it out of host-lost, for 17 bytes and a gap instead of a 35-byte exchange."""
+        dev.next_poll_at = asyncio.get_running_loop().time() + self._period(dev)
+        try:
+            await self._send_noack(dev.addr, self.set_time_request())
+        except (BusClosedError, OSError) as exc:
+            await self._link_down(exc)
+            return
+        self._stats.keepalives += 1
+
     async def _poll(self, dev: _Device) -> None:
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -1091,6 +1153,7 @@ class BusMaster:
             self._update_cycle_stats()
         dev.last_poll_at = start
         dev.next_poll_at = start + self._period(dev)
+        dev.next_check_at = start + timing.STRIP_CHECK_S
         msg = PollRequest(ack_evt_seq=dev.ack_evt_seq, ack_boot_id=dev.ack_boot_id)
         try:
             # An offline device gets a single probe: retry bursts at a dead address waste the bus.
@@ -1293,6 +1356,9 @@ class BusMaster:
                 # §17.4: its mark does not ask again for an event already carried; fetch it
                 # again ourselves once the application may take it.
                 dev.next_poll_at = asyncio.get_running_loop().time() + timing.ATTENTION_RETRY_S
+        if reply.has_event:
+            # A strip's next heartbeat is a POLL, not a keep-alive: it carries the ack.
+            dev.next_check_at = 0.0
         if reply.pending > 1:
             # MORE: drain the FIFO, the next poll also carries the ack of this event.
             dev.next_poll_at = asyncio.get_running_loop().time()
@@ -1355,14 +1421,14 @@ class BusMaster:
 
         The application decides that command (the strip's call, the caller's display) after
         its commit, in its own task; meanwhile the master would start another device's POLL
-        and the call would wait for that exchange. So after a KEY no poll starts until a
-        command queued since has run, waiting for it at most one POLL exchange (waiting longer
-        costs more than the poll it saves) and at most ``KEY_HOLD_MAX_S``; then the other
-        commands queued with it (the keypad display, the pad) go out too, before any poll.
-        Only idle time is added: every §7.1 gap is kept.
+        and the call would wait for that exchange (up to 43.75 ms at 9600 baud) besides the
+        time the server took. So after a KEY no poll starts until a command queued since has
+        run, waiting for it at most ``KEY_HOLD_MAX_S``; then the other commands queued with it
+        (the keypad display, the pad) go out too, before any poll. The line idles only while
+        the server decides, once per key press (keys are rare next to polls); every §7.1 gap
+        is kept.
         """
-        poll_exchange = self.min_transaction_s(4, 9)
-        return min(timing.KEY_HOLD_MAX_S, poll_exchange)
+        return timing.KEY_HOLD_MAX_S
 
     def _schedule_resync(self, dev: _Device, reason: str, *, rate_limited: bool = False) -> None:
         """Queue a resync of ``dev``; the desired state is read when it starts to run.
@@ -1451,6 +1517,7 @@ class BusMaster:
         reply: Reply | None = None
         try:
             reply, _ = await self._device_transaction(dev, msg)
+            self._answered(dev)
         except DeviceTimeoutError as exc:  # before OSError: it is a TimeoutError
             _LOGGER.warning("%s: resync command failed: %s", self.name, exc)
         except (BusClosedError, OSError) as exc:

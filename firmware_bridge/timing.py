@@ -74,14 +74,19 @@ DISPLAY_POLL_S = 3.0
 # POLL carries only BOOT or FAULT; docs/protocol.md §15.2 says why this reads §8.4's "2-5 s".
 IDLE_INTERACTIVE_POLL_S = 1.0
 IDLE_DISPLAY_POLL_S = 9.0
+# A window strip is POLLed (BOOT, FAULT, state bits, health) at least this often; its other
+# heartbeats are a unicast SET_TIME with NOACK, 17 bytes and no reply instead of a 35-byte
+# exchange (docs/protocol.md §15.2).
+STRIP_CHECK_S = 30.0
 
 # §7.3: a transaction is tried at most 3 times (2 retries), each byte for byte identical.
 MAX_ATTEMPTS = 3
 
 # After a KEY event is committed the master keeps the line for the command the key causes (the
-# strip's call) instead of starting another device's poll, at most this long and never longer
-# than one POLL exchange: holding longer costs more than the poll it avoids (BusMaster).
-KEY_HOLD_MAX_S = 0.030
+# strip's call) instead of starting another device's poll, at most this long (BusMaster).
+# A poll started while the server decides would hold the call back by up to a whole exchange
+# (43.75 ms at 9600 baud); waiting costs only the time the server takes, once per key press.
+KEY_HOLD_MAX_S = 0.100
 
 # The application commits its database transaction inside the event callback; a stuck
 # database must not stall the bus forever. A timed-out event is not acknowledged and comes back.

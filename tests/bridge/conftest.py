@@ -49,6 +49,7 @@ def fast_timing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(health, "PROBE_S", 0.1)
     monkeypatch.setattr(timing, "IDLE_INTERACTIVE_POLL_S", 0.2)
     monkeypatch.setattr(timing, "IDLE_DISPLAY_POLL_S", 0.2)
+    monkeypatch.setattr(timing, "STRIP_CHECK_S", 0.2)  # every strip heartbeat a POLL
 
 
 @dataclass

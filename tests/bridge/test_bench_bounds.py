@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.bridge import latency_bounds
+from firmware_bridge import timing
 
 
 def test_plain_hb1_bound_for_eight_callers() -> None:
@@ -14,9 +15,15 @@ def test_plain_hb1_bound_for_eight_callers() -> None:
     assert b["cycle"] == pytest.approx(0.350, abs=1e-6)
     assert b["best"] * 1000 == pytest.approx(82.3, abs=0.1)
     assert b["p99"] * 1000 == pytest.approx(428.8, abs=0.1)
-    # Other traffic stretches the cycle: 8 idle strips every 9 s.
+    # Other traffic stretches the cycle: 8 strips with a heartbeat every 9 s, each a POLL, or
+    # (as the master does, docs/protocol.md §15.2) a POLL every 30 s and a 17-byte NOACK
+    # SET_TIME in between: per 36 s one POLL exchange and three keep-alives.
     strips = 8 * b["poll_exchange"] / 9.0
     assert latency_bounds(9600, 8, 0.0, 17, strips)["p99"] * 1000 == pytest.approx(442.8, abs=0.2)
+    keepalive = timing.frame_time(9600, 6) + timing.turnaround(9600)
+    assert keepalive * 1000 == pytest.approx(21.35, abs=0.01)
+    strips = 8 * (b["poll_exchange"] + 3 * keepalive) / 36.0
+    assert latency_bounds(9600, 8, 0.0, 17, strips)["p99"] * 1000 == pytest.approx(437.3, abs=0.2)
 
 
 def test_attention_bound_is_under_the_targets() -> None:

@@ -6,10 +6,13 @@ from __future__ import annotations
 from firmware_bridge.constants import DisplayMode, KeyCode
 from firmware_bridge.messages import SetIdleRequest, ShowTextRequest
 from tests.bridge.conftest import (
+    CALLER,
+    STRIP,
     AppMaker,
     Rig,
     eventually,
     fetch,
+    hub_of,
     issue,
     open_and_idle,
 )
@@ -33,6 +36,15 @@ async def test_a_recall_flashes_the_strip_again_with_the_same_text(
     await eventually(lambda: rig.strip.idle_text() == "1号窗口 欢迎光临", "idle text stored")
     assert any(isinstance(e.request, SetIdleRequest) for e in rig.strip.log)
     call = f"请{number}号到1号窗口"
+    # First contact done: a resync still running would send the call a second time (the state
+    # it read, then the live command it held back), which this test could take for the recall.
+    bridge = hub_of(client).bridge
+    assert bridge is not None
+    master = bridge.master("b1")
+    await eventually(
+        lambda: not (master.device(STRIP).resyncing or master.device(CALLER).resyncing),
+        "first resyncs done",
+    )
 
     mark = len(rig.strip.log)
     assert rig.caller.press_key(KeyCode.CALL_NEXT)

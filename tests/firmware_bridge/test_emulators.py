@@ -44,6 +44,7 @@ from firmware_bridge.messages import (
     ResetRequest,
     SetAddressRequest,
     SetIdleRequest,
+    SetTimeRequest,
     ShowTextRequest,
     decode_reply,
 )
@@ -353,6 +354,19 @@ def test_caller_host_lost_shows_dashes_refuses_keys_and_latches_bit(fake_clock: 
     assert poll(caller, 0, seq=3).state & DeviceState.HOST_LOST
     assert status_of(caller, message(0x07, show, seq=4)) == Status.OK
     assert not poll(caller, 0, seq=5).state & DeviceState.HOST_LOST
+
+
+def test_a_unicast_noack_set_time_keeps_a_strip_out_of_host_lost(fake_clock: FakeClock) -> None:
+    # The host's keep-alive between a strip's POLLs (docs/protocol.md §15.2): no reply, and
+    # the strip's host-lost time starts again.
+    strip = StripEmulator(0x03, clock=fake_clock)
+    keepalive = message(0x03, SetTimeRequest(1716166800, 480), seq=1, noack=True)
+    for _ in range(5):
+        fake_clock.advance(9)
+        assert strip.handle(keepalive) is None
+        assert not strip.host_lost
+    fake_clock.advance(10)  # nothing heard for HOST_LOST_S
+    assert strip.host_lost
 
 
 def test_pad_finishes_rating_while_host_lost_then_shows_maintenance(fake_clock: FakeClock) -> None:

@@ -23,6 +23,7 @@ from firmware_bridge.constants import (
     DeviceClass,
     DeviceState,
     DisplayMode,
+    FaultCode,
     KeyCode,
     Status,
 )
@@ -41,6 +42,7 @@ from firmware_bridge.messages import (
     ConfigReply,
     ConfigRequest,
     Event,
+    FaultEvent,
     InfoReply,
     InfoRequest,
     KeyEvent,
@@ -69,6 +71,7 @@ def fast_timing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(timing, "DISPLAY_POLL_S", 0.02)
     monkeypatch.setattr(timing, "IDLE_INTERACTIVE_POLL_S", 0.02)
     monkeypatch.setattr(timing, "IDLE_DISPLAY_POLL_S", 0.03)
+    monkeypatch.setattr(timing, "STRIP_CHECK_S", 0.03)  # every strip heartbeat a POLL
     monkeypatch.setattr(timing, "T_RESP_S", 0.004)
     monkeypatch.setattr(timing, "REPLY_MARGIN_S", 0.004)
     monkeypatch.setattr(timing, "TURNAROUND_FLOOR_S", 0.0002)
@@ -761,13 +764,42 @@ async def test_the_call_a_key_causes_goes_out_before_another_device_is_polled(
     assert decode_request(before.cmd, before.payload) == PollRequest(1, caller.boot_id)
 
 
+async def test_the_call_of_a_slow_server_still_goes_before_the_next_poll(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+    recorder: Recorder,
+) -> None:
+    master, bus, devices = make_bus((3, STRIP), *((a, CALLER) for a in (7, 8, 9, 10)))
+    caller = devices[1]
+    call = ShowTextRequest(mode=DisplayMode.FLASH, color=1, hold_s=10, text="请A001号到3号窗口")
+    sent: list[asyncio.Task[Reply]] = []
+
+    async def decide_slowly() -> Reply:
+        # A loaded server takes 50 ms after the commit to decide the call: longer than a POLL
+        # exchange at any speed, well within the hold.
+        await asyncio.sleep(0.05)
+        return await master.request(3, call, priority=Priority.CALL)
+
+    async def decide_after_commit(event: DeviceEvent) -> None:
+        if isinstance(event.event, KeyEvent):
+            sent.append(asyncio.create_task(decide_slowly()))
+
+    recorder.hook = decide_after_commit
+    await bus.until(lambda: all(master.device(d.addr).polls >= 2 for d in devices))
+    caller.queue(KeyEvent(KeyCode.CALL_NEXT))
+    await bus.until(lambda: bool(sent) and sent[0].done())
+    i = next(n for n, f in enumerate(bus.frames) if f.cmd == Command.SHOW_TEXT)
+    # No other device's poll between the POLL that fetched the key and the call.
+    assert bus.frames[i - 1].dst == 7
+    assert bus.frames[i - 1].cmd == Command.POLL
+
+
 async def test_a_key_that_causes_no_command_does_not_stall_the_polls(
     make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
     recorder: Recorder,
 ) -> None:
     master, bus, devices = make_bus(*((a, CALLER) for a in (7, 8)))
     await bus.until(lambda: all(master.device(d.addr).polls >= 2 for d in devices))
-    assert 0 < master.key_hold_s <= min(timing.KEY_HOLD_MAX_S, master.min_transaction_s(4, 9))
+    assert master.key_hold_s == timing.KEY_HOLD_MAX_S
     devices[0].queue(KeyEvent(KeyCode.RECALL))
     devices[1].queue(KeyEvent(KeyCode.PAUSE))
     await bus.until(lambda: not devices[0].fifo and not devices[1].fifo)
@@ -1068,8 +1100,11 @@ async def test_devices_in_use_are_polled_most(
     done = {a: master.device(a).polls - counts[a] for a in (7, 8, 3, 4)}
     # The idle caller once per IDLE_INTERACTIVE_POLL_S; the busy one whenever the line is free.
     assert done[7] > 3 * done[8]
-    # Idle strips less often than a strip showing a call (0.03 s against 0.02 s here).
-    assert done[3] > done[4]
+    # Window strips, showing a call or not, at the idle strips' period (0.03 s here, not the
+    # displays' 0.02 s): a strip's POLL only carries BOOT or FAULT (protocol.md §15.2).
+    assert master.device(3).period == master.device(4).period == master.idle_display_poll_s
+    assert master.idle_display_poll_s > timing.DISPLAY_POLL_S
+    assert abs(done[3] - done[4]) <= 2
     # The clerk signs in: the caller is polled as much as the other one from now on.
     master.set_desired_state(8, [KeypadShowRequest("----", led=1)])
     counts = {a: master.device(a).polls for a in (7, 8)}
@@ -1096,6 +1131,103 @@ async def test_commands_go_ahead_of_polls(
     # turns would put three polls between them.
     assert shows[0] <= 1
     assert shows[-1] - shows[0] == 3
+
+
+@pytest.mark.parametrize(("held_s", "back_to_back"), [(0.25, True), (0.45, False)])
+async def test_calls_run_back_to_back_until_a_poll_is_a_whole_period_late(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+    monkeypatch: pytest.MonkeyPatch,
+    recorder: Recorder,
+    held_s: float,
+    back_to_back: bool,
+) -> None:
+    # Four callers in use, each to be polled at least every 0.2 s; the strip's own heartbeat
+    # does not come due during the test.
+    monkeypatch.setattr(timing, "INTERACTIVE_POLL_S", 0.2)
+    monkeypatch.setattr(timing, "IDLE_DISPLAY_POLL_S", 5.0)
+    master, bus, devices = make_bus((3, STRIP), *((a, CALLER) for a in (7, 8, 9, 10)))
+    # Every BOOT event stored (the strip's ack waits for its next poll) and the resyncs done.
+    await bus.until(
+        lambda: (
+            len(recorder.events) == 5 and not any(master.device(d.addr).resyncing for d in devices)
+        )
+    )
+    await bus.until(lambda: all(master.device(a).polls >= 2 for a in (7, 8, 9, 10)))
+    calls = [ShowTextRequest(region=n, mode=DisplayMode.FLASH, text="请A001号") for n in range(4)]
+    sent: list[asyncio.Task[Reply]] = []
+
+    async def slow_commit(event: DeviceEvent) -> None:
+        if isinstance(event.event, FaultEvent) and not sent:
+            # A slow database holds the bus task (events are delivered on it) while four
+            # calls are queued: every caller's poll falls due meanwhile. Held 0.25 s, each
+            # is then overdue by less than its period; held 0.45 s, by more.
+            sent.extend(
+                asyncio.create_task(master.request(3, c, priority=Priority.CALL)) for c in calls
+            )
+            await asyncio.sleep(held_s)
+
+    recorder.hook = slow_commit
+    mark = len(bus.frames)
+    devices[1].queue(FaultEvent(FaultCode.KEY_STUCK))
+    await bus.until(lambda: len(sent) == 4 and all(t.done() for t in sent))
+    after = bus.frames[mark:]
+    shows = [n for n, f in enumerate(after) if f.cmd == Command.SHOW_TEXT]
+    between = [f for f in after[shows[0] : shows[-1]] if f.cmd == Command.POLL]
+    if back_to_back:
+        # No caller is a whole period late: the four calls go back to back (taking turns with
+        # every overdue poll would have put three polls between them).
+        assert between == []
+    else:
+        # Polls a whole period late take turns with the calls: a burst never starves them.
+        assert len(between) == 3
+
+
+async def test_a_strip_resync_holding_back_a_call_runs_at_the_call_priority(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+    monkeypatch: pytest.MonkeyPatch,
+    recorder: Recorder,
+) -> None:
+    # The spec's periods: the callers are polled whenever the line is free, none overdue;
+    # the strip's own heartbeat does not come due during the test.
+    monkeypatch.setattr(timing, "INTERACTIVE_POLL_S", 0.25)
+    monkeypatch.setattr(timing, "IDLE_DISPLAY_POLL_S", 5.0)
+    master, bus, devices = make_bus((3, STRIP), *((a, CALLER) for a in (7, 8, 9, 10)))
+    strip = devices[0]
+    state = [ShowTextRequest(region=n, text=f"区域{n}") for n in range(6)]
+    master.set_desired_state(3, state)
+    # Every BOOT event stored (the strip's ack waits for its next poll) and the resyncs done.
+    await bus.until(
+        lambda: (
+            len(recorder.events) == 5 and not any(master.device(d.addr).resyncing for d in devices)
+        )
+    )
+    call = ShowTextRequest(region=0, mode=DisplayMode.FLASH, text="请A001号到3号窗口")
+    sent: list[asyncio.Task[Reply]] = []
+    real_execute = strip.execute
+
+    def execute(frame: Frame) -> tuple[Reply, FrameFlags]:
+        out = real_execute(frame)
+        if strip.executed[-1] == state[0] and not sent:
+            # The resync's first command is on the line: a call for this strip comes in.
+            master.set_desired_state(3, [call, *state[1:]])
+            sent.append(asyncio.create_task(master.request(3, call, priority=Priority.CALL)))
+        return out
+
+    strip.execute = execute  # type: ignore[method-assign]
+    mark = len(bus.frames)
+    master.resync(3)
+    await bus.until(lambda: bool(sent) and sent[0].done())
+    frames = bus.frames[mark:]
+    first = next(n for n, f in enumerate(frames) if f.payload == state[0].encode())
+    shown = next(n for n, f in enumerate(frames) if f.payload == call.encode())
+    polls = [f for f in frames[first:shown] if f.cmd == Command.POLL]
+    # The rest of the resync (five texts and SET_TIME) and then the call, with at most the
+    # POLL that was on the line when the call came; at the resync's own priority every step
+    # would have taken turns with a caller's poll.
+    assert len(polls) <= 1
+    assert [f.cmd for f in frames[first:shown] if f.dst == 3] == [Command.SHOW_TEXT] * 6 + [
+        Command.SET_TIME
+    ]
 
 
 async def test_screen_refreshes_alternate_with_the_polls_of_callers(
@@ -1167,6 +1299,48 @@ async def test_a_display_that_answers_commands_needs_no_heartbeat_poll(
     # Answered commands every ~20 ms are its heartbeat: its 0.1 s poll never came due.
     assert master.device(3).polls == polls
     await bus.until(lambda: master.device(3).polls > polls)  # and polls resume afterwards
+
+
+async def test_a_strip_is_kept_alive_by_noack_set_time_between_its_polls(
+    make_bus: Callable[..., tuple[BusMaster, FakeBus, list[FakeDevice]]],
+    monkeypatch: pytest.MonkeyPatch,
+    recorder: Recorder,
+) -> None:
+    # Strips' heartbeat every 30 ms here, their POLL only every 0.3 s.
+    monkeypatch.setattr(timing, "STRIP_CHECK_S", 0.3)
+    master, bus, (strip, _caller) = make_bus((3, STRIP), (7, CALLER))
+    await bus.until(lambda: len(recorder.events) == 2 and not master.device(3).resyncing)
+    mark, polls, keepalives = len(bus.frames), master.device(3).polls, master.stats.keepalives
+    await bus.until(lambda: master.stats.keepalives >= keepalives + 10)
+    to_strip = [f for f in bus.frames[mark:] if f.dst == 3]
+    alive = [f for f in to_strip if f.cmd == Command.SET_TIME]
+    # Unicast, NOACK, a valid SET_TIME: the strip hears a unicast request (no host-lost) and
+    # nothing answers; a POLL at most every 0.3 s still fetches BOOT or FAULT.
+    assert all(f.flags & FrameFlags.NOACK for f in alive)
+    assert all(isinstance(decode_request(f.cmd, f.payload), SetTimeRequest) for f in alive)
+    assert master.device(3).polls - polls <= 2
+    assert master.device(3).health is DeviceHealth.ONLINE
+    # A reboot is found by the next POLL, and the strip is resynced; the heartbeat after the
+    # POLL that carried the BOOT event is a POLL again, which acknowledges it.
+    strip.reboot()
+    await bus.until(lambda: AlarmKind.REBOOTED in recorder.kinds(3), limit=3)
+    seen = len(bus.frames)
+
+    def heartbeats() -> list[Frame]:
+        return [
+            f
+            for f in bus.frames[seen:]
+            if f.dst == 3
+            and (
+                f.cmd == Command.POLL or (f.cmd == Command.SET_TIME and f.flags & FrameFlags.NOACK)
+            )
+        ]
+
+    await bus.until(lambda: bool(heartbeats()))
+    assert heartbeats()[0].cmd == Command.POLL
+    await bus.until(lambda: not master.device(3).resyncing and not strip.fifo)
+    # The caller, interactive, is always POLLed.
+    assert not [f for f in bus.frames[mark:] if f.dst == 7 and f.cmd != Command.POLL]
 
 
 async def test_poll_periods_follow_the_options_when_the_line_is_not_eager(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from firmware_bridge import timing
 from firmware_bridge.constants import DeviceClass, KeyCode
 from firmware_bridge.emulators.base import Hb1Device, RequestLog
 from firmware_bridge.emulators.bus import start_bus_on_pty
@@ -74,7 +75,11 @@ class Harness:
 
 
 @pytest.fixture
-async def pty_master() -> AsyncIterator[Callable[[list[Hb1Device]], Awaitable[Harness]]]:
+async def pty_master(
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Callable[[list[Hb1Device]], Awaitable[Harness]]]:
+    # Every strip heartbeat a POLL: these tests look for reboots at the heartbeat period.
+    monkeypatch.setattr(timing, "STRIP_CHECK_S", timing.IDLE_DISPLAY_POLL_S)
     harnesses: list[tuple[Harness, SerialLink]] = []
     endpoints: list[LineEndpoint] = []
 
