@@ -109,9 +109,9 @@ class QueueState:
     priority_waiting: int  # priority tickets of its service waiting (called ahead by ratio)
     waiting: Mapping[str, float]  # other services' waiting tickets these counters will serve
     service_s: Mapping[str, float]  # mean counter time per ticket of each service
-    cv: float = DEFAULT_CV  # spread of the ticket's own service times
-    priority_ratio: int = 3  # 1 priority call per this many normal ones; 0 = always first
-    priority_share: float = 0.0  # of the service's tickets, the priority ones (recently)
+    cv: float  # spread of the ticket's own service times (DEFAULT_CV with too few of them)
+    priority_ratio: int  # 1 priority call per this many normal ones; 0 = always first
+    priority_share: float  # of the service's tickets, the priority ones (recently)
 
 
 @dataclass(frozen=True, slots=True)

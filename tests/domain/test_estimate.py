@@ -12,11 +12,13 @@ from hypothesis import strategies as st
 
 from hall.domain.estimate import (
     DEFAULT_CV,
+    PAUSE_GUESS_S,
     RANGE_FLOOR,
     RANGE_MIN_S,
     OpenCounter,
     QueueState,
     aged_priority_wait,
+    call_curve,
     estimate_wait,
     forecast_wait,
     mean_service_seconds,
@@ -128,7 +130,9 @@ def _state(**overrides: object) -> QueueState:
         "priority_waiting": 0,
         "waiting": {},
         "service_s": {"A": 300.0, "B": 600.0},
+        "cv": DEFAULT_CV,
         "priority_ratio": 3,
+        "priority_share": 0.0,
     }
     values.update(overrides)
     return QueueState(**values)  # type: ignore[arg-type]
@@ -208,6 +212,65 @@ def test_forecast_of_a_very_long_queue_goes_on_at_the_pace_so_far() -> None:
     assert one is not None and one.seconds == 999 * 300.0 and one.calls_before == 999
     two = forecast_wait(_state(normal_ahead=5000), [_counter(1, "A"), _counter(2, "A")])
     assert two is not None and two.seconds == pytest.approx(5000 * 300.0 / 2, rel=0.01)
+
+
+def _range(state: QueueState, counters: list[OpenCounter]) -> tuple[float, float, float]:
+    forecast = forecast_wait(state, counters)
+    assert forecast is not None
+    return forecast.low_s, forecast.seconds, forecast.high_s
+
+
+def test_the_range_shown_keeps_at_least_a_minute_either_way() -> None:
+    """The next ticket at an idle counter is told "now to 1 minute", not "now"; one 30 s
+    away is told up to 1½ minutes (a range is shown in whole minutes)."""
+    assert _range(_state(), [_counter(1, "A")]) == (0.0, 0.0, 60.0)
+    assert _range(_state(), [_counter(1, "A", busy=30.0)]) == (0.0, 30.0, 90.0)
+
+
+def test_the_range_of_a_steady_service_is_still_twenty_percent_either_way() -> None:
+    """Service times that never vary (spread 0) do not make the forecast exact: priority
+    arrivals, pauses and no-shows still move it, by ±20 %."""
+    steady = spread([300.0] * 10)
+    assert steady == 0.0
+    assert _range(_state(normal_ahead=40, cv=steady), [_counter(1, "A")]) == pytest.approx(
+        (9600.0, 12_000.0, 14_400.0)
+    )
+    # With one visit ahead, at least half a visit either way (150 s, more than 20 % of 300).
+    assert _range(_state(normal_ahead=1, cv=steady), [_counter(1, "A")]) == (150.0, 300.0, 450.0)
+
+
+def test_a_service_without_history_gets_the_typical_spread() -> None:
+    """Too few finished visits to measure a spread: the range assumes 0.6 (documented), so
+    nine visits ahead of 5 minutes (45 minutes) are shown as about 24½ to 65½ minutes:
+    ±(20 % + 1.28 × 0.6 / √9) of the wait."""
+    for too_few in ([], [300.0], [300.0, 900.0], [300.0, math.nan, -1.0]):
+        assert spread(too_few) == DEFAULT_CV == 0.6
+    state = _state(normal_ahead=9, cv=spread([]))
+    assert _range(state, [_counter(1, "A")]) == pytest.approx((1468.8, 2700.0, 3931.2))
+
+
+def test_a_counter_paused_just_now_is_expected_back_after_a_short_break() -> None:
+    """A clerk's short break is taken to last 10 minutes in all (the queue service passes
+    what is left of it as the counter's busy time)."""
+    assert PAUSE_GUESS_S == 600.0
+    back = forecast_wait(_state(normal_ahead=1), [_counter(1, "A", busy=PAUSE_GUESS_S)])
+    assert back is not None and back.seconds == 900.0
+
+
+def test_the_play_stops_after_four_hundred_calls() -> None:
+    """Bounded cost per forecast: a line of 400 is played call by call; a longer one stops at
+    400 calls (one counter turn more to notice) and goes on at the pace so far."""
+    one = [_counter(1, "A")]
+    played = call_curve(_state(normal_ahead=399), one)
+    assert played is not None
+    assert (len(played.times), played.capped, played.steps) == (400, False, 400)
+    assert played.times[-1] == 399 * 300.0
+    capped = call_curve(_state(normal_ahead=400), one)
+    assert capped is not None
+    assert (len(capped.times), capped.capped, capped.steps) == (400, True, 401)
+    assert (capped.end_s, capped.end_taken, capped.end_calls) == (400 * 300.0, 400, 400)
+    assert capped.at(400) == (400 * 300.0, 400)
+    assert capped.at(1000) == (1000 * 300.0, 1000)
 
 
 def test_forecast_rejects_bad_counts() -> None:
