@@ -130,8 +130,8 @@ def spread(recent_durations: Sequence[float], *, window: int = 20) -> float:
     values = sorted(float(d) for d in recent_durations[:window] if math.isfinite(d) and d >= 0)
     if len(values) < MIN_SAMPLES:
         return DEFAULT_CV
-    trim = max(1, len(values) // 10) if len(values) >= 10 else 0
-    kept = values[trim : len(values) - trim] if trim else values
+    trim = len(values) // 10  # none below 10 samples
+    kept = values[trim : len(values) - trim]
     mean = math.fsum(kept) / len(kept)
     if mean <= 0:
         return DEFAULT_CV
