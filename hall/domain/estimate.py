@@ -135,7 +135,7 @@ def spread(recent_durations: Sequence[float], *, window: int = 20) -> float:
     mean = math.fsum(kept) / len(kept)
     if mean <= 0:
         return DEFAULT_CV
-    var = math.fsum((v - mean) ** 2 for v in kept) / max(1, len(kept) - 1)
+    var = math.fsum((v - mean) ** 2 for v in kept) / (len(kept) - 1)  # kept: 3 or more
     return min(2.0, math.sqrt(var) / mean)
 
 
