@@ -19,6 +19,7 @@ from hall.domain.estimate import (
     QueueState,
     aged_priority_wait,
     call_curve,
+    curve_forecast,
     estimate_wait,
     forecast_wait,
     mean_service_seconds,
@@ -273,9 +274,33 @@ def test_the_play_stops_after_four_hundred_calls() -> None:
     assert capped.at(1000) == (1000 * 300.0, 1000)
 
 
+def test_a_curve_played_earlier_tells_the_time_left() -> None:
+    """The queue service reads a cached curve for a while: a ticket looked at 100 s after the
+    play is 100 s nearer its call, and one past its time is due now, not overdue."""
+    state = _state(normal_ahead=2)
+    curve = call_curve(state, [_counter(1, "A")])
+    assert curve is not None
+    fresh = curve_forecast(curve, 2, state)
+    later = curve_forecast(curve, 2, state, elapsed_s=100.0)
+    overdue = curve_forecast(curve, 2, state, elapsed_s=900.0)
+    assert fresh is not None and later is not None and overdue is not None
+    assert (fresh.seconds, later.seconds, overdue.seconds) == (600.0, 500.0, 0.0)
+    assert later.calls_before == 2
+
+
 def test_forecast_rejects_bad_counts() -> None:
-    with pytest.raises(ValueError, match="counts must be >= 0"):
-        forecast_wait(_state(normal_ahead=-1), [_counter(1, "A")])
+    one = [_counter(1, "A")]
+    for bad in ({"normal_ahead": -1}, {"priority_waiting": -1}):
+        with pytest.raises(ValueError, match=r"^counts must be >= 0$"):
+            forecast_wait(_state(**bad), one)
+    with pytest.raises(ValueError, match=r"^counts must be >= 0$"):
+        call_curve(_state(), one, phantoms=-1)
+    with pytest.raises(ValueError, match=r"^priority_ratio must be >= 0$"):
+        forecast_wait(_state(priority_ratio=-1), one)
+    curve = call_curve(_state(), one, phantoms=0)
+    assert curve is not None
+    with pytest.raises(ValueError, match=r"^ahead must be >= 0, got -1$"):
+        curve.at(-1)
 
 
 @given(
