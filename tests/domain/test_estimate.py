@@ -288,6 +288,68 @@ def test_a_curve_played_earlier_tells_the_time_left() -> None:
     assert later.calls_before == 2
 
 
+def test_the_curve_plays_the_tickets_issued_after_this_one_too() -> None:
+    """The queue service plays a few tickets past the one that asked (``phantoms``) so that
+    the tickets issued next read the same curve; a priority ticket's curve too."""
+    one = [_counter(1, "A")]
+    normal = call_curve(_state(normal_ahead=2), one, phantoms=3)
+    assert normal is not None
+    assert normal.times == (0.0, 300.0, 600.0, 900.0, 1200.0, 1500.0)
+    assert normal.calls == (0, 1, 2, 3, 4, 5)
+    assert not normal.capped
+    # No normal ticket waits: every call is a priority one; the ticket and two after it.
+    prio = call_curve(_state(priority=True, priority_waiting=1), one, phantoms=2)
+    assert prio is not None
+    assert prio.times == (0.0, 300.0, 600.0, 900.0)
+
+
+def test_a_weighted_counter_does_not_see_tickets_not_yet_issued() -> None:
+    """A "weighted" counter calls from the queue with the most work (an older head); the
+    tickets played past the one that asked are not issued yet and must not make its queue
+    look longer. B (10 min a visit, 2 waiting) has more work than A (5 min, 2 ahead and the
+    ticket: the two played after it do not count)."""
+    desk = [_counter(1, "B", "A", order="weighted")]
+    state = _state(normal_ahead=2, waiting={"B": 2})
+    curve = call_curve(state, desk, phantoms=2)
+    assert curve is not None
+    # B at 0 (1200 > 900); A at 600 (900 > 600); B at 900 (a tie goes to B, listed first);
+    # then A: 1500, the ticket at 1800, and the two after it.
+    assert curve.times == (600.0, 1500.0, 1800.0, 2100.0, 2400.0)
+    assert curve.calls == (1, 3, 4, 5, 6)
+    # Without the tickets after it, the same for the ticket.
+    alone = forecast_wait(state, desk)
+    assert alone is not None and (alone.seconds, alone.calls_before) == (1800.0, 4)
+
+
+def test_a_priority_ticket_at_a_weighted_counter_waits_for_the_ratio() -> None:
+    """A priority ticket's counter, half-way through its ratio of 3, makes two normal calls
+    first: the weighted choice picks B (more work), then A (3 × 5 min against 1 × 10 min)."""
+    desk = [_counter(1, "B", "A", order="weighted")]
+    state = _state(priority=True, normal_ahead=3, waiting={"B": 2})
+    forecast = forecast_wait(state, desk)
+    assert forecast is not None and (forecast.seconds, forecast.calls_before) == (900.0, 2)
+
+
+def test_a_priority_ticket_waits_only_while_normal_tickets_are_there() -> None:
+    """Ratio 3, the counter half-way (one normal call since its last priority one): with one
+    normal ticket waiting it calls that one, then the priority tickets in turn."""
+    one = [_counter(1, "A")]
+    state = _state(priority=True, normal_ahead=1, priority_waiting=1)
+    forecast = forecast_wait(state, one)
+    assert forecast is not None and (forecast.seconds, forecast.calls_before) == (600.0, 2)
+
+
+def test_queues_without_anyone_and_counters_overdue_cost_no_time() -> None:
+    """Nobody waiting for B (or a count below zero) adds nothing at a B-first counter; a
+    counter whose visit has overrun its mean time (negative time left) is free now."""
+    desk = [_counter(1, "B", "A")]
+    for waiting in (0.0, -2.0):
+        free = forecast_wait(_state(waiting={"B": waiting}), desk)
+        assert free is not None and free.seconds == 0.0
+    overdue = forecast_wait(_state(), [_counter(1, "A", busy=-50.0)])
+    assert overdue is not None and overdue.seconds == 0.0
+
+
 def test_forecast_rejects_bad_counts() -> None:
     one = [_counter(1, "A")]
     for bad in ({"normal_ahead": -1}, {"priority_waiting": -1}):
