@@ -244,11 +244,10 @@ def call_curve(
     length = state.priority_waiting + 1 + phantoms if prio_line else int(counts[0])
     priority_left = math.inf if prio_line else float(state.priority_waiting)
     expected = 0.0  # priority citizens still to come who are called before the ticket
-    per_normal = 0.0
-    if not prio_line and state.priority_share > 0:
-        cap = 1.0 if ratio == 0 else 1.0 / (ratio + 1)
-        share = min(state.priority_share, cap, 0.9)
-        per_normal = share / (1.0 - share)
+    # At most what the ratio lets through ahead of normal ones, and never all (read on the
+    # normal line only).
+    share = min(max(0.0, state.priority_share), 1.0 / (ratio + 1), 0.9)
+    per_normal = share / (1.0 - share)
     own_s = state.service_s.get(target, 0.0)
     durations = [state.service_s.get(code, own_s) for code in codes]
     served_by = [0] * len(codes)

@@ -188,6 +188,31 @@ def test_forecast_expects_priority_citizens_still_to_come() -> None:
     assert none.seconds == 9 * 300.0
 
 
+def test_priority_citizens_expected_beyond_the_ratio_change_nothing() -> None:
+    """Ratio 3 lets one priority call through per three normal ones: a share of priority
+    citizens above a quarter cannot make the normal line wait longer than a quarter does.
+    Two counters, each half-way through its ratio; ten normal tickets ahead."""
+    two = [_counter(1, "A"), _counter(2, "A")]
+    waits = []
+    for share in (0.25, 0.5, 0.8):
+        forecast = forecast_wait(_state(normal_ahead=10, priority_share=share), two)
+        assert forecast is not None
+        waits.append((forecast.seconds, forecast.calls_before))
+    # Priority calls at 600 (counter 1), 900 (counter 2) and 1800 (counter 1).
+    assert waits == [(1800.0, 13)] * 3
+    # Ratio 0 (priority always first): at most 9 in 10 are taken to be priority citizens,
+    # however many were; none or a share below zero expects none.
+    one = [_counter(1, "A")]
+    capped = [
+        forecast_wait(_state(normal_ahead=1, priority_ratio=0, priority_share=share), one)
+        for share in (0.9, 0.95, 1.0)
+    ]
+    assert [(f.seconds, f.calls_before) for f in capped if f] == [(3000.0, 10)] * 3
+    for share in (0.0, -0.5):
+        none = forecast_wait(_state(normal_ahead=1, priority_share=share), one)
+        assert none is not None and none.seconds == 300.0
+
+
 def test_forecast_waits_for_busy_and_paused_counters() -> None:
     busy = forecast_wait(_state(normal_ahead=0), [_counter(1, "A", busy=120.0)])
     assert busy is not None and busy.seconds == 120.0
