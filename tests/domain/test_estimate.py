@@ -375,6 +375,22 @@ def test_queues_without_anyone_and_counters_overdue_cost_no_time() -> None:
     assert overdue is not None and overdue.seconds == 0.0
 
 
+def test_a_service_without_a_known_time_is_taken_as_the_tickets_own() -> None:
+    """Other services' visits count at their own mean time, or at the ticket's service's when
+    theirs is not known; a service with no time known at all costs none (only busy
+    counters delay it)."""
+    desk = [_counter(1, "B", "A")]
+    known = forecast_wait(_state(waiting={"B": 1}), desk)
+    unknown = forecast_wait(_state(waiting={"B": 1}, service_s={"A": 300.0}), desk)
+    assert known is not None and unknown is not None
+    assert (known.seconds, unknown.seconds) == (600.0, 300.0)
+    nothing = forecast_wait(
+        _state(normal_ahead=3, service_s={}, cv=0.0), [_counter(1, "A", busy=120.0)]
+    )
+    assert nothing is not None
+    assert (nothing.seconds, nothing.low_s, nothing.high_s) == (120.0, 60.0, 180.0)
+
+
 def test_forecast_rejects_bad_counts() -> None:
     one = [_counter(1, "A")]
     for bad in ({"normal_ahead": -1}, {"priority_waiting": -1}):
