@@ -179,6 +179,24 @@ def test_forecast_interleaves_priority_tickets_by_the_ratio() -> None:
     assert always is not None and always.seconds == 300.0
 
 
+def test_each_counter_starts_half_way_through_the_ratio() -> None:
+    """Ratio 2: a counter is taken to have made one normal call since its last priority one,
+    so it calls one more normal ticket, then the priority one."""
+    one = [_counter(1, "A")]
+    state = _state(normal_ahead=1, priority_waiting=1, priority_ratio=2)
+    forecast = forecast_wait(state, one)
+    assert forecast is not None and (forecast.seconds, forecast.calls_before) == (600.0, 2)
+
+
+def test_a_priority_citizen_is_expected_once_half_of_one_is_due() -> None:
+    """A share of a fifth: a quarter of a priority citizen per normal call; after two normal
+    calls half of one is due, and the counter (ratio 0: priority first) calls them."""
+    one = [_counter(1, "A")]
+    state = _state(normal_ahead=2, priority_ratio=0, priority_share=0.2)
+    forecast = forecast_wait(state, one)
+    assert forecast is not None and (forecast.seconds, forecast.calls_before) == (900.0, 3)
+
+
 def test_forecast_expects_priority_citizens_still_to_come() -> None:
     counters = [_counter(1, "A")]
     none = forecast_wait(_state(normal_ahead=9), counters)
@@ -216,6 +234,9 @@ def test_priority_citizens_expected_beyond_the_ratio_change_nothing() -> None:
 def test_forecast_waits_for_busy_and_paused_counters() -> None:
     busy = forecast_wait(_state(normal_ahead=0), [_counter(1, "A", busy=120.0)])
     assert busy is not None and busy.seconds == 120.0
+    # The first free counter calls first, whatever the order they are listed in.
+    first = forecast_wait(_state(normal_ahead=0), [_counter(1, "A", busy=120.0), _counter(2, "A")])
+    assert first is not None and first.seconds == 0.0
     # The idle counter takes the first ticket, the one free in 120 s the second.
     two = forecast_wait(_state(normal_ahead=1), [_counter(1, "A"), _counter(2, "A", busy=120.0)])
     assert two is not None and two.seconds == 120.0
@@ -346,6 +367,27 @@ def test_a_weighted_counter_does_not_see_tickets_not_yet_issued() -> None:
     assert alone is not None and (alone.seconds, alone.calls_before) == (1800.0, 4)
 
 
+def test_a_weighted_counter_weighs_work_per_counter_serving_the_queue() -> None:
+    """Counter 1 (weighted: B, A) is the only one serving B, counter 2 serves A too: A's
+    three tickets are 450 s of work per counter, less than B's one (500 s), so counter 1
+    calls B first while counter 2 calls A. (Counted per counter plus one, A's would be
+    300 s against B's 250 s.)"""
+    desks = [_counter(1, "B", "A", order="weighted"), _counter(2, "A")]
+    state = _state(normal_ahead=2, waiting={"B": 1}, service_s={"A": 300.0, "B": 500.0})
+    forecast = forecast_wait(state, desks)
+    # B at 0 on counter 1; A at 0 and 300 on counter 2; the ticket at 500 on counter 1.
+    assert forecast is not None and (forecast.seconds, forecast.calls_before) == (500.0, 3)
+
+
+def test_a_long_queue_of_another_service_is_played_until_the_ticket() -> None:
+    """The step limit extrapolates the ticket's own line; 450 B tickets called first by an
+    "order" counter leave no pace of that line to go on at, so the play goes on."""
+    desk = [_counter(1, "B", "A")]
+    forecast = forecast_wait(_state(waiting={"B": 450}), desk)
+    assert forecast is not None
+    assert (forecast.seconds, forecast.calls_before) == (450 * 600.0, 450)
+
+
 def test_a_priority_ticket_at_a_weighted_counter_waits_for_the_ratio() -> None:
     """A priority ticket's counter, half-way through its ratio of 3, makes two normal calls
     first: the weighted choice picks B (more work), then A (3 × 5 min against 1 × 10 min)."""
@@ -389,6 +431,33 @@ def test_a_service_without_a_known_time_is_taken_as_the_tickets_own() -> None:
     )
     assert nothing is not None
     assert (nothing.seconds, nothing.low_s, nothing.high_s) == (120.0, 60.0, 180.0)
+
+
+def test_the_step_limit_holds_whatever_the_service_times() -> None:
+    """Sub-second visits are still cut at 400 calls; only a line that has not moved at all
+    (no time known: every call at 0) is played to its end, having no pace to go on at."""
+    one = [_counter(1, "A")]
+    fast = call_curve(_state(normal_ahead=999, service_s={"A": 0.001}), one)
+    assert fast is not None and (len(fast.times), fast.capped) == (400, True)
+    still = call_curve(_state(normal_ahead=999, service_s={}), one)
+    assert still is not None and (len(still.times), still.capped) == (1000, False)
+    assert set(still.times) == {0.0}
+
+
+def test_past_the_step_limit_the_line_goes_on_at_the_pace_of_the_first_free_counter() -> None:
+    """Two counters, one free in 100 s: after 400 calls the next one comes at 60,000 s (from
+    the counter free first), so the line moves 150 s a call; the 1,000th ticket is called
+    600 calls after, at 150,000 s."""
+    two = [_counter(1, "A"), _counter(2, "A", busy=100.0)]
+    curve = call_curve(_state(normal_ahead=1000), two)
+    assert curve is not None and curve.capped
+    assert (curve.end_s, curve.end_taken, curve.end_calls, curve.pace_s) == (
+        60_000.0,
+        400,
+        400,
+        150.0,
+    )
+    assert curve.at(1000) == (150_000.0, 1000)
 
 
 def test_forecast_rejects_bad_counts() -> None:
