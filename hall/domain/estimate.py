@@ -277,9 +277,9 @@ def call_curve(
         mine, weighted = plans[i]
         # Expected priority citizens are fractions: one is called once half of one is due.
         due_priority = priority_left >= 0.5 or expected >= 0.5
-        if due_priority and (
-            ratio == 0 or since[i] >= ratio or not any(counts[n] > 0 for n, _ in mine)
-        ):
+        # A priority call when one is due and the counter has made its ratio of normal calls
+        # since its last one (at ratio 0 it always has) or has no one else to call.
+        if due_priority and (since[i] >= ratio or not any(counts[n] > 0 for n, _ in mine)):
             if priority_left >= 0.5:
                 priority_left -= 1.0
             else:

@@ -188,6 +188,15 @@ def test_each_counter_starts_half_way_through_the_ratio() -> None:
     assert forecast is not None and (forecast.seconds, forecast.calls_before) == (600.0, 2)
 
 
+def test_a_counter_calls_priority_early_only_when_it_has_nothing_else() -> None:
+    """Before its ratio is reached a counter calls a priority ticket only if none of its
+    queues has anyone; one empty queue (B) among them does not count."""
+    desk = [_counter(1, "A", "B")]
+    state = _state(normal_ahead=1, priority_waiting=1, waiting={"B": 0})
+    forecast = forecast_wait(state, desk)
+    assert forecast is not None and (forecast.seconds, forecast.calls_before) == (300.0, 1)
+
+
 def test_a_priority_citizen_is_expected_once_half_of_one_is_due() -> None:
     """A share of a fifth: a quarter of a priority citizen per normal call; after two normal
     calls half of one is due, and the counter (ratio 0: priority first) calls them."""
