@@ -197,6 +197,13 @@ def test_a_counter_calls_priority_early_only_when_it_has_nothing_else() -> None:
     assert forecast is not None and (forecast.seconds, forecast.calls_before) == (300.0, 1)
 
 
+def test_with_ratio_zero_every_waiting_priority_ticket_goes_first() -> None:
+    one = [_counter(1, "A")]
+    state = _state(normal_ahead=0, priority_waiting=3, priority_ratio=0)
+    forecast = forecast_wait(state, one)
+    assert forecast is not None and (forecast.seconds, forecast.calls_before) == (900.0, 3)
+
+
 def test_a_priority_citizen_is_expected_once_half_of_one_is_due() -> None:
     """A share of a fifth: a quarter of a priority citizen per normal call; after two normal
     calls half of one is due, and the counter (ratio 0: priority first) calls them."""
