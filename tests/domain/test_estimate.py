@@ -202,6 +202,36 @@ def test_with_ratio_zero_every_waiting_priority_ticket_goes_first() -> None:
     state = _state(normal_ahead=0, priority_waiting=3, priority_ratio=0)
     forecast = forecast_wait(state, one)
     assert forecast is not None and (forecast.seconds, forecast.calls_before) == (900.0, 3)
+    # A priority ticket of A keeps the counter for A's time, whatever else it serves.
+    desk = [_counter(1, "A", "B")]
+    state = _state(priority_waiting=1, priority_ratio=0, waiting={"B": 0})
+    shared = forecast_wait(state, desk)
+    assert shared is not None and shared.seconds == 300.0
+
+
+def test_after_a_priority_call_the_counter_starts_its_ratio_again() -> None:
+    """Ratio 3, two priority tickets waiting: the counter (half-way) makes two normal calls,
+    the first priority one, three normal calls, the second."""
+    one = [_counter(1, "A")]
+    state = _state(normal_ahead=4, priority_waiting=2)
+    forecast = forecast_wait(state, one)
+    assert forecast is not None and (forecast.seconds, forecast.calls_before) == (1500.0, 5)
+
+
+def test_a_weighted_counter_counts_the_weight_of_each_service() -> None:
+    """Weights 1 (B) and 3 (A): A's 2 tickets score 3 × 2 × 300 = 1800 against B's
+    2 × 600 = 1200, so A first; then B (1200 > 900); then the ticket (900 > 600)."""
+    desk = [OpenCounter(1, (("B", 1), ("A", 3)), "weighted", 0.0)]
+    forecast = forecast_wait(_state(normal_ahead=1, waiting={"B": 2}), desk)
+    assert forecast is not None and (forecast.seconds, forecast.calls_before) == (900.0, 2)
+
+
+def test_past_a_line_played_to_its_end_a_call_comes_per_mean_time_over_the_counters() -> None:
+    two = [_counter(1, "A"), _counter(2, "A")]
+    curve = call_curve(_state(normal_ahead=2), two)
+    assert curve is not None and not curve.capped
+    assert curve.times == (0.0, 0.0, 300.0)
+    assert curve.at(10) == (300.0 + 8 * 150.0, 10)
 
 
 def test_a_priority_citizen_is_expected_once_half_of_one_is_due() -> None:
@@ -211,6 +241,9 @@ def test_a_priority_citizen_is_expected_once_half_of_one_is_due() -> None:
     state = _state(normal_ahead=2, priority_ratio=0, priority_share=0.2)
     forecast = forecast_wait(state, one)
     assert forecast is not None and (forecast.seconds, forecast.calls_before) == (900.0, 3)
+    # The one called is no longer expected: the next is due four normal calls later.
+    later = forecast_wait(_state(**{**_fields(state), "normal_ahead": 6}), one)
+    assert later is not None and (later.seconds, later.calls_before) == (2400.0, 8)
 
 
 def test_forecast_expects_priority_citizens_still_to_come() -> None:
