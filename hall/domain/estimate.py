@@ -266,7 +266,15 @@ def call_curve(
     steps = 0
     end: tuple[float, int, int, float] | None = None
     capped = False
-    while heap and len(times) < length:
+
+    def work(queue: tuple[int, int]) -> float:
+        """How long the head of a queue has waited, roughly: the more work per counter it
+        holds (by weight), the older its head ("weighted" counters; ties to the first)."""
+        n, weight = queue
+        seen = counts[n] - hidden if n == 0 else counts[n]
+        return weight * max(0.0, seen) * durations[n] / served_by[n]
+
+    while len(times) < length:
         at, i = heapq.heappop(heap)
         steps += 1
         if calls >= _MAX_STEPS and times and at > 0:
@@ -290,22 +298,11 @@ def call_curve(
                 times.append(at)
                 calls_before.append(calls)
         else:
-            pick = -1
-            best = -1.0
-            for n, w in mine:
-                if counts[n] <= 0:
-                    continue
-                if not weighted:
-                    pick = n
-                    break
-                # How long the head of a queue has waited, roughly: the more work per
-                # counter it holds, the older its head.
-                seen = counts[n] - hidden if n == 0 else counts[n]
-                score = w * max(0.0, seen) * durations[n] / served_by[n]
-                if score > best:
-                    pick, best = n, score
-            if pick < 0:
-                continue  # nothing more for this counter: it drops out
+            # Never empty: until the line's last call the ticket's own queue has someone on
+            # the normal line, and the priority line takes this branch only while the
+            # counter has someone else to call; so no counter ever drops out.
+            ready = [(n, w) for n, w in mine if counts[n] > 0]
+            pick = max(ready, key=work)[0] if weighted else ready[0][0]
             if pick == 0 and not prio_line:
                 times.append(at)
                 calls_before.append(calls)
@@ -316,8 +313,7 @@ def call_curve(
         heapq.heappush(heap, (at + durations[pick], i))
     if end is None:
         # The whole line was played: past it, a call per mean time over its counters.
-        last = (times[-1], len(times) - 1, calls_before[-1]) if times else (0.0, 0, 0)
-        end = (*last, own_s / len(serving))
+        end = (times[-1], len(times) - 1, calls_before[-1], own_s / len(serving))
     return CallCurve(tuple(times), tuple(calls_before), *end, steps, capped)
 
 
