@@ -357,5 +357,5 @@ def typical_seconds(
     if len(values) < MIN_SAMPLES:
         return default_seconds
     median = values[len(values) // 2]
-    kept = [v for v in values if median / 4 <= v <= median * 4] or values
+    kept = [v for v in values if median / 4 <= v <= median * 4]  # the median at least
     return math.fsum(kept) / len(kept)

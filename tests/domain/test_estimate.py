@@ -331,8 +331,11 @@ def test_the_range_of_a_steady_service_is_still_twenty_percent_either_way() -> N
     assert _range(_state(normal_ahead=40, cv=steady), [_counter(1, "A")]) == pytest.approx(
         (9600.0, 12_000.0, 14_400.0)
     )
-    # With one visit ahead, at least half a visit either way (150 s, more than 20 % of 300).
+    # With one visit ahead, at least half a visit either way (150 s, more than 20 % of 300);
+    # half the wait when that is shorter than a visit.
     assert _range(_state(normal_ahead=1, cv=steady), [_counter(1, "A")]) == (150.0, 300.0, 450.0)
+    busy = [_counter(1, "A", busy=200.0)]
+    assert _range(_state(cv=steady), busy) == (100.0, 200.0, 300.0)
 
 
 def test_a_service_without_history_gets_the_typical_spread() -> None:
@@ -350,7 +353,9 @@ def test_a_counter_paused_just_now_is_expected_back_after_a_short_break() -> Non
     what is left of it as the counter's busy time)."""
     assert PAUSE_GUESS_S == 600.0
     back = forecast_wait(_state(normal_ahead=1), [_counter(1, "A", busy=PAUSE_GUESS_S)])
-    assert back is not None and back.seconds == 900.0
+    # One call before (cv 0.6): ±(20 % + 1.28 × 0.6) of 15 minutes.
+    assert back is not None
+    assert (back.low_s, back.seconds, back.high_s) == pytest.approx((28.8, 900.0, 1771.2))
 
 
 def test_the_play_stops_after_four_hundred_calls() -> None:
@@ -558,6 +563,23 @@ def test_typical_keeps_the_long_tail_and_drops_the_absurd() -> None:
     assert typical_seconds([120.0, 240.0, 540.0], 480.0) == 300.0  # trimmed mean says 240
     # A forgotten finish (10 h) and an instant skip (1 s) are dropped.
     assert typical_seconds([300.0] * 10 + [36_000.0, 1.0], 480.0) == 300.0
+    # Four times the median either way is kept (median 100: 25 and 400 stay, 24 and 401 go).
+    assert typical_seconds([401.0, 100.0, 24.0, 25.0, 400.0], 480.0) == 175.0
+    # Of an even number, the upper middle one is the median.
+    assert typical_seconds([100.0, 100.0, 1000.0, 1000.0], 480.0) == 1000.0
+
+
+def test_typical_counts_valid_recent_times_only() -> None:
+    # Junk does not count, neither towards the mean nor towards the three needed.
+    assert typical_seconds([300.0, math.nan, -5.0, math.inf, 600.0], 480.0) == 480.0
+    assert typical_seconds([300.0, math.nan, -5.0, math.inf, 600.0, 900.0], 480.0) == 600.0
+    # The newest 20 by default: an older 21st (within four times the median) is left out.
+    newest = [300.0] * 19 + [600.0]
+    assert typical_seconds([*newest, 1200.0], 480.0) == 315.0
+    assert typical_seconds([*newest, 1200.0], 480.0, window=21) == pytest.approx(7500.0 / 21)
+    with pytest.raises(ValueError, match=r"^window must be >= 1, got 0$"):
+        typical_seconds([300.0] * 3, 480.0, window=0)
+    assert typical_seconds([300.0] * 3, 480.0, window=1) == 480.0
 
 
 def test_spread_of_recent_times() -> None:
@@ -608,3 +630,5 @@ def test_a_priority_ticket_waits_like_a_normal_one_while_normal_ones_are_aged() 
     assert aged_priority_wait(120.0, 900.0, max_bypass_s=1200.0) == 120.0
     assert aged_priority_wait(120.0, 3000.0, max_bypass_s=1200.0) == 3000.0
     assert aged_priority_wait(400.0, 300.0, max_bypass_s=200.0) == 400.0
+    # "Longer than" the limit: exactly at it, priority still goes ahead.
+    assert aged_priority_wait(120.0, 1200.0, max_bypass_s=1200.0) == 120.0
