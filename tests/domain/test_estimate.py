@@ -573,6 +573,8 @@ def test_typical_counts_valid_recent_times_only() -> None:
     # Junk does not count, neither towards the mean nor towards the three needed.
     assert typical_seconds([300.0, math.nan, -5.0, math.inf, 600.0], 480.0) == 480.0
     assert typical_seconds([300.0, math.nan, -5.0, math.inf, 600.0, 900.0], 480.0) == 600.0
+    # An instant skip (0 s) is a valid time: it makes the three, though it is then dropped.
+    assert typical_seconds([0.0, 300.0, 300.0], 480.0) == 300.0
     # The newest 20 by default: an older 21st (within four times the median) is left out.
     newest = [300.0] * 19 + [600.0]
     assert typical_seconds([*newest, 1200.0], 480.0) == 315.0
