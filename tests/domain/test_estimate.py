@@ -442,6 +442,14 @@ def test_a_long_queue_of_another_service_is_played_until_the_ticket() -> None:
     assert (forecast.seconds, forecast.calls_before) == (450 * 600.0, 450)
 
 
+def test_a_weighted_counter_weighs_a_shared_queue_by_its_share() -> None:
+    """Another service's queue counts for the share these counters serve (here 0.4 of a
+    ticket: 240 s of work), less than the ticket's own 300 s: the ticket goes first."""
+    desk = [_counter(1, "A", "B", order="weighted")]
+    forecast = forecast_wait(_state(waiting={"B": 0.4}), desk)
+    assert forecast is not None and (forecast.seconds, forecast.calls_before) == (0.0, 0)
+
+
 def test_a_priority_ticket_at_a_weighted_counter_waits_for_the_ratio() -> None:
     """A priority ticket's counter, half-way through its ratio of 3, makes two normal calls
     first: the weighted choice picks B (more work), then A (3 × 5 min against 1 × 10 min)."""
