@@ -654,6 +654,9 @@ def _run(args: argparse.Namespace, base: Path) -> int:
             if rc is None:
                 timeouts += 1
                 killed += 1
+                # Listed, so that a run on a loaded machine can be audited: a mutant stopped
+                # by its limit is counted as killed.
+                print(f"  stopped by its limit #{n} line {m.line}: {m.description}", flush=True)
             elif rc == 0:
                 survived.append({"n": n, "line": m.line, "mutation": m.description})
                 line_text = source.splitlines()[m.line - 1].strip() if m.line else ""

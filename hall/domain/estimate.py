@@ -109,9 +109,9 @@ class QueueState:
     priority_waiting: int  # priority tickets of its service waiting (called ahead by ratio)
     waiting: Mapping[str, float]  # other services' waiting tickets these counters will serve
     service_s: Mapping[str, float]  # mean counter time per ticket of each service
-    cv: float = DEFAULT_CV  # spread of the ticket's own service times
-    priority_ratio: int = 3  # 1 priority call per this many normal ones; 0 = always first
-    priority_share: float = 0.0  # of the service's tickets, the priority ones (recently)
+    cv: float  # spread of the ticket's own service times (DEFAULT_CV with too few of them)
+    priority_ratio: int  # 1 priority call per this many normal ones; 0 = always first
+    priority_share: float  # of the service's tickets, the priority ones (recently)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,12 +130,12 @@ def spread(recent_durations: Sequence[float], *, window: int = 20) -> float:
     values = sorted(float(d) for d in recent_durations[:window] if math.isfinite(d) and d >= 0)
     if len(values) < MIN_SAMPLES:
         return DEFAULT_CV
-    trim = max(1, len(values) // 10) if len(values) >= 10 else 0
-    kept = values[trim : len(values) - trim] if trim else values
+    trim = len(values) // 10  # none below 10 samples
+    kept = values[trim : len(values) - trim]
     mean = math.fsum(kept) / len(kept)
     if mean <= 0:
         return DEFAULT_CV
-    var = math.fsum((v - mean) ** 2 for v in kept) / max(1, len(kept) - 1)
+    var = math.fsum((v - mean) ** 2 for v in kept) / (len(kept) - 1)  # kept: 3 or more
     return min(2.0, math.sqrt(var) / mean)
 
 
@@ -244,11 +244,10 @@ def call_curve(
     length = state.priority_waiting + 1 + phantoms if prio_line else int(counts[0])
     priority_left = math.inf if prio_line else float(state.priority_waiting)
     expected = 0.0  # priority citizens still to come who are called before the ticket
-    per_normal = 0.0
-    if not prio_line and state.priority_share > 0:
-        cap = 1.0 if ratio == 0 else 1.0 / (ratio + 1)
-        share = min(state.priority_share, cap, 0.9)
-        per_normal = share / (1.0 - share)
+    # At most what the ratio lets through ahead of normal ones, and never all (read on the
+    # normal line only).
+    share = min(max(0.0, state.priority_share), 1.0 / (ratio + 1), 0.9)
+    per_normal = share / (1.0 - share)
     own_s = state.service_s.get(target, 0.0)
     durations = [state.service_s.get(code, own_s) for code in codes]
     served_by = [0] * len(codes)
@@ -267,7 +266,15 @@ def call_curve(
     steps = 0
     end: tuple[float, int, int, float] | None = None
     capped = False
-    while heap and len(times) < length:
+
+    def work(queue: tuple[int, int]) -> float:
+        """How long the head of a queue has waited, roughly: the more work per counter it
+        holds (by weight), the older its head ("weighted" counters; ties to the first)."""
+        n, weight = queue
+        seen = counts[n] - hidden if n == 0 else counts[n]
+        return weight * max(0.0, seen) * durations[n] / served_by[n]
+
+    while len(times) < length:
         at, i = heapq.heappop(heap)
         steps += 1
         if calls >= _MAX_STEPS and times and at > 0:
@@ -278,9 +285,9 @@ def call_curve(
         mine, weighted = plans[i]
         # Expected priority citizens are fractions: one is called once half of one is due.
         due_priority = priority_left >= 0.5 or expected >= 0.5
-        if due_priority and (
-            ratio == 0 or since[i] >= ratio or not any(counts[n] > 0 for n, _ in mine)
-        ):
+        # A priority call when one is due and the counter has made its ratio of normal calls
+        # since its last one (at ratio 0 it always has) or has no one else to call.
+        if due_priority and (since[i] >= ratio or not any(counts[n] > 0 for n, _ in mine)):
             if priority_left >= 0.5:
                 priority_left -= 1.0
             else:
@@ -291,22 +298,11 @@ def call_curve(
                 times.append(at)
                 calls_before.append(calls)
         else:
-            pick = -1
-            best = -1.0
-            for n, w in mine:
-                if counts[n] <= 0:
-                    continue
-                if not weighted:
-                    pick = n
-                    break
-                # How long the head of a queue has waited, roughly: the more work per
-                # counter it holds, the older its head.
-                seen = counts[n] - hidden if n == 0 else counts[n]
-                score = w * max(0.0, seen) * durations[n] / served_by[n]
-                if score > best:
-                    pick, best = n, score
-            if pick < 0:
-                continue  # nothing more for this counter: it drops out
+            # Never empty: until the line's last call the ticket's own queue has someone on
+            # the normal line, and the priority line takes this branch only while the
+            # counter has someone else to call; so no counter ever drops out.
+            ready = [(n, w) for n, w in mine if counts[n] > 0]
+            pick = max(ready, key=work)[0] if weighted else ready[0][0]
             if pick == 0 and not prio_line:
                 times.append(at)
                 calls_before.append(calls)
@@ -317,8 +313,7 @@ def call_curve(
         heapq.heappush(heap, (at + durations[pick], i))
     if end is None:
         # The whole line was played: past it, a call per mean time over its counters.
-        last = (times[-1], len(times) - 1, calls_before[-1]) if times else (0.0, 0, 0)
-        end = (*last, own_s / len(serving))
+        end = (times[-1], len(times) - 1, calls_before[-1], own_s / len(serving))
     return CallCurve(tuple(times), tuple(calls_before), *end, steps, capped)
 
 
@@ -362,5 +357,5 @@ def typical_seconds(
     if len(values) < MIN_SAMPLES:
         return default_seconds
     median = values[len(values) // 2]
-    kept = [v for v in values if median / 4 <= v <= median * 4] or values
+    kept = [v for v in values if median / 4 <= v <= median * 4]  # the median at least
     return math.fsum(kept) / len(kept)
