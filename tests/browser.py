@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -28,12 +28,12 @@ BROWSER_TEST = [
 
 
 @asynccontextmanager
-async def chromium() -> AsyncIterator[Browser]:
-    """A fresh headless Chromium, closed when the block ends."""
+async def chromium(args: Sequence[str] = CHROMIUM_ARGS) -> AsyncIterator[Browser]:
+    """A fresh headless Chromium started with ``args``, closed when the block ends."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=list(args))
         try:
             yield browser
         finally:

@@ -27,6 +27,7 @@ from hall.config.models import HallConfig
 from hall.security import tokens
 from hall.storage import access_repo
 from tests.access_helpers import admin_bearer_in
+from tests.browser import chromium
 from tests.display.proxy import Proxy
 from tests.factories import hall_config
 from tests.live.helpers import write_config_toml
@@ -103,14 +104,9 @@ async def server(
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            await b.close()
+    # The TV flags (no background throttling), as a hall's kiosk-mode TV runs.
+    async with chromium(CHROMIUM_ARGS) as b:
+        yield b
 
 
 async def tv_page(browser: Any, url: str, token: str, path: str, size: tuple[int, int]) -> Any:
