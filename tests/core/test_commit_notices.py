@@ -155,3 +155,34 @@ async def test_a_connection_the_pool_closes_still_passes_its_halls_on(
     async with asyncio.timeout(5):  # asyncpg calls termination listeners soon, not at once
         await closed.wait()
     assert told == ["test"]
+
+
+async def test_a_stream_of_writes_is_numbered_in_runs_spaced_apart(
+    server_pool: asyncpg.Pool,
+    notices: CommitNotices,
+    notifier: Notifier,
+    config: HallConfig,
+    clock: FixedClock,
+) -> None:
+    published = Published()
+    await notifier.subscribe(CHANNEL, published.on_notify)
+    sequencer = Sequencer(server_pool, notifier, lambda: ["test"], spacing_s=0.25)
+    notices.add(sequencer.poke)
+    await sequencer.start()
+    loop = asyncio.get_running_loop()
+    try:
+        service = QueueService(server_pool, Directory(config), clock, group_commit=False)
+        began = loop.time()
+        for _ in range(20):
+            await service.issue(IssueTicket(hall_id="test", service_code="BDC"))
+        await published.reach(20)
+        elapsed = loop.time() - began
+    finally:
+        notices.remove(sequencer.poke)
+        await sequencer.close()
+    # One run per write would be 20 (and more with the catch-up at start); runs that start a
+    # spacing apart while writes keep coming are far fewer (the catch-up, the first write's,
+    # one per spacing, one trailing), and nothing is left unnumbered.
+    assert sequencer.runs <= 3 + elapsed / 0.25
+    assert sequencer.runs < 20
+    assert await unnumbered(server_pool) == 0
