@@ -8,6 +8,7 @@ writers (the CLI, scripts) still notify.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -20,7 +21,7 @@ from hall.services.queue import CounterAction, IssueTicket, QueueService
 from hall.storage.commit_notices import CommitNotices, note_events
 from hall.storage.db import connect_pool
 from hall.storage.notify import Notifier
-from hall.storage.sequencer import CHANNEL, Sequencer, writer_hall
+from hall.storage.sequencer import CHANNEL, SPACING_S, Sequencer, writer_hall
 from tests.core.test_sequencer import Published, unnumbered
 
 
@@ -55,6 +56,21 @@ async def server_pool(
         await server.close()
 
 
+@contextlib.asynccontextmanager
+async def server_sequencer(
+    pool: asyncpg.Pool, notices: CommitNotices, notifier: Notifier, spacing_s: float = SPACING_S
+) -> AsyncIterator[Sequencer]:
+    """A sequencer for hall ``test`` told of the pool's commits, as ``hall serve`` wires it."""
+    sequencer = Sequencer(pool, notifier, lambda: ["test"], spacing_s=spacing_s)
+    notices.add(sequencer.poke)
+    await sequencer.start()
+    try:
+        yield sequencer
+    finally:
+        notices.remove(sequencer.poke)
+        await sequencer.close()
+
+
 async def test_the_servers_writes_reach_the_feed_without_a_notify_at_commit(
     server_pool: asyncpg.Pool,
     notices: CommitNotices,
@@ -69,10 +85,7 @@ async def test_the_servers_writes_reach_the_feed_without_a_notify_at_commit(
     await notifier.subscribe(CHANNEL, published.on_notify)
     async with asyncio.timeout(10):
         await listening.wait()
-    sequencer = Sequencer(server_pool, notifier, lambda: ["test"])
-    notices.add(sequencer.poke)
-    await sequencer.start()
-    try:
+    async with server_sequencer(server_pool, notices, notifier):
         service = QueueService(server_pool, Directory(config), clock)
         await service.act("test", 1, CounterAction.OPEN, "c001")
         await asyncio.gather(
@@ -81,9 +94,6 @@ async def test_the_servers_writes_reach_the_feed_without_a_notify_at_commit(
         await service.act("test", 1, CounterAction.CALL_NEXT, "c001")
         # Opening, twelve tickets, one call: numbered and published, each once, in order.
         await published.reach(14)
-    finally:
-        notices.remove(sequencer.poke)
-        await sequencer.close()
     assert await unnumbered(server_pool) == 0
     seqs = [r["seq"] for r in await server_pool.fetch("SELECT seq FROM events ORDER BY seq")]
     assert seqs == list(range(1, 15))
@@ -166,20 +176,14 @@ async def test_a_stream_of_writes_is_numbered_in_runs_spaced_apart(
 ) -> None:
     published = Published()
     await notifier.subscribe(CHANNEL, published.on_notify)
-    sequencer = Sequencer(server_pool, notifier, lambda: ["test"], spacing_s=0.25)
-    notices.add(sequencer.poke)
-    await sequencer.start()
     loop = asyncio.get_running_loop()
-    try:
+    async with server_sequencer(server_pool, notices, notifier, spacing_s=0.25) as sequencer:
         service = QueueService(server_pool, Directory(config), clock, group_commit=False)
         began = loop.time()
         for _ in range(20):
             await service.issue(IssueTicket(hall_id="test", service_code="BDC"))
         await published.reach(20)
         elapsed = loop.time() - began
-    finally:
-        notices.remove(sequencer.poke)
-        await sequencer.close()
     # One run per write would be 20 (and more with the catch-up at start); runs that start a
     # spacing apart while writes keep coming are far fewer (the catch-up, the first write's,
     # one per spacing, one trailing), and nothing is left unnumbered.
