@@ -46,6 +46,7 @@ from hall.services.device_roles import (
 from hall.services.directory import Directory
 from hall.services.queue import QueueService
 from hall.storage import devices_repo
+from hall.storage.db import CONNECTION_ERRORS
 from hall.storage.devices_repo import AlarmRow, DeviceRow
 from hall.storage.sequencer import LogPosition
 from hall.storage.uow import UnitOfWork, run_in_transaction
@@ -154,6 +155,7 @@ class DeviceService:
         # Each device's last render and the role's inputs it was made from (DeviceRole.inputs).
         self._rendered: dict[tuple[str, int], tuple[object, Desired]] = {}
         self._hall_devices: dict[str, list[Device]] = {}
+        self._releasing: set[asyncio.Task[None]] = set()
 
     # --- watchers: a use that reads a device's events as they come --------------------------
 
@@ -420,13 +422,22 @@ class DeviceService:
         rules = self.directory.hall(hall_id)
         devices = self._devices_of_hall(hall_id)
         shows_calls = any(self._shows_calls(d) for d in devices)
-        async with self.pool.acquire() as conn:
+        conn: asyncpg.Connection = await self.pool.acquire()
+        try:
             read = await devices_repo.hall_scene(conn, hall_id, RECENT_CALLS if shows_calls else 0)
             extras: dict[DeviceClass, object] = {}
             for cls in {d.device_class for d in devices}:
                 role = self.roles.get(cls)
                 if role is not None and role.load is not None:
                     extras[cls] = await role.load(conn, hall_id)
+        except BaseException:
+            await self._release(conn)
+            raise
+        # The devices need not wait for the connection's way back to the pool (a task and a
+        # few turns of the event loop: up to tens of ms on a busy machine).
+        task = asyncio.create_task(self._release(conn), name="desired-release")
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
         names = self._staff
         if any(clerk not in names for clerk in read.staff_names):
             # Staff added with `hall user add` rather than in the config.
@@ -443,6 +454,10 @@ class DeviceService:
         for dev in devices:
             out[(dev.bus, dev.address)] = self._render(scene, dev, fresh)
         return DesiredPass(out, LogPosition(read.last_seq, read.unnumbered))
+
+    async def _release(self, conn: asyncpg.Connection) -> None:
+        with contextlib.suppress(*CONNECTION_ERRORS):
+            await self.pool.release(conn)
 
     def _render(self, scene: Scene, dev: Device, fresh: bool) -> Desired:
         role = self.roles.get(dev.device_class)
