@@ -165,16 +165,16 @@ async def test_a_pass_does_not_vouch_for_another_processs_events_it_did_not_see(
 ) -> None:
     a, b = await make_app(mode="off"), await make_app(mode="off")
     hub_a, hub_b = hub_of(a), hub_of(b)
+    published = Published()  # as process B hears the sequencers (after its hub)
+    await b.app[NOTIFIER].subscribe(EVENTS_CHANNEL, published.on_notify)
     await issue(a)
-    await eventually(lambda: all_numbered(a), "the ticket's events numbered")
+    await published.reach(1)
     for client in (a, b):
         # Nothing numbers events on its own below: the test says when which sequencer runs.
         sequencer = client.app[SEQUENCER]
         client.app[COMMIT_NOTICES].remove(sequencer.poke)
         assert sequencer._sweeper is not None
         sequencer._sweeper.cancel()
-    published = Published()
-    await b.app[NOTIFIER].subscribe(EVENTS_CHANNEL, published.on_notify)
     await settled(hub_a)
     await settled(hub_b)
     # Process B writes, and its pass reads that write's events, still unnumbered.
@@ -197,10 +197,6 @@ async def test_a_pass_does_not_vouch_for_another_processs_events_it_did_not_see(
     await eventually(lambda: hub_b._pushed[strip] == hub_a._pushed[strip], "B's strip 1")
     await settled(hub_b)
     assert hub_b._pushed == hub_a._pushed
-
-
-async def all_numbered(client: Client) -> bool:
-    return not await client.app[POOL].fetchval("SELECT count(*) FROM events WHERE seq IS NULL")
 
 
 async def test_notices_during_a_pass_are_judged_by_what_it_read(make_app: AppMaker) -> None:
