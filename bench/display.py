@@ -203,7 +203,7 @@ class Trace:
         master = bridge.master("b1")
 
         mark = hub.mark
-        desired_state = service.desired_state
+        desired_pass = service.desired_pass
         apply_desired = bridge.apply_desired
         transmit = master._transmit
         notified = live._notified
@@ -213,9 +213,9 @@ class Trace:
             self.note("mark")
             mark(hall_id)
 
-        async def traced_desired(hall_id: str) -> Any:
+        async def traced_desired(hall_id: str, *, fresh: bool = False) -> Any:
             self.note("desired_start")
-            out = await desired_state(hall_id)
+            out = await desired_pass(hall_id, fresh=fresh)
             self.note("desired_end")
             return out
 
@@ -265,7 +265,7 @@ class Trace:
         vars(live_module)["repo"] = _Repo()
 
         hub.mark = traced_mark  # type: ignore[method-assign]
-        service.desired_state = traced_desired  # type: ignore[method-assign]
+        service.desired_pass = traced_desired  # type: ignore[method-assign]
         bridge.apply_desired = traced_apply  # type: ignore[method-assign]
         master._transmit = traced_transmit  # type: ignore[method-assign]
         live._notified = traced_notified  # type: ignore[method-assign]

@@ -1,6 +1,7 @@
 """Device roles of the display slice: window strips follow their counter, hall screens list
 the latest calls of their own counters and services. A recall changes the role's generation,
-so the kernel re-sends the unchanged text and the device flashes it again."""
+so the kernel re-sends the unchanged text and the device flashes it again. Each role names its
+inputs, so a pass re-renders only the devices a change concerns."""
 
 from __future__ import annotations
 
@@ -34,6 +35,15 @@ def strip_generation(scene: Scene, device: Device) -> int:
     return view.ticket_recalls if view is not None and view.state == "calling" else 0
 
 
+def strip_inputs(scene: Scene, device: Device) -> object:
+    """What ``render_strip`` and ``strip_generation`` read."""
+    view = _view(scene, device)
+    if view is None:
+        return None
+    recalls = view.ticket_recalls if view.state == "calling" else 0
+    return (view.number, view.state, view.ticket_number, recalls, scene.rules.hall.display)
+
+
 def _screen(scene: Scene, device: Device) -> Screen | None:
     return next((s for s in scene.rules.hall.screens if s.id == device.screen), None)
 
@@ -51,10 +61,25 @@ def screen_generation(scene: Scene, device: Device) -> int:
     if screen is None:
         return 0
     calls = shown_calls(screen, scene.recent_calls)
-    return calls[0].seq if calls else 0
+    return calls[0].event_id if calls else 0
 
 
-STRIP = DeviceRole(DeviceClass.STRIP, render=render_strip, generation=strip_generation)
+def screen_inputs(scene: Scene, device: Device) -> object:
+    """What ``render_screen`` and ``screen_generation`` read: the screen's config and the
+    calls it may show (a call at another window leaves it as it is)."""
+    screen = _screen(scene, device)
+    if screen is None:
+        return None
+    return (screen, shown_calls(screen, scene.recent_calls))
+
+
+STRIP = DeviceRole(
+    DeviceClass.STRIP, render=render_strip, generation=strip_generation, inputs=strip_inputs
+)
 SCREEN = DeviceRole(
-    DeviceClass.SCREEN, render=render_screen, shows_calls=True, generation=screen_generation
+    DeviceClass.SCREEN,
+    render=render_screen,
+    shows_calls=True,
+    generation=screen_generation,
+    inputs=screen_inputs,
 )

@@ -32,8 +32,7 @@ from hall.ports import Clock
 from hall.services.directory import Directory
 from hall.storage import repo
 from hall.storage.notify import Notifier, Subscription
-from hall.storage.sequencer import sequenced
-from hall.storage.uow import NOTIFY_CHANNEL
+from hall.storage.sequencer import EVENTS_CHANNEL, sequenced
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +106,7 @@ class VoiceHub:
 
     async def start(self) -> None:
         self._sub = await self.notifier.subscribe(
-            NOTIFY_CHANNEL, self._on_notify, on_up=self._on_up
+            EVENTS_CHANNEL, self._on_notify, on_up=self._on_up
         )
 
     async def stop(self) -> None:

@@ -31,7 +31,7 @@ from kiosk.standing import Standing
 
 HOLD_S = 25.0
 """How long a poll waits for a change; phones and proxies keep a request open that long."""
-EVENTS_CHANNEL = sequencer.CHANNEL
+EVENTS_CHANNEL = sequencer.EVENTS_CHANNEL
 """The sequencer's notices: a hall's committed events are numbered (every process hears it)."""
 MIN_GAP_S = 1.0
 """Least time between two reads of one poll's ticket."""

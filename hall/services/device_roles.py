@@ -32,6 +32,7 @@ __all__ = [
     "EventHandler",
     "EventResult",
     "Generation",
+    "Inputs",
     "Loader",
     "RecentCall",
     "Renderer",
@@ -65,7 +66,9 @@ class DeviceEvent:
 class RecentCall(NamedTuple):
     """One call or recall of the event log."""
 
-    seq: int
+    event_id: int
+    """The event's id: unique, and fixed when the event is written (its seq comes later,
+    from the sequencer), so what is rendered from it does not change when it is numbered."""
     number: str
     counter: int
     service: str | None
@@ -98,6 +101,11 @@ Generation = Callable[[Scene, Device], int]
 if it equals what the device already shows (e.g. a recall: same text, but flash again)."""
 Loader = Callable[[asyncpg.Connection, str], Awaitable[object]]
 """Reads what a role renders from beyond the kernel's scene, once per pass and hall."""
+Inputs = Callable[[Scene, Device], object]
+"""Everything a role's ``render`` and ``generation`` read of the scene for one device, as a
+value compared with ``==``: while it equals the last pass's, the device keeps its last render
+(a pass then costs what changed). A role whose output depends on anything else, the clock
+say, declares none and is rendered on every pass."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +121,7 @@ class DeviceRole:
     class's own handler does not take it (a pad's LOGIN): at most one role declares it."""
     generation: Generation | None = None
     load: Loader | None = None
+    inputs: Inputs | None = None
 
 
 def roles_by_class(roles: Sequence[DeviceRole]) -> dict[DeviceClass, DeviceRole]:

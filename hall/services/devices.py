@@ -45,8 +45,10 @@ from hall.services.device_roles import (
 )
 from hall.services.directory import Directory
 from hall.services.queue import QueueService
-from hall.storage import devices_repo, repo
+from hall.storage import devices_repo
+from hall.storage.db import CONNECTION_ERRORS
 from hall.storage.devices_repo import AlarmRow, DeviceRow
+from hall.storage.sequencer import LogPosition
 from hall.storage.uow import UnitOfWork, run_in_transaction
 
 log = logging.getLogger(__name__)
@@ -108,6 +110,18 @@ class Desired:
     generation: int = 0
 
 
+_NOTHING = Desired(())
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredPass:
+    """One desired-state pass of a hall: every configured device's state, and the position in
+    the hall's event log its read saw (which sequencer notices it already covers)."""
+
+    states: dict[tuple[str, int], Desired]
+    position: LogPosition
+
+
 @dataclass(frozen=True, slots=True)
 class Registry:
     devices: list[DeviceRow]
@@ -138,6 +152,10 @@ class DeviceService:
         # Called with a hall id after a committed device event changed what devices show.
         self.on_change: Callable[[str], None] | None = None
         self._watchers: dict[tuple[str, int], set[asyncio.Queue[Event]]] = {}
+        # Each device's last render and the role's inputs it was made from (DeviceRole.inputs).
+        self._rendered: dict[tuple[str, int], tuple[object, Desired]] = {}
+        self._hall_devices: dict[str, list[Device]] = {}
+        self._releasing: set[asyncio.Task[None]] = set()
 
     # --- watchers: a use that reads a device's events as they come --------------------------
 
@@ -390,44 +408,79 @@ class DeviceService:
 
     async def desired_state(self, hall_id: str) -> dict[tuple[str, int], Desired]:
         """What every configured device of the hall should show now, with its generation."""
+        return (await self.desired_pass(hall_id)).states
+
+    async def desired_pass(self, hall_id: str, *, fresh: bool = False) -> DesiredPass:
+        """What every configured device of the hall should show now, and how far in the
+        hall's event log the read behind it reached.
+
+        One statement reads the kernel's part of the scene (counters, recent calls, clerks'
+        names, the log position), then each role's ``load`` its own. A device whose role
+        declares ``inputs`` is rendered again only when those changed since its last render
+        (a call re-renders the calling counter's strip and caller, and the hall screens whose
+        rows it changes); ``fresh`` renders every device anew (for comparing)."""
         rules = self.directory.hall(hall_id)
-        devices = self.wiring.of_hall(hall_id)
-        async with self.pool.acquire() as conn:
-            views = {v.number: v for v in await devices_repo.counter_views(conn, hall_id)}
-            calls: list[RecentCall] = []
-            if any(self._shows_calls(d) for d in devices):
-                calls = [
-                    RecentCall(
-                        r["seq"] or 0,
-                        r["number"],
-                        r["counter_number"],
-                        r["service"],
-                        r["type"] == "ticket.recalled",
-                    )
-                    for r in await repo.recent_calls(conn, hall_id, RECENT_CALLS)
-                ]
-            names = self._staff
-            missing = [v.clerk for v in views.values() if v.clerk and v.clerk not in names]
-            if missing:  # staff added with `hall user add` rather than in the config
-                rows = await conn.fetch(
-                    "SELECT job_no, name FROM staff WHERE job_no = ANY($1)", missing
-                )
-                names = {**names, **{r["job_no"]: r["name"] for r in rows}}
+        devices = self._devices_of_hall(hall_id)
+        shows_calls = any(self._shows_calls(d) for d in devices)
+        conn: asyncpg.Connection = await self.pool.acquire()
+        try:
+            read = await devices_repo.hall_scene(conn, hall_id, RECENT_CALLS if shows_calls else 0)
             extras: dict[DeviceClass, object] = {}
             for cls in {d.device_class for d in devices}:
                 role = self.roles.get(cls)
                 if role is not None and role.load is not None:
                     extras[cls] = await role.load(conn, hall_id)
-        scene = Scene(rules, views, calls, names, self.clock.now(), extras)
+        except BaseException:
+            await self._release(conn)
+            raise
+        # The devices need not wait for the connection's way back to the pool (a task and a
+        # few turns of the event loop: up to tens of ms on a busy machine).
+        task = asyncio.create_task(self._release(conn), name="desired-release")
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+        names = self._staff
+        if any(clerk not in names for clerk in read.staff_names):
+            # Staff added with `hall user add` rather than in the config.
+            names = {**read.staff_names, **names}
+        scene = Scene(
+            rules,
+            {v.number: v for v in read.counters},
+            [RecentCall(*c) for c in read.calls],
+            names,
+            self.clock.now(),
+            extras,
+        )
         out: dict[tuple[str, int], Desired] = {}
         for dev in devices:
-            role = self.roles.get(dev.device_class)
-            if role is None or role.render is None:
-                out[(dev.bus, dev.address)] = Desired(())
-                continue
-            generation = role.generation(scene, dev) if role.generation is not None else 0
-            out[(dev.bus, dev.address)] = Desired(role.render(scene, dev), generation)
-        return out
+            out[(dev.bus, dev.address)] = self._render(scene, dev, fresh)
+        return DesiredPass(out, LogPosition(read.last_seq, read.unnumbered))
+
+    async def _release(self, conn: asyncpg.Connection) -> None:
+        with contextlib.suppress(*CONNECTION_ERRORS):
+            await self.pool.release(conn)
+
+    def _render(self, scene: Scene, dev: Device, fresh: bool) -> Desired:
+        role = self.roles.get(dev.device_class)
+        if role is None or role.render is None:
+            return _NOTHING
+        key = (dev.bus, dev.address)
+        inputs: object = None
+        if role.inputs is not None:
+            inputs = role.inputs(scene, dev)
+            cached = self._rendered.get(key)
+            if not fresh and cached is not None and cached[0] == inputs:
+                return cached[1]
+        generation = role.generation(scene, dev) if role.generation is not None else 0
+        state = Desired(role.render(scene, dev), generation)
+        if role.inputs is not None:
+            self._rendered[key] = (inputs, state)
+        return state
+
+    def _devices_of_hall(self, hall_id: str) -> list[Device]:
+        devices = self._hall_devices.get(hall_id)
+        if devices is None:
+            devices = self._hall_devices[hall_id] = self.wiring.of_hall(hall_id)
+        return devices
 
     def _shows_calls(self, device: Device) -> bool:
         role = self.roles.get(device.device_class)

@@ -51,11 +51,6 @@ class CounterDeviceView:
     ticket_number: str | None
     ticket_state: str | None
     service_code: str | None
-    last_done_id: int | None  # last ticket finished at this counter
-    last_done_number: str | None
-    last_done_service: str | None
-    last_done_at: datetime | None
-    last_done_rated: bool
     ticket_recalls: int = 0
     """How often the active ticket was recalled (重呼): a new value means "call it again"."""
 
@@ -273,28 +268,53 @@ async def outcome_of(
 # --- what devices show ---------------------------------------------------------------------
 
 
-async def counter_views(
-    conn: asyncpg.Connection | asyncpg.Pool, hall_id: str
-) -> list[CounterDeviceView]:
-    """Every counter with its active ticket and its last finished ticket (for the pad)."""
-    rows = await conn.fetch(
-        """SELECT c.number, c.state::text AS state, c.clerk,
-                  t.id AS ticket_id, t.display_number AS ticket_number,
-                  t.state::text AS ticket_state, t.service_code,
-                  d.id AS last_done_id, d.display_number AS last_done_number,
-                  d.service_code AS last_done_service, d.finished_at AS last_done_at,
-                  EXISTS (SELECT 1 FROM ratings r WHERE r.ticket_id = d.id) AS last_done_rated,
-                  COALESCE(t.recall_count, 0) AS ticket_recalls
-           FROM counters c
-           LEFT JOIN tickets t ON t.hall_id = c.hall_id AND t.counter_number = c.number
-                AND t.state IN ('called', 'serving')
-           LEFT JOIN LATERAL (
-                SELECT tt.id, tt.display_number, tt.service_code, tt.finished_at
-                FROM events e JOIN tickets tt ON tt.id = e.ticket_id
-                WHERE e.hall_id = c.hall_id AND e.counter_number = c.number
-                  AND e.type = 'ticket.finished'
-                ORDER BY e.id DESC LIMIT 1) d ON true
-           WHERE c.hall_id = $1 AND c.active ORDER BY c.number""",
-        hall_id,
+@dataclass(frozen=True, slots=True)
+class HallScene:
+    """What one desired-state pass reads of a hall, in one statement (one snapshot)."""
+
+    last_seq: int
+    """The hall's last numbered event, and how many committed events the sequencer had not
+    numbered yet: how far the read reached (hall.storage.sequencer.Seen)."""
+    unnumbered: int
+    counters: list[CounterDeviceView]
+    calls: list[tuple[int, str, int, str | None, bool]]
+    """The latest calls and recalls, newest first: (event id, number, counter, service,
+    recall); empty unless asked for."""
+    staff_names: dict[str, str]
+    """The names of the clerks signed in at the hall's counters."""
+
+
+_SCENE = """
+SELECT h.last_seq,
+       (SELECT count(*) FROM events u WHERE u.hall_id = h.id AND u.seq IS NULL) AS unnumbered,
+       ARRAY(SELECT ROW(c.number, c.state::text, c.clerk, t.id, t.display_number,
+                        t.state::text, t.service_code, COALESCE(t.recall_count, 0))
+             FROM counters c
+             LEFT JOIN tickets t ON t.hall_id = c.hall_id AND t.counter_number = c.number
+                  AND t.state IN ('called', 'serving')
+             WHERE c.hall_id = h.id AND c.active ORDER BY c.number) AS counters,
+       -- The types are literals so that the partial index events_calls matches.
+       ARRAY(SELECT ROW(e.id, e.details->>'display_number', e.counter_number,
+                        e.details->>'service_code', e.type = 'ticket.recalled')
+             FROM events e WHERE e.hall_id = h.id
+                  AND e.type IN ('ticket.called', 'ticket.recalled')
+             ORDER BY e.seq DESC NULLS FIRST, e.id DESC LIMIT $2) AS calls,
+       ARRAY(SELECT ROW(s.job_no, s.name) FROM staff s
+             WHERE s.job_no IN (SELECT k.clerk FROM counters k
+                                WHERE k.hall_id = h.id AND k.active)) AS staff
+FROM halls h WHERE h.id = $1"""
+
+
+async def hall_scene(conn: asyncpg.Connection, hall_id: str, calls: int) -> HallScene:
+    """Every active counter with its active ticket, the ``calls`` latest calls, the signed-in
+    clerks' names and the read's place in the event log, in one round trip and snapshot."""
+    row = await conn.fetchrow(_SCENE, hall_id, calls)
+    if row is None:
+        return HallScene(0, 0, [], [], {})
+    return HallScene(
+        last_seq=row["last_seq"],
+        unnumbered=row["unnumbered"],
+        counters=[CounterDeviceView(*c) for c in row["counters"]],
+        calls=list(row["calls"]),
+        staff_names=dict(row["staff"]),
     )
-    return [CounterDeviceView(**dict(r)) for r in rows]

@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -27,7 +28,9 @@ from hall.storage.notify import Notifier
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "hall_events"
+EVENTS_CHANNEL = "hall_events"
+"""The channel of commit notices (``{"hall": id}``, from writers outside a server pool) and
+of sequencer notices (``{"hall": id, "seq": n}``)."""
 SPACING_S = 0.01
 """A hall's runs start at least this far apart: a write after a quiet spell is numbered at
 once, writes that follow within the spacing wait for the next run together. Without it a busy
@@ -63,6 +66,73 @@ def sequenced(payload: str) -> tuple[str, int] | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class LogPosition:
+    """How far one read of a hall reached in its event log: the hall's last seq, and how many
+    committed events were still unnumbered, as the read's snapshot saw them."""
+
+    last_seq: int
+    unnumbered: int
+
+
+class Seen:
+    """Which sequencer notices of a hall a reader's latest read already saw.
+
+    A reader that recomputes something from the database after every commit it hears of (the
+    bridge hub) hears of a write twice in the writer's own process: from the commit notice,
+    and again from the sequencer's ``{"hall", "seq"}`` once it numbered the write's events.
+    The second tells it nothing new when its read after the first saw every event the
+    sequencer run numbered. The run may have numbered other processes' events too (any
+    sequencer numbers all committed events of the hall), so which process sent the notice
+    does not say it; what the read saw does.
+
+    A run numbers exactly the hall's events that were committed and unnumbered in its
+    snapshot, under the hall's lock, and its notice arrives after its commit, in commit order
+    with the notices of the other runs. A read that saw ``last_seq = m`` and ``u`` unnumbered
+    events:
+
+    - saw everything a run with ``seq <= m`` numbered (that run had committed);
+    - for the first run to commit after it, numbering ``(m, n]``: either that run's snapshot
+      came before the read's, and the ``n - m`` events it numbered are among the read's
+      ``u``; or it came after, and they include all of the read's ``u`` and more exactly
+      when ``n - m > u``. So the read saw them all if and only if ``n - m <= u``, and the
+      read's remaining ``u - (n - m)`` stand in the same relation to the next run.
+
+    This holds only if the reader heard every notice sent after its read began: ``read`` with
+    a LISTEN connection that was up (and stayed up, ``forget`` on its loss) since before the
+    read started. Each notice must be judged in arrival order.
+    """
+
+    def __init__(self) -> None:
+        self._reads: dict[str, list[int]] = {}  # hall -> [last seq seen, unnumbered left]
+
+    def read(self, hall_id: str, position: LogPosition) -> None:
+        """A read of the hall that started after the notices' LISTEN was up saw ``position``."""
+        self._reads[hall_id] = [position.last_seq, position.unnumbered]
+
+    def forget(self, hall_id: str | None = None) -> None:
+        """Notices may have been lost (the LISTEN connection went down): trust no read."""
+        if hall_id is None:
+            self._reads.clear()
+        else:
+            self._reads.pop(hall_id, None)
+
+    def notice(self, hall_id: str, seq: int) -> bool:
+        """The sequencer numbered the hall's events up to ``seq``: True if the latest read
+        saw every one of them; False if a new read is needed (and the read is forgotten)."""
+        read = self._reads.get(hall_id)
+        if read is None:
+            return False
+        last_seq, left = read
+        if seq <= last_seq:
+            return True
+        if seq - last_seq <= left:
+            read[0], read[1] = seq, left - (seq - last_seq)
+            return True
+        del self._reads[hall_id]
+        return False
+
+
 class Sequencer:
     """Runs ``sequence_events`` for halls whose writers committed, coalescing runs."""
 
@@ -89,7 +159,7 @@ class Sequencer:
         self._closed = False
 
     async def start(self) -> None:
-        await self.notifier.subscribe(CHANNEL, self._on_notify, on_up=self._catch_up)
+        await self.notifier.subscribe(EVENTS_CHANNEL, self._on_notify, on_up=self._catch_up)
         self._sweeper = asyncio.create_task(self._sweep(), name="seq-sweep")
 
     async def close(self) -> None:

@@ -25,7 +25,6 @@ from hall.storage.db import CONNECTION_ERRORS, outage
 
 log = logging.getLogger(__name__)
 
-NOTIFY_CHANNEL = "hall_events"
 # Serialization failures and deadlocks are retried this many times with a short pause; both
 # are rare at hall scale and always safe to retry because nothing was committed.
 MAX_ATTEMPTS = 5

@@ -6,8 +6,8 @@
 - runs the bridge in-process when the config names buses (unless ``HALL_BRIDGE=remote``),
 - recomputes the desired state of a hall's devices after every committed change (this
   process's commits as its pool releases them, hall.storage.commit_notices; other writers'
-  ``hall_events`` notices and the sequencers' notices of numbered events; device events that
-  changed ratings),
+  ``hall_events`` notices; the sequencers' notices of numbered events, unless the latest pass
+  already saw those events, hall.storage.sequencer.Seen; device events that changed ratings),
   and pushes the devices whose state changed to the in-process bridge and to remote bridges,
 - lets a feature send one request to one device and await its reply (``command``), and read a
   device's events as they are stored (``watch``), for uses that are not desired state (bytes
@@ -49,8 +49,7 @@ from hall.domain.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from hall.services.device_roles import DeviceRole
 from hall.services.devices import WIRE_CLASS, Desired, DeviceService
 from hall.storage.notify import Subscription
-from hall.storage.sequencer import sequenced, writer_hall
-from hall.storage.uow import NOTIFY_CHANNEL
+from hall.storage.sequencer import EVENTS_CHANNEL, Seen, sequenced, writer_hall
 from hall.web.access import principal_of
 from hall.web.routes import Access, Route, register
 from hall.web.state import (
@@ -170,6 +169,13 @@ class BridgeHub:
         self._pushed: dict[tuple[str, int], Desired] = {}
         self._dirty: dict[str, asyncio.Event] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
+        # What each hall's latest pass saw of its event log, to tell which sequencer notices
+        # call for another pass; notices that come while a pass reads wait for its answer.
+        self._seen = Seen()
+        self._reading: dict[str, list[int]] = {}
+        self._listening = False
+        self._listen_epoch = 0  # +1 whenever the LISTEN connection comes up or goes down
+        self.passes = 0
         self._subscription: Subscription | None = None
         self._report: Report | None = None
         self._report_wake = asyncio.Event()
@@ -198,7 +204,7 @@ class BridgeHub:
         if config.buses:  # no devices, no desired state: nothing to follow
             app[COMMIT_NOTICES].add(self.mark)
             self._subscription = await app[NOTIFIER].subscribe(
-                NOTIFY_CHANNEL, self._on_notify, on_up=self._connected
+                EVENTS_CHANNEL, self._on_notify, on_up=self._connected, on_down=self._lost
             )
         mode = self.settings.mode
         if config.buses and mode in ("auto", "inprocess"):
@@ -271,18 +277,39 @@ class BridgeHub:
         while True:
             await dirty.wait()
             dirty.clear()
+            # Notices of numbered events that arrive while this pass reads are judged by what
+            # it read; a pass that began before the LISTEN was up (or across its loss) judges
+            # none and they call for another pass.
+            epoch, listening = self._listen_epoch, self._listening
+            held = self._reading[hall_id] = []
             try:
-                desired = await self.service.desired_state(hall_id)
+                result = await self.service.desired_pass(hall_id)
             except Exception:
                 log.exception("desired device state of %s failed", hall_id)
+                del self._reading[hall_id]
+                self._seen.forget(hall_id)
                 await asyncio.sleep(1.0)
                 dirty.set()
                 continue
-            for (bus, address), state in desired.items():
-                if self._pushed.get((bus, address)) == state:
+            del self._reading[hall_id]
+            self.passes += 1
+            if listening and epoch == self._listen_epoch:
+                self._seen.read(hall_id, result.position)
+            else:
+                self._seen.forget(hall_id)
+            for seq in held:
+                self._sequenced(hall_id, seq)
+            for (bus, address), state in result.states.items():
+                pushed = self._pushed.get((bus, address))
+                if pushed is state or pushed == state:
                     continue
                 self._pushed[(bus, address)] = state
                 self._push(hall_id, bus, address, state)
+
+    def settled(self, hall_id: str) -> bool:
+        """No desired-state pass of the hall is under way or due."""
+        dirty = self._dirty.get(hall_id)
+        return hall_id not in self._reading and (dirty is None or not dirty.is_set())
 
     def _push(self, hall_id: str, bus: str, address: int, state: Desired) -> None:
         self.pushes += 1
@@ -425,17 +452,38 @@ class BridgeHub:
 
     def _connected(self) -> None:
         """The LISTEN connection is (again) up: catch up on changes missed while it was not."""
+        self._listening = True
+        self._listen_epoch += 1
         for hall_id in {b.hall for b in self.service.wiring.buses.values()}:
             self.mark(hall_id)
 
+    def _lost(self) -> None:
+        """The LISTEN connection is down: notices are lost until it is back (``_connected``
+        recomputes every hall then), so no pass's read can vouch for the notices after it."""
+        self._listening = False
+        self._listen_epoch += 1
+        self._seen.forget()
+
     def _on_notify(self, payload: str) -> None:
-        # A writer's commit outside a server pool, or events another process committed and
-        # its sequencer numbered: either may change what devices show. This process's own
-        # commits came through the commit notices already; marking again costs a recompute
-        # that changes nothing.
+        # A writer's commit outside a server pool: recompute. A sequencer numbered events:
+        # recompute unless the latest pass saw them all, which it did for this process's own
+        # writes (their commit notices marked the hub before the sequencer ran) unless other
+        # processes' events came with them (hall.storage.sequencer.Seen).
         notice = sequenced(payload)
-        hall_id = notice[0] if notice is not None else writer_hall(payload)
-        if hall_id is not None:
+        if notice is None:
+            hall_id = writer_hall(payload)
+            if hall_id is not None:
+                self.mark(hall_id)
+            return
+        hall_id, seq = notice
+        held = self._reading.get(hall_id)
+        if held is not None:
+            held.append(seq)
+        else:
+            self._sequenced(hall_id, seq)
+
+    def _sequenced(self, hall_id: str, seq: int) -> None:
+        if not self._seen.notice(hall_id, seq):
             self.mark(hall_id)
 
 

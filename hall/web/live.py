@@ -31,8 +31,7 @@ from hall.domain.errors import Forbidden, InvalidInput, Unavailable
 from hall.domain.tickets import Event, EventType
 from hall.storage import access_repo, repo
 from hall.storage.notify import Subscription
-from hall.storage.sequencer import sequenced
-from hall.storage.uow import NOTIFY_CHANNEL
+from hall.storage.sequencer import EVENTS_CHANNEL, sequenced
 from hall.web.access import allowed, principal_of, session_principal
 from hall.web.live_state import FoldError, ScreenState, full_event, public_event
 from hall.web.routes import Access, Route, register
@@ -153,7 +152,7 @@ class LiveHub:
 
     async def start(self) -> None:
         self._subscription = await self.app[NOTIFIER].subscribe(
-            NOTIFY_CHANNEL, self._on_notify, on_up=self._connected, on_down=self._disconnected
+            EVENTS_CHANNEL, self._on_notify, on_up=self._connected, on_down=self._disconnected
         )
         self._access_subscription = await self.app[NOTIFIER].subscribe(
             access_repo.ACCESS_CHANNEL, self._on_access_notice

@@ -21,7 +21,7 @@ from hall.services.queue import CounterAction, IssueTicket, QueueService
 from hall.storage.commit_notices import CommitNotices, note_events
 from hall.storage.db import connect_pool
 from hall.storage.notify import Notifier
-from hall.storage.sequencer import CHANNEL, SPACING_S, Sequencer, writer_hall
+from hall.storage.sequencer import EVENTS_CHANNEL, SPACING_S, Sequencer, writer_hall
 from tests.core.test_sequencer import Published, unnumbered
 
 
@@ -81,8 +81,8 @@ async def test_the_servers_writes_reach_the_feed_without_a_notify_at_commit(
     writers = WriterNotices()
     published = Published()
     listening = asyncio.Event()
-    await notifier.subscribe(CHANNEL, writers.on_notify, on_up=listening.set)
-    await notifier.subscribe(CHANNEL, published.on_notify)
+    await notifier.subscribe(EVENTS_CHANNEL, writers.on_notify, on_up=listening.set)
+    await notifier.subscribe(EVENTS_CHANNEL, published.on_notify)
     async with asyncio.timeout(10):
         await listening.wait()
     async with server_sequencer(server_pool, notices, notifier):
@@ -106,7 +106,7 @@ async def test_other_writers_still_notify_at_commit(
 ) -> None:
     writers = WriterNotices()
     listening = asyncio.Event()
-    await notifier.subscribe(CHANNEL, writers.on_notify, on_up=listening.set)
+    await notifier.subscribe(EVENTS_CHANNEL, writers.on_notify, on_up=listening.set)
     async with asyncio.timeout(10):
         await listening.wait()
     # The test pool is opened without commit notices, like the CLI's connections.
@@ -125,7 +125,7 @@ async def test_events_whose_writer_never_poked_are_numbered_by_the_sweep(
     clock: FixedClock,
 ) -> None:
     published = Published()
-    await notifier.subscribe(CHANNEL, published.on_notify)
+    await notifier.subscribe(EVENTS_CHANNEL, published.on_notify)
     # A sequencer that knows no halls to catch up on at start, and nobody listening to the
     # pool's notices: the writes below are those of a process that died after committing.
     sequencer = Sequencer(server_pool, notifier, lambda: [], sweep_s=0.2)
@@ -175,7 +175,7 @@ async def test_a_stream_of_writes_is_numbered_in_runs_spaced_apart(
     clock: FixedClock,
 ) -> None:
     published = Published()
-    await notifier.subscribe(CHANNEL, published.on_notify)
+    await notifier.subscribe(EVENTS_CHANNEL, published.on_notify)
     loop = asyncio.get_running_loop()
     async with server_sequencer(server_pool, notices, notifier, spacing_s=0.25) as sequencer:
         service = QueueService(server_pool, Directory(config), clock, group_commit=False)

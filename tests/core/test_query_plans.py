@@ -16,7 +16,7 @@ from typing import Any, cast
 import asyncpg
 
 from hall.ports import FixedClock
-from hall.storage import repo
+from hall.storage import devices_repo, repo
 
 DAY = date(2026, 11, 24)
 
@@ -118,6 +118,7 @@ async def hot_reads(pool: asyncpg.Pool, clock: FixedClock) -> dict[str, list[dic
             "waiting_counts": lambda c: repo.waiting_counts(c, "test"),
             "counters_of_hall": lambda c: repo.counters_of_hall(c, "test"),
             "recent_calls": lambda c: repo.recent_calls(c, "test", 10),
+            "hall_scene": lambda c: devices_repo.hall_scene(c, "test", 50),
             "events_after": lambda c: repo.events_after(c, "test", last - 3),
             "ticket_by_number": lambda c: repo.ticket_by_number(c, "test", DAY, "A000010"),
             "head_queue_key": lambda c: repo.head_queue_key(c, "test", "BDC"),

@@ -11,7 +11,14 @@ from hall.ports import FixedClock
 from hall.services.directory import Directory
 from hall.services.queue import CounterAction, IssueTicket, QueueService
 from hall.storage.notify import Notifier
-from hall.storage.sequencer import CHANNEL, Sequencer, sequenced, writer_hall
+from hall.storage.sequencer import (
+    EVENTS_CHANNEL,
+    LogPosition,
+    Seen,
+    Sequencer,
+    sequenced,
+    writer_hall,
+)
 
 
 async def unnumbered(pool: asyncpg.Pool) -> int:
@@ -41,7 +48,7 @@ class Published:
 
 async def start_sequencer(notifier: Notifier, pool: asyncpg.Pool) -> tuple[Sequencer, Published]:
     published = Published()
-    await notifier.subscribe(CHANNEL, published.on_notify)
+    await notifier.subscribe(EVENTS_CHANNEL, published.on_notify)
     sequencer = Sequencer(pool, notifier, lambda: ["test"])
     await sequencer.start()
     return sequencer, published
@@ -97,3 +104,34 @@ async def test_a_burst_of_concurrent_writes_is_numbered_gap_free_in_commit_order
     )
     assert [r["seq"] for r in numbers] == list(range(1, 61))
     assert await pool.fetchval("SELECT last_seq FROM halls WHERE id = 'test'") == 63
+
+
+def test_a_read_vouches_for_the_runs_it_saw_and_the_first_runs_within_its_unnumbered() -> None:
+    seen = Seen()
+    assert not seen.notice("h", 3)  # nothing read yet
+    # A read saw seq 10 and 3 committed events not numbered yet.
+    seen.read("h", LogPosition(last_seq=10, unnumbered=3))
+    assert seen.notice("h", 9)  # a run that had committed before the read (its notice late)
+    assert seen.notice("h", 10)
+    assert seen.notice("h", 12)  # the next run numbered 2 events: both among the read's 3
+    assert seen.notice("h", 13)  # the run after it numbered the third
+    # One more: committed after the read, which cannot have seen it; and once one is
+    # missed, the read vouches for nothing newer.
+    assert not seen.notice("h", 14)
+    assert not seen.notice("h", 15)
+    assert seen.notice("h", 13) is False  # forgotten: even old runs call for a new read
+
+
+def test_a_run_that_numbered_more_than_the_read_saw_unnumbered_calls_for_a_read() -> None:
+    seen = Seen()
+    # This process's read saw its own write's 2 events unnumbered; the sequencer's run also
+    # numbered another process's event committed after the read: 3 events.
+    seen.read("h", LogPosition(last_seq=4, unnumbered=2))
+    assert not seen.notice("h", 7)
+    seen.read("h", LogPosition(last_seq=4, unnumbered=2))
+    assert seen.notice("h", 6)
+    # Halls are apart, and a lost LISTEN connection makes every read untrusted.
+    seen.read("g", LogPosition(last_seq=0, unnumbered=1))
+    assert not seen.notice("h", 8)
+    seen.forget()
+    assert not seen.notice("g", 1)
