@@ -8,7 +8,6 @@ reported as done before it is in the database.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import enum
 import hashlib
 import json
@@ -114,8 +113,17 @@ class IssueTicket:
     idempotency_key: str | None = None
 
     def fingerprint(self) -> str:
-        body = dataclasses.asdict(self)
-        body.pop("idempotency_key")
+        """What a repeated idempotency key must ask for again (stored with the ticket, so the
+        formula may not change: a retry across an upgrade would be refused)."""
+        body = {
+            "hall_id": self.hall_id,
+            "service_code": self.service_code,
+            "purpose": self.purpose,
+            "priority_class": self.priority_class,
+            "appointment_start": self.appointment_start,
+            "appointment_end": self.appointment_end,
+            "kiosk": self.kiosk,
+        }
         return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -255,7 +263,8 @@ class QueueService:
                 opens_at=opens.isoformat() if opens else None,
             )
         day = business_day(now, rules.tz, rules.hall.day_boundary)
-        fingerprint = cmd.fingerprint()
+        # Only a request with an idempotency key is compared with (and stores) its fingerprint.
+        fingerprint = cmd.fingerprint() if cmd.idempotency_key is not None else ""
         if uow is not None:
             ticket, token, issued = await self._issue_on(
                 uow.conn, rules, cmd, actor, svc, now, day, fingerprint, audit=None
