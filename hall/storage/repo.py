@@ -572,11 +572,23 @@ _WRITTEN_TICKET_FIELDS = (
     "state", "service_code", "queue_key", "counter_number", "target_counter", "recall_count",
     "first_called_at", "called_at", "serve_started_at", "finished_at", "parked_by",
 )  # fmt: skip
+_UNWRITTEN_TICKET_FIELDS = tuple(f for f in Ticket.__slots__ if f not in _WRITTEN_TICKET_FIELDS)
+_WRITTEN_TIMES = ("queue_key", "first_called_at", "called_at", "serve_started_at", "finished_at")
 
 
 def _stored(value: Any) -> Any:
     # timestamptz comes back from PostgreSQL in UTC, whatever zone the value was written in.
     return value.astimezone(UTC) if isinstance(value, datetime) else value
+
+
+def _as_stored(before: Ticket, after: Ticket) -> Ticket:
+    """``after`` as ``write_action`` stored it over ``before``: its written columns (in UTC),
+    the others as read."""
+    if all(getattr(after, f) is getattr(before, f) for f in _UNWRITTEN_TICKET_FIELDS) and all(
+        v is None or v.tzinfo is UTC for v in (getattr(after, f) for f in _WRITTEN_TIMES)
+    ):
+        return after  # the usual case, without building another Ticket
+    return replace(before, **{f: _stored(getattr(after, f)) for f in _WRITTEN_TICKET_FIELDS})
 
 
 def read_after_write(
@@ -589,16 +601,16 @@ def read_after_write(
     write checks) and its active ticket (no other action takes a called or serving ticket),
     so a process may decide its next action on this counter from it, as from a read.
     """
-    st = counter.status
-    status = replace(st, state_since=_stored(st.state_since))
+    status = counter.status
+    if status.state_since.tzinfo is not UTC:
+        status = replace(status, state_since=status.state_since.astimezone(UTC))
     active = read.active
     if ticket is not None:
-        if active is not None and active.id == ticket.after.id:
-            active = None
         after = ticket.after
-        if after.state in ACTIVE_STATES and after.counter_number == st.number:
-            written = {f: _stored(getattr(after, f)) for f in _WRITTEN_TICKET_FIELDS}
-            active = replace(ticket.before, **written)
+        if active is not None and active.id == after.id:
+            active = None
+        if after.state in ACTIVE_STATES and after.counter_number == status.number:
+            active = _as_stored(ticket.before, after)
     tally = read.tally if counter.tally is None else counter.tally
     return CounterRead(status, tally, read.version + 1, active)
 

@@ -3,7 +3,7 @@ of it left it (no read), and still gives the answer a fresh read would."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import asyncpg
 import pytest
@@ -34,12 +34,14 @@ async def fresh_read(pool: asyncpg.Pool, number: int = 1) -> repo.CounterRead | 
         return await repo.counter_for_action(conn, "test", number)
 
 
+@pytest.mark.parametrize("offset_h", [0, 8])
 async def test_the_kept_counter_is_exactly_what_a_read_gives_after_every_action(
-    pool: asyncpg.Pool, config: HallConfig
+    pool: asyncpg.Pool, config: HallConfig, offset_h: int
 ) -> None:
-    # A clock in Shanghai time: the database gives timestamps back in UTC, and so must the
-    # kept counter (answers built from it would otherwise show another offset).
-    clock = FixedClock(datetime(2026, 11, 24, 10, 0, tzinfo=timezone(timedelta(hours=8))))
+    # With a clock in Shanghai time too: the database gives timestamps back in UTC, and so
+    # must the kept counter (answers built from it would otherwise show another offset).
+    zone = UTC if offset_h == 0 else timezone(timedelta(hours=offset_h))
+    clock = FixedClock(datetime(2026, 11, 24, 2, 0, tzinfo=UTC).astimezone(zone))
     service = service_of(pool, config, clock)
     await issue(service, 4)
     steps: list[tuple[CounterAction, ActionParams]] = [
