@@ -8,7 +8,6 @@ reported as done before it is in the database.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import enum
 import hashlib
 import json
@@ -25,6 +24,7 @@ from hall.domain.calendar import business_day, is_open, next_opening
 from hall.domain.errors import (
     Conflict,
     CounterBusy,
+    HallError,
     IdempotencyMismatch,
     IllegalTransition,
     InvalidInput,
@@ -34,6 +34,7 @@ from hall.domain.errors import (
     PurposeNotAllowed,
     QueueEmpty,
     QuotaExhausted,
+    Unavailable,
 )
 from hall.domain.estimate import (
     DEFAULT_CV,
@@ -80,6 +81,17 @@ _MAX_CLAIM_ROUNDS = 64
 # An action is decided again when its counter changed between read and write: only another
 # action on the same counter (a double click, a keypad and a terminal) does that.
 _MAX_ACTION_ATTEMPTS = 5
+# Actions that always write their counter (so its version decides whether the read they
+# were decided on was current) and may therefore decide on the counter as this process's
+# last write of it left it, without reading it: call-back writes only a ticket and answers
+# with the counter as read, so it always reads.
+_DECIDED_ON_KEPT = frozenset(
+    f"_do_{a}"
+    for a in (
+        "open", "pause", "resume", "close", "call_next", "call", "recall", "no_show",
+        "start", "finish", "cancel", "park", "transfer",
+    )
+)  # fmt: skip
 PURPOSE_LABELS = {
     Purpose.APPLY: "办理",
     Purpose.CONSULT: "咨询",
@@ -101,8 +113,17 @@ class IssueTicket:
     idempotency_key: str | None = None
 
     def fingerprint(self) -> str:
-        body = dataclasses.asdict(self)
-        body.pop("idempotency_key")
+        """What a repeated idempotency key must ask for again (stored with the ticket, so the
+        formula may not change: a retry across an upgrade would be refused)."""
+        body = {
+            "hall_id": self.hall_id,
+            "service_code": self.service_code,
+            "purpose": self.purpose,
+            "priority_class": self.priority_class,
+            "appointment_start": self.appointment_start,
+            "appointment_end": self.appointment_end,
+            "kiosk": self.kiosk,
+        }
         return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -184,6 +205,11 @@ class QueueService:
         # meet the row lock, which call-next skips too). A second press at the same counter
         # does not: its counter's lock decides, and it answers "busy", not "queue empty".
         self._calling: dict[int, tuple[str, int]] = {}
+        # Each counter as this process's last autocommitted write of it left it, for its
+        # next action to decide on without a round trip (_act_on). Safe across processes:
+        # the write of an action holds only if the counter's version is still the one
+        # decided on, and a refusal decided on it is checked against a fresh read.
+        self._reads: dict[tuple[str, int], repo.CounterRead] = {}
         # Estimates given at issue, written by this server's next issue statement (or by
         # flush_estimates): recording them costs the hot path no round trip of its own.
         self._estimates: list[repo.EstimateRow] = []
@@ -237,7 +263,8 @@ class QueueService:
                 opens_at=opens.isoformat() if opens else None,
             )
         day = business_day(now, rules.tz, rules.hall.day_boundary)
-        fingerprint = cmd.fingerprint()
+        # Only a request with an idempotency key is compared with (and stores) its fingerprint.
+        fingerprint = cmd.fingerprint() if cmd.idempotency_key is not None else ""
         if uow is not None:
             ticket, token, issued = await self._issue_on(
                 uow.conn, rules, cmd, actor, svc, now, day, fingerprint, audit=None
@@ -432,12 +459,18 @@ class QueueService:
             p = replace(p, reason=mask_text(p.reason))
         handler = getattr(self, f"_do_{action.value}")
         if uow is not None:
-            # Its commit writes the request's audit row, with the events it buffers.
-            return await self._act_on(uow.conn, rules, counter_number, handler, actor, p, None)
+            # Its commit writes the request's audit row, with the events it buffers. It may
+            # roll back: what it writes is never kept as this counter's read.
+            self._reads.pop((hall_id, counter_number), None)
+            return await self._act_on(
+                uow.conn, rules, counter_number, handler, actor, p, None, keep=False
+            )
         slot = PENDING_AUDIT.get()
         audit = slot.entry if slot is not None and not slot.committed else None
         async with acquire(self.pool) as conn:
-            view = await self._act_on(conn, rules, counter_number, handler, actor, p, audit)
+            view = await self._act_on(
+                conn, rules, counter_number, handler, actor, p, audit, keep=True
+            )
         if slot is not None and audit is not None:
             slot.committed = True
         return view
@@ -451,16 +484,42 @@ class QueueService:
         actor: str,
         p: ActionParams,
         audit: AuditEntry | None,
+        *,
+        keep: bool,
     ) -> CounterView:
+        """Decide and write one action; with ``keep`` (autocommitted writes) the counter as
+        the write left it is kept for this counter's next action in this process, which
+        then decides on it without reading (``_reads``)."""
+        key = (rules.hall.id, number)
+        # Taken out while the action runs: a concurrent action on this counter reads, and
+        # an action that ends without a committed write of the counter leaves none behind.
+        kept = self._reads.pop(key, None)
+        if handler.__name__ not in _DECIDED_ON_KEPT:
+            kept = None
         for _ in range(_MAX_ACTION_ATTEMPTS):
-            read = await repo.counter_for_action(conn, rules.hall.id, number)
+            read = kept if kept is not None else await repo.counter_for_action(conn, *key)
             if read is None:
                 raise NotFound(f"{number}号窗口不存在", counter=number)
             ctx = _ActionContext(conn, rules, read, actor, self.clock.now(), audit)
             try:
-                return await handler(ctx, p)
+                view = await handler(ctx, p)
             except repo.CounterChanged:
-                continue  # another action on this counter committed in between
+                kept = None
+                continue  # another action (or process) on this counter committed in between
+            except HallError as exc:
+                if kept is None or isinstance(exc, Unavailable):
+                    raise
+                # Refused on the kept read: refuse only if the counter is still as kept;
+                # else another process moved it on, and the next attempt reads it.
+                fresh = await repo.counter_for_action(conn, *key)
+                if fresh is None or fresh.version != kept.version:
+                    kept = None
+                    continue
+                self._reads[key] = fresh
+                raise
+            if keep and ctx.written is not None:
+                self._reads[key] = ctx.written
+            return view
         raise Conflict(f"{number}号窗口状态正在变化，请稍后重试")
 
     async def _do_open(self, ctx: _ActionContext, p: ActionParams) -> CounterView:
@@ -1036,6 +1095,7 @@ class _ActionContext:
     actor: str
     now: datetime
     audit: AuditEntry | None
+    written: repo.CounterRead | None = None  # the counter as this attempt's write left it
 
     @property
     def status(self) -> CounterStatus:
@@ -1070,17 +1130,21 @@ class _ActionContext:
         ticket: tuple[Ticket, Ticket] | None = None,
         skip_locked: bool = False,
     ) -> None:
+        counter_write = (
+            None if counter is None else repo.CounterWrite(counter, self.read.version, tally)
+        )
+        ticket_write = None if ticket is None else repo.TicketWrite(*ticket)
         await repo.write_action(
             self.conn,
             self.rules.hall.id,
-            counter=None
-            if counter is None
-            else repo.CounterWrite(counter, self.read.version, tally),
-            ticket=None if ticket is None else repo.TicketWrite(*ticket),
+            counter=counter_write,
+            ticket=ticket_write,
             events=[event],
             audit=None if self.audit is None else audit_values(self.audit),
             skip_locked=skip_locked,
         )
+        if counter_write is not None:
+            self.written = repo.read_after_write(self.read, counter_write, ticket_write)
 
     def left_state(self) -> dict[str, Any]:
         """The state a counter leaves and how long it was in it (supervision reads these)."""

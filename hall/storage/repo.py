@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -14,7 +14,15 @@ import asyncpg
 
 from hall.domain.errors import Unavailable
 from hall.domain.policy import Candidate
-from hall.domain.tickets import CounterState, CounterStatus, Event, EventType, Ticket, TicketState
+from hall.domain.tickets import (
+    ACTIVE_STATES,
+    CounterState,
+    CounterStatus,
+    Event,
+    EventType,
+    Ticket,
+    TicketState,
+)
 from hall.storage.access_repo import AUDIT_COLUMNS
 from hall.storage.commit_notices import note_events
 
@@ -490,6 +498,9 @@ async def write_action(
     statement commits by itself, so no lock outlives it. Event seqs come from the insert
     trigger of migration 0004.
 
+    A counter taken out of the configuration (``active`` false; config_store does not bump
+    its version) counts as changed, so a read kept from before cannot write to it.
+
     ``skip_locked`` (call-next): a ticket another transaction has locked is being taken by
     another counter, so it counts as changed at once instead of after that transaction's
     commit; the caller tries its next candidate without queueing behind the other counter's
@@ -504,7 +515,7 @@ async def write_action(
             f"""lc AS (
             SELECT 1 FROM counters
             WHERE hall_id = {a(st.hall_id)} AND number = {a(st.number)}
-              AND version = {a(counter.version)}
+              AND version = {a(counter.version)} AND active
             FOR UPDATE)"""
         )
         counter_ok = "EXISTS (SELECT 1 FROM lc)"
@@ -554,6 +565,54 @@ async def write_action(
         raise CounterChanged()
     if not row["ticket_ok"]:
         raise TicketChanged()
+
+
+# The ticket columns write_action's UPDATE sets; every other column keeps the value read.
+_WRITTEN_TICKET_FIELDS = (
+    "state", "service_code", "queue_key", "counter_number", "target_counter", "recall_count",
+    "first_called_at", "called_at", "serve_started_at", "finished_at", "parked_by",
+)  # fmt: skip
+_UNWRITTEN_TICKET_FIELDS = tuple(f for f in Ticket.__slots__ if f not in _WRITTEN_TICKET_FIELDS)
+_WRITTEN_TIMES = ("queue_key", "first_called_at", "called_at", "serve_started_at", "finished_at")
+
+
+def _stored(value: Any) -> Any:
+    # timestamptz comes back from PostgreSQL in UTC, whatever zone the value was written in.
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
+
+
+def _as_stored(before: Ticket, after: Ticket) -> Ticket:
+    """``after`` as ``write_action`` stored it over ``before``: its written columns (in UTC),
+    the others as read."""
+    if all(getattr(after, f) is getattr(before, f) for f in _UNWRITTEN_TICKET_FIELDS) and all(
+        v is None or v.tzinfo is UTC for v in (getattr(after, f) for f in _WRITTEN_TIMES)
+    ):
+        return after  # the usual case, without building another Ticket
+    return replace(before, **{f: _stored(getattr(after, f)) for f in _WRITTEN_TICKET_FIELDS})
+
+
+def read_after_write(
+    read: CounterRead, counter: CounterWrite, ticket: TicketWrite | None
+) -> CounterRead:
+    """What ``counter_for_action`` returns right after ``write_action`` committed ``counter``
+    (and ``ticket``) on the counter as ``read``: the same values, without the round trip.
+
+    Only this counter's actions change its row (each bumps the version, which the next
+    write checks) and its active ticket (no other action takes a called or serving ticket),
+    so a process may decide its next action on this counter from it, as from a read.
+    """
+    status = counter.status
+    if status.state_since.tzinfo is not UTC:
+        status = replace(status, state_since=status.state_since.astimezone(UTC))
+    active = read.active
+    if ticket is not None:
+        after = ticket.after
+        if active is not None and active.id == after.id:
+            active = None
+        if after.state in ACTIVE_STATES and after.counter_number == status.number:
+            active = _as_stored(ticket.before, after)
+    tally = read.tally if counter.tally is None else counter.tally
+    return CounterRead(status, tally, read.version + 1, active)
 
 
 async def candidates(

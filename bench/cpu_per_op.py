@@ -1,0 +1,102 @@
+"""CPU per operation of the hot paths at low concurrency, for A/B comparisons.
+
+On a shared machine throughput and latency move with the neighbours; CPU per operation
+moves less, and least when two versions run side by side at the same time (run this from
+each checkout at once, each with its own database and server). One ``hall serve`` on a
+durable embedded PostgreSQL: ``--clients`` kiosks issue ``--tickets`` tickets (after as many
+unmeasured), then ``--clients`` counters each run ``--cycles`` call_next → start → finish.
+Prints the server's and PostgreSQL's CPU per operation of each phase, then one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import asyncpg
+import uvloop
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._support import (
+    BENCH_SERVICES,
+    CpuMeter,
+    KeepAliveClient,
+    admin_headers,
+    embedded_database,
+    halls_toml,
+    server_process,
+)
+from bench.core import Phase, issue_burst, open_counters, timed_post
+
+HALL = "probe"
+
+
+async def run(args: argparse.Namespace) -> dict[str, float]:
+    config = halls_toml([(HALL, args.clients, len(BENCH_SERVICES))])
+    services = [code for code, _, _ in BENCH_SERVICES]
+    with embedded_database() as dsn:
+        async with server_process(dsn, config, ("--pool-size", "10")) as url:
+            headers = await admin_headers(url, dsn)
+            conn = await asyncpg.connect(dsn)
+            try:
+                meter = CpuMeter(url, await conn.fetchval("SHOW data_directory"))
+            finally:
+                await conn.close()
+            await open_counters(url, headers, HALL, args.clients)
+            warm = Phase("warm-up")
+            await issue_burst(
+                url, headers, HALL, services, clients=args.clients, count=args.tickets, phase=warm
+            )
+            issuing = Phase("issue", meter)
+            with issuing:
+                await issue_burst(
+                    url, headers, HALL, services, clients=args.clients, count=args.tickets,
+                    phase=issuing,
+                )  # fmt: skip
+            draining = Phase("drain", meter)
+            forever = asyncio.get_running_loop().time() + 3600.0
+
+            async def counter(n: int) -> None:
+                client = KeepAliveClient(url, headers)
+                base = f"/api/v1/halls/{HALL}/counters/{n}"
+                try:
+                    for _ in range(args.cycles):
+                        for op in ("call_next", "start", "finish"):
+                            status, answer = await timed_post(
+                                client, draining, op, f"{base}/{op}", b"{}", forever
+                            )
+                            if status != 200:
+                                raise RuntimeError(f"{op}: {status} {answer[:200]!r}")
+                finally:
+                    await client.close()
+
+            with draining:
+                await asyncio.gather(*(counter(n) for n in range(1, args.clients + 1)))
+    figures: dict[str, float] = {}
+    for phase in (issuing, draining):
+        server_ms = phase.cpu_s[0] * 1000 / phase.operations
+        pg_ms = phase.cpu_s[1] * 1000 / phase.operations
+        print(
+            f"{phase.name}: server {server_ms:.3f} ms, PostgreSQL {pg_ms:.3f} ms per operation"
+            f" ({phase.operations} operations)"
+        )
+        figures[f"{phase.name}_server_cpu_ms_per_op"] = round(server_ms, 3)
+        figures[f"{phase.name}_postgres_cpu_ms_per_op"] = round(pg_ms, 3)
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clients", type=int, default=2, help="kiosks, then counters")
+    parser.add_argument("--tickets", type=int, default=1500, help="tickets measured")
+    parser.add_argument("--cycles", type=int, default=500, help="drain cycles per counter")
+    args = parser.parse_args()
+    print(json.dumps(uvloop.run(run(args))))
+
+
+if __name__ == "__main__":
+    main()
