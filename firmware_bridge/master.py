@@ -1047,9 +1047,11 @@ class BusMaster:
             self._stats.busy_s += reply_time
             # A reply cannot have ended before our request, the device's least turnaround and
             # its own length; on a real line it never does, on a pty or TCP link this keeps the
-            # bus paced as the wire would.
+            # bus paced as the wire would. The §7.1 gap counts from when the link read the
+            # reply's last byte (the wire has been quiet since), not from when this task got
+            # round to it: a busy event loop does not add its own delay to every exchange.
             gap = timing.turnaround(self.baud)
-            self._line_free_at = max(loop.time(), tx_end + gap + reply_time) + gap
+            self._line_free_at = max(self._reply_in_at(), tx_end + gap + reply_time) + gap
             try:
                 return decode_reply(cmd, reply_frame.payload, dev.text_enc), seq
             except DecodeError as exc:
@@ -1060,6 +1062,12 @@ class BusMaster:
                 )
         self._stats.failed_transactions += 1
         raise DeviceTimeoutError(addr=dev.addr, cmd=cmd, seq=seq, attempts=attempts)
+
+    def _reply_in_at(self) -> float:
+        """When the reply just received was in: the link's last read, never in the future."""
+        now = asyncio.get_running_loop().time()
+        rx = self.link.last_rx_at
+        return now if rx is None else min(rx, now)
 
     async def _await_reply(self, fut: asyncio.Future[Frame], deadline: float) -> Frame:
         loop = asyncio.get_running_loop()
@@ -1233,7 +1241,9 @@ class BusMaster:
                     await complete.wait()
         finally:
             self.link.raw_sink = None
-        self._line_free_at = max(loop.time(), end) + timing.turnaround(self.baud)
+        # The round's wire end, or the last mark read if one came later (a pty, a serial server).
+        last = self._reply_in_at() if received else end
+        self._line_free_at = max(last, end) + timing.turnaround(self.baud)
         result = attention.read_marks(marks_of(bytes(received)), slots)
         self._stats.attention_rounds += 1
         self._stats.mark_noise += result.noise
