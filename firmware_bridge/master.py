@@ -174,6 +174,10 @@ class _KeyHold:
     served: bool = False
 
 
+# Loop passes a timed-out wait yields so that the link reads bytes the OS already holds: the
+# first lets the loop poll for I/O, the second runs after the link's read callback.
+_READ_PASSES = 2
+
 # Returned by _execute for a job that went back to the queue after BUSY.
 _REQUEUED: Reply = StatusReply(Status.BUSY)
 
@@ -1077,6 +1081,14 @@ class BusMaster:
                     # Shielded so a timeout does not cancel the future we may keep waiting on.
                     return await asyncio.shield(fut)
             except TimeoutError:
+                if not fut.done() and not self.link.receiving():
+                    # After a stall of the event loop the deadline's timer can run in the
+                    # same pass as the reply's arrival, before the link has read it: let the
+                    # link read what the OS already holds before calling it a timeout.
+                    for _ in range(_READ_PASSES):
+                        await asyncio.sleep(0)
+                if fut.done():
+                    return fut.result()
                 # §7.1: while reply bytes keep arriving the host keeps receiving.
                 if not self.link.receiving():
                     raise

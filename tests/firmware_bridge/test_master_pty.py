@@ -258,3 +258,31 @@ async def test_the_gap_after_a_reply_counts_from_its_arrival_not_from_a_busy_loo
     await h.until(lambda: bool(stalled_at) and requests[-1] > stalled_at[0], limit=5.0)
     after = next(t for t in requests if t > stalled_at[0]) - stalled_at[0]
     assert stall <= after < stall + gap / 2
+
+
+async def test_a_reply_in_before_a_stalled_loop_checks_the_deadline_is_no_timeout(
+    pty_master: Callable[[list[Hb1Device]], Awaitable[Harness]],
+) -> None:
+    # The device answers 2 ms after the request; then the event loop stalls past the host's
+    # reply timeout. When it runs again the reply is there (as it would be in a real port's
+    # buffer) and the deadline has passed: the reply counts, no timeout, no retry.
+    caller = CallerEmulator(0x41)
+    h = await pty_master([caller])
+    await h.until(lambda: h.events != [] and not caller.pending_events)
+    loop = asyncio.get_running_loop()
+    stall = 0.4
+    assert stall > timing.reply_timeout(BAUD, 128)  # a caller's POLL reply is far shorter
+    stalls: list[float] = []
+    logged = caller.on_log
+    assert logged is not None
+
+    def on_log(device: Hb1Device, entry: RequestLog) -> None:
+        if len(stalls) < 3:
+            stalls.append(loop.time())
+            loop.call_soon(time.sleep, stall)  # after the request, before the reply's timer
+        logged(device, entry)
+
+    caller.on_log = on_log
+    before = h.master.stats.timeouts, h.master.stats.polls
+    await h.until(lambda: len(stalls) == 3 and h.master.stats.polls >= before[1] + 4, limit=10.0)
+    assert h.master.stats.timeouts == before[0]
