@@ -340,15 +340,42 @@ class FrameTrace:
     def __init__(self) -> None:
         self.frames: list[tuple[float, int, int, int]] = []
         self.seen_rounds: set[tuple[int, bytes]] = set()
+        # (first byte, line time) of every exchange: request, gaps, reply or round.
+        self.busy: list[tuple[float, float]] = []
 
     def on_log(self, device: Hb1Device, entry: RequestLog) -> None:
+        ta = timing.turnaround(BAUD)
+        line = timing.frame_time(BAUD, len(entry.frame.payload)) + ta
         if entry.frame.cmd == Command.ATTN:
             key = (entry.frame.seq, entry.frame.payload)
             if key in self.seen_rounds:
                 return
             self.seen_rounds.add(key)
+            if isinstance(entry.request, AttnRequest):
+                slots = len(entry.request.addresses())
+                line += attention.round_s(BAUD, slots, entry.request.slot_chars)
+        elif entry.status is not None:
+            # A POLL reply without its event's bytes: the line time counted is a lower one.
+            reply = POLL_REPLY_PAYLOAD if entry.frame.cmd == Command.POLL else 1
+            line += timing.frame_time(BAUD, reply) + ta
         addr = 0xFF if entry.frame.cmd == Command.ATTN else device.address
-        self.frames.append((_started(entry), addr, entry.frame.cmd, len(entry.frame.payload)))
+        start = _started(entry)
+        self.frames.append((start, addr, entry.frame.cmd, len(entry.frame.payload)))
+        self.busy.append((start, line))
+
+    def split(
+        self, samples: list[tuple[float, float, int, int]]
+    ) -> tuple[list[float], list[float]]:
+        """Per press, in ms: the line time of the frames on the line while it waited (the
+        line's schedule: no faster CPU shortens it) and the rest, when the line was idle (the
+        server deciding, and the event loop late on a busy machine)."""
+        on_line: list[float] = []
+        idle: list[float] = []
+        for t0, t1, _, _ in samples:
+            busy = sum(max(0.0, min(at + line, t1) - max(at, t0)) for at, line in self.busy)
+            on_line.append(busy * 1000)
+            idle.append((t1 - t0 - busy) * 1000)
+        return on_line, idle
 
     def report(self, samples: list[tuple[float, float, int, int]], worst: int = 6) -> None:
         """The ``worst`` slowest presses: each frame from the press to the strip's last byte;
@@ -369,7 +396,13 @@ class FrameTrace:
             if show and polls:
                 waits.append((polls[-1] - t0) * 1000)
                 after.append((show[-1] - polls[-1]) * 1000)
-        for name, values in (("press → KEY POLL sent", waits), ("KEY POLL → SHOW_TEXT", after)):
+        on_line, idle = self.split(samples)
+        for name, values in (
+            ("press → KEY POLL sent", waits),
+            ("KEY POLL → SHOW_TEXT", after),
+            ("line busy while the key waited (the schedule)", on_line),
+            ("line idle while the key waited (server, CPU)", idle),
+        ):
             if values:
                 print(
                     f"  {name}: p50 {percentile(values, 50):.1f} ms, p90 "
@@ -611,6 +644,10 @@ async def run(args: argparse.Namespace, dsn: str, with_attention: bool) -> dict[
             f"{figures['lower_bound_p99_heartbeats_only_ms']} ms"
         )
         if trace is not None:
+            line_ms, idle_ms = trace.split(windows)
+            figures["key_to_strip_line_busy_p50_ms"] = round(percentile(line_ms, 50), 1)
+            figures["key_to_strip_line_busy_p99_ms"] = round(percentile(line_ms, 99), 1)
+            figures["key_to_strip_line_idle_p99_ms"] = round(percentile(idle_ms, 99), 1)
             print("slowest presses (ms after the press: address/command of each request):")
             trace.report(windows)
         if with_attention:
