@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._support import embedded_database, hall_toml, percentile
 from firmware_bridge import attention, timing
-from firmware_bridge.codec import FRAME_OVERHEAD
+from firmware_bridge.codec import FRAME_OVERHEAD, Frame
 from firmware_bridge.constants import Command, KeyCode
 from firmware_bridge.emulators.base import Hb1Device, RequestLog
 from firmware_bridge.emulators.bus import Hb1Bus
@@ -233,7 +233,9 @@ class LineTally:
     def __init__(self, *, with_attention: bool = False, callers: frozenset[int] = frozenset()):
         self.with_attention = with_attention
         self.callers = callers
-        self._rounds_seen: set[tuple[int, bytes]] = set()
+        # The ATTN frame last counted: the bus hands one decoded frame to every device, so
+        # the devices that log one round log the same object (SEQ and payload repeat).
+        self._round: Frame | None = None
         # (perf_counter when the request's first byte went on the line, line time of the
         # exchange, command, address) of every frame counted.
         self.timeline: list[tuple[float, float, int, int]] = []
@@ -293,12 +295,9 @@ class LineTally:
         if cmd == Command.ATTN:
             # One frame, logged by every device it lists: count it once. Rounds of the
             # callers alone are the cycle of the bound; the strips' rounds are other traffic.
-            key = (entry.frame.seq, entry.frame.payload)
-            if key in self._rounds_seen or not isinstance(entry.request, AttnRequest):
+            if entry.frame is self._round or not isinstance(entry.request, AttnRequest):
                 return
-            self._rounds_seen.add(key)
-            if len(self._rounds_seen) > 10000:
-                self._rounds_seen.clear()
+            self._round = entry.frame
             listed = entry.request.addresses()
             if set(listed) <= self.callers:
                 return
@@ -339,7 +338,7 @@ class FrameTrace:
 
     def __init__(self) -> None:
         self.frames: list[tuple[float, int, int, int]] = []
-        self.seen_rounds: set[tuple[int, bytes]] = set()
+        self._round: Frame | None = None  # as in LineTally
         # (first byte, line time) of every exchange: request, gaps, reply or round.
         self.busy: list[tuple[float, float]] = []
 
@@ -347,10 +346,9 @@ class FrameTrace:
         ta = timing.turnaround(BAUD)
         line = timing.frame_time(BAUD, len(entry.frame.payload)) + ta
         if entry.frame.cmd == Command.ATTN:
-            key = (entry.frame.seq, entry.frame.payload)
-            if key in self.seen_rounds:
+            if entry.frame is self._round:
                 return
-            self.seen_rounds.add(key)
+            self._round = entry.frame
             if isinstance(entry.request, AttnRequest):
                 slots = len(entry.request.addresses())
                 line += attention.round_s(BAUD, slots, entry.request.slot_chars)
