@@ -491,6 +491,9 @@ async def run(args: argparse.Namespace, dsn: str, with_attention: bool) -> dict[
                 assert caller.press_key(key)
                 async with asyncio.timeout(10):
                     await fut
+        # As between timed presses: the warm-up's last frames (its keypad display) go out
+        # before the first timed press, which would otherwise wait for them.
+        await asyncio.sleep(SETTLE_S)
 
         calls: list[float] = []
         finishes: list[float] = []
