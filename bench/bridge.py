@@ -6,11 +6,13 @@ hall app with its in-process bridge runs against a fresh embedded database in th
 Each sample presses 叫号 (or 办结) on a random caller and times the moment the strip executes
 the SHOW_TEXT that shows the result.
 
-A pty delivers bytes at once, so each emulated reply is held back by ``--reply-delay-ms``
-(default: a POLL request's 15 bytes on the wire plus the §7.1 turnaround, 19.3 ms at 9600
-baud) and then by its own line time, so the master has it when its last byte would be in; the
-strip's SHOW_TEXT is timed at its last byte too (arrival plus its line time). The master paces
-the line by the computed time of every request and reply. Utilisation is line time of our
+A pty delivers bytes at once, so the emulated line (``LineEndpoint`` with ``line_baud``) plays
+the wire: each request reaches the devices when its last byte would be in (where a real device
+decides what its reply or attention mark says, so a key pressed while the request is on the
+line is in that reply), each reply starts ``--reply-delay-ms`` later (default: the §7.1
+turnaround, 3.65 ms at 9600 baud) and reaches the master after its own line time. The strip's
+SHOW_TEXT is timed at its last byte. The master paces the line by the computed time of every
+request and reply. Utilisation is line time of our
 frames and replies over wall time, computed from the frame sizes at the baud rate.
 
 Next to the measured figures the bench prints lower bounds for the mix from the frame sizes
@@ -45,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._support import embedded_database, hall_toml, percentile
 from firmware_bridge import attention, timing
-from firmware_bridge.codec import FRAME_OVERHEAD
+from firmware_bridge.codec import FRAME_OVERHEAD, Frame
 from firmware_bridge.constants import Command, KeyCode
 from firmware_bridge.emulators.base import Hb1Device, RequestLog
 from firmware_bridge.emulators.bus import Hb1Bus
@@ -93,7 +95,9 @@ def latency_bounds(
 ) -> dict[str, float]:
     """Least key → strip latency the line allows for this mix (seconds), from the spec alone.
 
-    ``best``: the caller's POLL starts the moment the key is pressed; its reply carries the
+    ``best``: the key is pressed just before the last byte of its caller's POLL, when the
+    device decides what its reply carries (a real device reads its FIFO at the request's last
+    byte, and so do the emulators: ``LineEndpoint`` with ``line_baud``); the reply carries the
     KEY, the host turns around at once (§7.1) and the strip has the SHOW_TEXT when the frame's
     last byte is in. Nothing else costs time: no database, no other traffic.
 
@@ -103,9 +107,9 @@ def latency_bounds(
     polls callers whenever the line is free). Of all ways to space polls with a given mean,
     even spacing gives the shortest wait percentiles, so the bound holds for any schedule.
 
-    A key pressed at a random moment waits for its caller's next POLL a time spread over the
-    cycle, so the q-th percentile is at least ``best + q/100 × cycle``. ``worst`` adds a full
-    cycle and one POLL exchange in progress when the caller's turn comes.
+    A key pressed at a random moment waits for the last byte of its caller's next POLL a time
+    spread over the cycle, so the q-th percentile is at least ``best + q/100 × cycle``.
+    ``worst`` adds a full cycle and one POLL exchange in progress when the caller's turn comes.
     """
     ta = timing.turnaround(baud)
     poll_exchange = (
@@ -115,8 +119,7 @@ def latency_bounds(
         + ta
     )
     best = (
-        timing.frame_time(baud, POLL_REQ_PAYLOAD)
-        + ta
+        ta
         + timing.frame_time(baud, POLL_REPLY_PAYLOAD + KEY_EVENT_DATA)
         + ta
         + timing.frame_time(baud, SHOW_TEXT_FIXED + text_bytes)
@@ -141,11 +144,11 @@ def _attention_bounds(
 
     ``cycle``: one round listing the callers (the ATTN frame, one slot per caller, the host's
     gap) stretched by the line time the other frames take (``other_load``: the strips'
-    rounds and POLLs, every command, the POLLs that acknowledge events). A key waits for its
-    caller's next slot, a time spread evenly over the cycle at best; then the round's
-    remaining slots, the host's gap, the POLL that fetches the KEY and the strip's SHOW_TEXT.
-    With the caller in slot k of n, that last part is ``post[k]``; the q-th percentile is the
-    x at which the mean over k of (x - post[k]) / cycle, each clipped to 0..1, reaches q.
+    rounds and POLLs, every command, the POLLs that acknowledge events). A key waits for the
+    last byte of the next ATTN request listing its caller (where the device decides its mark,
+    as the emulators do), a time spread evenly over the cycle at best; then the round's
+    slots, the host's gap, the POLL that fetches the KEY and the strip's SHOW_TEXT: ``post``.
+    The q-th percentile is ``post + q × cycle``.
     """
     ta = timing.turnaround(baud)
     slot = attention.slot_chars(baud) * timing.t_char(baud)
@@ -157,23 +160,14 @@ def _attention_bounds(
         + ta
     )
     show = timing.frame_time(baud, SHOW_TEXT_FIXED + text_bytes)
-    post = [(callers - k) * slot + ta + key_poll + show for k in range(callers)]
-
-    def quantile(q: float) -> float:
-        lo, hi = min(post), max(post) + cycle
-        for _ in range(60):
-            mid = (lo + hi) / 2
-            share = sum(min(1.0, max(0.0, (mid - p) / cycle)) for p in post) / len(post)
-            lo, hi = (mid, hi) if share < q else (lo, mid)
-        return hi
-
+    post = attention.first_slot_s(baud) + callers * slot + ta + key_poll + show
     return {
         "poll_exchange": poll_exchange,
         "cycle": cycle,
-        "best": min(post),
-        "p50": quantile(0.50),
-        "p99": quantile(0.99),
-        "worst": cycle + max(post),
+        "best": post,
+        "p50": post + 0.50 * cycle,
+        "p99": post + 0.99 * cycle,
+        "worst": cycle + post,
     }
 
 
@@ -203,9 +197,8 @@ def config_text(strips: int, callers: int, url: str, poll_ms: int, display_ms: i
 class StripWatch:
     """Resolves a future when a strip executes a SHOW_TEXT whose text passes a test.
 
-    The pty hands the strip the frame's bytes the moment the master writes them; on a real
-    line the strip has the frame only when its last byte is in, so the frame's own line time
-    is added to the moment it arrived. ``text_bytes`` collects the text lengths seen.
+    The strip gets the frame when its last byte would be in on the line (``LineEndpoint`` with
+    ``line_baud``), which is the moment timed. ``text_bytes`` collects the text lengths seen.
     """
 
     def __init__(self) -> None:
@@ -220,7 +213,7 @@ class StripWatch:
         if not wanted[1].done():
             payload = len(entry.frame.payload)
             self.text_bytes.append(payload - SHOW_TEXT_FIXED)
-            wanted[1].set_result(time.perf_counter() + timing.frame_time(BAUD, payload))
+            wanted[1].set_result(time.perf_counter())
 
     def expect(self, address: int, test: Callable[[str], bool]) -> asyncio.Future[float]:
         fut: asyncio.Future[float] = asyncio.get_running_loop().create_future()
@@ -240,9 +233,11 @@ class LineTally:
     def __init__(self, *, with_attention: bool = False, callers: frozenset[int] = frozenset()):
         self.with_attention = with_attention
         self.callers = callers
-        self._rounds_seen: set[tuple[int, bytes]] = set()
-        # (perf_counter when the device got it, line time, command, address) of every frame
-        # counted.
+        # The ATTN frame last counted: the bus hands one decoded frame to every device, so
+        # the devices that log one round log the same object (SEQ and payload repeat).
+        self._round: Frame | None = None
+        # (perf_counter when the request's first byte went on the line, line time of the
+        # exchange, command, address) of every frame counted.
         self.timeline: list[tuple[float, float, int, int]] = []
         self.counting = False
         self.line_s = 0.0
@@ -272,7 +267,8 @@ class LineTally:
         return self.line_s + keys, self.frames
 
     def in_windows(self, windows: list[tuple[float, float, int, int]]) -> float:
-        """Line time of the counted frames that went out while a key waited.
+        """Line time of the counted frames while a key waited (the part of each exchange that
+        overlaps a press's wait).
 
         ``windows``: (press, strip frame in, strip, caller) per press. The press's own frames
         (the strip's SHOW_TEXT, the caller's POLL that fetched the KEY) are in the bound's
@@ -281,12 +277,13 @@ class LineTally:
         total = 0.0
         for at, line, cmd, addr in self.timeline:
             for t0, t1, strip, caller in windows:
-                if t0 <= at <= t1:
+                overlap = min(at + line, t1) - max(at, t0)
+                if overlap > 0:
                     own = (cmd == Command.SHOW_TEXT and addr == strip) or (
                         cmd == Command.POLL and addr == caller
                     )
                     if not own:
-                        total += line
+                        total += overlap
                     break
         return total
 
@@ -298,12 +295,9 @@ class LineTally:
         if cmd == Command.ATTN:
             # One frame, logged by every device it lists: count it once. Rounds of the
             # callers alone are the cycle of the bound; the strips' rounds are other traffic.
-            key = (entry.frame.seq, entry.frame.payload)
-            if key in self._rounds_seen or not isinstance(entry.request, AttnRequest):
+            if entry.frame is self._round or not isinstance(entry.request, AttnRequest):
                 return
-            self._rounds_seen.add(key)
-            if len(self._rounds_seen) > 10000:
-                self._rounds_seen.clear()
+            self._round = entry.frame
             listed = entry.request.addresses()
             if set(listed) <= self.callers:
                 return
@@ -314,7 +308,7 @@ class LineTally:
             )
             self.line_s += line
             self.frames += 1
-            self.timeline.append((time.perf_counter(), line, cmd, device.address))
+            self.timeline.append((_started(entry), line, cmd, device.address))
             self.heartbeat_s += line
             self.by_command["ATTN"] = self.by_command.get("ATTN", 0.0) + line
             return
@@ -326,7 +320,7 @@ class LineTally:
             line += timing.frame_time(BAUD, reply) + ta
         self.line_s += line
         self.frames += 1
-        self.timeline.append((time.perf_counter(), line, cmd, device.address))
+        self.timeline.append((_started(entry), line, cmd, device.address))
         keepalive = cmd == Command.SET_TIME and entry.frame.noack and entry.frame.dst != 0xFF
         if keepalive or (
             cmd == Command.POLL and not (self.with_attention and isinstance(device, CallerEmulator))
@@ -338,21 +332,48 @@ class LineTally:
 
 
 class FrameTrace:
-    """Every request the emulated devices got (``--trace``): (perf_counter, address, command,
-    payload length), to show what was on the line while the slowest keys waited."""
+    """Every request the emulated devices got (``--trace``): (perf_counter of its first byte on
+    the line, address, command, payload length), to show what was on the line while the
+    slowest keys waited."""
 
     def __init__(self) -> None:
         self.frames: list[tuple[float, int, int, int]] = []
-        self.seen_rounds: set[tuple[int, bytes]] = set()
+        self._round: Frame | None = None  # as in LineTally
+        # (first byte, line time) of every exchange: request, gaps, reply or round.
+        self.busy: list[tuple[float, float]] = []
 
     def on_log(self, device: Hb1Device, entry: RequestLog) -> None:
+        ta = timing.turnaround(BAUD)
+        line = timing.frame_time(BAUD, len(entry.frame.payload)) + ta
         if entry.frame.cmd == Command.ATTN:
-            key = (entry.frame.seq, entry.frame.payload)
-            if key in self.seen_rounds:
+            if entry.frame is self._round:
                 return
-            self.seen_rounds.add(key)
+            self._round = entry.frame
+            if isinstance(entry.request, AttnRequest):
+                slots = len(entry.request.addresses())
+                line += attention.round_s(BAUD, slots, entry.request.slot_chars)
+        elif entry.status is not None:
+            # A POLL reply without its event's bytes: the line time counted is a lower one.
+            reply = POLL_REPLY_PAYLOAD if entry.frame.cmd == Command.POLL else 1
+            line += timing.frame_time(BAUD, reply) + ta
         addr = 0xFF if entry.frame.cmd == Command.ATTN else device.address
-        self.frames.append((time.perf_counter(), addr, entry.frame.cmd, len(entry.frame.payload)))
+        start = _started(entry)
+        self.frames.append((start, addr, entry.frame.cmd, len(entry.frame.payload)))
+        self.busy.append((start, line))
+
+    def split(
+        self, samples: list[tuple[float, float, int, int]]
+    ) -> tuple[list[float], list[float]]:
+        """Per press, in ms: the line time of the frames on the line while it waited (the
+        line's schedule: no faster CPU shortens it) and the rest, when the line was idle (the
+        server deciding, and the event loop late on a busy machine)."""
+        on_line: list[float] = []
+        idle: list[float] = []
+        for t0, t1, _, _ in samples:
+            busy = sum(max(0.0, min(at + line, t1) - max(at, t0)) for at, line in self.busy)
+            on_line.append(busy * 1000)
+            idle.append((t1 - t0 - busy) * 1000)
+        return on_line, idle
 
     def report(self, samples: list[tuple[float, float, int, int]], worst: int = 6) -> None:
         """The ``worst`` slowest presses: each frame from the press to the strip's last byte;
@@ -362,15 +383,24 @@ class FrameTrace:
         after: list[float] = []
         for t0, t1, strip, caller in samples:
             show = [at for at, addr, cmd, _ in self.frames if t0 <= at <= t1 and addr == strip]
+            # The POLL that fetched the KEY ended (the device decided) after the press.
             polls = [
                 at
-                for at, addr, cmd, _ in self.frames
-                if t0 <= at <= t1 and addr == caller and cmd == Command.POLL
+                for at, addr, cmd, size in self.frames
+                if t0 <= at + timing.frame_time(BAUD, size) <= t1
+                and addr == caller
+                and cmd == Command.POLL
             ]
             if show and polls:
                 waits.append((polls[-1] - t0) * 1000)
                 after.append((show[-1] - polls[-1]) * 1000)
-        for name, values in (("press → KEY POLL sent", waits), ("KEY POLL → SHOW_TEXT", after)):
+        on_line, idle = self.split(samples)
+        for name, values in (
+            ("press → KEY POLL sent", waits),
+            ("KEY POLL → SHOW_TEXT", after),
+            ("line busy while the key waited (the schedule)", on_line),
+            ("line idle while the key waited (server, CPU)", idle),
+        ):
             if values:
                 print(
                     f"  {name}: p50 {percentile(values, 50):.1f} ms, p90 "
@@ -388,6 +418,12 @@ class FrameTrace:
                 f"  {(t1 - t0) * 1000:.0f} ms, caller {caller:02x} → strip {strip:02x}: "
                 + " ".join(went)
             )
+
+
+def _started(entry: RequestLog) -> float:
+    """When the logged request's first byte went on the line: the device logs it at its last
+    byte (``LineEndpoint`` with ``line_baud``)."""
+    return time.perf_counter() - timing.frame_time(BAUD, len(entry.frame.payload))
 
 
 def _both(
@@ -455,6 +491,9 @@ async def run(args: argparse.Namespace, dsn: str, with_attention: bool) -> dict[
                 assert caller.press_key(key)
                 async with asyncio.timeout(10):
                     await fut
+        # As between timed presses: the warm-up's last frames (its keypad display) go out
+        # before the first timed press, which would otherwise wait for them.
+        await asyncio.sleep(SETTLE_S)
 
         calls: list[float] = []
         finishes: list[float] = []
@@ -606,6 +645,10 @@ async def run(args: argparse.Namespace, dsn: str, with_attention: bool) -> dict[
             f"{figures['lower_bound_p99_heartbeats_only_ms']} ms"
         )
         if trace is not None:
+            line_ms, idle_ms = trace.split(windows)
+            figures["key_to_strip_line_busy_p50_ms"] = round(percentile(line_ms, 50), 1)
+            figures["key_to_strip_line_busy_p99_ms"] = round(percentile(line_ms, 99), 1)
+            figures["key_to_strip_line_idle_p99_ms"] = round(percentile(idle_ms, 99), 1)
             print("slowest presses (ms after the press: address/command of each request):")
             trace.report(windows)
         if with_attention:
@@ -654,7 +697,7 @@ def main() -> int:
         "--reply-delay-ms",
         type=float,
         default=None,
-        help="reply start after a request arrives (default: POLL request + §7.1 turnaround)",
+        help="reply start after a request's last byte (default: the §7.1 turnaround)",
     )
     parser.add_argument("--limit-s", type=float, default=150.0, help="per run")
     parser.add_argument(
@@ -688,9 +731,9 @@ def main() -> int:
         set_baud(baud)
         args.reply_delay_ms = given_delay
         if args.reply_delay_ms is None:
-            # A pty delivers the request at once: a real device starts its reply after the
-            # POLL request's last byte and the least turnaround (§7.1).
-            start = timing.frame_time(BAUD, POLL_REQ_PAYLOAD) + timing.turnaround(BAUD)
+            # The emulated line hands each request over at its last byte: a real device
+            # starts its reply the least turnaround (§7.1) after that.
+            start = timing.turnaround(BAUD)
             args.reply_delay_ms = round(start * 1000, 2)
 
         async def bounded(

@@ -371,7 +371,8 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
     strips = [StripEmulator(n) for n in range(1, STRIPS + 1)]
     callers = [CallerEmulator(0x40 + n) for n in range(1, CALLERS + 1)]
     bus = Hb1Bus([*strips, *callers], baud=BAUD)
-    reply_delay = timing.frame_time(BAUD, bus_bench.POLL_REQ_PAYLOAD) + timing.turnaround(BAUD)
+    # The emulated line hands a request over at its last byte; replies start a turnaround later.
+    reply_delay = timing.turnaround(BAUD)
     endpoint = LineEndpoint(bus, reply_delay_s=reply_delay, line_baud=BAUD)
     pair = await endpoint.attach_pty()
     watch = bus_bench.StripWatch()

@@ -133,6 +133,11 @@ class FrameLink(asyncio.Protocol):
         self._tx_end = max(now, self._tx_end) + len(wire) * self._t_char
         return self._tx_end
 
+    @property
+    def last_rx_at(self) -> float | None:
+        """Loop time at which the link last read bytes off the line (None: never)."""
+        return self._last_rx
+
     def receiving(self) -> bool:
         """A partial frame is arriving with gaps below T_IDLE (§7.1: keep receiving)."""
         if not self.decoder.buffered or self._last_rx is None:

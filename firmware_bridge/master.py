@@ -174,6 +174,10 @@ class _KeyHold:
     served: bool = False
 
 
+# Loop passes a timed-out wait yields so that the link reads bytes the OS already holds: the
+# first lets the loop poll for I/O, the second runs after the link's read callback.
+_READ_PASSES = 2
+
 # Returned by _execute for a job that went back to the queue after BUSY.
 _REQUEUED: Reply = StatusReply(Status.BUSY)
 
@@ -1047,9 +1051,11 @@ class BusMaster:
             self._stats.busy_s += reply_time
             # A reply cannot have ended before our request, the device's least turnaround and
             # its own length; on a real line it never does, on a pty or TCP link this keeps the
-            # bus paced as the wire would.
+            # bus paced as the wire would. The §7.1 gap counts from when the link read the
+            # reply's last byte (the wire has been quiet since), not from when this task got
+            # round to it: a busy event loop does not add its own delay to every exchange.
             gap = timing.turnaround(self.baud)
-            self._line_free_at = max(loop.time(), tx_end + gap + reply_time) + gap
+            self._line_free_at = max(self._reply_in_at(), tx_end + gap + reply_time) + gap
             try:
                 return decode_reply(cmd, reply_frame.payload, dev.text_enc), seq
             except DecodeError as exc:
@@ -1061,6 +1067,12 @@ class BusMaster:
         self._stats.failed_transactions += 1
         raise DeviceTimeoutError(addr=dev.addr, cmd=cmd, seq=seq, attempts=attempts)
 
+    def _reply_in_at(self) -> float:
+        """When the reply just received was in: the link's last read, never in the future."""
+        now = asyncio.get_running_loop().time()
+        rx = self.link.last_rx_at
+        return now if rx is None else min(rx, now)
+
     async def _await_reply(self, fut: asyncio.Future[Frame], deadline: float) -> Frame:
         loop = asyncio.get_running_loop()
         while True:
@@ -1069,6 +1081,14 @@ class BusMaster:
                     # Shielded so a timeout does not cancel the future we may keep waiting on.
                     return await asyncio.shield(fut)
             except TimeoutError:
+                if not fut.done() and not self.link.receiving():
+                    # After a stall of the event loop the deadline's timer can run in the
+                    # same pass as the reply's arrival, before the link has read it: let the
+                    # link read what the OS already holds before calling it a timeout.
+                    for _ in range(_READ_PASSES):
+                        await asyncio.sleep(0)
+                if fut.done():
+                    return fut.result()
                 # §7.1: while reply bytes keep arriving the host keeps receiving.
                 if not self.link.receiving():
                     raise
@@ -1233,7 +1253,9 @@ class BusMaster:
                     await complete.wait()
         finally:
             self.link.raw_sink = None
-        self._line_free_at = max(loop.time(), end) + timing.turnaround(self.baud)
+        # The round's wire end, or the last mark read if one came later (a pty, a serial server).
+        last = self._reply_in_at() if received else end
+        self._line_free_at = max(last, end) + timing.turnaround(self.baud)
         result = attention.read_marks(marks_of(bytes(received)), slots)
         self._stats.attention_rounds += 1
         self._stats.mark_noise += result.noise

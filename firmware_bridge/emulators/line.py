@@ -76,11 +76,16 @@ class LineEndpoint:
         self.device = device
         # HB/1 §7.1 wants ≥ 1.75 ms turnaround; tests usually keep 0 for speed.
         self.reply_delay_s = reply_delay_s
-        # A pty or a socket delivers a reply at once; with ``line_baud`` each reply is also held
-        # for its own line time at that speed (10 bits a byte, 8N1), so the host has it when
-        # its last byte would be in on a real line.
+        # A pty or a socket delivers bytes at once. With ``line_baud`` the endpoint plays the
+        # line at that speed (10 bits a byte, 8N1) both ways: received bytes reach the device
+        # when their last bit would be in (a request is decided on at its last byte, as a
+        # real device does: a key pressed while the request is on the line is in its reply),
+        # and each reply is held ``reply_delay_s`` after that and then for its own line time,
+        # so the host has it when its last byte would be in.
         self.line_baud = line_baud
         self._last_fire_at = 0.0
+        # Line time at which the last byte received so far is in (with ``line_baud``).
+        self._rx_line_end = 0.0
         self.on_traffic = on_traffic
         self._writers: list[Callable[[bytes], None]] = []
         self._protocols: list[_LineProtocol] = []
@@ -142,6 +147,36 @@ class LineEndpoint:
         """Bytes arrived from any line."""
         if self.on_traffic is not None:
             self.on_traffic("rx", data)
+        if self.line_baud is None or not data:
+            self._feed(data)
+            return
+        loop = asyncio.get_running_loop()
+        t_char = 10 / self.line_baud
+        # The bytes follow each other on the line from the moment they were written (after
+        # any bytes still on it); the device has each piece when its last byte is in. Pieces
+        # of at most half the device's idle gap: a long chunk is not a silence to its
+        # decoder (§5). Strictly increasing times keep the pieces in order.
+        gap = self.device.idle_gap_s
+        piece = len(data) if gap is None else max(1, int(gap / 2 / t_char))
+        start = max(loop.time(), self._rx_line_end)
+        for i in range(0, len(data), piece):
+            chunk = data[i : i + piece]
+            start += len(chunk) * t_char
+            self._feed_at(start, chunk)
+        self._rx_line_end = start
+
+    def _feed_at(self, when: float, data: bytes) -> None:
+        handle: asyncio.TimerHandle | None = None
+
+        def feed() -> None:
+            assert handle is not None
+            self._pending.discard(handle)
+            self._feed(data)
+
+        handle = asyncio.get_running_loop().call_at(when, feed)
+        self._pending.add(handle)
+
+    def _feed(self, data: bytes) -> None:
         out = self.device.feed(data)
         self._arm_idle()
         if out:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -215,3 +216,73 @@ async def test_reboot_and_silence_over_pty_resync_the_desired_state(
     assert AlarmKind.ONLINE in alarms
     assert h.master.device(0x05).boot_id == pad.boot_id
     assert h.master.device(0x05).device_class == DeviceClass.PAD
+
+
+async def test_the_gap_after_a_reply_counts_from_its_arrival_not_from_a_busy_loop(
+    pty_master: Callable[[list[Hb1Device]], Awaitable[Harness]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The §7.1 gap after a reply is the line's silence since the reply's last byte. When the
+    # event loop is busy elsewhere after the link read the reply, the line has been quiet all
+    # that time: the next request goes out at once, not a whole gap after the loop frees up.
+    gap = 0.15
+    stall = 0.3
+    monkeypatch.setattr(timing, "TURNAROUND_FLOOR_S", gap)
+    caller = CallerEmulator(0x41)
+    h = await pty_master([caller])
+    await h.until(lambda: h.events != [] and not caller.pending_events)
+    loop = asyncio.get_running_loop()
+    armed: list[int] = []
+    stalled_at: list[float] = []
+    requests: list[float] = []
+    logged = caller.on_log
+    assert logged is not None
+
+    def on_log(device: Hb1Device, entry: RequestLog) -> None:
+        requests.append(loop.time())
+        if not armed and not stalled_at:
+            armed.append(0)  # the reply to this request is the one read before the stall
+        logged(device, entry)
+
+    def sink(data: bytes) -> None:
+        if not armed:
+            return
+        armed[0] += len(data)
+        if armed[0] >= 20:  # the whole POLL reply (11 + 9 bytes) is in
+            armed.clear()
+            stalled_at.append(loop.time())
+            loop.call_soon(time.sleep, stall)  # before the bus task sees the reply
+
+    caller.on_log = on_log
+    h.master.link.raw_sink = sink
+    await h.until(lambda: bool(stalled_at) and requests[-1] > stalled_at[0], limit=5.0)
+    after = next(t for t in requests if t > stalled_at[0]) - stalled_at[0]
+    assert stall <= after < stall + gap / 2
+
+
+async def test_a_reply_in_before_a_stalled_loop_checks_the_deadline_is_no_timeout(
+    pty_master: Callable[[list[Hb1Device]], Awaitable[Harness]],
+) -> None:
+    # The device answers 2 ms after the request; then the event loop stalls past the host's
+    # reply timeout. When it runs again the reply is there (as it would be in a real port's
+    # buffer) and the deadline has passed: the reply counts, no timeout, no retry.
+    caller = CallerEmulator(0x41)
+    h = await pty_master([caller])
+    await h.until(lambda: h.events != [] and not caller.pending_events)
+    loop = asyncio.get_running_loop()
+    stall = 0.4
+    assert stall > timing.reply_timeout(BAUD, 128)  # a caller's POLL reply is far shorter
+    stalls: list[float] = []
+    logged = caller.on_log
+    assert logged is not None
+
+    def on_log(device: Hb1Device, entry: RequestLog) -> None:
+        if len(stalls) < 3:
+            stalls.append(loop.time())
+            loop.call_soon(time.sleep, stall)  # after the request, before the reply's timer
+        logged(device, entry)
+
+    caller.on_log = on_log
+    before = h.master.stats.timeouts, h.master.stats.polls
+    await h.until(lambda: len(stalls) == 3 and h.master.stats.polls >= before[1] + 4, limit=10.0)
+    assert h.master.stats.timeouts == before[0]
