@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import contextlib
@@ -21,6 +22,7 @@ from typing import Any, cast
 
 import aiohttp
 
+from hall.cli import install_uvloop
 from hall.storage.embedded import EmbeddedPostgres
 
 
@@ -87,6 +89,24 @@ class KeepAliveClient:
             with contextlib.suppress(OSError):
                 await self._writer.wait_closed()
             self._writer = None
+
+
+def add_loop_option(parser: argparse.ArgumentParser) -> None:
+    """``--loop``: benches that run the hall app in their own process use the event loop
+    ``hall serve`` runs (uvloop, see hall.cli) unless told otherwise."""
+    parser.add_argument(
+        "--loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="event loop of this process: uvloop as `hall serve` runs it, or the standard one",
+    )
+
+
+def use_loop(args: argparse.Namespace) -> str:
+    """Install the loop ``--loop`` chose (before ``asyncio.run``); the name of the one in use."""
+    if args.loop == "uvloop":
+        install_uvloop()
+    return type(asyncio.new_event_loop()).__module__.split(".")[0]
 
 
 def free_port() -> int:

@@ -3,6 +3,8 @@
 16 emulated HB/1 devices (by default 8 window strips and 8 caller keypads, ``--callers``)
 share one pty bus, run once at each speed of ``--bauds`` (default 9600 and 38400 baud); the
 hall app with its in-process bridge runs against a fresh embedded database in this process.
+This process runs on uvloop, as ``hall serve`` does (``--loop asyncio`` for the standard
+loop, which adds its own scheduling delay to the server's share).
 Each sample presses 叫号 (or 办结) on a random caller and times the moment the strip executes
 the SHOW_TEXT that shows the result.
 
@@ -45,7 +47,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._support import embedded_database, hall_toml, percentile
+from bench._support import add_loop_option, embedded_database, hall_toml, percentile, use_loop
 from firmware_bridge import attention, timing
 from firmware_bridge.codec import FRAME_OVERHEAD, Frame
 from firmware_bridge.constants import Command, KeyCode
@@ -715,6 +717,7 @@ def main() -> int:
         help="comma-separated bus speeds, one run each with every device having the optional "
         "attention poll (docs/protocol.md §17); figures get the suffix _attention",
     )
+    add_loop_option(parser)
     args = parser.parse_args()
     runs: list[tuple[int, bool]] = []
     for text, with_attention in ((args.bauds, False), (args.attention_bauds, True)):
@@ -725,6 +728,7 @@ def main() -> int:
                 runs.append((int(b), with_attention))
     if not runs:
         parser.error("nothing to run")
+    print(f"event loop: {use_loop(args)}")
     given_delay = args.reply_delay_ms
     out: dict[str, float | int] = {}
     for baud, with_attention in runs:

@@ -1,6 +1,7 @@
 """Display latency: a call through the HTTP API → the window strip and the TV pages.
 
-One hall app (in this process, on a loopback port, fresh embedded database) with its
+One hall app (in this process on uvloop as ``hall serve`` runs it, ``--loop asyncio`` for the
+standard loop; on a loopback port, fresh embedded database) with its
 in-process bridge drives 16 emulated HB/1 devices on one pty bus at 9600 baud (8 window strips
 and 8 idle callers, as bench/bridge.py); ``--tvs`` headless Chromium pages (default 20) show
 the hall's TV page, paired as the hall's screens: the first as s001, which says the calls,
@@ -49,7 +50,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import bridge as bus_bench
 from bench._display import CHROMIUM, CHROMIUM_ARGS, display_device_token
-from bench._support import admin_headers, embedded_database, free_port, hall_toml, percentile
+from bench._support import (
+    add_loop_option,
+    admin_headers,
+    embedded_database,
+    free_port,
+    hall_toml,
+    percentile,
+    use_loop,
+)
 from firmware_bridge import timing
 from firmware_bridge.emulators.bus import Hb1Bus
 from firmware_bridge.emulators.display import StripEmulator
@@ -562,7 +571,10 @@ def main() -> int:
     )
     parser.add_argument("--trace", action="store_true", help="time each stage of the way")
     parser.add_argument("--limit-s", type=float, default=300.0)
+    add_loop_option(parser)
     args = parser.parse_args()
+
+    print(f"event loop: {use_loop(args)}")
 
     async def bounded(dsn: str) -> dict[str, Any]:
         async with asyncio.timeout(args.limit_s):

@@ -315,7 +315,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings.pool_size = getattr(args, "pool_size", settings.pool_size)
     settings.read_timeout_s = args.read_timeout
     app = create_app(settings)
-    _install_uvloop()
+    install_uvloop()
     web.run_app(
         app,
         host=args.host,
@@ -327,7 +327,7 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _install_uvloop() -> None:
+def install_uvloop() -> None:
     """uvloop roughly halves the server's per-request CPU; the standard loop still works."""
     try:
         import uvloop
@@ -348,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             case "serve":
                 return _serve(args)
             case "demo":
-                _install_uvloop()
+                install_uvloop()
                 return asyncio.run(run_demo(args))
             case "db" if args.db_command == "migrate":
                 return asyncio.run(_with_database(args, "migrate"))
