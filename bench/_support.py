@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import aiohttp
+import asyncpg
 
 from hall.cli import install_uvloop
 from hall.storage.embedded import EmbeddedPostgres
@@ -437,6 +438,15 @@ class CpuMeter:
             if p.name.isdigit() and f"serve --port {port} " in _cmdline(p)
         ]
         self.postmaster = int((Path(data_directory) / "postmaster.pid").read_text().split()[0])
+
+    @classmethod
+    async def connect(cls, url: str, dsn: str) -> CpuMeter:
+        """The meter of the server at ``url`` and the PostgreSQL server behind ``dsn``."""
+        conn = await asyncpg.connect(dsn)
+        try:
+            return cls(url, await conn.fetchval("SHOW data_directory"))
+        finally:
+            await conn.close()
 
     def sample(self) -> tuple[float, float]:
         """(server CPU s, PostgreSQL CPU s) so far."""

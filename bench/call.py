@@ -250,11 +250,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     with embedded_database(ram=args.ram) as dsn:
         async with server_process(dsn, bench_config(args.counters), server_args) as url:
             headers = await admin_headers(url, dsn)
-            conn = await asyncpg.connect(dsn)
-            try:
-                meter = CpuMeter(url, await conn.fetchval("SHOW data_directory"))
-            finally:
-                await conn.close()
+            meter = await CpuMeter.connect(url, dsn)
             await open_counters(url, headers, HALL, args.counters)
             services = [code for code, _, _ in BENCH_SERVICES]
             await issue_burst(

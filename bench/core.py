@@ -468,11 +468,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     with embedded_database(ram=args.ram, statement_stats=args.pg_stats) as dsn:
         async with server_process(dsn, config, server_args) as url:
             headers = await admin_headers(url, dsn)
-            conn = await asyncpg.connect(dsn)
-            try:
-                args.meter = CpuMeter(url, await conn.fetchval("SHOW data_directory"))
-            finally:
-                await conn.close()
+            args.meter = await CpuMeter.connect(url, dsn)
             if "cycle" in args.scenarios:
                 figures.update(await cycle(url, headers, args))
             if "deep" in args.scenarios:

@@ -16,7 +16,6 @@ import json
 import sys
 from pathlib import Path
 
-import asyncpg
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -41,11 +40,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
     with embedded_database() as dsn:
         async with server_process(dsn, config, ("--pool-size", "10")) as url:
             headers = await admin_headers(url, dsn)
-            conn = await asyncpg.connect(dsn)
-            try:
-                meter = CpuMeter(url, await conn.fetchval("SHOW data_directory"))
-            finally:
-                await conn.close()
+            meter = await CpuMeter.connect(url, dsn)
             await open_counters(url, headers, HALL, args.clients)
             warm = Phase("warm-up")
             await issue_burst(

@@ -72,6 +72,19 @@ async def settled(hub: BridgeHub) -> None:
     await eventually(lambda: hub.settled("test"), "the hub's passes to settle")
 
 
+async def after_first_write(make_app: AppMaker) -> tuple[Client, BridgeHub, Published]:
+    """A server whose hub has settled after one write, and its sequencer notices as heard
+    after the hub's (subscribed after the hub: a notice in ``Published`` reached the hub)."""
+    client = await make_app(mode="off")
+    hub = hub_of(client)
+    published = Published()
+    await client.app[NOTIFIER].subscribe(EVENTS_CHANNEL, published.on_notify)
+    await issue(client)
+    await published.reach(1)
+    await settled(hub)
+    return client, hub, published
+
+
 def full_recompute(client: Client) -> DeviceService:
     """A device service of its own, with nothing rendered yet: every device rendered anew."""
     app = client.app
@@ -144,14 +157,7 @@ async def test_devices_show_what_a_full_recompute_gives_after_every_step(
 
 
 async def test_a_write_is_followed_by_one_pass_in_its_own_process(make_app: AppMaker) -> None:
-    client = await make_app(mode="off")
-    hub = hub_of(client)
-    published = Published()
-    # Subscribed after the hub: by the time a notice reaches this, the hub has had it.
-    await client.app[NOTIFIER].subscribe(EVENTS_CHANNEL, published.on_notify)
-    await issue(client)
-    await published.reach(1)
-    await settled(hub)
+    client, hub, published = await after_first_write(make_app)
     for n in range(4):
         before = hub.passes
         await issue(client)
@@ -200,13 +206,7 @@ async def test_a_pass_does_not_vouch_for_another_processs_events_it_did_not_see(
 
 
 async def test_notices_during_a_pass_are_judged_by_what_it_read(make_app: AppMaker) -> None:
-    client = await make_app(mode="off")
-    hub = hub_of(client)
-    published = Published()
-    await client.app[NOTIFIER].subscribe(EVENTS_CHANNEL, published.on_notify)
-    await issue(client)
-    await published.reach(1)
-    await settled(hub)
+    client, hub, published = await after_first_write(make_app)
     # The sequencer's notice of the next write comes while the pass after it still runs.
     service = hub.service
     original = service.desired_pass
