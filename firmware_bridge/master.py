@@ -174,9 +174,12 @@ class _KeyHold:
     served: bool = False
 
 
-# Loop passes a timed-out wait yields so that the link reads bytes the OS already holds: the
-# first lets the loop poll for I/O, the second runs after the link's read callback.
-_READ_PASSES = 2
+# A reply deadline whose timer ran this late means the event loop was stalled: the reply may
+# be in the OS's buffers already (a pty hands bytes to its reader through a kernel work item,
+# a USB adapter polls every millisecond), so the master waits this long for the link to read
+# it before it calls the transaction a timeout. On time, a timeout is a timeout.
+_STALLED_S = 0.005
+_READ_GRACE_S = 0.005
 
 # Returned by _execute for a job that went back to the queue after BUSY.
 _REQUEUED: Reply = StatusReply(Status.BUSY)
@@ -1081,12 +1084,16 @@ class BusMaster:
                     # Shielded so a timeout does not cancel the future we may keep waiting on.
                     return await asyncio.shield(fut)
             except TimeoutError:
-                if not fut.done() and not self.link.receiving():
+                if (
+                    not fut.done()
+                    and not self.link.receiving()
+                    and loop.time() - deadline >= _STALLED_S
+                ):
                     # After a stall of the event loop the deadline's timer can run in the
                     # same pass as the reply's arrival, before the link has read it: let the
                     # link read what the OS already holds before calling it a timeout.
-                    for _ in range(_READ_PASSES):
-                        await asyncio.sleep(0)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(fut), _READ_GRACE_S)
                 if fut.done():
                     return fut.result()
                 # §7.1: while reply bytes keep arriving the host keeps receiving.
