@@ -18,7 +18,6 @@ from hall.security.passwords import ScryptParams
 from hall.services.devices import Desired, DeviceService
 from hall.services.queue import ActionParams, CounterAction
 from hall.storage import access_repo
-from hall.storage.sequencer import EVENTS_CHANNEL
 from hall.web.bridge import BridgeHub
 from hall.web.state import CLOCK, COMMIT_NOTICES, DIRECTORY, NOTIFIER, POOL, QUEUE
 from tests.bridge.conftest import AppMaker, Client, eventually, hub_of, issue
@@ -77,8 +76,7 @@ async def after_first_write(make_app: AppMaker) -> tuple[Client, BridgeHub, Publ
     after the hub's (subscribed after the hub: a notice in ``Published`` reached the hub)."""
     client = await make_app(mode="off")
     hub = hub_of(client)
-    published = Published()
-    await client.app[NOTIFIER].subscribe(EVENTS_CHANNEL, published.on_notify)
+    published = await Published.following(client.app[NOTIFIER])
     await issue(client)
     await published.reach(1)
     await settled(hub)
@@ -171,8 +169,8 @@ async def test_a_pass_does_not_vouch_for_another_processs_events_it_did_not_see(
 ) -> None:
     a, b = await make_app(mode="off"), await make_app(mode="off")
     hub_a, hub_b = hub_of(a), hub_of(b)
-    published = Published()  # as process B hears the sequencers (after its hub)
-    await b.app[NOTIFIER].subscribe(EVENTS_CHANNEL, published.on_notify)
+    # As process B hears the sequencers (after its hub).
+    published = await Published.following(b.app[NOTIFIER])
     await issue(a)
     await published.reach(1)
     for client in (a, b):

@@ -79,10 +79,9 @@ async def test_the_servers_writes_reach_the_feed_without_a_notify_at_commit(
     clock: FixedClock,
 ) -> None:
     writers = WriterNotices()
-    published = Published()
     listening = asyncio.Event()
     await notifier.subscribe(EVENTS_CHANNEL, writers.on_notify, on_up=listening.set)
-    await notifier.subscribe(EVENTS_CHANNEL, published.on_notify)
+    published = await Published.following(notifier)
     async with asyncio.timeout(10):
         await listening.wait()
     async with server_sequencer(server_pool, notices, notifier):
@@ -124,8 +123,7 @@ async def test_events_whose_writer_never_poked_are_numbered_by_the_sweep(
     config: HallConfig,
     clock: FixedClock,
 ) -> None:
-    published = Published()
-    await notifier.subscribe(EVENTS_CHANNEL, published.on_notify)
+    published = await Published.following(notifier)
     # A sequencer that knows no halls to catch up on at start, and nobody listening to the
     # pool's notices: the writes below are those of a process that died after committing.
     sequencer = Sequencer(server_pool, notifier, lambda: [], sweep_s=0.2)
@@ -174,8 +172,7 @@ async def test_a_stream_of_writes_is_numbered_in_runs_spaced_apart(
     config: HallConfig,
     clock: FixedClock,
 ) -> None:
-    published = Published()
-    await notifier.subscribe(EVENTS_CHANNEL, published.on_notify)
+    published = await Published.following(notifier)
     loop = asyncio.get_running_loop()
     async with server_sequencer(server_pool, notices, notifier, spacing_s=0.25) as sequencer:
         service = QueueService(server_pool, Directory(config), clock, group_commit=False)

@@ -33,6 +33,14 @@ class Published:
         self.seq = 0
         self.changed = asyncio.Event()
 
+    @classmethod
+    async def following(cls, notifier: Notifier) -> Published:
+        """One that follows ``notifier``'s sequencer notices from now on (after the
+        notifier's earlier subscribers have had each notice)."""
+        published = cls()
+        await notifier.subscribe(EVENTS_CHANNEL, published.on_notify)
+        return published
+
     def on_notify(self, payload: str) -> None:
         notice = sequenced(payload)
         if notice is not None and notice[0] == "test":
@@ -47,8 +55,7 @@ class Published:
 
 
 async def start_sequencer(notifier: Notifier, pool: asyncpg.Pool) -> tuple[Sequencer, Published]:
-    published = Published()
-    await notifier.subscribe(EVENTS_CHANNEL, published.on_notify)
+    published = await Published.following(notifier)
     sequencer = Sequencer(pool, notifier, lambda: ["test"])
     await sequencer.start()
     return sequencer, published
