@@ -81,17 +81,6 @@ _MAX_CLAIM_ROUNDS = 64
 # An action is decided again when its counter changed between read and write: only another
 # action on the same counter (a double click, a keypad and a terminal) does that.
 _MAX_ACTION_ATTEMPTS = 5
-# Actions that always write their counter (so its version decides whether the read they
-# were decided on was current) and may therefore decide on the counter as this process's
-# last write of it left it, without reading it: call-back writes only a ticket and answers
-# with the counter as read, so it always reads.
-_DECIDED_ON_KEPT = frozenset(
-    f"_do_{a}"
-    for a in (
-        "open", "pause", "resume", "close", "call_next", "call", "recall", "no_show",
-        "start", "finish", "cancel", "park", "transfer",
-    )
-)  # fmt: skip
 PURPOSE_LABELS = {
     Purpose.APPLY: "办理",
     Purpose.CONSULT: "咨询",
@@ -457,19 +446,17 @@ class QueueService:
         if p.reason:
             # Free text is shown on screens and sent to every feed: never a personal number.
             p = replace(p, reason=mask_text(p.reason))
-        handler = getattr(self, f"_do_{action.value}")
         if uow is not None:
             # Its commit writes the request's audit row, with the events it buffers. It may
             # roll back: what it writes is never kept as this counter's read.
-            self._reads.pop((hall_id, counter_number), None)
             return await self._act_on(
-                uow.conn, rules, counter_number, handler, actor, p, None, keep=False
+                uow.conn, rules, counter_number, action, actor, p, None, keep=False
             )
         slot = PENDING_AUDIT.get()
         audit = slot.entry if slot is not None and not slot.committed else None
         async with acquire(self.pool) as conn:
             view = await self._act_on(
-                conn, rules, counter_number, handler, actor, p, audit, keep=True
+                conn, rules, counter_number, action, actor, p, audit, keep=True
             )
         if slot is not None and audit is not None:
             slot.committed = True
@@ -480,21 +467,28 @@ class QueueService:
         conn: asyncpg.Connection,
         rules: HallRules,
         number: int,
-        handler: Callable[[_ActionContext, ActionParams], Awaitable[CounterView]],
+        action: CounterAction,
         actor: str,
         p: ActionParams,
         audit: AuditEntry | None,
         *,
         keep: bool,
     ) -> CounterView:
-        """Decide and write one action; with ``keep`` (autocommitted writes) the counter as
-        the write left it is kept for this counter's next action in this process, which
-        then decides on it without reading (``_reads``)."""
+        """Decide and write one action; with ``keep`` (autocommitted writes) it may decide
+        on the counter as kept, and the counter as the write left it is kept for this
+        counter's next action in this process, which then decides on it without reading
+        (``_reads``)."""
         key = (rules.hall.id, number)
+        handler: Callable[[_ActionContext, ActionParams], Awaitable[CounterView]] = getattr(
+            self, f"_do_{action.value}"
+        )
         # Taken out while the action runs: a concurrent action on this counter reads, and
         # an action that ends without a committed write of the counter leaves none behind.
         kept = self._reads.pop(key, None)
-        if handler.__name__ not in _DECIDED_ON_KEPT:
+        # Every other action writes its counter, whose version then decides whether the
+        # counter it was decided on was current. Call-back writes only a ticket and answers
+        # with the counter as read, so it always reads.
+        if not keep or action is CounterAction.CALL_BACK:
             kept = None
         for _ in range(_MAX_ACTION_ATTEMPTS):
             read = kept if kept is not None else await repo.counter_for_action(conn, *key)
