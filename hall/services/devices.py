@@ -154,7 +154,6 @@ class DeviceService:
         self._watchers: dict[tuple[str, int], set[asyncio.Queue[Event]]] = {}
         # Each device's last render and the role's inputs it was made from (DeviceRole.inputs).
         self._rendered: dict[tuple[str, int], tuple[object, Desired]] = {}
-        self._hall_devices: dict[str, list[Device]] = {}
         self._releasing: set[asyncio.Task[None]] = set()
 
     # --- watchers: a use that reads a device's events as they come --------------------------
@@ -420,7 +419,7 @@ class DeviceService:
         (a call re-renders the calling counter's strip and caller, and the hall screens whose
         rows it changes); ``fresh`` renders every device anew (for comparing)."""
         rules = self.directory.hall(hall_id)
-        devices = self._devices_of_hall(hall_id)
+        devices = self.wiring.of_hall(hall_id)
         shows_calls = any(self._shows_calls(d) for d in devices)
         conn: asyncpg.Connection = await self.pool.acquire()
         try:
@@ -475,12 +474,6 @@ class DeviceService:
         if role.inputs is not None:
             self._rendered[key] = (inputs, state)
         return state
-
-    def _devices_of_hall(self, hall_id: str) -> list[Device]:
-        devices = self._hall_devices.get(hall_id)
-        if devices is None:
-            devices = self._hall_devices[hall_id] = self.wiring.of_hall(hall_id)
-        return devices
 
     def _shows_calls(self, device: Device) -> bool:
         role = self.roles.get(device.device_class)
