@@ -1,0 +1,102 @@
+"""The emulated bus of the display bench, in a process of its own.
+
+A hall's window strips and callers are separate machines on an RS-485 line: they share neither
+the server's CPU time nor its event loop. ``bench/display.py`` therefore runs its 16 emulated
+HB/1 devices here (the firmware_bridge emulators on one :class:`Hb1Bus` behind a
+:class:`LineEndpoint` that plays the line at the bus speed both ways), on a pty whose other
+end the hall server opens as ``hall serve`` opens a serial port.
+
+    python -m bench._strip_line --baud 9600 --strips 8 --callers 8 [--loop uvloop|asyncio]
+
+Prints ``pty PATH`` once the line is up, then one JSON line per SHOW_TEXT a strip acts on:
+``{"a": address, "t": seconds, "text": "..."}``, where ``t`` is ``time.monotonic()`` when
+the frame's last byte is in on the emulated line (the endpoint hands a request over then).
+``time.monotonic`` is CLOCK_MONOTONIC on Linux, one clock for every process of the machine,
+so the bench subtracts its own ``time.monotonic()`` taken before the call. The process ends
+on SIGTERM/SIGINT or when its stdin closes (the bench went away), closing the pty.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from firmware_bridge import timing
+from firmware_bridge.emulators.base import Hb1Device, RequestLog
+from firmware_bridge.emulators.bus import Hb1Bus
+from firmware_bridge.emulators.display import StripEmulator
+from firmware_bridge.emulators.keypad import CallerEmulator
+from firmware_bridge.emulators.line import LineEndpoint
+from firmware_bridge.messages import ShowTextRequest
+
+CALLER_BASE = 0x40  # callers at 0x41, 0x42, … (strips at 1, 2, …), as bench/display.py wires
+
+
+def _report(device: Hb1Device, entry: RequestLog) -> None:
+    req = entry.request
+    if isinstance(req, ShowTextRequest):
+        at = time.monotonic()
+        line = json.dumps({"a": device.address, "t": at, "text": req.text}, ensure_ascii=False)
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+async def serve(baud: int, strips: int, callers: int) -> None:
+    strip_devices = [StripEmulator(n) for n in range(1, strips + 1)]
+    caller_devices = [CallerEmulator(CALLER_BASE + n) for n in range(1, callers + 1)]
+    for strip in strip_devices:
+        strip.on_log = _report
+    bus = Hb1Bus([*strip_devices, *caller_devices], baud=baud)
+    # A request is handed over at its last byte; replies start a turnaround later (§7.1).
+    endpoint = LineEndpoint(bus, reply_delay_s=timing.turnaround(baud), line_baud=baud)
+    pair = await endpoint.attach_pty()
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, done.set)
+    reader = asyncio.StreamReader()
+    stdin, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+
+    async def until_eof() -> None:
+        while await reader.read(4096):
+            pass
+        done.set()
+
+    watch = asyncio.ensure_future(until_eof())
+    sys.stdout.write(f"pty {pair.slave_path}\n")
+    sys.stdout.flush()
+    try:
+        await done.wait()
+    finally:
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
+        stdin.close()
+        await endpoint.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--baud", type=int, default=9600)
+    parser.add_argument("--strips", type=int, default=8)
+    parser.add_argument("--callers", type=int, default=8)
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="asyncio")
+    args = parser.parse_args(argv)
+    if args.loop == "uvloop":
+        from hall.cli import install_uvloop
+
+        install_uvloop()
+    asyncio.run(serve(args.baud, args.strips, args.callers))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
