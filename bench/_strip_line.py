@@ -6,13 +6,17 @@ HB/1 devices here (the firmware_bridge emulators on one :class:`Hb1Bus` behind a
 :class:`LineEndpoint` that plays the line at the bus speed both ways), on a pty whose other
 end the hall server opens as ``hall serve`` opens a serial port.
 
-    python -m bench._strip_line --baud 9600 --strips 8 --callers 8 [--loop uvloop|asyncio]
+    python -m bench._strip_line --baud 9600 --strips 8 --callers 8 [--nice N]
+                                [--loop uvloop|asyncio]
 
-Prints ``pty PATH`` once the line is up, then one JSON line per SHOW_TEXT a strip acts on:
-``{"a": address, "t": seconds, "text": "..."}``, where ``t`` is ``time.monotonic()`` when
-the frame's last byte is in on the emulated line (the endpoint hands a request over then).
-``time.monotonic`` is CLOCK_MONOTONIC on Linux, one clock for every process of the machine,
-so the bench subtracts its own ``time.monotonic()`` taken before the call. The process ends
+``--nice N`` runs it at that nice value (negative: ahead of the other processes when it
+wakes; needs CAP_SYS_NICE, else it says so and runs at its inherited priority). Prints
+``pty PATH nice N`` once the line is up (N: the nice value it runs at), then one JSON line
+per SHOW_TEXT a strip acts on: ``{"a": address, "t": seconds, "text": "..."}``, where ``t``
+is ``time.monotonic()`` when the frame's last byte is in on the emulated line (the endpoint
+hands a request over then). ``time.monotonic`` is CLOCK_MONOTONIC on Linux, one clock for
+every process of the machine, so the bench subtracts its own ``time.monotonic()`` taken
+before the call. The process ends
 on SIGTERM/SIGINT or when its stdin closes (the bench went away), closing the pty.
 """
 
@@ -22,6 +26,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 import time
@@ -71,7 +76,7 @@ async def serve(baud: int, strips: int, callers: int) -> None:
         done.set()
 
     watch = asyncio.ensure_future(until_eof())
-    sys.stdout.write(f"pty {pair.slave_path}\n")
+    sys.stdout.write(f"pty {pair.slave_path} nice {os.getpriority(os.PRIO_PROCESS, 0)}\n")
     sys.stdout.flush()
     try:
         await done.wait()
@@ -89,7 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strips", type=int, default=8)
     parser.add_argument("--callers", type=int, default=8)
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="asyncio")
+    parser.add_argument("--nice", type=int, default=None, help="nice value to run at")
     args = parser.parse_args(argv)
+    if args.nice is not None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, args.nice)
+        except PermissionError:
+            print(f"cannot set nice {args.nice}: no CAP_SYS_NICE", file=sys.stderr)
     if args.loop == "uvloop":
         from hall.cli import install_uvloop
 

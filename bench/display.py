@@ -34,9 +34,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import random
+import select
 import sys
 import tempfile
 import time
@@ -60,6 +62,7 @@ from bench._support import (
     percentile,
     use_loop,
 )
+from firmware_bridge import timing
 from hall.app import Settings, create_app
 from hall.config.loader import load_config
 
@@ -180,11 +183,23 @@ class Trace:
     pages note when each live message arrived (``WS_TAP``).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, pty_path: str) -> None:
         self.marks: dict[str, list[float]] = {}
         self.frames: list[tuple[float, int, int]] = []  # (ms, dst, command)
+        self.show_lengths: list[int] = []  # payload bytes of every SHOW_TEXT written
         self.stages: dict[str, list[float]] = {}
-        self.worst: list[tuple[float, int, list[tuple[int, int]]]] = []
+        # (wait ms, strip, frames written while it waited, what delayed it) per sample.
+        self.worst: list[tuple[float, int, list[tuple[int, int]], str]] = []
+        # The bus master's reply waits: (start ms, end ms, address, command, timed out).
+        self.replies: list[tuple[float, float, int, int, bool]] = []
+        # The server loop's lateness: (ms, how late a 5 ms sleep woke, ms), every ~5 ms.
+        self.lag: list[tuple[float, float]] = []
+        self.stats0: Any = None
+        self.pty_path = pty_path  # the emulated line's pty, as the server opened it
+        self.line_fd: int | None = None  # the server's fd of it
+        self.timeouts: list[tuple[float, bool]] = []  # (ms past the deadline, reply held)
+        self.stats1: Any = None
+        self._lag_task: asyncio.Future[None] | None = None
         self.fanout_cost: list[tuple[float, float]] = []  # (wall ms, CPU ms) per call
         self.idle_cpu = self.call_cpu = 0.0  # browser CPU (cores) idle, and added by the calls
         self.cpu_per_sample_ms = 0.0  # browser CPU added by one sample (its call, start, finish)
@@ -192,6 +207,43 @@ class Trace:
         self.main_per_sample: dict[str, float] = {}
         self.cpu_by_kind: dict[str, float] = {}  # CPU ms per sample by process kind
         self.idle_by_kind: dict[str, float] = {}  # CPU ms per second while idle, by kind
+
+    _last_frame: tuple[int, int] = (0, 0)
+
+    async def _watch_lag(self) -> None:
+        while True:
+            t0 = time.perf_counter()
+            await asyncio.sleep(0.005)
+            late = (time.perf_counter() - t0 - 0.005) * 1000
+            self.lag.append((time.time() * 1000, late))
+
+    async def stop(self) -> None:
+        if self._lag_task is not None:
+            self._lag_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lag_task
+
+    def _line_fd(self) -> int | None:
+        if self.line_fd is None:
+            for fd in Path("/proc/self/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if str(fd.readlink()) == self.pty_path:
+                        self.line_fd = int(fd.name)
+        return self.line_fd
+
+    def _why(self, start: float, end: float) -> str:
+        """What the bus master and the server loop did between ``start`` and ``end`` (ms)."""
+        parts = []
+        for r0, r1, dst, cmd, timed_out in self.replies:
+            if r1 > start and r0 < end:
+                what = "TIMED OUT" if timed_out else "reply"
+                parts.append(
+                    f"{dst:02x}:{cmd:02x} {what} wait {r0 - start:+.0f}..{r1 - start:+.0f}"
+                )
+        lags = [late for at, late in self.lag if start <= at <= end + 5]
+        if lags:
+            parts.append(f"server loop late by up to {max(lags):.0f} ms")
+        return "; ".join(parts)
 
     def note(self, name: str) -> None:
         self.marks.setdefault(name, []).append(time.time() * 1000)
@@ -214,6 +266,8 @@ class Trace:
         assert bridge is not None
         master = bridge.master("b1")
 
+        self.master = master
+        self._lag_task = asyncio.ensure_future(self._watch_lag())
         mark = hub.mark
         desired_pass = service.desired_pass
         apply_desired = bridge.apply_desired
@@ -239,7 +293,29 @@ class Trace:
 
         def traced_transmit(frame: Any) -> float:
             self.frames.append((time.time() * 1000, frame.dst, frame.cmd))
+            if frame.cmd == 0x10:
+                self.show_lengths.append(len(frame.payload))
+            self._last_frame = (frame.dst, frame.cmd)
             return transmit(frame)
+
+        await_reply = master._await_reply
+
+        async def traced_await_reply(fut: Any, deadline: float) -> Any:
+            start = time.time() * 1000
+            dst, cmd = self._last_frame
+            try:
+                out = await await_reply(fut, deadline)
+            except TimeoutError:
+                self.replies.append((start, time.time() * 1000, dst, cmd, True))
+                # Was the reply already in the OS's buffer (the server was late to read it),
+                # and how late after its deadline did the timeout run?
+                late = (asyncio.get_running_loop().time() - deadline) * 1000
+                fd = self._line_fd()
+                held = fd is not None and bool(select.select([fd], [], [], 0)[0])
+                self.timeouts.append((late, held))
+                raise
+            self.replies.append((start, time.time() * 1000, dst, cmd, False))
+            return out
 
         def traced_notified(hall_id: str, seq: int) -> None:
             self.note("live_notified")
@@ -280,6 +356,7 @@ class Trace:
         service.desired_pass = traced_desired  # type: ignore[method-assign]
         bridge.apply_desired = traced_apply  # type: ignore[method-assign]
         master._transmit = traced_transmit  # type: ignore[method-assign]
+        master._await_reply = traced_await_reply  # type: ignore[method-assign]
         live._notified = traced_notified  # type: ignore[method-assign]
         live._fan_out = traced_fan_out  # type: ignore[method-assign]
 
@@ -297,8 +374,15 @@ class Trace:
         if apply_at is not None and show is not None:
             ahead = [(dst, cmd) for t, dst, cmd in self.frames if apply_at <= t < show]
             self.add("frames_ahead", float(len(ahead)))
-            self.worst.append((show - apply_at, n, ahead))
+            self.worst.append((show - apply_at, n, ahead, self._why(apply_at, show)))
         self.add("strip_last_byte", strip_end - wall0)
+        if show is not None:
+            # The strip had the last byte this long after the frame's own line time from its
+            # write: the pty, the emulator process waking and its timers.
+            i = next(i for i, (t, dst, cmd) in enumerate(f for f in self.frames if f[2] == 0x10)
+                     if t == show)  # fmt: skip
+            line_ms = timing.frame_time(BAUD, self.show_lengths[i]) * 1000
+            self.add("emulator_late", strip_end - show - line_ms)
         notified = self.first_after("live_notified", wall0)
         if notified is not None:
             start = self.first_after("live_query_start", notified)
@@ -338,12 +422,38 @@ class Trace:
                 f"(CPU {percentile(cpus, 50):.1f} ms), p99 {percentile(walls, 99):.1f} ms "
                 f"(CPU {percentile(cpus, 99):.1f} ms)"
             )
-        for wait, n, ahead in sorted(self.worst, reverse=True)[:5]:
+        if self.stats0 is not None and self.stats1 is not None:
+            names = ("transactions", "retries", "timeouts", "late_replies", "bad_frames")
+            print(
+                "  bus master during the calls: "
+                + ", ".join(
+                    f"{k} {getattr(self.stats1, k) - getattr(self.stats0, k)}" for k in names
+                )
+            )
+        if self.timeouts:
+            held = sum(1 for _, h in self.timeouts if h)
+            lates = [late for late, _ in self.timeouts]
+            print(
+                f"  reply timeouts: {len(self.timeouts)}, {held} with the reply already in the "
+                f"server's OS buffer; timeout ran {percentile(lates, 50):.1f} ms (p50), "
+                f"{max(lates):.0f} ms (max) past its deadline"
+                + ("" if self.line_fd is not None else " (the line's fd not found)")
+            )
+        lags = [late for _, late in self.lag]
+        if lags:
+            print(
+                f"  server loop lateness (a 5 ms sleep): p50 {percentile(lags, 50):.1f} ms, "
+                f"p99 {percentile(lags, 99):.1f} ms, max {max(lags):.0f} ms"
+            )
+        for wait, n, ahead, why in sorted(self.worst, reverse=True)[:8]:
             went = " ".join(f"{dst:02x}:{cmd:02x}" for dst, cmd in ahead)
             print(f"  strip {n}: SHOW_TEXT waited {wait:.0f} ms behind {went or 'nothing'}")
+            if why:
+                print(f"      ({why}; ms after its apply)")
         order = [
             "http_response", "mark", "desired_start", "desired_end", "apply",
-            "frames_ahead", "show_text_written", "strip_last_byte", "live_notified",
+            "frames_ahead", "show_text_written", "strip_last_byte", "emulator_late",
+            "live_notified",
             "live_query_start", "live_query_end", "live_fanout", "ws_arrived", "dom_updated",
         ]  # fmt: skip
         for stage in order:
@@ -361,9 +471,10 @@ class StripLine:
     hall server opens, and the strips' SHOW_TEXT reports, each with the emulator's
     ``time.monotonic()`` of the frame's last byte."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, pty_path: str) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, pty_path: str, nice: int) -> None:
         self.proc = proc
         self.pty_path = pty_path
+        self.nice = nice  # the nice value the emulator runs at
         self.waiting: dict[int, tuple[Callable[[str], bool], asyncio.Future[float]]] = {}
 
     def expect(self, address: int, test: Callable[[str], bool]) -> asyncio.Future[float]:
@@ -383,12 +494,16 @@ class StripLine:
 
 
 @contextlib.asynccontextmanager
-async def strip_line(baud: int, strips: int, callers: int) -> AsyncIterator[StripLine]:
-    """Start the emulated bus in a process of its own; stop it (and wait for it) on exit."""
+async def strip_line(
+    baud: int, strips: int, callers: int, nice: int | None = None
+) -> AsyncIterator[StripLine]:
+    """Start the emulated bus in a process of its own (at ``nice``, if given); stop it (and
+    wait for it) on exit."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(STRIP_LINE),
         *("--baud", str(baud), "--strips", str(strips), "--callers", str(callers)),
+        *(() if nice is None else ("--nice", str(nice))),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
@@ -399,7 +514,8 @@ async def strip_line(baud: int, strips: int, callers: int) -> AsyncIterator[Stri
             first = (await proc.stdout.readline()).decode()
         if not first.startswith("pty "):
             raise RuntimeError(f"the emulated bus did not start: {first!r}")
-        line = StripLine(proc, first[4:].strip())
+        _, path, _, niceness = first.split()
+        line = StripLine(proc, path, int(niceness))
         _LABELS[proc.pid] = "emulated bus"
         reader = asyncio.ensure_future(line.read())
         yield line
@@ -416,6 +532,17 @@ async def strip_line(baud: int, strips: int, callers: int) -> AsyncIterator[Stri
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
+
+
+def _chromium(workdir: Path, nice: int) -> str:
+    """The browser to launch: Chromium itself, or at ``nice`` > 0 a script that starts it at
+    that nice value (every page's renderer inherits it)."""
+    if nice == 0:
+        return CHROMIUM
+    script = workdir / "chromium-nice"
+    script.write_text(f'#!/bin/sh\nexec nice -n {nice} {CHROMIUM} "$@"\n', encoding="utf-8")
+    script.chmod(0o755)
+    return str(script)
 
 
 def config_text(url: str) -> str:
@@ -440,7 +567,7 @@ def config_text(url: str) -> str:
 
 async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
     bus_bench.set_baud(BAUD)
-    async with strip_line(BAUD, STRIPS, CALLERS) as watch:
+    async with strip_line(BAUD, STRIPS, CALLERS, args.emulator_nice) as watch:
         return await _run(args, dsn, watch)
 
 
@@ -455,7 +582,7 @@ async def _run(args: argparse.Namespace, dsn: str, watch: StripLine) -> dict[str
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     url = f"http://127.0.0.1:{port}"
-    trace = Trace() if args.trace else None
+    trace = Trace(watch.pty_path) if args.trace else None
     if trace is not None:
         trace.install(app)
     strip_ms: list[float] = []
@@ -476,7 +603,9 @@ async def _run(args: argparse.Namespace, dsn: str, watch: StripLine) -> dict[str
             for n in range(1, STRIPS + 1):
                 await post(f"/counters/{n}/open", {"clerk": "b001"})
             async with async_playwright() as pw:
-                browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                browser = await pw.chromium.launch(
+                    executable_path=_chromium(workdir, args.tv_nice), args=CHROMIUM_ARGS
+                )
                 try:
                     pages = []
                     for i in range(args.tvs):
@@ -494,8 +623,10 @@ async def _run(args: argparse.Namespace, dsn: str, watch: StripLine) -> dict[str
                         await page.wait_for_selector("body[data-status=connected]")
                         await page.evaluate(WATCH)
                         pages.append(page)
-                    print(f"{STRIPS + CALLERS} devices on one pty bus at {BAUD} baud; "
-                          f"{len(pages)} TV pages in headless Chromium")  # fmt: skip
+                    print(f"{STRIPS + CALLERS} devices on one pty bus at {BAUD} baud, in a "
+                          f"process of their own at nice {watch.nice}; {len(pages)} TV pages "
+                          f"in headless Chromium at nice {args.tv_nice} (the server, its "
+                          "database and the bench at 0)")  # fmt: skip
                     rng = random.Random(1)
                     if trace is not None:
                         await asyncio.sleep(5)  # the pages settle (fonts, first layout)
@@ -514,6 +645,8 @@ async def _run(args: argparse.Namespace, dsn: str, watch: StripLine) -> dict[str
                         }
                         main1 = await _main_thread(cdp)
                         cpu0, run0 = _tree_cpu_s(), time.perf_counter()
+                        trace.stats0 = dataclasses.replace(trace.master.stats)
+                        trace.lag.clear()
                         kinds0 = _tree_cpu()
                         kinds0["this process"] = time.process_time()
                     for i in range(args.samples + 1):  # the first is a warm-up, not counted
@@ -573,6 +706,7 @@ async def _run(args: argparse.Namespace, dsn: str, watch: StripLine) -> dict[str
                         await asyncio.sleep(rng.uniform(0.05, args.pause_s))
                     if trace is not None:
                         run_s = time.perf_counter() - run0
+                        trace.stats1 = dataclasses.replace(trace.master.stats)
                         busy = (_tree_cpu_s() - cpu0) / run_s
                         trace.call_cpu = busy - trace.idle_cpu
                         trace.cpu_per_sample_ms = trace.call_cpu * run_s * 1000 / args.samples
@@ -590,6 +724,8 @@ async def _run(args: argparse.Namespace, dsn: str, watch: StripLine) -> dict[str
                 finally:
                     await browser.close()
     finally:
+        if trace is not None:
+            await trace.stop()
         await runner.cleanup()
     figures: dict[str, Any] = {
         "samples": len(strip_ms),
@@ -602,6 +738,9 @@ async def _run(args: argparse.Namespace, dsn: str, watch: StripLine) -> dict[str
         "call_to_tv_p99_ms": round(percentile(tv_ms, 99), 1),
         "tv_updates": len(tv_ms),
         "tv_missed": missed,
+        "emulator_nice": watch.nice,
+        "tv_nice": args.tv_nice,
+        "loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
     }
     if trace is not None:
         print("stages (ms after the call was sent):")
@@ -629,6 +768,19 @@ def main() -> int:
         help="call again without waiting for the last finish's idle text on the strip",
     )
     parser.add_argument("--trace", action="store_true", help="time each stage of the way")
+    parser.add_argument(
+        "--emulator-nice",
+        type=int,
+        default=-10,
+        help="nice value of the emulated bus's process (it stands for hardware: default -10)",
+    )
+    parser.add_argument(
+        "--tv-nice",
+        type=int,
+        default=10,
+        help="nice value of Chromium (the TVs are other machines in a hall: default 10; "
+        "0 runs them beside the server as equals)",
+    )
     parser.add_argument("--limit-s", type=float, default=300.0)
     add_loop_option(parser)
     args = parser.parse_args()
