@@ -16,7 +16,9 @@ per SHOW_TEXT a strip acts on: ``{"a": address, "t": seconds, "text": "..."}``, 
 is ``time.monotonic()`` when the frame's last byte is in on the emulated line (the endpoint
 hands a request over then). ``time.monotonic`` is CLOCK_MONOTONIC on Linux, one clock for
 every process of the machine, so the bench subtracts its own ``time.monotonic()`` taken
-before the call. The process ends
+before the call. A line ``stats`` on its stdin makes it print ``{"stats": {...}}``: its
+frame decoder's counters (frames, idle_drops: frames cut by a silence, crc_errors, …). The
+process ends
 on SIGTERM/SIGINT or when its stdin closes (the bench went away), closing the pty.
 """
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -45,6 +48,29 @@ from firmware_bridge.messages import ShowTextRequest
 CALLER_BASE = 0x40  # callers at 0x41, 0x42, … (strips at 1, 2, …), as bench/display.py wires
 
 
+class _TimedLine(LineEndpoint):
+    """The endpoint, its bus's decoder told the line time of each piece it is fed.
+
+    The endpoint feeds a request in pieces at the times their last bytes are in on the line;
+    the decoder takes a silence of T_IDLE between two pieces for the end of a broken frame
+    (§5). With the wall clock, a timer that ran late in this process looked like such a
+    silence and the request was dropped (no reply: the host times out and retries), which a
+    device's UART, fed by the line itself, never does. Fed the line time, the decoder sees
+    the gaps the host made on the line.
+    """
+
+    line_now = 0.0
+
+    def _feed_at(self, when: float, data: bytes) -> None:
+        def feed() -> None:
+            self._pending.discard(handle)
+            self.line_now = when
+            self._feed(data)
+
+        handle = asyncio.get_running_loop().call_at(when, feed)
+        self._pending.add(handle)
+
+
 def _report(device: Hb1Device, entry: RequestLog) -> None:
     req = entry.request
     if isinstance(req, ShowTextRequest):
@@ -59,9 +85,15 @@ async def serve(baud: int, strips: int, callers: int) -> None:
     caller_devices = [CallerEmulator(CALLER_BASE + n) for n in range(1, callers + 1)]
     for strip in strip_devices:
         strip.on_log = _report
-    bus = Hb1Bus([*strip_devices, *caller_devices], baud=baud)
+    endpoint: _TimedLine | None = None
+
+    def line_clock() -> float:
+        assert endpoint is not None
+        return endpoint.line_now
+
+    bus = Hb1Bus([*strip_devices, *caller_devices], baud=baud, clock=line_clock)
     # A request is handed over at its last byte; replies start a turnaround later (§7.1).
-    endpoint = LineEndpoint(bus, reply_delay_s=timing.turnaround(baud), line_baud=baud)
+    endpoint = _TimedLine(bus, reply_delay_s=timing.turnaround(baud), line_baud=baud)
     pair = await endpoint.attach_pty()
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
@@ -71,8 +103,12 @@ async def serve(baud: int, strips: int, callers: int) -> None:
     stdin, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
 
     async def until_eof() -> None:
-        while await reader.read(4096):
-            pass
+        while line := await reader.readline():
+            if line.strip() == b"stats":
+                stats = dataclasses.asdict(bus.decoder.stats)
+                stats["collisions"] = bus.collisions
+                sys.stdout.write(json.dumps({"stats": stats}) + "\n")
+                sys.stdout.flush()
         done.set()
 
     watch = asyncio.ensure_future(until_eof())

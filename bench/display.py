@@ -195,6 +195,8 @@ class Trace:
         # The server loop's lateness: (ms, how late a 5 ms sleep woke, ms), every ~5 ms.
         self.lag: list[tuple[float, float]] = []
         self.stats0: Any = None
+        self.emulator0: dict[str, int] = {}  # the emulated bus's decoder counters
+        self.emulator1: dict[str, int] = {}
         self.pty_path = pty_path  # the emulated line's pty, as the server opened it
         self.line_fd: int | None = None  # the server's fd of it
         self.timeouts: list[tuple[float, bool]] = []  # (ms past the deadline, reply held)
@@ -430,6 +432,13 @@ class Trace:
                     f"{k} {getattr(self.stats1, k) - getattr(self.stats0, k)}" for k in names
                 )
             )
+        if self.emulator1:
+            print(
+                "  emulated bus's decoder during the calls: "
+                + ", ".join(
+                    f"{k} {v - self.emulator0.get(k, 0)}" for k, v in self.emulator1.items()
+                )
+            )
         if self.timeouts:
             held = sum(1 for _, h in self.timeouts if h)
             lates = [late for late, _ in self.timeouts]
@@ -476,6 +485,15 @@ class StripLine:
         self.pty_path = pty_path
         self.nice = nice  # the nice value the emulator runs at
         self.waiting: dict[int, tuple[Callable[[str], bool], asyncio.Future[float]]] = {}
+        self._stats: asyncio.Future[dict[str, int]] | None = None
+
+    async def stats(self) -> dict[str, int]:
+        """The emulated bus's decoder counters (frames, idle_drops, crc_errors, …)."""
+        assert self.proc.stdin is not None
+        self._stats = asyncio.get_running_loop().create_future()
+        self.proc.stdin.write(b"stats\n")
+        async with asyncio.timeout(10):
+            return await self._stats
 
     def expect(self, address: int, test: Callable[[str], bool]) -> asyncio.Future[float]:
         """Resolves with the monotonic time at which the strip at ``address`` has the last
@@ -488,6 +506,10 @@ class StripLine:
         assert self.proc.stdout is not None
         while line := await self.proc.stdout.readline():
             shown = json.loads(line)
+            if "stats" in shown:
+                if self._stats is not None and not self._stats.done():
+                    self._stats.set_result(shown["stats"])
+                continue
             wanted = self.waiting.get(shown["a"])
             if wanted is not None and not wanted[1].done() and wanted[0](shown["text"]):
                 wanted[1].set_result(shown["t"])
@@ -646,6 +668,7 @@ async def _run(args: argparse.Namespace, dsn: str, watch: StripLine) -> dict[str
                         main1 = await _main_thread(cdp)
                         cpu0, run0 = _tree_cpu_s(), time.perf_counter()
                         trace.stats0 = dataclasses.replace(trace.master.stats)
+                        trace.emulator0 = await watch.stats()
                         trace.lag.clear()
                         kinds0 = _tree_cpu()
                         kinds0["this process"] = time.process_time()
@@ -707,6 +730,7 @@ async def _run(args: argparse.Namespace, dsn: str, watch: StripLine) -> dict[str
                     if trace is not None:
                         run_s = time.perf_counter() - run0
                         trace.stats1 = dataclasses.replace(trace.master.stats)
+                        trace.emulator1 = await watch.stats()
                         busy = (_tree_cpu_s() - cpu0) / run_s
                         trace.call_cpu = busy - trace.idle_cpu
                         trace.cpu_per_sample_ms = trace.call_cpu * run_s * 1000 / args.samples
