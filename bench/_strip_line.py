@@ -11,7 +11,8 @@ end the hall server opens as ``hall serve`` opens a serial port.
 
 ``--nice N`` runs it at that nice value (negative: ahead of the other processes when it
 wakes; needs CAP_SYS_NICE, else it says so and runs at its inherited priority). Prints
-``pty PATH nice N`` once the line is up (N: the nice value it runs at), then one JSON line
+``pty PATH nice N POLICY`` once the line is up (N: the nice value it runs at, POLICY
+``fifo`` or ``other``: its scheduling policy; ``--fifo`` asks for SCHED_FIFO), then one JSON line
 per SHOW_TEXT a strip acts on: ``{"a": address, "t": seconds, "text": "..."}``, where ``t``
 is ``time.monotonic()`` when the frame's last byte is in on the emulated line (the endpoint
 hands a request over then). ``time.monotonic`` is CLOCK_MONOTONIC on Linux, one clock for
@@ -112,7 +113,9 @@ async def serve(baud: int, strips: int, callers: int) -> None:
         done.set()
 
     watch = asyncio.ensure_future(until_eof())
-    sys.stdout.write(f"pty {pair.slave_path} nice {os.getpriority(os.PRIO_PROCESS, 0)}\n")
+    nice = os.getpriority(os.PRIO_PROCESS, 0)
+    policy = "fifo" if os.sched_getscheduler(0) == os.SCHED_FIFO else "other"
+    sys.stdout.write(f"pty {pair.slave_path} nice {nice} {policy}\n")
     sys.stdout.flush()
     try:
         await done.wait()
@@ -131,7 +134,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--callers", type=int, default=8)
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="asyncio")
     parser.add_argument("--nice", type=int, default=None, help="nice value to run at")
+    parser.add_argument(
+        "--fifo", action="store_true", help="run under SCHED_FIFO (real time), as firmware does"
+    )
     args = parser.parse_args(argv)
+    if args.fifo:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+        except PermissionError:
+            print("cannot use SCHED_FIFO: no CAP_SYS_NICE", file=sys.stderr)
     if args.nice is not None:
         try:
             os.setpriority(os.PRIO_PROCESS, 0, args.nice)

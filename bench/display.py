@@ -480,10 +480,13 @@ class StripLine:
     hall server opens, and the strips' SHOW_TEXT reports, each with the emulator's
     ``time.monotonic()`` of the frame's last byte."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, pty_path: str, nice: int) -> None:
+    def __init__(
+        self, proc: asyncio.subprocess.Process, pty_path: str, nice: int, policy: str
+    ) -> None:
         self.proc = proc
         self.pty_path = pty_path
         self.nice = nice  # the nice value the emulator runs at
+        self.policy = policy  # its scheduling policy: "fifo" (real time) or "other"
         self.waiting: dict[int, tuple[Callable[[str], bool], asyncio.Future[float]]] = {}
         self._stats: asyncio.Future[dict[str, int]] | None = None
 
@@ -517,15 +520,16 @@ class StripLine:
 
 @contextlib.asynccontextmanager
 async def strip_line(
-    baud: int, strips: int, callers: int, nice: int | None = None
+    baud: int, strips: int, callers: int, nice: int | None = None, *, fifo: bool = False
 ) -> AsyncIterator[StripLine]:
-    """Start the emulated bus in a process of its own (at ``nice``, if given); stop it (and
-    wait for it) on exit."""
+    """Start the emulated bus in a process of its own (at ``nice``, if given; under
+    SCHED_FIFO with ``fifo``); stop it (and wait for it) on exit."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(STRIP_LINE),
         *("--baud", str(baud), "--strips", str(strips), "--callers", str(callers)),
         *(() if nice is None else ("--nice", str(nice))),
+        *(("--fifo",) if fifo else ()),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
@@ -536,8 +540,8 @@ async def strip_line(
             first = (await proc.stdout.readline()).decode()
         if not first.startswith("pty "):
             raise RuntimeError(f"the emulated bus did not start: {first!r}")
-        _, path, _, niceness = first.split()
-        line = StripLine(proc, path, int(niceness))
+        _, path, _, niceness, policy = first.split()
+        line = StripLine(proc, path, int(niceness), policy)
         _LABELS[proc.pid] = "emulated bus"
         reader = asyncio.ensure_future(line.read())
         yield line
@@ -589,7 +593,8 @@ def config_text(url: str) -> str:
 
 async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
     bus_bench.set_baud(BAUD)
-    async with strip_line(BAUD, STRIPS, CALLERS, args.emulator_nice) as watch:
+    fifo = args.emulator_sched == "fifo"
+    async with strip_line(BAUD, STRIPS, CALLERS, args.emulator_nice, fifo=fifo) as watch:
         return await _run(args, dsn, watch)
 
 
@@ -646,7 +651,8 @@ async def _run(args: argparse.Namespace, dsn: str, watch: StripLine) -> dict[str
                         await page.evaluate(WATCH)
                         pages.append(page)
                     print(f"{STRIPS + CALLERS} devices on one pty bus at {BAUD} baud, in a "
-                          f"process of their own at nice {watch.nice}; {len(pages)} TV pages "
+                          f"process of their own ({watch.policy}, nice {watch.nice}); "
+                          f"{len(pages)} TV pages "
                           f"in headless Chromium at nice {args.tv_nice} (the server, its "
                           "database and the bench at 0)")  # fmt: skip
                     rng = random.Random(1)
@@ -763,6 +769,7 @@ async def _run(args: argparse.Namespace, dsn: str, watch: StripLine) -> dict[str
         "tv_updates": len(tv_ms),
         "tv_missed": missed,
         "emulator_nice": watch.nice,
+        "emulator_sched": watch.policy,
         "tv_nice": args.tv_nice,
         "loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
     }
@@ -797,6 +804,13 @@ def main() -> int:
         type=int,
         default=-10,
         help="nice value of the emulated bus's process (it stands for hardware: default -10)",
+    )
+    parser.add_argument(
+        "--emulator-sched",
+        choices=("fifo", "other"),
+        default="fifo",
+        help="scheduling of the emulated bus's process: SCHED_FIFO (default; firmware runs "
+        "in real time on its own chip) or the normal policy",
     )
     parser.add_argument(
         "--tv-nice",
