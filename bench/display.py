@@ -1,16 +1,36 @@
 """Display latency: a call through the HTTP API → the window strip and the TV pages.
 
-One hall app (in this process on uvloop as ``hall serve`` runs it, ``--loop asyncio`` for the
-standard loop; on a loopback port, fresh embedded database) with its
-in-process bridge drives 16 emulated HB/1 devices on one pty bus at 9600 baud (8 window strips
-and 8 idle callers, as bench/bridge.py); ``--tvs`` headless Chromium pages (default 20) show
-the hall's TV page, paired as the hall's screens: the first as s001, which says the calls,
-the others as s002, which is silent (one speaking TV per area, as halls configure them). Each
-sample sends 叫号 (call_next) for a random window through
+What runs where (as in a hall, where the strips and the TVs are machines of their own):
+
+* **this process**: the hall app (on uvloop as ``hall serve`` runs it, ``--loop asyncio`` for
+  the standard loop; on a loopback port, fresh embedded database) with its in-process bridge
+  and bus master, which opens the emulated line's pty as ``hall serve`` opens a serial port;
+  also the bench's API client and Playwright's side of the pages (a hall's clerks and TVs
+  are elsewhere; see docs/display.md for what that still costs the server's loop);
+* **the emulated bus** (bench/_strip_line.py, a process of its own): 16 HB/1 devices (8 window
+  strips, 8 idle callers, as bench/bridge.py) from firmware_bridge.emulators on one bus behind
+  a LineEndpoint that plays the line at 9600 baud both ways. Run under SCHED_FIFO at nice
+  -10 (``--emulator-sched other`` / ``--emulator-nice`` to change): a strip's firmware runs in
+  real time on its own chip and never waits for the server's or the browser's CPU; on the
+  shared cores at the normal policy its timers ran up to 200 ms late, which delayed its
+  replies into the server's reply timeouts and put the emulator's lateness into the figure;
+* **headless Chromium** (``--tvs`` pages, default 20) at nice 10 (``--tv-nice 0``: beside the
+  server as equals): the TVs are separate machines in a hall and do not take CPU from the
+  server; here they share the two cores, and the lower priority keeps them from delaying the
+  server's passes and the bus master, while they still get every cycle the server leaves.
+  The output's first lines and the JSON (``emulator_sched``, ``emulator_nice``, ``tv_nice``)
+  say how a run was made. The pages show the hall's TV page, paired as the hall's screens:
+  the first as s001, which says the calls, the others as s002, which is silent (one speaking
+  TV per area, as halls configure them).
+
+Each sample sends 叫号 (call_next) for a random window through
 ``POST /api/v1/halls/{hall}/counters/{n}/call_next`` and times:
 
-* call → strip: until the strip has the SHOW_TEXT's last byte (its arrival on the pty plus
-  the frame's own line time at the bus speed, as bench/bridge.py does);
+* call → strip: until the strip has the SHOW_TEXT's last byte. The emulator process hands a
+  request to the strip when its last byte would be in on the line (from its arrival on the
+  pty, at the bus speed) and reports that instant as ``time.monotonic()``; the bench takes
+  its own ``time.monotonic()`` before the call. Both are CLOCK_MONOTONIC on Linux (see
+  ``time.get_clock_info``), one clock for every process of the machine;
 * call → TV: until each page's DOM shows the call (a MutationObserver in the page notes the
   wall-clock time ``data-last-call`` changed; same machine, same clock; the bench waits for
   it in the page, without polling, through a waiter it sets before the call).
@@ -18,15 +38,21 @@ sample sends 叫号 (call_next) for a random window through
 Between samples the window starts and finishes its ticket (not timed) and the bench waits
 until the finish's idle text is on the strip (``--no-settle``: it does not). Prints readable
 lines, then one JSON object (``call_to_strip_p99_ms``, ``call_to_tv_p99_ms``, …). Targets:
-strip p99 ≤ 150 ms, TV p99 ≤ 200 ms. Take figures on an otherwise idle machine.
+strip p99 ≤ 150 ms, TV p99 ≤ 200 ms. Take figures on an otherwise idle machine. The bench
+stops after ``--limit-s`` and ends every process it started (the emulator also ends when its
+stdin closes, so it never outlives the bench).
 
 ``--trace`` also prints when each stage was reached (ms after the call was sent: the bridge
 hub's notice, its desired-state pass, apply_desired, the SHOW_TEXT written on the bus and the
-frames that went before it, the live hub's notice, its read of the new events and its
-fan-out, the websocket message in the pages, the DOM), the fan-out's wall and CPU time, the
-five longest bus waits with the frames ahead (``address:command`` in hex), the browser's CPU
-while idle and while the calls run (by process: renderers, GPU process, …), and each page's
-main-thread time per sample from Chromium's own metrics (script, style, layout).
+frames that went before it, how late the emulator had its last byte beyond the frame's line
+time, the live hub's notice, its read of the new events and its fan-out, the websocket
+message in the pages, the DOM), the fan-out's wall and CPU time, the bus master's
+transactions, retries and reply timeouts (and how many of those had the reply already in the
+server's OS buffer), the emulated decoder's counters, how late the server's loop woke from a
+5 ms sleep, the eight longest bus waits with the frames ahead (``address:command`` in hex)
+and what the master waited for meanwhile, the browser's CPU while idle and while the calls
+run (by process: renderers, GPU process, …), and each page's main-thread time per sample
+from Chromium's own metrics (script, style, layout).
 """
 
 from __future__ import annotations
@@ -39,6 +65,7 @@ import json
 import os
 import random
 import select
+import shutil
 import sys
 import tempfile
 import time
@@ -757,6 +784,7 @@ async def _run(args: argparse.Namespace, dsn: str, watch: StripLine) -> dict[str
         if trace is not None:
             await trace.stop()
         await runner.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
     figures: dict[str, Any] = {
         "samples": len(strip_ms),
         "tvs": args.tvs,
