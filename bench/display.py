@@ -490,7 +490,8 @@ class Trace:
             "http_response", "mark", "desired_start", "desired_end", "apply",
             "frames_ahead", "show_text_written", "strip_last_byte", "emulator_late",
             "live_notified",
-            "live_query_start", "live_query_end", "live_fanout", "ws_arrived", "dom_updated",
+            "live_query_start", "live_query_end", "live_fanout", "ws_arrived", "ws_after_fanout",
+            "dom_updated",
         ]  # fmt: skip
         for stage in order:
             values = self.stages.get(stage)
@@ -737,8 +738,13 @@ async def _run(args: argparse.Namespace, dsn: str, watch: StripLine) -> dict[str
                                     for p in pages
                                 )
                             )
+                            fanned = trace.first_after("live_fanout", wall0)
                             for at in arrived:
                                 trace.add("ws_arrived", at - wall0)
+                                if fanned is not None:
+                                    # From the server's last write to the page's handler: the
+                                    # loopback, Chromium's network service and the renderer.
+                                    trace.add("ws_after_fanout", at - fanned)
                             for at in times:
                                 if isinstance(at, (int, float)):
                                     trace.add("dom_updated", at - wall0)
