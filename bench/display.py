@@ -1,16 +1,36 @@
 """Display latency: a call through the HTTP API → the window strip and the TV pages.
 
-One hall app (in this process on uvloop as ``hall serve`` runs it, ``--loop asyncio`` for the
-standard loop; on a loopback port, fresh embedded database) with its
-in-process bridge drives 16 emulated HB/1 devices on one pty bus at 9600 baud (8 window strips
-and 8 idle callers, as bench/bridge.py); ``--tvs`` headless Chromium pages (default 20) show
-the hall's TV page, paired as the hall's screens: the first as s001, which says the calls,
-the others as s002, which is silent (one speaking TV per area, as halls configure them). Each
-sample sends 叫号 (call_next) for a random window through
+What runs where (as in a hall, where the strips and the TVs are machines of their own):
+
+* **this process**: the hall app (on uvloop as ``hall serve`` runs it, ``--loop asyncio`` for
+  the standard loop; on a loopback port, fresh embedded database) with its in-process bridge
+  and bus master, which opens the emulated line's pty as ``hall serve`` opens a serial port;
+  also the bench's API client and Playwright's side of the pages (a hall's clerks and TVs
+  are elsewhere; see docs/display.md for what that still costs the server's loop);
+* **the emulated bus** (bench/_strip_line.py, a process of its own): 16 HB/1 devices (8 window
+  strips, 8 idle callers, as bench/bridge.py) from firmware_bridge.emulators on one bus behind
+  a LineEndpoint that plays the line at 9600 baud both ways. Run under SCHED_FIFO at nice
+  -10 (``--emulator-sched other`` / ``--emulator-nice`` to change): a strip's firmware runs in
+  real time on its own chip and never waits for the server's or the browser's CPU; on the
+  shared cores at the normal policy its timers ran up to 200 ms late, which delayed its
+  replies into the server's reply timeouts and put the emulator's lateness into the figure;
+* **headless Chromium** (``--tvs`` pages, default 20) at nice 10 (``--tv-nice 0``: beside the
+  server as equals): the TVs are separate machines in a hall and do not take CPU from the
+  server; here they share the two cores, and the lower priority keeps them from delaying the
+  server's passes and the bus master, while they still get every cycle the server leaves.
+  The output's first lines and the JSON (``emulator_sched``, ``emulator_nice``, ``tv_nice``)
+  say how a run was made. The pages show the hall's TV page, paired as the hall's screens:
+  the first as s001, which says the calls, the others as s002, which is silent (one speaking
+  TV per area, as halls configure them).
+
+Each sample sends 叫号 (call_next) for a random window through
 ``POST /api/v1/halls/{hall}/counters/{n}/call_next`` and times:
 
-* call → strip: until the strip has the SHOW_TEXT's last byte (its arrival on the pty plus
-  the frame's own line time at the bus speed, as bench/bridge.py does);
+* call → strip: until the strip has the SHOW_TEXT's last byte. The emulator process hands a
+  request to the strip when its last byte would be in on the line (from its arrival on the
+  pty, at the bus speed) and reports that instant as ``time.monotonic()``; the bench takes
+  its own ``time.monotonic()`` before the call. Both are CLOCK_MONOTONIC on Linux (see
+  ``time.get_clock_info``), one clock for every process of the machine;
 * call → TV: until each page's DOM shows the call (a MutationObserver in the page notes the
   wall-clock time ``data-last-call`` changed; same machine, same clock; the bench waits for
   it in the page, without polling, through a waiter it sets before the call).
@@ -18,15 +38,21 @@ sample sends 叫号 (call_next) for a random window through
 Between samples the window starts and finishes its ticket (not timed) and the bench waits
 until the finish's idle text is on the strip (``--no-settle``: it does not). Prints readable
 lines, then one JSON object (``call_to_strip_p99_ms``, ``call_to_tv_p99_ms``, …). Targets:
-strip p99 ≤ 150 ms, TV p99 ≤ 200 ms. Take figures on an otherwise idle machine.
+strip p99 ≤ 150 ms, TV p99 ≤ 200 ms. Take figures on an otherwise idle machine. The bench
+stops after ``--limit-s`` and ends every process it started (the emulator also ends when its
+stdin closes, so it never outlives the bench).
 
 ``--trace`` also prints when each stage was reached (ms after the call was sent: the bridge
 hub's notice, its desired-state pass, apply_desired, the SHOW_TEXT written on the bus and the
-frames that went before it, the live hub's notice, its read of the new events and its
-fan-out, the websocket message in the pages, the DOM), the fan-out's wall and CPU time, the
-five longest bus waits with the frames ahead (``address:command`` in hex), the browser's CPU
-while idle and while the calls run (by process: renderers, GPU process, …), and each page's
-main-thread time per sample from Chromium's own metrics (script, style, layout).
+frames that went before it, how late the emulator had its last byte beyond the frame's line
+time, the live hub's notice, its read of the new events and its fan-out, the websocket
+message in the pages, the DOM), the fan-out's wall and CPU time, the bus master's
+transactions, retries and reply timeouts (and how many of those had the reply already in the
+server's OS buffer), the emulated decoder's counters, how late the server's loop woke from a
+5 ms sleep, the eight longest bus waits with the frames ahead (``address:command`` in hex)
+and what the master waited for meanwhile, the browser's CPU while idle and while the calls
+run (by process: renderers, GPU process, …), and each page's main-thread time per sample
+from Chromium's own metrics (script, style, layout).
 """
 
 from __future__ import annotations
@@ -34,12 +60,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import random
+import select
+import shutil
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,16 +90,13 @@ from bench._support import (
     use_loop,
 )
 from firmware_bridge import timing
-from firmware_bridge.emulators.bus import Hb1Bus
-from firmware_bridge.emulators.display import StripEmulator
-from firmware_bridge.emulators.keypad import CallerEmulator
-from firmware_bridge.emulators.line import LineEndpoint
 from hall.app import Settings, create_app
 from hall.config.loader import load_config
 
 HALL = "bench"
 BAUD = 9600
 STRIPS = CALLERS = 8
+STRIP_LINE = Path(__file__).resolve().parent / "_strip_line.py"  # the emulated bus's process
 # Before the page's scripts run: note when each live message arrives (for --trace).
 WS_TAP = """(() => {
   const Orig = window.WebSocket;
@@ -108,6 +135,10 @@ WATCH = """() => {
 }"""
 
 
+# Processes this bench starts that are not the browser, by pid: their label in the CPU report.
+_LABELS: dict[int, str] = {}
+
+
 def _tree_cpu() -> dict[str, float]:
     """CPU seconds used so far by this process's descendants (the browser's processes and
     Playwright's driver), by kind: Chromium's ``--type`` (renderer, gpu-process, utility…),
@@ -138,13 +169,15 @@ def _tree_cpu() -> dict[str, float]:
                     kind = arg[19:].decode(errors="replace").rsplit(".", 1)[-1]
             if kind.startswith(("chromium", "chrome", "playwright_chromium")):
                 kind = "browser"
+            kind = _LABELS.get(pid, kind)
             total[kind] = total.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / tick
     return total
 
 
 def _tree_cpu_s() -> float:
-    """CPU seconds used so far by this process's descendants."""
-    return sum(_tree_cpu().values())
+    """CPU seconds used so far by this process's descendants but the emulated bus (the
+    browser's processes and Playwright's driver)."""
+    return sum(v for k, v in _tree_cpu().items() if k not in _LABELS.values())
 
 
 _MAIN_METRICS = {
@@ -177,11 +210,25 @@ class Trace:
     pages note when each live message arrived (``WS_TAP``).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, pty_path: str) -> None:
         self.marks: dict[str, list[float]] = {}
         self.frames: list[tuple[float, int, int]] = []  # (ms, dst, command)
+        self.show_lengths: list[int] = []  # payload bytes of every SHOW_TEXT written
         self.stages: dict[str, list[float]] = {}
-        self.worst: list[tuple[float, int, list[tuple[int, int]]]] = []
+        # (wait ms, strip, frames written while it waited, what delayed it) per sample.
+        self.worst: list[tuple[float, int, list[tuple[int, int]], str]] = []
+        # The bus master's reply waits: (start ms, end ms, address, command, timed out).
+        self.replies: list[tuple[float, float, int, int, bool]] = []
+        # The server loop's lateness: (ms, how late a 5 ms sleep woke, ms), every ~5 ms.
+        self.lag: list[tuple[float, float]] = []
+        self.stats0: Any = None
+        self.emulator0: dict[str, int] = {}  # the emulated bus's decoder counters
+        self.emulator1: dict[str, int] = {}
+        self.pty_path = pty_path  # the emulated line's pty, as the server opened it
+        self.line_fd: int | None = None  # the server's fd of it
+        self.timeouts: list[tuple[float, bool]] = []  # (ms past the deadline, reply held)
+        self.stats1: Any = None
+        self._lag_task: asyncio.Future[None] | None = None
         self.fanout_cost: list[tuple[float, float]] = []  # (wall ms, CPU ms) per call
         self.idle_cpu = self.call_cpu = 0.0  # browser CPU (cores) idle, and added by the calls
         self.cpu_per_sample_ms = 0.0  # browser CPU added by one sample (its call, start, finish)
@@ -189,6 +236,43 @@ class Trace:
         self.main_per_sample: dict[str, float] = {}
         self.cpu_by_kind: dict[str, float] = {}  # CPU ms per sample by process kind
         self.idle_by_kind: dict[str, float] = {}  # CPU ms per second while idle, by kind
+
+    _last_frame: tuple[int, int] = (0, 0)
+
+    async def _watch_lag(self) -> None:
+        while True:
+            t0 = time.perf_counter()
+            await asyncio.sleep(0.005)
+            late = (time.perf_counter() - t0 - 0.005) * 1000
+            self.lag.append((time.time() * 1000, late))
+
+    async def stop(self) -> None:
+        if self._lag_task is not None:
+            self._lag_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lag_task
+
+    def _line_fd(self) -> int | None:
+        if self.line_fd is None:
+            for fd in Path("/proc/self/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if str(fd.readlink()) == self.pty_path:
+                        self.line_fd = int(fd.name)
+        return self.line_fd
+
+    def _why(self, start: float, end: float) -> str:
+        """What the bus master and the server loop did between ``start`` and ``end`` (ms)."""
+        parts = []
+        for r0, r1, dst, cmd, timed_out in self.replies:
+            if r1 > start and r0 < end:
+                what = "TIMED OUT" if timed_out else "reply"
+                parts.append(
+                    f"{dst:02x}:{cmd:02x} {what} wait {r0 - start:+.0f}..{r1 - start:+.0f}"
+                )
+        lags = [late for at, late in self.lag if start <= at <= end + 5]
+        if lags:
+            parts.append(f"server loop late by up to {max(lags):.0f} ms")
+        return "; ".join(parts)
 
     def note(self, name: str) -> None:
         self.marks.setdefault(name, []).append(time.time() * 1000)
@@ -211,6 +295,8 @@ class Trace:
         assert bridge is not None
         master = bridge.master("b1")
 
+        self.master = master
+        self._lag_task = asyncio.ensure_future(self._watch_lag())
         mark = hub.mark
         desired_pass = service.desired_pass
         apply_desired = bridge.apply_desired
@@ -236,7 +322,29 @@ class Trace:
 
         def traced_transmit(frame: Any) -> float:
             self.frames.append((time.time() * 1000, frame.dst, frame.cmd))
+            if frame.cmd == 0x10:
+                self.show_lengths.append(len(frame.payload))
+            self._last_frame = (frame.dst, frame.cmd)
             return transmit(frame)
+
+        await_reply = master._await_reply
+
+        async def traced_await_reply(fut: Any, deadline: float) -> Any:
+            start = time.time() * 1000
+            dst, cmd = self._last_frame
+            try:
+                out = await await_reply(fut, deadline)
+            except TimeoutError:
+                self.replies.append((start, time.time() * 1000, dst, cmd, True))
+                # Was the reply already in the OS's buffer (the server was late to read it),
+                # and how late after its deadline did the timeout run?
+                late = (asyncio.get_running_loop().time() - deadline) * 1000
+                fd = self._line_fd()
+                held = fd is not None and bool(select.select([fd], [], [], 0)[0])
+                self.timeouts.append((late, held))
+                raise
+            self.replies.append((start, time.time() * 1000, dst, cmd, False))
+            return out
 
         def traced_notified(hall_id: str, seq: int) -> None:
             self.note("live_notified")
@@ -277,6 +385,7 @@ class Trace:
         service.desired_pass = traced_desired  # type: ignore[method-assign]
         bridge.apply_desired = traced_apply  # type: ignore[method-assign]
         master._transmit = traced_transmit  # type: ignore[method-assign]
+        master._await_reply = traced_await_reply  # type: ignore[method-assign]
         live._notified = traced_notified  # type: ignore[method-assign]
         live._fan_out = traced_fan_out  # type: ignore[method-assign]
 
@@ -294,8 +403,15 @@ class Trace:
         if apply_at is not None and show is not None:
             ahead = [(dst, cmd) for t, dst, cmd in self.frames if apply_at <= t < show]
             self.add("frames_ahead", float(len(ahead)))
-            self.worst.append((show - apply_at, n, ahead))
+            self.worst.append((show - apply_at, n, ahead, self._why(apply_at, show)))
         self.add("strip_last_byte", strip_end - wall0)
+        if show is not None:
+            # The strip had the last byte this long after the frame's own line time from its
+            # write: the pty, the emulator process waking and its timers.
+            i = next(i for i, (t, dst, cmd) in enumerate(f for f in self.frames if f[2] == 0x10)
+                     if t == show)  # fmt: skip
+            line_ms = timing.frame_time(BAUD, self.show_lengths[i]) * 1000
+            self.add("emulator_late", strip_end - show - line_ms)
         notified = self.first_after("live_notified", wall0)
         if notified is not None:
             start = self.first_after("live_query_start", notified)
@@ -335,13 +451,47 @@ class Trace:
                 f"(CPU {percentile(cpus, 50):.1f} ms), p99 {percentile(walls, 99):.1f} ms "
                 f"(CPU {percentile(cpus, 99):.1f} ms)"
             )
-        for wait, n, ahead in sorted(self.worst, reverse=True)[:5]:
+        if self.stats0 is not None and self.stats1 is not None:
+            names = ("transactions", "retries", "timeouts", "late_replies", "bad_frames")
+            print(
+                "  bus master during the calls: "
+                + ", ".join(
+                    f"{k} {getattr(self.stats1, k) - getattr(self.stats0, k)}" for k in names
+                )
+            )
+        if self.emulator1:
+            print(
+                "  emulated bus's decoder during the calls: "
+                + ", ".join(
+                    f"{k} {v - self.emulator0.get(k, 0)}" for k, v in self.emulator1.items()
+                )
+            )
+        if self.timeouts:
+            held = sum(1 for _, h in self.timeouts if h)
+            lates = [late for late, _ in self.timeouts]
+            print(
+                f"  reply timeouts: {len(self.timeouts)}, {held} with the reply already in the "
+                f"server's OS buffer; timeout ran {percentile(lates, 50):.1f} ms (p50), "
+                f"{max(lates):.0f} ms (max) past its deadline"
+                + ("" if self.line_fd is not None else " (the line's fd not found)")
+            )
+        lags = [late for _, late in self.lag]
+        if lags:
+            print(
+                f"  server loop lateness (a 5 ms sleep): p50 {percentile(lags, 50):.1f} ms, "
+                f"p99 {percentile(lags, 99):.1f} ms, max {max(lags):.0f} ms"
+            )
+        for wait, n, ahead, why in sorted(self.worst, reverse=True)[:8]:
             went = " ".join(f"{dst:02x}:{cmd:02x}" for dst, cmd in ahead)
             print(f"  strip {n}: SHOW_TEXT waited {wait:.0f} ms behind {went or 'nothing'}")
+            if why:
+                print(f"      ({why}; ms after its apply)")
         order = [
             "http_response", "mark", "desired_start", "desired_end", "apply",
-            "frames_ahead", "show_text_written", "strip_last_byte", "live_notified",
-            "live_query_start", "live_query_end", "live_fanout", "ws_arrived", "dom_updated",
+            "frames_ahead", "show_text_written", "strip_last_byte", "emulator_late",
+            "live_notified",
+            "live_query_start", "live_query_end", "live_fanout", "ws_arrived", "ws_after_fanout",
+            "dom_updated",
         ]  # fmt: skip
         for stage in order:
             values = self.stages.get(stage)
@@ -351,6 +501,102 @@ class Trace:
                     f"p90 {percentile(values, 90):7.1f}  p99 {percentile(values, 99):7.1f}  "
                     f"max {max(values):7.1f}  (n={len(values)})"
                 )
+
+
+class StripLine:
+    """The emulated bus's process (bench/_strip_line.py) seen from the bench: the pty the
+    hall server opens, and the strips' SHOW_TEXT reports, each with the emulator's
+    ``time.monotonic()`` of the frame's last byte."""
+
+    def __init__(
+        self, proc: asyncio.subprocess.Process, pty_path: str, nice: int, policy: str
+    ) -> None:
+        self.proc = proc
+        self.pty_path = pty_path
+        self.nice = nice  # the nice value the emulator runs at
+        self.policy = policy  # its scheduling policy: "fifo" (real time) or "other"
+        self.waiting: dict[int, tuple[Callable[[str], bool], asyncio.Future[float]]] = {}
+        self._stats: asyncio.Future[dict[str, int]] | None = None
+
+    async def stats(self) -> dict[str, int]:
+        """The emulated bus's decoder counters (frames, idle_drops, crc_errors, …)."""
+        assert self.proc.stdin is not None
+        self._stats = asyncio.get_running_loop().create_future()
+        self.proc.stdin.write(b"stats\n")
+        async with asyncio.timeout(10):
+            return await self._stats
+
+    def expect(self, address: int, test: Callable[[str], bool]) -> asyncio.Future[float]:
+        """Resolves with the monotonic time at which the strip at ``address`` has the last
+        byte of a SHOW_TEXT whose text passes ``test``."""
+        fut: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.waiting[address] = (test, fut)
+        return fut
+
+    async def read(self) -> None:
+        assert self.proc.stdout is not None
+        while line := await self.proc.stdout.readline():
+            shown = json.loads(line)
+            if "stats" in shown:
+                if self._stats is not None and not self._stats.done():
+                    self._stats.set_result(shown["stats"])
+                continue
+            wanted = self.waiting.get(shown["a"])
+            if wanted is not None and not wanted[1].done() and wanted[0](shown["text"]):
+                wanted[1].set_result(shown["t"])
+
+
+@contextlib.asynccontextmanager
+async def strip_line(
+    baud: int, strips: int, callers: int, nice: int | None = None, *, fifo: bool = False
+) -> AsyncIterator[StripLine]:
+    """Start the emulated bus in a process of its own (at ``nice``, if given; under
+    SCHED_FIFO with ``fifo``); stop it (and wait for it) on exit."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(STRIP_LINE),
+        *("--baud", str(baud), "--strips", str(strips), "--callers", str(callers)),
+        *(() if nice is None else ("--nice", str(nice))),
+        *(("--fifo",) if fifo else ()),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    reader: asyncio.Future[None] | None = None
+    try:
+        assert proc.stdout is not None
+        async with asyncio.timeout(30):
+            first = (await proc.stdout.readline()).decode()
+        if not first.startswith("pty "):
+            raise RuntimeError(f"the emulated bus did not start: {first!r}")
+        _, path, _, niceness, policy = first.split()
+        line = StripLine(proc, path, int(niceness), policy)
+        _LABELS[proc.pid] = "emulated bus"
+        reader = asyncio.ensure_future(line.read())
+        yield line
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()  # the emulator ends when its stdin closes
+        try:
+            async with asyncio.timeout(5):
+                await proc.wait()
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+
+def _chromium(workdir: Path, nice: int) -> str:
+    """The browser to launch: Chromium itself, or at ``nice`` > 0 a script that starts it at
+    that nice value (every page's renderer inherits it)."""
+    if nice == 0:
+        return CHROMIUM
+    script = workdir / "chromium-nice"
+    script.write_text(f'#!/bin/sh\nexec nice -n {nice} {CHROMIUM} "$@"\n', encoding="utf-8")
+    script.chmod(0o755)
+    return str(script)
 
 
 def config_text(url: str) -> str:
@@ -374,28 +620,24 @@ def config_text(url: str) -> str:
 
 
 async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
+    bus_bench.set_baud(BAUD)
+    fifo = args.emulator_sched == "fifo"
+    async with strip_line(BAUD, STRIPS, CALLERS, args.emulator_nice, fifo=fifo) as watch:
+        return await _run(args, dsn, watch)
+
+
+async def _run(args: argparse.Namespace, dsn: str, watch: StripLine) -> dict[str, Any]:
     from playwright.async_api import async_playwright
 
-    bus_bench.set_baud(BAUD)
-    strips = [StripEmulator(n) for n in range(1, STRIPS + 1)]
-    callers = [CallerEmulator(0x40 + n) for n in range(1, CALLERS + 1)]
-    bus = Hb1Bus([*strips, *callers], baud=BAUD)
-    # The emulated line hands a request over at its last byte; replies start a turnaround later.
-    reply_delay = timing.turnaround(BAUD)
-    endpoint = LineEndpoint(bus, reply_delay_s=reply_delay, line_baud=BAUD)
-    pair = await endpoint.attach_pty()
-    watch = bus_bench.StripWatch()
-    for strip in strips:
-        strip.on_log = watch.on_log
     workdir = Path(tempfile.mkdtemp(prefix="hall-bench-display-"))
-    (workdir / "hall.toml").write_text(config_text(pair.slave_path), encoding="utf-8")
+    (workdir / "hall.toml").write_text(config_text(watch.pty_path), encoding="utf-8")
     app = create_app(Settings(database_url=dsn, config=load_config(workdir / "hall.toml")))
     runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     url = f"http://127.0.0.1:{port}"
-    trace = Trace() if args.trace else None
+    trace = Trace(watch.pty_path) if args.trace else None
     if trace is not None:
         trace.install(app)
     strip_ms: list[float] = []
@@ -416,7 +658,9 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
             for n in range(1, STRIPS + 1):
                 await post(f"/counters/{n}/open", {"clerk": "b001"})
             async with async_playwright() as pw:
-                browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                browser = await pw.chromium.launch(
+                    executable_path=_chromium(workdir, args.tv_nice), args=CHROMIUM_ARGS
+                )
                 try:
                     pages = []
                     for i in range(args.tvs):
@@ -434,8 +678,11 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
                         await page.wait_for_selector("body[data-status=connected]")
                         await page.evaluate(WATCH)
                         pages.append(page)
-                    print(f"{len(bus.devices)} devices on one pty bus at {BAUD} baud; "
-                          f"{len(pages)} TV pages in headless Chromium")  # fmt: skip
+                    print(f"{STRIPS + CALLERS} devices on one pty bus at {BAUD} baud, in a "
+                          f"process of their own ({watch.policy}, nice {watch.nice}); "
+                          f"{len(pages)} TV pages "
+                          f"in headless Chromium at nice {args.tv_nice} (the server, its "
+                          "database and the bench at 0)")  # fmt: skip
                     rng = random.Random(1)
                     if trace is not None:
                         await asyncio.sleep(5)  # the pages settle (fonts, first layout)
@@ -454,6 +701,9 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
                         }
                         main1 = await _main_thread(cdp)
                         cpu0, run0 = _tree_cpu_s(), time.perf_counter()
+                        trace.stats0 = dataclasses.replace(trace.master.stats)
+                        trace.emulator0 = await watch.stats()
+                        trace.lag.clear()
                         kinds0 = _tree_cpu()
                         kinds0["this process"] = time.process_time()
                     for i in range(args.samples + 1):  # the first is a warm-up, not counted
@@ -469,7 +719,7 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
                         ]
                         await asyncio.gather(*(p.evaluate("0") for p in pages))
                         fut = watch.expect(n, bus_bench._is_call)
-                        t0 = time.perf_counter()
+                        t0 = time.monotonic()  # the emulator process's clock (CLOCK_MONOTONIC)
                         wall0 = time.time() * 1000
                         await post(f"/counters/{n}/call_next")
                         resp = time.time() * 1000
@@ -488,8 +738,13 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
                                     for p in pages
                                 )
                             )
+                            fanned = trace.first_after("live_fanout", wall0)
                             for at in arrived:
                                 trace.add("ws_arrived", at - wall0)
+                                if fanned is not None:
+                                    # From the server's last write to the page's handler: the
+                                    # loopback, Chromium's network service and the renderer.
+                                    trace.add("ws_after_fanout", at - fanned)
                             for at in times:
                                 if isinstance(at, (int, float)):
                                     trace.add("dom_updated", at - wall0)
@@ -513,6 +768,8 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
                         await asyncio.sleep(rng.uniform(0.05, args.pause_s))
                     if trace is not None:
                         run_s = time.perf_counter() - run0
+                        trace.stats1 = dataclasses.replace(trace.master.stats)
+                        trace.emulator1 = await watch.stats()
                         busy = (_tree_cpu_s() - cpu0) / run_s
                         trace.call_cpu = busy - trace.idle_cpu
                         trace.cpu_per_sample_ms = trace.call_cpu * run_s * 1000 / args.samples
@@ -530,19 +787,25 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
                 finally:
                     await browser.close()
     finally:
+        if trace is not None:
+            await trace.stop()
         await runner.cleanup()
-        await endpoint.close()
+        shutil.rmtree(workdir, ignore_errors=True)
     figures: dict[str, Any] = {
         "samples": len(strip_ms),
         "tvs": args.tvs,
         "baud": BAUD,
-        "devices": len(bus.devices),
+        "devices": STRIPS + CALLERS,
         "call_to_strip_p50_ms": round(percentile(strip_ms, 50), 1),
         "call_to_strip_p99_ms": round(percentile(strip_ms, 99), 1),
         "call_to_tv_p50_ms": round(percentile(tv_ms, 50), 1),
         "call_to_tv_p99_ms": round(percentile(tv_ms, 99), 1),
         "tv_updates": len(tv_ms),
         "tv_missed": missed,
+        "emulator_nice": watch.nice,
+        "emulator_sched": watch.policy,
+        "tv_nice": args.tv_nice,
+        "loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
     }
     if trace is not None:
         print("stages (ms after the call was sent):")
@@ -570,6 +833,26 @@ def main() -> int:
         help="call again without waiting for the last finish's idle text on the strip",
     )
     parser.add_argument("--trace", action="store_true", help="time each stage of the way")
+    parser.add_argument(
+        "--emulator-nice",
+        type=int,
+        default=-10,
+        help="nice value of the emulated bus's process (it stands for hardware: default -10)",
+    )
+    parser.add_argument(
+        "--emulator-sched",
+        choices=("fifo", "other"),
+        default="fifo",
+        help="scheduling of the emulated bus's process: SCHED_FIFO (default; firmware runs "
+        "in real time on its own chip) or the normal policy",
+    )
+    parser.add_argument(
+        "--tv-nice",
+        type=int,
+        default=10,
+        help="nice value of Chromium (the TVs are other machines in a hall: default 10; "
+        "0 runs them beside the server as equals)",
+    )
     parser.add_argument("--limit-s", type=float, default=300.0)
     add_loop_option(parser)
     args = parser.parse_args()
