@@ -4,8 +4,10 @@ Every device event runs in one unit of work: its key (uid, boot_id, evt_seq) is 
 a unique constraint, then its effect (a counter action, a ticket, a rating) is applied in the
 same transaction, then it commits. Only after the commit does the bridge hear "ok" and
 acknowledge the event to the device (docs/protocol.md §8.3). A key already stored is a duplicate: no
-effect, but still "ok". A refused effect (叫号 with an empty queue) is rolled back to a
-savepoint; the key stays, so a re-delivery does not try it again later.
+effect, but still "ok". A refused effect (叫号 with an empty queue) rolls its transaction back,
+key included; the key is then stored with the refusal in one statement of its own, so a
+re-delivery does not try it again later (refusals are rare; this keeps the common path at
+three statements around the effect: the key, the events, COMMIT).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from hall.storage import devices_repo
 from hall.storage.db import CONNECTION_ERRORS
 from hall.storage.devices_repo import AlarmRow, DeviceRow
 from hall.storage.sequencer import LogPosition
-from hall.storage.uow import UnitOfWork, run_in_transaction
+from hall.storage.uow import UnitOfWork, acquire, run_in_transaction
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,17 @@ class Wiring:
 
     def buses_of_hall(self, hall_id: str) -> list[Bus]:
         return [b for b in self.buses.values() if b.hall == hall_id]
+
+
+_APPLIED = "applied"
+
+
+class _Refused(Exception):
+    """A device event's effect was refused (a ``HallError``): its transaction rolls back."""
+
+    def __init__(self, error: HallError) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,34 +322,47 @@ class DeviceService:
             log.warning("unkeyable event from %s/%d: %r", ev.bus, ev.address, ev)
             return EventResult("ignored")
 
-        async def work(uow: UnitOfWork) -> EventResult:
-            conn = uow.conn
-            row = await devices_repo.device(conn, ev.bus, ev.address, for_update=True)
-            if row is None or row.boot_id != ev.boot_id or ev.evt_seq == 1:
-                # §8.3: a new boot_id may collide with keys of a boot 65535 boots ago.
-                await devices_repo.note_boot(conn, ev.uid, ev.boot_id, now)
-            claimed = await devices_repo.claim_event(
+        async def claim(conn: asyncpg.Connection, outcome: str) -> bool:
+            return await devices_repo.claim_event(
                 conn,
+                bus=ev.bus,
+                address=ev.address,
                 uid=ev.uid,
                 boot_id=ev.boot_id,
                 evt_seq=ev.evt_seq,
                 hall_id=hall_id,
                 evt_type=ev.evt_type,
+                outcome=outcome,
                 now=now,
             )
-            if not claimed:
+
+        async def work(uow: UnitOfWork) -> EventResult:
+            # The key goes in first, with the outcome most events have: a second delivery of
+            # it waits at this statement until this transaction ends.
+            if not await claim(uow.conn, _APPLIED):
                 return EventResult("duplicate")
-            mark = len(uow.events)
             try:
-                async with conn.transaction():  # a savepoint: a refused effect keeps the key
-                    result = await self._effect(uow, hall_id, device, ev, now, age_s)
+                result = await self._effect(uow, hall_id, device, ev, now, age_s)
             except HallError as exc:
-                del uow.events[mark:]
-                result = EventResult(f"rejected:{exc.code}", beep=True)
-            await devices_repo.set_outcome(conn, ev.uid, ev.boot_id, ev.evt_seq, result.outcome)
+                raise _Refused(exc) from None
+            if result.outcome != _APPLIED:
+                await devices_repo.set_outcome(
+                    uow.conn, ev.uid, ev.boot_id, ev.evt_seq, result.outcome
+                )
             return result
 
-        result, _ = await run_in_transaction(self.pool, work)
+        try:
+            result, _ = await run_in_transaction(self.pool, work)
+        except _Refused as refused:
+            # The effect and its key were rolled back together; the key is stored again with
+            # the refusal in a statement of its own, so that a re-delivery is a duplicate
+            # rather than a late effect. A delivery that claimed the key in between (it waited
+            # for the rollback) applied or refused the event itself: this one is its duplicate.
+            result = EventResult(f"rejected:{refused.error.code}", beep=True)
+            async with acquire(self.pool) as conn:
+                stored = await claim(conn, result.outcome)
+            if not stored:
+                result = EventResult("duplicate")
         if result.outcome != "duplicate":
             self._tell_watchers(ev)
         if result.outcome == "applied" and self.on_change is not None:

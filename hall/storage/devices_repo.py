@@ -201,40 +201,38 @@ async def alarms_of_hall(
 # --- exactly-once keys ---------------------------------------------------------------------
 
 
-async def note_boot(conn: asyncpg.Connection, uid: str, boot_id: int, now: datetime) -> None:
-    """§8.3: forget keys a boot 65535 boots ago left under this boot_id."""
-    await conn.execute(
-        """DELETE FROM device_events_seen
-           WHERE device_uid = $1 AND boot_id = $2 AND processed_at < $3""",
-        uid,
-        boot_id,
-        now - STALE_KEYS_AFTER,
-    )
-
-
 async def claim_event(
-    conn: asyncpg.Connection,
+    conn: asyncpg.Connection | asyncpg.Pool,
     *,
+    bus: str,
+    address: int,
     uid: str,
     boot_id: int,
     evt_seq: int,
     hall_id: str,
     evt_type: int,
+    outcome: str,
     now: datetime,
 ) -> bool:
-    """Insert the event's key; False if it was stored before (a duplicate: no effect)."""
+    """Store the event's key with ``outcome``, in one statement (migration 0024); False if it
+    was stored before (a duplicate: no effect).
+
+    §8.3 boot handling comes first: when the registry row at (bus, address) does not carry
+    this boot_id, or the event is its boot's first, this uid's keys of this boot_id older than
+    ``STALE_KEYS_AFTER`` are forgotten (§15.4). A delivery of the same key in another
+    transaction waits here until that one ends (the key's unique index)."""
     inserted = await conn.fetchval(
-        """INSERT INTO device_events_seen (device_uid, boot_id, evt_seq, hall_id, evt_type,
-                                           outcome, processed_at)
-           VALUES ($1, $2, $3, $4, $5, 'pending', $6)
-           ON CONFLICT (device_uid, boot_id, evt_seq) DO NOTHING
-           RETURNING true""",
+        "SELECT claim_device_event($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        bus,
+        address,
         uid,
         boot_id,
         evt_seq,
         hall_id,
         evt_type,
+        outcome,
         now,
+        STALE_KEYS_AFTER,
     )
     return bool(inserted)
 
