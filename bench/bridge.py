@@ -40,7 +40,7 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from aiohttp import web
@@ -49,14 +49,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._support import add_loop_option, embedded_database, hall_toml, percentile, use_loop
 from firmware_bridge import attention, timing
+from firmware_bridge.bridge import Bridge, EventResult, UpEvent
 from firmware_bridge.codec import FRAME_OVERHEAD, Frame
-from firmware_bridge.constants import Command, KeyCode
+from firmware_bridge.constants import Command, EventType, KeyCode
 from firmware_bridge.emulators.base import Hb1Device, RequestLog
 from firmware_bridge.emulators.bus import Hb1Bus
 from firmware_bridge.emulators.display import StripEmulator
 from firmware_bridge.emulators.keypad import CallerEmulator
 from firmware_bridge.emulators.line import LineEndpoint
-from firmware_bridge.messages import AttnRequest, ShowTextRequest
+from firmware_bridge.messages import AttnRequest, Request, ShowTextRequest
 from hall.app import Settings, create_app
 from hall.config.loader import load_config
 from hall.services.queue import ActionParams, CounterAction, IssueTicket
@@ -422,6 +423,49 @@ class FrameTrace:
             )
 
 
+class ServerStages:
+    """The server's share of each press: from the moment a caller's KEY event reaches the
+    server (the in-process link's ``deliver``) to its commit (``deliver`` returns) and to the
+    moment the strip's new commands are handed to the bus (``Bridge.apply_desired``)."""
+
+    def __init__(self, bridge: Bridge) -> None:
+        self.committed: list[float] = []
+        self.queued: list[float] = []
+        self._since: dict[int, float] = {}  # strip address -> the key event's arrival
+        link = bridge.link
+        deliver = link.deliver
+        apply = bridge.apply_desired
+
+        async def delivered(event: UpEvent) -> EventResult:
+            t0 = time.perf_counter()
+            strip = event.address - 0x40
+            if event.evt_type == EventType.KEY:
+                self._since[strip] = t0
+            result = await deliver(event)
+            if event.evt_type == EventType.KEY:
+                self.committed.append((time.perf_counter() - t0) * 1000)
+            return result
+
+        def applied(
+            bus: str, address: int, commands: Sequence[Request], generation: int = 0
+        ) -> None:
+            t0 = self._since.pop(address, None)
+            if t0 is not None:
+                self.queued.append((time.perf_counter() - t0) * 1000)
+            apply(bus, address, commands, generation)
+
+        setattr(link, "deliver", delivered)  # noqa: B010 (a probe on one instance)
+        setattr(bridge, "apply_desired", applied)  # noqa: B010
+
+    def figures(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, values in (("committed", self.committed), ("queued", self.queued)):
+            if values:
+                out[f"server_key_{name}_p50_ms"] = round(percentile(values, 50), 2)
+                out[f"server_key_{name}_p99_ms"] = round(percentile(values, 99), 2)
+        return out
+
+
 def _started(entry: RequestLog) -> float:
     """When the logged request's first byte went on the line: the device logs it at its last
     byte (``LineEndpoint`` with ``line_baud``)."""
@@ -506,6 +550,7 @@ async def run(args: argparse.Namespace, dsn: str, with_attention: bool) -> dict[
         pause_s = max(0.2, 2 * latency_bounds(BAUD, n_callers, 0.0, 0)["cycle"])
         watch.text_bytes.clear()
         stats_from = master.stats.busy_s, asyncio.get_running_loop().time()
+        stages = ServerStages(bridge)
         windows: list[tuple[float, float, int, int]] = []
         tally.start()
         for _ in range(args.samples * 2):
@@ -614,6 +659,7 @@ async def run(args: argparse.Namespace, dsn: str, with_attention: bool) -> dict[
             "timeouts": stats.timeouts,
             "attention_rounds": stats.attention_rounds,
             "marks_missing": stats.marks_missing,
+            **stages.figures(),
         }
         print(
             f"key → strip frame: p50 {figures['key_to_strip_p50_ms']} ms, "
@@ -646,6 +692,14 @@ async def run(args: argparse.Namespace, dsn: str, with_attention: bool) -> dict[
             f"presses/s); with the displays' heartbeats alone the p99 bound is "
             f"{figures['lower_bound_p99_heartbeats_only_ms']} ms"
         )
+        if stages.queued:
+            print(
+                "server, from the KEY event's arrival: committed p50 "
+                f"{figures['server_key_committed_p50_ms']} ms, p99 "
+                f"{figures['server_key_committed_p99_ms']} ms; strip's commands queued p50 "
+                f"{figures['server_key_queued_p50_ms']} ms, "
+                f"p99 {figures['server_key_queued_p99_ms']} ms"
+            )
         if trace is not None:
             line_ms, idle_ms = trace.split(windows)
             figures["key_to_strip_line_busy_p50_ms"] = round(percentile(line_ms, 50), 1)
