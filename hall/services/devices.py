@@ -127,12 +127,63 @@ _NOTHING = Desired(())
 
 
 @dataclass(frozen=True, slots=True)
+class ReadPoint:
+    """Which committed transactions a render was made from: those its read's snapshot saw
+    (``pg_current_snapshot()``: below ``xmin``, or below ``xmax`` and not in ``xip``), and for
+    a render read inside a device event's transaction, that transaction itself (``own``).
+    Transaction ids are PostgreSQL's 64-bit xid8, so they never wrap."""
+
+    xmin: int
+    xmax: int
+    xip: frozenset[int]
+    own: int | None = None
+
+    @classmethod
+    def parse(cls, snapshot: str, own: int | None = None) -> ReadPoint:
+        xmin, xmax, xip = snapshot.split(":")
+        return cls(int(xmin), int(xmax), frozenset(int(x) for x in xip.split(",") if x), own)
+
+    def includes(self, xid: int) -> bool:
+        """Whether the read saw the (committed) transaction ``xid``."""
+        return xid == self.own or xid < self.xmin or (xid < self.xmax and xid not in self.xip)
+
+    def newer_than(self, shown: ReadPoint | None) -> bool:
+        """Whether a render made at this point may replace one made at ``shown``.
+
+        A full pass's read replaces another pass's (passes run one after the other) and a
+        device event's render if it saw that event's transaction; a device event's render
+        replaces whatever was made without seeing its transaction. Two device events on the
+        same counter are ordered by their counter's lock: the later one's read saw the
+        earlier one's commit."""
+        if shown is None:
+            return True
+        if self.own is None:
+            return shown.own is None or self.includes(shown.own)
+        return not shown.includes(self.own)
+
+
+_UNKNOWN_POINT = ReadPoint(0, 0, frozenset())
+
+
+@dataclass(frozen=True, slots=True)
 class DesiredPass:
     """One desired-state pass of a hall: every configured device's state, and the position in
     the hall's event log its read saw (which sequencer notices it already covers)."""
 
     states: dict[tuple[str, int], Desired]
     position: LogPosition
+    point: ReadPoint = _UNKNOWN_POINT
+    """The transactions its read saw (which device events' renders it may replace)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CounterRender:
+    """The devices of one counter rendered from a device event's own transaction, right after
+    its commit, ahead of the hall's next full pass (``DeviceService.on_render``)."""
+
+    hall_id: str
+    states: dict[tuple[str, int], Desired]
+    point: ReadPoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +215,23 @@ class DeviceService:
         self._staff = {s.job_no: s.name for s in directory.config.staff}
         # Called with a hall id after a committed device event changed what devices show.
         self.on_change: Callable[[str], None] | None = None
+        # Called, before on_change, with the devices of the event's counter rendered from the
+        # event's own transaction (only set by a user that orders it against the full passes).
+        self.on_render: Callable[[CounterRender], None] | None = None
+        # Devices rendered from their counter alone (no role load, no list of calls).
+        self._of_counter: dict[tuple[str, int], list[Device]] = {}
+        for d in directory.config.devices:
+            role = self.roles.get(d.device_class)
+            if (
+                d.counter is not None
+                and role is not None
+                and role.render is not None
+                and role.load is None
+                and not role.shows_calls
+                and d.bus in self.wiring.buses
+            ):
+                key = (self.wiring.hall_of_bus(d.bus), d.counter)
+                self._of_counter.setdefault(key, []).append(d)
         self._watchers: dict[tuple[str, int], set[asyncio.Queue[Event]]] = {}
         # Each device's last render and the role's inputs it was made from (DeviceRole.inputs).
         self._rendered: dict[tuple[str, int], tuple[object, Desired]] = {}
@@ -336,9 +404,17 @@ class DeviceService:
                 now=now,
             )
 
+        counter_devices = (
+            self._of_counter.get((hall_id, device.counter))
+            if device is not None and device.counter is not None and self.on_render is not None
+            else None
+        )
+        counter_read: list[devices_repo.CounterRead | None] = [None]
+
         async def work(uow: UnitOfWork) -> EventResult:
             # The key goes in first, with the outcome most events have: a second delivery of
             # it waits at this statement until this transaction ends.
+            counter_read[0] = None
             if not await claim(uow.conn, _APPLIED):
                 return EventResult("duplicate")
             try:
@@ -348,6 +424,13 @@ class DeviceService:
             if result.outcome != _APPLIED:
                 await devices_repo.set_outcome(
                     uow.conn, ev.uid, ev.boot_id, ev.evt_seq, result.outcome
+                )
+            elif counter_devices:
+                # The counter as this transaction leaves it: its strip and caller can be
+                # queued the moment it commits, without waiting for the hall's next pass.
+                assert device is not None and device.counter is not None
+                counter_read[0] = await devices_repo.counter_in_transaction(
+                    uow.conn, hall_id, device.counter
                 )
             return result
 
@@ -365,9 +448,26 @@ class DeviceService:
                 result = EventResult("duplicate")
         if result.outcome != "duplicate":
             self._tell_watchers(ev)
-        if result.outcome == "applied" and self.on_change is not None:
-            self.on_change(hall_id)
+        if result.outcome == _APPLIED:
+            read = counter_read[0]
+            if read is not None and counter_devices and self.on_render is not None:
+                self.on_render(self._render_counter(hall_id, read, counter_devices))
+            if self.on_change is not None:
+                self.on_change(hall_id)
         return result
+
+    def _render_counter(
+        self, hall_id: str, read: devices_repo.CounterRead, devices: list[Device]
+    ) -> CounterRender:
+        scene = Scene(
+            self.directory.hall(hall_id),
+            {read.view.number: read.view},
+            [],
+            self._staff,
+            self.clock.now(),
+        )
+        states = {(d.bus, d.address): self._render(scene, d, False) for d in devices}
+        return CounterRender(hall_id, states, ReadPoint.parse(read.snapshot, read.xid))
 
     async def _effect(
         self,
@@ -478,7 +578,9 @@ class DeviceService:
         out: dict[tuple[str, int], Desired] = {}
         for dev in devices:
             out[(dev.bus, dev.address)] = self._render(scene, dev, fresh)
-        return DesiredPass(out, LogPosition(read.last_seq, read.unnumbered))
+        return DesiredPass(
+            out, LogPosition(read.last_seq, read.unnumbered), ReadPoint.parse(read.snapshot)
+        )
 
     async def _release(self, conn: asyncpg.Connection) -> None:
         with contextlib.suppress(*CONNECTION_ERRORS):

@@ -280,6 +280,9 @@ class HallScene:
     recall); empty unless asked for."""
     staff_names: dict[str, str]
     """The names of the clerks signed in at the hall's counters."""
+    snapshot: str = ""
+    """The read's snapshot (``pg_current_snapshot()``: "xmin:xmax:xip,..."): which
+    transactions it saw."""
 
 
 _SCENE = """
@@ -299,7 +302,8 @@ SELECT h.last_seq,
              ORDER BY e.seq DESC NULLS FIRST, e.id DESC LIMIT $2) AS calls,
        ARRAY(SELECT ROW(s.job_no, s.name) FROM staff s
              WHERE s.job_no IN (SELECT k.clerk FROM counters k
-                                WHERE k.hall_id = h.id AND k.active)) AS staff
+                                WHERE k.hall_id = h.id AND k.active)) AS staff,
+       pg_current_snapshot()::text AS snapshot
 FROM halls h WHERE h.id = $1"""
 
 
@@ -315,4 +319,38 @@ async def hall_scene(conn: asyncpg.Connection, hall_id: str, calls: int) -> Hall
         counters=[CounterDeviceView(*c) for c in row["counters"]],
         calls=list(row["calls"]),
         staff_names=dict(row["staff"]),
+        snapshot=row["snapshot"],
     )
+
+
+_COUNTER = """
+SELECT c.number, c.state::text, c.clerk, t.id, t.display_number, t.state::text,
+       t.service_code, COALESCE(t.recall_count, 0),
+       pg_current_xact_id()::text AS xid, pg_current_snapshot()::text AS snapshot
+FROM counters c
+LEFT JOIN tickets t ON t.hall_id = c.hall_id AND t.counter_number = c.number
+     AND t.state IN ('called', 'serving')
+WHERE c.hall_id = $1 AND c.number = $2 AND c.active"""
+
+
+@dataclass(frozen=True, slots=True)
+class CounterRead:
+    """One counter as a transaction sees it before its commit: the view, the transaction's
+    id and the statement's snapshot (what else it saw)."""
+
+    view: CounterDeviceView
+    xid: int
+    snapshot: str
+
+
+async def counter_in_transaction(
+    conn: asyncpg.Connection, hall_id: str, number: int
+) -> CounterRead | None:
+    """The counter with its active ticket as the open transaction on ``conn`` sees it (its own
+    writes included), for rendering its devices at once after the commit; None when the
+    counter is not active."""
+    row = await conn.fetchrow(_COUNTER, hall_id, number)
+    if row is None:
+        return None
+    values = list(row.values())
+    return CounterRead(CounterDeviceView(*values[:8]), int(row["xid"]), row["snapshot"])
