@@ -57,12 +57,13 @@ from firmware_bridge.emulators.bus import Hb1Bus
 from firmware_bridge.emulators.display import StripEmulator
 from firmware_bridge.emulators.keypad import CallerEmulator
 from firmware_bridge.emulators.line import LineEndpoint
-from firmware_bridge.messages import AttnRequest, Request, ShowTextRequest
+from firmware_bridge.messages import AttnRequest, KeyEvent, Request, ShowTextRequest
 from hall.app import Settings, create_app
 from hall.config.loader import load_config
+from hall.services.devices import Desired
 from hall.services.queue import ActionParams, CounterAction, IssueTicket
-from hall.web.bridge import BRIDGE
-from hall.web.state import QUEUE
+from hall.web.bridge import BRIDGE, BridgeSettings
+from hall.web.state import POOL, QUEUE
 
 BAUD = 9600
 
@@ -729,6 +730,100 @@ async def run(args: argparse.Namespace, dsn: str, with_attention: bool) -> dict[
         await endpoint.close()
 
 
+async def run_server(args: argparse.Namespace, dsn: str) -> dict[str, float | int]:
+    """``--server-only``: KEY events handed straight to the server (no bus, no line), one at a
+    time, each timed from its arrival to its commit and to its strip's commands being handed
+    to the bridge; and every statement the server ran per press (pg_stat_statements)."""
+    n_callers = args.callers
+    n_strips = DEVICES - n_callers
+    workdir = Path(tempfile.mkdtemp(prefix="hall-bench-bridge-"))
+    text = config_text(n_strips, n_callers, "/dev/null", args.poll_ms, args.poll_display_ms)
+    (workdir / "hall.toml").write_text(text, encoding="utf-8")
+    app = create_app(Settings(database_url=dsn, config=load_config(workdir / "hall.toml")))
+    app[BRIDGE].settings = BridgeSettings(mode="off")
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        hub = app[BRIDGE]
+        queue = app[QUEUE]
+        for _ in range(args.server_only + 2 * n_strips):
+            await queue.issue(IssueTicket(hall_id=HALL, service_code="bdc"))
+        for n in range(1, n_strips + 1):
+            await queue.act(HALL, n, CounterAction.OPEN, "bench", ActionParams(clerk="b001"))
+        pushed: dict[int, float] = {}
+        push = hub._push
+
+        def pushing(hall_id: str, bus: str, address: int, state: Desired) -> None:
+            pushed.setdefault(address, time.perf_counter())
+            push(hall_id, bus, address, state)
+
+        setattr(hub, "_push", pushing)  # noqa: B010 (a probe on one instance)
+
+        async def settle() -> None:
+            async with asyncio.timeout(10):
+                while not hub.settled(HALL):  # noqa: ASYNC110 (the hub has no event for it)
+                    await asyncio.sleep(0.002)
+
+        seqs = dict.fromkeys(range(1, n_callers + 1), 1)
+        calling: set[int] = set()
+        rng = random.Random(1)
+        committed: list[float] = []
+        queued: list[float] = []
+        pool = app[POOL]
+        for i in range(2 * args.server_only + 2 * n_callers):
+            timed = i >= 2 * n_callers  # the first press of each kind per caller warms up
+            if i == 2 * n_callers:
+                await pool.execute("SELECT pg_stat_statements_reset()")
+            n = rng.randrange(1, n_callers + 1)
+            key = KeyCode.FINISH if n in calling else KeyCode.CALL_NEXT
+            seqs[n] += 1
+            data = KeyEvent(key).encode()
+            ev = UpEvent("b1", 0x40 + n, 0, f"48420400000000{n:02x}", 1, seqs[n], 0x45, data, 0.0)
+            await settle()
+            await asyncio.sleep(0.01)
+            pushed.clear()
+            t0 = time.perf_counter()
+            result = await hub.service.handle_event(ev)
+            t1 = time.perf_counter()
+            assert result.outcome == "applied", result
+            async with asyncio.timeout(10):
+                while n not in pushed:  # noqa: ASYNC110 (a probe: no event to wait on)
+                    await asyncio.sleep(0)
+            if timed:
+                committed.append((t1 - t0) * 1000)
+                queued.append((pushed[n] - t0) * 1000)
+            (calling.discard if key is KeyCode.FINISH else calling.add)(n)
+        await settle()
+        rows = await pool.fetch(
+            """SELECT calls, query FROM pg_stat_statements
+               WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY calls DESC"""
+        )
+        presses = len(committed)
+        print(f"{presses} KEY events handed to the server one at a time (no bus)")
+        print(
+            f"event in → committed: p50 {percentile(committed, 50):.2f} ms, p99 "
+            f"{percentile(committed, 99):.2f} ms; → strip's commands to the bridge: p50 "
+            f"{percentile(queued, 50):.2f} ms, p99 {percentile(queued, 99):.2f} ms"
+        )
+        total = sum(r["calls"] for r in rows)
+        print(
+            f"statements per press: {total / presses:.2f} (all the server ran, pg_stat_statements)"
+        )
+        for r in rows[:14]:
+            query = " ".join(r["query"].split())[:90]
+            print(f"  {r['calls'] / presses:5.2f}  {query}")
+        return {
+            "server_presses": presses,
+            "server_committed_p50_ms": round(percentile(committed, 50), 2),
+            "server_committed_p99_ms": round(percentile(committed, 99), 2),
+            "server_queued_p50_ms": round(percentile(queued, 50), 2),
+            "server_queued_p99_ms": round(percentile(queued, 99), 2),
+            "server_statements_per_press": round(total / presses, 2),
+        }
+    finally:
+        await runner.cleanup()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--samples", type=int, default=60, help="叫号 presses (as many 办结)")
@@ -771,8 +866,22 @@ def main() -> int:
         help="comma-separated bus speeds, one run each with every device having the optional "
         "attention poll (docs/protocol.md §17); figures get the suffix _attention",
     )
+    parser.add_argument(
+        "--server-only",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: N 叫号 and N 办结 KEY events handed straight to the server, timed to "
+        "the strip's commands, with the statements per press",
+    )
     add_loop_option(parser)
     args = parser.parse_args()
+    if args.server_only:
+        print(f"event loop: {use_loop(args)}")
+        with embedded_database(statement_stats=True) as dsn:
+            figures = asyncio.run(run_server(args, dsn))
+        print(json.dumps(figures, ensure_ascii=False))
+        return 0
     runs: list[tuple[int, bool]] = []
     for text, with_attention in ((args.bauds, False), (args.attention_bauds, True)):
         for b in text.split(","):
