@@ -48,6 +48,7 @@ from hall.services.device_roles import (
 from hall.services.directory import Directory
 from hall.services.queue import QueueService
 from hall.storage import devices_repo
+from hall.storage.commit_notices import will_tell
 from hall.storage.db import CONNECTION_ERRORS
 from hall.storage.devices_repo import AlarmRow, DeviceRow
 from hall.storage.sequencer import LogPosition
@@ -213,7 +214,8 @@ class DeviceService:
         self.context = DeviceContext(directory, queue, clock)
         self.wiring = Wiring.from_config(directory.config)
         self._staff = {s.job_no: s.name for s in directory.config.staff}
-        # Called with a hall id after a committed device event changed what devices show.
+        # Called with a hall id after a committed device event changed what devices show and
+        # wrote no event of the hall (its connection's release tells CommitNotices of those).
         self.on_change: Callable[[str], None] | None = None
         # Called, before on_change, with the devices of the event's counter rendered from the
         # event's own transaction (only set by a user that orders it against the full passes).
@@ -410,6 +412,8 @@ class DeviceService:
             else None
         )
         counter_read: list[devices_repo.CounterRead | None] = [None]
+        # Whether the connection's release tells the commit notices' listeners of the hall.
+        noticed = [False]
 
         async def work(uow: UnitOfWork) -> EventResult:
             # The key goes in first, with the outcome most events have: a second delivery of
@@ -432,6 +436,7 @@ class DeviceService:
                 counter_read[0] = await devices_repo.counter_in_transaction(
                     uow.conn, hall_id, device.counter
                 )
+            noticed[0] = will_tell(uow.conn, hall_id) or any(h == hall_id for h, _ in uow.events)
             return result
 
         try:
@@ -452,7 +457,8 @@ class DeviceService:
             read = counter_read[0]
             if read is not None and counter_devices and self.on_render is not None:
                 self.on_render(self._render_counter(hall_id, read, counter_devices))
-            if self.on_change is not None:
+            if self.on_change is not None and not noticed[0]:
+                # (An effect that wrote events was told to the listeners by its release.)
                 self.on_change(hall_id)
         return result
 
@@ -535,7 +541,9 @@ class DeviceService:
         """What every configured device of the hall should show now, with its generation."""
         return (await self.desired_pass(hall_id)).states
 
-    async def desired_pass(self, hall_id: str, *, fresh: bool = False) -> DesiredPass:
+    async def desired_pass(
+        self, hall_id: str, *, fresh: bool = False, reading: Callable[[], None] | None = None
+    ) -> DesiredPass:
         """What every configured device of the hall should show now, and how far in the
         hall's event log the read behind it reached.
 
@@ -543,12 +551,15 @@ class DeviceService:
         names, the log position), then each role's ``load`` its own. A device whose role
         declares ``inputs`` is rendered again only when those changed since its last render
         (a call re-renders the calling counter's strip and caller, and the hall screens whose
-        rows it changes); ``fresh`` renders every device anew (for comparing)."""
+        rows it changes); ``fresh`` renders every device anew (for comparing). ``reading`` is
+        called right before the read is sent: every commit finished by then is in it."""
         rules = self.directory.hall(hall_id)
         devices = self.wiring.of_hall(hall_id)
         shows_calls = any(self._shows_calls(d) for d in devices)
         conn: asyncpg.Connection = await self.pool.acquire()
         try:
+            if reading is not None:
+                reading()
             read = await devices_repo.hall_scene(conn, hall_id, RECENT_CALLS if shows_calls else 0)
             extras: dict[DeviceClass, object] = {}
             for cls in {d.device_class for d in devices}:

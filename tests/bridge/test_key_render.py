@@ -7,10 +7,11 @@ from firmware_bridge.constants import KeyCode
 from firmware_bridge.messages import KeyEvent
 from hall.services.devices import CounterRender, ReadPoint
 from hall.services.queue import ActionParams, CounterAction
-from hall.web.state import QUEUE
+from hall.web.state import NOTIFIER, QUEUE
 from tests.bridge.conftest import AppMaker, Client, hub_of, issue, open_counter
 from tests.bridge.test_desired_passes import config, settled, up
 from tests.bridge.test_device_service import UID_CALLER
+from tests.core.test_sequencer import Published
 
 __all__ = ["config"]  # the bus config of test_desired_passes: strip 1 and caller 2 at counter 1
 
@@ -77,6 +78,25 @@ async def test_a_keys_render_that_a_pass_saw_is_not_shown_again(make_app: AppMak
 
     assert late[0].states[STRIP] != finished
     assert hub.pushed(*STRIP) == finished
+
+
+async def test_a_key_is_followed_by_one_pass(make_app: AppMaker) -> None:
+    """The key's release (commit notice) starts a pass; the key's own mark after its render
+    comes before that pass's read and is covered by it."""
+    client = await make_app(mode="off")
+    hub = hub_of(client)
+    published = await Published.following(client.app[NOTIFIER])
+    await issue(client)
+    await issue(client)
+    await open_counter(client)
+    await published.reach(3)
+    await settled(hub)
+    for seq, key in enumerate((KeyCode.CALL_NEXT, KeyCode.FINISH, KeyCode.CALL_NEXT), start=2):
+        before = hub.passes
+        await hub.service.handle_event(up(2, UID_CALLER, KeyEvent(key), seq))
+        await published.reach(seq + 2)  # numbered, and every process told
+        await settled(hub)
+        assert hub.passes == before + 1
 
 
 def test_read_points_order_passes_and_key_renders() -> None:
