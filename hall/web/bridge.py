@@ -8,7 +8,10 @@
   process's commits as its pool releases them, hall.storage.commit_notices; other writers'
   ``hall_events`` notices; the sequencers' notices of numbered events, unless the latest pass
   already saw those events, hall.storage.sequencer.Seen; device events that changed ratings),
-  and pushes the devices whose state changed to the in-process bridge and to remote bridges,
+  and pushes the devices whose state changed to the in-process bridge and to remote bridges;
+  a device event's own counter (its strip and caller) is pushed at the event's commit from
+  the event's transaction, ahead of the pass (``apply_render``), and no render from an older
+  read replaces a newer one (``hall.services.devices.ReadPoint``),
 - lets a feature send one request to one device and await its reply (``command``), and read a
   device's events as they are stored (``watch``), for uses that are not desired state (bytes
   for a device's local port).
