@@ -40,7 +40,7 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from aiohttp import web
@@ -49,19 +49,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._support import add_loop_option, embedded_database, hall_toml, percentile, use_loop
 from firmware_bridge import attention, timing
+from firmware_bridge.bridge import Bridge, EventResult, UpEvent
 from firmware_bridge.codec import FRAME_OVERHEAD, Frame
-from firmware_bridge.constants import Command, KeyCode
+from firmware_bridge.constants import Command, EventType, KeyCode
 from firmware_bridge.emulators.base import Hb1Device, RequestLog
 from firmware_bridge.emulators.bus import Hb1Bus
 from firmware_bridge.emulators.display import StripEmulator
 from firmware_bridge.emulators.keypad import CallerEmulator
 from firmware_bridge.emulators.line import LineEndpoint
-from firmware_bridge.messages import AttnRequest, ShowTextRequest
+from firmware_bridge.messages import AttnRequest, KeyEvent, Request, ShowTextRequest
 from hall.app import Settings, create_app
 from hall.config.loader import load_config
+from hall.services.devices import Desired
 from hall.services.queue import ActionParams, CounterAction, IssueTicket
-from hall.web.bridge import BRIDGE
-from hall.web.state import QUEUE
+from hall.web.bridge import BRIDGE, BridgeSettings
+from hall.web.state import POOL, QUEUE
 
 BAUD = 9600
 
@@ -422,6 +424,49 @@ class FrameTrace:
             )
 
 
+class ServerStages:
+    """The server's share of each press: from the moment a caller's KEY event reaches the
+    server (the in-process link's ``deliver``) to its commit (``deliver`` returns) and to the
+    moment the strip's new commands are handed to the bus (``Bridge.apply_desired``)."""
+
+    def __init__(self, bridge: Bridge) -> None:
+        self.committed: list[float] = []
+        self.queued: list[float] = []
+        self._since: dict[int, float] = {}  # strip address -> the key event's arrival
+        link = bridge.link
+        deliver = link.deliver
+        apply = bridge.apply_desired
+
+        async def delivered(event: UpEvent) -> EventResult:
+            t0 = time.perf_counter()
+            strip = event.address - 0x40
+            if event.evt_type == EventType.KEY:
+                self._since[strip] = t0
+            result = await deliver(event)
+            if event.evt_type == EventType.KEY:
+                self.committed.append((time.perf_counter() - t0) * 1000)
+            return result
+
+        def applied(
+            bus: str, address: int, commands: Sequence[Request], generation: int = 0
+        ) -> None:
+            t0 = self._since.pop(address, None)
+            if t0 is not None:
+                self.queued.append((time.perf_counter() - t0) * 1000)
+            apply(bus, address, commands, generation)
+
+        setattr(link, "deliver", delivered)  # noqa: B010 (a probe on one instance)
+        setattr(bridge, "apply_desired", applied)  # noqa: B010
+
+    def figures(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, values in (("committed", self.committed), ("queued", self.queued)):
+            if values:
+                out[f"server_key_{name}_p50_ms"] = round(percentile(values, 50), 2)
+                out[f"server_key_{name}_p99_ms"] = round(percentile(values, 99), 2)
+        return out
+
+
 def _started(entry: RequestLog) -> float:
     """When the logged request's first byte went on the line: the device logs it at its last
     byte (``LineEndpoint`` with ``line_baud``)."""
@@ -506,6 +551,7 @@ async def run(args: argparse.Namespace, dsn: str, with_attention: bool) -> dict[
         pause_s = max(0.2, 2 * latency_bounds(BAUD, n_callers, 0.0, 0)["cycle"])
         watch.text_bytes.clear()
         stats_from = master.stats.busy_s, asyncio.get_running_loop().time()
+        stages = ServerStages(bridge)
         windows: list[tuple[float, float, int, int]] = []
         tally.start()
         for _ in range(args.samples * 2):
@@ -614,6 +660,7 @@ async def run(args: argparse.Namespace, dsn: str, with_attention: bool) -> dict[
             "timeouts": stats.timeouts,
             "attention_rounds": stats.attention_rounds,
             "marks_missing": stats.marks_missing,
+            **stages.figures(),
         }
         print(
             f"key → strip frame: p50 {figures['key_to_strip_p50_ms']} ms, "
@@ -646,6 +693,14 @@ async def run(args: argparse.Namespace, dsn: str, with_attention: bool) -> dict[
             f"presses/s); with the displays' heartbeats alone the p99 bound is "
             f"{figures['lower_bound_p99_heartbeats_only_ms']} ms"
         )
+        if stages.queued:
+            print(
+                "server, from the KEY event's arrival: committed p50 "
+                f"{figures['server_key_committed_p50_ms']} ms, p99 "
+                f"{figures['server_key_committed_p99_ms']} ms; strip's commands queued p50 "
+                f"{figures['server_key_queued_p50_ms']} ms, "
+                f"p99 {figures['server_key_queued_p99_ms']} ms"
+            )
         if trace is not None:
             line_ms, idle_ms = trace.split(windows)
             figures["key_to_strip_line_busy_p50_ms"] = round(percentile(line_ms, 50), 1)
@@ -673,6 +728,100 @@ async def run(args: argparse.Namespace, dsn: str, with_attention: bool) -> dict[
     finally:
         await runner.cleanup()
         await endpoint.close()
+
+
+async def run_server(args: argparse.Namespace, dsn: str) -> dict[str, float | int]:
+    """``--server-only``: KEY events handed straight to the server (no bus, no line), one at a
+    time, each timed from its arrival to its commit and to its strip's commands being handed
+    to the bridge; and every statement the server ran per press (pg_stat_statements)."""
+    n_callers = args.callers
+    n_strips = DEVICES - n_callers
+    workdir = Path(tempfile.mkdtemp(prefix="hall-bench-bridge-"))
+    text = config_text(n_strips, n_callers, "/dev/null", args.poll_ms, args.poll_display_ms)
+    (workdir / "hall.toml").write_text(text, encoding="utf-8")
+    app = create_app(Settings(database_url=dsn, config=load_config(workdir / "hall.toml")))
+    app[BRIDGE].settings = BridgeSettings(mode="off")
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        hub = app[BRIDGE]
+        queue = app[QUEUE]
+        for _ in range(args.server_only + 2 * n_strips):
+            await queue.issue(IssueTicket(hall_id=HALL, service_code="bdc"))
+        for n in range(1, n_strips + 1):
+            await queue.act(HALL, n, CounterAction.OPEN, "bench", ActionParams(clerk="b001"))
+        pushed: dict[int, float] = {}
+        push = hub._push
+
+        def pushing(hall_id: str, bus: str, address: int, state: Desired) -> None:
+            pushed.setdefault(address, time.perf_counter())
+            push(hall_id, bus, address, state)
+
+        setattr(hub, "_push", pushing)  # noqa: B010 (a probe on one instance)
+
+        async def settle() -> None:
+            async with asyncio.timeout(10):
+                while not hub.settled(HALL):  # noqa: ASYNC110 (the hub has no event for it)
+                    await asyncio.sleep(0.002)
+
+        seqs = dict.fromkeys(range(1, n_callers + 1), 1)
+        calling: set[int] = set()
+        rng = random.Random(1)
+        committed: list[float] = []
+        queued: list[float] = []
+        pool = app[POOL]
+        for i in range(2 * args.server_only + 2 * n_callers):
+            timed = i >= 2 * n_callers  # the first press of each kind per caller warms up
+            if i == 2 * n_callers:
+                await pool.execute("SELECT pg_stat_statements_reset()")
+            n = rng.randrange(1, n_callers + 1)
+            key = KeyCode.FINISH if n in calling else KeyCode.CALL_NEXT
+            seqs[n] += 1
+            data = KeyEvent(key).encode()
+            ev = UpEvent("b1", 0x40 + n, 0, f"48420400000000{n:02x}", 1, seqs[n], 0x45, data, 0.0)
+            await settle()
+            await asyncio.sleep(0.01)
+            pushed.clear()
+            t0 = time.perf_counter()
+            result = await hub.service.handle_event(ev)
+            t1 = time.perf_counter()
+            assert result.outcome == "applied", result
+            async with asyncio.timeout(10):
+                while n not in pushed:  # noqa: ASYNC110 (a probe: no event to wait on)
+                    await asyncio.sleep(0)
+            if timed:
+                committed.append((t1 - t0) * 1000)
+                queued.append((pushed[n] - t0) * 1000)
+            (calling.discard if key is KeyCode.FINISH else calling.add)(n)
+        await settle()
+        rows = await pool.fetch(
+            """SELECT calls, query FROM pg_stat_statements
+               WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY calls DESC"""
+        )
+        presses = len(committed)
+        print(f"{presses} KEY events handed to the server one at a time (no bus)")
+        print(
+            f"event in → committed: p50 {percentile(committed, 50):.2f} ms, p99 "
+            f"{percentile(committed, 99):.2f} ms; → strip's commands to the bridge: p50 "
+            f"{percentile(queued, 50):.2f} ms, p99 {percentile(queued, 99):.2f} ms"
+        )
+        total = sum(r["calls"] for r in rows)
+        print(
+            f"statements per press: {total / presses:.2f} (all the server ran, pg_stat_statements)"
+        )
+        for r in rows[:14]:
+            query = " ".join(r["query"].split())[:90]
+            print(f"  {r['calls'] / presses:5.2f}  {query}")
+        return {
+            "server_presses": presses,
+            "server_committed_p50_ms": round(percentile(committed, 50), 2),
+            "server_committed_p99_ms": round(percentile(committed, 99), 2),
+            "server_queued_p50_ms": round(percentile(queued, 50), 2),
+            "server_queued_p99_ms": round(percentile(queued, 99), 2),
+            "server_statements_per_press": round(total / presses, 2),
+        }
+    finally:
+        await runner.cleanup()
 
 
 def main() -> int:
@@ -717,8 +866,22 @@ def main() -> int:
         help="comma-separated bus speeds, one run each with every device having the optional "
         "attention poll (docs/protocol.md §17); figures get the suffix _attention",
     )
+    parser.add_argument(
+        "--server-only",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: N 叫号 and N 办结 KEY events handed straight to the server, timed to "
+        "the strip's commands, with the statements per press",
+    )
     add_loop_option(parser)
     args = parser.parse_args()
+    if args.server_only:
+        print(f"event loop: {use_loop(args)}")
+        with embedded_database(statement_stats=True) as dsn:
+            figures = asyncio.run(run_server(args, dsn))
+        print(json.dumps(figures, ensure_ascii=False))
+        return 0
     runs: list[tuple[int, bool]] = []
     for text, with_attention in ((args.bauds, False), (args.attention_bauds, True)):
         for b in text.split(","):

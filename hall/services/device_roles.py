@@ -91,10 +91,10 @@ class Scene:
 
 
 EventHandler = Callable[[DeviceContext, UnitOfWork, DeviceEvent], Awaitable[EventResult | None]]
-"""Runs inside the event's transaction (under a savepoint); ``None`` means "not mine".
+"""Runs inside the event's transaction, after its key was stored; ``None`` means "not mine".
 
-A refusal raises a ``HallError``: the effect is rolled back, the event's key stays stored and
-the device beeps."""
+A refusal raises a ``HallError``: the transaction is rolled back, the event's key is stored
+again with the refusal (so a re-delivery is a duplicate) and the device beeps."""
 Renderer = Callable[[Scene, Device], tuple[Request, ...]]
 Generation = Callable[[Scene, Device], int]
 """A number that, when it changes, makes the device's whole desired state be sent again even

@@ -4,8 +4,10 @@ Every device event runs in one unit of work: its key (uid, boot_id, evt_seq) is 
 a unique constraint, then its effect (a counter action, a ticket, a rating) is applied in the
 same transaction, then it commits. Only after the commit does the bridge hear "ok" and
 acknowledge the event to the device (docs/protocol.md §8.3). A key already stored is a duplicate: no
-effect, but still "ok". A refused effect (叫号 with an empty queue) is rolled back to a
-savepoint; the key stays, so a re-delivery does not try it again later.
+effect, but still "ok". A refused effect (叫号 with an empty queue) rolls its transaction back,
+key included; the key is then stored with the refusal in one statement of its own, so a
+re-delivery does not try it again later (refusals are rare; this keeps the common path at
+three statements around the effect: the key, the events, COMMIT).
 """
 
 from __future__ import annotations
@@ -46,10 +48,11 @@ from hall.services.device_roles import (
 from hall.services.directory import Directory
 from hall.services.queue import QueueService
 from hall.storage import devices_repo
+from hall.storage.commit_notices import will_tell
 from hall.storage.db import CONNECTION_ERRORS
 from hall.storage.devices_repo import AlarmRow, DeviceRow
 from hall.storage.sequencer import LogPosition
-from hall.storage.uow import UnitOfWork, run_in_transaction
+from hall.storage.uow import UnitOfWork, acquire, run_in_transaction
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +105,17 @@ class Wiring:
         return [b for b in self.buses.values() if b.hall == hall_id]
 
 
+_APPLIED = "applied"
+
+
+class _Refused(Exception):
+    """A device event's effect was refused (a ``HallError``): its transaction rolls back."""
+
+    def __init__(self, error: HallError) -> None:
+        super().__init__(error)
+        self.error = error
+
+
 @dataclass(frozen=True, slots=True)
 class Desired:
     """A device's desired state; a new ``generation`` re-sends it even when unchanged."""
@@ -114,12 +128,63 @@ _NOTHING = Desired(())
 
 
 @dataclass(frozen=True, slots=True)
+class ReadPoint:
+    """Which committed transactions a render was made from: those its read's snapshot saw
+    (``pg_current_snapshot()``: below ``xmin``, or below ``xmax`` and not in ``xip``), and for
+    a render read inside a device event's transaction, that transaction itself (``own``).
+    Transaction ids are PostgreSQL's 64-bit xid8, so they never wrap."""
+
+    xmin: int
+    xmax: int
+    xip: frozenset[int]
+    own: int | None = None
+
+    @classmethod
+    def parse(cls, snapshot: str, own: int | None = None) -> ReadPoint:
+        xmin, xmax, xip = snapshot.split(":")
+        return cls(int(xmin), int(xmax), frozenset(int(x) for x in xip.split(",") if x), own)
+
+    def includes(self, xid: int) -> bool:
+        """Whether the read saw the (committed) transaction ``xid``."""
+        return xid == self.own or xid < self.xmin or (xid < self.xmax and xid not in self.xip)
+
+    def newer_than(self, shown: ReadPoint | None) -> bool:
+        """Whether a render made at this point may replace one made at ``shown``.
+
+        A full pass's read replaces another pass's (passes run one after the other) and a
+        device event's render if it saw that event's transaction; a device event's render
+        replaces whatever was made without seeing its transaction. Two device events on the
+        same counter are ordered by their counter's lock: the later one's read saw the
+        earlier one's commit."""
+        if shown is None:
+            return True
+        if self.own is None:
+            return shown.own is None or self.includes(shown.own)
+        return not shown.includes(self.own)
+
+
+_UNKNOWN_POINT = ReadPoint(0, 0, frozenset())
+
+
+@dataclass(frozen=True, slots=True)
 class DesiredPass:
     """One desired-state pass of a hall: every configured device's state, and the position in
     the hall's event log its read saw (which sequencer notices it already covers)."""
 
     states: dict[tuple[str, int], Desired]
     position: LogPosition
+    point: ReadPoint = _UNKNOWN_POINT
+    """The transactions its read saw (which device events' renders it may replace)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CounterRender:
+    """The devices of one counter rendered from a device event's own transaction, right after
+    its commit, ahead of the hall's next full pass (``DeviceService.on_render``)."""
+
+    hall_id: str
+    states: dict[tuple[str, int], Desired]
+    point: ReadPoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +214,26 @@ class DeviceService:
         self.context = DeviceContext(directory, queue, clock)
         self.wiring = Wiring.from_config(directory.config)
         self._staff = {s.job_no: s.name for s in directory.config.staff}
-        # Called with a hall id after a committed device event changed what devices show.
+        # Called with a hall id after a committed device event changed what devices show and
+        # wrote no event of the hall (its connection's release tells CommitNotices of those).
         self.on_change: Callable[[str], None] | None = None
+        # Called, before on_change, with the devices of the event's counter rendered from the
+        # event's own transaction (only set by a user that orders it against the full passes).
+        self.on_render: Callable[[CounterRender], None] | None = None
+        # Devices rendered from their counter alone (no role load, no list of calls).
+        self._of_counter: dict[tuple[str, int], list[Device]] = {}
+        for d in directory.config.devices:
+            role = self.roles.get(d.device_class)
+            if (
+                d.counter is not None
+                and role is not None
+                and role.render is not None
+                and role.load is None
+                and not role.shows_calls
+                and d.bus in self.wiring.buses
+            ):
+                key = (self.wiring.hall_of_bus(d.bus), d.counter)
+                self._of_counter.setdefault(key, []).append(d)
         self._watchers: dict[tuple[str, int], set[asyncio.Queue[Event]]] = {}
         # Each device's last render and the role's inputs it was made from (DeviceRole.inputs).
         self._rendered: dict[tuple[str, int], tuple[object, Desired]] = {}
@@ -309,39 +392,88 @@ class DeviceService:
             log.warning("unkeyable event from %s/%d: %r", ev.bus, ev.address, ev)
             return EventResult("ignored")
 
-        async def work(uow: UnitOfWork) -> EventResult:
-            conn = uow.conn
-            row = await devices_repo.device(conn, ev.bus, ev.address, for_update=True)
-            if row is None or row.boot_id != ev.boot_id or ev.evt_seq == 1:
-                # §8.3: a new boot_id may collide with keys of a boot 65535 boots ago.
-                await devices_repo.note_boot(conn, ev.uid, ev.boot_id, now)
-            claimed = await devices_repo.claim_event(
+        async def claim(conn: asyncpg.Connection, outcome: str) -> bool:
+            return await devices_repo.claim_event(
                 conn,
+                bus=ev.bus,
+                address=ev.address,
                 uid=ev.uid,
                 boot_id=ev.boot_id,
                 evt_seq=ev.evt_seq,
                 hall_id=hall_id,
                 evt_type=ev.evt_type,
+                outcome=outcome,
                 now=now,
             )
-            if not claimed:
+
+        counter_devices = (
+            self._of_counter.get((hall_id, device.counter))
+            if device is not None and device.counter is not None and self.on_render is not None
+            else None
+        )
+        counter_read: list[devices_repo.CounterRead | None] = [None]
+        # Whether the connection's release tells the commit notices' listeners of the hall.
+        noticed = [False]
+
+        async def work(uow: UnitOfWork) -> EventResult:
+            # The key goes in first, with the outcome most events have: a second delivery of
+            # it waits at this statement until this transaction ends.
+            counter_read[0] = None
+            if not await claim(uow.conn, _APPLIED):
                 return EventResult("duplicate")
-            mark = len(uow.events)
             try:
-                async with conn.transaction():  # a savepoint: a refused effect keeps the key
-                    result = await self._effect(uow, hall_id, device, ev, now, age_s)
+                result = await self._effect(uow, hall_id, device, ev, now, age_s)
             except HallError as exc:
-                del uow.events[mark:]
-                result = EventResult(f"rejected:{exc.code}", beep=True)
-            await devices_repo.set_outcome(conn, ev.uid, ev.boot_id, ev.evt_seq, result.outcome)
+                raise _Refused(exc) from None
+            if result.outcome != _APPLIED:
+                await devices_repo.set_outcome(
+                    uow.conn, ev.uid, ev.boot_id, ev.evt_seq, result.outcome
+                )
+            elif counter_devices:
+                # The counter as this transaction leaves it: its strip and caller can be
+                # queued the moment it commits, without waiting for the hall's next pass.
+                assert device is not None and device.counter is not None
+                counter_read[0] = await devices_repo.counter_in_transaction(
+                    uow.conn, hall_id, device.counter
+                )
+            noticed[0] = will_tell(uow.conn, hall_id) or any(h == hall_id for h, _ in uow.events)
             return result
 
-        result, _ = await run_in_transaction(self.pool, work)
+        try:
+            result, _ = await run_in_transaction(self.pool, work)
+        except _Refused as refused:
+            # The effect and its key were rolled back together; the key is stored again with
+            # the refusal in a statement of its own, so that a re-delivery is a duplicate
+            # rather than a late effect. A delivery that claimed the key in between (it waited
+            # for the rollback) applied or refused the event itself: this one is its duplicate.
+            result = EventResult(f"rejected:{refused.error.code}", beep=True)
+            async with acquire(self.pool) as conn:
+                stored = await claim(conn, result.outcome)
+            if not stored:
+                result = EventResult("duplicate")
         if result.outcome != "duplicate":
             self._tell_watchers(ev)
-        if result.outcome == "applied" and self.on_change is not None:
-            self.on_change(hall_id)
+        if result.outcome == _APPLIED:
+            read = counter_read[0]
+            if read is not None and counter_devices and self.on_render is not None:
+                self.on_render(self._render_counter(hall_id, read, counter_devices))
+            if self.on_change is not None and not noticed[0]:
+                # (An effect that wrote events was told to the listeners by its release.)
+                self.on_change(hall_id)
         return result
+
+    def _render_counter(
+        self, hall_id: str, read: devices_repo.CounterRead, devices: list[Device]
+    ) -> CounterRender:
+        scene = Scene(
+            self.directory.hall(hall_id),
+            {read.view.number: read.view},
+            [],
+            self._staff,
+            self.clock.now(),
+        )
+        states = {(d.bus, d.address): self._render(scene, d, False) for d in devices}
+        return CounterRender(hall_id, states, ReadPoint.parse(read.snapshot, read.xid))
 
     async def _effect(
         self,
@@ -409,7 +541,9 @@ class DeviceService:
         """What every configured device of the hall should show now, with its generation."""
         return (await self.desired_pass(hall_id)).states
 
-    async def desired_pass(self, hall_id: str, *, fresh: bool = False) -> DesiredPass:
+    async def desired_pass(
+        self, hall_id: str, *, fresh: bool = False, reading: Callable[[], None] | None = None
+    ) -> DesiredPass:
         """What every configured device of the hall should show now, and how far in the
         hall's event log the read behind it reached.
 
@@ -417,12 +551,15 @@ class DeviceService:
         names, the log position), then each role's ``load`` its own. A device whose role
         declares ``inputs`` is rendered again only when those changed since its last render
         (a call re-renders the calling counter's strip and caller, and the hall screens whose
-        rows it changes); ``fresh`` renders every device anew (for comparing)."""
+        rows it changes); ``fresh`` renders every device anew (for comparing). ``reading`` is
+        called right before the read is sent: every commit finished by then is in it."""
         rules = self.directory.hall(hall_id)
         devices = self.wiring.of_hall(hall_id)
         shows_calls = any(self._shows_calls(d) for d in devices)
         conn: asyncpg.Connection = await self.pool.acquire()
         try:
+            if reading is not None:
+                reading()
             read = await devices_repo.hall_scene(conn, hall_id, RECENT_CALLS if shows_calls else 0)
             extras: dict[DeviceClass, object] = {}
             for cls in {d.device_class for d in devices}:
@@ -452,7 +589,9 @@ class DeviceService:
         out: dict[tuple[str, int], Desired] = {}
         for dev in devices:
             out[(dev.bus, dev.address)] = self._render(scene, dev, fresh)
-        return DesiredPass(out, LogPosition(read.last_seq, read.unnumbered))
+        return DesiredPass(
+            out, LogPosition(read.last_seq, read.unnumbered), ReadPoint.parse(read.snapshot)
+        )
 
     async def _release(self, conn: asyncpg.Connection) -> None:
         with contextlib.suppress(*CONNECTION_ERRORS):

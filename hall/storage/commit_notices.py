@@ -46,6 +46,13 @@ def note_events(conn: asyncpg.Connection, hall_id: str) -> None:
         halls.add(hall_id)
 
 
+def will_tell(conn: asyncpg.Connection, hall_id: str) -> bool:
+    """Whether the listeners will hear of ``hall_id`` when ``conn`` is released (its
+    statements noted events of that hall), so a writer need not tell them itself."""
+    halls = _written.get(conn.get_server_pid())
+    return halls is not None and hall_id in halls
+
+
 class CommitNotices:
     """The pool hooks that carry noted halls from a released connection to a listener."""
 

@@ -201,40 +201,38 @@ async def alarms_of_hall(
 # --- exactly-once keys ---------------------------------------------------------------------
 
 
-async def note_boot(conn: asyncpg.Connection, uid: str, boot_id: int, now: datetime) -> None:
-    """§8.3: forget keys a boot 65535 boots ago left under this boot_id."""
-    await conn.execute(
-        """DELETE FROM device_events_seen
-           WHERE device_uid = $1 AND boot_id = $2 AND processed_at < $3""",
-        uid,
-        boot_id,
-        now - STALE_KEYS_AFTER,
-    )
-
-
 async def claim_event(
-    conn: asyncpg.Connection,
+    conn: asyncpg.Connection | asyncpg.Pool,
     *,
+    bus: str,
+    address: int,
     uid: str,
     boot_id: int,
     evt_seq: int,
     hall_id: str,
     evt_type: int,
+    outcome: str,
     now: datetime,
 ) -> bool:
-    """Insert the event's key; False if it was stored before (a duplicate: no effect)."""
+    """Store the event's key with ``outcome``, in one statement (migration 0024); False if it
+    was stored before (a duplicate: no effect).
+
+    §8.3 boot handling comes first: when the registry row at (bus, address) does not carry
+    this boot_id, or the event is its boot's first, this uid's keys of this boot_id older than
+    ``STALE_KEYS_AFTER`` are forgotten (§15.4). A delivery of the same key in another
+    transaction waits here until that one ends (the key's unique index)."""
     inserted = await conn.fetchval(
-        """INSERT INTO device_events_seen (device_uid, boot_id, evt_seq, hall_id, evt_type,
-                                           outcome, processed_at)
-           VALUES ($1, $2, $3, $4, $5, 'pending', $6)
-           ON CONFLICT (device_uid, boot_id, evt_seq) DO NOTHING
-           RETURNING true""",
+        "SELECT claim_device_event($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        bus,
+        address,
         uid,
         boot_id,
         evt_seq,
         hall_id,
         evt_type,
+        outcome,
         now,
+        STALE_KEYS_AFTER,
     )
     return bool(inserted)
 
@@ -282,6 +280,9 @@ class HallScene:
     recall); empty unless asked for."""
     staff_names: dict[str, str]
     """The names of the clerks signed in at the hall's counters."""
+    snapshot: str = ""
+    """The read's snapshot (``pg_current_snapshot()``: "xmin:xmax:xip,..."): which
+    transactions it saw."""
 
 
 _SCENE = """
@@ -301,7 +302,8 @@ SELECT h.last_seq,
              ORDER BY e.seq DESC NULLS FIRST, e.id DESC LIMIT $2) AS calls,
        ARRAY(SELECT ROW(s.job_no, s.name) FROM staff s
              WHERE s.job_no IN (SELECT k.clerk FROM counters k
-                                WHERE k.hall_id = h.id AND k.active)) AS staff
+                                WHERE k.hall_id = h.id AND k.active)) AS staff,
+       pg_current_snapshot()::text AS snapshot
 FROM halls h WHERE h.id = $1"""
 
 
@@ -317,4 +319,38 @@ async def hall_scene(conn: asyncpg.Connection, hall_id: str, calls: int) -> Hall
         counters=[CounterDeviceView(*c) for c in row["counters"]],
         calls=list(row["calls"]),
         staff_names=dict(row["staff"]),
+        snapshot=row["snapshot"],
     )
+
+
+_COUNTER = """
+SELECT c.number, c.state::text, c.clerk, t.id, t.display_number, t.state::text,
+       t.service_code, COALESCE(t.recall_count, 0),
+       pg_current_xact_id()::text AS xid, pg_current_snapshot()::text AS snapshot
+FROM counters c
+LEFT JOIN tickets t ON t.hall_id = c.hall_id AND t.counter_number = c.number
+     AND t.state IN ('called', 'serving')
+WHERE c.hall_id = $1 AND c.number = $2 AND c.active"""
+
+
+@dataclass(frozen=True, slots=True)
+class CounterRead:
+    """One counter as a transaction sees it before its commit: the view, the transaction's
+    id and the statement's snapshot (what else it saw)."""
+
+    view: CounterDeviceView
+    xid: int
+    snapshot: str
+
+
+async def counter_in_transaction(
+    conn: asyncpg.Connection, hall_id: str, number: int
+) -> CounterRead | None:
+    """The counter with its active ticket as the open transaction on ``conn`` sees it (its own
+    writes included), for rendering its devices at once after the commit; None when the
+    counter is not active."""
+    row = await conn.fetchrow(_COUNTER, hall_id, number)
+    if row is None:
+        return None
+    values = list(row.values())
+    return CounterRead(CounterDeviceView(*values[:8]), int(row["xid"]), row["snapshot"])

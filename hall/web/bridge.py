@@ -8,7 +8,10 @@
   process's commits as its pool releases them, hall.storage.commit_notices; other writers'
   ``hall_events`` notices; the sequencers' notices of numbered events, unless the latest pass
   already saw those events, hall.storage.sequencer.Seen; device events that changed ratings),
-  and pushes the devices whose state changed to the in-process bridge and to remote bridges,
+  and pushes the devices whose state changed to the in-process bridge and to remote bridges;
+  a device event's own counter (its strip and caller) is pushed at the event's commit from
+  the event's transaction, ahead of the pass (``apply_render``), and no render from an older
+  read replaces a newer one (``hall.services.devices.ReadPoint``),
 - lets a feature send one request to one device and await its reply (``command``), and read a
   device's events as they are stored (``watch``), for uses that are not desired state (bytes
   for a device's local port).
@@ -47,7 +50,14 @@ from firmware_bridge.wslink import OUTBOX_FULL, OUTBOX_OK
 from hall.config.models import HallConfig
 from hall.domain.errors import Forbidden, InvalidInput, NotFound, Unavailable
 from hall.services.device_roles import DeviceRole
-from hall.services.devices import WIRE_CLASS, Desired, DeviceService
+from hall.services.devices import (
+    WIRE_CLASS,
+    CounterRender,
+    Desired,
+    DesiredPass,
+    DeviceService,
+    ReadPoint,
+)
 from hall.storage.notify import Subscription
 from hall.storage.sequencer import EVENTS_CHANNEL, Seen, sequenced, writer_hall
 from hall.web.access import principal_of
@@ -167,6 +177,10 @@ class BridgeHub:
         self.sessions: set[_RemoteSession] = set()
         self.bus_stats: dict[str, dict[str, float | int | None]] = {}
         self._pushed: dict[tuple[str, int], Desired] = {}
+        # The read each device's pushed state was rendered from: a render from an older read
+        # (a pass that began before a key's commit, a key's render that a pass already saw)
+        # never replaces a newer one (ReadPoint.newer_than).
+        self._points: dict[tuple[str, int], ReadPoint] = {}
         self._dirty: dict[str, asyncio.Event] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         # What each hall's latest pass saw of its event log, to tell which sequencer notices
@@ -181,6 +195,7 @@ class BridgeHub:
         self._report_wake = asyncio.Event()
         self._reporter: asyncio.Task[None] | None = None
         self.pushes = 0
+        self.fast_renders = 0
         # Commands sent to edge bridges, awaiting a reply: the session each went to, its answer.
         self._replies: dict[int, tuple[_RemoteSession, asyncio.Future[dict[str, Any]]]] = {}
         self._command_ids = 0
@@ -198,6 +213,7 @@ class BridgeHub:
         roles: tuple[DeviceRole, ...] = app.get(DEVICE_ROLES, ())
         self._service = DeviceService(app[POOL], app[DIRECTORY], app[QUEUE], app[CLOCK], roles)
         self.service.on_change = self.mark
+        self.service.on_render = self.apply_render
         await self.service.sync_registry()
         config = app[DIRECTORY].config
         self._reporter = asyncio.create_task(self._report_writer(), name="bridge-registry")
@@ -283,7 +299,9 @@ class BridgeHub:
             epoch, listening = self._listen_epoch, self._listening
             held = self._reading[hall_id] = []
             try:
-                result = await self.service.desired_pass(hall_id)
+                # A mark that comes before the read is sent (a device event's own, after the
+                # commit notice of its release started this pass) is covered by the read.
+                result = await self.service.desired_pass(hall_id, reading=dirty.clear)
             except Exception:
                 log.exception("desired device state of %s failed", hall_id)
                 del self._reading[hall_id]
@@ -299,12 +317,36 @@ class BridgeHub:
                 self._seen.forget(hall_id)
             for seq in held:
                 self._sequenced(hall_id, seq)
-            for (bus, address), state in result.states.items():
-                pushed = self._pushed.get((bus, address))
-                if pushed is state or pushed == state:
-                    continue
-                self._pushed[(bus, address)] = state
-                self._push(hall_id, bus, address, state)
+            self.apply_pass(hall_id, result)
+
+    def apply_pass(self, hall_id: str, result: DesiredPass) -> None:
+        """A full pass's states: each device whose pushed state is not newer (``_apply``)."""
+        self._apply(hall_id, result.states, result.point)
+
+    def pushed(self, bus: str, address: int) -> Desired | None:
+        """The state last handed to the device's bridge."""
+        return self._pushed.get((bus, address))
+
+    def apply_render(self, render: CounterRender) -> None:
+        """A device event's counter rendered from its own transaction, just committed: its
+        strip and caller get their commands now, ahead of the pass that follows."""
+        self.fast_renders += 1
+        self._apply(render.hall_id, render.states, render.point)
+
+    def _apply(
+        self, hall_id: str, states: dict[tuple[str, int], Desired], point: ReadPoint
+    ) -> None:
+        for key, state in states.items():
+            if not point.newer_than(self._points.get(key)):
+                # A pass whose read began before a key's commit (the next pass sees it), or a
+                # key's render that a pass or a later key already superseded.
+                continue
+            self._points[key] = point
+            pushed = self._pushed.get(key)
+            if pushed is state or pushed == state:
+                continue
+            self._pushed[key] = state
+            self._push(hall_id, key[0], key[1], state)
 
     def settled(self, hall_id: str) -> bool:
         """No desired-state pass of the hall is under way or due."""

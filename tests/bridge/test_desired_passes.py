@@ -209,8 +209,8 @@ async def test_notices_during_a_pass_are_judged_by_what_it_read(make_app: AppMak
     service = hub.service
     original = service.desired_pass
 
-    async def slow(hall_id: str, *, fresh: bool = False) -> Any:
-        result = await original(hall_id, fresh=fresh)
+    async def slow(hall_id: str, *, fresh: bool = False, reading: Any = None) -> Any:
+        result = await original(hall_id, fresh=fresh, reading=reading)
         await published.reach(2)
         return result
 
