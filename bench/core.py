@@ -74,13 +74,17 @@ class Phase:
         self.meter = meter
         self._cpu_start = (0.0, 0.0)
         self.cpu_s = (0.0, 0.0)  # (server, PostgreSQL) CPU seconds used during the phase
+        self._client_start = 0.0
+        self.client_cpu_s = 0.0  # this process's CPU seconds (the load generator's share)
 
     def __enter__(self) -> Phase:
         if self.meter is not None:
             self._cpu_start = self.meter.sample()
+        self._client_start = time.process_time()
         return self
 
     def __exit__(self, *_: object) -> None:
+        self.client_cpu_s = time.process_time() - self._client_start
         if self.meter is not None:
             end = self.meter.sample()
             self.cpu_s = (end[0] - self._cpu_start[0], end[1] - self._cpu_start[1])
@@ -104,9 +108,14 @@ class Phase:
         if self.meter is not None and self.operations:
             server_ms = self.cpu_s[0] * 1000 / self.operations
             pg_ms = self.cpu_s[1] * 1000 / self.operations
-            print(f"  CPU per operation: server {server_ms:.2f} ms, PostgreSQL {pg_ms:.2f} ms")
+            client_ms = self.client_cpu_s * 1000 / self.operations
+            print(
+                f"  CPU per operation: server {server_ms:.2f} ms, PostgreSQL {pg_ms:.2f} ms,"
+                f" load generator {client_ms:.2f} ms"
+            )
             figures["server_cpu_ms_per_op"] = round(server_ms, 3)
             figures["postgres_cpu_ms_per_op"] = round(pg_ms, 3)
+            figures["client_cpu_ms_per_op"] = round(client_ms, 3)
         for op in operations:
             values = self.latencies[op]
             p50, p99 = percentile(values, 50), percentile(values, 99)

@@ -75,12 +75,14 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
     for phase in (issuing, draining):
         server_ms = phase.cpu_s[0] * 1000 / phase.operations
         pg_ms = phase.cpu_s[1] * 1000 / phase.operations
+        client_ms = phase.client_cpu_s * 1000 / phase.operations
         print(
-            f"{phase.name}: server {server_ms:.3f} ms, PostgreSQL {pg_ms:.3f} ms per operation"
-            f" ({phase.operations} operations)"
+            f"{phase.name}: server {server_ms:.3f} ms, PostgreSQL {pg_ms:.3f} ms,"
+            f" load generator {client_ms:.3f} ms per operation ({phase.operations} operations)"
         )
         figures[f"{phase.name}_server_cpu_ms_per_op"] = round(server_ms, 3)
         figures[f"{phase.name}_postgres_cpu_ms_per_op"] = round(pg_ms, 3)
+        figures[f"{phase.name}_client_cpu_ms_per_op"] = round(client_ms, 3)
     return figures
 
 

@@ -506,12 +506,33 @@ def audit_values(e: AuditEntry) -> tuple[object, ...]:
         e.session_id,
         clean_text(e.route),
         clean_text(e.method),
-        mask_text(clean_text(e.path)),
+        _stored_path(e.path),
         clean_json(e.params),
         clean_text(e.remote) if e.remote is not None else None,
         clean_text((e.user_agent or "")[:200]) or None,
         e.status,
     )
+
+
+_PLAIN_PATHS: dict[str, None] = {}
+_PLAIN_PATHS_MAX = 4096
+
+
+def _stored_path(path: str) -> str:
+    """A request path as stored: clean, personal numbers masked.
+
+    Each counter's action paths repeat all day and the two masking expressions cost about
+    6 µs a path, so paths with nothing to mask are remembered (a bounded set, emptied when
+    full); a path that held a personal number is never kept in memory.
+    """
+    if path in _PLAIN_PATHS:
+        return path
+    stored = mask_text(clean_text(path))
+    if stored == path:
+        if len(_PLAIN_PATHS) >= _PLAIN_PATHS_MAX:
+            _PLAIN_PATHS.clear()
+        _PLAIN_PATHS[path] = None
+    return stored
 
 
 async def append_audit(conn: asyncpg.Connection | asyncpg.Pool, entry: AuditEntry) -> None:

@@ -483,7 +483,10 @@ async def _audit_params(request: web.Request) -> dict[str, Any]:
         return params
     try:
         # Already read by the handler (cached), unless the request was refused before.
-        body = load_json(await read_body(request))
+        raw = await read_body(request)
+        if b'"' not in raw:
+            return params  # no string, so no key to keep ("{}": every counter action)
+        body = load_json(raw)
     except (HallError, UnicodeDecodeError, web.HTTPException):
         return params
     if isinstance(body, dict):

@@ -43,19 +43,38 @@ async def parse_body(request: web.Request, model: type[B]) -> B:
         raise InvalidInput("请求内容必须是 JSON（Content-Type: application/json）")
     check_json_depth(raw)
     body = model.model_validate_json(raw)
-    check_text_tree(body.model_dump())
+    if _may_hold_bad_text(raw):
+        check_text_tree(body.model_dump())
     return body
 
 
+def _may_hold_bad_text(raw: bytes) -> bool:
+    """Whether a body the model accepted can hold text PostgreSQL refuses.
+
+    Such text (a NUL, a lone surrogate) can only be spelt as a ``\\u`` escape or a raw NUL
+    in the UTF-8 JSON text the parser accepted; a body with neither (``{}``, nearly every
+    body) needs no walk over its dump.
+    """
+    return b"\\" in raw or b"\x00" in raw
+
+
+JSON_TYPE = "application/json; charset=utf-8"
+"""What ``web.Response(text=..., content_type="application/json")`` sends."""
+
+
 def json(model: BaseModel, status: int = 200) -> web.Response:
+    # The serializer's UTF-8 bytes as the body: the same bytes and header as text= gives,
+    # without decoding to str and encoding back (about half the cost of building it).
     return web.Response(
-        text=model.model_dump_json(), status=status, content_type="application/json"
+        body=model.__pydantic_serializer__.to_json(model),
+        status=status,
+        headers={"Content-Type": JSON_TYPE},
     )
 
 
 def json_list(models: list[Any]) -> web.Response:
-    body = "[" + ",".join(m.model_dump_json() for m in models) + "]"
-    return web.Response(text=body, content_type="application/json")
+    body = b"[" + b",".join(m.__pydantic_serializer__.to_json(m) for m in models) + b"]"
+    return web.Response(body=body, headers={"Content-Type": JSON_TYPE})
 
 
 def ticket_out(view: TicketView) -> schemas.TicketOut:

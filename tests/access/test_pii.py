@@ -94,3 +94,15 @@ async def test_the_app_masks_personal_numbers_in_every_log_record(
     assert "13812345678" not in caplog.text
     assert "13912345678" not in caplog.text
     assert VALID_ID not in caplog.text
+
+
+def test_an_audited_path_is_masked_every_time_and_only_plain_paths_are_remembered() -> None:
+    from hall.storage import access_repo
+
+    personal = f"/api/v1/halls/h/lookup/{VALID_ID}"
+    plain = "/api/v1/halls/h/counters/5/call_next"
+    for _ in range(3):  # the second and later answers come from the remembered paths
+        assert access_repo._stored_path(personal) == mask_text(personal) != personal
+        assert access_repo._stored_path(plain) == plain
+    assert plain in access_repo._PLAIN_PATHS
+    assert personal not in access_repo._PLAIN_PATHS, "a personal number is never kept"
