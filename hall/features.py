@@ -34,6 +34,10 @@ Hook = Callable[[web.Application], Awaitable[None]]
 them (websockets, long polls)."""
 
 _NUMBERED = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+KERNEL_LATE_FIRST, KERNEL_LATE_LAST = 100, 119
+"""The kernel's second migration range (hall/storage/migrations), after every feature's: core
+changes once 0001-0009 was full. They run after the features' files, which is fine for
+changes to core objects. No feature may number a file in it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +108,12 @@ def check_ranges(features: Sequence[Feature]) -> None:
     )
     if any(first < 30 for first, _, _ in ranges):
         raise ValueError("feature migrations must be numbered 0030 or higher")
+    for first, last, name in ranges:
+        if first <= KERNEL_LATE_LAST and last >= KERNEL_LATE_FIRST:
+            raise ValueError(
+                f"feature {name!r} may not use migration numbers "
+                f"{KERNEL_LATE_FIRST:04d}-{KERNEL_LATE_LAST:04d} (the kernel's)"
+            )
     for (_, last, name), (first, _, other) in itertools.pairwise(ranges):
         if first <= last:
             raise ValueError(f"features {name!r} and {other!r} share migration numbers")

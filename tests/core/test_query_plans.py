@@ -175,3 +175,69 @@ async def test_people_ahead_from_the_tally_matches_a_full_count(
             ticket = repo.ticket_from_record(rows[index])
             facts = await repo.queue_position(conn, ticket, [1])
             assert facts.ahead == index, index
+
+
+def indexes(plan: dict[str, Any]) -> set[str]:
+    """Names of the indexes a plan reads."""
+    found = {plan["Index Name"]} if "Index Name" in plan else set()
+    for child in plan.get("Plans", []):
+        found |= indexes(child)
+    return found
+
+
+async def test_reads_by_day_number_and_idempotency_key_keep_their_indexes(
+    pool: asyncpg.Pool, clock: FixedClock
+) -> None:
+    """Migration 0100 dropped tickets_day (a prefix of tickets_number) and keeps only keyed
+    tickets in the idempotency index: each read that used them still reads an index."""
+    await grow(pool, 1, 400, clock)
+    # Earlier days, so that one day is a small part of the table, as in a running hall.
+    await pool.execute(
+        """INSERT INTO tickets (hall_id, service_code, number_group, business_day, seq,
+               display_number, token, purpose, state, issued_at, queue_key, finished_at)
+           SELECT 'test', 'BDC', 'BDC', $1::date - d, g, 'A' || lpad(g::text, 6, '0'),
+               md5('old' || d || '-' || g), 'apply', 'done', $2, $2, $2
+           FROM generate_series(1, 30) d, generate_series(1, 200) g""",
+        DAY,
+        clock.now(),
+    )
+    await pool.execute(
+        "UPDATE tickets SET idempotency_key = 'key-' || id, idempotency_hash = 'h'"
+        " WHERE id % 50 = 0"
+    )
+    keyed = await pool.fetchval("SELECT max(id) FROM tickets WHERE idempotency_key IS NOT NULL")
+    await pool.execute("ANALYZE tickets")
+    async with pool.acquire() as conn:
+        spy = Explaining(conn)
+        found = await repo.ticket_by_idempotency_key(
+            cast(asyncpg.Connection, spy), "test", f"key-{keyed}"
+        )
+        assert found is not None
+        assert await repo.ticket_by_number(cast(asyncpg.Connection, spy), "test", DAY, "A000010")
+        await spy.fetchval(
+            "SELECT count(*) FROM tickets WHERE hall_id = $1 AND business_day = $2",
+            "test",
+            DAY - timedelta(days=3),
+        )
+        await spy.fetchval(
+            "SELECT count(*) FROM tickets WHERE hall_id = $1 AND business_day BETWEEN $2 AND $3",
+            "test",
+            DAY - timedelta(days=5),
+            DAY - timedelta(days=3),
+        )
+    by_key, by_number, one_day, days = spy.plans
+    assert indexes(by_key) == {"tickets_idempotency_key"}, by_key
+    assert indexes(by_number) == {"tickets_number"}, by_number
+    for plan in (one_day, days):
+        assert indexes(plan) == {"tickets_number"}, plan
+        assert ("Seq Scan", "tickets") not in scans(plan), plan
+    # Only keyed tickets are in the idempotency index.
+    assert await pool.fetchval(
+        "SELECT indexdef FROM pg_indexes WHERE indexname = 'tickets_idempotency_key'"
+    ) == (
+        "CREATE UNIQUE INDEX tickets_idempotency_key ON public.tickets USING btree"
+        " (hall_id, idempotency_key) WHERE (idempotency_key IS NOT NULL)"
+    )
+    assert not await pool.fetchval(
+        "SELECT count(*) FROM pg_indexes WHERE indexname = 'tickets_day'"
+    )

@@ -109,6 +109,16 @@ def test_overlapping_ranges_and_kernel_numbers_are_refused() -> None:
         check_ranges([a, a])
 
 
+def test_a_feature_range_in_the_kernels_late_range_is_refused() -> None:
+    """Core migrations continue at 0100-0119: no feature may take any of those numbers."""
+    check_ranges([Feature("d", migrations=Migrations("d", first=90, last=99))])
+    check_ranges([Feature("e", migrations=Migrations("e", first=120, last=129))])
+    for first, last in ((95, 100), (100, 109), (110, 119), (119, 125), (90, 130)):
+        feature = Feature("f", migrations=Migrations("f", first=first, last=last))
+        with pytest.raises(ValueError, match="0100-0119"):
+            check_ranges([feature])
+
+
 def test_a_feature_file_named_like_a_kernel_one_is_refused() -> None:
     with pytest.raises(ValueError, match=r"0001_core\.sql"):
         _all_migrations([("0001_core.sql", "SELECT 1;")])
