@@ -96,9 +96,19 @@ class UnitOfWork:
         return self._conn
 
     async def __aenter__(self) -> Self:
-        self._conn = await _connection(self._pool)
-        self._tx = self._conn.transaction()
-        await self._tx.start()
+        conn = await _connection(self._pool)
+        try:
+            tx = conn.transaction()
+            await tx.start()
+        except BaseException as exc:
+            # __aexit__ does not run when __aenter__ fails: a BEGIN cancelled (a shutdown) or
+            # failed would otherwise keep the connection from the pool, and Pool.close waits
+            # for it for ever.
+            await _release(self._pool, conn)
+            if isinstance(exc, CONNECTION_ERRORS):
+                raise outage() from exc
+            raise
+        self._conn, self._tx = conn, tx
         return self
 
     async def __aexit__(

@@ -1,0 +1,52 @@
+"""A unit of work whose BEGIN fails gives its connection back to the pool.
+
+``async with`` runs ``__aexit__`` only after ``__aenter__`` succeeded; a BEGIN cancelled by a
+shutdown once kept its connection out of the pool, and the server's ``Pool.close`` waited for
+it for ever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from hall.domain.errors import Unavailable
+from hall.storage.db import connect_pool
+from hall.storage.uow import UnitOfWork
+
+
+async def _begin_failing(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> None:
+    async def start(self: asyncpg.transaction.Transaction) -> None:
+        raise error
+
+    monkeypatch.setattr(asyncpg.transaction.Transaction, "start", start)
+
+
+@pytest.mark.parametrize(
+    ("error", "raised"),
+    [
+        (asyncio.CancelledError(), asyncio.CancelledError),
+        (ConnectionResetError(), Unavailable),
+    ],
+)
+async def test_a_failed_begin_returns_the_connection_and_the_pool_closes(
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    error: BaseException,
+    raised: type[BaseException],
+) -> None:
+    pool = await connect_pool(database_url, min_size=1, max_size=1)
+    try:
+        with monkeypatch.context() as patch:
+            await _begin_failing(patch, error)
+            with pytest.raises(raised):
+                async with UnitOfWork(pool):
+                    pytest.fail("the block ran without a transaction")
+        # The pool's only connection is free again: a second unit of work gets it at once.
+        async with asyncio.timeout(5), UnitOfWork(pool) as uow:
+            assert await uow.conn.fetchval("SELECT 1") == 1
+    finally:
+        async with asyncio.timeout(10):
+            await pool.close()
