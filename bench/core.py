@@ -233,6 +233,30 @@ async def timed_post(
     return status, answer
 
 
+async def drain_cycles(
+    url: str, headers: dict[str, str], hall: str, *, counters: int, cycles: int, phase: Phase
+) -> None:
+    """Counters 1..``counters`` each run call_next → start → finish ``cycles`` times back to
+    back; any answer but 200 stops the run (the queue was filled for exactly this)."""
+    forever = asyncio.get_running_loop().time() + 3600.0
+
+    async def counter(n: int) -> None:
+        client = KeepAliveClient(url, headers)
+        base = f"/api/v1/halls/{hall}/counters/{n}"
+        try:
+            for _ in range(cycles):
+                for op in ("call_next", "start", "finish"):
+                    status, answer = await timed_post(
+                        client, phase, op, f"{base}/{op}", b"{}", forever
+                    )
+                    if status != 200:
+                        raise RuntimeError(f"{op}: {status} {answer[:200]!r}")
+        finally:
+            await client.close()
+
+    await asyncio.gather(*(counter(n) for n in range(1, counters + 1)))
+
+
 async def issue_burst(
     url: str,
     headers: dict[str, str],

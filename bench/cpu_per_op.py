@@ -11,7 +11,6 @@ Prints the server's and PostgreSQL's CPU per operation of each phase, then one J
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -23,13 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._support import (
     BENCH_SERVICES,
     CpuMeter,
-    KeepAliveClient,
     admin_headers,
     embedded_database,
     halls_toml,
     server_process,
 )
-from bench.core import Phase, issue_burst, open_counters, timed_post
+from bench.core import Phase, drain_cycles, issue_burst, open_counters
 
 HALL = "probe"
 
@@ -53,24 +51,11 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
                     phase=issuing,
                 )  # fmt: skip
             draining = Phase("drain", meter)
-            forever = asyncio.get_running_loop().time() + 3600.0
-
-            async def counter(n: int) -> None:
-                client = KeepAliveClient(url, headers)
-                base = f"/api/v1/halls/{HALL}/counters/{n}"
-                try:
-                    for _ in range(args.cycles):
-                        for op in ("call_next", "start", "finish"):
-                            status, answer = await timed_post(
-                                client, draining, op, f"{base}/{op}", b"{}", forever
-                            )
-                            if status != 200:
-                                raise RuntimeError(f"{op}: {status} {answer[:200]!r}")
-                finally:
-                    await client.close()
 
             with draining:
-                await asyncio.gather(*(counter(n) for n in range(1, args.clients + 1)))
+                await drain_cycles(
+                    url, headers, HALL, counters=args.clients, cycles=args.cycles, phase=draining
+                )
     figures: dict[str, float] = {}
     for phase in (issuing, draining):
         server_ms = phase.cpu_s[0] * 1000 / phase.operations

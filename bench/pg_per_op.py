@@ -15,7 +15,6 @@ on the machine's load, unlike CPU figures, so they compare versions run one afte
 from __future__ import annotations
 
 import argparse
-import asyncio
 import shutil
 import sys
 from pathlib import Path
@@ -27,13 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._support import (
     BENCH_SERVICES,
-    KeepAliveClient,
     admin_headers,
     embedded_database,
     halls_toml,
     server_process,
 )
-from bench.core import Phase, issue_burst, open_counters, timed_post
+from bench.core import Phase, drain_cycles, issue_burst, open_counters
 
 HALL = "probe"
 _AUTO_EXPLAIN = {
@@ -119,23 +117,10 @@ async def run(args: argparse.Namespace) -> None:
             report("issue", start, issued, args.tickets)
             await statements(dsn, args.tickets, args.top)
             draining = Phase("drain")
-            forever = asyncio.get_running_loop().time() + 3600.0
 
-            async def counter(n: int) -> None:
-                client = KeepAliveClient(url, headers)
-                base = f"/api/v1/halls/{HALL}/counters/{n}"
-                try:
-                    for _ in range(args.cycles):
-                        for op in ("call_next", "start", "finish"):
-                            status, answer = await timed_post(
-                                client, draining, op, f"{base}/{op}", b"{}", forever
-                            )
-                            if status != 200:
-                                raise RuntimeError(f"{op}: {status} {answer[:200]!r}")
-                finally:
-                    await client.close()
-
-            await asyncio.gather(*(counter(n) for n in range(1, args.clients + 1)))
+            await drain_cycles(
+                url, headers, HALL, counters=args.clients, cycles=args.cycles, phase=draining
+            )
             operations = args.clients * args.cycles * 3
             report("drain", issued, await counts(dsn), operations)
             await statements(dsn, operations, args.top)
