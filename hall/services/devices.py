@@ -117,6 +117,17 @@ class _Refused(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class _Committed:
+    """What a device event's transaction leaves behind: its result, its counter as the
+    transaction left it (for the key's own render) and whether the connection's release
+    tells the commit notices' listeners of the hall."""
+
+    result: EventResult
+    counter: devices_repo.CounterRead | None = None
+    noticed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Desired:
     """A device's desired state; a new ``generation`` re-sends it even when unchanged."""
 
@@ -411,20 +422,17 @@ class DeviceService:
             if device is not None and device.counter is not None and self.on_render is not None
             else None
         )
-        counter_read: list[devices_repo.CounterRead | None] = [None]
-        # Whether the connection's release tells the commit notices' listeners of the hall.
-        noticed = [False]
 
-        async def work(uow: UnitOfWork) -> EventResult:
+        async def work(uow: UnitOfWork) -> _Committed:
             # The key goes in first, with the outcome most events have: a second delivery of
             # it waits at this statement until this transaction ends.
-            counter_read[0] = None
             if not await claim(uow.conn, _APPLIED):
-                return EventResult("duplicate")
+                return _Committed(EventResult("duplicate"))
             try:
                 result = await self._effect(uow, hall_id, device, ev, now, age_s)
             except HallError as exc:
                 raise _Refused(exc) from None
+            read = None
             if result.outcome != _APPLIED:
                 await devices_repo.set_outcome(
                     uow.conn, ev.uid, ev.boot_id, ev.evt_seq, result.outcome
@@ -433,31 +441,30 @@ class DeviceService:
                 # The counter as this transaction leaves it: its strip and caller can be
                 # queued the moment it commits, without waiting for the hall's next pass.
                 assert device is not None and device.counter is not None
-                counter_read[0] = await devices_repo.counter_in_transaction(
-                    uow.conn, hall_id, device.counter
-                )
-            noticed[0] = will_tell(uow.conn, hall_id) or any(h == hall_id for h, _ in uow.events)
-            return result
+                read = await devices_repo.counter_in_transaction(uow.conn, hall_id, device.counter)
+            # Whether the connection's release tells the commit notices' listeners of the hall.
+            noticed = will_tell(uow.conn, hall_id) or any(h == hall_id for h, _ in uow.events)
+            return _Committed(result, read, noticed)
 
         try:
-            result, _ = await run_in_transaction(self.pool, work)
+            committed, _ = await run_in_transaction(self.pool, work)
         except _Refused as refused:
             # The effect and its key were rolled back together; the key is stored again with
             # the refusal in a statement of its own, so that a re-delivery is a duplicate
             # rather than a late effect. A delivery that claimed the key in between (it waited
             # for the rollback) applied or refused the event itself: this one is its duplicate.
-            result = EventResult(f"rejected:{refused.error.code}", beep=True)
+            rejected = EventResult(f"rejected:{refused.error.code}", beep=True)
             async with acquire(self.pool) as conn:
-                stored = await claim(conn, result.outcome)
-            if not stored:
-                result = EventResult("duplicate")
+                stored = await claim(conn, rejected.outcome)
+            committed = _Committed(rejected if stored else EventResult("duplicate"))
+        result = committed.result
         if result.outcome != "duplicate":
             self._tell_watchers(ev)
         if result.outcome == _APPLIED:
-            read = counter_read[0]
+            read = committed.counter
             if read is not None and counter_devices and self.on_render is not None:
                 self.on_render(self._render_counter(hall_id, read, counter_devices))
-            if self.on_change is not None and not noticed[0]:
+            if self.on_change is not None and not committed.noticed:
                 # (An effect that wrote events was told to the listeners by its release.)
                 self.on_change(hall_id)
         return result
