@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hall.domain.errors import InvalidInput
 from hall.services.directory import HallRules
 from hall.web.access import principal_of
-from hall.web.api import API, json, parse_body
+from hall.web.api import API, json, json_list, parse_body
 from hall.web.page_files import TYPES, PageFolder
 from hall.web.routes import Access, Route
 from hall.web.state import CLOCK, DIRECTORY, POOL, QUEUE
@@ -156,8 +156,7 @@ async def staffing_advice(request: web.Request) -> web.Response:
         raise InvalidInput("目标服务水平 goal 必须是 1 到 99 之间的整数（百分比）", goal=raw[:10])
     async with request.app[POOL].acquire() as conn:
         rows = await staffing(conn, rules, period, int(raw) / 100)
-    body = "[" + ",".join(StaffingRowOut(**asdict(r)).model_dump_json() for r in rows) + "]"
-    return web.Response(text=body, content_type="application/json")
+    return json_list([StaffingRowOut(**asdict(r)) for r in rows])
 
 
 class AlarmOut(BaseModel):
