@@ -308,9 +308,9 @@ class Trace:
             self.note("mark")
             mark(hall_id)
 
-        async def traced_desired(hall_id: str, *, fresh: bool = False) -> Any:
+        async def traced_desired(hall_id: str, **options: Any) -> Any:
             self.note("desired_start")
-            out = await desired_pass(hall_id, fresh=fresh)
+            out = await desired_pass(hall_id, **options)
             self.note("desired_end")
             return out
 
