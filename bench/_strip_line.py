@@ -49,29 +49,6 @@ from firmware_bridge.messages import ShowTextRequest
 CALLER_BASE = 0x40  # callers at 0x41, 0x42, … (strips at 1, 2, …), as bench/display.py wires
 
 
-class _TimedLine(LineEndpoint):
-    """The endpoint, its bus's decoder told the line time of each piece it is fed.
-
-    The endpoint feeds a request in pieces at the times their last bytes are in on the line;
-    the decoder takes a silence of T_IDLE between two pieces for the end of a broken frame
-    (§5). With the wall clock, a timer that ran late in this process looked like such a
-    silence and the request was dropped (no reply: the host times out and retries), which a
-    device's UART, fed by the line itself, never does. Fed the line time, the decoder sees
-    the gaps the host made on the line.
-    """
-
-    line_now = 0.0
-
-    def _feed_at(self, when: float, data: bytes) -> None:
-        def feed() -> None:
-            self._pending.discard(handle)
-            self.line_now = when
-            self._feed(data)
-
-        handle = asyncio.get_running_loop().call_at(when, feed)
-        self._pending.add(handle)
-
-
 def _report(device: Hb1Device, entry: RequestLog) -> None:
     req = entry.request
     if isinstance(req, ShowTextRequest):
@@ -86,15 +63,18 @@ async def serve(baud: int, strips: int, callers: int) -> None:
     caller_devices = [CallerEmulator(CALLER_BASE + n) for n in range(1, callers + 1)]
     for strip in strip_devices:
         strip.on_log = _report
-    endpoint: _TimedLine | None = None
+    endpoint: LineEndpoint | None = None
 
     def line_clock() -> float:
+        # The decoder judges silences on the line's time (LineEndpoint.line_now): a timer
+        # that ran late in this process is no gap on the line, and dropping the request as
+        # a broken frame (no reply, the host retries) is what a device's UART never does.
         assert endpoint is not None
         return endpoint.line_now
 
     bus = Hb1Bus([*strip_devices, *caller_devices], baud=baud, clock=line_clock)
     # A request is handed over at its last byte; replies start a turnaround later (§7.1).
-    endpoint = _TimedLine(bus, reply_delay_s=timing.turnaround(baud), line_baud=baud)
+    endpoint = LineEndpoint(bus, reply_delay_s=timing.turnaround(baud), line_baud=baud)
     pair = await endpoint.attach_pty()
     loop = asyncio.get_running_loop()
     done = asyncio.Event()

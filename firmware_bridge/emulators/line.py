@@ -86,6 +86,11 @@ class LineEndpoint:
         self._last_fire_at = 0.0
         # Line time at which the last byte received so far is in (with ``line_baud``).
         self._rx_line_end = 0.0
+        # With ``line_baud``: the line time of the piece being fed to the device, when its last
+        # byte is in. A device's decoder should judge silences on this clock (a bus's
+        # ``clock=lambda: endpoint.line_now``), not on when this process's timer ran: a late
+        # timer is no gap on the line.
+        self.line_now = 0.0
         self.on_traffic = on_traffic
         self._writers: list[Callable[[bytes], None]] = []
         self._protocols: list[_LineProtocol] = []
@@ -171,6 +176,7 @@ class LineEndpoint:
         def feed() -> None:
             assert handle is not None
             self._pending.discard(handle)
+            self.line_now = when
             self._feed(data)
 
         handle = asyncio.get_running_loop().call_at(when, feed)
