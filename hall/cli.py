@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -315,6 +316,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings.pool_size = getattr(args, "pool_size", settings.pool_size)
     settings.read_timeout_s = args.read_timeout
     app = create_app(settings)
+    app.on_startup.append(settle_heap)  # last: after the database, the features, the caches
     install_uvloop()
     web.run_app(
         app,
@@ -325,6 +327,21 @@ def _serve(args: argparse.Namespace) -> int:
         **server_options(settings),
     )
     return 0
+
+
+async def settle_heap(app: web.Application) -> None:
+    """Move what start-up built out of the cyclic collector's reach (``gc.freeze``).
+
+    A full collection walks every tracked object; start-up leaves about 270,000 (pypinyin's
+    dictionaries, the config, the modules), so each one paused the loop for 60-80 ms under
+    load, every request in flight waiting. What is left after the freeze is what requests
+    create, and a full collection walks only that. The second collection resets the
+    collector's count of long-lived objects to what it still walks, so full collections keep
+    their usual pace instead of waiting for a quarter of the frozen heap to be allocated anew.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.collect()
 
 
 def install_uvloop() -> None:
