@@ -194,13 +194,22 @@ def rank_with_reasons(
     priority: list[Candidate] = []
     normal: list[Candidate] = []
     seen: set[int] = set()
+    # is_eligible inlined, with the served codes as a set: this loop sees every head of
+    # every queue on each call-next (about 70), and the calls were most of its time.
+    served = {code for code, _ in counter.services}
     for c in candidates:
-        if c.ticket_id in seen or not is_eligible(c, counter):
+        if c.ticket_id in seen:
+            continue
+        if c.target_counter is not None:
+            if c.target_counter != counter.number:
+                continue
+            seen.add(c.ticket_id)
+            targeted.append(c)
+            continue
+        if c.service_code not in served:
             continue
         seen.add(c.ticket_id)
-        if c.target_counter is not None:
-            targeted.append(c)
-        elif appointment_open(c, settings, now):
+        if c.appointment_start is not None and appointment_open(c, settings, now):
             appointments.append(c)
         elif c.priority:
             priority.append(c)
