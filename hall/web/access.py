@@ -286,6 +286,8 @@ class AccessState:
         self.password_slots = asyncio.Semaphore(settings.concurrent_logins)
         self.dummy_hash: str | None = None
         self.sessions = SessionCache(settings.session_cache_s)
+        self.principals: dict[tuple[bytes, str], tuple[access_repo.SessionRow, Principal]] = {}
+        """The principal last built for a session, with the row it was built from."""
 
 
 ACCESS = web.AppKey("access", AccessState)
@@ -319,7 +321,17 @@ async def _session_principal(
     if now - row.last_seen_at >= TOUCH_INTERVAL:
         await access_repo.touch_session(pool, row.id, now)
         state.sessions.touched(key, now)
-    return session_principal(row, kind)
+    # The principal depends on the row alone: one built from this very row object (the
+    # cache hands the same one out until it is dropped, touched or looked up again) is
+    # reused instead of being built again on every request (about 10 µs).
+    built = state.principals.get(key)
+    if built is not None and built[0] is row:
+        return built[1]
+    principal = session_principal(row, kind)
+    if len(state.principals) >= state.sessions.max_entries:
+        state.principals.clear()
+    state.principals[key] = (row, principal)
+    return principal
 
 
 def session_principal(row: access_repo.SessionRow, kind: Literal["cookie", "bearer"]) -> Principal:
