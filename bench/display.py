@@ -2,11 +2,19 @@
 
 What runs where (as in a hall, where the strips and the TVs are machines of their own):
 
-* **this process**: the hall app (on uvloop as ``hall serve`` runs it, ``--loop asyncio`` for
-  the standard loop; on a loopback port, fresh embedded database) with its in-process bridge
-  and bus master, which opens the emulated line's pty as ``hall serve`` opens a serial port;
-  also the bench's API client and Playwright's side of the pages (a hall's clerks and TVs
-  are elsewhere; see docs/display.md for what that still costs the server's loop);
+* **the hall server** (``--server own-process``, the default): ``hall serve`` in a process of
+  its own (``python -m hall.cli serve --database-url … --config …``: the same entry point,
+  uvloop and aiohttp runner as in a hall), on a loopback port and the bench's fresh embedded
+  database, with its bridge and bus master, which opens the emulated line's pty as
+  ``hall serve`` opens a serial port. Nothing of the bench's API client or of Playwright's
+  traffic runs on its loop. ``--server same-process`` runs the app on the bench's own loop
+  instead (the layout before session 9: uvloop, ``--loop asyncio`` for the standard loop),
+  beside the API client and Playwright's Python side, whose 20 ``page.evaluate`` round trips
+  per sample then share the server's loop while it handles the call; ``--trace`` needs it
+  (it wraps the app's internals) and chooses it;
+* **this process**: the bench's API client (the clerks), Playwright's side of the pages and
+  the measuring (``--loop`` chooses its event loop; the own-process server always runs
+  uvloop as ``hall serve`` does);
 * **the emulated bus** (bench/_strip_line.py, a process of its own): 16 HB/1 devices (8 window
   strips, 8 idle callers, as bench/bridge.py) from firmware_bridge.emulators on one bus behind
   a LineEndpoint that plays the line at 9600 baud both ways. Run under SCHED_FIFO at nice
@@ -18,10 +26,13 @@ What runs where (as in a hall, where the strips and the TVs are machines of thei
   server as equals): the TVs are separate machines in a hall and do not take CPU from the
   server; here they share the two cores, and the lower priority keeps them from delaying the
   server's passes and the bus master, while they still get every cycle the server leaves.
-  The output's first lines and the JSON (``emulator_sched``, ``emulator_nice``, ``tv_nice``)
-  say how a run was made. The pages show the hall's TV page, paired as the hall's screens:
-  the first as s001, which says the calls, the others as s002, which is silent (one speaking
-  TV per area, as halls configure them).
+  The pages show the hall's TV page, paired as the hall's screens: the first as s001, which
+  says the calls, the others as s002, which is silent (one speaking TV per area, as halls
+  configure them).
+
+The output's first lines and the JSON (``server``: own-process or same-process, ``loop``: the
+server's event loop, ``emulator_sched``, ``emulator_nice``, ``tv_nice``) say how a run was
+made.
 
 Each sample sends 叫号 (call_next) for a random window through
 ``POST /api/v1/halls/{hall}/counters/{n}/call_next`` and times:
@@ -29,11 +40,15 @@ Each sample sends 叫号 (call_next) for a random window through
 * call → strip: until the strip has the SHOW_TEXT's last byte. The emulator process hands a
   request to the strip when its last byte would be in on the line (from its arrival on the
   pty, at the bus speed) and reports that instant as ``time.monotonic()``; the bench takes
-  its own ``time.monotonic()`` before the call. Both are CLOCK_MONOTONIC on Linux (see
-  ``time.get_clock_info``), one clock for every process of the machine;
+  its own ``time.monotonic()`` before the call and subtracts it. Both are CLOCK_MONOTONIC on
+  Linux (see ``time.get_clock_info``), one clock for every process of the machine;
 * call → TV: until each page's DOM shows the call (a MutationObserver in the page notes the
-  wall-clock time ``data-last-call`` changed; same machine, same clock; the bench waits for
-  it in the page, without polling, through a waiter it sets before the call).
+  wall-clock time ``data-last-call`` changed, ``Date.now()``; the bench subtracts its own
+  ``time.time()`` taken before the call: CLOCK_REALTIME on both sides, same machine; the
+  bench waits for it in the page, without polling, through a waiter it sets before the
+  call). Neither figure reads a clock in the server's process, so where the server runs does
+  not change how they are taken. (``--trace`` puts the strip's instant on the wall clock as
+  the bench's ``time.time()`` before the call plus the monotonic difference.)
 
 Between samples the window starts and finishes its ticket (not timed) and the bench waits
 until the finish's idle text is on the strip (``--no-settle``: it does not). Prints readable
@@ -61,6 +76,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import importlib.util
 import json
 import os
 import random
@@ -87,10 +103,11 @@ from bench._support import (
     free_port,
     hall_toml,
     percentile,
+    served,
     use_loop,
 )
 from firmware_bridge import timing
-from hall.app import Settings, create_app
+from hall.app import Settings, create_app, server_options
 from hall.config.loader import load_config
 
 HALL = "bench"
@@ -599,6 +616,49 @@ def _chromium(workdir: Path, nice: int) -> str:
     return str(script)
 
 
+@dataclasses.dataclass(frozen=True)
+class HallServer:
+    """The hall server under test, as the bench reaches it."""
+
+    url: str
+    layout: str  # "own-process" (``hall serve``) or "same-process" (the app in the bench)
+    loop: str  # the server's event loop: "uvloop" or "asyncio"
+    pid: int  # the server's process (the bench's own with "same-process")
+    app: web.Application | None = None  # the app itself, in the bench's process only
+
+
+@contextlib.asynccontextmanager
+async def hall_server(layout: str, dsn: str, config: str) -> AsyncIterator[HallServer]:
+    """Run the hall server on ``dsn`` with ``config`` on a loopback port until the block
+    ends: with "own-process" as ``hall serve`` runs in a hall (its own process and uvloop,
+    ``python -m hall.cli serve --database-url … --config …``; the bus master in it opens
+    the emulated line's pty as a serial port), with "same-process" as an app on this
+    process's loop (for ``--trace``, which wraps the app's internals)."""
+    if layout == "own-process":
+        async with served(dsn, config) as proc:
+            _LABELS[proc.pid] = "hall server"
+            # `hall serve` installs uvloop whenever it is importable (hall.cli.install_uvloop).
+            loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+            yield HallServer(proc.url, layout, loop, proc.pid)
+        return
+    workdir = Path(tempfile.mkdtemp(prefix="hall-bench-display-app-"))
+    try:
+        (workdir / "hall.toml").write_text(config, encoding="utf-8")
+        settings = Settings(database_url=dsn, config=load_config(workdir / "hall.toml"))
+        app = create_app(settings)
+        runner = web.AppRunner(app, **server_options(settings))
+        await runner.setup()
+        try:
+            port = free_port()
+            await web.TCPSite(runner, "127.0.0.1", port).start()
+            loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
+            yield HallServer(f"http://127.0.0.1:{port}", layout, loop, os.getpid(), app)
+        finally:
+            await runner.cleanup()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def config_text(url: str) -> str:
     # Screen s001 speaks, s002 is silent: a hall lets one TV per area say the calls
     # (``voice = false`` on the others), so only the first page plays the announcements.
@@ -627,19 +687,24 @@ async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
 
 
 async def _run(args: argparse.Namespace, dsn: str, watch: StripLine) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix="hall-bench-display-"))
+    try:
+        async with hall_server(args.server, dsn, config_text(watch.pty_path)) as server:
+            return await _measure(args, dsn, watch, workdir, server)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _measure(
+    args: argparse.Namespace, dsn: str, watch: StripLine, workdir: Path, server: HallServer
+) -> dict[str, Any]:
     from playwright.async_api import async_playwright
 
-    workdir = Path(tempfile.mkdtemp(prefix="hall-bench-display-"))
-    (workdir / "hall.toml").write_text(config_text(watch.pty_path), encoding="utf-8")
-    app = create_app(Settings(database_url=dsn, config=load_config(workdir / "hall.toml")))
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    url = f"http://127.0.0.1:{port}"
+    url = server.url
     trace = Trace(watch.pty_path) if args.trace else None
     if trace is not None:
-        trace.install(app)
+        assert server.app is not None  # --trace runs the app in this process
+        trace.install(server.app)
     strip_ms: list[float] = []
     tv_ms: list[float] = []
     missed = 0
@@ -678,7 +743,14 @@ async def _run(args: argparse.Namespace, dsn: str, watch: StripLine) -> dict[str
                         await page.wait_for_selector("body[data-status=connected]")
                         await page.evaluate(WATCH)
                         pages.append(page)
-                    print(f"{STRIPS + CALLERS} devices on one pty bus at {BAUD} baud, in a "
+                    where = (
+                        f"`hall serve` in its own process (pid {server.pid}, {server.loop})"
+                        if server.layout == "own-process"
+                        else f"in the bench's process ({server.loop}), beside its API client "
+                        "and Playwright"
+                    )
+                    print(f"hall server: {where}; "
+                          f"{STRIPS + CALLERS} devices on one pty bus at {BAUD} baud, in a "
                           f"process of their own ({watch.policy}, nice {watch.nice}); "
                           f"{len(pages)} TV pages "
                           f"in headless Chromium at nice {args.tv_nice} (the server, its "
@@ -789,8 +861,6 @@ async def _run(args: argparse.Namespace, dsn: str, watch: StripLine) -> dict[str
     finally:
         if trace is not None:
             await trace.stop()
-        await runner.cleanup()
-        shutil.rmtree(workdir, ignore_errors=True)
     figures: dict[str, Any] = {
         "samples": len(strip_ms),
         "tvs": args.tvs,
@@ -805,7 +875,8 @@ async def _run(args: argparse.Namespace, dsn: str, watch: StripLine) -> dict[str
         "emulator_nice": watch.nice,
         "emulator_sched": watch.policy,
         "tv_nice": args.tv_nice,
-        "loop": type(asyncio.get_running_loop()).__module__.split(".")[0],
+        "server": server.layout,
+        "loop": server.loop,
     }
     if trace is not None:
         print("stages (ms after the call was sent):")
@@ -832,7 +903,20 @@ def main() -> int:
         action="store_false",
         help="call again without waiting for the last finish's idle text on the strip",
     )
-    parser.add_argument("--trace", action="store_true", help="time each stage of the way")
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="time each stage of the way (wraps the app's internals: runs the server in this "
+        "process, --server same-process)",
+    )
+    parser.add_argument(
+        "--server",
+        choices=("own-process", "same-process"),
+        default=None,
+        help="where the hall server runs: `hall serve` in a process of its own, as in a hall "
+        "(default), or its app on this process's loop beside the API client and Playwright "
+        "(the layout before session 9; the default with --trace)",
+    )
     parser.add_argument(
         "--emulator-nice",
         type=int,
@@ -856,8 +940,12 @@ def main() -> int:
     parser.add_argument("--limit-s", type=float, default=300.0)
     add_loop_option(parser)
     args = parser.parse_args()
+    if args.server is None:
+        args.server = "same-process" if args.trace else "own-process"
+    elif args.trace and args.server == "own-process":
+        parser.error("--trace wraps the app's internals in this process: --server same-process")
 
-    print(f"event loop: {use_loop(args)}")
+    print(f"event loop of the bench's process: {use_loop(args)}")
 
     async def bounded(dsn: str) -> dict[str, Any]:
         async with asyncio.timeout(args.limit_s):
