@@ -26,12 +26,16 @@ What runs where (as in a hall, where the strips and the TVs are machines of thei
   server as equals): the TVs are separate machines in a hall and do not take CPU from the
   server; here they share the two cores, and the lower priority keeps them from delaying the
   server's passes and the bus master, while they still get every cycle the server leaves.
-  The pages show the hall's TV page, paired as the hall's screens: the first as s001, which
-  says the calls, the others as s002, which is silent (one speaking TV per area, as halls
-  configure them).
+  Chromium raises its own threads' priority where it may (compositor and IO threads to nice
+  -8, audio threads to SCHED_RR), so it starts without CAP_SYS_NICE (setpriv) and with
+  RLIMIT_NICE and RLIMIT_RTPRIO at 0: it can only lower its priority (before session 9, run
+  as root, it undid the nice value). The pages show the hall's TV page, paired as the hall's
+  screens: the first as s001, which says the calls, the others as s002, which is silent (one
+  speaking TV per area, as halls configure them).
 
 The output's first lines and the JSON (``server``: own-process or same-process, ``loop``: the
-server's event loop, ``emulator_sched``, ``emulator_nice``, ``tv_nice``) say how a run was
+server's event loop, ``emulator_sched``, ``emulator_nice``, ``tv_nice``, and what the browser's
+threads ran at after the calls: ``tv_nice_lowest``, ``tv_realtime_threads``) say how a run was
 made.
 
 Each sample sends 叫号 (call_next) for a random window through
@@ -1007,7 +1011,8 @@ def main() -> int:
         type=int,
         default=10,
         help="nice value of Chromium (the TVs are other machines in a hall: default 10; "
-        "0 runs them beside the server as equals)",
+        "0 runs them beside the server as equals); it runs without CAP_SYS_NICE, so none of "
+        "its threads can raise its priority above this",
     )
     parser.add_argument("--limit-s", type=float, default=300.0)
     add_loop_option(parser)
