@@ -104,13 +104,23 @@ def _others_waiting_sql(hall: str, services: str) -> str:
 
 
 _ISSUE_ONE_STATEMENT = """
-WITH n AS (
+WITH u AS (
+    -- The day's number counter, updated in place: INSERT ... ON CONFLICT DO UPDATE would
+    -- lock the row (a WAL record of its own) before updating it. Only the day's first ticket
+    -- (or one refused by the quota) goes on to the INSERT, where writers may race to create it.
+    UPDATE number_counters SET last_value = last_value + 1, issued = issued + 1
+    WHERE hall_id = $1 AND number_group = $2 AND business_day = $3
+      AND ($16::int IS NULL OR issued < $16)
+    RETURNING last_value
+), i AS (
     INSERT INTO number_counters AS c (hall_id, number_group, business_day, last_value, issued)
-    VALUES ($1, $2, $3, $4, 1)
+    SELECT $1, $2, $3, $4, 1 WHERE NOT EXISTS (SELECT FROM u)
     ON CONFLICT (hall_id, number_group, business_day)
     DO UPDATE SET last_value = c.last_value + 1, issued = c.issued + 1
         WHERE $16::int IS NULL OR c.issued < $16
     RETURNING last_value
+), n AS (
+    SELECT last_value FROM u UNION ALL SELECT last_value FROM i
 ), t AS (
     INSERT INTO tickets (hall_id, service_code, number_group, business_day, seq,
         display_number, token, purpose, priority_class, issued_at, queue_key,

@@ -241,3 +241,43 @@ async def test_reads_by_day_number_and_idempotency_key_keep_their_indexes(
     assert not await pool.fetchval(
         "SELECT count(*) FROM pg_indexes WHERE indexname = 'tickets_day'"
     )
+
+
+async def test_priority_count_reads_only_priority_tickets_without_statistics(
+    pool: asyncpg.Pool, clock: FixedClock
+) -> None:
+    """Issuing counts a service's waiting priority tickets (up to 100) in a statement whose
+    generic plan is made once per connection. On a `tickets` table never analyzed (a new
+    hall's first hour; autovacuum analyzes at most once a minute) that count may not read
+    the service's other waiting tickets (migration 0104): the pages it touches stay the same
+    at ten times the queue."""
+    touched = []
+    for start, count in ((1, 400), (801, 4000)):
+        await grow(pool, start, count, clock)
+        if start == 1:
+            await pool.execute(
+                "UPDATE tickets SET priority_class = 'elderly' WHERE id IN ("
+                " SELECT id FROM tickets WHERE state = 'waiting' ORDER BY id LIMIT 5)"
+            )
+        # Forget what grow()'s ANALYZE learnt: the planner's view of a new table.
+        await pool.execute(
+            "DELETE FROM pg_statistic WHERE starelid = 'tickets'::regclass;"
+            " UPDATE pg_class SET reltuples = -1 WHERE oid = 'tickets'::regclass"
+        )
+        async with pool.acquire() as conn:
+            await conn.execute("SELECT pg_stat_clear_snapshot()")
+            text = await conn.fetchval(
+                "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT "
+                + repo._priority_waiting_sql("$1", "$2"),
+                "test",
+                "BDC",
+            )
+        plan = (json.loads(text) if isinstance(text, str) else text)[0]["Plan"]
+        count = await pool.fetchval(
+            "SELECT " + repo._priority_waiting_sql("$1", "$2"), "test", "BDC"
+        )
+        assert count == 5
+        touched.append(pages(plan))
+    assert indexes(plan) == {"tickets_priority_waiting"}, plan
+    shallow, deep = touched
+    assert deep <= shallow + 4, touched

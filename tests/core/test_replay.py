@@ -169,6 +169,32 @@ async def test_events_cannot_be_changed_or_deleted(
     assert await pool.fetchval("SELECT last_seq FROM halls WHERE id = 'test'") == 1
 
 
+async def test_two_events_of_a_hall_never_share_a_seq(
+    pool: asyncpg.Pool, config: HallConfig, clock: FixedClock
+) -> None:
+    """Numbered events are unique per hall (migration 0103: the unique index holds numbered
+    events only), and a refused update changes nothing (the append-only check fires after
+    the update, and still aborts the statement)."""
+    service = QueueService(pool, Directory(config), clock)
+    for _ in range(2):
+        await service.issue(IssueTicket(hall_id="test", service_code="BDC"))
+    # Numbering alone passes the append-only check; the same seq twice does not pass the index.
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await pool.execute("UPDATE events SET seq = 5")
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await pool.execute("UPDATE events SET actor = 'someone else'")
+    rows = await pool.fetch("SELECT seq, actor FROM events ORDER BY id")
+    assert [(r["seq"], r["actor"]) for r in rows] == [(None, "kiosk")] * 2
+    async with pool.acquire() as conn:
+        assert await repo.sequence_events(conn, "test") == 2
+    await pool.execute(
+        "INSERT INTO events (hall_id, type, at, actor) VALUES ('test', 'x', now(), 't')"
+    )
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await pool.execute("UPDATE events SET seq = 1 WHERE seq IS NULL")
+    assert await pool.fetchval("SELECT count(*) FROM events WHERE seq = 1") == 1
+
+
 async def test_sequencer_numbers_events_in_commit_order_of_conflicting_writes(
     pool: asyncpg.Pool, config: HallConfig, clock: FixedClock
 ) -> None:
