@@ -744,8 +744,18 @@ async def _run(
             # The press's instant as the caller had it (in the emulator's process with the
             # own-process layout), on the clock the strip's frame is timed on.
             t0 = await bus.press(CALLER_BASE + n, key)
-            async with asyncio.timeout(5):
-                t1 = await fut
+            try:
+                async with asyncio.timeout(5):
+                    t1 = await fut
+            except TimeoutError:
+                # Say why before the run ends: a device the master gave up on (every attempt
+                # timed out or cut by the decoder as a silence) is polled again only later.
+                emulated = await bus.stats()
+                print(
+                    f"no strip frame 5 s after {key.name} on caller {n}: master {master.stats}, "
+                    f"emulated decoder {emulated}"
+                )
+                raise
             into.append((t1 - t0) * 1000)
             windows.append((t0, t1, n, CALLER_BASE + n))
             if key is KeyCode.FINISH:
