@@ -2,11 +2,26 @@
 
 16 emulated HB/1 devices (by default 8 window strips and 8 caller keypads, ``--callers``)
 share one pty bus, run once at each speed of ``--bauds`` (default 9600 and 38400 baud); the
-hall app with its in-process bridge runs against a fresh embedded database in this process.
+hall app with its in-process bridge and bus master runs against a fresh embedded database in
+this process.
 This process runs on uvloop, as ``hall serve`` does (``--loop asyncio`` for the standard
 loop, which adds its own scheduling delay to the server's share).
 Each sample presses 叫号 (or 办结) on a random caller and times the moment the strip executes
 the SHOW_TEXT that shows the result.
+
+What runs where (``--emulator``): by default the 16 devices run in a process of their own
+(bench/_strip_line.py, as bench/display.py runs them) under SCHED_FIFO at nice −10
+(``--emulator-sched``, ``--emulator-nice``), since a device's firmware runs in real time on a
+chip of its own: the server's event loop being late must not make the devices late too (a
+late reply costs the master a timeout and a retry, a late press or SHOW_TEXT goes into the
+measured time). The bench tells that process when to press which key; the process presses it
+at once and reports the press's ``time.monotonic()``, each strip SHOW_TEXT's last-byte instant
+and every request the devices acted on (for the bound and ``--trace``), all on the one
+CLOCK_MONOTONIC of the machine. Its decoder judges silences on the line's time. ``--emulator
+same-process`` runs the devices on this process's event loop beside the server, the bridge
+and the master, as the bench did before (for comparison). The first lines and the JSON
+(``emulator``, ``emulator_own_process_*``, ``emulator_fifo_*``, ``emulator_nice_*``) say which
+layout a run used.
 
 A pty delivers bytes at once, so the emulated line (``LineEndpoint`` with ``line_baud``) plays
 the wire: each request reaches the devices when its last byte would be in (where a real device
@@ -35,29 +50,34 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import dataclasses
 import json
+import os
 import random
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._strip_line import FrameLog, Seen
 from bench._support import add_loop_option, embedded_database, hall_toml, percentile, use_loop
 from firmware_bridge import attention, timing
 from firmware_bridge.bridge import Bridge, EventResult, UpEvent
-from firmware_bridge.codec import FRAME_OVERHEAD, Frame
+from firmware_bridge.codec import FRAME_OVERHEAD
 from firmware_bridge.constants import Command, EventType, KeyCode
 from firmware_bridge.emulators.base import Hb1Device, RequestLog
 from firmware_bridge.emulators.bus import Hb1Bus
 from firmware_bridge.emulators.display import StripEmulator
 from firmware_bridge.emulators.keypad import CallerEmulator
 from firmware_bridge.emulators.line import LineEndpoint
-from firmware_bridge.messages import AttnRequest, KeyEvent, Request, ShowTextRequest
+from firmware_bridge.messages import KeyEvent, Request, ShowTextRequest
 from hall.app import Settings, create_app
 from hall.config.loader import load_config
 from hall.services.devices import Desired
@@ -78,6 +98,8 @@ DEVICES = 16
 # Least pause after a press's strip frame before the next press (see run()).
 SETTLE_S = 0.15
 HALL = "bench"
+CALLER_BASE = 0x40  # caller n at 0x40 + n serves window n (strip n)
+STRIP_LINE = Path(__file__).resolve().parent / "_strip_line.py"  # the emulated bus's process
 
 # Payload lengths from docs/protocol.md: POLL request (§8.2), its reply without an event and
 # the extra bytes of a KEY event without argument (§11: key u8 + an empty blob), SHOW_TEXT
@@ -202,22 +224,20 @@ class StripWatch:
     """Resolves a future when a strip executes a SHOW_TEXT whose text passes a test.
 
     The strip gets the frame when its last byte would be in on the line (``LineEndpoint`` with
-    ``line_baud``), which is the moment timed. ``text_bytes`` collects the text lengths seen.
+    ``line_baud``), which is the moment timed (``time.monotonic()``, in whichever process the
+    devices run). ``text_bytes`` collects the text lengths seen.
     """
 
     def __init__(self) -> None:
         self.waiting: dict[int, tuple[Callable[[str], bool], asyncio.Future[float]]] = {}
         self.text_bytes: list[int] = []
 
-    def on_log(self, device: Hb1Device, entry: RequestLog) -> None:
-        req = entry.request
-        wanted = self.waiting.get(device.address)
-        if wanted is None or not isinstance(req, ShowTextRequest) or not wanted[0](req.text):
+    def on_show(self, address: int, at: float, text: str, payload: int) -> None:
+        wanted = self.waiting.get(address)
+        if wanted is None or not wanted[0](text) or wanted[1].done():
             return
-        if not wanted[1].done():
-            payload = len(entry.frame.payload)
-            self.text_bytes.append(payload - SHOW_TEXT_FIXED)
-            wanted[1].set_result(time.perf_counter())
+        self.text_bytes.append(payload - SHOW_TEXT_FIXED)
+        wanted[1].set_result(at)
 
     def expect(self, address: int, test: Callable[[str], bool]) -> asyncio.Future[float]:
         fut: asyncio.Future[float] = asyncio.get_running_loop().create_future()
@@ -231,32 +251,38 @@ class LineTally:
     Counted from what the emulated devices received: each request's frame, the reply the
     protocol gives it (none for NOACK; a POLL reply of 9 payload bytes, the status byte for
     the rest), and both §7.1 gaps. The KEY events' bytes in the callers' POLL replies are
-    added per press at the end.
+    added per press at the end. Every frame is kept with its time; :meth:`stop` counts those
+    of the timed part (the devices' reports may come in later than the frames were on the line
+    when they run in a process of their own).
     """
 
     def __init__(self, *, with_attention: bool = False, callers: frozenset[int] = frozenset()):
         self.with_attention = with_attention
         self.callers = callers
-        # The ATTN frame last counted: the bus hands one decoded frame to every device, so
-        # the devices that log one round log the same object (SEQ and payload repeat).
-        self._round: Frame | None = None
-        # (perf_counter when the request's first byte went on the line, line time of the
-        # exchange, command, address) of every frame counted.
+        # (monotonic time when the request's first byte went on the line, line time of the
+        # exchange, command, address, heartbeat?) of every frame counted.
+        self.all: list[tuple[float, float, int, int, bool]] = []
         self.timeline: list[tuple[float, float, int, int]] = []
-        self.counting = False
         self.line_s = 0.0
         self.frames = 0
         # Of line_s: the displays' heartbeat POLLs, and line time by command (for the report).
         self.heartbeat_s = 0.0
         self.by_command: dict[str, float] = {}
 
-    def start(self) -> None:
-        self.counting, self.line_s, self.frames = True, 0.0, 0
+    def stop(self, presses: int, since: float, until: float) -> tuple[float, int]:
+        """Other traffic between ``since`` and ``until`` (line time, frames)."""
         self.timeline = []
-        self.heartbeat_s, self.by_command = 0.0, {}
-
-    def stop(self, presses: int) -> tuple[float, int]:
-        self.counting = False
+        self.line_s, self.frames, self.heartbeat_s, self.by_command = 0.0, 0, 0.0, {}
+        for at, line, cmd, addr, heartbeat in self.all:
+            if not since <= at <= until:
+                continue
+            self.timeline.append((at, line, cmd, addr))
+            self.line_s += line
+            self.frames += 1
+            if heartbeat:
+                self.heartbeat_s += line
+            name = "ATTN" if cmd == Command.ATTN else Command(cmd).name
+            self.by_command[name] = self.by_command.get(name, 0.0) + line
         keys = presses * timing.t_char(BAUD) * KEY_EVENT_DATA
         if self.with_attention:
             # Each press's own POLL (the one that fetches its KEY) is part of the bound's
@@ -291,78 +317,54 @@ class LineTally:
                     break
         return total
 
-    def on_log(self, device: Hb1Device, entry: RequestLog) -> None:
-        if not self.counting:
-            return
-        cmd = entry.frame.cmd
+    def on_frame(self, seen: Seen) -> None:
+        cmd = seen.cmd
         ta = timing.turnaround(BAUD)
         if cmd == Command.ATTN:
-            # One frame, logged by every device it lists: count it once. Rounds of the
-            # callers alone are the cycle of the bound; the strips' rounds are other traffic.
-            if entry.frame is self._round or not isinstance(entry.request, AttnRequest):
-                return
-            self._round = entry.frame
-            listed = entry.request.addresses()
-            if set(listed) <= self.callers:
+            # Rounds of the callers alone are the cycle of the bound; the strips' rounds are
+            # other traffic.
+            if not seen.listed or set(seen.listed) <= self.callers:
                 return
             line = (
-                timing.frame_time(BAUD, len(entry.frame.payload))
-                + attention.round_s(BAUD, len(listed), entry.request.slot_chars)
+                timing.frame_time(BAUD, seen.size)
+                + attention.round_s(BAUD, len(seen.listed), seen.slot_chars)
                 + ta
             )
-            self.line_s += line
-            self.frames += 1
-            self.timeline.append((_started(entry), line, cmd, device.address))
-            self.heartbeat_s += line
-            self.by_command["ATTN"] = self.by_command.get("ATTN", 0.0) + line
+            self.all.append((_started(seen), line, cmd, seen.address, True))
             return
-        if cmd == Command.POLL and isinstance(device, CallerEmulator) and not self.with_attention:
+        if cmd == Command.POLL and seen.caller and not self.with_attention:
             return
-        line = timing.frame_time(BAUD, len(entry.frame.payload)) + ta
-        if entry.status is not None:
+        line = timing.frame_time(BAUD, seen.size) + ta
+        if seen.replied:
             reply = POLL_REPLY_PAYLOAD if cmd == Command.POLL else 1
             line += timing.frame_time(BAUD, reply) + ta
-        self.line_s += line
-        self.frames += 1
-        self.timeline.append((_started(entry), line, cmd, device.address))
-        keepalive = cmd == Command.SET_TIME and entry.frame.noack and entry.frame.dst != 0xFF
-        if keepalive or (
-            cmd == Command.POLL and not (self.with_attention and isinstance(device, CallerEmulator))
-        ):
-            # Heartbeats: the displays' POLLs and the strips' keep-alives between them.
-            self.heartbeat_s += line
-        name = Command(cmd).name
-        self.by_command[name] = self.by_command.get(name, 0.0) + line
+        keepalive = cmd == Command.SET_TIME and seen.noack and seen.dst != 0xFF
+        # Heartbeats: the displays' POLLs and the strips' keep-alives between them.
+        heartbeat = keepalive or (cmd == Command.POLL and not (self.with_attention and seen.caller))
+        self.all.append((_started(seen), line, cmd, seen.address, heartbeat))
 
 
 class FrameTrace:
-    """Every request the emulated devices got (``--trace``): (perf_counter of its first byte on
-    the line, address, command, payload length), to show what was on the line while the
+    """Every request the emulated devices got (``--trace``): (monotonic time of its first byte
+    on the line, address, command, payload length), to show what was on the line while the
     slowest keys waited."""
 
     def __init__(self) -> None:
         self.frames: list[tuple[float, int, int, int]] = []
-        self._round: Frame | None = None  # as in LineTally
         # (first byte, line time) of every exchange: request, gaps, reply or round.
         self.busy: list[tuple[float, float]] = []
 
-    def on_log(self, device: Hb1Device, entry: RequestLog) -> None:
+    def on_frame(self, seen: Seen) -> None:
         ta = timing.turnaround(BAUD)
-        line = timing.frame_time(BAUD, len(entry.frame.payload)) + ta
-        if entry.frame.cmd == Command.ATTN:
-            if entry.frame is self._round:
-                return
-            self._round = entry.frame
-            if isinstance(entry.request, AttnRequest):
-                slots = len(entry.request.addresses())
-                line += attention.round_s(BAUD, slots, entry.request.slot_chars)
-        elif entry.status is not None:
+        line = timing.frame_time(BAUD, seen.size) + ta
+        if seen.cmd == Command.ATTN:
+            line += attention.round_s(BAUD, len(seen.listed), seen.slot_chars)
+        elif seen.replied:
             # A POLL reply without its event's bytes: the line time counted is a lower one.
-            reply = POLL_REPLY_PAYLOAD if entry.frame.cmd == Command.POLL else 1
+            reply = POLL_REPLY_PAYLOAD if seen.cmd == Command.POLL else 1
             line += timing.frame_time(BAUD, reply) + ta
-        addr = 0xFF if entry.frame.cmd == Command.ATTN else device.address
-        start = _started(entry)
-        self.frames.append((start, addr, entry.frame.cmd, len(entry.frame.payload)))
+        start = _started(seen)
+        self.frames.append((start, seen.address, seen.cmd, seen.size))
         self.busy.append((start, line))
 
     def split(
@@ -467,47 +469,214 @@ class ServerStages:
         return out
 
 
-def _started(entry: RequestLog) -> float:
+def _started(seen: Seen) -> float:
     """When the logged request's first byte went on the line: the device logs it at its last
     byte (``LineEndpoint`` with ``line_baud``)."""
-    return time.perf_counter() - timing.frame_time(BAUD, len(entry.frame.payload))
+    return seen.t - timing.frame_time(BAUD, seen.size)
 
 
-def _both(
-    first: Callable[[Hb1Device, RequestLog], None], second: Callable[[Hb1Device, RequestLog], None]
-) -> Callable[[Hb1Device, RequestLog], None]:
-    def call(device: Hb1Device, entry: RequestLog) -> None:
-        first(device, entry)
-        second(device, entry)
+class EmulatedBus:
+    """The 16 emulated devices as the bench sees them, wherever they run: the pty the server
+    opens, key presses (each answering the press's ``time.monotonic()``), the strips'
+    SHOW_TEXTs (to ``on_show``) and every request a device acted on (to ``on_frame``)."""
 
-    return call
+    layout = ""
+    sched = "other"  # the devices' scheduling policy: "fifo" (real time) or "other"
+    nice = 0
+
+    def __init__(self) -> None:
+        self.pty_path = ""
+        self.on_show: Callable[[int, float, str, int], None] = lambda *_: None
+        self.on_frame: list[Callable[[Seen], None]] = []
+
+    async def press(self, address: int, key: KeyCode) -> float:
+        raise NotImplementedError
+
+    async def sync(self) -> None:
+        """Every frame logged until now has gone to ``on_frame``."""
+
+    async def stats(self) -> dict[str, int]:
+        """The devices' frame decoder counters (frames, idle_drops, crc_errors, …)."""
+        raise NotImplementedError
+
+    def _frame(self, seen: Seen) -> None:
+        for call in self.on_frame:
+            call(seen)
+
+
+class SameProcessBus(EmulatedBus):
+    """``--emulator same-process``: the devices on this process's event loop, beside the
+    server, the bridge and the bus master (the layout before the emulator had a process)."""
+
+    layout = "same-process"
+
+    def __init__(self, strips: int, callers: int, reply_delay_s: float, *, attention: bool):
+        super().__init__()
+        self.nice = os.getpriority(os.PRIO_PROCESS, 0)
+        self.strips = [StripEmulator(n, attention=attention) for n in range(1, strips + 1)]
+        self.callers = {
+            CALLER_BASE + n: CallerEmulator(CALLER_BASE + n, attention=attention)
+            for n in range(1, callers + 1)
+        }
+        self.bus = Hb1Bus([*self.strips, *self.callers.values()], baud=BAUD)
+        self.endpoint = LineEndpoint(self.bus, reply_delay_s=reply_delay_s, line_baud=BAUD)
+        log = FrameLog()
+
+        def on_log(device: Hb1Device, entry: RequestLog) -> None:
+            seen = log.seen(device, entry)
+            if seen is not None:
+                self._frame(seen)
+            req = entry.request
+            if isinstance(req, ShowTextRequest):
+                size = len(entry.frame.payload)
+                self.on_show(device.address, time.monotonic(), req.text, size)
+
+        for device in self.bus.devices:
+            device.on_log = on_log
+
+    async def start(self) -> None:
+        self.pty_path = (await self.endpoint.attach_pty()).slave_path
+
+    async def press(self, address: int, key: KeyCode) -> float:
+        at = time.monotonic()
+        assert self.callers[address].press_key(key)
+        return at
+
+    async def stats(self) -> dict[str, int]:
+        stats = dataclasses.asdict(self.bus.decoder.stats)
+        stats["collisions"] = self.bus.collisions
+        return stats
+
+    async def close(self) -> None:
+        await self.endpoint.close()
+
+
+class OwnProcessBus(EmulatedBus):
+    """``--emulator own-process`` (default): the devices in a process of their own
+    (bench/_strip_line.py), as firmware runs on chips of its own, under SCHED_FIFO at nice
+    −10 unless told otherwise: the server's loop being late no longer makes the devices late."""
+
+    layout = "own-process"
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        super().__init__()
+        self.proc = proc
+        self._answers: dict[str, asyncio.Future[Any]] = {}
+        self._reader: asyncio.Future[None] | None = None
+
+    async def start(self) -> None:
+        assert self.proc.stdout is not None
+        async with asyncio.timeout(30):
+            first = (await self.proc.stdout.readline()).decode()
+        if not first.startswith("pty "):
+            raise RuntimeError(f"the emulated bus did not start: {first!r}")
+        _, self.pty_path, _, nice, self.sched = first.split()
+        self.nice = int(nice)
+        self._reader = asyncio.ensure_future(self._read())
+
+    async def _ask(self, line: str, answer: str) -> Any:
+        assert self.proc.stdin is not None
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._answers[answer] = fut
+        self.proc.stdin.write(line.encode() + b"\n")
+        async with asyncio.timeout(10):
+            return await fut
+
+    async def press(self, address: int, key: KeyCode) -> float:
+        pressed = await self._ask(f"press {address} {int(key)}", "p")
+        assert pressed["ok"] and pressed["p"] == address, pressed
+        return float(pressed["t"])
+
+    async def sync(self) -> None:
+        await self._ask("sync", "sync")
+
+    async def stats(self) -> dict[str, int]:
+        stats: dict[str, int] = (await self._ask("stats", "stats"))["stats"]
+        return stats
+
+    async def _read(self) -> None:
+        assert self.proc.stdout is not None
+        while line := await self.proc.stdout.readline():
+            got = json.loads(line)
+            if "f" in got:
+                f = got["f"]
+                self._frame(Seen(f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], tuple(f[8]), f[9]))
+            elif "text" in got:
+                self.on_show(got["a"], got["t"], got["text"], got["n"])
+            else:
+                key = "p" if "p" in got else next(iter(got))
+                fut = self._answers.pop(key, None)
+                if fut is not None and not fut.done():
+                    fut.set_result(got)
+
+    async def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()  # the emulator ends when its stdin closes
+        try:
+            async with asyncio.timeout(5):
+                await self.proc.wait()
+        except TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+
+
+@contextlib.asynccontextmanager
+async def emulated_bus(
+    args: argparse.Namespace, strips: int, callers: int, *, attention: bool
+) -> AsyncIterator[EmulatedBus]:
+    """The run's devices in the layout ``--emulator`` asks for; closed (the process ended and
+    waited for) on exit."""
+    bus: SameProcessBus | OwnProcessBus
+    if args.emulator == "same-process":
+        bus = SameProcessBus(strips, callers, args.reply_delay_ms / 1000, attention=attention)
+    else:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(STRIP_LINE),
+            *("--baud", str(BAUD), "--strips", str(strips), "--callers", str(callers)),
+            *("--reply-delay-ms", str(args.reply_delay_ms), "--frames"),
+            *(("--attention",) if attention else ()),
+            *("--nice", str(args.emulator_nice)),
+            *(("--fifo",) if args.emulator_sched == "fifo" else ()),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        bus = OwnProcessBus(proc)
+    try:
+        await bus.start()
+        yield bus
+    finally:
+        await bus.close()
 
 
 async def run(args: argparse.Namespace, dsn: str, with_attention: bool) -> dict[str, float | int]:
+    n_strips = DEVICES - args.callers
+    async with emulated_bus(args, n_strips, args.callers, attention=with_attention) as bus:
+        return await _run(args, dsn, with_attention, bus)
+
+
+async def _run(
+    args: argparse.Namespace, dsn: str, with_attention: bool, bus: EmulatedBus
+) -> dict[str, float | int]:
     # Presses stop early enough for the report to come out inside --limit-s, with what was
     # measured by then; the hard timeout in main() only catches a hang.
     press_until = asyncio.get_running_loop().time() + args.limit_s * 0.85
     n_callers = args.callers
     n_strips = DEVICES - n_callers
-    # With ``with_attention`` every device has the optional attention poll (§17).
-    strips = [StripEmulator(n, attention=with_attention) for n in range(1, n_strips + 1)]
-    callers = [CallerEmulator(0x40 + n, attention=with_attention) for n in range(1, n_callers + 1)]
-    bus = Hb1Bus([*strips, *callers], baud=BAUD)
-    endpoint = LineEndpoint(bus, reply_delay_s=args.reply_delay_ms / 1000, line_baud=BAUD)
-    pair = await endpoint.attach_pty()
     watch = StripWatch()
-    tally = LineTally(with_attention=with_attention, callers=frozenset(c.address for c in callers))
+    callers = frozenset(CALLER_BASE + n for n in range(1, n_callers + 1))
+    tally = LineTally(with_attention=with_attention, callers=callers)
     trace = FrameTrace() if args.trace else None
-    for strip in strips:
-        strip.on_log = _both(watch.on_log, tally.on_log)
-    for caller in callers:
-        caller.on_log = tally.on_log
+    bus.on_show = watch.on_show
+    bus.on_frame.append(tally.on_frame)
     if trace is not None:
-        for device in [*strips, *callers]:
-            assert device.on_log is not None
-            device.on_log = _both(device.on_log, trace.on_log)
+        bus.on_frame.append(trace.on_frame)
     workdir = Path(tempfile.mkdtemp(prefix="hall-bench-bridge-"))
-    text = config_text(n_strips, n_callers, pair.slave_path, args.poll_ms, args.poll_display_ms)
+    text = config_text(n_strips, n_callers, bus.pty_path, args.poll_ms, args.poll_display_ms)
     (workdir / "hall.toml").write_text(text, encoding="utf-8")
     config = load_config(workdir / "hall.toml")
     app = create_app(Settings(database_url=dsn, config=config))
@@ -527,15 +696,20 @@ async def run(args: argparse.Namespace, dsn: str, with_attention: bool) -> dict[
         async with asyncio.timeout(30):
             await asyncio.gather(*idle)
         mode = "every device with the attention poll (§17)" if with_attention else "plain HB/1"
+        where = (
+            "on the server's event loop"
+            if bus.layout == "same-process"
+            else f"in a process of their own ({bus.sched}, nice {bus.nice})"
+        )
         print(
-            f"{len(bus.devices)} devices on one pty bus at {BAUD} baud, {mode}; bridge in-process"
+            f"{DEVICES} devices on one pty bus at {BAUD} baud, {mode}, {where}; bridge in-process"
         )
         # Warm-up, not timed: the first key of each caller takes the cold paths (first
         # statements prepared, first desired-state computation).
-        for n, caller in enumerate(callers, start=1):
+        for n in range(1, n_callers + 1):
             for key, shows in ((KeyCode.CALL_NEXT, _is_call), (KeyCode.FINISH, _idle_test(n))):
                 fut = watch.expect(n, shows)
-                assert caller.press_key(key)
+                await bus.press(CALLER_BASE + n, key)
                 async with asyncio.timeout(10):
                     await fut
         # As between timed presses: the warm-up's last frames (its keypad display) go out
@@ -553,13 +727,13 @@ async def run(args: argparse.Namespace, dsn: str, with_attention: bool) -> dict[
         stats_from = master.stats.busy_s, asyncio.get_running_loop().time()
         stages = ServerStages(bridge)
         windows: list[tuple[float, float, int, int]] = []
-        tally.start()
+        since = time.monotonic()
+        stats_before = await bus.stats()
         for _ in range(args.samples * 2):
             if asyncio.get_running_loop().time() > press_until:
                 print(f"--limit-s reached: stopped after {len(calls) + len(finishes)} presses")
                 break
             n = rng.randrange(1, n_callers + 1)
-            caller = callers[n - 1]
             test: Callable[[str], bool]
             if n in calling:
                 key, test, into = KeyCode.FINISH, _idle_test(n), finishes
@@ -567,12 +741,23 @@ async def run(args: argparse.Namespace, dsn: str, with_attention: bool) -> dict[
                 # The server decides which ticket 叫号 calls: any call text will do.
                 key, test, into = KeyCode.CALL_NEXT, _is_call, calls
             fut = watch.expect(n, test)
-            t0 = time.perf_counter()
-            assert caller.press_key(key)
-            async with asyncio.timeout(5):
-                t1 = await fut
+            # The press's instant as the caller had it (in the emulator's process with the
+            # own-process layout), on the clock the strip's frame is timed on.
+            t0 = await bus.press(CALLER_BASE + n, key)
+            try:
+                async with asyncio.timeout(5):
+                    t1 = await fut
+            except TimeoutError:
+                # Say why before the run ends: a device the master gave up on (every attempt
+                # timed out or cut by the decoder as a silence) is polled again only later.
+                emulated = await bus.stats()
+                print(
+                    f"no strip frame 5 s after {key.name} on caller {n}: master {master.stats}, "
+                    f"emulated decoder {emulated}"
+                )
+                raise
             into.append((t1 - t0) * 1000)
-            windows.append((t0, t1, n, caller.address))
+            windows.append((t0, t1, n, CALLER_BASE + n))
             if key is KeyCode.FINISH:
                 calling.discard(n)
             else:
@@ -586,7 +771,10 @@ async def run(args: argparse.Namespace, dsn: str, with_attention: bool) -> dict[
         wall = loop_now - stats_from[1]
         busy = master.stats.busy_s - stats_from[0]
         utilisation = busy / wall
-        other_s, frames_seen = tally.stop(len(calls) + len(finishes))
+        until = time.monotonic()
+        await bus.sync()
+        stats_after = await bus.stats()
+        other_s, frames_seen = tally.stop(len(calls) + len(finishes), since, until)
         # The bound counts the frames that were on the line while keys waited: the frames a
         # press causes after its strip frame (the caller's display) go out before the next
         # press (SETTLE_S) and delay no key, so spreading them over the run would overstate
@@ -653,7 +841,12 @@ async def run(args: argparse.Namespace, dsn: str, with_attention: bool) -> dict[
             "poll_reply_frame_bytes": poll_reply,
             "reply_delay_ms": args.reply_delay_ms,
             "baud": BAUD,
-            "devices": len(bus.devices),
+            "devices": DEVICES,
+            "emulator_own_process": int(bus.layout == "own-process"),
+            "emulator_fifo": int(bus.sched == "fifo"),
+            "emulator_nice": bus.nice,
+            "emulator_idle_drops": stats_after["idle_drops"] - stats_before["idle_drops"],
+            "emulator_crc_errors": stats_after["crc_errors"] - stats_before["crc_errors"],
             "callers": n_callers,
             "strips": n_strips,
             "bad_frames": stats.bad_frames,
@@ -727,7 +920,6 @@ async def run(args: argparse.Namespace, dsn: str, with_attention: bool) -> dict[
         return figures
     finally:
         await runner.cleanup()
-        await endpoint.close()
 
 
 async def run_server(args: argparse.Namespace, dsn: str) -> dict[str, float | int]:
@@ -874,6 +1066,27 @@ def main() -> int:
         help="instead: N 叫号 and N 办结 KEY events handed straight to the server, timed to "
         "the strip's commands, with the statements per press",
     )
+    parser.add_argument(
+        "--emulator",
+        choices=("own-process", "same-process"),
+        default="own-process",
+        help="where the 16 emulated devices run: a process of their own (default; firmware "
+        "runs on chips of its own) or this process's event loop, beside the server, the bridge "
+        "and the bus master (the layout before; for comparison)",
+    )
+    parser.add_argument(
+        "--emulator-nice",
+        type=int,
+        default=-10,
+        help="own-process: nice value of the emulated bus's process (default -10)",
+    )
+    parser.add_argument(
+        "--emulator-sched",
+        choices=("fifo", "other"),
+        default="fifo",
+        help="own-process: scheduling of the emulated bus's process, SCHED_FIFO (default) or "
+        "the normal policy",
+    )
     add_loop_option(parser)
     args = parser.parse_args()
     if args.server_only:
@@ -891,9 +1104,9 @@ def main() -> int:
                 runs.append((int(b), with_attention))
     if not runs:
         parser.error("nothing to run")
-    print(f"event loop: {use_loop(args)}")
+    print(f"event loop: {use_loop(args)}; emulated devices: {args.emulator}")
     given_delay = args.reply_delay_ms
-    out: dict[str, float | int] = {}
+    out: dict[str, str | float | int] = {"emulator": args.emulator}
     for baud, with_attention in runs:
         set_baud(baud)
         args.reply_delay_ms = given_delay

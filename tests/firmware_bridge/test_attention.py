@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from firmware_bridge import attention
 from firmware_bridge.codec import BROADCAST_ADDR, Frame, FrameDecoder
 from firmware_bridge.constants import Caps, Command, DeviceClass, EventType, KeyCode, Status
+from firmware_bridge.emulators.base import Hb1Device, RequestLog
 from firmware_bridge.emulators.bus import Hb1Bus, start_bus_on_pty
 from firmware_bridge.emulators.display import StripEmulator
 from firmware_bridge.emulators.keypad import CallerEmulator
@@ -334,6 +336,37 @@ async def test_an_event_the_application_could_not_store_is_fetched_again(
     got = await mixed.next_key()
     assert (got.addr, got.event, failures) == (0x41, KeyEvent(KeyCode.CALL_NEXT), 1)
     assert master.stats.event_callback_errors == 1
+
+
+async def test_marks_in_before_a_stalled_loop_checks_the_round_are_not_missing(
+    mixed: MixedBus,
+) -> None:
+    # The devices send their marks 2 ms after the ATTN request; then the event loop stalls
+    # past the round's deadline. When it runs again the marks are there (as they would be in a
+    # real port's buffer) and the deadline has passed: they count, no device is POLLed for a
+    # missing mark (each such POLL delays the next round by a POLL exchange).
+    master = mixed.master
+    await eventually(lambda: all(master.device(a).attention for a in (0x41, 0x42, 0x01)))
+    await eventually(lambda: not any(c.wants_attention() for c in mixed.ext_callers))
+    loop = asyncio.get_running_loop()
+    stall = 0.3
+    assert stall > attention.round_s(9600, 3, attention.slot_chars(9600)) + 0.1
+    stalls: list[float] = []
+    caller = mixed.ext_callers[0]
+    logged = caller.on_log
+
+    def on_log(device: Hb1Device, entry: RequestLog) -> None:
+        if entry.frame.cmd == Command.ATTN and len(stalls) < 3:
+            stalls.append(loop.time())
+            loop.call_soon(time.sleep, stall)  # after the request, before the marks' timers
+        if logged is not None:
+            logged(device, entry)
+
+    caller.on_log = on_log
+    missing = master.stats.marks_missing
+    rounds = master.stats.attention_rounds
+    await eventually(lambda: len(stalls) == 3 and master.stats.attention_rounds >= rounds + 5)
+    assert master.stats.marks_missing == missing
 
 
 def test_idle_strips_hear_the_host_before_host_lost() -> None:
