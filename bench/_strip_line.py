@@ -62,6 +62,25 @@ from firmware_bridge.messages import AttnRequest, ShowTextRequest
 CALLER_BASE = 0x40  # callers at 0x41, 0x42, … (strips at 1, 2, …), as bench/display.py wires
 
 
+def add_process_options(parser: argparse.ArgumentParser, applies: str = "") -> None:
+    """``--emulator-nice`` and ``--emulator-sched``: how a bench starts this process (it stands
+    for devices whose firmware runs in real time on chips of their own). ``applies`` starts
+    each help text (e.g. the layout the options apply to)."""
+    parser.add_argument(
+        "--emulator-nice",
+        type=int,
+        default=-10,
+        help=f"{applies}nice value of the emulated bus's process (default -10)",
+    )
+    parser.add_argument(
+        "--emulator-sched",
+        choices=("fifo", "other"),
+        default="fifo",
+        help=f"{applies}scheduling of the emulated bus's process: SCHED_FIFO (default; "
+        "firmware runs in real time on its own chip) or the normal policy",
+    )
+
+
 class Seen(NamedTuple):
     """One request an emulated device acted on, as the bridge bench's line accounting needs
     it (the same whether the devices run in the bench's process or here)."""

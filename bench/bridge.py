@@ -66,7 +66,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._strip_line import FrameLog, Seen
+from bench._strip_line import FrameLog, Seen, add_process_options
 from bench._support import add_loop_option, embedded_database, hall_toml, percentile, use_loop
 from firmware_bridge import attention, timing
 from firmware_bridge.bridge import Bridge, EventResult, UpEvent
@@ -1074,19 +1074,7 @@ def main() -> int:
         "runs on chips of its own) or this process's event loop, beside the server, the bridge "
         "and the bus master (the layout before; for comparison)",
     )
-    parser.add_argument(
-        "--emulator-nice",
-        type=int,
-        default=-10,
-        help="own-process: nice value of the emulated bus's process (default -10)",
-    )
-    parser.add_argument(
-        "--emulator-sched",
-        choices=("fifo", "other"),
-        default="fifo",
-        help="own-process: scheduling of the emulated bus's process, SCHED_FIFO (default) or "
-        "the normal policy",
-    )
+    add_process_options(parser, applies="own-process: ")
     add_loop_option(parser)
     args = parser.parse_args()
     if args.server_only:

@@ -103,6 +103,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import bridge as bus_bench
 from bench._display import CHROMIUM, CHROMIUM_ARGS, display_device_token
+from bench._strip_line import add_process_options
 from bench._support import (
     add_loop_option,
     admin_headers,
@@ -993,19 +994,7 @@ def main() -> int:
         "(default), or its app on this process's loop beside the API client and Playwright "
         "(the layout before session 9; the default with --trace)",
     )
-    parser.add_argument(
-        "--emulator-nice",
-        type=int,
-        default=-10,
-        help="nice value of the emulated bus's process (it stands for hardware: default -10)",
-    )
-    parser.add_argument(
-        "--emulator-sched",
-        choices=("fifo", "other"),
-        default="fifo",
-        help="scheduling of the emulated bus's process: SCHED_FIFO (default; firmware runs "
-        "in real time on its own chip) or the normal policy",
-    )
+    add_process_options(parser)
     parser.add_argument(
         "--tv-nice",
         type=int,
