@@ -186,7 +186,9 @@ class LineEndpoint:
         out = self.device.feed(data)
         self._arm_idle()
         if out:
-            self._send(out)
+            # A device answers a turnaround after the request's last byte on the line, however
+            # late this process's timer ran: the reply is timed from that byte's line time.
+            self._send(out, self.line_now if self.line_baud is not None else None)
 
     def _arm_idle(self) -> None:
         gap = self.device.idle_gap_s
@@ -202,7 +204,9 @@ class LineEndpoint:
         if out:
             self._send(out)
 
-    def _send(self, data: bytes) -> None:
+    def _send(self, data: bytes, after: float | None = None) -> None:
+        """Reply ``data``: its last byte is in ``reply_delay_s`` and its own line time after
+        ``after`` (the line time it answers; now if None)."""
         delay = self.reply_delay_s
         if self.line_baud is not None:
             delay += len(data) * 10 / self.line_baud
@@ -210,9 +214,10 @@ class LineEndpoint:
             self._write_now(data)
             return
         loop = asyncio.get_running_loop()
+        start = loop.time() if after is None else after
         # Strictly after an earlier reply (timers due at the same instant have no set order):
         # replies stay serialized whatever their lengths.
-        fire_at = max(loop.time() + delay, self._last_fire_at + 1e-6)
+        fire_at = max(start + delay, self._last_fire_at + 1e-6)
         self._last_fire_at = fire_at
         handle: asyncio.TimerHandle | None = None
 

@@ -5,6 +5,7 @@ line time, as on a real RS-485 line."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -96,6 +97,25 @@ async def test_a_reply_arrives_after_the_request_the_turnaround_and_its_own_line
         took = loop.time() - sent
         wire = (len(request.to_bytes()) + len(reply.to_bytes())) * timing.t_char(BAUD)
         assert took >= wire + timing.turnaround(BAUD)
+
+
+async def test_a_late_timer_in_the_emulator_does_not_delay_the_reply_on_the_line() -> None:
+    # A device answers a turnaround after the request's last byte on the wire. When the
+    # emulator's process runs that byte's timer late (here: its loop stalled 60 ms by other
+    # work), the reply is still due at the line's time, not a whole reply later than the stall.
+    stall_s = 0.060
+    caller = CallerEmulator(0x41)
+    async with line_of(caller) as line:
+        request = message(0x41, PollRequest(), seq=1)
+        line.on_first_rx = lambda: time.sleep(stall_s)  # blocks the loop: every timer is late
+        loop = asyncio.get_running_loop()
+        sent = loop.time()
+        reply = await line.host.transact(request)
+        took = loop.time() - sent
+        reply_wire = len(reply.to_bytes()) * timing.t_char(BAUD)
+        assert took >= stall_s
+        # Timed from when the late timer ran, the reply could not be in before this.
+        assert took < stall_s + timing.turnaround(BAUD) + reply_wire
 
 
 async def test_a_key_pressed_while_the_attn_request_is_on_the_line_sets_the_mark() -> None:
