@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -54,6 +55,7 @@ __all__ = [
     "new_normal_since_priority",
     "rank",
     "rank_with_reasons",
+    "served_codes",
 ]
 
 CALL_ORDERS = ("order", "weighted")
@@ -98,11 +100,20 @@ def _key(c: Candidate) -> tuple[datetime, int]:
     return (c.queue_key, c.ticket_id)
 
 
-def is_eligible(candidate: Candidate, counter: CounterContext) -> bool:
-    """Rule 1: targeted here, or untargeted and of a service the counter serves."""
+def is_eligible(
+    candidate: Candidate, counter: CounterContext, served: AbstractSet[str] | None = None
+) -> bool:
+    """Rule 1: targeted here, or untargeted and of a service the counter serves (``served``:
+    the counter's service codes, for a caller that checks many candidates)."""
     if candidate.target_counter is not None:
         return candidate.target_counter == counter.number
-    return any(code == candidate.service_code for code, _ in counter.services)
+    if served is None:
+        served = served_codes(counter)
+    return candidate.service_code in served
+
+
+def served_codes(counter: CounterContext) -> frozenset[str]:
+    return frozenset(code for code, _ in counter.services)
 
 
 def appointment_open(candidate: Candidate, settings: PolicySettings, now: datetime) -> bool:
@@ -194,22 +205,16 @@ def rank_with_reasons(
     priority: list[Candidate] = []
     normal: list[Candidate] = []
     seen: set[int] = set()
-    # is_eligible inlined, with the served codes as a set: this loop sees every head of
-    # every queue on each call-next (about 70), and the calls were most of its time.
-    served = {code for code, _ in counter.services}
+    # The served codes as a set, once: this loop sees every head of every queue on each
+    # call-next (about 70), and scanning the counter's services per head was most of its time.
+    served = served_codes(counter)
     for c in candidates:
-        if c.ticket_id in seen:
-            continue
-        if c.target_counter is not None:
-            if c.target_counter != counter.number:
-                continue
-            seen.add(c.ticket_id)
-            targeted.append(c)
-            continue
-        if c.service_code not in served:
+        if c.ticket_id in seen or not is_eligible(c, counter, served):
             continue
         seen.add(c.ticket_id)
-        if c.appointment_start is not None and appointment_open(c, settings, now):
+        if c.target_counter is not None:
+            targeted.append(c)
+        elif appointment_open(c, settings, now):
             appointments.append(c)
         elif c.priority:
             priority.append(c)
