@@ -564,6 +564,35 @@ class OwnProcessBus(EmulatedBus):
         self._answers: dict[str, asyncio.Future[Any]] = {}
         self._reader: asyncio.Future[None] | None = None
 
+    @classmethod
+    async def spawn(
+        cls,
+        strips: int,
+        callers: int,
+        *,
+        nice: int | None,
+        fifo: bool,
+        reply_delay_ms: float | None = None,
+        frames: bool = False,
+        attention: bool = False,
+    ) -> OwnProcessBus:
+        """The emulated bus's process at ``BAUD`` (``--nice`` only if ``nice`` is given, its
+        own reply delay unless ``reply_delay_ms``, every request reported with ``frames``);
+        ``start`` waits for its pty."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(STRIP_LINE),
+            *("--baud", str(BAUD), "--strips", str(strips), "--callers", str(callers)),
+            *(() if reply_delay_ms is None else ("--reply-delay-ms", str(reply_delay_ms))),
+            *(("--frames",) if frames else ()),
+            *(("--attention",) if attention else ()),
+            *(() if nice is None else ("--nice", str(nice))),
+            *(("--fifo",) if fifo else ()),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        return cls(proc)
+
     async def start(self) -> None:
         assert self.proc.stdout is not None
         async with asyncio.timeout(30):
@@ -634,18 +663,15 @@ async def emulated_bus(
     if args.emulator == "same-process":
         bus = SameProcessBus(strips, callers, args.reply_delay_ms / 1000, attention=attention)
     else:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(STRIP_LINE),
-            *("--baud", str(BAUD), "--strips", str(strips), "--callers", str(callers)),
-            *("--reply-delay-ms", str(args.reply_delay_ms), "--frames"),
-            *(("--attention",) if attention else ()),
-            *("--nice", str(args.emulator_nice)),
-            *(("--fifo",) if args.emulator_sched == "fifo" else ()),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
+        bus = await OwnProcessBus.spawn(
+            strips,
+            callers,
+            nice=args.emulator_nice,
+            fifo=args.emulator_sched == "fifo",
+            reply_delay_ms=args.reply_delay_ms,
+            frames=True,
+            attention=attention,
         )
-        bus = OwnProcessBus(proc)
     try:
         await bus.start()
         yield bus

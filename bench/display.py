@@ -92,7 +92,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +122,6 @@ HALL = "bench"
 BAUD = 9600
 STRIPS = CALLERS = 8
 STRIP_TARGET_MS, TV_TARGET_MS = 150, 200  # p99 targets of call → strip and call → TV
-STRIP_LINE = Path(__file__).resolve().parent / "_strip_line.py"  # the emulated bus's process
 # Before the page's scripts run: note when each live message arrives (for --trace).
 WS_TAP = """(() => {
   const Orig = window.WebSocket;
@@ -529,89 +528,23 @@ class Trace:
                 )
 
 
-class StripLine:
-    """The emulated bus's process (bench/_strip_line.py) seen from the bench: the pty the
-    hall server opens, and the strips' SHOW_TEXT reports, each with the emulator's
-    ``time.monotonic()`` of the frame's last byte."""
-
-    def __init__(
-        self, proc: asyncio.subprocess.Process, pty_path: str, nice: int, policy: str
-    ) -> None:
-        self.proc = proc
-        self.pty_path = pty_path
-        self.nice = nice  # the nice value the emulator runs at
-        self.policy = policy  # its scheduling policy: "fifo" (real time) or "other"
-        self.waiting: dict[int, tuple[Callable[[str], bool], asyncio.Future[float]]] = {}
-        self._stats: asyncio.Future[dict[str, int]] | None = None
-
-    async def stats(self) -> dict[str, int]:
-        """The emulated bus's decoder counters (frames, idle_drops, crc_errors, …)."""
-        assert self.proc.stdin is not None
-        self._stats = asyncio.get_running_loop().create_future()
-        self.proc.stdin.write(b"stats\n")
-        async with asyncio.timeout(10):
-            return await self._stats
-
-    def expect(self, address: int, test: Callable[[str], bool]) -> asyncio.Future[float]:
-        """Resolves with the monotonic time at which the strip at ``address`` has the last
-        byte of a SHOW_TEXT whose text passes ``test``."""
-        fut: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self.waiting[address] = (test, fut)
-        return fut
-
-    async def read(self) -> None:
-        assert self.proc.stdout is not None
-        while line := await self.proc.stdout.readline():
-            shown = json.loads(line)
-            if "stats" in shown:
-                if self._stats is not None and not self._stats.done():
-                    self._stats.set_result(shown["stats"])
-                continue
-            wanted = self.waiting.get(shown["a"])
-            if wanted is not None and not wanted[1].done() and wanted[0](shown["text"]):
-                wanted[1].set_result(shown["t"])
-
-
 @contextlib.asynccontextmanager
 async def strip_line(
-    baud: int, strips: int, callers: int, nice: int | None = None, *, fifo: bool = False
-) -> AsyncIterator[StripLine]:
-    """Start the emulated bus in a process of its own (at ``nice``, if given; under
-    SCHED_FIFO with ``fifo``); stop it (and wait for it) on exit."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(STRIP_LINE),
-        *("--baud", str(baud), "--strips", str(strips), "--callers", str(callers)),
-        *(() if nice is None else ("--nice", str(nice))),
-        *(("--fifo",) if fifo else ()),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    reader: asyncio.Future[None] | None = None
+    strips: int, callers: int, nice: int, *, fifo: bool
+) -> AsyncIterator[tuple[bus_bench.OwnProcessBus, bus_bench.StripWatch]]:
+    """The emulated bus in a process of its own (bench/_strip_line.py at ``nice``, under
+    SCHED_FIFO with ``fifo``), as the bridge bench runs it, with a watch of the strips'
+    SHOW_TEXTs (each timed by the emulator's ``time.monotonic()`` of the frame's last byte);
+    stopped (and waited for) on exit."""
+    bus = await bus_bench.OwnProcessBus.spawn(strips, callers, nice=nice, fifo=fifo)
+    _LABELS[bus.proc.pid] = "emulated bus"
+    watch = bus_bench.StripWatch()
+    bus.on_show = watch.on_show
     try:
-        assert proc.stdout is not None
-        async with asyncio.timeout(30):
-            first = (await proc.stdout.readline()).decode()
-        if not first.startswith("pty "):
-            raise RuntimeError(f"the emulated bus did not start: {first!r}")
-        _, path, _, niceness, policy = first.split()
-        line = StripLine(proc, path, int(niceness), policy)
-        _LABELS[proc.pid] = "emulated bus"
-        reader = asyncio.ensure_future(line.read())
-        yield line
+        await bus.start()
+        yield bus, watch
     finally:
-        if proc.stdin is not None:
-            proc.stdin.close()  # the emulator ends when its stdin closes
-        try:
-            async with asyncio.timeout(5):
-                await proc.wait()
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-        if reader is not None:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+        await bus.close()
 
 
 CAP_SYS_NICE = 23  # linux/capability.h
@@ -743,26 +676,36 @@ def config_text(url: str) -> str:
 async def run(args: argparse.Namespace, dsn: str) -> dict[str, Any]:
     bus_bench.set_baud(BAUD)
     fifo = args.emulator_sched == "fifo"
-    async with strip_line(BAUD, STRIPS, CALLERS, args.emulator_nice, fifo=fifo) as watch:
-        return await _run(args, dsn, watch)
+    async with strip_line(STRIPS, CALLERS, args.emulator_nice, fifo=fifo) as (line, watch):
+        return await _run(args, dsn, line, watch)
 
 
-async def _run(args: argparse.Namespace, dsn: str, watch: StripLine) -> dict[str, Any]:
+async def _run(
+    args: argparse.Namespace,
+    dsn: str,
+    line: bus_bench.OwnProcessBus,
+    watch: bus_bench.StripWatch,
+) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="hall-bench-display-"))
     try:
-        async with hall_server(args.server, dsn, config_text(watch.pty_path)) as server:
-            return await _measure(args, dsn, watch, workdir, server)
+        async with hall_server(args.server, dsn, config_text(line.pty_path)) as server:
+            return await _measure(args, dsn, line, watch, workdir, server)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
 async def _measure(
-    args: argparse.Namespace, dsn: str, watch: StripLine, workdir: Path, server: HallServer
+    args: argparse.Namespace,
+    dsn: str,
+    line: bus_bench.OwnProcessBus,
+    watch: bus_bench.StripWatch,
+    workdir: Path,
+    server: HallServer,
 ) -> dict[str, Any]:
     from playwright.async_api import async_playwright
 
     url = server.url
-    trace = Trace(watch.pty_path) if args.trace else None
+    trace = Trace(line.pty_path) if args.trace else None
     if trace is not None:
         assert server.app is not None  # --trace runs the app in this process
         trace.install(server.app)
@@ -813,7 +756,7 @@ async def _measure(
                     )
                     print(f"hall server: {where}; "
                           f"{STRIPS + CALLERS} devices on one pty bus at {BAUD} baud, in a "
-                          f"process of their own ({watch.policy}, nice {watch.nice}); "
+                          f"process of their own ({line.sched}, nice {line.nice}); "
                           f"{len(pages)} TV pages "
                           f"in headless Chromium at nice {args.tv_nice} (the server, its "
                           "database and the bench at 0)")  # fmt: skip
@@ -836,7 +779,7 @@ async def _measure(
                         main1 = await _main_thread(cdp)
                         cpu0, run0 = _tree_cpu_s(), time.perf_counter()
                         trace.stats0 = dataclasses.replace(trace.master.stats)
-                        trace.emulator0 = await watch.stats()
+                        trace.emulator0 = await line.stats()
                         trace.lag.clear()
                         kinds0 = _tree_cpu()
                         kinds0["this process"] = time.process_time()
@@ -905,7 +848,7 @@ async def _measure(
                     if trace is not None:
                         run_s = time.perf_counter() - run0
                         trace.stats1 = dataclasses.replace(trace.master.stats)
-                        trace.emulator1 = await watch.stats()
+                        trace.emulator1 = await line.stats()
                         busy = (_tree_cpu_s() - cpu0) / run_s
                         trace.call_cpu = busy - trace.idle_cpu
                         trace.cpu_per_sample_ms = trace.call_cpu * run_s * 1000 / args.samples
@@ -940,8 +883,8 @@ async def _measure(
         "tv_over_target": sum(1 for ms in tv_ms if ms > TV_TARGET_MS),
         "tv_updates": len(tv_ms),
         "tv_missed": missed,
-        "emulator_nice": watch.nice,
-        "emulator_sched": watch.policy,
+        "emulator_nice": line.nice,
+        "emulator_sched": line.sched,
         "tv_nice": args.tv_nice,
         "tv_nice_lowest": tv_priority[0],
         "tv_realtime_threads": tv_priority[1],
