@@ -183,6 +183,32 @@ _STALLED_S = 0.005
 _READ_GRACE_S = 0.005
 _READ_PASSES = 2
 
+
+async def _read_past_deadline(
+    done: Callable[[], bool],
+    arrived: Callable[[], Awaitable[object]],
+    deadline: float,
+    *,
+    may_wait: Callable[[], bool] = lambda: True,
+) -> None:
+    """After a wait's ``deadline`` passed without ``done()``: read what the OS already holds.
+
+    Timers due in a loop pass run before that pass reads the line (uvloop does so), so bytes
+    in the buffer when the deadline's timer runs late by a millisecond would count as
+    missing: the loop reads first. After a stall of the loop (the timer _STALLED_S or more
+    late) the link may not have read them even then, so, if ``may_wait()``, ``arrived()`` gets
+    _READ_GRACE_S more. The caller looks at ``done()`` afterwards.
+    """
+    for _ in range(_READ_PASSES):
+        if done():
+            return
+        await asyncio.sleep(0)
+    loop = asyncio.get_running_loop()
+    if not done() and may_wait() and loop.time() - deadline >= _STALLED_S:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(arrived(), _READ_GRACE_S)
+
+
 # Returned by _execute for a job that went back to the queue after BUSY.
 _REQUEUED: Reply = StatusReply(Status.BUSY)
 
@@ -1086,22 +1112,13 @@ class BusMaster:
                     # Shielded so a timeout does not cancel the future we may keep waiting on.
                     return await asyncio.shield(fut)
             except TimeoutError:
-                if not fut.done():
-                    # Timers due in a loop pass run before that pass reads the line (uvloop
-                    # does so), so a reply the OS already holds when the deadline's timer runs
-                    # late by a millisecond would count as a timeout: let the loop read once.
-                    for _ in range(_READ_PASSES):
-                        await asyncio.sleep(0)
-                if (
-                    not fut.done()
-                    and not self.link.receiving()
-                    and loop.time() - deadline >= _STALLED_S
-                ):
-                    # After a stall of the event loop the deadline's timer can run in the
-                    # same pass as the reply's arrival, before the link has read it: let the
-                    # link read what the OS already holds before calling it a timeout.
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(asyncio.shield(fut), _READ_GRACE_S)
+                # (While reply bytes are arriving the deadline is extended below instead.)
+                await _read_past_deadline(
+                    fut.done,
+                    lambda: asyncio.shield(fut),
+                    deadline,
+                    may_wait=lambda: not self.link.receiving(),
+                )
                 if fut.done():
                     return fut.result()
                 # §7.1: while reply bytes keep arriving the host keeps receiving.
@@ -1285,26 +1302,15 @@ class BusMaster:
                 dev.next_poll_at = now
 
     async def _await_marks(self, complete: asyncio.Event, deadline: float) -> None:
-        """Wait until a round's marks are all in, or the deadline.
-
-        As for a reply (:meth:`_await_reply`): a deadline whose timer runs late (uvloop runs
-        due timers before it reads the line) first lets the loop read what the OS holds, and
-        after a stall of the loop waits a little for the link to read it. Without that, a
-        stall past the round's end made every mark of the round missing, and each missing
-        mark costs its device a POLL (45.8 ms at 9600 baud) before the next round.
-        """
-        loop = asyncio.get_running_loop()
+        """Wait until a round's marks are all in, or the deadline, read past it as a reply's
+        is (:func:`_read_past_deadline`). Without that, a stall past the round's end made
+        every mark of the round missing, and each missing mark costs its device a POLL
+        (45.8 ms at 9600 baud) before the next round."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout_at(deadline):
                 await complete.wait()
                 return
-        for _ in range(_READ_PASSES):
-            if complete.is_set():
-                return
-            await asyncio.sleep(0)
-        if not complete.is_set() and loop.time() - deadline >= _STALLED_S:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(complete.wait(), _READ_GRACE_S)
+        await _read_past_deadline(complete.is_set, complete.wait, deadline)
 
     def _update_cycle_stats(self) -> None:
         periods = [
