@@ -140,6 +140,23 @@ class FrameLog:
         )
 
 
+def emulated_devices(
+    strips: int, callers: int, *, attention: bool
+) -> tuple[list[StripEmulator], list[CallerEmulator]]:
+    """The benches' devices: strips at 1, 2, …, callers at CALLER_BASE + 1, + 2, …"""
+    return (
+        [StripEmulator(n, attention=attention) for n in range(1, strips + 1)],
+        [CallerEmulator(CALLER_BASE + n, attention=attention) for n in range(1, callers + 1)],
+    )
+
+
+def bus_stats(bus: Hb1Bus) -> dict[str, int]:
+    """The bus's frame decoder counters (frames, idle_drops, crc_errors, …) and collisions."""
+    stats: dict[str, int] = dataclasses.asdict(bus.decoder.stats)
+    stats["collisions"] = bus.collisions
+    return stats
+
+
 class _Out:
     """This process's stdout: reports that the bench waits for go out at once, the frame log
     in batches (one write per batch, not per frame, on a line that is busy all the time)."""
@@ -176,10 +193,7 @@ async def serve(
     reply_delay_s: float | None = None,
     frames: bool = False,
 ) -> None:
-    strip_devices = [StripEmulator(n, attention=attention) for n in range(1, strips + 1)]
-    caller_devices = [
-        CallerEmulator(CALLER_BASE + n, attention=attention) for n in range(1, callers + 1)
-    ]
+    strip_devices, caller_devices = emulated_devices(strips, callers, attention=attention)
     out = _Out()
     log = FrameLog()
 
@@ -227,9 +241,7 @@ async def serve(
         while line := await reader.readline():
             words = line.split()
             if words == [b"stats"]:
-                stats = dataclasses.asdict(bus.decoder.stats)
-                stats["collisions"] = bus.collisions
-                out.now({"stats": stats})
+                out.now({"stats": bus_stats(bus)})
             elif words == [b"sync"]:
                 out.now({"sync": time.monotonic()})
             elif len(words) == 3 and words[0] == b"press":

@@ -51,7 +51,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import json
 import os
 import random
@@ -66,7 +65,14 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._strip_line import FrameLog, Seen, add_process_options
+from bench._strip_line import (
+    CALLER_BASE,  # caller n at CALLER_BASE + n serves window n (strip n)
+    FrameLog,
+    Seen,
+    add_process_options,
+    bus_stats,
+    emulated_devices,
+)
 from bench._support import add_loop_option, embedded_database, hall_toml, percentile, use_loop
 from firmware_bridge import attention, timing
 from firmware_bridge.bridge import Bridge, EventResult, UpEvent
@@ -74,8 +80,6 @@ from firmware_bridge.codec import FRAME_OVERHEAD
 from firmware_bridge.constants import Command, EventType, KeyCode
 from firmware_bridge.emulators.base import Hb1Device, RequestLog
 from firmware_bridge.emulators.bus import Hb1Bus
-from firmware_bridge.emulators.display import StripEmulator
-from firmware_bridge.emulators.keypad import CallerEmulator
 from firmware_bridge.emulators.line import LineEndpoint
 from firmware_bridge.messages import KeyEvent, Request, ShowTextRequest
 from hall.app import Settings, create_app
@@ -98,7 +102,6 @@ DEVICES = 16
 # Least pause after a press's strip frame before the next press (see run()).
 SETTLE_S = 0.15
 HALL = "bench"
-CALLER_BASE = 0x40  # caller n at 0x40 + n serves window n (strip n)
 STRIP_LINE = Path(__file__).resolve().parent / "_strip_line.py"  # the emulated bus's process
 
 # Payload lengths from docs/protocol.md: POLL request (§8.2), its reply without an event and
@@ -513,11 +516,8 @@ class SameProcessBus(EmulatedBus):
     def __init__(self, strips: int, callers: int, reply_delay_s: float, *, attention: bool):
         super().__init__()
         self.nice = os.getpriority(os.PRIO_PROCESS, 0)
-        self.strips = [StripEmulator(n, attention=attention) for n in range(1, strips + 1)]
-        self.callers = {
-            CALLER_BASE + n: CallerEmulator(CALLER_BASE + n, attention=attention)
-            for n in range(1, callers + 1)
-        }
+        self.strips, caller_devices = emulated_devices(strips, callers, attention=attention)
+        self.callers = {c.address: c for c in caller_devices}
         self.bus = Hb1Bus([*self.strips, *self.callers.values()], baud=BAUD)
         self.endpoint = LineEndpoint(self.bus, reply_delay_s=reply_delay_s, line_baud=BAUD)
         log = FrameLog()
@@ -543,9 +543,7 @@ class SameProcessBus(EmulatedBus):
         return at
 
     async def stats(self) -> dict[str, int]:
-        stats = dataclasses.asdict(self.bus.decoder.stats)
-        stats["collisions"] = self.bus.collisions
-        return stats
+        return bus_stats(self.bus)
 
     async def close(self) -> None:
         await self.endpoint.close()
