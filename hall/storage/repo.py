@@ -505,8 +505,14 @@ async def write_action(
     ticket (if still in the state read), in that order, and writes only when it holds both:
     a stale read fails on the version, never half-way or on the one-active-ticket index, and
     a lost race is an answer, not an error in PostgreSQL's log. Outside a transaction the
-    statement commits by itself, so no lock outlives it. Event seqs come from the insert
-    trigger of migration 0004.
+    statement commits by itself, so no lock outlives it. Event seqs come from the sequencer
+    (migration 0006).
+
+    Only one of the two rows is locked on its own (a heap LOCK record in the WAL and a dirtied
+    page before the update writes the row again): the ticket's update is its own lock, taken
+    after the counter's, and the counter is updated only once the ticket's update succeeded
+    (it cannot fail then: the counter is locked at the version read). With ``skip_locked``
+    the ticket is locked on its own first, since only a locking read can skip a locked row.
 
     A counter taken out of the configuration (``active`` false; config_store does not bump
     its version) counts as changed, so a read kept from before cannot write to it.
@@ -529,16 +535,37 @@ async def write_action(
             FOR UPDATE)"""
         )
         counter_ok = "EXISTS (SELECT 1 FROM lc)"
-    if ticket is not None:
+    if ticket is not None and skip_locked:
         t = ticket.after
         parts.append(
             f"""lt AS (
             SELECT 1 FROM tickets
             WHERE id = {a(t.id)} AND state = {a(str(ticket.before.state))}::ticket_state
               AND {counter_ok}
-            FOR UPDATE{" SKIP LOCKED" if skip_locked else ""})"""
+            FOR UPDATE SKIP LOCKED)"""
         )
         ticket_ok = "EXISTS (SELECT 1 FROM lt)"
+    if ticket is not None:
+        t = ticket.after
+        # Without skip_locked the update checks the state read and takes the ticket's lock
+        # itself (after the counter's, as before): nothing is written unless it matched.
+        held = (
+            ticket_ok
+            if skip_locked
+            else f"state = {a(str(ticket.before.state))}::ticket_state AND {counter_ok}"
+        )
+        parts.append(
+            f"""t AS (
+            UPDATE tickets SET state = {a(str(t.state))}::ticket_state,
+                service_code = {a(t.service_code)}, queue_key = {a(t.queue_key)},
+                counter_number = {a(t.counter_number)}, target_counter = {a(t.target_counter)},
+                recall_count = {a(t.recall_count)}, first_called_at = {a(t.first_called_at)},
+                called_at = {a(t.called_at)}, serve_started_at = {a(t.serve_started_at)},
+                finished_at = {a(t.finished_at)}, parked_by = {a(t.parked_by)}
+            WHERE id = {a(t.id)} AND {held}
+            RETURNING 1)"""
+        )
+        ticket_ok = "EXISTS (SELECT 1 FROM t)"
     parts.append(f"ok AS (SELECT {counter_ok} AS counter_ok, {ticket_ok} AS ticket_ok)")
     both = "(SELECT counter_ok AND ticket_ok FROM ok)"
     if counter is not None:
@@ -551,18 +578,6 @@ async def write_action(
                 normal_since_priority = coalesce({a(counter.tally)}::int, normal_since_priority),
                 version = version + 1
             WHERE hall_id = {a(st.hall_id)} AND number = {a(st.number)} AND {both})"""
-        )
-    if ticket is not None:
-        t = ticket.after
-        parts.append(
-            f"""t AS (
-            UPDATE tickets SET state = {a(str(t.state))}::ticket_state,
-                service_code = {a(t.service_code)}, queue_key = {a(t.queue_key)},
-                counter_number = {a(t.counter_number)}, target_counter = {a(t.target_counter)},
-                recall_count = {a(t.recall_count)}, first_called_at = {a(t.first_called_at)},
-                called_at = {a(t.called_at)}, serve_started_at = {a(t.serve_started_at)},
-                finished_at = {a(t.finished_at)}, parked_by = {a(t.parked_by)}
-            WHERE id = {a(t.id)} AND {both})"""
         )
     parts.append(f"e AS ({insert_events(a, hall_id, events, where=both)})")
     if audit is not None:

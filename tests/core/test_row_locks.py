@@ -1,0 +1,138 @@
+"""What PostgreSQL locks on its own when a ticket is issued and served (issue 9, CPU per
+operation). A row lock that is not part of an update is a WAL record and a dirtied page of
+its own; these tests read the WAL the operations wrote (pg_walinspect).
+
+- Issuing does not lock the ticket's service (migration 0105 replaced the foreign key
+  tickets -> services, whose check locked it FOR KEY SHARE at every issue); a ticket of an
+  unknown service is still refused, and a service that tickets refer to cannot be deleted.
+- Start and finish lock the counter and then update the ticket, without locking the ticket
+  beforehand (``repo.write_action``); only call-next, which must skip a ticket another
+  counter is taking, locks its ticket on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import asyncpg
+import pytest
+
+from hall.config.models import HallConfig
+from hall.ports import FixedClock
+from hall.services.directory import Directory
+from hall.services.queue import CounterAction, IssueTicket, QueueService
+
+A = CounterAction
+
+
+@pytest.fixture
+def service(pool: asyncpg.Pool, config: HallConfig, clock: FixedClock) -> QueueService:
+    return QueueService(pool, Directory(config), clock)
+
+
+async def wal_position(pool: asyncpg.Pool) -> str:
+    position: str = await pool.fetchval("SELECT pg_current_wal_insert_lsn()::text")
+    return position
+
+
+async def row_locks(pool: asyncpg.Pool, since: str) -> Counter[str]:
+    """Heap LOCK records written since ``since``, by table."""
+    async with pool.acquire() as conn:
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
+        # The test server commits asynchronously: a synchronous commit of a transaction that
+        # wrote WAL flushes it up to here, so that pg_walinspect can read all of it.
+        await conn.execute("SET synchronous_commit = on")
+        async with conn.transaction():
+            await conn.execute("SELECT pg_logical_emit_message(true, 'test', 'flush')")
+        end = await conn.fetchval("SELECT pg_current_wal_flush_lsn()::text")
+        rows = await conn.fetch(
+            """SELECT c.relname::text AS rel, count(*) AS n
+               FROM pg_get_wal_block_info($1::text::pg_lsn, $2::text::pg_lsn) b
+               JOIN pg_class c ON pg_relation_filenode(c.oid) = b.relfilenode
+               WHERE b.resource_manager = 'Heap' AND b.record_type = 'LOCK'
+               GROUP BY c.relname""",
+            since,
+            end,
+        )
+    return Counter({r["rel"]: r["n"] for r in rows})
+
+
+async def test_issuing_locks_no_service_row(service: QueueService, pool: asyncpg.Pool) -> None:
+    await service.issue(IssueTicket(hall_id="test", service_code="BDC"))  # the day's first
+    since = await wal_position(pool)
+    for _ in range(3):
+        await service.issue(IssueTicket(hall_id="test", service_code="BDC"))
+    assert (await row_locks(pool, since))["services"] == 0
+
+
+async def test_issuing_goes_on_while_the_service_row_is_locked(
+    service: QueueService, pool: asyncpg.Pool
+) -> None:
+    await service.issue(IssueTicket(hall_id="test", service_code="BDC"))
+    async with pool.acquire() as holder, holder.transaction():
+        # An administrator's transaction editing the service (FOR UPDATE conflicts with the
+        # FOR KEY SHARE a foreign key check would take).
+        await holder.execute(
+            "SELECT 1 FROM services WHERE hall_id = 'test' AND code = 'BDC' FOR UPDATE"
+        )
+        view = await asyncio.wait_for(
+            service.issue(IssueTicket(hall_id="test", service_code="BDC")), timeout=10
+        )
+    assert view.ticket.display_number == "A002"
+
+
+async def test_start_and_finish_lock_no_ticket_on_its_own(
+    service: QueueService, pool: asyncpg.Pool
+) -> None:
+    await service.issue(IssueTicket(hall_id="test", service_code="BDC"))
+    await service.act("test", 1, A.OPEN, "c001")
+    await service.act("test", 1, A.CALL_NEXT, "c001")
+    since = await wal_position(pool)
+    await service.act("test", 1, A.START, "c001")
+    await service.act("test", 1, A.FINISH, "c001")
+    locks = await row_locks(pool, since)
+    assert locks["tickets"] == 0
+    assert locks["counters"] == 2  # each action still locks its counter at the version read
+    assert await pool.fetchval("SELECT state::text FROM tickets") == "done"
+
+
+async def test_a_ticket_of_an_unknown_service_is_refused(
+    service: QueueService, pool: asyncpg.Pool
+) -> None:
+    view = await service.issue(IssueTicket(hall_id="test", service_code="BDC"))
+    copy = """INSERT INTO tickets (hall_id, service_code, number_group, business_day, seq,
+                  display_number, token, purpose, issued_at, queue_key)
+              SELECT hall_id, $2, number_group, business_day + $3::int, seq + 100,
+                  'Z' || $3::int, 'spare-' || $3::int, purpose, issued_at, queue_key
+              FROM tickets WHERE id = $1"""
+    # The day's first ticket of a service (no service-day row yet) and a later one.
+    with pytest.raises(asyncpg.ForeignKeyViolationError, match="unknown service"):
+        await pool.execute(copy, view.ticket.id, "NOPE", 1)
+    await pool.execute(copy, view.ticket.id, "BDC", 1)
+    with pytest.raises(asyncpg.ForeignKeyViolationError, match="unknown service"):
+        await pool.execute(copy, view.ticket.id, "NOPE", 0)
+    # Moving a ticket to a service that does not exist.
+    with pytest.raises(asyncpg.ForeignKeyViolationError, match="unknown service"):
+        await pool.execute("UPDATE tickets SET service_code = 'NOPE' WHERE id = $1", view.ticket.id)
+    assert await pool.fetchval("SELECT count(*) FROM tickets") == 2
+
+
+async def test_a_service_that_tickets_refer_to_cannot_go(
+    service: QueueService, pool: asyncpg.Pool
+) -> None:
+    await service.issue(IssueTicket(hall_id="test", service_code="BDC"))
+    with pytest.raises(asyncpg.ForeignKeyViolationError, match="referenced by tickets"):
+        await pool.execute("DELETE FROM services WHERE hall_id = 'test' AND code = 'BDC'")
+    with pytest.raises(asyncpg.ForeignKeyViolationError, match="referenced by tickets"):
+        await pool.execute("UPDATE services SET code = 'X' WHERE hall_id = 'test' AND code = 'BDC'")
+    # Other columns of a service may change; a service nothing refers to may go.
+    await pool.execute("UPDATE services SET active = active WHERE hall_id = 'test'")
+    unused = await pool.fetchval(
+        "SELECT code FROM services WHERE hall_id = 'test' AND code <> 'BDC' ORDER BY code LIMIT 1"
+    )
+    await pool.execute("DELETE FROM services WHERE hall_id = 'test' AND code = $1", unused)
+    assert (
+        await pool.fetchval("SELECT count(*) FROM services WHERE hall_id = 'test' AND code = 'BDC'")
+        == 1
+    )
