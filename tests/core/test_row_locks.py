@@ -6,6 +6,8 @@ its own; these tests read the WAL the operations wrote (pg_walinspect).
   tickets -> services, whose check locked it FOR KEY SHARE at every issue); a ticket of an
   unknown service is still refused, and a service that tickets refer to cannot be deleted.
 - An audit row takes no entry in the log's time index (migration 0106: a BRIN index).
+- The waiting tally's trigger runs only when a ticket enters or leaves the queue, or
+  moves (migration 0107): not for starting or finishing it.
 - Start and finish lock the counter and then update the ticket, without locking the ticket
   beforehand (``repo.write_action``); only call-next, which must skip a ticket another
   counter is taking, locks its ticket on its own.
@@ -183,3 +185,42 @@ async def test_an_audit_row_writes_nothing_to_the_audit_time_index(
             "EXPLAIN (FORMAT JSON) SELECT * FROM audit_log WHERE at >= $1", clock.now()
         )
     assert "audit_log_at" in str(plan)
+
+
+async def tally_calls(conn: asyncpg.Connection) -> int:
+    n: int | None = await conn.fetchval(
+        "SELECT calls FROM pg_stat_xact_user_functions WHERE funcname = 'tickets_tally'"
+    )
+    return n or 0
+
+
+async def test_the_tally_trigger_runs_only_for_moves_in_and_out_of_the_queue(
+    service: QueueService, pool: asyncpg.Pool
+) -> None:
+    first = await service.issue(IssueTicket(hall_id="test", service_code="BDC"))
+    await service.issue(IssueTicket(hall_id="test", service_code="BDC"))
+    ticket = first.ticket.id
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL track_functions = 'all'")
+        await conn.execute(
+            "UPDATE tickets SET state = 'called', counter_number = 1, called_at = now(),"
+            " first_called_at = now() WHERE id = $1",
+            ticket,
+        )
+        assert await tally_calls(conn) == 1  # left the queue
+        await conn.execute(
+            "UPDATE tickets SET state = 'serving', serve_started_at = now() WHERE id = $1", ticket
+        )
+        await conn.execute(
+            "UPDATE tickets SET state = 'done', counter_number = NULL, finished_at = now()"
+            " WHERE id = $1",
+            ticket,
+        )
+        assert await tally_calls(conn) == 1  # neither: no call
+        await conn.execute("UPDATE tickets SET service_code = 'TAX' WHERE id = $1 + 1", ticket)
+        assert await tally_calls(conn) == 2  # a waiting ticket moved to another service
+    tallies = await pool.fetch(
+        "SELECT service_code, sum(waiting)::int AS n FROM queue_tallies"
+        " GROUP BY service_code HAVING sum(waiting) <> 0 ORDER BY service_code"
+    )
+    assert [tuple(r) for r in tallies] == [("TAX", 1)]
