@@ -250,6 +250,12 @@ class DeviceService:
         self._rendered: dict[tuple[str, int], tuple[object, Desired]] = {}
         self._releasing: set[asyncio.Task[None]] = set()
 
+    @property
+    def releasing(self) -> bool:
+        """Whether connections of this service's committed work are still on their way back
+        to the pool (the commit notices of their release not told yet)."""
+        return bool(self._releasing)
+
     # --- watchers: a use that reads a device's events as they come --------------------------
 
     @contextlib.contextmanager
@@ -447,7 +453,10 @@ class DeviceService:
             return _Committed(result, read, noticed)
 
         try:
-            committed, _ = await run_in_transaction(self.pool, work)
+            # The connection goes back to the pool in the background (its release tells the
+            # commit notices' listeners): the key's render below and the answer to the bridge,
+            # whose bus waits for it, do not wait for that.
+            committed, _ = await run_in_transaction(self.pool, work, releasing=self._releasing)
         except _Refused as refused:
             # The effect and its key were rolled back together; the key is stored again with
             # the refusal in a statement of its own, so that a re-delivery is a duplicate
