@@ -16,7 +16,7 @@ from firmware_bridge.bridge import EventResult
 from firmware_bridge.messages import KeyEvent, LoginEvent, LogoutEvent, Request
 from hall.config.models import Device, DeviceClass
 from hall.domain.errors import NotFound
-from hall.domain.tickets import CounterState
+from hall.domain.tickets import CounterState, CounterStatus
 from hall.services.device_roles import DeviceContext, DeviceEvent, DeviceRole, Scene
 from hall.services.queue import ActionParams, CounterAction
 from hall.storage import repo
@@ -31,10 +31,7 @@ async def handle_caller(ctx: DeviceContext, uow: UnitOfWork, ev: DeviceEvent) ->
         return await sign_in(ctx, uow, ev)
     if not isinstance(ev.event, KeyEvent):
         return None
-    found = await repo.counter(uow.conn, ev.hall_id, counter, for_update=True)
-    if found is None:
-        raise NotFound(f"{counter}号窗口不存在", counter=counter)
-    status, _ = found
+    status = await _locked(uow, ev, counter)
     try:
         steps = plan_key(int(ev.event.key), ev.event.arg, str(status.state))
     except KeyRefused:
@@ -60,10 +57,7 @@ async def sign_in(ctx: DeviceContext, uow: UnitOfWork, ev: DeviceEvent) -> Event
     login = isinstance(ev.event, LoginEvent)
     method = METHOD_NAMES.get(ev.event.method) if isinstance(ev.event, LoginEvent) else None
     job_no: str | None = None
-    found = await repo.counter(uow.conn, ev.hall_id, counter, for_update=True)
-    if found is None:
-        raise NotFound(f"{counter}号窗口不存在", counter=counter)
-    status, _ = found
+    status = await _locked(uow, ev, counter)
     try:
         if isinstance(ev.event, LoginEvent):
             cred = parse_login(int(ev.event.method), ev.event.cred)
@@ -98,6 +92,17 @@ async def sign_in(ctx: DeviceContext, uow: UnitOfWork, ev: DeviceEvent) -> Event
     return EventResult("applied")
 
 
+async def _locked(uow: UnitOfWork, ev: DeviceEvent, counter: int) -> CounterStatus:
+    """The device's counter under its row lock: as the event's key statement locked it (the
+    caller role's ``locks_counter``), else locked here (a pad's LOGIN)."""
+    if ev.counter is not None:
+        return ev.counter
+    found = await repo.counter(uow.conn, ev.hall_id, counter, for_update=True)
+    if found is None:
+        raise NotFound(f"{counter}号窗口不存在", counter=counter)
+    return found[0]
+
+
 def render_caller(scene: Scene, device: Device) -> tuple[Request, ...]:
     view = scene.counters.get(device.counter) if device.counter is not None else None
     if view is None:
@@ -105,4 +110,10 @@ def render_caller(scene: Scene, device: Device) -> tuple[Request, ...]:
     return keypad_requests(view.state, view.ticket_number)
 
 
-CALLER = DeviceRole(DeviceClass.CALLER, handle=handle_caller, render=render_caller, sign_in=sign_in)
+CALLER = DeviceRole(
+    DeviceClass.CALLER,
+    handle=handle_caller,
+    render=render_caller,
+    sign_in=sign_in,
+    locks_counter=True,
+)

@@ -33,6 +33,11 @@ def text_width(text: str) -> int:
 
 def clip_bytes(text: str, limit: int = MAX_TEXT_BYTES, encoding: str = "gbk") -> str:
     """The longest prefix of whole characters whose encoding fits in ``limit`` bytes."""
+    try:
+        if len(text.encode(encoding)) <= limit:
+            return text  # the usual case: every render of a strip, a key's included
+    except UnicodeEncodeError:
+        pass
     out: list[str] = []
     used = 0
     for ch in text:

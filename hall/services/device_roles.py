@@ -19,6 +19,7 @@ import asyncpg
 from firmware_bridge.bridge import EventResult
 from firmware_bridge.messages import Event, Request
 from hall.config.models import Device, DeviceClass
+from hall.domain.tickets import CounterStatus
 from hall.ports import Clock
 from hall.services.directory import Directory, HallRules
 from hall.services.queue import QueueService
@@ -61,6 +62,10 @@ class DeviceEvent:
     actor: str
     """Who the audit log names when no clerk is signed in: ``device:BUS/ADDRESS``."""
     now: datetime
+    counter: CounterStatus | None = None
+    """The device's counter as the event's key statement locked it (FOR UPDATE), for a role
+    with ``locks_counter``; None when nothing was locked for it (the counter is not active,
+    or the role does not declare it): the handler then reads and locks it itself."""
 
 
 class RecentCall(NamedTuple):
@@ -122,6 +127,10 @@ class DeviceRole:
     generation: Generation | None = None
     load: Loader | None = None
     inputs: Inputs | None = None
+    locks_counter: bool = False
+    """The handler acts on the device's counter under its row lock: the kernel takes that lock
+    in the statement that stores the event's key (one round trip less per event) and hands
+    the locked counter over in ``DeviceEvent.counter``."""
 
 
 def roles_by_class(roles: Sequence[DeviceRole]) -> dict[DeviceClass, DeviceRole]:

@@ -36,6 +36,7 @@ from firmware_bridge.messages import (
 )
 from hall.config.models import Bus, Device, DeviceClass, HallConfig
 from hall.domain.errors import HallError, NotFound
+from hall.domain.tickets import CounterStatus
 from hall.ports import Clock
 from hall.services.device_roles import (
     DeviceContext,
@@ -250,6 +251,12 @@ class DeviceService:
         self._rendered: dict[tuple[str, int], tuple[object, Desired]] = {}
         self._releasing: set[asyncio.Task[None]] = set()
 
+    @property
+    def releasing(self) -> bool:
+        """Whether connections of this service's committed work are still on their way back
+        to the pool (the commit notices of their release not told yet)."""
+        return bool(self._releasing)
+
     # --- watchers: a use that reads a device's events as they come --------------------------
 
     @contextlib.contextmanager
@@ -422,14 +429,34 @@ class DeviceService:
             if device is not None and device.counter is not None and self.on_render is not None
             else None
         )
+        role = self.roles.get(device.device_class) if device is not None else None
+        lock = device.counter if device is not None and role and role.locks_counter else None
 
         async def work(uow: UnitOfWork) -> _Committed:
             # The key goes in first, with the outcome most events have: a second delivery of
-            # it waits at this statement until this transaction ends.
-            if not await claim(uow.conn, _APPLIED):
+            # it waits at this statement until this transaction ends. A role that acts on the
+            # device's counter under its lock gets it in the same statement.
+            locked: CounterStatus | None = None
+            if lock is None:
+                claimed = await claim(uow.conn, _APPLIED)
+            else:
+                claimed, locked = await devices_repo.claim_event_locking_counter(
+                    uow.conn,
+                    bus=ev.bus,
+                    address=ev.address,
+                    uid=ev.uid,
+                    boot_id=ev.boot_id,
+                    evt_seq=ev.evt_seq,
+                    hall_id=hall_id,
+                    evt_type=ev.evt_type,
+                    outcome=_APPLIED,
+                    now=now,
+                    counter=lock,
+                )
+            if not claimed:
                 return _Committed(EventResult("duplicate"))
             try:
-                result = await self._effect(uow, hall_id, device, ev, now, age_s)
+                result = await self._effect(uow, hall_id, device, ev, now, age_s, locked)
             except HallError as exc:
                 raise _Refused(exc) from None
             read = None
@@ -447,7 +474,10 @@ class DeviceService:
             return _Committed(result, read, noticed)
 
         try:
-            committed, _ = await run_in_transaction(self.pool, work)
+            # The connection goes back to the pool in the background (its release tells the
+            # commit notices' listeners): the key's render below and the answer to the bridge,
+            # whose bus waits for it, do not wait for that.
+            committed, _ = await run_in_transaction(self.pool, work, releasing=self._releasing)
         except _Refused as refused:
             # The effect and its key were rolled back together; the key is stored again with
             # the refusal in a statement of its own, so that a re-delivery is a duplicate
@@ -490,6 +520,7 @@ class DeviceService:
         ev: UpEvent,
         now: datetime,
         age_s: float,
+        locked: CounterStatus | None = None,
     ) -> EventResult:
         try:
             event = decode_event(ev.evt_type, ev.data)
@@ -520,7 +551,7 @@ class DeviceService:
             result = await role.handle(
                 self.context,
                 uow,
-                DeviceEvent(hall_id, device, event, ev.uid, actor, now),
+                DeviceEvent(hall_id, device, event, ev.uid, actor, now, locked),
             )
             if result is not None:
                 return result
@@ -530,7 +561,7 @@ class DeviceService:
             and isinstance(event, LoginEvent | LogoutEvent)
         ):
             result = await self.sign_in(
-                self.context, uow, DeviceEvent(hall_id, device, event, ev.uid, actor, now)
+                self.context, uow, DeviceEvent(hall_id, device, event, ev.uid, actor, now, locked)
             )
             if result is not None:
                 return result

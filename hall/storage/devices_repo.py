@@ -7,6 +7,9 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from hall.domain.tickets import CounterStatus
+from hall.storage.repo import counter_from_record
+
 # §8.3: keys of a boot_id seen again are from a boot 65535 boots ago, never a re-delivery of
 # this boot's events; anything younger than this is kept so a late duplicate still matches.
 STALE_KEYS_AFTER = timedelta(days=1)
@@ -235,6 +238,56 @@ async def claim_event(
         STALE_KEYS_AFTER,
     )
     return bool(inserted)
+
+
+_CLAIM_LOCKING = """
+WITH k AS MATERIALIZED (
+    SELECT claim_device_event($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) AS claimed)
+SELECT k.claimed, c.hall_id, c.number, c.state::text AS state, c.state_since, c.pause_reason,
+       c.clerk
+FROM k LEFT JOIN LATERAL (
+    SELECT * FROM counters
+    WHERE hall_id = $6 AND number = $11 AND active AND k.claimed
+    FOR UPDATE) c ON true"""
+
+
+async def claim_event_locking_counter(
+    conn: asyncpg.Connection,
+    *,
+    bus: str,
+    address: int,
+    uid: str,
+    boot_id: int,
+    evt_seq: int,
+    hall_id: str,
+    evt_type: int,
+    outcome: str,
+    now: datetime,
+    counter: int,
+) -> tuple[bool, CounterStatus | None]:
+    """``claim_event`` and, when the key is new, the lock (FOR UPDATE) of the hall's active
+    counter ``counter``, in one round trip: (whether the key is new, the counter as locked).
+
+    The lateral lock runs after the claim (it depends on its result), so a duplicate locks
+    nothing. Only the counter's own columns are read: a lock that waited for another
+    transaction returns the row that transaction committed (a join would not be re-read)."""
+    row = await conn.fetchrow(
+        _CLAIM_LOCKING,
+        bus,
+        address,
+        uid,
+        boot_id,
+        evt_seq,
+        hall_id,
+        evt_type,
+        outcome,
+        now,
+        STALE_KEYS_AFTER,
+        counter,
+    )
+    assert row is not None
+    locked = None if row["number"] is None else counter_from_record(row)
+    return bool(row["claimed"]), locked
 
 
 async def set_outcome(

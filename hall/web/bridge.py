@@ -349,9 +349,14 @@ class BridgeHub:
             self._push(hall_id, key[0], key[1], state)
 
     def settled(self, hall_id: str) -> bool:
-        """No desired-state pass of the hall is under way or due."""
+        """No desired-state pass of the hall is under way or due (nor a device event's
+        release, which may call for one)."""
         dirty = self._dirty.get(hall_id)
-        return hall_id not in self._reading and (dirty is None or not dirty.is_set())
+        return (
+            hall_id not in self._reading
+            and (dirty is None or not dirty.is_set())
+            and not self.service.releasing
+        )
 
     def _push(self, hall_id: str, bus: str, address: int, state: Desired) -> None:
         self.pushes += 1

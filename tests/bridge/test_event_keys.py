@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 
 from firmware_bridge.constants import KeyCode
 from firmware_bridge.messages import KeyEvent
+from hall.services.devices import DeviceService
+from hall.storage.db import connect_pool
 from hall.storage.devices_repo import outcome_of
 from hall.web.state import POOL
 from tests.bridge.conftest import AppMaker, Client, fetch, issue, open_counter
@@ -112,3 +114,40 @@ async def test_the_running_boot_keeps_its_keys_until_its_first_event(
 
     assert (kept.outcome, first.outcome) == ("duplicate", "applied")
     assert await called(client) == ["A001"]
+
+
+async def test_a_key_is_stored_and_its_counter_locked_in_one_statement(
+    make_app: AppMaker, database_url: str
+) -> None:
+    """The key's round trips: the statement that stores a caller's key also locks its counter,
+    and the counter action follows at once (no statement of its own for the lock). A
+    duplicate has no effect."""
+    client, svc = await service(make_app)
+    await issue(client)
+    await open_counter(client)
+    pool = await connect_pool(database_url, min_size=1, max_size=1)
+    sent: list[str] = []
+    try:
+        async with pool.acquire() as conn:
+            conn.add_query_logger(lambda q: sent.append(" ".join(q.query.split())))
+        own = DeviceService(pool, svc.directory, svc.queue, svc.clock, list(svc.roles.values()))
+        press = up(2, UID_CALLER, KeyEvent(KeyCode.CALL_NEXT))
+
+        first = await own.handle_event(press)
+        key = [s for s in sent if "claim_device_event" in s]
+        after_key = sent[sent.index(key[0]) + 1]  # the action's read of the counter
+        sent.clear()
+        again = await own.handle_event(press)
+        duplicate = list(sent)
+    finally:
+        async with asyncio.timeout(10):
+            await pool.close()
+
+    assert first.outcome == "applied"
+    assert await called(client) == ["A001"]
+    assert len(key) == 1
+    assert "FOR UPDATE" in key[0]
+    assert "FOR UPDATE" not in after_key
+    assert again.outcome == "duplicate"
+    assert await called(client) == ["A001"]
+    assert [s for s in duplicate if "claim_device_event" in s] == key

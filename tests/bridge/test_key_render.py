@@ -7,7 +7,7 @@ from firmware_bridge.constants import KeyCode
 from firmware_bridge.messages import KeyEvent
 from hall.services.devices import CounterRender, ReadPoint
 from hall.services.queue import ActionParams, CounterAction
-from hall.web.state import NOTIFIER, QUEUE
+from hall.web.state import COMMIT_NOTICES, NOTIFIER, QUEUE
 from tests.bridge.conftest import AppMaker, Client, hub_of, issue, open_counter
 from tests.bridge.test_desired_passes import config, settled, up
 from tests.bridge.test_device_service import UID_CALLER
@@ -42,6 +42,30 @@ async def test_a_key_queues_its_strip_and_caller_at_its_commit(make_app: AppMake
     assert (strip, caller) == (truth[STRIP], truth[CALLER])
     await settled(hub)
     assert (hub.pushed(*STRIP), hub.pushed(*CALLER)) == (truth[STRIP], truth[CALLER])
+
+
+async def test_a_key_is_answered_before_its_connection_goes_back_to_the_pool(
+    make_app: AppMaker,
+) -> None:
+    """The bridge's bus waits for the answer: the key's render is queued and the answer given
+    straight after COMMIT; the release (and its commit notice) follows, and the hub is not
+    settled until it did."""
+    client = await ready(make_app)
+    hub = hub_of(client)
+    idle = hub.pushed(*STRIP)
+    told: list[str] = []
+    client.app[COMMIT_NOTICES].add(told.append)
+
+    result = await hub.service.handle_event(up(2, UID_CALLER, KeyEvent(KeyCode.CALL_NEXT), 2))
+    answered = (told[:], hub.pushed(*STRIP), hub.settled("test"))
+    await settled(hub)
+
+    assert result.outcome == "applied"
+    assert answered[0] == []
+    assert answered[1] != idle
+    assert answered[2] is False
+    assert told == ["test"]
+    assert hub.pushed(*STRIP) == answered[1]
 
 
 async def test_a_pass_that_read_before_the_key_does_not_undo_its_render(

@@ -50,3 +50,30 @@ async def test_a_failed_begin_returns_the_connection_and_the_pool_closes(
     finally:
         async with asyncio.timeout(10):
             await pool.close()
+
+
+async def test_a_committed_unit_with_releasing_gives_its_connection_back_in_the_background(
+    database_url: str,
+) -> None:
+    pool = await connect_pool(database_url, min_size=1, max_size=1)
+    releasing: set[asyncio.Task[None]] = set()
+    try:
+        async with UnitOfWork(pool, releasing=releasing) as uow:
+            await uow.conn.execute("CREATE TEMP TABLE t (x int)")
+            await uow.commit()
+        # The block's caller goes on while the release is under way.
+        assert len(releasing) == 1
+        assert pool.get_idle_size() == 0
+        # ... and the pool's only connection comes back.
+        async with asyncio.timeout(5), UnitOfWork(pool) as uow:
+            assert await uow.conn.fetchval("SELECT count(*) FROM t") == 0
+        assert not releasing
+        # A unit that did not commit gives its connection back before its caller goes on.
+        with pytest.raises(RuntimeError):
+            async with UnitOfWork(pool, releasing=releasing):
+                raise RuntimeError("refused")
+        assert not releasing
+        assert pool.get_idle_size() == 1
+    finally:
+        async with asyncio.timeout(10):
+            await pool.close()

@@ -50,6 +50,8 @@ def test_clipping_to_the_wire_limit_never_splits_a_character() -> None:
     assert clipped == "窗" * (MAX_TEXT_BYTES // 2)
     assert len(clipped.encode("gbk")) <= MAX_TEXT_BYTES
     assert clip_bytes("a窗", 2) == "a"  # the second character does not fit whole
+    assert clip_bytes("请A023号到12号窗口") == "请A023号到12号窗口"  # fits: whole
+    assert clip_bytes("a😀b", 5) == "a😀"  # no GBK code: counted as its UTF-8 bytes
 
 
 def test_hall_screens_show_the_calls_of_their_own_windows_and_services() -> None:
