@@ -69,9 +69,10 @@ from hall.domain.tickets import (
 )
 from hall.ports import Clock
 from hall.services.directory import Directory, HallRules
-from hall.services.group_commit import BatchAborted, GroupCommit
+from hall.services.group_commit import BatchAborted, GroupCommit, Statement
 from hall.storage import repo
 from hall.storage.access_repo import AuditEntry, audit_values
+from hall.storage.commit_notices import note_events
 from hall.storage.uow import PENDING_AUDIT, UnitOfWork, acquire
 
 # Call-next reads the heads of its queues, then tries them best first; a round ends when all
@@ -290,11 +291,24 @@ class QueueService:
             # (hall.services.group_commit); a failed batch is redone one by one. One service
             # per batch: a batch then locks the rows one ticket would (its number group's
             # counter, its service's tallies), so it cannot deadlock with a transfer that
-            # locks two services' tallies.
+            # locks two services' tallies. A ticket without an idempotency key is one
+            # statement, which a batch of such tickets runs as one pipeline.
             key = (cmd.hall_id, svc.group, svc.code)
             written: Written | None = None
-            with contextlib.suppress(BatchAborted):
-                written = await self.group_commit.run(key, issue_on)
+            if cmd.idempotency_key is None:
+                prepared = self._issue_statement(rules, cmd, actor, svc, now, day, "", audit)
+                try:
+                    row = await self.group_commit.run(key, prepared.job)
+                except BatchAborted:
+                    self._estimates[:0] = prepared.estimates  # nothing was written
+                except BaseException:
+                    self._estimates[:0] = prepared.estimates  # written or not: rewriting
+                    raise  # an estimate is harmless
+                else:
+                    written = self._issued(cmd, svc, actor, now, prepared, row)
+            else:
+                with contextlib.suppress(BatchAborted):
+                    written = await self.group_commit.run(key, issue_on)
             if written is not None:
                 return await audited(written)
         async with self.pool.acquire() as conn:
@@ -338,6 +352,85 @@ class QueueService:
             )
         return view
 
+    def _issue_statement(
+        self,
+        rules: HallRules,
+        cmd: IssueTicket,
+        actor: str,
+        svc: Service,
+        now: datetime,
+        day: date,
+        fingerprint: str,
+        audit: AuditEntry | None,
+    ) -> _IssueStatement:
+        """The statement that numbers, inserts and logs a new ticket, with the estimates of
+        earlier tickets it writes (taken from the pending ones: whoever runs it puts them
+        back if it is not committed)."""
+        own_group = svc.group == svc.code
+        details = _issued_details(cmd, svc, day)
+        token = secrets.token_urlsafe(16)
+        estimates, self._estimates = self._estimates, []
+        quota = svc.daily_quota if own_group else None
+        sql, args = repo.issue_statement(
+            hall_id=cmd.hall_id,
+            number_group=svc.group,
+            business_day=day,
+            number_start=svc.number_start,
+            service_code=svc.code,
+            prefix=svc.prefix,
+            width=svc.number_width,
+            token=token,
+            purpose=str(cmd.purpose),
+            priority_class=cmd.priority_class,
+            issued_at=now,
+            appointment_start=cmd.appointment_start,
+            appointment_end=cmd.appointment_end,
+            kiosk=cmd.kiosk,
+            idempotency_key=cmd.idempotency_key,
+            idempotency_hash=fingerprint if cmd.idempotency_key else None,
+            quota=quota,
+            actor=actor,
+            details=details,
+            counters=rules.counters_serving(svc.code),
+            others=_competing(rules, svc.code),
+            estimates=estimates,
+            audit=None if audit is None else audit_values(audit),
+        )
+        hall_id = cmd.hall_id
+
+        def before(conn: asyncpg.Connection) -> None:
+            note_events(conn, hall_id)
+
+        # Without a quota the statement always numbers a ticket, so it returns its row.
+        job = Statement(sql, args, before, one_row=quota is None)
+        return _IssueStatement(job, token, details, estimates)
+
+    def _issued(
+        self,
+        cmd: IssueTicket,
+        svc: Service,
+        actor: str,
+        now: datetime,
+        prepared: _IssueStatement,
+        row: asyncpg.Record | None,
+    ) -> tuple[Ticket, str, repo.Issued]:
+        """The ticket an issue statement wrote; QuotaExhausted when it wrote none."""
+        issued = repo.issued_from_row(row)
+        if issued is None:
+            self._estimates[:0] = prepared.estimates  # a refusal writes nothing
+            raise QuotaExhausted(
+                f"「{svc.name}」今日号源已取完（共 {svc.daily_quota} 个）",
+                quota=svc.daily_quota,
+            )
+        event = Event(
+            type=EventType.TICKET_ISSUED,
+            at=now,
+            actor=actor,
+            ticket_id=issued.id,
+            details={**prepared.details, "seq": issued.seq, "display_number": issued.number},
+        )
+        return issue_ticket(event), prepared.token, issued
+
     async def _issue_on(
         self,
         conn: asyncpg.Connection,
@@ -361,67 +454,26 @@ class QueueService:
                 if stored != fingerprint:
                     raise IdempotencyMismatch()
                 return ticket, token, None
-        own_group = svc.group == svc.code
-        details = _issued_details(cmd, svc, day)
-        token = secrets.token_urlsafe(16)
-        estimates, self._estimates = self._estimates, []
+        prepared = self._issue_statement(rules, cmd, actor, svc, now, day, fingerprint, audit)
         try:
-            row = await repo.issue_in_one_statement(
-                conn,
-                hall_id=cmd.hall_id,
-                number_group=svc.group,
-                business_day=day,
-                number_start=svc.number_start,
-                service_code=svc.code,
-                prefix=svc.prefix,
-                width=svc.number_width,
-                token=token,
-                purpose=str(cmd.purpose),
-                priority_class=cmd.priority_class,
-                issued_at=now,
-                appointment_start=cmd.appointment_start,
-                appointment_end=cmd.appointment_end,
-                kiosk=cmd.kiosk,
-                idempotency_key=cmd.idempotency_key,
-                idempotency_hash=fingerprint if cmd.idempotency_key else None,
-                quota=svc.daily_quota if own_group else None,
-                actor=actor,
-                details=details,
-                counters=rules.counters_serving(svc.code),
-                others=_competing(rules, svc.code),
-                estimates=estimates,
-                audit=None if audit is None else audit_values(audit),
-            )
+            row = await prepared.job(conn)
         except BaseException:
             # Nothing was written (or it is rolled back): the next statement takes them.
-            self._estimates[:0] = estimates
+            self._estimates[:0] = prepared.estimates
             raise
-        if row is None or (svc.daily_quota is not None and not own_group):
-            # A quota refusal writes nothing, and a shared group's transaction may still
-            # roll back: keep the estimates for a later statement (rewriting one is harmless).
-            self._estimates[:0] = estimates
-        # A shared group's counter row stays locked until the caller's transaction ends, so
-        # this count sees every ticket of the service; raising rolls the number back.
-        if (
-            row is not None
-            and svc.daily_quota is not None
-            and not own_group
-            and await repo.issued_today(conn, cmd.hall_id, svc.code, day) > svc.daily_quota
-        ):
-            row = None
-        if row is None:
-            raise QuotaExhausted(
-                f"「{svc.name}」今日号源已取完（共 {svc.daily_quota} 个）",
-                quota=svc.daily_quota,
-            )
-        event = Event(
-            type=EventType.TICKET_ISSUED,
-            at=now,
-            actor=actor,
-            ticket_id=row.id,
-            details={**details, "seq": row.seq, "display_number": row.number},
-        )
-        return issue_ticket(event), token, row
+        if svc.daily_quota is not None and svc.group != svc.code:
+            # A shared group's transaction may still roll back: keep the estimates for a
+            # later statement (rewriting one is harmless).
+            self._estimates[:0] = prepared.estimates
+            prepared = replace(prepared, estimates=[])
+            # Its counter row stays locked until the caller's transaction ends, so this
+            # count sees every ticket of the service; raising rolls the number back.
+            if (
+                row is not None
+                and await repo.issued_today(conn, cmd.hall_id, svc.code, day) > svc.daily_quota
+            ):
+                row = None
+        return self._issued(cmd, svc, actor, now, prepared, row)
 
     # --- counters -------------------------------------------------------------------------
 
@@ -1077,6 +1129,16 @@ def _competing(rules: HallRules, code: str) -> list[str]:
             if ref.code != code:
                 found[ref.code] = None
     return list(found)
+
+
+@dataclass(frozen=True, slots=True)
+class _IssueStatement:
+    """An issue statement ready to run, and what its caller needs of it afterwards."""
+
+    job: Statement
+    token: str
+    details: dict[str, Any]
+    estimates: list[repo.EstimateRow]
 
 
 @dataclass

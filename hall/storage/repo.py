@@ -232,8 +232,7 @@ def _priority_share(value: list[list[float]]) -> float:
     return sum(p for _, _, p in value) / len(value) if value else 0.0
 
 
-async def issue_in_one_statement(
-    conn: asyncpg.Connection,
+def issue_statement(
     *,
     hall_id: str,
     number_group: str,
@@ -258,17 +257,10 @@ async def issue_in_one_statement(
     others: Sequence[str] = (),
     estimates: Sequence[EstimateRow] = (),
     audit: tuple[object, ...] | None = None,
-) -> Issued | None:
-    """Number, insert and log a ticket in one autocommitted statement, and say where it
-    stands among the waiting tickets of its service: open counters among ``counters``, and
-    the waiting of ``others`` (the other services those counters serve). ``estimates`` of
-    tickets issued before are written by the same statement.
-
-    The number counter's row lock lasts only while PostgreSQL runs this statement and
-    commits, never across a round trip to the application. None when the day's quota of a
-    service with its own number group is used up (nothing is changed then). Run outside any
-    transaction; the event's hall seq is assigned by the insert trigger of migration 0004.
-    """
+) -> tuple[str, list[object]]:
+    """The SQL and arguments of ``issue_in_one_statement``, for a caller that runs it
+    itself (group commit runs a batch of them as one pipeline). Its row, or its lack of
+    one, means what ``issued_from_row`` says."""
     args: list[object] = [
         hall_id, number_group, business_day, number_start, service_code, prefix, width,
         token, purpose, priority_class, issued_at, appointment_start, appointment_end, kiosk,
@@ -279,8 +271,11 @@ async def issue_in_one_statement(
     ]  # fmt: skip
     if audit is not None:
         args.extend(audit)
-    note_events(conn, hall_id)
-    row = await conn.fetchrow(_ISSUE_AUDITED if audit is not None else _ISSUE_PLAIN, *args)
+    return (_ISSUE_AUDITED if audit is not None else _ISSUE_PLAIN), args
+
+
+def issued_from_row(row: asyncpg.Record | None) -> Issued | None:
+    """What the issue statement's row says; None when it returned none (the quota)."""
     if row is None:
         return None
     behind = row["behind"]
@@ -295,6 +290,28 @@ async def issue_in_one_statement(
             priority_share=_priority_share(row["recent"]),
         )
     return Issued(id=row["id"], seq=row["seq"], number=row["display_number"], facts=facts)
+
+
+async def issue_in_one_statement(
+    conn: asyncpg.Connection,
+    *,
+    hall_id: str,
+    **statement: Any,
+) -> Issued | None:
+    """Number, insert and log a ticket in one autocommitted statement, and say where it
+    stands among the waiting tickets of its service: open counters among ``counters``, and
+    the waiting of ``others`` (the other services those counters serve). ``estimates`` of
+    tickets issued before are written by the same statement (the arguments are
+    ``issue_statement``'s).
+
+    The number counter's row lock lasts only while PostgreSQL runs this statement and
+    commits, never across a round trip to the application. None when the day's quota of a
+    service with its own number group is used up (nothing is changed then). Run outside any
+    transaction; the event's hall seq is assigned by the insert trigger of migration 0004.
+    """
+    sql, args = issue_statement(hall_id=hall_id, **statement)
+    note_events(conn, hall_id)
+    return issued_from_row(await conn.fetchrow(sql, *args))
 
 
 async def issued_today(conn: asyncpg.Connection, hall_id: str, service: str, day: date) -> int:
