@@ -1123,12 +1123,7 @@ class _Curve:
 
 def _competing(rules: HallRules, code: str) -> list[str]:
     """The other services of the counters that serve ``code``."""
-    found: dict[str, None] = {}
-    for number in rules.counters_serving(code):
-        for ref in rules.counter(number).services:
-            if ref.code != code:
-                found[ref.code] = None
-    return list(found)
+    return list(rules.competing(code))
 
 
 @dataclass(frozen=True, slots=True)
