@@ -7,11 +7,13 @@ reported as done before it is in the database.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import enum
 import hashlib
 import json
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -82,6 +84,9 @@ _MAX_CLAIM_ROUNDS = 64
 # An action is decided again when its counter changed between read and write: only another
 # action on the same counter (a double click, a keypad and a terminal) does that.
 _MAX_ACTION_ATTEMPTS = 5
+# How long a call is remembered for call-next's stale heads (QueueService._called): longer
+# than any heads read takes; a read older than this only costs a round trip, as before.
+_CALLED_KEPT_S = 10.0
 PURPOSE_LABELS = {
     Purpose.APPLY: "办理",
     Purpose.CONSULT: "咨询",
@@ -195,6 +200,14 @@ class QueueService:
         # meet the row lock, which call-next skips too). A second press at the same counter
         # does not: its counter's lock decides, and it answers "busy", not "queue empty".
         self._calling: dict[int, tuple[str, int]] = {}
+        # Tickets this process's counters called, with the monotonic time their write came
+        # back, oldest first: a heads read sent before that time may still show one waiting
+        # (its snapshot can predate the commit), and another counter of this process passes
+        # it over instead of trying it (a round trip and a statement that finds it taken: a
+        # fifth of the call writes in the deep-queue drain). A read sent after it shows the
+        # ticket as it is, so a ticket waiting again (a transfer, a call-back) is not missed.
+        self._called: dict[int, float] = {}
+        self._called_order: collections.deque[tuple[float, int]] = collections.deque()
         # Each counter as this process's last autocommitted write of it left it, for its
         # next action to decide on without a round trip (_act_on). Safe across processes:
         # the write of an action holds only if the counter's version is still the one
@@ -594,6 +607,7 @@ class QueueService:
         services = [s.code for s in config.services]
         taken: set[int] = set()  # tickets other counters called after they were read
         for _ in range(_MAX_CLAIM_ROUNDS):
+            read_at = time.monotonic()
             found = await repo.candidate_heads(
                 ctx.conn,
                 ctx.rules.hall.id,
@@ -611,18 +625,23 @@ class QueueService:
                 # The next best is as good a choice as a fresh read would give: taking a
                 # ticket changes nobody else's place in the ranking.
                 me = (ctx.rules.hall.id, config.number)
-                if self._calling.get(candidate.ticket_id, me) != me:
+                if (
+                    self._calling.get(candidate.ticket_id, me) != me
+                    or self._called.get(candidate.ticket_id, -1.0) >= read_at
+                ):
                     taken.add(candidate.ticket_id)
                     continue
                 self._calling.setdefault(candidate.ticket_id, me)
                 try:
-                    return await ctx.try_ticket_event(
+                    view = await ctx.try_ticket_event(
                         repo.ticket_from_record(rows[candidate.ticket_id]),
                         EventType.TICKET_CALLED,
                         {"reason": reason},
                         tally=new_normal_since_priority(counter_ctx, reason),
                         skip_locked=True,
                     )
+                    self._note_called(candidate.ticket_id)
+                    return view
                 except repo.TicketChanged:
                     taken.add(candidate.ticket_id)
                 finally:
@@ -631,6 +650,18 @@ class QueueService:
             if len(taken) == lost:
                 raise QueueEmpty()  # nothing eligible was there to try
         raise Conflict("同时叫号的窗口过多，请重试")
+
+    def _note_called(self, ticket_id: int) -> None:
+        """Remember that this process just called ``ticket_id`` (``_called``); entries older
+        than any heads read still in flight can tell nothing and are dropped."""
+        now = time.monotonic()
+        self._called[ticket_id] = now
+        self._called_order.append((now, ticket_id))
+        horizon = now - _CALLED_KEPT_S
+        while self._called_order[0][0] < horizon:
+            at, oldest = self._called_order.popleft()
+            if self._called.get(oldest) == at:  # not called again since
+                del self._called[oldest]
 
     async def _do_call(self, ctx: _ActionContext, p: ActionParams) -> CounterView:
         ctx.require_idle()
