@@ -114,3 +114,24 @@ async def test_a_connection_released_in_a_transaction_is_rolled_back(database_ur
     finally:
         async with asyncio.timeout(10):
             await pool.close()
+
+
+async def test_a_connection_lost_in_an_acquired_block_is_unavailable_and_given_back(
+    database_url: str,
+) -> None:
+    """``acquire``: a connection error inside the block is a 503 (Unavailable), any other
+    exception passes as it is, and either way the connection goes back to the pool."""
+    pool = await connect_pool(database_url, min_size=1, max_size=1)
+    try:
+        with pytest.raises(Unavailable) as lost:
+            async with acquire(pool):
+                raise ConnectionResetError
+        assert isinstance(lost.value.__cause__, ConnectionResetError)
+        with pytest.raises(KeyError):
+            async with acquire(pool):
+                raise KeyError("not the database's")
+        async with asyncio.timeout(5), acquire(pool) as conn:
+            assert await conn.fetchval("SELECT 3") == 3
+    finally:
+        async with asyncio.timeout(10):
+            await pool.close()
