@@ -158,6 +158,13 @@ class CounterAction(enum.StrEnum):
     CLOSE = "close"
 
 
+# Actions whose handler reads nothing: decided on a kept counter, they need no connection
+# until their write (QueueService._act_batched).
+_WRITE_ONLY_ACTIONS = frozenset(
+    {CounterAction.START, CounterAction.FINISH, CounterAction.RECALL, CounterAction.NO_SHOW}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class ActionParams:
     clerk: str | None = None
@@ -195,6 +202,10 @@ class QueueService:
         self.directory = directory
         self.clock = clock
         self.group_commit = GroupCommit(pool) if group_commit else None
+        # Counter actions decided on a kept counter without any read (start, finish, …)
+        # are written through this, so writes of one shape from several counters share a
+        # pipeline and a commit (_act_batched).
+        self.action_commit = GroupCommit(pool) if group_commit else None
         # Tickets this process's counters are calling right now, with the counter: another
         # counter of this process passes them over without a round trip (other processes
         # meet the row lock, which call-next skips too). A second press at the same counter
@@ -519,12 +530,49 @@ class QueueService:
             )
         slot = PENDING_AUDIT.get()
         audit = slot.entry if slot is not None and not slot.committed else None
-        async with acquire(self.pool) as conn:
-            view = await self._act_on(
-                conn, rules, counter_number, action, actor, p, audit, keep=True
-            )
+        view = None
+        if action in _WRITE_ONLY_ACTIONS and self.action_commit is not None:
+            view = await self._act_batched(rules, counter_number, action, actor, p, audit)
+        if view is None:
+            async with acquire(self.pool) as conn:
+                view = await self._act_on(
+                    conn, rules, counter_number, action, actor, p, audit, keep=True
+                )
         if slot is not None and audit is not None:
             slot.committed = True
+        return view
+
+    async def _act_batched(
+        self,
+        rules: HallRules,
+        number: int,
+        action: CounterAction,
+        actor: str,
+        p: ActionParams,
+        audit: AuditEntry | None,
+    ) -> CounterView | None:
+        """An action that reads nothing, decided on the counter as kept (``_reads``) and
+        written through ``action_commit`` without a connection of its own; None when it
+        cannot be (no kept counter, a refusal, a changed counter or ticket, a batch rolled
+        back): nothing was written then, and the caller acts as usual, reading afresh."""
+        key = (rules.hall.id, number)
+        kept = self._reads.pop(key, None)
+        if kept is None:
+            return None
+        handler: Callable[[_ActionContext, ActionParams], Awaitable[CounterView]] = getattr(
+            self, f"_do_{action.value}"
+        )
+        ctx = _ActionContext(
+            None, rules, kept, actor, self.clock.now(), audit, batch=self.action_commit
+        )
+        try:
+            view = await handler(ctx, p)
+        except (HallError, repo.StaleRead, BatchAborted) as exc:
+            if isinstance(exc, Unavailable):
+                raise  # the write may have been committed: as for any lost commit
+            return None
+        if ctx.written is not None:
+            self._reads[key] = ctx.written
         return view
 
     async def _act_on(
@@ -1171,13 +1219,19 @@ class _IssueStatement:
 class _ActionContext:
     """What one attempt of a counter action decides on, and how it writes the outcome."""
 
-    conn: asyncpg.Connection
+    connection: asyncpg.Connection | None  # None: decided without a read, written by batch
     rules: HallRules
     read: repo.CounterRead
     actor: str
     now: datetime
     audit: AuditEntry | None
     written: repo.CounterRead | None = None  # the counter as this attempt's write left it
+    batch: GroupCommit | None = None  # writes through this instead of the connection
+
+    @property
+    def conn(self) -> asyncpg.Connection:
+        assert self.connection is not None, "an action without reads reads nothing"
+        return self.connection
 
     @property
     def status(self) -> CounterStatus:
@@ -1216,15 +1270,36 @@ class _ActionContext:
             None if counter is None else repo.CounterWrite(counter, self.read.version, tally)
         )
         ticket_write = None if ticket is None else repo.TicketWrite(*ticket)
-        await repo.write_action(
-            self.conn,
-            self.rules.hall.id,
-            counter=counter_write,
-            ticket=ticket_write,
-            events=[event],
-            audit=None if self.audit is None else audit_values(self.audit),
-            skip_locked=skip_locked,
-        )
+        hall_id = self.rules.hall.id
+        audit = None if self.audit is None else audit_values(self.audit)
+        if self.batch is None:
+            await repo.write_action(
+                self.conn,
+                hall_id,
+                counter=counter_write,
+                ticket=ticket_write,
+                events=[event],
+                audit=audit,
+                skip_locked=skip_locked,
+            )
+        else:
+            query, values = repo.action_statement(
+                hall_id,
+                counter=counter_write,
+                ticket=ticket_write,
+                events=[event],
+                audit=audit,
+                skip_locked=skip_locked,
+            )
+
+            def before(conn: asyncpg.Connection) -> None:
+                note_events(conn, hall_id)
+
+            # Always one row (whether it wrote), so a batch commits at its pipeline's Sync;
+            # same-shaped writes of other counters share it (hall.services.group_commit).
+            job = Statement(query, values, before, one_row=True)
+            row = await self.batch.run(("action", hash(query)), job)  # a key, not the text
+            repo.action_outcome(row)
         if counter_write is not None:
             self.written = repo.read_after_write(self.read, counter_write, ticket_write)
 

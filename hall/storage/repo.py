@@ -514,9 +514,38 @@ async def write_action(
     audit: tuple[object, ...] | None = None,
     skip_locked: bool = False,
 ) -> None:
-    """Write a counter action in one statement: counter, ticket, events and audit row, all or
-    nothing. Raises CounterChanged or TicketChanged, having written nothing, when what the
-    action was decided on has changed.
+    """Write a counter action in one statement (``action_statement``); see there."""
+    query, values = action_statement(
+        hall_id, counter=counter, ticket=ticket, events=events, audit=audit,
+        skip_locked=skip_locked,
+    )  # fmt: skip
+    note_events(conn, hall_id)
+    action_outcome(await conn.fetchrow(query, *values))
+
+
+def action_outcome(row: asyncpg.Record | None) -> None:
+    """Raise CounterChanged or TicketChanged when the action statement's row says it wrote
+    nothing (it always returns one row)."""
+    assert row is not None
+    if not row["counter_ok"]:
+        raise CounterChanged()
+    if not row["ticket_ok"]:
+        raise TicketChanged()
+
+
+def action_statement(
+    hall_id: str,
+    *,
+    counter: CounterWrite | None,
+    ticket: TicketWrite | None,
+    events: Sequence[Event],
+    audit: tuple[object, ...] | None = None,
+    skip_locked: bool = False,
+) -> tuple[str, list[object]]:
+    """The SQL and arguments that write a counter action in one statement: counter, ticket,
+    events and audit row, all or nothing. Its one row says whether it wrote
+    (``action_outcome`` raises CounterChanged or TicketChanged, nothing having been written,
+    when what the action was decided on has changed).
 
     The statement first locks the counter (if it still has the version read) and then the
     ticket (if still in the state read), in that order, and writes only when it holds both:
@@ -585,13 +614,7 @@ async def write_action(
     if audit is not None:
         parts.append(f"a AS ({insert_audit(a, audit, where=both)})")
     query = "WITH " + ",\n".join(parts) + "\nSELECT counter_ok, ticket_ok FROM ok"
-    note_events(conn, hall_id)
-    row = await conn.fetchrow(query, *a.values)
-    assert row is not None
-    if not row["counter_ok"]:
-        raise CounterChanged()
-    if not row["ticket_ok"]:
-        raise TicketChanged()
+    return query, a.values
 
 
 # The ticket columns write_action's UPDATE sets; every other column keeps the value read.
