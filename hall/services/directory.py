@@ -78,6 +78,23 @@ class HallRules:
         ticket's wait estimate asks, so it is worked out once per loaded config."""
         return self._serving.get(service_code, ())
 
+    @cached_property
+    def _competing(self) -> dict[str, tuple[str, ...]]:
+        found: dict[str, dict[str, None]] = {}
+        for code in self._serving:
+            others = found.setdefault(code, {})
+            for number in self._serving[code]:
+                for ref in self._counters[number].services:
+                    if ref.code != code:
+                        others[ref.code] = None
+        return {code: tuple(others) for code, others in found.items()}
+
+    def competing(self, service_code: str) -> tuple[str, ...]:
+        """The other services of the counters that serve a service, in the order the
+        counters list them; every issued ticket's forecast asks, so it is worked out once
+        per loaded config (it took about 30 µs a ticket, cProfile)."""
+        return self._competing.get(service_code, ())
+
 
 class Directory:
     """All halls of a deployment, by id.

@@ -7,11 +7,13 @@ reported as done before it is in the database.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import enum
 import hashlib
 import json
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -69,9 +71,10 @@ from hall.domain.tickets import (
 )
 from hall.ports import Clock
 from hall.services.directory import Directory, HallRules
-from hall.services.group_commit import BatchAborted, GroupCommit
+from hall.services.group_commit import BatchAborted, GroupCommit, Statement
 from hall.storage import repo
 from hall.storage.access_repo import AuditEntry, audit_values
+from hall.storage.commit_notices import note_events
 from hall.storage.uow import PENDING_AUDIT, UnitOfWork, acquire
 
 # Call-next reads the heads of its queues, then tries them best first; a round ends when all
@@ -81,6 +84,9 @@ _MAX_CLAIM_ROUNDS = 64
 # An action is decided again when its counter changed between read and write: only another
 # action on the same counter (a double click, a keypad and a terminal) does that.
 _MAX_ACTION_ATTEMPTS = 5
+# How long a call is remembered for call-next's stale heads (QueueService._called): longer
+# than any heads read takes; a read older than this only costs a round trip, as before.
+_CALLED_KEPT_S = 10.0
 PURPOSE_LABELS = {
     Purpose.APPLY: "办理",
     Purpose.CONSULT: "咨询",
@@ -152,6 +158,13 @@ class CounterAction(enum.StrEnum):
     CLOSE = "close"
 
 
+# Actions whose handler reads nothing: decided on a kept counter, they need no connection
+# until their write (QueueService._act_batched).
+_WRITE_ONLY_ACTIONS = frozenset(
+    {CounterAction.START, CounterAction.FINISH, CounterAction.RECALL, CounterAction.NO_SHOW}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class ActionParams:
     clerk: str | None = None
@@ -189,11 +202,23 @@ class QueueService:
         self.directory = directory
         self.clock = clock
         self.group_commit = GroupCommit(pool) if group_commit else None
+        # Counter actions decided on a kept counter without any read (start, finish, …)
+        # are written through this, so writes of one shape from several counters share a
+        # pipeline and a commit (_act_batched).
+        self.action_commit = GroupCommit(pool) if group_commit else None
         # Tickets this process's counters are calling right now, with the counter: another
         # counter of this process passes them over without a round trip (other processes
         # meet the row lock, which call-next skips too). A second press at the same counter
         # does not: its counter's lock decides, and it answers "busy", not "queue empty".
         self._calling: dict[int, tuple[str, int]] = {}
+        # Tickets this process's counters called, with the monotonic time their write came
+        # back, oldest first: a heads read sent before that time may still show one waiting
+        # (its snapshot can predate the commit), and another counter of this process passes
+        # it over instead of trying it (a round trip and a statement that finds it taken: a
+        # fifth of the call writes in the deep-queue drain). A read sent after it shows the
+        # ticket as it is, so a ticket waiting again (a transfer, a call-back) is not missed.
+        self._called: dict[int, float] = {}
+        self._called_order: collections.deque[tuple[float, int]] = collections.deque()
         # Each counter as this process's last autocommitted write of it left it, for its
         # next action to decide on without a round trip (_act_on). Safe across processes:
         # the write of an action holds only if the counter's version is still the one
@@ -290,11 +315,24 @@ class QueueService:
             # (hall.services.group_commit); a failed batch is redone one by one. One service
             # per batch: a batch then locks the rows one ticket would (its number group's
             # counter, its service's tallies), so it cannot deadlock with a transfer that
-            # locks two services' tallies.
+            # locks two services' tallies. A ticket without an idempotency key is one
+            # statement, which a batch of such tickets runs as one pipeline.
             key = (cmd.hall_id, svc.group, svc.code)
             written: Written | None = None
-            with contextlib.suppress(BatchAborted):
-                written = await self.group_commit.run(key, issue_on)
+            if cmd.idempotency_key is None:
+                prepared = self._issue_statement(rules, cmd, actor, svc, now, day, "", audit)
+                try:
+                    row = await self.group_commit.run(key, prepared.job)
+                except BatchAborted:
+                    self._estimates[:0] = prepared.estimates  # nothing was written
+                except BaseException:
+                    self._estimates[:0] = prepared.estimates  # written or not: rewriting
+                    raise  # an estimate is harmless
+                else:
+                    written = self._issued(cmd, svc, actor, now, prepared, row)
+            else:
+                with contextlib.suppress(BatchAborted):
+                    written = await self.group_commit.run(key, issue_on)
             if written is not None:
                 return await audited(written)
         async with self.pool.acquire() as conn:
@@ -338,6 +376,85 @@ class QueueService:
             )
         return view
 
+    def _issue_statement(
+        self,
+        rules: HallRules,
+        cmd: IssueTicket,
+        actor: str,
+        svc: Service,
+        now: datetime,
+        day: date,
+        fingerprint: str,
+        audit: AuditEntry | None,
+    ) -> _IssueStatement:
+        """The statement that numbers, inserts and logs a new ticket, with the estimates of
+        earlier tickets it writes (taken from the pending ones: whoever runs it puts them
+        back if it is not committed)."""
+        own_group = svc.group == svc.code
+        details = _issued_details(cmd, svc, day)
+        token = secrets.token_urlsafe(16)
+        estimates, self._estimates = self._estimates, []
+        quota = svc.daily_quota if own_group else None
+        sql, args = repo.issue_statement(
+            hall_id=cmd.hall_id,
+            number_group=svc.group,
+            business_day=day,
+            number_start=svc.number_start,
+            service_code=svc.code,
+            prefix=svc.prefix,
+            width=svc.number_width,
+            token=token,
+            purpose=str(cmd.purpose),
+            priority_class=cmd.priority_class,
+            issued_at=now,
+            appointment_start=cmd.appointment_start,
+            appointment_end=cmd.appointment_end,
+            kiosk=cmd.kiosk,
+            idempotency_key=cmd.idempotency_key,
+            idempotency_hash=fingerprint if cmd.idempotency_key else None,
+            quota=quota,
+            actor=actor,
+            details=details,
+            counters=rules.counters_serving(svc.code),
+            others=_competing(rules, svc.code),
+            estimates=estimates,
+            audit=None if audit is None else audit_values(audit),
+        )
+        hall_id = cmd.hall_id
+
+        def before(conn: asyncpg.Connection) -> None:
+            note_events(conn, hall_id)
+
+        # Without a quota the statement always numbers a ticket, so it returns its row.
+        job = Statement(sql, args, before, one_row=quota is None)
+        return _IssueStatement(job, token, details, estimates)
+
+    def _issued(
+        self,
+        cmd: IssueTicket,
+        svc: Service,
+        actor: str,
+        now: datetime,
+        prepared: _IssueStatement,
+        row: asyncpg.Record | None,
+    ) -> tuple[Ticket, str, repo.Issued]:
+        """The ticket an issue statement wrote; QuotaExhausted when it wrote none."""
+        issued = repo.issued_from_row(row)
+        if issued is None:
+            self._estimates[:0] = prepared.estimates  # a refusal writes nothing
+            raise QuotaExhausted(
+                f"「{svc.name}」今日号源已取完（共 {svc.daily_quota} 个）",
+                quota=svc.daily_quota,
+            )
+        event = Event(
+            type=EventType.TICKET_ISSUED,
+            at=now,
+            actor=actor,
+            ticket_id=issued.id,
+            details={**prepared.details, "seq": issued.seq, "display_number": issued.number},
+        )
+        return issue_ticket(event), prepared.token, issued
+
     async def _issue_on(
         self,
         conn: asyncpg.Connection,
@@ -361,67 +478,26 @@ class QueueService:
                 if stored != fingerprint:
                     raise IdempotencyMismatch()
                 return ticket, token, None
-        own_group = svc.group == svc.code
-        details = _issued_details(cmd, svc, day)
-        token = secrets.token_urlsafe(16)
-        estimates, self._estimates = self._estimates, []
+        prepared = self._issue_statement(rules, cmd, actor, svc, now, day, fingerprint, audit)
         try:
-            row = await repo.issue_in_one_statement(
-                conn,
-                hall_id=cmd.hall_id,
-                number_group=svc.group,
-                business_day=day,
-                number_start=svc.number_start,
-                service_code=svc.code,
-                prefix=svc.prefix,
-                width=svc.number_width,
-                token=token,
-                purpose=str(cmd.purpose),
-                priority_class=cmd.priority_class,
-                issued_at=now,
-                appointment_start=cmd.appointment_start,
-                appointment_end=cmd.appointment_end,
-                kiosk=cmd.kiosk,
-                idempotency_key=cmd.idempotency_key,
-                idempotency_hash=fingerprint if cmd.idempotency_key else None,
-                quota=svc.daily_quota if own_group else None,
-                actor=actor,
-                details=details,
-                counters=rules.counters_serving(svc.code),
-                others=_competing(rules, svc.code),
-                estimates=estimates,
-                audit=None if audit is None else audit_values(audit),
-            )
+            row = await prepared.job(conn)
         except BaseException:
             # Nothing was written (or it is rolled back): the next statement takes them.
-            self._estimates[:0] = estimates
+            self._estimates[:0] = prepared.estimates
             raise
-        if row is None or (svc.daily_quota is not None and not own_group):
-            # A quota refusal writes nothing, and a shared group's transaction may still
-            # roll back: keep the estimates for a later statement (rewriting one is harmless).
-            self._estimates[:0] = estimates
-        # A shared group's counter row stays locked until the caller's transaction ends, so
-        # this count sees every ticket of the service; raising rolls the number back.
-        if (
-            row is not None
-            and svc.daily_quota is not None
-            and not own_group
-            and await repo.issued_today(conn, cmd.hall_id, svc.code, day) > svc.daily_quota
-        ):
-            row = None
-        if row is None:
-            raise QuotaExhausted(
-                f"「{svc.name}」今日号源已取完（共 {svc.daily_quota} 个）",
-                quota=svc.daily_quota,
-            )
-        event = Event(
-            type=EventType.TICKET_ISSUED,
-            at=now,
-            actor=actor,
-            ticket_id=row.id,
-            details={**details, "seq": row.seq, "display_number": row.number},
-        )
-        return issue_ticket(event), token, row
+        if svc.daily_quota is not None and svc.group != svc.code:
+            # A shared group's transaction may still roll back: keep the estimates for a
+            # later statement (rewriting one is harmless).
+            self._estimates[:0] = prepared.estimates
+            prepared = replace(prepared, estimates=[])
+            # Its counter row stays locked until the caller's transaction ends, so this
+            # count sees every ticket of the service; raising rolls the number back.
+            if (
+                row is not None
+                and await repo.issued_today(conn, cmd.hall_id, svc.code, day) > svc.daily_quota
+            ):
+                row = None
+        return self._issued(cmd, svc, actor, now, prepared, row)
 
     # --- counters -------------------------------------------------------------------------
 
@@ -454,12 +530,49 @@ class QueueService:
             )
         slot = PENDING_AUDIT.get()
         audit = slot.entry if slot is not None and not slot.committed else None
-        async with acquire(self.pool) as conn:
-            view = await self._act_on(
-                conn, rules, counter_number, action, actor, p, audit, keep=True
-            )
+        view = None
+        if action in _WRITE_ONLY_ACTIONS and self.action_commit is not None:
+            view = await self._act_batched(rules, counter_number, action, actor, p, audit)
+        if view is None:
+            async with acquire(self.pool) as conn:
+                view = await self._act_on(
+                    conn, rules, counter_number, action, actor, p, audit, keep=True
+                )
         if slot is not None and audit is not None:
             slot.committed = True
+        return view
+
+    async def _act_batched(
+        self,
+        rules: HallRules,
+        number: int,
+        action: CounterAction,
+        actor: str,
+        p: ActionParams,
+        audit: AuditEntry | None,
+    ) -> CounterView | None:
+        """An action that reads nothing, decided on the counter as kept (``_reads``) and
+        written through ``action_commit`` without a connection of its own; None when it
+        cannot be (no kept counter, a refusal, a changed counter or ticket, a batch rolled
+        back): nothing was written then, and the caller acts as usual, reading afresh."""
+        key = (rules.hall.id, number)
+        kept = self._reads.pop(key, None)
+        if kept is None:
+            return None
+        handler: Callable[[_ActionContext, ActionParams], Awaitable[CounterView]] = getattr(
+            self, f"_do_{action.value}"
+        )
+        ctx = _ActionContext(
+            None, rules, kept, actor, self.clock.now(), audit, batch=self.action_commit
+        )
+        try:
+            view = await handler(ctx, p)
+        except (HallError, repo.StaleRead, BatchAborted) as exc:
+            if isinstance(exc, Unavailable):
+                raise  # the write may have been committed: as for any lost commit
+            return None
+        if ctx.written is not None:
+            self._reads[key] = ctx.written
         return view
 
     async def _act_on(
@@ -542,6 +655,7 @@ class QueueService:
         services = [s.code for s in config.services]
         taken: set[int] = set()  # tickets other counters called after they were read
         for _ in range(_MAX_CLAIM_ROUNDS):
+            read_at = time.monotonic()
             found = await repo.candidate_heads(
                 ctx.conn,
                 ctx.rules.hall.id,
@@ -559,18 +673,23 @@ class QueueService:
                 # The next best is as good a choice as a fresh read would give: taking a
                 # ticket changes nobody else's place in the ranking.
                 me = (ctx.rules.hall.id, config.number)
-                if self._calling.get(candidate.ticket_id, me) != me:
+                if (
+                    self._calling.get(candidate.ticket_id, me) != me
+                    or self._called.get(candidate.ticket_id, -1.0) >= read_at
+                ):
                     taken.add(candidate.ticket_id)
                     continue
                 self._calling.setdefault(candidate.ticket_id, me)
                 try:
-                    return await ctx.try_ticket_event(
+                    view = await ctx.try_ticket_event(
                         repo.ticket_from_record(rows[candidate.ticket_id]),
                         EventType.TICKET_CALLED,
                         {"reason": reason},
                         tally=new_normal_since_priority(counter_ctx, reason),
                         skip_locked=True,
                     )
+                    self._note_called(candidate.ticket_id)
+                    return view
                 except repo.TicketChanged:
                     taken.add(candidate.ticket_id)
                 finally:
@@ -579,6 +698,18 @@ class QueueService:
             if len(taken) == lost:
                 raise QueueEmpty()  # nothing eligible was there to try
         raise Conflict("同时叫号的窗口过多，请重试")
+
+    def _note_called(self, ticket_id: int) -> None:
+        """Remember that this process just called ``ticket_id`` (``_called``); entries older
+        than any heads read still in flight can tell nothing and are dropped."""
+        now = time.monotonic()
+        self._called[ticket_id] = now
+        self._called_order.append((now, ticket_id))
+        horizon = now - _CALLED_KEPT_S
+        while self._called_order[0][0] < horizon:
+            at, oldest = self._called_order.popleft()
+            if self._called.get(oldest) == at:  # not called again since
+                del self._called[oldest]
 
     async def _do_call(self, ctx: _ActionContext, p: ActionParams) -> CounterView:
         ctx.require_idle()
@@ -1071,25 +1202,36 @@ class _Curve:
 
 def _competing(rules: HallRules, code: str) -> list[str]:
     """The other services of the counters that serve ``code``."""
-    found: dict[str, None] = {}
-    for number in rules.counters_serving(code):
-        for ref in rules.counter(number).services:
-            if ref.code != code:
-                found[ref.code] = None
-    return list(found)
+    return list(rules.competing(code))
+
+
+@dataclass(frozen=True, slots=True)
+class _IssueStatement:
+    """An issue statement ready to run, and what its caller needs of it afterwards."""
+
+    job: Statement
+    token: str
+    details: dict[str, Any]
+    estimates: list[repo.EstimateRow]
 
 
 @dataclass
 class _ActionContext:
     """What one attempt of a counter action decides on, and how it writes the outcome."""
 
-    conn: asyncpg.Connection
+    connection: asyncpg.Connection | None  # None: decided without a read, written by batch
     rules: HallRules
     read: repo.CounterRead
     actor: str
     now: datetime
     audit: AuditEntry | None
     written: repo.CounterRead | None = None  # the counter as this attempt's write left it
+    batch: GroupCommit | None = None  # writes through this instead of the connection
+
+    @property
+    def conn(self) -> asyncpg.Connection:
+        assert self.connection is not None, "an action without reads reads nothing"
+        return self.connection
 
     @property
     def status(self) -> CounterStatus:
@@ -1128,15 +1270,36 @@ class _ActionContext:
             None if counter is None else repo.CounterWrite(counter, self.read.version, tally)
         )
         ticket_write = None if ticket is None else repo.TicketWrite(*ticket)
-        await repo.write_action(
-            self.conn,
-            self.rules.hall.id,
-            counter=counter_write,
-            ticket=ticket_write,
-            events=[event],
-            audit=None if self.audit is None else audit_values(self.audit),
-            skip_locked=skip_locked,
-        )
+        hall_id = self.rules.hall.id
+        audit = None if self.audit is None else audit_values(self.audit)
+        if self.batch is None:
+            await repo.write_action(
+                self.conn,
+                hall_id,
+                counter=counter_write,
+                ticket=ticket_write,
+                events=[event],
+                audit=audit,
+                skip_locked=skip_locked,
+            )
+        else:
+            query, values = repo.action_statement(
+                hall_id,
+                counter=counter_write,
+                ticket=ticket_write,
+                events=[event],
+                audit=audit,
+                skip_locked=skip_locked,
+            )
+
+            def before(conn: asyncpg.Connection) -> None:
+                note_events(conn, hall_id)
+
+            # Always one row (whether it wrote), so a batch commits at its pipeline's Sync;
+            # same-shaped writes of other counters share it (hall.services.group_commit).
+            job = Statement(query, values, before, one_row=True)
+            row = await self.batch.run(("action", hash(query)), job)  # a key, not the text
+            repo.action_outcome(row)
         if counter_write is not None:
             self.written = repo.read_after_write(self.read, counter_write, ticket_write)
 

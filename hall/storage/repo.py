@@ -232,8 +232,7 @@ def _priority_share(value: list[list[float]]) -> float:
     return sum(p for _, _, p in value) / len(value) if value else 0.0
 
 
-async def issue_in_one_statement(
-    conn: asyncpg.Connection,
+def issue_statement(
     *,
     hall_id: str,
     number_group: str,
@@ -258,17 +257,10 @@ async def issue_in_one_statement(
     others: Sequence[str] = (),
     estimates: Sequence[EstimateRow] = (),
     audit: tuple[object, ...] | None = None,
-) -> Issued | None:
-    """Number, insert and log a ticket in one autocommitted statement, and say where it
-    stands among the waiting tickets of its service: open counters among ``counters``, and
-    the waiting of ``others`` (the other services those counters serve). ``estimates`` of
-    tickets issued before are written by the same statement.
-
-    The number counter's row lock lasts only while PostgreSQL runs this statement and
-    commits, never across a round trip to the application. None when the day's quota of a
-    service with its own number group is used up (nothing is changed then). Run outside any
-    transaction; the event's hall seq is assigned by the insert trigger of migration 0004.
-    """
+) -> tuple[str, list[object]]:
+    """The SQL and arguments of ``issue_in_one_statement``, for a caller that runs it
+    itself (group commit runs a batch of them as one pipeline). Its row, or its lack of
+    one, means what ``issued_from_row`` says."""
     args: list[object] = [
         hall_id, number_group, business_day, number_start, service_code, prefix, width,
         token, purpose, priority_class, issued_at, appointment_start, appointment_end, kiosk,
@@ -279,8 +271,11 @@ async def issue_in_one_statement(
     ]  # fmt: skip
     if audit is not None:
         args.extend(audit)
-    note_events(conn, hall_id)
-    row = await conn.fetchrow(_ISSUE_AUDITED if audit is not None else _ISSUE_PLAIN, *args)
+    return (_ISSUE_AUDITED if audit is not None else _ISSUE_PLAIN), args
+
+
+def issued_from_row(row: asyncpg.Record | None) -> Issued | None:
+    """What the issue statement's row says; None when it returned none (the quota)."""
     if row is None:
         return None
     behind = row["behind"]
@@ -295,6 +290,28 @@ async def issue_in_one_statement(
             priority_share=_priority_share(row["recent"]),
         )
     return Issued(id=row["id"], seq=row["seq"], number=row["display_number"], facts=facts)
+
+
+async def issue_in_one_statement(
+    conn: asyncpg.Connection,
+    *,
+    hall_id: str,
+    **statement: Any,
+) -> Issued | None:
+    """Number, insert and log a ticket in one autocommitted statement, and say where it
+    stands among the waiting tickets of its service: open counters among ``counters``, and
+    the waiting of ``others`` (the other services those counters serve). ``estimates`` of
+    tickets issued before are written by the same statement (the arguments are
+    ``issue_statement``'s).
+
+    The number counter's row lock lasts only while PostgreSQL runs this statement and
+    commits, never across a round trip to the application. None when the day's quota of a
+    service with its own number group is used up (nothing is changed then). Run outside any
+    transaction; the event's hall seq is assigned by the insert trigger of migration 0004.
+    """
+    sql, args = issue_statement(hall_id=hall_id, **statement)
+    note_events(conn, hall_id)
+    return issued_from_row(await conn.fetchrow(sql, *args))
 
 
 async def issued_today(conn: asyncpg.Connection, hall_id: str, service: str, day: date) -> int:
@@ -497,9 +514,38 @@ async def write_action(
     audit: tuple[object, ...] | None = None,
     skip_locked: bool = False,
 ) -> None:
-    """Write a counter action in one statement: counter, ticket, events and audit row, all or
-    nothing. Raises CounterChanged or TicketChanged, having written nothing, when what the
-    action was decided on has changed.
+    """Write a counter action in one statement (``action_statement``); see there."""
+    query, values = action_statement(
+        hall_id, counter=counter, ticket=ticket, events=events, audit=audit,
+        skip_locked=skip_locked,
+    )  # fmt: skip
+    note_events(conn, hall_id)
+    action_outcome(await conn.fetchrow(query, *values))
+
+
+def action_outcome(row: asyncpg.Record | None) -> None:
+    """Raise CounterChanged or TicketChanged when the action statement's row says it wrote
+    nothing (it always returns one row)."""
+    assert row is not None
+    if not row["counter_ok"]:
+        raise CounterChanged()
+    if not row["ticket_ok"]:
+        raise TicketChanged()
+
+
+def action_statement(
+    hall_id: str,
+    *,
+    counter: CounterWrite | None,
+    ticket: TicketWrite | None,
+    events: Sequence[Event],
+    audit: tuple[object, ...] | None = None,
+    skip_locked: bool = False,
+) -> tuple[str, list[object]]:
+    """The SQL and arguments that write a counter action in one statement: counter, ticket,
+    events and audit row, all or nothing. Its one row says whether it wrote
+    (``action_outcome`` raises CounterChanged or TicketChanged, nothing having been written,
+    when what the action was decided on has changed).
 
     The statement first locks the counter (if it still has the version read) and then the
     ticket (if still in the state read), in that order, and writes only when it holds both:
@@ -583,13 +629,7 @@ async def write_action(
     if audit is not None:
         parts.append(f"a AS ({insert_audit(a, audit, where=both)})")
     query = "WITH " + ",\n".join(parts) + "\nSELECT counter_ok, ticket_ok FROM ok"
-    note_events(conn, hall_id)
-    row = await conn.fetchrow(query, *a.values)
-    assert row is not None
-    if not row["counter_ok"]:
-        raise CounterChanged()
-    if not row["ticket_ok"]:
-        raise TicketChanged()
+    return query, a.values
 
 
 # The ticket columns write_action's UPDATE sets; every other column keeps the value read.

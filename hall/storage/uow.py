@@ -11,7 +11,7 @@ import contextlib
 import contextvars
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Self, TypeVar
 
@@ -65,19 +65,42 @@ async def _release(pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
         await pool.release(conn)
 
 
-@contextlib.asynccontextmanager
-async def acquire(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+def acquire(pool: asyncpg.Pool) -> _Pooled:
     """A pooled connection for the block, released after it (see ``_connection``).
 
     A connection lost inside the block is Unavailable (503) too.
     """
-    conn = await _connection(pool)
-    try:
-        yield conn
-    except CONNECTION_ERRORS as exc:
-        raise outage() from exc
-    finally:
-        await _release(pool, conn)
+    return _Pooled(pool)
+
+
+class _Pooled:
+    """``acquire``'s context manager. A class rather than a generator: every counter action
+    and every group-commit batch takes one, and ``contextlib.asynccontextmanager``'s
+    generator cost about 6 µs more per use."""
+
+    __slots__ = ("_conn", "_pool")
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._conn: asyncpg.Connection | None = None
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        self._conn = await _connection(self._pool)
+        return self._conn
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn, self._conn = self._conn, None
+        assert conn is not None
+        try:
+            if isinstance(exc, CONNECTION_ERRORS):
+                raise outage() from exc
+        finally:
+            await _release(self._pool, conn)
 
 
 class UnitOfWork:

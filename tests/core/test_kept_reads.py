@@ -3,6 +3,7 @@ of it left it (no read), and still gives the answer a fresh read would."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 
 import asyncpg
@@ -10,6 +11,7 @@ import pytest
 
 from hall.config.models import HallConfig
 from hall.domain.errors import NoActiveTicket, NotFound
+from hall.domain.tickets import CounterState
 from hall.ports import FixedClock
 from hall.services.directory import Directory
 from hall.services.queue import ActionParams, CounterAction, IssueTicket, QueueService
@@ -128,3 +130,51 @@ async def test_an_action_in_a_callers_transaction_that_rolls_back_leaves_nothing
     assert ("test", 1) not in service._reads
     view = await service.act("test", 1, A.CALL_NEXT, "c001")
     assert view.ticket is not None and view.ticket.display_number == "A001"
+
+
+async def test_actions_of_several_counters_decided_on_kept_counters_share_a_commit(
+    pool: asyncpg.Pool, config: HallConfig, clock: FixedClock
+) -> None:
+    """Start (and finish) of counters whose state this process kept need no read: their
+    writes go through the action group commit, so counters acting at once share a pipeline
+    and a commit, and each ends as a fresh read shows it, with one event each."""
+    service = service_of(pool, config, clock)
+    await issue(service, 4)
+    counters = (1, 2, 3, 4)
+    for n in counters:
+        await service.act("test", n, A.OPEN, "c001", ActionParams(clerk="c001"))
+        await service.act("test", n, A.CALL_NEXT, "c001")
+    assert service.action_commit is not None
+    started = await asyncio.gather(*(service.act("test", n, A.START, "c001") for n in counters))
+    assert [v.status.state for v in started] == [CounterState.SERVING] * 4
+    assert service.action_commit.jobs == 4
+    assert service.action_commit.batches < 4  # shared
+    finished = await asyncio.gather(*(service.act("test", n, A.FINISH, "c001") for n in counters))
+    assert [v.ticket for v in finished] == [None] * 4
+    assert service.action_commit.jobs == 8
+    for n in counters:
+        read = await fresh_read(pool, n)
+        assert read is not None and read.status.state is CounterState.IDLE
+        assert read.active is None
+    events = await pool.fetch(
+        "SELECT type, count(*) AS n FROM events WHERE type IN ('ticket.started',"
+        " 'ticket.finished') GROUP BY type ORDER BY type"
+    )
+    assert [(r["type"], r["n"]) for r in events] == [("ticket.finished", 4), ("ticket.started", 4)]
+
+
+async def test_a_kept_action_refused_or_overtaken_is_decided_again_on_a_fresh_read(
+    pool: asyncpg.Pool, config: HallConfig, clock: FixedClock
+) -> None:
+    """A write-only action on a kept counter that another server moved on meanwhile writes
+    nothing through the batch and is decided again on a fresh read (here: that server
+    finished the ticket, so there is none to finish)."""
+    here, there = service_of(pool, config, clock), service_of(pool, config, clock)
+    await issue(here, 1)
+    await here.act("test", 1, A.OPEN, "c001", ActionParams(clerk="c001"))
+    await here.act("test", 1, A.CALL_NEXT, "c001")
+    await there.act("test", 1, A.START, "c001")
+    await there.act("test", 1, A.FINISH, "c001")
+    with pytest.raises(NoActiveTicket):
+        await here.act("test", 1, A.START, "c001")
+    assert await pool.fetchval("SELECT count(*) FROM events WHERE type = 'ticket.started'") == 1
