@@ -881,11 +881,13 @@ class BusMaster:
     def _due_round(self, now: float, eager: _Device | None) -> list[_Device] | None:
         """The devices to list in an attention round now (docs/protocol.md §17), if any.
 
-        A round is due when a member's heartbeat period has passed (it lists every member
-        in its window, due or not: one slot each); otherwise, with ``eager_polling``, the
-        active interactive members are listed whenever the line is free, taking turns with
-        the eager POLL of a plain device (``eager``), the one waiting longest first. A round
-        lists at most 32 slots over a span of 32 addresses; the rest wait for the next one.
+        A round is due when a member's heartbeat period has passed: it lists every member
+        in its window, due or not (one slot each), or, when only active interactive members
+        are due, those and the members due within half their period; otherwise, with
+        ``eager_polling``, the active interactive members are listed whenever the line is
+        free, taking turns with the eager POLL of a plain device (``eager``), the one waiting
+        longest first. A round lists at most 32 slots over a span of 32 addresses; the rest
+        wait for the next one.
 
         Right after the commands a key caused have gone out (``_after_key``), a heartbeat
         round due within ``HEARTBEAT_ROUND_EARLY`` of its period runs at once. A hall whose
@@ -909,11 +911,16 @@ class BusMaster:
                 if d not in fast
                 and d.next_round_at - timing.HEARTBEAT_ROUND_EARLY * self._heartbeat(d) <= now
             ]
-        if due:
-            # Every member the window can hold: a slot costs a twelfth of a round's fixed
-            # part (the request and two gaps), and a member listed now needs no round of its
-            # own until a period later.
-            listed = {d.addr: d for d in [*due, *members]}
+        if due and all(d in fast for d in due):
+            # The callers' rounds came due (the line was busy): they and whatever is half
+            # a period from due, not every strip at every quarter second.
+            soon = [d for d in members if d.next_round_at <= now + self._heartbeat(d) / 2]
+            listed = {d.addr: d for d in [*due, *soon, *fast]}
+        elif due:
+            # A heartbeat round: every member the window can hold. A slot costs a twelfth of
+            # a round's fixed part (the request and two gaps), and a member listed now needs
+            # no round of its own until a period later.
+            listed = {d.addr: d for d in members}
         elif fast and self.eager_polling:
             if eager is not None and (eager.last_poll_at or 0.0) < self._round_last_at:
                 return None
