@@ -40,7 +40,9 @@ be asked more often than the line time left over allows. The press's own frames 
 that fetched its KEY, the strip's call) are the bound's ``best``.
 
 With ``--attention-bauds`` the run's 16 devices all have the optional attention poll
-(docs/protocol.md §17) and the bound is the one of :func:`_attention_bounds`.
+(docs/protocol.md §17) and the bound is the one of :func:`_attention_bounds`. There ``--trace``
+also counts the rounds that listed none of the callers (the strips' heartbeats: strips 1–8
+and callers 0x41–0x48 never fit one round's 32-address span) and the presses they delayed.
 
 Prints readable lines, then one JSON object of figures (units in the keys). Bounded by
 ``--samples`` and a hard ``--limit-s``.
@@ -352,10 +354,14 @@ class FrameTrace:
     on the line, address, command, payload length), to show what was on the line while the
     slowest keys waited."""
 
-    def __init__(self) -> None:
+    def __init__(self, callers: frozenset[int] = frozenset()) -> None:
         self.frames: list[tuple[float, int, int, int]] = []
         # (first byte, line time) of every exchange: request, gaps, reply or round.
         self.busy: list[tuple[float, float]] = []
+        self.callers = callers
+        # First byte of every attention round that listed none of the callers (the strips'
+        # heartbeat rounds when no round can hold both, docs/protocol.md §15.2).
+        self.other_rounds: list[tuple[float, float]] = []  # (first byte, line time)
 
     def on_frame(self, seen: Seen) -> None:
         ta = timing.turnaround(BAUD)
@@ -369,6 +375,8 @@ class FrameTrace:
         start = _started(seen)
         self.frames.append((start, seen.address, seen.cmd, seen.size))
         self.busy.append((start, line))
+        if seen.cmd == Command.ATTN and seen.listed and not set(seen.listed) & self.callers:
+            self.other_rounds.append((start, line))
 
     def split(
         self, samples: list[tuple[float, float, int, int]]
@@ -404,6 +412,16 @@ class FrameTrace:
                 waits.append((polls[-1] - t0) * 1000)
                 after.append((show[-1] - polls[-1]) * 1000)
         on_line, idle = self.split(samples)
+        since, until = min(w[0] for w in samples), max(w[1] for w in samples)
+        rounds = [(at, line) for at, line in self.other_rounds if since <= at <= until]
+        # On the line between the press and its strip frame.
+        delayed = sum(
+            any(at + line > t0 and at < t1 for at, line in rounds) for t0, t1, _, _ in samples
+        )
+        print(
+            f"  rounds without the callers (strips' heartbeats): {len(rounds)} while pressing, "
+            f"on the line while {delayed} of {len(samples)} presses waited"
+        )
         for name, values in (
             ("press → KEY POLL sent", waits),
             ("KEY POLL → SHOW_TEXT", after),
@@ -694,7 +712,7 @@ async def _run(
     watch = StripWatch()
     callers = frozenset(CALLER_BASE + n for n in range(1, n_callers + 1))
     tally = LineTally(with_attention=with_attention, callers=callers)
-    trace = FrameTrace() if args.trace else None
+    trace = FrameTrace(callers) if args.trace else None
     bus.on_show = watch.on_show
     bus.on_frame.append(tally.on_frame)
     if trace is not None:

@@ -418,6 +418,9 @@ class BusMaster:
         # (until, order): after a KEY, no poll starts before a command queued after the key
         # (order above ``order``) has run, or ``until`` has passed. See ``key_hold_s``.
         self._key_hold: _KeyHold | None = None
+        # The commands a key caused have all gone out and no poll or round has run since: the
+        # moment for a heartbeat round that is nearly due (see _due_round).
+        self._after_key = False
         self._closed = False
 
     @property
@@ -740,6 +743,10 @@ class BusMaster:
             hold = self._key_hold
             if hold is not None and now >= hold.until:
                 hold = self._key_hold = None
+            job = self._pop_job()
+            if job is None and hold is not None and hold.served:
+                hold = self._key_hold = None  # everything the key caused has gone out
+                self._after_key = True
             poll_dev, overdue = self._due_poll(now)
             round_devs: list[_Device] | None = None
             if not overdue:
@@ -747,9 +754,6 @@ class BusMaster:
                 if round_devs is not None:
                     poll_dev = None
             due = poll_dev is not None or round_devs is not None
-            job = self._pop_job()
-            if job is None and hold is not None and hold.served:
-                hold = self._key_hold = None  # everything the key caused has gone out
             late = poll_dev is not None and overdue and self._a_period_late(poll_dev, now)
             try:
                 if job is not None and self._job_first(job, due, overdue, hold, late=late):
@@ -764,6 +768,7 @@ class BusMaster:
                     if job is not None:
                         heapq.heappush(self._queue, job)
                     self._last_was_poll = True
+                    self._after_key = False
                     if round_devs is not None:
                         await self._attention_round(round_devs)
                     elif poll_dev is not None and self._keepalive_will_do(poll_dev, now):
@@ -876,12 +881,21 @@ class BusMaster:
     def _due_round(self, now: float, eager: _Device | None) -> list[_Device] | None:
         """The devices to list in an attention round now (docs/protocol.md §17), if any.
 
-        A round is due when a member's heartbeat period has passed (it lists every member
-        due within half its period, and the active interactive ones, which cost one slot
-        each); otherwise, with ``eager_polling``, the active interactive members are listed
-        whenever the line is free, taking turns with the eager POLL of a plain device
-        (``eager``), the one waiting longest first. A round lists at most 32 slots over a
-        span of 32 addresses; the rest wait for the next one.
+        A round is due when a member's heartbeat period has passed: it lists every member
+        in its window, due or not (one slot each), or, when only active interactive members
+        are due, those and the members due within half their period; otherwise, with
+        ``eager_polling``, the active interactive members are listed whenever the line is
+        free, taking turns with the eager POLL of a plain device (``eager``), the one waiting
+        longest first. A round lists at most 32 slots over a span of 32 addresses; the rest
+        wait for the next one.
+
+        Right after the commands a key caused have gone out (``_after_key``), a heartbeat
+        round due within ``HEARTBEAT_ROUND_EARLY`` of its period runs at once. A hall whose
+        strips and callers are more than 32 addresses apart (strips 1-8, callers 0x41-0x48)
+        needs a round of the strips alone, which moves the callers' next round by its
+        length: between two rounds of the callers that falls on a key pressed at a quiet
+        moment, after a key's commands on keys pressed while they were on the line (which
+        waited for them anyway) or during the round.
         """
         if not self.attention:
             return None
@@ -890,18 +904,35 @@ class BusMaster:
             return None
         fast = [d for d in members if d.active and d.device_class.interactive]
         due = [d for d in members if d.next_round_at <= now]
-        if due:
+        if not due and self._after_key:
+            due = [
+                d
+                for d in members
+                if d not in fast
+                and d.next_round_at - timing.HEARTBEAT_ROUND_EARLY * self._heartbeat(d) <= now
+            ]
+        if due and all(d in fast for d in due):
+            # The callers' rounds came due (the line was busy): they and whatever is half
+            # a period from due, not every strip at every quarter second.
             soon = [d for d in members if d.next_round_at <= now + self._heartbeat(d) / 2]
             listed = {d.addr: d for d in [*due, *soon, *fast]}
+        elif due:
+            # A heartbeat round: every member the window can hold. A slot costs a twelfth of
+            # a round's fixed part (the request and two gaps), and a member listed now needs
+            # no round of its own until a period later.
+            listed = {d.addr: d for d in members}
         elif fast and self.eager_polling:
             if eager is not None and (eager.last_poll_at or 0.0) < self._round_last_at:
                 return None
             listed = {d.addr: d for d in fast}
         else:
             return None
-        # The first-due device's 32-address window; members outside it wait their turn.
-        first = min((d for d in listed.values()), key=lambda d: (d.next_round_at, d.addr))
-        window = [d for d in listed.values() if first.addr <= d.addr < first.addr + 32]
+        # A 32-address window with the first-due device in it, from the lowest listed address
+        # that allows (a window starting at the first-due device would leave out the members
+        # just below it, which then need a round of their own); the rest wait their turn.
+        first = min(due or list(listed.values()), key=lambda d: (d.next_round_at, d.addr))
+        base = min(d.addr for d in listed.values() if d.addr > first.addr - 32)
+        window = [d for d in listed.values() if base <= d.addr < base + 32]
         return sorted(window, key=lambda d: d.addr)
 
     def _next_due(self) -> float:

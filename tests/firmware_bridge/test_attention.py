@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
 from collections.abc import AsyncIterator, Callable
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from firmware_bridge import attention
+from firmware_bridge import attention, timing
 from firmware_bridge.codec import BROADCAST_ADDR, Frame, FrameDecoder
 from firmware_bridge.constants import Caps, Command, DeviceClass, EventType, KeyCode, Status
 from firmware_bridge.emulators.base import Hb1Device, RequestLog
@@ -20,8 +21,14 @@ from firmware_bridge.emulators.display import StripEmulator
 from firmware_bridge.emulators.keypad import CallerEmulator
 from firmware_bridge.emulators.line import LineEndpoint
 from firmware_bridge.errors import DecodeError, EncodeError
-from firmware_bridge.master import BusMaster, DeviceEvent
-from firmware_bridge.messages import AttnRequest, KeyEvent, PollRequest, decode_request
+from firmware_bridge.master import BusMaster, DeviceEvent, Priority
+from firmware_bridge.messages import (
+    AttnRequest,
+    KeyEvent,
+    KeypadShowRequest,
+    PollRequest,
+    decode_request,
+)
 from firmware_bridge.pty import PtyPair
 from firmware_bridge.transport import open_serial
 from tests.firmware_bridge.emu_helpers import TIMEOUT, FakeClock, message, request
@@ -409,3 +416,165 @@ def test_frames_among_the_marks_are_not_marks() -> None:
     # A frame cut short at the end of the round is dropped as far as it goes.
     assert attention.without_frames(A3_MARKS + V3_POLL_REPLY[:5]) == A3_MARKS
     assert attention.without_frames(A3_MARKS + b"\xeb") == A3_MARKS
+
+
+# -- strips and callers more than 32 addresses apart ------------------------------------------
+
+# Heartbeat of the strips in these tests (instead of 9 s); a round of them may run early from
+# HEARTBEAT_ROUND_EARLY of it before.
+STRIP_HEARTBEAT_S = 1.6
+
+
+class SplitPlan:
+    """Callers 0x41-0x42 and strips 0x01-0x02, all with the extension: no round can list
+    both (a round spans 32 addresses), as in a hall numbered strips 1-8, callers 0x41-0x48.
+    The application answers each KEY with a KEYPAD_SHOW to its caller, queued while the key
+    is being stored, as the server does."""
+
+    def __init__(self) -> None:
+        self.callers = [CallerEmulator(a, attention=True) for a in (0x41, 0x42)]
+        self.strips = [StripEmulator(a, attention=True) for a in (0x01, 0x02)]
+        self.master = BusMaster(name="split", on_event=self._on_event, rng=random.Random(5))
+        self.keys: asyncio.Queue[DeviceEvent] = asyncio.Queue()
+        self.shown = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def _on_event(self, event: DeviceEvent) -> None:
+        if event.event.evt_type != EventType.KEY:
+            return
+        task = asyncio.ensure_future(self._show(event.addr))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        await self.keys.put(event)
+
+    async def _show(self, addr: int) -> None:
+        await self.master.request(addr, KeypadShowRequest("A001"), priority=Priority.KEYPAD)
+        self.shown += 1
+
+    def rounds(self, device: Hb1Device, since: float = 0.0) -> list[float]:
+        """When ``device`` heard an ATTN listing it, since ``since``."""
+        return [e.at for e in device.log if e.frame.cmd == Command.ATTN and e.at >= since]
+
+    @staticmethod
+    def round_seq(device: Hb1Device, at: float) -> int | None:
+        """SEQ of the ATTN ``device`` heard within 5 ms of ``at``."""
+        for e in device.log:
+            if e.frame.cmd == Command.ATTN and abs(e.at - at) < 0.005:
+                return e.frame.seq
+        return None
+
+    def commands(self, since: float) -> list[float]:
+        return [
+            e.at
+            for c in self.callers
+            for e in c.log
+            if e.frame.cmd == Command.KEYPAD_SHOW and e.at >= since
+        ]
+
+
+@pytest.fixture
+async def split(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SplitPlan]:
+    monkeypatch.setattr(timing, "DISPLAY_POLL_S", 0.5)
+    monkeypatch.setattr(timing, "IDLE_DISPLAY_POLL_S", STRIP_HEARTBEAT_S)
+    s = SplitPlan()
+    devices = [*s.callers, *s.strips]
+    _, endpoint, pair = await start_bus_on_pty(*devices, reply_delay_s=0.002)
+    transport, _ = await open_serial(pair.slave_path, lambda: s.master.link)
+    for dev in devices:
+        cls = DeviceClass.CALLER if isinstance(dev, CallerEmulator) else DeviceClass.STRIP
+        s.master.add_device(dev.address, cls)
+    s.master.start()
+    await eventually(
+        lambda: all(
+            s.master.device(d.address).attention and not s.master.device(d.address).resyncing
+            for d in devices
+        )
+    )
+    await eventually(lambda: not any(c.wants_attention() for c in s.callers))
+    yield s
+    await s.master.stop()
+    transport.close()
+    await endpoint.close()
+
+
+async def test_a_nearly_due_strips_round_goes_right_after_a_keys_commands(
+    split: SplitPlan,
+) -> None:
+    # Between two rounds of the callers the strips' round would hold back the next key by
+    # its whole length; right after the commands of a key it costs no key that waits.
+    loop = asyncio.get_running_loop()
+    strip = split.strips[0]
+    start = loop.time()
+    await eventually(lambda: bool(split.rounds(strip, start)))
+    last = split.rounds(strip, start)[-1]
+    ripe = last + (1 - timing.HEARTBEAT_ROUND_EARLY) * STRIP_HEARTBEAT_S
+    await eventually(lambda: loop.time() >= ripe + 0.02)
+    pressed = loop.time()
+    assert pressed < last + STRIP_HEARTBEAT_S - 0.3  # far from due: room for the key's traffic
+    assert split.callers[0].press_key(KeyCode.CALL_NEXT)
+    async with asyncio.timeout(TIMEOUT):
+        got = await split.keys.get()
+    assert got.addr == 0x41
+    await eventually(lambda: bool(split.commands(pressed)))
+    shown = split.commands(pressed)[0]
+    await eventually(lambda: bool(split.rounds(strip, shown)))
+    strips_round = split.rounds(strip, shown)[0]
+    # The strips' round is the next round after the KEYPAD_SHOW, before it was due.
+    assert not [t for t in split.rounds(split.callers[1], shown) if t < strips_round]
+    assert strips_round < last + STRIP_HEARTBEAT_S
+    # Both strips were listed in it (one frame, logged by each).
+    assert split.round_seq(strip, strips_round) == split.round_seq(split.strips[1], strips_round)
+
+
+async def test_strips_hear_a_round_every_heartbeat_while_keys_keep_coming(
+    split: SplitPlan,
+) -> None:
+    # Host-lost must never happen: whether keys come (rounds after their commands) or not
+    # (rounds when due), no strip waits longer than its heartbeat period for a round.
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    end = start + 2.2 * STRIP_HEARTBEAT_S
+    presses = 0
+    quiet_done = False
+    quiet_until = 0.0
+
+    def quiet_over() -> bool:
+        return loop.time() >= quiet_until
+
+    while loop.time() < end:
+        caller = split.callers[presses % 2]
+        assert caller.press_key(KeyCode.CALL_NEXT)
+        async with asyncio.timeout(TIMEOUT):
+            await split.keys.get()
+        presses += 1
+        if presses == 6 and not quiet_done:
+            # Keys stop for more than a heartbeat period once: a round when due.
+            quiet_done = True
+            quiet_until = loop.time() + STRIP_HEARTBEAT_S + 0.1
+            await eventually(quiet_over)
+    assert presses >= 10
+    for strip in split.strips:
+        heard = [start, *split.rounds(strip, start), loop.time()]
+        gaps = [b - a for a, b in itertools.pairwise(heard)]
+        # The period, plus the exchange on the line when it came due.
+        assert max(gaps) < STRIP_HEARTBEAT_S + 0.15, gaps
+    # One round lists both strips each time: none needs a round of its own.
+    assert [split.round_seq(split.strips[0], t) for t in split.rounds(split.strips[0], start)] == [
+        split.round_seq(split.strips[1], t) for t in split.rounds(split.strips[1], start)
+    ]
+
+
+async def test_a_strips_round_lists_the_strips_below_the_one_due_first(split: SplitPlan) -> None:
+    # 0x01 answers a command after a round: its heartbeat is pushed back a little, so 0x02 is
+    # due first. The round due for 0x02 lists 0x01 too (window from 0x01, not from 0x02):
+    # otherwise 0x01 would need a round of its own shortly after, one more pause for the keys.
+    loop = asyncio.get_running_loop()
+    low, high = split.strips
+    start = loop.time()
+    await eventually(lambda: bool(split.rounds(high, start)))
+    first = split.rounds(high, start)[0]
+    await split.master.request(0x01, split.master.set_time_request(), priority=Priority.NORMAL)
+    await eventually(lambda: bool(split.rounds(high, first + 0.01)))
+    due_for_high = split.rounds(high, first + 0.01)[0]
+    assert due_for_high >= first + STRIP_HEARTBEAT_S - 0.01  # the round when 0x02 was due
+    assert split.round_seq(low, due_for_high) == split.round_seq(high, due_for_high)
