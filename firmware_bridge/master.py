@@ -418,9 +418,6 @@ class BusMaster:
         # (until, order): after a KEY, no poll starts before a command queued after the key
         # (order above ``order``) has run, or ``until`` has passed. See ``key_hold_s``.
         self._key_hold: _KeyHold | None = None
-        # The commands a key caused have all gone out and no poll or round has run since: the
-        # moment for a heartbeat round that is nearly due (see _due_round).
-        self._after_key = False
         self._closed = False
 
     @property
@@ -743,10 +740,6 @@ class BusMaster:
             hold = self._key_hold
             if hold is not None and now >= hold.until:
                 hold = self._key_hold = None
-            job = self._pop_job()
-            if job is None and hold is not None and hold.served:
-                hold = self._key_hold = None  # everything the key caused has gone out
-                self._after_key = True
             poll_dev, overdue = self._due_poll(now)
             round_devs: list[_Device] | None = None
             if not overdue:
@@ -754,6 +747,9 @@ class BusMaster:
                 if round_devs is not None:
                     poll_dev = None
             due = poll_dev is not None or round_devs is not None
+            job = self._pop_job()
+            if job is None and hold is not None and hold.served:
+                hold = self._key_hold = None  # everything the key caused has gone out
             late = poll_dev is not None and overdue and self._a_period_late(poll_dev, now)
             try:
                 if job is not None and self._job_first(job, due, overdue, hold, late=late):
@@ -768,7 +764,6 @@ class BusMaster:
                     if job is not None:
                         heapq.heappush(self._queue, job)
                     self._last_was_poll = True
-                    self._after_key = False
                     if round_devs is not None:
                         await self._attention_round(round_devs)
                     elif poll_dev is not None and self._keepalive_will_do(poll_dev, now):
@@ -888,14 +883,6 @@ class BusMaster:
         free, taking turns with the eager POLL of a plain device (``eager``), the one waiting
         longest first. A round lists at most 32 slots over a span of 32 addresses; the rest
         wait for the next one.
-
-        Right after the commands a key caused have gone out (``_after_key``), a heartbeat
-        round due within ``HEARTBEAT_ROUND_EARLY`` of its period runs at once. A hall whose
-        strips and callers are more than 32 addresses apart (strips 1-8, callers 0x41-0x48)
-        needs a round of the strips alone, which moves the callers' next round by its
-        length: between two rounds of the callers that falls on a key pressed at a quiet
-        moment, after a key's commands on keys pressed while they were on the line (which
-        waited for them anyway) or during the round.
         """
         if not self.attention:
             return None
@@ -904,13 +891,6 @@ class BusMaster:
             return None
         fast = [d for d in members if d.active and d.device_class.interactive]
         due = [d for d in members if d.next_round_at <= now]
-        if not due and self._after_key:
-            due = [
-                d
-                for d in members
-                if d not in fast
-                and d.next_round_at - timing.HEARTBEAT_ROUND_EARLY * self._heartbeat(d) <= now
-            ]
         if due and all(d in fast for d in due):
             # The callers' rounds came due (the line was busy): they and whatever is half
             # a period from due, not every strip at every quarter second.

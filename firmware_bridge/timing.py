@@ -110,12 +110,6 @@ HOST_LOST_DEFAULT_S = 10.0
 # (its marks show it alive; the POLL re-checks boot_id and state bits at a low cost).
 ATTENTION_POLL_S = 30.0
 
-# docs/protocol.md §15.2: a heartbeat round (§17) due within this share of its period runs
-# right after the commands a key caused instead of between two rounds of the callers, where
-# its length falls on a key pressed at a quiet moment; at the period it runs anyway. A larger
-# share finds a key more often and spends more rounds (one per 6.75 s instead of 9 s at most).
-HEARTBEAT_ROUND_EARLY = 1 / 4
-
 # docs/protocol.md §17.4: an event carried by a POLL reply whose storing failed is fetched
 # again after this long (the device's mark does not ask twice for one event).
 ATTENTION_RETRY_S = 1.0

@@ -420,8 +420,7 @@ def test_frames_among_the_marks_are_not_marks() -> None:
 
 # -- strips and callers more than 32 addresses apart ------------------------------------------
 
-# Heartbeat of the strips in these tests (instead of 9 s); a round of them may run early from
-# HEARTBEAT_ROUND_EARLY of it before.
+# Heartbeat of the strips in these tests (instead of 9 s).
 STRIP_HEARTBEAT_S = 1.6
 
 
@@ -497,40 +496,11 @@ async def split(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SplitPlan]:
     await endpoint.close()
 
 
-async def test_a_nearly_due_strips_round_goes_right_after_a_keys_commands(
-    split: SplitPlan,
-) -> None:
-    # Between two rounds of the callers the strips' round would hold back the next key by
-    # its whole length; right after the commands of a key it costs no key that waits.
-    loop = asyncio.get_running_loop()
-    strip = split.strips[0]
-    start = loop.time()
-    await eventually(lambda: bool(split.rounds(strip, start)))
-    last = split.rounds(strip, start)[-1]
-    ripe = last + (1 - timing.HEARTBEAT_ROUND_EARLY) * STRIP_HEARTBEAT_S
-    await eventually(lambda: loop.time() >= ripe + 0.02)
-    pressed = loop.time()
-    assert pressed < last + STRIP_HEARTBEAT_S - 0.3  # far from due: room for the key's traffic
-    assert split.callers[0].press_key(KeyCode.CALL_NEXT)
-    async with asyncio.timeout(TIMEOUT):
-        got = await split.keys.get()
-    assert got.addr == 0x41
-    await eventually(lambda: bool(split.commands(pressed)))
-    shown = split.commands(pressed)[0]
-    await eventually(lambda: bool(split.rounds(strip, shown)))
-    strips_round = split.rounds(strip, shown)[0]
-    # The strips' round is the next round after the KEYPAD_SHOW, before it was due.
-    assert not [t for t in split.rounds(split.callers[1], shown) if t < strips_round]
-    assert strips_round < last + STRIP_HEARTBEAT_S
-    # Both strips were listed in it (one frame, logged by each).
-    assert split.round_seq(strip, strips_round) == split.round_seq(split.strips[1], strips_round)
-
-
 async def test_strips_hear_a_round_every_heartbeat_while_keys_keep_coming(
     split: SplitPlan,
 ) -> None:
-    # Host-lost must never happen: whether keys come (rounds after their commands) or not
-    # (rounds when due), no strip waits longer than its heartbeat period for a round.
+    # Host-lost must never happen: whether keys come or not, no strip waits longer than its
+    # heartbeat period for a round.
     loop = asyncio.get_running_loop()
     start = loop.time()
     end = start + 2.2 * STRIP_HEARTBEAT_S
