@@ -876,13 +876,12 @@ class BusMaster:
     def _due_round(self, now: float, eager: _Device | None) -> list[_Device] | None:
         """The devices to list in an attention round now (docs/protocol.md §17), if any.
 
-        A round is due when a member's heartbeat period has passed: it lists every member
-        in its window, due or not (one slot each), or, when only active interactive members
-        are due, those and the members due within half their period; otherwise, with
-        ``eager_polling``, the active interactive members are listed whenever the line is
-        free, taking turns with the eager POLL of a plain device (``eager``), the one waiting
-        longest first. A round lists at most 32 slots over a span of 32 addresses; the rest
-        wait for the next one.
+        A round is due when a member's heartbeat period has passed (it lists every member
+        due within half its period, and the active interactive ones, which cost one slot
+        each); otherwise, with ``eager_polling``, the active interactive members are listed
+        whenever the line is free, taking turns with the eager POLL of a plain device
+        (``eager``), the one waiting longest first. A round lists at most 32 slots over a
+        span of 32 addresses; the rest wait for the next one.
         """
         if not self.attention:
             return None
@@ -891,28 +890,18 @@ class BusMaster:
             return None
         fast = [d for d in members if d.active and d.device_class.interactive]
         due = [d for d in members if d.next_round_at <= now]
-        if due and all(d in fast for d in due):
-            # The callers' rounds came due (the line was busy): they and whatever is half
-            # a period from due, not every strip at every quarter second.
+        if due:
             soon = [d for d in members if d.next_round_at <= now + self._heartbeat(d) / 2]
             listed = {d.addr: d for d in [*due, *soon, *fast]}
-        elif due:
-            # A heartbeat round: every member the window can hold. A slot costs a twelfth of
-            # a round's fixed part (the request and two gaps), and a member listed now needs
-            # no round of its own until a period later.
-            listed = {d.addr: d for d in members}
         elif fast and self.eager_polling:
             if eager is not None and (eager.last_poll_at or 0.0) < self._round_last_at:
                 return None
             listed = {d.addr: d for d in fast}
         else:
             return None
-        # A 32-address window with the first-due device in it, from the lowest listed address
-        # that allows (a window starting at the first-due device would leave out the members
-        # just below it, which then need a round of their own); the rest wait their turn.
-        first = min(due or list(listed.values()), key=lambda d: (d.next_round_at, d.addr))
-        base = min(d.addr for d in listed.values() if d.addr > first.addr - 32)
-        window = [d for d in listed.values() if base <= d.addr < base + 32]
+        # The first-due device's 32-address window; members outside it wait their turn.
+        first = min((d for d in listed.values()), key=lambda d: (d.next_round_at, d.addr))
+        window = [d for d in listed.values() if first.addr <= d.addr < first.addr + 32]
         return sorted(window, key=lambda d: d.addr)
 
     def _next_due(self) -> float:

@@ -454,22 +454,6 @@ class SplitPlan:
         """When ``device`` heard an ATTN listing it, since ``since``."""
         return [e.at for e in device.log if e.frame.cmd == Command.ATTN and e.at >= since]
 
-    @staticmethod
-    def round_seq(device: Hb1Device, at: float) -> int | None:
-        """SEQ of the ATTN ``device`` heard within 5 ms of ``at``."""
-        for e in device.log:
-            if e.frame.cmd == Command.ATTN and abs(e.at - at) < 0.005:
-                return e.frame.seq
-        return None
-
-    def commands(self, since: float) -> list[float]:
-        return [
-            e.at
-            for c in self.callers
-            for e in c.log
-            if e.frame.cmd == Command.KEYPAD_SHOW and e.at >= since
-        ]
-
 
 @pytest.fixture
 async def split(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SplitPlan]:
@@ -528,23 +512,3 @@ async def test_strips_hear_a_round_every_heartbeat_while_keys_keep_coming(
         gaps = [b - a for a, b in itertools.pairwise(heard)]
         # The period, plus the exchange on the line when it came due.
         assert max(gaps) < STRIP_HEARTBEAT_S + 0.15, gaps
-    # One round lists both strips each time: none needs a round of its own.
-    assert [split.round_seq(split.strips[0], t) for t in split.rounds(split.strips[0], start)] == [
-        split.round_seq(split.strips[1], t) for t in split.rounds(split.strips[1], start)
-    ]
-
-
-async def test_a_strips_round_lists_the_strips_below_the_one_due_first(split: SplitPlan) -> None:
-    # 0x01 answers a command after a round: its heartbeat is pushed back a little, so 0x02 is
-    # due first. The round due for 0x02 lists 0x01 too (window from 0x01, not from 0x02):
-    # otherwise 0x01 would need a round of its own shortly after, one more pause for the keys.
-    loop = asyncio.get_running_loop()
-    low, high = split.strips
-    start = loop.time()
-    await eventually(lambda: bool(split.rounds(high, start)))
-    first = split.rounds(high, start)[0]
-    await split.master.request(0x01, split.master.set_time_request(), priority=Priority.NORMAL)
-    await eventually(lambda: bool(split.rounds(high, first + 0.01)))
-    due_for_high = split.rounds(high, first + 0.01)[0]
-    assert due_for_high >= first + STRIP_HEARTBEAT_S - 0.01  # the round when 0x02 was due
-    assert split.round_seq(low, due_for_high) == split.round_seq(high, due_for_high)
