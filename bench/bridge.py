@@ -85,6 +85,7 @@ from firmware_bridge.emulators.bus import Hb1Bus
 from firmware_bridge.emulators.line import LineEndpoint
 from firmware_bridge.messages import KeyEvent, Request, ShowTextRequest
 from hall.app import Settings, create_app
+from hall.cli import settle_heap
 from hall.config.loader import load_config
 from hall.services.devices import Desired
 from hall.services.queue import ActionParams, CounterAction, IssueTicket
@@ -724,6 +725,9 @@ async def _run(
     app = create_app(Settings(database_url=dsn, config=config))
     runner = web.AppRunner(app)
     await runner.setup()
+    # As `hall serve` does last at start-up: without it a full collection walks the start-up
+    # heap (pypinyin, the config) and pauses the loop for tens of ms while a key waits.
+    await settle_heap(app)
     try:
         queue = app[QUEUE]
         bridge = app[BRIDGE].bridge
@@ -977,6 +981,7 @@ async def run_server(args: argparse.Namespace, dsn: str) -> dict[str, float | in
     app[BRIDGE].settings = BridgeSettings(mode="off")
     runner = web.AppRunner(app)
     await runner.setup()
+    await settle_heap(app)  # as `hall serve` does (see run())
     try:
         hub = app[BRIDGE]
         queue = app[QUEUE]

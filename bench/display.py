@@ -116,6 +116,7 @@ from bench._support import (
 )
 from firmware_bridge import timing
 from hall.app import Settings, create_app, server_options
+from hall.cli import settle_heap
 from hall.config.loader import load_config
 
 HALL = "bench"
@@ -642,6 +643,7 @@ async def hall_server(layout: str, dsn: str, config: str) -> AsyncIterator[HallS
         app = create_app(settings)
         runner = web.AppRunner(app, **server_options(settings))
         await runner.setup()
+        await settle_heap(app)  # as `hall serve` does last at start-up
         try:
             port = free_port()
             await web.TCPSite(runner, "127.0.0.1", port).start()
