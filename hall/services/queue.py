@@ -55,7 +55,12 @@ from hall.domain.estimate import (
     typical_seconds,
 )
 from hall.domain.pii import mask_text
-from hall.domain.policy import CounterContext, new_normal_since_priority, rank_with_reasons
+from hall.domain.policy import (
+    Candidate,
+    CounterContext,
+    new_normal_since_priority,
+    rank_with_reasons,
+)
 from hall.domain.tickets import (
     ACTIVE_STATES,
     TICKET_STATE_LABELS,
@@ -158,10 +163,17 @@ class CounterAction(enum.StrEnum):
     CLOSE = "close"
 
 
-# Actions whose handler reads nothing: decided on a kept counter, they need no connection
-# until their write (QueueService._act_batched).
-_WRITE_ONLY_ACTIONS = frozenset(
-    {CounterAction.START, CounterAction.FINISH, CounterAction.RECALL, CounterAction.NO_SHOW}
+# Actions decided on a kept counter and written through the action group commit
+# (QueueService._act_batched): all but call-next read nothing; call-next reads its queues'
+# heads on a connection it gives back before its write.
+_BATCHED_ACTIONS = frozenset(
+    {
+        CounterAction.START,
+        CounterAction.FINISH,
+        CounterAction.RECALL,
+        CounterAction.NO_SHOW,
+        CounterAction.CALL_NEXT,
+    }
 )
 
 
@@ -531,7 +543,7 @@ class QueueService:
         slot = PENDING_AUDIT.get()
         audit = slot.entry if slot is not None and not slot.committed else None
         view = None
-        if action in _WRITE_ONLY_ACTIONS and self.action_commit is not None:
+        if action in _BATCHED_ACTIONS and self.action_commit is not None:
             view = await self._act_batched(rules, counter_number, action, actor, p, audit)
         if view is None:
             async with acquire(self.pool) as conn:
@@ -551,10 +563,12 @@ class QueueService:
         p: ActionParams,
         audit: AuditEntry | None,
     ) -> CounterView | None:
-        """An action that reads nothing, decided on the counter as kept (``_reads``) and
-        written through ``action_commit`` without a connection of its own; None when it
-        cannot be (no kept counter, a refusal, a changed counter or ticket, a batch rolled
-        back): nothing was written then, and the caller acts as usual, reading afresh."""
+        """An action decided on the counter as kept (``_reads``) and written through
+        ``action_commit``, holding no connection while it waits for its batch (call-next
+        reads its queues' heads on a connection it gives back first); None when it cannot
+        be (no kept counter, a changed counter or ticket, a batch rolled back): nothing was
+        written then, and the caller acts as usual, reading afresh. A refusal (an empty
+        queue, a busy counter) stands if the counter is still as kept, as in ``_act_on``."""
         key = (rules.hall.id, number)
         kept = self._reads.pop(key, None)
         if kept is None:
@@ -563,13 +577,21 @@ class QueueService:
             self, f"_do_{action.value}"
         )
         ctx = _ActionContext(
-            None, rules, kept, actor, self.clock.now(), audit, batch=self.action_commit
-        )
+            None, rules, kept, actor, self.clock.now(), audit, batch=self.action_commit,
+            pool=self.pool,
+        )  # fmt: skip
         try:
             view = await handler(ctx, p)
-        except (HallError, repo.StaleRead, BatchAborted) as exc:
+        except HallError as exc:
             if isinstance(exc, Unavailable):
                 raise  # the write may have been committed: as for any lost commit
+            async with acquire(self.pool) as conn:
+                fresh = await repo.counter_for_action(conn, *key)
+            if fresh is None or fresh.version != kept.version:
+                return None  # another process moved the counter on: decide again
+            self._reads[key] = fresh
+            raise
+        except (repo.StaleRead, BatchAborted):
             return None
         if ctx.written is not None:
             self._reads[key] = ctx.written
@@ -656,10 +678,7 @@ class QueueService:
         taken: set[int] = set()  # tickets other counters called after they were read
         for _ in range(_MAX_CLAIM_ROUNDS):
             read_at = time.monotonic()
-            found = await repo.candidate_heads(
-                ctx.conn,
-                ctx.rules.hall.id,
-                config.number,
+            found = await ctx.heads(
                 services,
                 appointments_from=ctx.now + ctx.rules.policy.appointment_early,
                 exclude=taken,
@@ -1227,11 +1246,32 @@ class _ActionContext:
     audit: AuditEntry | None
     written: repo.CounterRead | None = None  # the counter as this attempt's write left it
     batch: GroupCommit | None = None  # writes through this instead of the connection
+    pool: asyncpg.Pool | None = None  # without a connection: call-next's reads take one
 
     @property
     def conn(self) -> asyncpg.Connection:
         assert self.connection is not None, "an action without reads reads nothing"
         return self.connection
+
+    async def heads(
+        self, services: list[str], *, appointments_from: datetime, exclude: set[int]
+    ) -> list[tuple[Candidate, asyncpg.Record]]:
+        """Call-next's read of its queues' heads (``repo.candidate_heads``). Written through
+        a batch, it reads on a connection of its own, given back before the write: the
+        write waits for its batch's connection, and waiting for it while holding one could
+        take the whole pool (20 counters, 10 connections) and wait for ever."""
+        hall_id, number = self.rules.hall.id, self.status.number
+        if self.connection is not None:
+            return await repo.candidate_heads(
+                self.connection, hall_id, number, services,
+                appointments_from=appointments_from, exclude=exclude,
+            )  # fmt: skip
+        assert self.pool is not None, "an action without a connection reads through the pool"
+        async with acquire(self.pool) as conn:
+            return await repo.candidate_heads(
+                conn, hall_id, number, services,
+                appointments_from=appointments_from, exclude=exclude,
+            )  # fmt: skip
 
     @property
     def status(self) -> CounterStatus:

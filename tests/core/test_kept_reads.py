@@ -10,12 +10,13 @@ import asyncpg
 import pytest
 
 from hall.config.models import HallConfig
-from hall.domain.errors import NoActiveTicket, NotFound
+from hall.domain.errors import NoActiveTicket, NotFound, QueueEmpty
 from hall.domain.tickets import CounterState
 from hall.ports import FixedClock
 from hall.services.directory import Directory
 from hall.services.queue import ActionParams, CounterAction, IssueTicket, QueueService
 from hall.storage import repo
+from hall.storage.db import connect_pool
 from hall.storage.uow import UnitOfWork
 
 A = CounterAction
@@ -145,13 +146,14 @@ async def test_actions_of_several_counters_decided_on_kept_counters_share_a_comm
         await service.act("test", n, A.OPEN, "c001", ActionParams(clerk="c001"))
         await service.act("test", n, A.CALL_NEXT, "c001")
     assert service.action_commit is not None
+    jobs, batches = service.action_commit.jobs, service.action_commit.batches
     started = await asyncio.gather(*(service.act("test", n, A.START, "c001") for n in counters))
     assert [v.status.state for v in started] == [CounterState.SERVING] * 4
-    assert service.action_commit.jobs == 4
-    assert service.action_commit.batches < 4  # shared
+    assert service.action_commit.jobs == jobs + 4
+    assert service.action_commit.batches < batches + 4  # shared
     finished = await asyncio.gather(*(service.act("test", n, A.FINISH, "c001") for n in counters))
     assert [v.ticket for v in finished] == [None] * 4
-    assert service.action_commit.jobs == 8
+    assert service.action_commit.jobs == jobs + 8
     for n in counters:
         read = await fresh_read(pool, n)
         assert read is not None and read.status.state is CounterState.IDLE
@@ -178,3 +180,58 @@ async def test_a_kept_action_refused_or_overtaken_is_decided_again_on_a_fresh_re
     with pytest.raises(NoActiveTicket):
         await here.act("test", 1, A.START, "c001")
     assert await pool.fetchval("SELECT count(*) FROM events WHERE type = 'ticket.started'") == 1
+
+
+async def test_call_next_of_counters_at_once_shares_a_commit_holding_no_connection(
+    pool: asyncpg.Pool, database_url: str, config: HallConfig, clock: FixedClock
+) -> None:
+    """Call-next on kept counters reads its queues' heads, gives the connection back and
+    writes through the action group commit: counters calling at once share a pipeline and
+    a commit, each calls its own ticket with one event, and a pool smaller than the number
+    of counters calling does not jam (none waits for a batch while holding a connection)."""
+    small = await connect_pool(database_url, min_size=1, max_size=2)
+    try:
+        service = service_of(small, config, clock)
+        await issue(service, 6)
+        counters = (1, 2, 3, 4)
+        for n in counters:
+            await service.act("test", n, A.OPEN, "c001", ActionParams(clerk="c001"))
+        assert service.action_commit is not None
+        jobs, batches = service.action_commit.jobs, service.action_commit.batches
+        async with asyncio.timeout(20):
+            called = await asyncio.gather(
+                *(service.act("test", n, A.CALL_NEXT, "c001") for n in counters)
+            )
+        numbers = sorted(v.ticket.display_number for v in called if v.ticket is not None)
+        assert numbers == ["A001", "A002", "A003", "A004"]
+        assert service.action_commit.jobs == jobs + 4
+        assert service.action_commit.batches < batches + 4  # shared
+        for n, view in zip(counters, called, strict=True):
+            read = await fresh_read(pool, n)
+            assert read is not None and read.status.state is CounterState.CALLING
+            assert read.active is not None and view.ticket is not None
+            assert read.active.id == view.ticket.id
+            assert service._reads.get(("test", n)) == read
+        rows = await pool.fetch(
+            "SELECT counter_number, count(*) AS n FROM events WHERE type = 'ticket.called'"
+            " GROUP BY counter_number ORDER BY counter_number"
+        )
+        assert [(r["counter_number"], r["n"]) for r in rows] == [(n, 1) for n in counters]
+    finally:
+        async with asyncio.timeout(10):
+            await small.close()
+
+
+async def test_call_next_on_an_empty_queue_is_refused_once_on_a_kept_counter(
+    pool: asyncpg.Pool, config: HallConfig, clock: FixedClock
+) -> None:
+    """An empty queue seen by a kept counter's call-next is the answer (the counter is
+    still as kept), and the counter stays kept for its next action."""
+    service = service_of(pool, config, clock)
+    await service.act("test", 1, A.OPEN, "c001", ActionParams(clerk="c001"))
+    with pytest.raises(QueueEmpty):
+        await service.act("test", 1, A.CALL_NEXT, "c001")
+    assert service._reads.get(("test", 1)) == await fresh_read(pool)
+    await issue(service, 1)
+    view = await service.act("test", 1, A.CALL_NEXT, "c001")
+    assert view.ticket is not None and view.ticket.display_number == "A001"
