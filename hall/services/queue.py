@@ -1303,7 +1303,6 @@ class _ActionContext:
         counter: CounterStatus | None = None,
         tally: int | None = None,
         ticket: tuple[Ticket, Ticket] | None = None,
-        skip_locked: bool = False,
     ) -> None:
         counter_write = (
             None if counter is None else repo.CounterWrite(counter, self.read.version, tally)
@@ -1319,7 +1318,6 @@ class _ActionContext:
                 ticket=ticket_write,
                 events=[event],
                 audit=audit,
-                skip_locked=skip_locked,
             )
         else:
             query, values = repo.action_statement(
@@ -1328,7 +1326,6 @@ class _ActionContext:
                 ticket=ticket_write,
                 events=[event],
                 audit=audit,
-                skip_locked=skip_locked,
             )
 
             def before(conn: asyncpg.Connection) -> None:
@@ -1426,18 +1423,15 @@ class _ActionContext:
         details: dict[str, Any],
         *,
         tally: int | None = None,
-        skip_locked: bool = False,
     ) -> CounterView:
         """Apply an event to a ticket and to this counter; TicketChanged when the ticket
-        left the state it was read in (or, with ``skip_locked``, is being changed)."""
+        left the state it was read in (call-next writes through ``call``)."""
         event = self.event(type_, ticket, details)
         after = apply_ticket(ticket, event)
         status = apply_counter(self.status, event)
         if status.state is not self.status.state:
             event = replace(event, details={**event.details, **self.left_state()})
-        await self.write(
-            event, counter=status, tally=tally, ticket=(ticket, after), skip_locked=skip_locked
-        )
+        await self.write(event, counter=status, tally=tally, ticket=(ticket, after))
         return CounterView(status, after if after.state in ACTIVE_STATES else None)
 
     async def ticket_event(

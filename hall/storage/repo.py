@@ -632,7 +632,8 @@ def build_action_statement(
     A counter taken out of the configuration (``active`` false; config_store does not bump
     its version) counts as changed, so a read kept from before cannot write to it.
 
-    ``skip_locked`` (call-next): a ticket another transaction has locked is being taken by
+    ``skip_locked`` (a call among heads; call-next writes through ``build_call_statement``,
+    which locks the same way): a ticket another transaction has locked is being taken by
     another counter, so it counts as changed at once instead of after that transaction's
     commit; the caller tries its next candidate without queueing behind the other counter's
     WAL flush. Were that transaction to roll back, the ticket is still waiting, and first.
