@@ -683,7 +683,7 @@ class QueueService:
                 appointments_from=ctx.now + ctx.rules.policy.appointment_early,
                 exclude=taken,
             )
-            rows = {c.ticket_id: r for c, r in found}
+            numbers = {c.ticket_id: number for c, number in found}
             ranked = rank_with_reasons(
                 [c for c, _ in found], counter_ctx, ctx.rules.policy, ctx.now
             )
@@ -700,12 +700,11 @@ class QueueService:
                     continue
                 self._calling.setdefault(candidate.ticket_id, me)
                 try:
-                    view = await ctx.try_ticket_event(
-                        repo.ticket_from_record(rows[candidate.ticket_id]),
-                        EventType.TICKET_CALLED,
-                        {"reason": reason},
+                    view = await ctx.call(
+                        candidate,
+                        numbers[candidate.ticket_id],
+                        reason,
                         tally=new_normal_since_priority(counter_ctx, reason),
-                        skip_locked=True,
                     )
                     self._note_called(candidate.ticket_id)
                     return view
@@ -1255,20 +1254,20 @@ class _ActionContext:
 
     async def heads(
         self, services: list[str], *, appointments_from: datetime, exclude: set[int]
-    ) -> list[tuple[Candidate, asyncpg.Record]]:
-        """Call-next's read of its queues' heads (``repo.candidate_heads``). Written through
+    ) -> list[tuple[Candidate, str]]:
+        """Call-next's read of its queues' heads (``repo.call_heads``). Written through
         a batch, it reads on a connection of its own, given back before the write: the
         write waits for its batch's connection, and waiting for it while holding one could
         take the whole pool (20 counters, 10 connections) and wait for ever."""
         hall_id, number = self.rules.hall.id, self.status.number
         if self.connection is not None:
-            return await repo.candidate_heads(
+            return await repo.call_heads(
                 self.connection, hall_id, number, services,
                 appointments_from=appointments_from, exclude=exclude,
             )  # fmt: skip
         assert self.pool is not None, "an action without a connection reads through the pool"
         async with acquire(self.pool) as conn:
-            return await repo.candidate_heads(
+            return await repo.call_heads(
                 conn, hall_id, number, services,
                 appointments_from=appointments_from, exclude=exclude,
             )  # fmt: skip
@@ -1304,7 +1303,6 @@ class _ActionContext:
         counter: CounterStatus | None = None,
         tally: int | None = None,
         ticket: tuple[Ticket, Ticket] | None = None,
-        skip_locked: bool = False,
     ) -> None:
         counter_write = (
             None if counter is None else repo.CounterWrite(counter, self.read.version, tally)
@@ -1320,7 +1318,6 @@ class _ActionContext:
                 ticket=ticket_write,
                 events=[event],
                 audit=audit,
-                skip_locked=skip_locked,
             )
         else:
             query, values = repo.action_statement(
@@ -1329,7 +1326,6 @@ class _ActionContext:
                 ticket=ticket_write,
                 events=[event],
                 audit=audit,
-                skip_locked=skip_locked,
             )
 
             def before(conn: asyncpg.Connection) -> None:
@@ -1342,6 +1338,53 @@ class _ActionContext:
             repo.action_outcome(row)
         if counter_write is not None:
             self.written = repo.read_after_write(self.read, counter_write, ticket_write)
+
+    async def call(
+        self, head: Candidate, display_number: str, reason: str, *, tally: int
+    ) -> CounterView:
+        """Call the waiting ticket ``head`` at this counter (``repo.call_statement``), the
+        ticket as the write returned it; TicketChanged when it is no longer waiting or
+        another transaction is taking it. What ``try_ticket_event`` does for a ticket read
+        whole, with the ticket's id, service and number only."""
+        # The details as ``event`` and ``try_ticket_event`` give them (the counter leaves idle).
+        details = {
+            "reason": reason,
+            "display_number": display_number,
+            "service_code": head.service_code,
+            **self.left_state(),
+        }
+        event = Event(
+            type=EventType.TICKET_CALLED,
+            at=self.now,
+            actor=self.actor,
+            ticket_id=head.ticket_id,
+            counter_number=self.status.number,
+            details=details,
+        )
+        status = apply_counter(self.status, event)  # idle -> calling, or IllegalTransition
+        counter_write = repo.CounterWrite(status, self.read.version, tally)
+        hall_id = self.rules.hall.id
+        query, values = repo.call_statement(
+            hall_id,
+            counter=counter_write,
+            ticket_id=head.ticket_id,
+            at=self.now,
+            events=[event],
+            audit=None if self.audit is None else audit_values(self.audit),
+        )
+        if self.batch is None:
+            note_events(self.conn, hall_id)
+            row = await self.conn.fetchrow(query, *values)
+        else:
+
+            def before(conn: asyncpg.Connection) -> None:
+                note_events(conn, hall_id)
+
+            job = Statement(query, values, before, one_row=True)
+            row = await self.batch.run(("action", hash(query)), job)
+        called = repo.call_outcome(row)
+        self.written = repo.read_after_call(self.read, counter_write, called)
+        return CounterView(status, called)
 
     def left_state(self) -> dict[str, Any]:
         """The state a counter leaves and how long it was in it (supervision reads these)."""
@@ -1380,18 +1423,15 @@ class _ActionContext:
         details: dict[str, Any],
         *,
         tally: int | None = None,
-        skip_locked: bool = False,
     ) -> CounterView:
         """Apply an event to a ticket and to this counter; TicketChanged when the ticket
-        left the state it was read in (or, with ``skip_locked``, is being changed)."""
+        left the state it was read in (call-next writes through ``call``)."""
         event = self.event(type_, ticket, details)
         after = apply_ticket(ticket, event)
         status = apply_counter(self.status, event)
         if status.state is not self.status.state:
             event = replace(event, details={**event.details, **self.left_state()})
-        await self.write(
-            event, counter=status, tally=tally, ticket=(ticket, after), skip_locked=skip_locked
-        )
+        await self.write(event, counter=status, tally=tally, ticket=(ticket, after))
         return CounterView(status, after if after.state in ACTIVE_STATES else None)
 
     async def ticket_event(

@@ -632,7 +632,8 @@ def build_action_statement(
     A counter taken out of the configuration (``active`` false; config_store does not bump
     its version) counts as changed, so a read kept from before cannot write to it.
 
-    ``skip_locked`` (call-next): a ticket another transaction has locked is being taken by
+    ``skip_locked`` (a call among heads; call-next writes through ``build_call_statement``,
+    which locks the same way): a ticket another transaction has locked is being taken by
     another counter, so it counts as changed at once instead of after that transaction's
     commit; the caller tries its next candidate without queueing behind the other counter's
     WAL flush. Were that transaction to roll back, the ticket is still waiting, and first.
@@ -701,6 +702,124 @@ def build_action_statement(
     return query, a.values
 
 
+def build_call_statement(
+    hall_id: str,
+    *,
+    counter: CounterWrite,
+    ticket_id: int,
+    at: datetime,
+    events: Sequence[Event],
+    audit: tuple[object, ...] | None = None,
+) -> tuple[str, list[object]]:
+    """The SQL and arguments of call-next's write: the waiting ticket ``ticket_id`` called at
+    this counter at ``at``, with the counter, events and audit row, all or nothing, as
+    ``build_action_statement`` writes a call with ``skip_locked`` (same locks in the same
+    order: the counter at the version read, then the ticket if still waiting, skipping it
+    if another transaction holds it). The ticket's update is the call's own (what
+    ``apply_ticket`` does for ``ticket.called``), so the caller needs only the ticket's id,
+    not the ticket read: the row returns the ticket as called, its columns next to
+    ``counter_ok`` and ``ticket_ok`` (``call_outcome``).
+    """
+    a = SqlArgs()
+    st = counter.status
+    hall, number = a(st.hall_id), a(st.number)
+    version, tid, called_at = a(counter.version), a(ticket_id), a(at)
+    parts = [
+        f"""lc AS (
+            SELECT 1 FROM counters
+            WHERE hall_id = {hall} AND number = {number} AND version = {version} AND active
+            FOR UPDATE)""",
+        f"""lt AS (
+            SELECT 1 FROM tickets
+            WHERE id = {tid} AND state = 'waiting' AND EXISTS (SELECT 1 FROM lc)
+            FOR UPDATE SKIP LOCKED)""",
+        f"""t AS (
+            UPDATE tickets SET state = 'called', counter_number = {number},
+                called_at = {called_at}, first_called_at = coalesce(first_called_at, {called_at}),
+                target_counter = NULL, parked_by = NULL
+            WHERE id = {tid} AND EXISTS (SELECT 1 FROM lt)
+            RETURNING {_TICKET_COLUMNS})""",
+        """ok AS (SELECT EXISTS (SELECT 1 FROM lc) AS counter_ok,
+            EXISTS (SELECT 1 FROM t) AS ticket_ok)""",
+    ]
+    both = "(SELECT counter_ok AND ticket_ok FROM ok)"
+    parts.append(
+        f"""c AS (
+            UPDATE counters SET state = {a(str(st.state))}::counter_state,
+                state_since = {a(st.state_since)}, pause_reason = {a(st.pause_reason)},
+                clerk = {a(st.clerk)},
+                normal_since_priority = coalesce({a(counter.tally)}::int, normal_since_priority),
+                version = version + 1
+            WHERE hall_id = {hall} AND number = {number} AND {both})"""
+    )
+    parts.append(f"e AS ({insert_events(a, hall_id, events, where=both)})")
+    if audit is not None:
+        parts.append(f"a AS ({insert_audit(a, audit, where=both)})")
+    query = (
+        "WITH " + ",\n".join(parts) + "\nSELECT ok.counter_ok, ok.ticket_ok, t.* FROM ok"
+        " LEFT JOIN t ON true"
+    )
+    return query, a.values
+
+
+# call_statement's SQL per number of audit values (None: no audit row).
+_CALL_SQL: dict[int | None, str] = {}
+
+
+def call_statement(
+    hall_id: str,
+    *,
+    counter: CounterWrite,
+    ticket_id: int,
+    at: datetime,
+    events: Sequence[Event],
+    audit: tuple[object, ...] | None = None,
+) -> tuple[str, list[object]]:
+    """``build_call_statement``'s SQL and arguments, its text kept per shape and the
+    arguments listed here in its placeholders' order (a test holds the two equal)."""
+    shape = None if audit is None else len(audit)
+    query = _CALL_SQL.get(shape)
+    if query is None:
+        built = build_call_statement(
+            hall_id, counter=counter, ticket_id=ticket_id, at=at, events=events, audit=audit
+        )
+        _CALL_SQL[shape] = built[0]
+        return built
+    st = counter.status
+    values: list[object] = [
+        st.hall_id, st.number, counter.version, ticket_id, at,
+        str(st.state), st.state_since, st.pause_reason, st.clerk, counter.tally,
+        hall_id,
+        [str(e.type) for e in events],
+        [e.at for e in events],
+        [e.actor for e in events],
+        [e.ticket_id for e in events],
+        [e.counter_number for e in events],
+        [json.dumps(dict(e.details)) for e in events],
+    ]  # fmt: skip
+    if audit is not None:
+        values += audit
+    return query, values
+
+
+def call_outcome(row: asyncpg.Record | None) -> Ticket:
+    """The ticket as ``call_statement`` called it; CounterChanged or TicketChanged when it
+    wrote nothing (as ``action_outcome``)."""
+    action_outcome(row)
+    assert row is not None
+    return ticket_from_record(row)
+
+
+def read_after_call(read: CounterRead, counter: CounterWrite, called: Ticket) -> CounterRead:
+    """``read_after_write`` for ``call_statement``: the counter as written, its active
+    ticket the one called, as the write returned it."""
+    status = counter.status
+    if status.state_since.tzinfo is not UTC:
+        status = replace(status, state_since=status.state_since.astimezone(UTC))
+    tally = read.tally if counter.tally is None else counter.tally
+    return CounterRead(status, tally, read.version + 1, called)
+
+
 # The ticket columns write_action's UPDATE sets; every other column keeps the value read.
 _WRITTEN_TICKET_FIELDS = (
     "state", "service_code", "queue_key", "counter_number", "target_counter", "recall_count",
@@ -749,6 +868,44 @@ def read_after_write(
     return CounterRead(status, tally, read.version + 1, active)
 
 
+# What call-next chooses on: the ranking's fields in ``Candidate``'s order, then the number
+# its event names. The whole ticket (22 columns) of every head cost more to decode than the
+# choice itself; the called one comes back from its write (``call_statement``).
+_HEAD_COLUMNS = """id, service_code, queue_key, priority_class IS NOT NULL AS priority,
+    target_counter, appointment_start, appointment_end, display_number"""
+
+
+def _heads_sql(columns: str) -> str:
+    """Heads of each eligible queue, each column list the same three index range reads."""
+    return f"""SELECT h.* FROM unnest($3::text[]) AS s(code)
+                CROSS JOIN (VALUES (false), (true)) AS p(priority)
+                CROSS JOIN LATERAL (
+                    SELECT {columns} FROM tickets
+                    WHERE hall_id = $1 AND service_code = s.code
+                      AND (priority_class IS NOT NULL) = p.priority
+                      AND state = 'waiting' AND target_counter IS NULL
+                      AND NOT (id = ANY($5::bigint[]))
+                    ORDER BY queue_key, id LIMIT $4) h
+            UNION ALL
+            (SELECT {columns} FROM tickets
+             WHERE hall_id = $1 AND target_counter = $2 AND state = 'waiting'
+               AND NOT (id = ANY($5::bigint[]))
+             ORDER BY queue_key, id LIMIT $4)
+            UNION ALL
+            SELECT a.* FROM unnest($3::text[]) AS s(code)
+                CROSS JOIN LATERAL (
+                    SELECT {columns} FROM tickets
+                    WHERE hall_id = $1 AND service_code = s.code
+                      AND state = 'waiting' AND target_counter IS NULL
+                      AND appointment_start IS NOT NULL AND appointment_start <= $6
+                      AND NOT (id = ANY($5::bigint[]))
+                    ORDER BY appointment_start, id LIMIT $4) a"""
+
+
+_CALL_HEADS = _heads_sql(_HEAD_COLUMNS)
+_WHOLE_HEADS = _heads_sql(_TICKET_COLUMNS)
+
+
 async def candidates(
     conn: asyncpg.Connection,
     hall_id: str,
@@ -759,20 +916,36 @@ async def candidates(
     per_class: int = 8,
     exclude: Collection[int] = (),
 ) -> list[tuple[Candidate, Ticket]]:
-    """``candidate_heads`` with every head made a whole ``Ticket`` (pages that list them)."""
-    heads = await candidate_heads(
-        conn,
-        hall_id,
-        counter_number,
-        services,
-        appointments_from=appointments_from,
-        per_class=per_class,
-        exclude=exclude,
-    )
-    return [(c, ticket_from_record(r)) for c, r in heads]
+    """``call_heads``' heads, each with its whole ``Ticket`` (pages that list them)."""
+    rows = await conn.fetch(
+        _WHOLE_HEADS, hall_id, counter_number, list(services), per_class, list(exclude),
+        appointments_from,
+    )  # fmt: skip
+    seen: set[int] = set()
+    found: list[tuple[Candidate, Ticket]] = []
+    for r in rows:
+        if r["id"] in seen:
+            continue  # an appointment that is also at the head of its queue
+        seen.add(r["id"])
+        ticket = ticket_from_record(r)
+        found.append(
+            (
+                Candidate(
+                    ticket_id=ticket.id,
+                    service_code=ticket.service_code,
+                    queue_key=ticket.queue_key,
+                    priority=ticket.priority_class is not None,
+                    target_counter=ticket.target_counter,
+                    appointment_start=ticket.appointment_start,
+                    appointment_end=ticket.appointment_end,
+                ),
+                ticket,
+            )
+        )
+    return found
 
 
-async def candidate_heads(
+async def call_heads(
     conn: asyncpg.Connection,
     hall_id: str,
     counter_number: int,
@@ -781,67 +954,29 @@ async def candidate_heads(
     appointments_from: datetime,
     per_class: int = 8,
     exclude: Collection[int] = (),
-) -> list[tuple[Candidate, asyncpg.Record]]:
+) -> list[tuple[Candidate, str]]:
     """Heads of each eligible queue: the oldest ``per_class`` normal and priority tickets per
     service, the oldest tickets targeted at this counter, and per service the earliest
     appointments whose slot starts by ``appointments_from``, leaving out ``exclude`` (tickets
-    other counters took meanwhile). The policy needs nothing deeper; the whole ticket comes
-    along so the caller can write whichever one the policy picks. Each part is an index range
-    read that stops at its LIMIT (migration 0007), so the cost does not grow with the queue.
-    Each head comes with its row; call-next makes a ``Ticket`` (``ticket_from_record``) of
-    the one it calls only: building all of them took a third of a call-next's CPU.
+    other counters took meanwhile), each with its display number. The policy needs nothing
+    deeper. Each part is an index range read that stops at its LIMIT (migration 0007), so
+    the cost does not grow with the queue.
+
+    Only what the choice needs is read (``_HEAD_COLUMNS``): call-next writes the one it
+    picks by id and takes the whole ticket from that write (``call_statement``).
     """
     rows = await conn.fetch(
-        f"""SELECT h.* FROM unnest($3::text[]) AS s(code)
-                CROSS JOIN (VALUES (false), (true)) AS p(priority)
-                CROSS JOIN LATERAL (
-                    SELECT {_TICKET_COLUMNS} FROM tickets
-                    WHERE hall_id = $1 AND service_code = s.code
-                      AND (priority_class IS NOT NULL) = p.priority
-                      AND state = 'waiting' AND target_counter IS NULL
-                      AND NOT (id = ANY($5::bigint[]))
-                    ORDER BY queue_key, id LIMIT $4) h
-            UNION ALL
-            (SELECT {_TICKET_COLUMNS} FROM tickets
-             WHERE hall_id = $1 AND target_counter = $2 AND state = 'waiting'
-               AND NOT (id = ANY($5::bigint[]))
-             ORDER BY queue_key, id LIMIT $4)
-            UNION ALL
-            SELECT a.* FROM unnest($3::text[]) AS s(code)
-                CROSS JOIN LATERAL (
-                    SELECT {_TICKET_COLUMNS} FROM tickets
-                    WHERE hall_id = $1 AND service_code = s.code
-                      AND state = 'waiting' AND target_counter IS NULL
-                      AND appointment_start IS NOT NULL AND appointment_start <= $6
-                      AND NOT (id = ANY($5::bigint[]))
-                    ORDER BY appointment_start, id LIMIT $4) a""",
-        hall_id,
-        counter_number,
-        list(services),
-        per_class,
-        list(exclude),
+        _CALL_HEADS, hall_id, counter_number, list(services), per_class, list(exclude),
         appointments_from,
-    )
+    )  # fmt: skip
     seen: set[int] = set()
-    found: list[tuple[Candidate, asyncpg.Record]] = []
+    found: list[tuple[Candidate, str]] = []
     for r in rows:
-        if r["id"] in seen:
+        ticket_id = r[0]
+        if ticket_id in seen:
             continue  # an appointment that is also at the head of its queue
-        seen.add(r["id"])
-        found.append(
-            (
-                Candidate(
-                    ticket_id=r["id"],
-                    service_code=r["service_code"],
-                    queue_key=r["queue_key"],
-                    priority=r["priority_class"] is not None,
-                    target_counter=r["target_counter"],
-                    appointment_start=r["appointment_start"],
-                    appointment_end=r["appointment_end"],
-                ),
-                r,
-            )
-        )
+        seen.add(ticket_id)
+        found.append((Candidate(ticket_id, r[1], r[2], r[3], r[4], r[5], r[6]), r[7]))
     return found
 
 

@@ -67,3 +67,22 @@ def test_a_kept_statement_text_gets_the_arguments_its_placeholders_take(
         )  # fmt: skip
         assert got == expected
         assert got[0] == built[0]
+
+
+@pytest.mark.parametrize("audit", [None, ("a", 1, None)])
+def test_a_kept_call_statement_text_gets_the_arguments_its_placeholders_take(
+    audit: tuple[object, ...] | None,
+) -> None:
+    counter = repo.CounterWrite(STATUS, 4, 1)
+    built = repo.build_call_statement(
+        "test", counter=counter, ticket_id=7, at=NOW, events=_events(1), audit=audit
+    )
+    for n in (1, 1, 2):  # the first builds and keeps the text; the others use it
+        expected = repo.build_call_statement(
+            "test", counter=counter, ticket_id=7, at=NOW, events=_events(n), audit=audit
+        )
+        got = repo.call_statement(
+            "test", counter=counter, ticket_id=7, at=NOW, events=_events(n), audit=audit
+        )
+        assert got == expected
+        assert got[0] == built[0]

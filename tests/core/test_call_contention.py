@@ -61,8 +61,8 @@ async def test_call_next_passes_over_a_head_this_process_called_since_it_was_rea
     for counter in (1, 2):
         await queue.act("test", counter, CounterAction.OPEN, "c001", ActionParams(clerk="c001"))
 
-    heads = repo.candidate_heads
-    statement = repo.action_statement
+    heads = repo.call_heads
+    statement = repo.call_statement
     overtaken: list[CounterView] = []
     tried: list[tuple[int, int]] = []  # (counter, ticket) of every call write
 
@@ -76,13 +76,12 @@ async def test_call_next_passes_over_a_head_this_process_called_since_it_was_rea
         return found
 
     def counted_write(hall_id: str, **kwargs: Any) -> tuple[str, list[object]]:
-        # Every action's write is built here, written alone or through a group commit.
-        if kwargs["counter"] is not None and kwargs["ticket"] is not None:
-            tried.append((kwargs["counter"].status.number, kwargs["ticket"].after.id))
+        # Every call's write is built here, written alone or through a group commit.
+        tried.append((kwargs["counter"].status.number, kwargs["ticket_id"]))
         return statement(hall_id, **kwargs)
 
-    monkeypatch.setattr(repo, "candidate_heads", stale_heads)
-    monkeypatch.setattr(repo, "action_statement", counted_write)
+    monkeypatch.setattr(repo, "call_heads", stale_heads)
+    monkeypatch.setattr(repo, "call_statement", counted_write)
     view = await queue.act("test", 1, CounterAction.CALL_NEXT, "c001")
     assert overtaken[0].ticket is not None and overtaken[0].ticket.id == first.ticket.id
     assert view.ticket is not None and view.ticket.id == second.ticket.id

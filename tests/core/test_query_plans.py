@@ -113,6 +113,9 @@ async def hot_reads(pool: asyncpg.Pool, clock: FixedClock) -> dict[str, list[dic
             "candidates": lambda c: repo.candidates(
                 c, "test", 1, ["BDC", "TAX"], appointments_from=clock.now()
             ),
+            "call_heads": lambda c: repo.call_heads(
+                c, "test", 1, ["BDC", "TAX"], appointments_from=clock.now()
+            ),
             "queue_position": lambda c: repo.queue_position(c, ticket, [1, 2]),
             "service_stats": lambda c: repo.service_stats(c, "test", DAY),
             "waiting_counts": lambda c: repo.waiting_counts(c, "test"),
