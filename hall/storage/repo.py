@@ -108,11 +108,14 @@ def _priority_waiting_sql(hall: str, service: str, before: str | None = None) ->
 
 
 def _others_waiting_sql(hall: str, services: str) -> str:
-    """Scalar subquery: waiting tickets of each service in a text[], as a JSON object."""
-    return f"""(SELECT coalesce(jsonb_object_agg(o.service_code, o.n), '{{}}'::jsonb) FROM (
-        SELECT service_code, sum(waiting) AS n FROM queue_tallies
+    """Subquery of one row for a FROM list: the waiting tickets of each service in a text[]
+    that has a tally, as two arrays in one order (``other_services``, ``other_waiting``),
+    which asyncpg decodes in C (see ``_counters_now_sql``)."""
+    return f"""(SELECT coalesce(array_agg(o.service_code), '{{}}') AS other_services,
+            coalesce(array_agg(o.n), '{{}}') AS other_waiting FROM (
+        SELECT service_code, sum(waiting)::bigint AS n FROM queue_tallies
         WHERE hall_id = {hall} AND service_code = ANY({services}::text[])
-        GROUP BY service_code) o)"""
+        GROUP BY service_code) o) ow"""
 
 
 _ISSUE_ONE_STATEMENT = """
@@ -164,9 +167,9 @@ SELECT t.id, t.seq, t.display_number,
         LIMIT {bound}) b) AS behind,
     {priority} AS priority_waiting,
     cn.counter_numbers, cn.counter_states, cn.counter_seconds,
-    {others} AS others_waiting,
+    ow.other_services, ow.other_waiting,
     {recent} AS recent
-FROM t CROSS JOIN {counters}
+FROM t CROSS JOIN {counters} CROSS JOIN {others}
 """
 _ISSUE_AUDIT_CTE = f""", a AS (
     INSERT INTO audit_log ({AUDIT_COLUMNS})
@@ -239,6 +242,11 @@ def _counters_now(row: asyncpg.Record) -> list[tuple[int, str, float]]:
     )
 
 
+def _others_waiting(row: asyncpg.Record) -> dict[str, int]:
+    """Waiting tickets per service, as ``_others_waiting_sql`` read them."""
+    return dict(zip(row["other_services"], row["other_waiting"], strict=True))
+
+
 def _recent(value: list[list[float]]) -> list[tuple[float, float]]:
     return [(float(d), float(c)) for d, c, _ in value]
 
@@ -301,7 +309,7 @@ def issued_from_row(row: asyncpg.Record | None) -> Issued | None:
             priority_waiting=row["priority_waiting"],
             counters=_counters_now(row),
             recent=_recent(row["recent"]),
-            others={k: int(v) for k, v in row["others_waiting"].items()},
+            others=_others_waiting(row),
             priority_share=_priority_share(row["recent"]),
         )
     return Issued(id=row["id"], seq=row["seq"], number=row["display_number"], facts=facts)
@@ -1012,9 +1020,9 @@ _QUEUE_POSITION = f"""SELECT
     {_priority_waiting_sql("$1", "$2")} AS priority_waiting,
     {_priority_waiting_sql("$1", "$2", "($3, $4)")} AS priority_before,
     cn.counter_numbers, cn.counter_states, cn.counter_seconds,
-    {_others_waiting_sql("$1", "$8")} AS others_waiting,
+    ow.other_services, ow.other_waiting,
     {_recent_seconds_sql("$1", "$2", "$6")} AS recent
-FROM {_counters_now_sql("$1", "$5", "$9")}"""
+FROM {_counters_now_sql("$1", "$5", "$9")} CROSS JOIN {_others_waiting_sql("$1", "$8")}"""
 
 
 async def queue_position(
@@ -1067,7 +1075,7 @@ async def queue_position(
         priority_waiting=priority,
         counters=_counters_now(row),
         recent=_recent(row["recent"]),
-        others={k: int(v) for k, v in row["others_waiting"].items()},
+        others=_others_waiting(row),
         priority_share=_priority_share(row["recent"]),
     )
 

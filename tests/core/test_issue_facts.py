@@ -1,7 +1,8 @@
 """What the issue statement and ``queue_position`` tell of the counters serving a ticket.
 
 Both read the open and paused counters among those asked for, with the seconds each has
-been in its state at the given time; the wait forecast plays the queue on exactly these.
+been in its state at the given time, and the waiting tickets of the other services those
+counters serve; the wait forecast plays the queue on exactly these.
 """
 
 from __future__ import annotations
@@ -30,17 +31,23 @@ async def _set_counter(
     )
 
 
-async def _issue(conn: asyncpg.Connection, clock: FixedClock, counters: list[int]) -> repo.Issued:
+async def _issue(
+    conn: asyncpg.Connection,
+    clock: FixedClock,
+    counters: list[int],
+    service: str = "BDC",
+    others: tuple[str, ...] = ("TAX",),
+) -> repo.Issued:
     issued = await repo.issue_in_one_statement(
         conn,
         hall_id="test",
-        number_group="BDC",
+        number_group=service,
         business_day=DAY,
         number_start=1,
-        service_code="BDC",
-        prefix="A",
+        service_code=service,
+        prefix=service[0],
         width=3,
-        token=f"token-{len(counters)}",
+        token=f"token-{service}-{len(counters)}-{clock.now().timestamp()}",
         purpose="apply",
         priority_class=None,
         issued_at=clock.now(),
@@ -53,7 +60,7 @@ async def _issue(conn: asyncpg.Connection, clock: FixedClock, counters: list[int
         actor="test",
         details={},
         counters=counters,
-        others=["TAX"],
+        others=list(others),
     )
     assert issued is not None
     return issued
@@ -72,7 +79,7 @@ async def test_open_and_paused_counters_with_their_time_in_state(
         assert issued.facts is not None
         assert sorted(issued.facts.counters) == expected
         assert issued.facts.serving == 2  # paused ones are not counted as serving
-        ticket = await repo.ticket_by_token(conn, "token-4")
+        ticket = await repo.ticket_by_token(conn, f"token-BDC-4-{clock.now().timestamp()}")
         assert ticket is not None
         facts = await repo.queue_position(conn, ticket, [1, 2, 3, 4], at=clock.now())
         assert sorted(facts.counters) == expected
@@ -103,3 +110,24 @@ async def test_no_counter_open_among_those_asked_for(pool: asyncpg.Pool, clock: 
         empty = await _issue(conn, clock, [])
         assert empty.facts is not None
         assert empty.facts.counters == []
+
+
+async def test_waiting_of_the_other_services(pool: asyncpg.Pool, clock: FixedClock) -> None:
+    await _set_counter(pool, 1, "idle", 10.0, clock)
+    async with pool.acquire() as conn:
+        first = await _issue(conn, clock, [1], others=("TAX", "SOC"))
+        assert first.facts is not None
+        assert first.facts.others == {}  # no ticket of either yet
+        for _ in range(3):
+            clock.set(clock.now() + timedelta(seconds=1))
+            await _issue(conn, clock, [1], service="TAX", others=())
+        clock.set(clock.now() + timedelta(seconds=1))
+        issued = await _issue(conn, clock, [1], others=("TAX", "SOC"))
+        assert issued.facts is not None
+        assert issued.facts.others == {"TAX": 3}
+        assert issued.facts.ahead == 1  # the first BDC ticket
+        ticket = await repo.ticket_by_token(conn, f"token-BDC-1-{clock.now().timestamp()}")
+        assert ticket is not None
+        facts = await repo.queue_position(conn, ticket, [1], others=["TAX"], at=clock.now())
+        assert facts.others == {"TAX": 3}
+        assert facts.ahead == 1
