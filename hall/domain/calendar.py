@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 __all__ = [
@@ -142,6 +143,8 @@ def _first_change(lo: datetime, hi: datetime, tz: ZoneInfo) -> datetime:
     return lo + timedelta(seconds=hi_s)
 
 
+# Pure, and asked the same few questions all day (the business day of every issued ticket).
+@lru_cache(maxsize=256)
 def local_instant(day: date, at: time, tz: ZoneInfo) -> datetime:
     """The first instant (UTC) at which the local clock of ``tz`` reads ``at`` or later on ``day``.
 

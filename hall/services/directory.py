@@ -49,8 +49,17 @@ class HallRules:
         )
         return [(p.open, p.close) for p in chosen]
 
+    @cached_property
+    def _services(self) -> dict[str, Service]:
+        # The first of a code wins, as in Hall.service (a linear scan with a generator, two
+        # or three times per issued ticket).
+        found: dict[str, Service] = {}
+        for s in self.hall.services:
+            found.setdefault(s.code, s)
+        return found
+
     def service(self, code: str) -> Service:
-        svc = self.hall.service(code)
+        svc = self._services.get(code)
         if svc is None:
             raise NotFound(f"业务 {code} 不存在", service=code)
         return svc
