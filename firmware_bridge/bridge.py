@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -465,7 +466,7 @@ class Bridge:
         self.stats.events += 1
         if result.beep:
             self.stats.beeps += 1
-            self._spawn(self._send(ev.bus, ev.addr, ERROR_BEEP, Priority.KEYPAD, desired=False))
+            self._spawn(self._beep(ev.bus, ev.addr))
 
     def _on_alarm(self, alarm: Alarm) -> None:
         bus = self._buses.get(alarm.bus)
@@ -574,7 +575,8 @@ class Bridge:
         self._desired[key] = new
         self.stats.desired_updates += 1
         b = self._buses.get(bus)
-        if b is None or address not in {d.addr for d in b.master.devices()}:
+        device_class = b.master.device_class(address) if b is not None else None
+        if b is None or device_class is None:
             return 0
         b.master.set_desired_state(address, new)
         changed = [c for c in new if c not in old]
@@ -583,12 +585,38 @@ class Bridge:
         # SHOW_TEXT would otherwise run after it and win). The priority follows what the
         # device is for, so a call on a strip never waits behind hall-screen refreshes or
         # other devices' resyncs. Resyncs need no care here: the master reads the desired state
-        # when a resync runs and holds other commands to the device while it runs. Each task
-        # queues its job on its first step, so the commands keep the order given.
-        priority = _DESIRED_PRIORITY.get(b.master.device(address).device_class, Priority.NORMAL)
+        # when a resync runs and holds other commands to the device while it runs. The jobs
+        # are queued before this returns, in the order given: a call decided in a KEY
+        # callback is on the master's queue before the callback ends, ahead of whatever
+        # other work the key's commit woke.
+        priority = _DESIRED_PRIORITY.get(device_class, Priority.NORMAL)
         for msg in changed:
-            self._spawn(self._send(bus, address, msg, priority))
+            try:
+                sent = b.master.queue_desired(address, msg, priority=priority)
+            except BridgeError as exc:
+                self._not_sent(bus, address, msg, exc)
+                continue
+            sent.add_done_callback(functools.partial(self._desired_done, bus, address, msg))
         return len(changed)
+
+    def _desired_done(
+        self, bus: str, address: int, msg: Request, sent: asyncio.Future[Reply | None]
+    ) -> None:
+        if sent.cancelled():
+            return
+        exc = sent.exception()
+        if exc is None:
+            if sent.result() is not None:  # None: a newer state replaced it, dropped unsent
+                self.stats.commands_sent += 1
+        elif isinstance(exc, BridgeError):
+            self._not_sent(bus, address, msg, exc)
+        else:
+            _LOGGER.error("%s 0x%02X %s failed", bus, address, msg.CMD.name, exc_info=exc)
+
+    def _not_sent(self, bus: str, address: int, msg: Request, exc: BridgeError) -> None:
+        # Offline or timed out: the desired state is re-sent when the device returns.
+        self.stats.command_failures += 1
+        _LOGGER.info("%s 0x%02X %s not sent: %s", bus, address, msg.CMD.name, exc)
 
     def desired(self, bus: str, address: int) -> tuple[Request, ...]:
         return self._desired.get((bus, address), ())
@@ -620,24 +648,16 @@ class Bridge:
     def serial(self, bus: str) -> SerialLink:
         return self._buses[bus].serial
 
-    async def _send(
-        self, bus: str, address: int, msg: Request, priority: Priority, *, desired: bool = True
-    ) -> None:
-        """Send ``msg``; one of the device's desired state (``desired``) is dropped unsent when
-        a newer state replaced it meanwhile, anything else (a beep) always goes out."""
+    async def _beep(self, bus: str, address: int) -> None:
+        """The error beep of a refused key: not desired state, it always goes out."""
         b = self._buses.get(bus)
         if b is None:
             return
         try:
-            if not desired:
-                await b.master.request(address, msg, priority=priority, check=False)
-                self.stats.commands_sent += 1
-            elif await b.master.send_desired(address, msg, priority=priority):
-                self.stats.commands_sent += 1
+            await b.master.request(address, ERROR_BEEP, priority=Priority.KEYPAD, check=False)
+            self.stats.commands_sent += 1
         except BridgeError as exc:
-            # Offline or timed out: the desired state is re-sent when the device returns.
-            self.stats.command_failures += 1
-            _LOGGER.info("%s 0x%02X %s not sent: %s", bus, address, msg.CMD.name, exc)
+            self._not_sent(bus, address, ERROR_BEEP, exc)
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)

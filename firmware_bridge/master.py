@@ -165,8 +165,9 @@ class _Resync:
 class _KeyHold:
     """After a KEY: no poll starts until the commands it caused have gone out (``key_hold_s``).
 
-    ``order``: commands queued after it are the key's; ``served``: one has run, so the hold
-    ends as soon as none is left; ``until``: the wait for the next one ends then.
+    ``order``: taken before the event callback ran, so commands queued inside the callback
+    and after it are the key's; ``served``: one has run, so the hold ends as soon as none is
+    left; ``until``: the wait for the next one ends then.
     """
 
     until: float
@@ -497,6 +498,14 @@ class BusMaster:
         """Status of every registered device."""
         return [self.device(addr) for addr in sorted(self._devices)]
 
+    def device_class(self, addr: int) -> DeviceClass | None:
+        """The class ``addr`` was registered with; None for an address not on this bus.
+
+        Cheap, unlike ``device``: the bridge asks it for every desired-state update.
+        """
+        dev = self._devices.get(addr)
+        return dev.device_class if dev is not None else None
+
     def device(self, addr: int) -> DeviceStatus:
         """Status of one device."""
         d = self._devices[addr]
@@ -691,11 +700,22 @@ class BusMaster:
         replaced it, spending the line on text nobody should see. Errors as ``request`` (the
         device's status is not checked: the desired state is re-sent on every resync).
         """
+        return await self.queue_desired(addr, msg, priority=priority) is not None
+
+    def queue_desired(
+        self, addr: int, msg: Request, *, priority: Priority
+    ) -> asyncio.Future[Reply | None]:
+        """``send_desired`` queued now, before this call returns: its future (None: dropped).
+
+        A command decided in the KEY callback (the strip's call, rendered from the key's own
+        commit) is then in the queue when the callback returns, so the master sends it next,
+        before the tasks the commit woke (the hall's desired-state pass, the live feed) run.
+        Refusals (unknown, offline, too long) are raised here, as ``request`` does.
+        """
         self._admit(addr, msg)
-        reply = await self._submit(
+        return self._enqueue(
             addr, msg, priority, noack=False, attempts=0, check=False, desired=True
         )
-        return reply is not None
 
     async def _submit(
         self,
@@ -709,6 +729,29 @@ class BusMaster:
         busy_retries: int = 0,
         desired: bool = False,
     ) -> Reply | None:
+        return await self._enqueue(
+            addr,
+            msg,
+            priority,
+            noack=noack,
+            attempts=attempts,
+            check=check,
+            busy_retries=busy_retries,
+            desired=desired,
+        )
+
+    def _enqueue(
+        self,
+        addr: int,
+        msg: Request,
+        priority: Priority,
+        *,
+        noack: bool,
+        attempts: int,
+        check: bool,
+        busy_retries: int = 0,
+        desired: bool = False,
+    ) -> asyncio.Future[Reply | None]:
         if self._closed:
             raise BusClosedError(f"{self.name}: stopped")
         fut: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
@@ -728,7 +771,7 @@ class BusMaster:
             ),
         )
         self._wakeup.set()
-        return await fut
+        return fut
 
     # -- the bus task ----------------------------------------------------------------------------
 
@@ -1464,6 +1507,9 @@ class BusMaster:
             state=reply.state,
         )
         self._stats.events += 1
+        # The key hold's order is taken before the callback: commands the application queues
+        # inside it (``queue_desired``) are the key's, as are those queued after it returns.
+        order = next(self._order)
         try:
             async with asyncio.timeout(timing.EVENT_CALLBACK_TIMEOUT_S):
                 await self._on_event(device_event)
@@ -1475,7 +1521,7 @@ class BusMaster:
         dev.ack_boot_id, dev.ack_evt_seq = reply.boot_id, reply.evt_seq
         if reply.evt_type is EventType.KEY:
             now = asyncio.get_running_loop().time()
-            self._key_hold = _KeyHold(now + self.key_hold_s, next(self._order))
+            self._key_hold = _KeyHold(now + self.key_hold_s, order)
         return True
 
     @property
@@ -1483,7 +1529,10 @@ class BusMaster:
         """How long the line waits, after a KEY is committed, for the command it causes.
 
         The application decides that command (the strip's call, the caller's display) after
-        its commit, in its own task; meanwhile the master would start another device's POLL
+        its commit: inside the callback (``queue_desired``, the in-process bridge: the command
+        is queued when the callback returns) or later, in its own task (an edge bridge's
+        desired state arrives over the link); meanwhile the master would start another
+        device's POLL
         and the call would wait for that exchange (up to 43.75 ms at 9600 baud) besides the
         time the server took. So after a KEY no poll starts until a command queued since has
         run, waiting for it at most ``KEY_HOLD_MAX_S``; then the other commands queued with it

@@ -4,7 +4,8 @@ keypad display, pad requests and hall screens."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -18,7 +19,7 @@ from firmware_bridge.bridge import (
     InMemoryLink,
     UpEvent,
 )
-from firmware_bridge.constants import DeviceClass, DisplayMode
+from firmware_bridge.constants import DeviceClass, DisplayMode, KeyCode
 from firmware_bridge.emulators.base import Hb1Device, RequestLog
 from firmware_bridge.emulators.bus import start_bus_on_pty
 from firmware_bridge.emulators.display import ScreenEmulator, StripEmulator
@@ -29,9 +30,16 @@ from firmware_bridge.messages import KeypadShowRequest, Row, ShowRowsRequest, Sh
 STRIP, SCREEN, CALLER = 1, 6, 0x41
 
 
+async def _accept(event: UpEvent) -> EventResult:
+    return EventResult("applied")
+
+
 @dataclass
 class Rig:
     bridge: Bridge
+    caller: CallerEmulator
+    # What the server does with a device event (the in-process link's deliver).
+    deliver: Callable[[UpEvent], Awaitable[EventResult]] = _accept
     # (address, what) of each content command the devices received, in order.
     shown: list[tuple[int, str]] = field(default_factory=list)
     activity: asyncio.Event = field(default_factory=asyncio.Event)
@@ -49,7 +57,7 @@ async def rig() -> AsyncIterator[Rig]:
     _, endpoint, pair = await start_bus_on_pty(strip, screen, caller, reply_delay_s=0.002)
 
     async def accept(event: UpEvent) -> EventResult:
-        return EventResult("applied")
+        return await out.deliver(event)
 
     async def ignore(alarm: AlarmReport) -> None:
         return None
@@ -62,7 +70,7 @@ async def rig() -> AsyncIterator[Rig]:
             DeviceSpec("b1", CALLER, DeviceClass.CALLER),
         ],
     )
-    out = Rig(bridge)
+    out = Rig(bridge, caller)
 
     def on_log(device: Hb1Device, entry: RequestLog) -> None:
         if isinstance(entry.request, ShowTextRequest):
@@ -136,3 +144,38 @@ async def test_a_call_on_a_strip_goes_before_the_keypad_display_decided_with_it(
     )
     await rig.until(lambda: len(rig.shown) == 2)
     assert rig.shown == [(STRIP, "请A009号到1号窗口"), (CALLER, "keypad A009")]
+
+
+async def test_a_call_decided_on_a_key_is_on_the_line_before_other_work_its_commit_woke(
+    rig: Rig,
+) -> None:
+    bridge, master = rig.bridge, rig.bridge.master("b1")
+    loop = asyncio.get_running_loop()
+    sent_at_commit: list[int] = []
+    sent_when_other_work_ran: list[int] = []
+
+    def other_work() -> None:
+        # What the key's commit woke besides its own render (the hall's desired-state pass,
+        # the live feed): CPU work that holds the loop while it runs.
+
+        sent_when_other_work_ran.append(master.link.counters.frames_out)
+        time.sleep(0.05)
+
+    async def commit(event: UpEvent) -> EventResult:
+        # The key's transaction; meanwhile the POLL exchange that brought the key ends on
+        # the line (the master paces a pty as a 9600-baud wire: about 45 ms).
+        await asyncio.sleep(0.1)
+        loop.call_soon(other_work)  # woken by the commit, before the key's render
+        bridge.apply_desired(
+            "b1", STRIP, [ShowTextRequest(mode=DisplayMode.FLASH, text="请A010号到1号窗口")]
+        )
+        sent_at_commit.append(master.link.counters.frames_out)
+        return EventResult("applied")
+
+    rig.deliver = commit
+    assert rig.caller.press_key(KeyCode.CALL_NEXT)
+    await rig.until(lambda: (STRIP, "请A010号到1号窗口") in rig.shown)
+
+    # The strip's call went out on the line as the key's callback returned: the citizen
+    # does not wait for the other work the commit woke.
+    assert sent_when_other_work_ran and sent_when_other_work_ran[0] > sent_at_commit[0]
