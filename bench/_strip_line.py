@@ -10,17 +10,18 @@ ways), on a pty whose other end the hall server opens as ``hall serve`` opens a 
                                 [--attention] [--reply-delay-ms MS] [--frames]
                                 [--loop uvloop|asyncio]
 
-``--nice N`` runs it at that nice value (negative: ahead of the other processes when it
-wakes; needs CAP_SYS_NICE, else it says so and runs at its inherited priority). Prints
-``pty PATH nice N POLICY`` once the line is up (N: the nice value it runs at, POLICY
-``fifo`` or ``other``: its scheduling policy; ``--fifo`` asks for SCHED_FIFO), then one JSON line
-per SHOW_TEXT a strip acts on: ``{"a": address, "t": seconds, "text": "...", "n": payload
-bytes}``, where ``t``
-is ``time.monotonic()`` when the frame's last byte is in on the emulated line (the endpoint
-hands a request over then). ``time.monotonic`` is CLOCK_MONOTONIC on Linux, one clock for
-every process of the machine, so the bench subtracts its own ``time.monotonic()`` taken
-before the call. A line ``stats`` on its stdin makes it print ``{"stats": {...}}``: its
-frame decoder's counters (frames, idle_drops: frames cut by a silence, crc_errors, …).
+``--nice N`` runs it at that nice value (negative: ahead of the other processes when it wakes;
+needs CAP_SYS_NICE, else it says so and runs at its inherited priority). Prints ``pty PATH nice
+N POLICY`` once the line is up (N: the nice value it runs at, POLICY ``fifo`` or ``other``: its
+scheduling policy; ``--fifo`` asks for SCHED_FIFO), then one JSON line per SHOW_TEXT a strip
+acts on: ``{"a": address, "t": seconds, "tn": seconds, "text": "...", "n": payload bytes}``,
+where ``t`` is the line time of the frame's last byte (``LineEndpoint.line_now``: when the
+bytes reached this end plus their time on the wire) and ``tn`` is ``time.monotonic()`` when the
+strip acted on it (the endpoint hands a request over at its line time, later if this loop ran
+late). ``time.monotonic`` is CLOCK_MONOTONIC on Linux, one clock for every process of the
+machine, so the bench subtracts its own ``time.monotonic()`` taken before the call. A line
+``stats`` on its stdin makes it print ``{"stats": {...}}``: its frame decoder's counters
+(frames, idle_drops: frames cut by a silence, crc_errors, …).
 
 For the bridge bench: ``--attention`` gives every device the optional attention poll
 (docs/protocol.md §17); ``--reply-delay-ms`` sets when a reply starts after a request's last
@@ -200,9 +201,12 @@ async def serve(
     def report(device: Hb1Device, entry: RequestLog) -> None:
         req = entry.request
         if isinstance(req, ShowTextRequest):
-            at = time.monotonic()
+            assert endpoint is not None
+            # ``t`` is on this loop's clock: asyncio's (the default ``--loop``) is monotonic().
+            noticed = time.monotonic()
             size = len(entry.frame.payload)
-            out.now({"a": device.address, "t": at, "text": req.text, "n": size})
+            line = endpoint.line_now
+            out.now({"a": device.address, "t": line, "tn": noticed, "text": req.text, "n": size})
 
     def report_frame(device: Hb1Device, entry: RequestLog) -> None:
         seen = log.seen(device, entry)
