@@ -43,9 +43,11 @@ Each sample sends 叫号 (call_next) for a random window through
 
 * call → strip: until the strip has the SHOW_TEXT's last byte. The emulator process hands a
   request to the strip when its last byte would be in on the line (from its arrival on the
-  pty, at the bus speed) and reports that instant as ``time.monotonic()``; the bench takes
-  its own ``time.monotonic()`` before the call and subtracts it. Both are CLOCK_MONOTONIC on
-  Linux (see ``time.get_clock_info``), one clock for every process of the machine;
+  pty, at the bus speed) and reports that line time (on its loop's clock, which is
+  ``time.monotonic()``; since session 12, rather than the moment its loop got round to the
+  frame); the bench takes its own ``time.monotonic()`` before the call and subtracts it.
+  Both are CLOCK_MONOTONIC on Linux (see ``time.get_clock_info``), one clock for every
+  process of the machine;
 * call → TV: until each page's DOM shows the call (a MutationObserver in the page notes the
   wall-clock time ``data-last-call`` changed, ``Date.now()``; the bench subtracts its own
   ``time.time()`` taken before the call: CLOCK_REALTIME on both sides, same machine; the
@@ -433,7 +435,7 @@ class Trace:
         self.add("strip_last_byte", strip_end - wall0)
         if show is not None:
             # The strip had the last byte this long after the frame's own line time from its
-            # write: the pty, the emulator process waking and its timers.
+            # write: the pty's hand-over and the emulator process waking to read it.
             i = next(i for i, (t, dst, cmd) in enumerate(f for f in self.frames if f[2] == 0x10)
                      if t == show)  # fmt: skip
             line_ms = timing.frame_time(BAUD, self.show_lengths[i]) * 1000
@@ -803,7 +805,7 @@ async def _measure(
                         await post(f"/counters/{n}/call_next")
                         resp = time.time() * 1000
                         async with asyncio.timeout(10):
-                            t1 = await fut
+                            t1, _noticed = await fut  # the frame's last byte, line time
                         times = await asyncio.gather(*waits, return_exceptions=True)
                         if i and trace is not None:
                             strip_end = wall0 + (t1 - t0) * 1000
