@@ -8,6 +8,11 @@ its own; these tests read the WAL the operations wrote (pg_walinspect).
 - An audit row takes no entry in the log's time index (migration 0106: a BRIN index).
 - The waiting tally's trigger runs only when a ticket enters or leaves the queue, or
   moves (migration 0107): not for starting or finishing it.
+- Numbering several tickets of a group in one transaction (a group commit batch) does not
+  lock the hall's row (migration 0108 replaced the foreign key number_counters -> halls,
+  whose check ran again, and locked the hall FOR KEY SHARE, at every update of a counter row
+  the transaction had already written); a number counter of an unknown hall is still
+  refused, and a hall that number counters refer to cannot be deleted.
 - Start and finish lock the counter and then update the ticket, without locking the ticket
   beforehand (``repo.write_action``); only call-next, which must skip a ticket another
   counter is taking, locks its ticket on its own.
@@ -27,6 +32,7 @@ from hall.config.models import HallConfig
 from hall.ports import FixedClock
 from hall.services.directory import Directory
 from hall.services.queue import CounterAction, IssueTicket, QueueService
+from hall.storage import repo
 from hall.storage.access_repo import AuditEntry, append_audit
 
 A = CounterAction
@@ -224,3 +230,74 @@ async def test_the_tally_trigger_runs_only_for_moves_in_and_out_of_the_queue(
         " GROUP BY service_code HAVING sum(waiting) <> 0 ORDER BY service_code"
     )
     assert [tuple(r) for r in tallies] == [("TAX", 1)]
+
+
+async def issue_in(conn: asyncpg.Connection, clock: FixedClock, token: str) -> None:
+    """The issue statement as the group commit runs it: on a connection, in its transaction."""
+    await repo.issue_in_one_statement(
+        conn, hall_id="test", number_group="BDC", business_day=clock.now().date(),
+        number_start=1, service_code="BDC", prefix="A", width=3, token=token, purpose="apply",
+        priority_class=None, issued_at=clock.now(), appointment_start=None,
+        appointment_end=None, kiosk=None, idempotency_key=None, idempotency_hash=None,
+        quota=None, actor="test", details={}, counters=[1],
+    )  # fmt: skip
+
+
+async def test_a_batch_of_issues_locks_no_hall_row(
+    service: QueueService, pool: asyncpg.Pool, clock: FixedClock
+) -> None:
+    await service.issue(IssueTicket(hall_id="test", service_code="BDC"))  # the day's first
+    since = await wal_position(pool)
+    async with pool.acquire() as conn, conn.transaction():
+        for n in range(3):
+            await issue_in(conn, clock, f"batch-{n}")
+        locks = await row_locks(pool, since)
+        assert locks["halls"] == 0
+        assert locks["number_counters"] == 0  # each update is its own lock
+        # Another group's batch or the sequencer meanwhile: FOR UPDATE conflicts with the
+        # FOR KEY SHARE a foreign key check takes.
+        async with pool.acquire() as other, other.transaction():
+            await other.execute("SELECT 1 FROM halls WHERE id = 'test' FOR UPDATE NOWAIT")
+    numbers = await pool.fetch("SELECT display_number FROM tickets ORDER BY id")
+    assert [r["display_number"] for r in numbers] == ["A001", "A002", "A003", "A004"]
+
+
+async def test_a_number_counter_of_an_unknown_hall_is_refused(
+    service: QueueService, pool: asyncpg.Pool, clock: FixedClock
+) -> None:
+    await service.issue(IssueTicket(hall_id="test", service_code="BDC"))
+    day = clock.now().date()
+    with pytest.raises(asyncpg.ForeignKeyViolationError, match="unknown hall"):
+        await pool.execute("INSERT INTO number_counters VALUES ('nowhere', 'BDC', $1, 1, 1)", day)
+    with pytest.raises(asyncpg.ForeignKeyViolationError, match="unknown hall"):
+        await pool.execute("UPDATE number_counters SET hall_id = 'nowhere'")
+    # Numbering updates the row without its hall: no check, and it goes on.
+    view = await service.issue(IssueTicket(hall_id="test", service_code="BDC"))
+    assert view.ticket.display_number == "A002"
+
+
+async def test_a_hall_that_number_counters_refer_to_cannot_go(
+    pool: asyncpg.Pool, clock: FixedClock
+) -> None:
+    # A hall nothing else refers to (whose own checks would refuse first): a number counter.
+    await pool.execute(
+        "INSERT INTO halls (id, name, level, tz, day_boundary)"
+        " VALUES ('bare', 'bare', 'county', 'Asia/Shanghai', '00:00')"
+    )
+    await pool.execute(
+        "INSERT INTO number_counters VALUES ('bare', 'BDC', $1, 1, 1)", clock.now().date()
+    )
+    with pytest.raises(asyncpg.ForeignKeyViolationError, match="referenced by number counters"):
+        await pool.execute("DELETE FROM halls WHERE id = 'bare'")
+    with pytest.raises(asyncpg.ForeignKeyViolationError, match="referenced by number counters"):
+        await pool.execute("UPDATE halls SET id = 'elsewhere' WHERE id = 'bare'")
+    # The sequencer's update of its hall takes no row lock before it (a trigger BEFORE an
+    # update, even of another column, would).
+    since = await wal_position(pool)
+    await pool.execute("UPDATE halls SET last_seq = last_seq + 1 WHERE id = 'bare'")
+    assert (await row_locks(pool, since))["halls"] == 0
+    assert await pool.fetchval("SELECT count(*) FROM halls WHERE id = 'bare'") == 1
+    # Once nothing refers to it, it may be renamed and deleted.
+    await pool.execute("DELETE FROM number_counters WHERE hall_id = 'bare'")
+    await pool.execute("UPDATE halls SET id = 'elsewhere' WHERE id = 'bare'")
+    await pool.execute("DELETE FROM halls WHERE id = 'elsewhere'")
