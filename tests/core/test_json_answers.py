@@ -15,10 +15,10 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from hall.config.models import Purpose
-from hall.domain.tickets import Ticket, TicketState
-from hall.services.queue import TicketView
+from hall.domain.tickets import CounterState, CounterStatus, Ticket, TicketState
+from hall.services.queue import CounterView, TicketView
 from hall.web import schemas
-from hall.web.api import json, json_list, ticket_json, ticket_out
+from hall.web.api import counter_json, counter_out, json, json_list, ticket_json, ticket_out
 
 SHANGHAI = timezone(timedelta(hours=8))
 
@@ -145,3 +145,35 @@ def test_ticket_json_sends_the_models_bytes() -> None:
             assert answer.status == status
             _assert_same(answer, json(ticket_out(view), status))
             _assert_same(answer, _reference(ticket_out(view).model_dump_json()))
+
+
+def test_counter_json_sends_the_models_bytes() -> None:
+    """A counter's answer (every counter action's) is written without its models: byte for
+    byte what they give, with and without a ticket, in every state."""
+    since = datetime(2026, 12, 3, 1, 2, 3, 456, tzinfo=SHANGHAI)
+    ticket = _view().ticket
+    views = [
+        CounterView(CounterStatus("test", 3, CounterState.IDLE, since), None),
+        CounterView(
+            CounterStatus("县政务服务中心", 2**31, CounterState.PAUSED, since, "午休\\", None),
+            None,
+        ),
+        CounterView(
+            CounterStatus("test", 3, CounterState.CALLING, since, None, "c001"),
+            replace(ticket, state=TicketState.CALLED, called_at=since, recall_count=2),
+        ),
+        CounterView(
+            CounterStatus("test", 3, CounterState.SERVING, since.astimezone(UTC), None, "c001"),
+            replace(
+                ticket,
+                state=TicketState.SERVING,
+                called_at=since,
+                serve_started_at=since.astimezone(UTC),
+            ),
+        ),
+    ]
+    for view in views:
+        answer = counter_json(view)
+        assert answer.status == 200
+        _assert_same(answer, json(counter_out(view)))
+        _assert_same(answer, _reference(counter_out(view).model_dump_json()))
