@@ -246,6 +246,10 @@ class QueueService:
         # Call curves of a (hall, service, priority line), played once and read by every
         # forecast until the counters serving it change or CURVE_TTL_S passes (_forecast).
         self._curves: dict[tuple[str, str, bool], _Curve] = {}
+        # What the last issued ticket's forecast took from its statement's counters and
+        # finished tickets, per (hall, service): the next statements mostly read the same.
+        self._lineups: dict[tuple[str, str], _Lineup] = {}
+        self._paces: dict[tuple[str, str], _Pace] = {}
         self.forecast_steps = 0
         """Simulation steps the forecasts took (tests hold it bounded)."""
 
@@ -964,17 +968,10 @@ class QueueService:
                 at=now,
             )
         facts = position
-        default = svc.default_service_minutes * 60
-        naive = estimate_wait(
-            facts.ahead, mean_service_seconds([d for d, _ in facts.recent], default),
-            facts.serving,
-        )  # fmt: skip
-        cycles = [c for _, c in facts.recent]
-        self._pace[(rules.hall.id, svc.code)] = (
-            typical_seconds(cycles, default, window=repo.RECENT_SERVICES),
-            spread(cycles, window=repo.RECENT_SERVICES),
-            facts.priority_share,
-        )
+        pace = self._pace_from(rules, svc, facts)
+        lineup = self._lineup(rules, svc.code, facts.counters)
+        naive = estimate_wait(facts.ahead, pace.naive_mean_s, lineup.open_all)
+        self._pace[(rules.hall.id, svc.code)] = pace.pace
         priority = ticket.priority_class is not None
         # Those ahead include the priority tickets queued before it, which are counted apart
         # (for a normal ticket all waiting priority ones: the ratio calls them first anyway).
@@ -989,6 +986,7 @@ class QueueService:
             others={k: float(v) for k, v in facts.others.items()},
             appointment_start=ticket.appointment_start,
             now=now,
+            lineup=lineup,
         )
         if forecast is None:
             return TicketView(
@@ -1018,6 +1016,7 @@ class QueueService:
         others: dict[str, float],
         appointment_start: datetime | None,
         now: datetime,
+        lineup: _Lineup | None = None,
     ) -> WaitForecast | None:
         """Our estimate for a ticket of ``code`` (see ``call_curve``), from what one
         statement read: the counters serving it that are open or paused, and the waiting of
@@ -1029,9 +1028,10 @@ class QueueService:
         or a ticket further back than the curve reaches (and than ``CURVE_SLACK`` tickets
         issued since) asks: a ticket costs bounded CPU whatever the queue."""
         mean = self._pace_of(rules, code)[0]
-        serving = set(rules.counters_serving(code))
-        mine = tuple(sorted((n, state) for n, state, _ in counters if n in serving))
-        if not any(state in repo.OPEN_STATES for _, state in mine):
+        if lineup is None:
+            lineup = self._lineup(rules, code, counters)
+        mine = lineup.mine
+        if not lineup.open_mine:
             return None  # only paused counters: say no counter serves it now
         ahead = priority_waiting if priority else normal_ahead
         found = self._curve(
@@ -1090,6 +1090,58 @@ class QueueService:
                 half = max(RANGE_MIN_S, 0.5 * mean)
                 forecast = WaitForecast(at, max(0.0, at - half), at + half, 0)
         return forecast
+
+    def _lineup(
+        self, rules: HallRules, code: str, counters: list[tuple[int, str, float]]
+    ) -> _Lineup:
+        """What a forecast takes from the states of the counters serving ``code``, worked
+        out once for as long as the statements find those counters in the same states (the
+        tickets of a batch, and every ticket between two counter actions, see them alike)."""
+        seen = [(n, state) for n, state, _ in counters]
+        key = (rules.hall.id, code)
+        kept = self._lineups.get(key)
+        if kept is not None and kept.rules is rules and kept.seen == seen:
+            return kept
+        serving = set(rules.counters_serving(code))
+        mine = tuple(sorted((n, state) for n, state in seen if n in serving))
+        lineup = _Lineup(
+            rules=rules,
+            seen=seen,
+            mine=mine,
+            open_all=sum(1 for _, state in seen if state in repo.OPEN_STATES),
+            open_mine=any(state in repo.OPEN_STATES for _, state in mine),
+        )
+        self._lineups[key] = lineup
+        return lineup
+
+    def _pace_from(self, rules: HallRules, svc: Service, facts: repo.QueueFacts) -> _Pace:
+        """The service's pace from its latest finished tickets as one statement read them,
+        worked out again only when they differ from the last statement's (each figure sorts
+        up to 40 of them; the next finish changes them)."""
+        key = (rules.hall.id, svc.code)
+        default = svc.default_service_minutes * 60
+        kept = self._paces.get(key)
+        if (
+            kept is not None
+            and kept.default_s == default
+            and kept.priority_share == facts.priority_share
+            and kept.recent == facts.recent
+        ):
+            return kept
+        cycles = [c for _, c in facts.recent]
+        pace = _Pace(
+            recent=facts.recent,
+            priority_share=facts.priority_share,
+            default_s=default,
+            naive_mean_s=mean_service_seconds([d for d, _ in facts.recent], default),
+            pace=(
+                typical_seconds(cycles, default, window=repo.RECENT_SERVICES),
+                spread(cycles, window=repo.RECENT_SERVICES),
+                facts.priority_share,
+            ),
+        )
+        self._paces[key] = pace
+        return pace
 
     def _curve(
         self,
@@ -1216,6 +1268,28 @@ class _Curve:
     at: datetime  # when it was played
     counters: tuple[tuple[int, str], ...]  # (number, state) of the counters it played
     state: QueueState  # what it was played from (its mean and spread make the range)
+
+
+@dataclass(frozen=True, slots=True)
+class _Lineup:
+    """The counters serving a service as a statement found them (``QueueService._lineup``)."""
+
+    rules: HallRules  # the configuration it was worked out with
+    seen: list[tuple[int, str]]  # (number, state) of the open or paused counters read
+    mine: tuple[tuple[int, str], ...]  # those serving the service, by number
+    open_all: int  # open (not paused) among those read
+    open_mine: bool  # one serving the service is open
+
+
+@dataclass(frozen=True, slots=True)
+class _Pace:
+    """A service's pace from its latest finished tickets (``QueueService._pace_from``)."""
+
+    recent: list[tuple[float, float]]  # as the statement read them
+    priority_share: float
+    default_s: float  # the service's configured time, used with too few of them
+    naive_mean_s: float  # trimmed mean of the service times (the simple estimate)
+    pace: tuple[float, float, float]  # what QueueService._pace keeps
 
 
 def _competing(rules: HallRules, code: str) -> list[str]:

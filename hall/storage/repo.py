@@ -275,6 +275,9 @@ def _priority_share(value: list[list[float]]) -> float:
     return sum(p for _, _, p in value) / len(value) if value else 0.0
 
 
+_NO_ESTIMATES: tuple[None, ...] = (None,) * 5
+
+
 def issue_statement(
     *,
     hall_id: str,
@@ -307,11 +310,20 @@ def issue_statement(
     args: list[object] = [
         hall_id, number_group, business_day, number_start, service_code, prefix, width,
         token, purpose, priority_class, issued_at, appointment_start, appointment_end, kiosk,
-        idempotency_key, quota, idempotency_hash, actor, details, list(counters), list(others),
-        [e.ticket_id for e in estimates], [e.seconds for e in estimates],
-        [e.low_s for e in estimates], [e.high_s for e in estimates],
-        [e.naive_s for e in estimates],
+        idempotency_key, quota, idempotency_hash, actor, details, list(counters),
+        # NULL for none: ANY and unnest of a NULL array find nothing, as of an empty one,
+        # and asyncpg sends a NULL without encoding an array (a type check per array and
+        # per element). Most statements of a batch carry no estimates.
+        list(others) if others else None,
     ]  # fmt: skip
+    if estimates:
+        args += [
+            [e.ticket_id for e in estimates], [e.seconds for e in estimates],
+            [e.low_s for e in estimates], [e.high_s for e in estimates],
+            [e.naive_s for e in estimates],
+        ]  # fmt: skip
+    else:
+        args += _NO_ESTIMATES
     if audit is not None:
         args.extend(audit)
     return (_ISSUE_AUDITED if audit is not None else _ISSUE_PLAIN), args
