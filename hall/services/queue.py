@@ -538,8 +538,9 @@ class QueueService:
             # Its commit writes the request's audit row, with the events it buffers. It may
             # roll back: what it writes is never kept as this counter's read.
             return await self._act_on(
-                uow.conn, rules, counter_number, action, actor, p, None, keep=False
-            )
+                uow.conn, rules, counter_number, action, actor, p, None, keep=False,
+                held=uow.counters,
+            )  # fmt: skip
         slot = PENDING_AUDIT.get()
         audit = slot.entry if slot is not None and not slot.committed else None
         view = None
@@ -608,11 +609,14 @@ class QueueService:
         audit: AuditEntry | None,
         *,
         keep: bool,
+        held: dict[tuple[str, int], repo.CounterRead] | None = None,
     ) -> CounterView:
         """Decide and write one action; with ``keep`` (autocommitted writes) it may decide
         on the counter as kept, and the counter as the write left it is kept for this
         counter's next action in this process, which then decides on it without reading
-        (``_reads``)."""
+        (``_reads``). ``held`` (``UnitOfWork.counters``) are the counters whose lock the
+        transaction on ``conn`` holds, as it has them: the action decides on its counter's
+        entry without reading it, and leaves the counter as it wrote it there."""
         key = (rules.hall.id, number)
         handler: Callable[[_ActionContext, ActionParams], Awaitable[CounterView]] = getattr(
             self, f"_do_{action.value}"
@@ -625,6 +629,10 @@ class QueueService:
         # with the counter as read, so it always reads.
         if not keep or action is CounterAction.CALL_BACK:
             kept = None
+        if held is not None:
+            # Current: nobody else can change the counter (or its active ticket) under the
+            # lock this transaction holds.
+            kept = held.get(key)
         for _ in range(_MAX_ACTION_ATTEMPTS):
             read = kept if kept is not None else await repo.counter_for_action(conn, *key)
             if read is None:
@@ -634,9 +642,11 @@ class QueueService:
                 view = await handler(ctx, p)
             except repo.CounterChanged:
                 kept = None
+                if held is not None:
+                    held.pop(key, None)  # not as held after all: read from here on
                 continue  # another action (or process) on this counter committed in between
             except HallError as exc:
-                if kept is None or isinstance(exc, Unavailable):
+                if kept is None or held is not None or isinstance(exc, Unavailable):
                     raise
                 # Refused on the kept read: refuse only if the counter is still as kept;
                 # else another process moved it on, and the next attempt reads it.
@@ -646,8 +656,11 @@ class QueueService:
                     continue
                 self._reads[key] = fresh
                 raise
-            if keep and ctx.written is not None:
-                self._reads[key] = ctx.written
+            if ctx.written is not None:
+                if keep:
+                    self._reads[key] = ctx.written
+                if held is not None:
+                    held[key] = ctx.written
             return view
         raise Conflict(f"{number}号窗口状态正在变化，请稍后重试")
 
