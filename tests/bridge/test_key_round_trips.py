@@ -7,11 +7,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from asyncpg.connection import LoggedQuery
+
 from firmware_bridge.bridge import EventResult
 from firmware_bridge.constants import KeyCode
 from firmware_bridge.messages import KeyEvent
+from hall.domain.tickets import CounterState
 from hall.services.devices import CounterRender, DeviceService, ReadPoint
-from hall.services.queue import CounterAction
+from hall.services.queue import ActionParams, CounterAction
 from hall.storage.db import connect_pool
 from hall.storage.uow import UnitOfWork
 from hall.web.state import POOL, QUEUE
@@ -71,7 +74,7 @@ async def test_a_call_and_a_finish_are_their_key_statement_their_writes_and_comm
         database_url,
         lambda s: s.handle_event(up(2, UID_CALLER, KeyEvent(KeyCode.CALL_NEXT), 2)),
     )
-    # 办结 on a called ticket starts and finishes it: two actions, two writes.
+    # 办结 on a called ticket starts and finishes it: two actions, one write.
     finished, on_finish = await statements_of(
         client,
         database_url,
@@ -80,7 +83,7 @@ async def test_a_call_and_a_finish_are_their_key_statement_their_writes_and_comm
 
     assert (called.outcome, finished.outcome) == ("applied", "applied")
     assert kinds(on_call) == ["begin", "key+lock", "heads", "write", "commit"]
-    assert kinds(on_finish) == ["begin", "key+lock", "write", "write", "commit"]
+    assert kinds(on_finish) == ["begin", "key+lock", "write", "commit"]
     truth = (await hub_of(client).service.desired_pass("test", fresh=True)).states
     await settled(hub_of(client))
     assert hub_of(client).pushed(*STRIP) == truth[STRIP]
@@ -191,3 +194,65 @@ def test_a_render_under_the_counters_lock_stands_against_one_that_did_not_see_it
     # One that saw the other's commit stands either way.
     assert ReadPoint.parse("102:110:", own=103).newer_than(locked_101)
     assert not locked_101.newer_than(ReadPoint.parse("102:110:", own=103))
+
+
+async def test_steps_decided_on_the_held_counter_are_written_as_one_by_one(
+    make_app: AppMaker,
+) -> None:
+    """Start and finish in one statement leave the ticket, the counter and the events as two
+    writes would, and the transaction's counter (its version too) as PostgreSQL has it."""
+    client = await ready(make_app)
+    queue, pool = client.app[QUEUE], client.app[POOL]
+    tests = "tests"
+    sent: list[str] = []
+    async with UnitOfWork(pool) as uow:
+        await queue.act("test", 1, CounterAction.CALL_NEXT, tests, uow=uow)
+
+        def log(q: LoggedQuery) -> None:
+            sent.append(" ".join(q.query.split()))
+
+        uow.conn.add_query_logger(log)
+        view = await queue.act_steps(
+            uow,
+            "test",
+            1,
+            [
+                (CounterAction.START, tests, ActionParams()),
+                (CounterAction.FINISH, tests, ActionParams()),
+            ],
+        )
+        held = uow.counters[("test", 1)]
+        stored = await uow.conn.fetchval(
+            "SELECT version FROM counters WHERE hall_id = 'test' AND number = 1"
+        )
+        # The next action of the transaction decides on the held counter: no read.
+        await queue.act_steps(
+            uow, "test", 1, [(CounterAction.PAUSE, tests, ActionParams(reason="午休"))]
+        )
+        uow.conn.remove_query_logger(log)
+        await uow.commit()
+
+    assert view is not None and view.status.state is CounterState.IDLE
+    assert held.version == stored
+    assert kinds([s for s in sent if not s.startswith("SELECT version")]) == ["write", "write"]
+    events = await fetch(
+        client,
+        """SELECT e.type, e.details->>'from_state' AS from_state FROM events e
+           JOIN tickets t ON t.id = e.ticket_id WHERE t.display_number = 'A001' ORDER BY e.id""",
+    )
+    assert [(r["type"], r["from_state"]) for r in events] == [
+        ("ticket.issued", None),
+        ("ticket.called", "idle"),
+        ("ticket.started", "calling"),
+        ("ticket.finished", "serving"),
+    ]
+    ticket = (
+        await fetch(
+            client,
+            """SELECT state::text, serve_started_at IS NOT NULL AS started, finished_at IS NOT NULL
+                      AS finished FROM tickets WHERE display_number = 'A001'""",
+        )
+    )[0]
+    assert (ticket["state"], ticket["started"], ticket["finished"]) == ("done", True, True)
+    counter = (await fetch(client, "SELECT state::text, version FROM counters WHERE number = 1"))[0]
+    assert (counter["state"], counter["version"]) == ("paused", held.version + 1)
