@@ -597,23 +597,28 @@ class QueueService:
         key = (hall_id, counter_number)
         view: CounterView | None = None
         decided: list[_ActionContext] = []
-        for action, actor, params in steps:
-            held = uow.counters.get(key)
-            if held is None or action not in _DECIDED_ON_THE_COUNTER:
-                await self._write_decided(uow, rules, decided)
-                view = await self.act(hall_id, counter_number, action, actor, params, uow=uow)
-                continue
-            p = replace(params, reason=mask_text(params.reason)) if params.reason else params
-            self._reads.pop(key, None)  # this transaction writes the counter (as in _act_on)
-            handler: Callable[[_ActionContext, ActionParams], Awaitable[CounterView]] = getattr(
-                self, f"_do_{action.value}"
-            )
-            ctx = _ActionContext(uow.conn, rules, held, actor, self.clock.now(), None)
-            ctx.decided = []
-            view = await handler(ctx, p)
-            assert ctx.written is not None, "each of these actions writes its counter"
-            uow.counters[key] = ctx.written
-            decided.append(ctx)
+        try:
+            for action, actor, params in steps:
+                held = uow.counters.get(key)
+                if held is None or action not in _DECIDED_ON_THE_COUNTER:
+                    await self._write_decided(uow, rules, decided)
+                    view = await self.act(hall_id, counter_number, action, actor, params, uow=uow)
+                    continue
+                p = replace(params, reason=mask_text(params.reason)) if params.reason else params
+                self._reads.pop(key, None)  # this transaction writes the counter (as _act_on)
+                handler: Callable[[_ActionContext, ActionParams], Awaitable[CounterView]] = getattr(
+                    self, f"_do_{action.value}"
+                )
+                ctx = _ActionContext(uow.conn, rules, held, actor, self.clock.now(), None)
+                ctx.decided = []
+                view = await handler(ctx, p)
+                assert ctx.written is not None, "each of these actions writes its counter"
+                uow.counters[key] = ctx.written
+                decided.append(ctx)
+        except HallError:
+            # The steps before a refused one stand, as ``act`` one by one would leave them.
+            await self._write_decided(uow, rules, decided)
+            raise
         await self._write_decided(uow, rules, decided)
         return view
 

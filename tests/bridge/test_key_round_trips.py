@@ -12,9 +12,11 @@ from asyncpg.connection import LoggedQuery
 from firmware_bridge.bridge import EventResult
 from firmware_bridge.constants import KeyCode
 from firmware_bridge.messages import KeyEvent
+from hall.domain.errors import HallError
 from hall.domain.tickets import CounterState
 from hall.services.devices import CounterRender, DeviceService, ReadPoint
 from hall.services.queue import ActionParams, CounterAction
+from hall.storage import repo
 from hall.storage.db import connect_pool
 from hall.storage.uow import UnitOfWork
 from hall.web.state import POOL, QUEUE
@@ -256,3 +258,28 @@ async def test_steps_decided_on_the_held_counter_are_written_as_one_by_one(
     assert (ticket["state"], ticket["started"], ticket["finished"]) == ("done", True, True)
     counter = (await fetch(client, "SELECT state::text, version FROM counters WHERE number = 1"))[0]
     assert (counter["state"], counter["version"]) == ("paused", held.version + 1)
+
+
+async def test_steps_before_a_refused_one_are_written_as_act_leaves_them(
+    make_app: AppMaker,
+) -> None:
+    client = await ready(make_app)
+    queue, pool = client.app[QUEUE], client.app[POOL]
+    pause = (CounterAction.PAUSE, "tests", ActionParams(reason="午休"))
+    async with UnitOfWork(pool) as uow:
+        # The counter held, as a caller key's statement holds it.
+        await uow.conn.execute("SELECT 1 FROM counters WHERE hall_id = 'test' FOR UPDATE")
+        read = await repo.counter_for_action(uow.conn, "test", 1)
+        assert read is not None
+        uow.counters[("test", 1)] = read
+        refused = False
+        try:
+            await queue.act_steps(uow, "test", 1, [pause, pause])  # paused twice: refused
+        except HallError:
+            refused = True
+        state = await uow.conn.fetchval(
+            "SELECT state::text FROM counters WHERE hall_id = 'test' AND number = 1"
+        )
+
+    assert refused
+    assert state == "paused"
