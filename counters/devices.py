@@ -36,15 +36,21 @@ async def handle_caller(ctx: DeviceContext, uow: UnitOfWork, ev: DeviceEvent) ->
         steps = plan_key(int(ev.event.key), ev.event.arg, str(status.state))
     except KeyRefused:
         return EventResult("rejected:key_refused", beep=True)
-    for step in steps:
-        await ctx.queue.act(
-            ev.hall_id,
-            counter,
-            CounterAction(step.action),
-            status.clerk or ev.actor,
-            ActionParams(number=step.number, to_counter=step.to_counter, reason=step.reason),
-            uow=uow,
-        )
+    # One call: actions that read nothing but the counter (办结's start and finish) go to
+    # PostgreSQL in one statement.
+    await ctx.queue.act_steps(
+        uow,
+        ev.hall_id,
+        counter,
+        [
+            (
+                CounterAction(step.action),
+                status.clerk or ev.actor,
+                ActionParams(number=step.number, to_counter=step.to_counter, reason=step.reason),
+            )
+            for step in steps
+        ],
+    )
     return EventResult("applied")
 
 

@@ -7,7 +7,9 @@ acknowledge the event to the device (docs/protocol.md §8.3). A key already stor
 effect, but still "ok". A refused effect (叫号 with an empty queue) rolls its transaction back,
 key included; the key is then stored with the refusal in one statement of its own, so a
 re-delivery does not try it again later (refusals are rare; this keeps the common path at
-three statements around the effect: the key, the events, COMMIT).
+BEGIN, the key, the effect's statements, COMMIT: a caller's key locks and reads its counter
+in the key's statement, and the counter actions and the render after the commit decide on
+that and on what their own writes left, docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -150,11 +152,15 @@ class ReadPoint:
     xmax: int
     xip: frozenset[int]
     own: int | None = None
+    locked: bool = False
+    """A device event's render whose transaction held its counter's row lock from before
+    its read until its commit."""
 
     @classmethod
-    def parse(cls, snapshot: str, own: int | None = None) -> ReadPoint:
+    def parse(cls, snapshot: str, own: int | None = None, *, locked: bool = False) -> ReadPoint:
         xmin, xmax, xip = snapshot.split(":")
-        return cls(int(xmin), int(xmax), frozenset(int(x) for x in xip.split(",") if x), own)
+        xips = frozenset(int(x) for x in xip.split(",") if x)
+        return cls(int(xmin), int(xmax), xips, own, locked)
 
     def includes(self, xid: int) -> bool:
         """Whether the read saw the (committed) transaction ``xid``."""
@@ -165,14 +171,19 @@ class ReadPoint:
 
         A full pass's read replaces another pass's (passes run one after the other) and a
         device event's render if it saw that event's transaction; a device event's render
-        replaces whatever was made without seeing its transaction. Two device events on the
-        same counter are ordered by their counter's lock: the later one's read saw the
-        earlier one's commit."""
+        replaces whatever was made without seeing its transaction. Two device events that
+        changed the same counter are ordered by its lock: the later one's read saw the
+        earlier one's commit. Of two device events' renders that did not see each other's
+        transaction, the one made under the counter's lock (``locked``) stands: the other
+        transaction cannot have changed the counter (that takes the lock, which would have
+        ordered the two), so its read only lacks the locked one's change."""
         if shown is None:
             return True
         if self.own is None:
             return shown.own is None or self.includes(shown.own)
-        return not shown.includes(self.own)
+        if shown.own is None or not self.includes(shown.own):
+            return not shown.includes(self.own) and not shown.locked
+        return True
 
 
 _UNKNOWN_POINT = ReadPoint(0, 0, frozenset())
@@ -436,7 +447,7 @@ class DeviceService:
             # The key goes in first, with the outcome most events have: a second delivery of
             # it waits at this statement until this transaction ends. A role that acts on the
             # device's counter under its lock gets it in the same statement.
-            locked: CounterStatus | None = None
+            locked: devices_repo.LockedCounter | None = None
             if lock is None:
                 claimed = await claim(uow.conn, _APPLIED)
             else:
@@ -453,10 +464,14 @@ class DeviceService:
                     now=now,
                     counter=lock,
                 )
+                if locked is not None and locked.read is not None:
+                    # The counter action decides on it without reading the counter again.
+                    uow.counters[(hall_id, lock)] = locked.read
             if not claimed:
                 return _Committed(EventResult("duplicate"))
+            status = None if locked is None else locked.status
             try:
-                result = await self._effect(uow, hall_id, device, ev, now, age_s, locked)
+                result = await self._effect(uow, hall_id, device, ev, now, age_s, status)
             except HallError as exc:
                 raise _Refused(exc) from None
             read = None
@@ -468,7 +483,16 @@ class DeviceService:
                 # The counter as this transaction leaves it: its strip and caller can be
                 # queued the moment it commits, without waiting for the hall's next pass.
                 assert device is not None and device.counter is not None
-                read = await devices_repo.counter_in_transaction(uow.conn, hall_id, device.counter)
+                held = uow.counters.get((hall_id, device.counter))
+                if locked is not None and held is not None and locked.xid is not None:
+                    # As the effect's last write left it (or as locked, when it wrote none),
+                    # seen from the lock on: no statement of its own.
+                    view = devices_repo.device_view(held)
+                    read = devices_repo.CounterRead(view, locked.xid, locked.snapshot, True)
+                else:
+                    read = await devices_repo.counter_in_transaction(
+                        uow.conn, hall_id, device.counter
+                    )
             # Whether the connection's release tells the commit notices' listeners of the hall.
             noticed = will_tell(uow.conn, hall_id) or any(h == hall_id for h, _ in uow.events)
             return _Committed(result, read, noticed)
@@ -510,7 +534,8 @@ class DeviceService:
             self.clock.now(),
         )
         states = {(d.bus, d.address): self._render(scene, d, False) for d in devices}
-        return CounterRender(hall_id, states, ReadPoint.parse(read.snapshot, read.xid))
+        point = ReadPoint.parse(read.snapshot, read.xid, locked=read.locked)
+        return CounterRender(hall_id, states, point)
 
     async def _effect(
         self,

@@ -14,7 +14,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -173,6 +173,25 @@ _BATCHED_ACTIONS = frozenset(
         CounterAction.RECALL,
         CounterAction.NO_SHOW,
         CounterAction.CALL_NEXT,
+    }
+)
+
+
+# Actions whose decision reads nothing but their counter and its active ticket: in a
+# transaction that holds the counter (UnitOfWork.counters), several in a row are decided one
+# after the other and written in one statement (QueueService.act_steps).
+_DECIDED_ON_THE_COUNTER = frozenset(
+    {
+        CounterAction.OPEN,
+        CounterAction.START,
+        CounterAction.FINISH,
+        CounterAction.RECALL,
+        CounterAction.NO_SHOW,
+        CounterAction.PARK,
+        CounterAction.CANCEL,
+        CounterAction.PAUSE,
+        CounterAction.RESUME,
+        CounterAction.CLOSE,
     }
 )
 
@@ -542,8 +561,9 @@ class QueueService:
             # Its commit writes the request's audit row, with the events it buffers. It may
             # roll back: what it writes is never kept as this counter's read.
             return await self._act_on(
-                uow.conn, rules, counter_number, action, actor, p, None, keep=False
-            )
+                uow.conn, rules, counter_number, action, actor, p, None, keep=False,
+                held=uow.counters,
+            )  # fmt: skip
         slot = PENDING_AUDIT.get()
         audit = slot.entry if slot is not None and not slot.committed else None
         view = None
@@ -557,6 +577,91 @@ class QueueService:
         if slot is not None and audit is not None:
             slot.committed = True
         return view
+
+    async def act_steps(
+        self,
+        uow: UnitOfWork,
+        hall_id: str,
+        counter_number: int,
+        steps: Sequence[tuple[CounterAction, str, ActionParams]],
+    ) -> CounterView | None:
+        """Counter actions (action, actor, params) one after the other in ``uow``'s
+        transaction, as ``act`` runs each; the view after the last (None for no steps).
+
+        Consecutive actions that read nothing but the counter (``_DECIDED_ON_THE_COUNTER``:
+        a caller's 办结 on a called ticket starts and finishes it), on a counter the
+        transaction holds (``UnitOfWork.counters``), are each decided on the counter as the
+        one before left it and written together in one statement: the counter and ticket as
+        the last left them, at the version the first was decided on, and every event in
+        order. The rows end as the writes one by one would leave them; triggers on a ticket's
+        update fire once for the whole change (the queue tallies' only concern moves to and
+        from waiting, which none of these actions makes)."""
+        rules = self.directory.hall(hall_id)
+        rules.counter(counter_number)
+        key = (hall_id, counter_number)
+        view: CounterView | None = None
+        decided: list[_ActionContext] = []
+        try:
+            for action, actor, params in steps:
+                held = uow.counters.get(key)
+                if held is None or action not in _DECIDED_ON_THE_COUNTER:
+                    await self._write_decided(uow, rules, decided)
+                    view = await self.act(hall_id, counter_number, action, actor, params, uow=uow)
+                    continue
+                p = replace(params, reason=mask_text(params.reason)) if params.reason else params
+                self._reads.pop(key, None)  # this transaction writes the counter (as _act_on)
+                handler: Callable[[_ActionContext, ActionParams], Awaitable[CounterView]] = getattr(
+                    self, f"_do_{action.value}"
+                )
+                ctx = _ActionContext(uow.conn, rules, held, actor, self.clock.now(), None)
+                ctx.decided = []
+                view = await handler(ctx, p)
+                assert ctx.written is not None, "each of these actions writes its counter"
+                uow.counters[key] = ctx.written
+                decided.append(ctx)
+        except HallError:
+            # The steps before a refused one stand, as ``act`` one by one would leave them.
+            await self._write_decided(uow, rules, decided)
+            raise
+        await self._write_decided(uow, rules, decided)
+        return view
+
+    async def _write_decided(
+        self, uow: UnitOfWork, rules: HallRules, decided: list[_ActionContext]
+    ) -> None:
+        """Write the actions ``act_steps`` decided without writing, in one statement when
+        they concern one ticket at most (always, for the actions it decides: each acts on the
+        counter's active ticket, and after one that ends it, another finds none)."""
+        writes = [w for ctx in decided for w in ctx.decided or ()]
+        decided.clear()
+        if not writes:
+            return
+        counters = [c for _, c, _ in writes if c is not None]
+        tickets = [t for _, _, t in writes if t is not None]
+        statements: list[tuple[list[Event], repo.CounterWrite | None, repo.TicketWrite | None]]
+        if len(counters) == len(writes) > 1 and len({t.after.id for t in tickets}) <= 1:
+            first, last = counters[0], counters[-1]
+            tally = next((c.tally for c in reversed(counters) if c.tally is not None), None)
+            statements = [
+                (
+                    [e for e, _, _ in writes],
+                    repo.CounterWrite(last.status, first.version, tally),
+                    repo.TicketWrite(tickets[0].before, tickets[-1].after) if tickets else None,
+                )
+            ]
+            # The one statement bumps the counter's version once.
+            key = (rules.hall.id, last.status.number)
+            uow.counters[key] = replace(uow.counters[key], version=first.version + 1)
+        else:
+            statements = [([e], c, t) for e, c, t in writes]
+        for events, counter, ticket in statements:
+            try:
+                await repo.write_action(
+                    uow.conn, rules.hall.id, counter=counter, ticket=ticket, events=events
+                )
+            except repo.StaleRead:
+                # Cannot happen under the counter's lock; refused rather than half-written.
+                raise Conflict("窗口状态正在变化，请稍后重试") from None
 
     async def _act_batched(
         self,
@@ -612,11 +717,14 @@ class QueueService:
         audit: AuditEntry | None,
         *,
         keep: bool,
+        held: dict[tuple[str, int], repo.CounterRead] | None = None,
     ) -> CounterView:
         """Decide and write one action; with ``keep`` (autocommitted writes) it may decide
         on the counter as kept, and the counter as the write left it is kept for this
         counter's next action in this process, which then decides on it without reading
-        (``_reads``)."""
+        (``_reads``). ``held`` (``UnitOfWork.counters``) are the counters whose lock the
+        transaction on ``conn`` holds, as it has them: the action decides on its counter's
+        entry without reading it, and leaves the counter as it wrote it there."""
         key = (rules.hall.id, number)
         handler: Callable[[_ActionContext, ActionParams], Awaitable[CounterView]] = getattr(
             self, f"_do_{action.value}"
@@ -629,6 +737,10 @@ class QueueService:
         # with the counter as read, so it always reads.
         if not keep or action is CounterAction.CALL_BACK:
             kept = None
+        if held is not None:
+            # Current: nobody else can change the counter (or its active ticket) under the
+            # lock this transaction holds.
+            kept = held.get(key)
         for _ in range(_MAX_ACTION_ATTEMPTS):
             read = kept if kept is not None else await repo.counter_for_action(conn, *key)
             if read is None:
@@ -638,9 +750,11 @@ class QueueService:
                 view = await handler(ctx, p)
             except repo.CounterChanged:
                 kept = None
+                if held is not None:
+                    held.pop(key, None)  # not as held after all: read from here on
                 continue  # another action (or process) on this counter committed in between
             except HallError as exc:
-                if kept is None or isinstance(exc, Unavailable):
+                if kept is None or held is not None or isinstance(exc, Unavailable):
                     raise
                 # Refused on the kept read: refuse only if the counter is still as kept;
                 # else another process moved it on, and the next attempt reads it.
@@ -650,8 +764,11 @@ class QueueService:
                     continue
                 self._reads[key] = fresh
                 raise
-            if keep and ctx.written is not None:
-                self._reads[key] = ctx.written
+            if ctx.written is not None:
+                if keep:
+                    self._reads[key] = ctx.written
+                if held is not None:
+                    held[key] = ctx.written
             return view
         raise Conflict(f"{number}号窗口状态正在变化，请稍后重试")
 
@@ -1320,6 +1437,8 @@ class _ActionContext:
     written: repo.CounterRead | None = None  # the counter as this attempt's write left it
     batch: GroupCommit | None = None  # writes through this instead of the connection
     pool: asyncpg.Pool | None = None  # without a connection: call-next's reads take one
+    # Writes decided but not sent, for QueueService.act_steps to send together.
+    decided: list[tuple[Event, repo.CounterWrite | None, repo.TicketWrite | None]] | None = None
 
     @property
     def conn(self) -> asyncpg.Connection:
@@ -1384,7 +1503,9 @@ class _ActionContext:
         ticket_write = None if ticket is None else repo.TicketWrite(*ticket)
         hall_id = self.rules.hall.id
         audit = None if self.audit is None else audit_values(self.audit)
-        if self.batch is None:
+        if self.decided is not None:
+            self.decided.append((event, counter_write, ticket_write))
+        elif self.batch is None:
             await repo.write_action(
                 self.conn,
                 hall_id,

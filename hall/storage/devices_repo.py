@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from hall.domain.tickets import CounterStatus
-from hall.storage.repo import counter_from_record
+from hall.storage import repo
+from hall.storage.repo import ACTIVE_TICKET, COUNTER_READ_COLUMNS, counter_read_from_record
 
 # §8.3: keys of a boot_id seen again are from a boot 65535 boots ago, never a re-delivery of
 # this boot's events; anything younger than this is kept so a late duplicate still matches.
@@ -56,6 +57,27 @@ class CounterDeviceView:
     service_code: str | None
     ticket_recalls: int = 0
     """How often the active ticket was recalled (重呼): a new value means "call it again"."""
+
+
+def device_view(read: repo.CounterRead) -> CounterDeviceView:
+    """What the counter's devices show of a counter action's read of it (or of the counter
+    as its write left it, ``repo.read_after_write``): the same view ``counter_in_transaction``
+    reads."""
+    status, t = read.status, read.active
+    if t is None:
+        return CounterDeviceView(
+            status.number, str(status.state), status.clerk, None, None, None, None
+        )
+    return CounterDeviceView(
+        status.number,
+        str(status.state),
+        status.clerk,
+        t.id,
+        t.display_number,
+        str(t.state),
+        t.service_code,
+        t.recall_count,
+    )
 
 
 _DEVICE_COLUMNS = """hall_id, bus, address, uid, device_class, firmware, boot_id, counter_number,
@@ -240,15 +262,37 @@ async def claim_event(
     return bool(inserted)
 
 
-_CLAIM_LOCKING = """
+_CLAIM_LOCKING = f"""
 WITH k AS MATERIALIZED (
     SELECT claim_device_event($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) AS claimed)
-SELECT k.claimed, c.hall_id, c.number, c.state::text AS state, c.state_since, c.pause_reason,
-       c.clerk
+SELECT k.claimed, {COUNTER_READ_COLUMNS},
+       (SELECT s.version FROM counters s WHERE s.hall_id = $6 AND s.number = $11) AS seen_version,
+       CASE WHEN c.number IS NOT NULL THEN pg_current_xact_id_if_assigned()::text END AS xid,
+       CASE WHEN c.number IS NOT NULL THEN snapshot_now() END AS snapshot
 FROM k LEFT JOIN LATERAL (
     SELECT * FROM counters
     WHERE hall_id = $6 AND number = $11 AND active AND k.claimed
-    FOR UPDATE) c ON true"""
+    FOR UPDATE) c ON true
+LEFT JOIN LATERAL ({ACTIVE_TICKET}) t ON true"""
+
+
+@dataclass(frozen=True, slots=True)
+class LockedCounter:
+    """A device event's counter as its key statement locked it
+    (``claim_event_locking_counter``)."""
+
+    status: CounterStatus
+    """The counter's row as locked: the latest committed, even after waiting for the lock."""
+    read: repo.CounterRead | None
+    """The counter with its active ticket, current under the lock, for the counter action to
+    decide on without reading it again (``UnitOfWork.counters``); None when the lock waited
+    for a transaction that changed the counter: the ticket was read in the statement's
+    snapshot, from before that change, and the action reads the counter itself."""
+    xid: int | None
+    """The event's transaction id (the key's insert assigned it)."""
+    snapshot: str
+    """A snapshot taken after the lock was granted (``snapshot_now()``, migration 0025): it
+    saw every transaction that held the counter's lock before this one."""
 
 
 async def claim_event_locking_counter(
@@ -264,13 +308,18 @@ async def claim_event_locking_counter(
     outcome: str,
     now: datetime,
     counter: int,
-) -> tuple[bool, CounterStatus | None]:
+) -> tuple[bool, LockedCounter | None]:
     """``claim_event`` and, when the key is new, the lock (FOR UPDATE) of the hall's active
-    counter ``counter``, in one round trip: (whether the key is new, the counter as locked).
+    counter ``counter`` with its active ticket read, in one round trip: (whether the key is
+    new, the counter as locked).
 
     The lateral lock runs after the claim (it depends on its result), so a duplicate locks
-    nothing. Only the counter's own columns are read: a lock that waited for another
-    transaction returns the row that transaction committed (a join would not be re-read)."""
+    nothing. A lock that waited for another transaction returns the row that transaction
+    committed, but the ticket's lateral read is not re-read: it sees the statement's
+    snapshot, from before the wait. The counter's version in that snapshot
+    (``seen_version``) tells: the same as the locked row's, no transaction changed the
+    counter in between, and so none changed its active ticket (an active ticket changes only
+    through its counter's actions, which bump the version)."""
     row = await conn.fetchrow(
         _CLAIM_LOCKING,
         bus,
@@ -286,8 +335,17 @@ async def claim_event_locking_counter(
         counter,
     )
     assert row is not None
-    locked = None if row["number"] is None else counter_from_record(row)
-    return bool(row["claimed"]), locked
+    if row["c_number"] is None:
+        return bool(row["claimed"]), None
+    read = counter_read_from_record(row)
+    xid = row["xid"]
+    locked = LockedCounter(
+        read.status,
+        read if row["seen_version"] == read.version else None,
+        None if xid is None else int(xid),
+        row["snapshot"],
+    )
+    return True, locked
 
 
 async def set_outcome(
@@ -394,6 +452,9 @@ class CounterRead:
     view: CounterDeviceView
     xid: int
     snapshot: str
+    locked: bool = False
+    """Whether the transaction held the counter's lock from before ``snapshot`` was taken
+    until its commit (``ReadPoint.locked``)."""
 
 
 async def counter_in_transaction(

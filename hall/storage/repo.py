@@ -459,6 +459,16 @@ class CounterRead:
     active: Ticket | None  # its called or serving ticket
 
 
+# The columns of a counter read (``counter_read_from_record``): counter ``c`` and its active
+# ticket ``t``, joined laterally as ``LEFT JOIN LATERAL ({ACTIVE_TICKET}) t ON true``.
+COUNTER_READ_COLUMNS = """c.hall_id AS c_hall, c.number AS c_number, c.state::text AS c_state,
+    c.state_since AS c_since, c.pause_reason AS c_reason, c.clerk AS c_clerk,
+    c.normal_since_priority AS c_tally, c.version AS c_version,
+    t.*, t.state::text AS t_state"""
+ACTIVE_TICKET = f"""SELECT {_TICKET_COLUMNS} FROM tickets
+    WHERE hall_id = c.hall_id AND counter_number = c.number AND state IN ('called', 'serving')"""
+
+
 async def counter_for_action(
     conn: asyncpg.Connection, hall_id: str, number: int
 ) -> CounterRead | None:
@@ -468,21 +478,18 @@ async def counter_for_action(
     ticket changes only through its counter's actions, so the version covers it too.
     """
     r = await conn.fetchrow(
-        f"""SELECT c.hall_id AS c_hall, c.number AS c_number, c.state::text AS c_state,
-                   c.state_since AS c_since, c.pause_reason AS c_reason, c.clerk AS c_clerk,
-                   c.normal_since_priority AS c_tally, c.version AS c_version,
-                   t.*, t.state::text AS t_state
+        f"""SELECT {COUNTER_READ_COLUMNS}
             FROM counters c
-            LEFT JOIN LATERAL (
-                SELECT {_TICKET_COLUMNS} FROM tickets
-                WHERE hall_id = c.hall_id AND counter_number = c.number
-                  AND state IN ('called', 'serving')) t ON true
+            LEFT JOIN LATERAL ({ACTIVE_TICKET}) t ON true
             WHERE c.hall_id = $1 AND c.number = $2 AND c.active""",
         hall_id,
         number,
     )
-    if r is None:
-        return None
+    return None if r is None else counter_read_from_record(r)
+
+
+def counter_read_from_record(r: asyncpg.Record) -> CounterRead:
+    """A ``CounterRead`` from a row of ``COUNTER_READ_COLUMNS`` (the counter not null)."""
     status = CounterStatus(
         hall_id=r["c_hall"],
         number=r["c_number"],

@@ -120,6 +120,11 @@ class UnitOfWork:
         self._conn: asyncpg.Connection | None = None
         self._tx: asyncpg.transaction.Transaction | None = None
         self.events: list[tuple[str, Event]] = []
+        # Counters whose row lock this transaction holds, as it has them: as its statement
+        # that locked one read it (a device event's key, claim_event_locking_counter), or as
+        # its last counter action's write left it (repo.read_after_write). A counter action
+        # in this transaction decides on that, without reading the counter again.
+        self.counters: dict[tuple[str, int], repo.CounterRead] = {}
         self._done = False
 
     @property

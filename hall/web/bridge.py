@@ -362,9 +362,12 @@ class BridgeHub:
         self.pushes += 1
         if self.bridge is not None:
             self.bridge.apply_desired(bus, address, state.commands, state.generation)
-        message = _desired_message(bus, address, state)
+        # Built only for a hall with an edge bridge: with the in-process bridge alone, a key's
+        # render pushes its strip and caller (and the bridge answers) without it.
+        message = None
         for session in self.sessions:
             if session.hall_id == hall_id:
+                message = message or _desired_message(bus, address, state)
                 session.send(message)
 
     def send_all(self, session: _RemoteSession) -> None:

@@ -135,7 +135,7 @@ async def test_a_key_is_stored_and_its_counter_locked_in_one_statement(
 
         first = await own.handle_event(press)
         key = [s for s in sent if "claim_device_event" in s]
-        after_key = sent[sent.index(key[0]) + 1]  # the action's read of the counter
+        after_key = sent[sent.index(key[0]) + 1]  # the action's next statement (its heads)
         sent.clear()
         again = await own.handle_event(press)
         duplicate = list(sent)
