@@ -645,7 +645,7 @@ class BusMaster:
         times (§7.3).
         """
         self._admit(addr, msg)
-        reply = await self._submit(
+        reply = await self._enqueue(
             addr,
             msg,
             priority,
@@ -679,7 +679,7 @@ class BusMaster:
         if addr > 0xEF and msg.CMD not in GROUP_COMMANDS:
             raise EncodeError(f"{msg.CMD.name} may not be sent to a group", field="cmd")
         msg.encode()
-        await self._submit(addr, msg, priority, noack=True, attempts=1, check=False)
+        await self._enqueue(addr, msg, priority, noack=True, attempts=1, check=False)
 
     async def broadcast(
         self,
@@ -717,29 +717,6 @@ class BusMaster:
             addr, msg, priority, noack=False, attempts=0, check=False, desired=True
         )
 
-    async def _submit(
-        self,
-        addr: int,
-        msg: Request,
-        priority: Priority,
-        *,
-        noack: bool,
-        attempts: int,
-        check: bool,
-        busy_retries: int = 0,
-        desired: bool = False,
-    ) -> Reply | None:
-        return await self._enqueue(
-            addr,
-            msg,
-            priority,
-            noack=noack,
-            attempts=attempts,
-            check=check,
-            busy_retries=busy_retries,
-            desired=desired,
-        )
-
     def _enqueue(
         self,
         addr: int,
@@ -752,6 +729,7 @@ class BusMaster:
         busy_retries: int = 0,
         desired: bool = False,
     ) -> asyncio.Future[Reply | None]:
+        """Put a job on the queue now; its future resolves once the bus task has run it."""
         if self._closed:
             raise BusClosedError(f"{self.name}: stopped")
         fut: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
