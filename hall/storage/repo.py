@@ -113,21 +113,11 @@ def _priority_waiting_sql(hall: str, service: str, before: str | None = None) ->
         LIMIT {_COUNTED_DIRECTLY}) x)"""
 
 
-def _others_waiting_sql(hall: str, services: str) -> str:
-    """Subquery of one row for a FROM list: the waiting tickets of each service in a text[]
+def _tallies_sql(hall: str, service: str, services: str) -> str:
+    """Subquery of one row for a FROM list, in one read of the hall's tallies: a service's
+    waiting tickets (``waiting``, as ``_waiting_sql``) and those of each service in a text[]
     that has a tally, as two arrays in one order (``other_services``, ``other_waiting``),
     which asyncpg decodes in C (see ``_counters_now_sql``)."""
-    return f"""(SELECT coalesce(array_agg(o.service_code), '{{}}') AS other_services,
-            coalesce(array_agg(o.n), '{{}}') AS other_waiting FROM (
-        SELECT service_code, sum(waiting)::bigint AS n FROM queue_tallies
-        WHERE hall_id = {hall} AND service_code = ANY({services}::text[])
-        GROUP BY service_code) o) ow"""
-
-
-def _tallies_sql(hall: str, service: str, services: str) -> str:
-    """Subquery of one row for a FROM list: ``_waiting_sql`` of a service (``waiting``) and
-    ``_others_waiting_sql`` of a text[] of services, in one read of the hall's tallies
-    instead of two (one index scan and aggregate less per issued ticket)."""
     return f"""(SELECT coalesce(sum(o.n) FILTER (WHERE o.service_code = {service}), 0)::bigint
                 AS waiting,
             coalesce(array_agg(o.service_code) FILTER (WHERE o.service_code = ANY({services})),
@@ -1050,7 +1040,7 @@ async def head_queue_key(conn: asyncpg.Connection, hall_id: str, service: str) -
 
 
 _QUEUE_POSITION = f"""SELECT
-    {_waiting_sql("$1", "$2")} AS waiting,
+    ow.waiting,
     (SELECT count(*) FROM (
         SELECT 1 FROM tickets
         WHERE hall_id = $1 AND service_code = $2 AND state = 'waiting'
@@ -1061,7 +1051,7 @@ _QUEUE_POSITION = f"""SELECT
     cn.counter_numbers, cn.counter_states, cn.counter_seconds,
     ow.other_services, ow.other_waiting,
     {_recent_seconds_sql("$1", "$2", "$6")} AS recent
-FROM {_counters_now_sql("$1", "$5", "$9")} CROSS JOIN {_others_waiting_sql("$1", "$8")}"""
+FROM {_counters_now_sql("$1", "$5", "$9")} CROSS JOIN {_tallies_sql("$1", "$2", "$8::text[]")}"""
 
 
 async def queue_position(
