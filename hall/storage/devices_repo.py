@@ -60,9 +60,8 @@ class CounterDeviceView:
 
 
 def device_view(read: repo.CounterRead) -> CounterDeviceView:
-    """What the counter's devices show of a counter action's read of it (or of the counter
-    as its write left it, ``repo.read_after_write``): the same view ``counter_in_transaction``
-    reads."""
+    """What the counter's devices show of a read of it (``counter_in_transaction``, a
+    counter action's read, or the counter as its write left it, ``repo.read_after_write``)."""
     status, t = read.status, read.active
     if t is None:
         return CounterDeviceView(
@@ -434,13 +433,11 @@ async def hall_scene(conn: asyncpg.Connection, hall_id: str, calls: int) -> Hall
     )
 
 
-_COUNTER = """
-SELECT c.number, c.state::text, c.clerk, t.id, t.display_number, t.state::text,
-       t.service_code, COALESCE(t.recall_count, 0),
+_COUNTER = f"""
+SELECT {COUNTER_READ_COLUMNS},
        pg_current_xact_id()::text AS xid, pg_current_snapshot()::text AS snapshot
 FROM counters c
-LEFT JOIN tickets t ON t.hall_id = c.hall_id AND t.counter_number = c.number
-     AND t.state IN ('called', 'serving')
+LEFT JOIN LATERAL ({ACTIVE_TICKET}) t ON true
 WHERE c.hall_id = $1 AND c.number = $2 AND c.active"""
 
 
@@ -466,5 +463,5 @@ async def counter_in_transaction(
     row = await conn.fetchrow(_COUNTER, hall_id, number)
     if row is None:
         return None
-    values = list(row.values())
-    return CounterRead(CounterDeviceView(*values[:8]), int(row["xid"]), row["snapshot"])
+    view = device_view(counter_read_from_record(row))
+    return CounterRead(view, int(row["xid"]), row["snapshot"])
