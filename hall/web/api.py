@@ -78,29 +78,34 @@ def json_list(models: list[Any]) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": JSON_TYPE})
 
 
-def ticket_out(view: TicketView) -> schemas.TicketOut:
+def _ticket_fields(view: TicketView) -> dict[str, Any]:
+    """A ticket answer's fields, in ``schemas.TicketOut``'s order and types."""
     t = view.ticket
-    return schemas.TicketOut(
-        token=view.token,
-        number=t.display_number,
-        hall=t.hall_id,
-        service=t.service_code,
-        service_name=view.service_name,
-        purpose=t.purpose,
-        priority_class=t.priority_class,
-        state=str(t.state),
-        state_label=view.state_label,
-        business_day=t.business_day,
-        issued_at=t.issued_at,
-        counter=t.counter_number,
-        target_counter=t.target_counter,
-        recall_count=t.recall_count,
-        people_ahead=view.people_ahead,
-        estimated_wait_s=view.estimated_wait_s,
-        wait_low_s=view.wait_low_s,
-        wait_high_s=view.wait_high_s,
-        replayed=view.replayed,
-    )
+    return {
+        "token": view.token,
+        "number": t.display_number,
+        "hall": t.hall_id,
+        "service": t.service_code,
+        "service_name": view.service_name,
+        "purpose": str(t.purpose),
+        "priority_class": t.priority_class,
+        "state": str(t.state),
+        "state_label": view.state_label,
+        "business_day": t.business_day,
+        "issued_at": t.issued_at,
+        "counter": t.counter_number,
+        "target_counter": t.target_counter,
+        "recall_count": t.recall_count,
+        "people_ahead": view.people_ahead,
+        "estimated_wait_s": _float(view.estimated_wait_s),
+        "wait_low_s": _float(view.wait_low_s),
+        "wait_high_s": _float(view.wait_high_s),
+        "replayed": view.replayed,
+    }
+
+
+def ticket_out(view: TicketView) -> schemas.TicketOut:
+    return schemas.TicketOut(**_ticket_fields(view))
 
 
 def _float(value: float | None) -> float | None:
@@ -109,95 +114,52 @@ def _float(value: float | None) -> float | None:
 
 def ticket_json(view: TicketView, status: int = 200) -> web.Response:
     """``json(ticket_out(view), status)`` without building and validating the model: the
-    same fields in the same order and types, written by pydantic-core's serializer with
-    the model's handling of NaN and infinity (null), so the same bytes
-    (tests/core/test_json_answers.py). Every issued ticket is answered with it; the model's
-    validation was about half the answer's cost."""
-    t = view.ticket
-    body = to_json(
-        {
-            "token": view.token,
-            "number": t.display_number,
-            "hall": t.hall_id,
-            "service": t.service_code,
-            "service_name": view.service_name,
-            "purpose": str(t.purpose),
-            "priority_class": t.priority_class,
-            "state": str(t.state),
-            "state_label": view.state_label,
-            "business_day": t.business_day,
-            "issued_at": t.issued_at,
-            "counter": t.counter_number,
-            "target_counter": t.target_counter,
-            "recall_count": t.recall_count,
-            "people_ahead": view.people_ahead,
-            "estimated_wait_s": _float(view.estimated_wait_s),
-            "wait_low_s": _float(view.wait_low_s),
-            "wait_high_s": _float(view.wait_high_s),
-            "replayed": view.replayed,
-        },
-        inf_nan_mode="null",
-    )
+    same fields, written by pydantic-core's serializer with the model's handling of NaN and
+    infinity (null), so the same bytes (tests/core/test_json_answers.py). Every issued
+    ticket is answered with it; the model's validation was about half the answer's cost."""
+    body = to_json(_ticket_fields(view), inf_nan_mode="null")
     return web.Response(body=body, status=status, headers={"Content-Type": JSON_TYPE})
 
 
-def active_out(t: Ticket | None) -> schemas.ActiveTicketOut | None:
+def _active_fields(t: Ticket | None) -> dict[str, Any] | None:
+    """A counter's active ticket's fields, in ``schemas.ActiveTicketOut``'s order."""
     if t is None:
         return None
-    return schemas.ActiveTicketOut(
-        id=t.id,
-        number=t.display_number,
-        service=t.service_code,
-        state=str(t.state),
-        recall_count=t.recall_count,
-        called_at=t.called_at,
-        serve_started_at=t.serve_started_at,
-    )
+    return {
+        "id": t.id,
+        "number": t.display_number,
+        "service": t.service_code,
+        "state": str(t.state),
+        "recall_count": t.recall_count,
+        "called_at": t.called_at,
+        "serve_started_at": t.serve_started_at,
+    }
+
+
+def _counter_fields(view: CounterView) -> dict[str, Any]:
+    """A counter answer's fields, in ``schemas.CounterOut``'s order and types."""
+    s = view.status
+    return {
+        "hall": s.hall_id,
+        "number": s.number,
+        "state": str(s.state),
+        "state_label": COUNTER_STATE_LABELS[s.state],
+        "state_since": s.state_since,
+        "pause_reason": s.pause_reason,
+        "clerk": s.clerk,
+        "ticket": _active_fields(view.ticket),
+    }
 
 
 def counter_out(view: CounterView) -> schemas.CounterOut:
-    s = view.status
-    return schemas.CounterOut(
-        hall=s.hall_id,
-        number=s.number,
-        state=str(s.state),
-        state_label=COUNTER_STATE_LABELS[s.state],
-        state_since=s.state_since,
-        pause_reason=s.pause_reason,
-        clerk=s.clerk,
-        ticket=active_out(view.ticket),
-    )
+    return schemas.CounterOut(**_counter_fields(view))
 
 
 def counter_json(view: CounterView) -> web.Response:
     """``json(counter_out(view))`` without building and validating the models, as
     ``ticket_json`` (the same bytes, tests/core/test_json_answers.py): every counter action
     is answered with it."""
-    s = view.status
-    t = view.ticket
-    body = to_json(
-        {
-            "hall": s.hall_id,
-            "number": s.number,
-            "state": str(s.state),
-            "state_label": COUNTER_STATE_LABELS[s.state],
-            "state_since": s.state_since,
-            "pause_reason": s.pause_reason,
-            "clerk": s.clerk,
-            "ticket": None
-            if t is None
-            else {
-                "id": t.id,
-                "number": t.display_number,
-                "service": t.service_code,
-                "state": str(t.state),
-                "recall_count": t.recall_count,
-                "called_at": t.called_at,
-                "serve_started_at": t.serve_started_at,
-            },
-        },
-        inf_nan_mode="null",
-    )
+    body = to_json(_counter_fields(view), inf_nan_mode="null")
     return web.Response(body=body, headers={"Content-Type": JSON_TYPE})
 
 
