@@ -205,6 +205,12 @@ class ActionParams:
     reason: str | None = None
 
 
+def _masked(params: ActionParams) -> ActionParams:
+    """``params`` with its free-text reason masked: it is shown on screens and sent to every
+    feed, so never a personal number."""
+    return replace(params, reason=mask_text(params.reason)) if params.reason else params
+
+
 @dataclass(frozen=True, slots=True)
 class CounterView:
     status: CounterStatus
@@ -553,10 +559,7 @@ class QueueService:
         """
         rules = self.directory.hall(hall_id)
         rules.counter(counter_number)
-        p = params or ActionParams()
-        if p.reason:
-            # Free text is shown on screens and sent to every feed: never a personal number.
-            p = replace(p, reason=mask_text(p.reason))
+        p = _masked(params or ActionParams())
         if uow is not None:
             # Its commit writes the request's audit row, with the events it buffers. It may
             # roll back: what it writes is never kept as this counter's read.
@@ -577,6 +580,15 @@ class QueueService:
         if slot is not None and audit is not None:
             slot.committed = True
         return view
+
+    def _handler(
+        self, action: CounterAction
+    ) -> Callable[[_ActionContext, ActionParams], Awaitable[CounterView]]:
+        """The ``_do_…`` method that decides ``action``."""
+        handler: Callable[[_ActionContext, ActionParams], Awaitable[CounterView]] = getattr(
+            self, f"_do_{action.value}"
+        )
+        return handler
 
     async def act_steps(
         self,
@@ -608,11 +620,9 @@ class QueueService:
                     await self._write_decided(uow, rules, decided)
                     view = await self.act(hall_id, counter_number, action, actor, params, uow=uow)
                     continue
-                p = replace(params, reason=mask_text(params.reason)) if params.reason else params
+                p = _masked(params)
                 self._reads.pop(key, None)  # this transaction writes the counter (as _act_on)
-                handler: Callable[[_ActionContext, ActionParams], Awaitable[CounterView]] = getattr(
-                    self, f"_do_{action.value}"
-                )
+                handler = self._handler(action)
                 ctx = _ActionContext(uow.conn, rules, held, actor, self.clock.now(), None)
                 ctx.decided = []
                 view = await handler(ctx, p)
@@ -682,9 +692,7 @@ class QueueService:
         kept = self._reads.pop(key, None)
         if kept is None:
             return None
-        handler: Callable[[_ActionContext, ActionParams], Awaitable[CounterView]] = getattr(
-            self, f"_do_{action.value}"
-        )
+        handler = self._handler(action)
         ctx = _ActionContext(
             None, rules, kept, actor, self.clock.now(), audit, batch=self.action_commit,
             pool=self.pool,
@@ -726,9 +734,7 @@ class QueueService:
         transaction on ``conn`` holds, as it has them: the action decides on its counter's
         entry without reading it, and leaves the counter as it wrote it there."""
         key = (rules.hall.id, number)
-        handler: Callable[[_ActionContext, ActionParams], Awaitable[CounterView]] = getattr(
-            self, f"_do_{action.value}"
-        )
+        handler = self._handler(action)
         # Taken out while the action runs: a concurrent action on this counter reads, and
         # an action that ends without a committed write of the counter leaves none behind.
         kept = self._reads.pop(key, None)
